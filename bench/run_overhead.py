@@ -1,0 +1,108 @@
+"""Benchmark: what kprof costs over the tracer alone, as ratios measured side by side in one run.
+
+For each scenario (default: simulator-step, the oref0-simulator loop step, and determine-basal), each
+round runs, in alternating order:
+
+  baseline  plain `strace -f -o LOG -- COMMAND` in the same kind of environment kprof gives the command
+            (fresh workdir with the fixtures, prepare steps, same env and PATH, a fresh network namespace);
+  kprof     `kprof run SCENARIO -q` (all of it: isolation, strace with kprof's options, analysis, bundle);
+  analyze   `kprof analyze` of the log kprof just recorded, as a user would run it (a new process).
+
+Reported: the median over rounds of kprof/baseline and of analyze/recording (recording = the strace wall
+time kprof measured for that run), plus peak memory of `kprof analyze` on the log and on the same log
+repeated 10x (memory must stay flat as the log grows). Targets (issue 2): run overhead <= 1.15x on the
+loop step; analysis <= 0.1x of recording. Machines here are noisy: ratios, never absolute seconds.
+
+Usage: .venv/bin/python bench/run_overhead.py [--rounds 5] [SCENARIO ...]   (as root: namespaces)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from profiler import runner  # noqa: E402
+from profiler.scenario import load_scenario  # noqa: E402
+
+PY = sys.executable
+
+
+def timed(cmd, **kw) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
+    return time.perf_counter() - start
+
+
+def baseline(sc) -> float:
+    """Plain strace -f -o, in a fresh workdir and network namespace like kprof's."""
+    workdir = runner.make_workdir(sc)
+    try:
+        env = runner.command_env(sc, workdir)
+        for step in sc.prepare:
+            subprocess.run(["/bin/sh", "-c", step], cwd=workdir, env=env, check=True)
+        argv = ["/bin/sh", "-c", sc.command] if sc.shell else list(sc.command)
+        cmd = ["unshare", "--net", "--", "strace", "-f", "-o", str(workdir / "plain.log"), "--", *argv]
+        return timed(cmd, cwd=workdir, env=env)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def peak_rss_kib(cmd) -> int:
+    """Peak RSS of one child process (ru_maxrss of a fresh child via a wrapper)."""
+    code = ("import resource,subprocess,sys;subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL,check=True);"
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    return int(subprocess.run([PY, "-c", code, *cmd], capture_output=True, text=True, check=True).stdout)
+
+
+def bench(path: Path, rounds: int) -> dict:
+    sc = load_scenario(path)
+    run_ratios, analyze_ratios = [], []
+    with tempfile.TemporaryDirectory(prefix="kprof-bench-") as tmp:
+        for i in range(rounds):
+            bundle = Path(tmp) / f"b{i}"
+            kprof_cmd = [PY, "-m", "profiler", "run", str(path), "-q", "--out", str(bundle)]
+            if i % 2:
+                t_kprof, t_base = timed(kprof_cmd, cwd=ROOT), baseline(sc)
+            else:
+                t_base, t_kprof = baseline(sc), timed(kprof_cmd, cwd=ROOT)
+            run_ratios.append(t_kprof / t_base)
+            recording = json.loads((bundle / "meta.json").read_text())["runs"][0]["wall_seconds"]
+            t_analyze = timed([PY, "-m", "profiler", "analyze", str(bundle / "trace.log"), "-f", "json"], cwd=ROOT)
+            analyze_ratios.append(t_analyze / recording)
+        log = Path(tmp) / "b0" / "trace.log"
+        big = Path(tmp) / "big.log"
+        body = log.read_text()
+        body = body[:body.index("% time")] if "% time" in body else body
+        big.write_text(body * 10)
+        analyze = [PY, "-m", "profiler", "analyze", "-f", "json"]
+        rss1, rss10 = peak_rss_kib([*analyze, str(log)]), peak_rss_kib([*analyze, str(big)])
+        lines = body.count("\n")
+    return {"scenario": sc.name, "rounds": rounds, "log_lines": lines,
+            "run_over_strace_median": round(statistics.median(run_ratios), 3),
+            "run_over_strace_all": [round(r, 3) for r in run_ratios],
+            "analyze_over_recording_median": round(statistics.median(analyze_ratios), 3),
+            "analyze_over_recording_all": [round(r, 3) for r in analyze_ratios],
+            "analyze_peak_rss_kib": {"1x": rss1, "10x": rss10, "ratio": round(rss10 / rss1, 2)}}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("scenarios", nargs="*", type=Path,
+                    default=[ROOT / "scenarios" / "simulator-step.yaml", ROOT / "scenarios" / "determine-basal.yaml"])
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args()
+    results = [bench(p, args.rounds) for p in args.scenarios]
+    print(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

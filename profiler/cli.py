@@ -1,0 +1,58 @@
+"""kprof command line: parse arguments, call a command, map errors to exit codes.
+
+Exit codes: 0 success; 1 the run finished but something did not hold (the
+command failed its scenario's expectations, a check found a regression);
+2 a usage or input error (message on stderr, no traceback); 130 Ctrl-C.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+import profiler
+from profiler.errors import KprofError
+
+# subcommand → (module in profiler.commands, one-line help)
+COMMANDS = {
+    "run": ("run", "run scenarios under strace and report their kernel footprint"),
+    "analyze": ("analyze", "analyse a strace log recorded elsewhere (e.g. on a rig)"),
+    "validate": ("validate", "check scenario files against the scenario schema"),
+    "syscall": ("syscall", "look up a syscall by name or number: numbers per arch, definition, subsystem"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kprof", description="Per-command kernel-footprint profiler for OpenAPS: which kernel subsystems, "
+        "syscalls, ioctls and devices a command uses, traced back to the kernel's own sources.",
+        epilog="Exit status: 0 ok, 1 a run or check did not hold, 2 usage or input error.")
+    parser.add_argument("--version", action="version", version=f"kprof {profiler.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, (module, helptext) in COMMANDS.items():
+        mod = importlib.import_module(f"profiler.commands.{module}")
+        p = sub.add_parser(name, help=helptext, description=(mod.__doc__ or helptext).strip(),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        mod.add_arguments(p)
+        p.set_defaults(func=mod.main)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except KprofError as e:
+        print(f"kprof: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("kprof: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

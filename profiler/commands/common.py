@@ -1,0 +1,78 @@
+"""Report assembly shared by the commands that show a footprint."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from profiler.footprint import Footprint
+from profiler.render.report import Report, Section, footprint_sections
+
+# syscalls whose work the tracer cannot see; a footprint using them is incomplete, and says so
+BLIND_SPOTS = {
+    "io_uring_setup": "io_uring in use: operations submitted through io_uring rings never appear as syscalls",
+    "io_uring_enter": "io_uring in use: operations submitted through io_uring rings never appear as syscalls",
+}
+
+
+def footprint_warnings(fp: Footprint) -> list[str]:
+    out = sorted({msg for name, msg in BLIND_SPOTS.items() if name in fp.syscalls})
+    unknown = [n for n in fp.syscalls if fp.syscall_info(n).subsystem == "unknown"]
+    if unknown:
+        out.append("no subsystem for: " + ", ".join(
+            f"{n} ({fp.syscall_info(n).note or 'not in the kernel tables'})" for n in sorted(unknown)))
+    return out
+
+
+def footprint_facts(fp: Footprint) -> list[tuple[str, str]]:
+    return [("arch", fp.arch),
+            ("totals", f"{fp.total_calls} syscalls ({fp.total_errors} failed), {len(fp.syscalls)} distinct, "
+                       f"{len(fp.subsystem_rows())} subsystems, {len(fp.processes)} processes/threads, "
+                       f"{sum(d['execs'] for d in fp.programs.values())} exec calls")]
+
+
+def describe_end(end: dict | None) -> str:
+    if end is None:
+        return "unknown (the trace holds no exit for the first process)"
+    if "signal" in end:
+        return f"killed by {end['signal']}" + (" (core dumped)" if end.get("core_dumped") else "")
+    return f"exit {end['exit']}"
+
+
+def run_report(scenario, outcomes, meta: dict, bundle: Path) -> Report:
+    report = Report(f"kprof run: {scenario.name}")
+    command = scenario.command if isinstance(scenario.command, str) else " ".join(scenario.command)
+    report.facts += [("scenario", f"{scenario.path} — {scenario.description}"), ("command", command),
+                     ("environment", f"{meta.get('isolation', '?')}; backend strace {meta['versions'].get('strace')}; "
+                                     f"kernel {meta['kernel']}"),
+                     ("versions", ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v))]
+    for i, (o, rec) in enumerate(zip(outcomes, meta["runs"]), 1):
+        label = f"run {i}" if len(outcomes) > 1 else "result"
+        verdict = "as expected" if rec["ok"] else "NOT as expected: " + "; ".join(rec["failures"])
+        report.facts.append((label, f"{describe_end(o.exit)} in {o.trace.wall:.2f} s — {verdict}"))
+        report.warnings += o.parse_problems
+    first = next((o for o in outcomes if o.footprint is not None), None)
+    if first is None:
+        report.warnings.append("no trace was recorded")
+        return report
+    fp = first.footprint
+    report.facts += footprint_facts(fp)
+    report.facts.append(("bundle", str(bundle)))
+    for s in first.services:
+        report.facts.append(("service", f"{s['type']} at {s['url']}: {len(s['requests'])} requests"))
+    report.warnings += footprint_warnings(fp)
+    if first.summary_mismatches is not None and not first.summary_mismatches:
+        report.facts.append(("cross-check", "per-syscall calls and errors equal strace's own -C summary"))
+    report.sections = footprint_sections(fp)
+    if len(outcomes) > 1:
+        report.sections.insert(1, variation_section([o.footprint for o in outcomes if o.footprint]))
+    return report
+
+
+def variation_section(fps: list[Footprint]) -> Section:
+    names = sorted(set().union(*(fp.syscalls for fp in fps)))
+    rows = []
+    for n in names:
+        counts = [fp.syscalls[n].calls if n in fp.syscalls else 0 for fp in fps]
+        if min(counts) != max(counts):
+            rows.append([n, min(counts), max(counts), " ".join(map(str, counts))])
+    return Section(f"Variation across {len(fps)} runs", ["syscall", "min", "max", "per run"], rows,
+                   "syscalls whose count differed between runs (the rest were identical)")

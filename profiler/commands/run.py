@@ -1,0 +1,51 @@
+"""Run scenario files: each command runs under strace in a fresh temp workdir (and, unless the scenario
+says network: host, a fresh network namespace with loopback only). Every run writes a result bundle
+(scenario, meta.json, raw trace, footprint.json, report) and prints the report.
+
+Exit status: 0 when every scenario did what it expects, 1 when one did not (wrong exit status,
+killed, timed out, missing output), 2 on errors (bad scenario file, missing tool, no permission)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from profiler.render import FORMATS
+
+
+def add_arguments(p) -> None:
+    p.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario YAML file(s)")
+    p.add_argument("-o", "--out", type=Path, help="result bundle directory (with several scenarios: a parent "
+                   "directory holding one bundle each; default ./kprof-results/NAME-TIMESTAMP)")
+    p.add_argument("-f", "--format", choices=FORMATS, default="table", help="report format (default: table)")
+    p.add_argument("--network", choices=("none", "host"), help="override the scenario's network setting")
+    p.add_argument("--keep-workdir", action="store_true", help="keep the temporary working directory")
+    p.add_argument("-q", "--quiet", action="store_true", help="print no report, only where the bundle is")
+
+
+def main(args) -> int:
+    from profiler import runner
+    from profiler.commands.common import run_report
+    from profiler.render.report import render
+    from profiler.scenario import load_scenario
+
+    scenarios = [load_scenario(s) for s in args.scenarios]  # all errors before anything runs
+    status = 0
+    for sc in scenarios:
+        if args.out is not None and len(scenarios) == 1:
+            bundle = args.out
+        else:
+            bundle = runner.new_bundle_dir(sc.name, args.out or Path("kprof-results"))
+        progress = (lambda msg: print(f"kprof: {msg}", file=sys.stderr)) if sys.stderr.isatty() else None
+        outcomes, meta = runner.run_scenario(sc, bundle, network=args.network, keep_workdir=args.keep_workdir,
+                                             progress=progress)
+        report = run_report(sc, outcomes, meta, bundle)
+        for fmt, name in (("table", "report.txt"), ("markdown", "report.md")):
+            (bundle / name).write_text(render(report, fmt))
+        if not args.quiet:
+            sys.stdout.write(render(report, args.format))
+        print(f"kprof: result bundle: {bundle}", file=sys.stderr)
+        if not all(r["ok"] for r in meta["runs"]) or not meta["runs"]:
+            status = 1
+        if any(o.trace.interrupted for o in outcomes):
+            return 130
+    return status

@@ -1,0 +1,44 @@
+"""Look up a syscall by name or number: its number on every architecture kprof knows, where Linux
+6.19.9 defines it, its subsystem and MAINTAINERS section, and its ELISA category."""
+from __future__ import annotations
+
+import sys
+
+
+def add_arguments(p) -> None:
+    p.add_argument("syscall", help="name (e.g. ppoll, _llseek) or number (e.g. 336, 0x150)")
+    p.add_argument("--arch", help="architecture for a number and for the definition (default: this machine's)")
+
+
+def main(args) -> int:
+    from tabulate import tabulate
+
+    from profiler.errors import KprofError
+    from profiler.footprint import subsystem_label
+    from profiler.kernel import syscalls
+
+    arch = syscalls.normalize_arch(args.arch) if args.arch else syscalls.host_arch()
+    try:
+        number = int(args.syscall, 0)
+    except ValueError:
+        number = None
+    if number is not None:
+        name = syscalls.syscall_name(arch, number)
+        if name is None:
+            raise KprofError(f"no syscall number {number} on {arch} (kernel tables, Linux 6.19.9 / system-calls)")
+    else:
+        name = syscalls.canonical_name(arch, args.syscall)
+        if syscalls.syscall_number(arch, name) is None and not any(
+                syscalls.syscall_number(a, name) is not None for a in syscalls.ARCHES):
+            raise KprofError(f"no syscall named '{args.syscall}' on any architecture kprof knows")
+    info = syscalls.syscall_info(arch, name)
+    rows = [("name", info.name), ("arch", arch),
+            ("number", info.number if info.number is not None else "not on this arch"),
+            ("entry point", info.entry or ""), ("defined in", f"{info.file}:{info.line} ({info.macro})" if info.file else ""),
+            ("subsystem", subsystem_label(info.subsystem, info.file)), ("MAINTAINERS", info.maintainers or ""),
+            ("ELISA category", info.elisa_category), ("note", info.note or "")]
+    print(tabulate(rows, tablefmt="plain"))
+    print()
+    nums = [(a, syscalls.syscall_number(a, name)) for a in syscalls.ARCHES]
+    print(tabulate([(a, n if n is not None else "-") for a, n in nums], headers=["arch", "number"]))
+    return 0

@@ -1,0 +1,159 @@
+"""A fresh network namespace with loopback only, for everything a scenario runs.
+
+The work happens in a forked child that calls unshare(2) on itself: as root
+CLONE_NEWNET alone; otherwise CLONE_NEWUSER|CLONE_NEWNET with the caller mapped
+to root inside (unprivileged user namespaces). There is no fallback to the
+host network: a scenario that asked for ``network: none`` fails with a clear
+error when neither works.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import fcntl
+import os
+import pickle
+import signal
+import socket
+import struct
+import traceback
+
+from profiler.errors import KprofError
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWNET = 0x40000000
+SIOCGIFFLAGS = 0x8913
+SIOCSIFFLAGS = 0x8914
+IFF_UP = 0x1
+
+_libc = None
+
+
+def _unshare(flags: int) -> None:
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    if _libc.unshare(flags) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+
+
+def _enter_namespace() -> str:
+    """unshare into a new network namespace; returns how ("root" or "user namespace")."""
+    if os.geteuid() == 0:
+        _unshare(CLONE_NEWNET)
+        return "root"
+    uid, gid = os.geteuid(), os.getegid()
+    _unshare(CLONE_NEWUSER | CLONE_NEWNET)
+    with open("/proc/self/setgroups", "w") as f:
+        f.write("deny")
+    with open("/proc/self/uid_map", "w") as f:
+        f.write(f"0 {uid} 1")
+    with open("/proc/self/gid_map", "w") as f:
+        f.write(f"0 {gid} 1")
+    return "user namespace"
+
+
+def loopback_up() -> None:
+    """``ip link set lo up``, without needing iproute2."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        ifr = struct.pack("16sH14x", b"lo", 0)
+        flags = struct.unpack("16sH14x", fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, ifr))[1]
+        fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
+
+
+def isolation_problem() -> str | None:
+    """Why a network namespace cannot be made here (None when it can), checked in a throw-away child."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            _enter_namespace()
+            loopback_up()
+            os._exit(0)
+        except OSError as e:
+            os._exit(100 + (e.errno or 0) % 100)
+        except BaseException:
+            os._exit(99)
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    if code == 0:
+        return None
+    reason = os.strerror(code - 100) if code >= 100 else "unexpected failure"
+    return _isolation_message(reason)
+
+
+def _isolation_message(reason: str) -> str:
+    return (f"cannot create a network namespace ({reason}). The scenario asks for network: none "
+            "(loopback only) and kprof never falls back to the host network. Run kprof as root, or enable "
+            "unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 and "
+            "user.max_user_namespaces>0; on Ubuntu also kernel.apparmor_restrict_unprivileged_userns=0), "
+            "or run the scenario with --network host if touching the host network is acceptable.")
+
+
+def _forward_sigint(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGINT)
+    except ProcessLookupError:
+        pass
+
+
+def run_isolated(func, *args):
+    """Call ``func(*args)`` in a forked child inside a fresh network namespace; return its result.
+
+    Exceptions in the child (KprofError included) are carried back and raised
+    here; Ctrl-C reaches both processes, and the child's own handling (kill the
+    traced tree, keep the partial trace) decides the result.
+    """
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        os.close(read_fd)
+        code = 0
+        try:
+            try:
+                how = _enter_namespace()
+                loopback_up()
+            except OSError as e:
+                raise KprofError(_isolation_message(e.strerror or errno.errorcode.get(e.errno, "?"))) from None
+            result = ("ok", func(*args), how)
+        except KprofError as e:
+            result = ("error", str(e), None)
+        except BaseException as e:  # noqa: BLE001 - carried to the parent, which raises it
+            result = ("crash", "".join(traceback.format_exception(e)), None)
+        try:
+            with os.fdopen(write_fd, "wb") as w:
+                pickle.dump(result, w)
+        except BaseException:
+            code = 1
+        os._exit(code)
+    os.close(write_fd)
+    data = b""
+    with os.fdopen(read_fd, "rb") as r:
+        while True:
+            try:
+                chunk = r.read()
+            except KeyboardInterrupt:
+                # the child does the cleaning up (kill the traced tree, keep the trace) and still reports
+                _forward_sigint(pid)
+                continue
+            if not chunk:
+                break
+            data += chunk
+    while True:
+        try:
+            os.waitpid(pid, 0)
+            break
+        except KeyboardInterrupt:
+            continue
+        except ChildProcessError:
+            break
+    if not data:
+        raise KprofError("the isolated run ended without a result (killed?)")
+    kind, value, how = pickle.loads(data)
+    if kind == "error":
+        raise KprofError(value)
+    if kind == "crash":
+        raise RuntimeError("isolated run failed:\n" + value)
+    return value, how

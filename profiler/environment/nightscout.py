@@ -1,0 +1,436 @@
+"""A fake Nightscout server on loopback, for the CGM-read scenarios.
+
+``oref0-get-ns-entries`` (and ``ns-get.sh``) read glucose from Nightscout's
+REST API.  kprof runs those commands in a network namespace that has only
+loopback, so the scenario starts this server inside the namespace and points
+the command at ``http://127.0.0.1:<port>``.
+
+What is served (stdlib only: ``http.server`` + ``threading``):
+
+* ``GET /api/v1/entries/sgv.json`` (also ``/api/v1/entries/sgv``): the
+  entries whose ``type`` is ``sgv`` (or that have no ``type``);
+* ``GET /api/v1/entries.json`` (also ``/api/v1/entries``): all entries;
+* everything else: 404 with a small JSON error body.
+
+Replies are JSON arrays, newest first (by ``date``), cut to ``count=``
+(Nightscout's default is 10).  ``find[field]=v`` and
+``find[field][$gte|$gt|$lte|$lt|$ne|$eq]=v`` filter loosely: numbers compare as
+numbers, ISO dates as dates, anything else as strings.  ``token=`` is ignored;
+so is the ``api-secret`` header (no authentication).  Like Nightscout, a reply
+carries ``Last-Modified`` (the newest entry's date) and an
+``If-Modified-Since`` at or after it gives ``304 Not Modified`` with no body;
+``oref0-get-ns-entries`` sends that header when its previous output file has
+entries.
+
+The server speaks HTTP/1.0 (one request per connection) so that no client
+keeps a connection open past the command's end, and it never listens on
+anything but a loopback address.
+
+Run it by hand (for example inside ``unshare -n``)::
+
+    python -m profiler.environment.nightscout --entries ns-entries.json --port 17580
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import email.utils
+import errno
+import http.server
+import ipaddress
+import json
+import pathlib
+import re
+import signal
+import socket
+import socketserver
+import sys
+import threading
+import urllib.parse
+
+from profiler.errors import KprofError
+
+DEFAULT_COUNT = 10
+"""Nightscout's default ``count`` when a request gives none."""
+
+_ENTRIES_PATHS = {
+    "/api/v1/entries/sgv.json": "sgv",
+    "/api/v1/entries/sgv": "sgv",
+    "/api/v1/entries.json": None,
+    "/api/v1/entries": None,
+}
+
+_FIND_RE = re.compile(r"^find\[([^\[\]]+)\](?:\[\$(gte|gt|lte|lt|ne|eq)\])?$")
+
+
+def _loopback_host(host: str) -> str:
+    """Return ``host`` as a loopback IP literal, or raise ValueError."""
+    if host == "localhost":
+        return "127.0.0.1"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(
+            f"fake Nightscout host {host!r} is not an IP address; use 127.0.0.1"
+        ) from None
+    if not address.is_loopback:
+        raise ValueError(
+            f"fake Nightscout must listen on loopback only, not {host}; use 127.0.0.1"
+        )
+    return str(address)
+
+
+def _parse_time(value) -> float | None:
+    """Seconds since the epoch for an ISO-8601 or HTTP date string, else None."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip()
+    try:
+        iso = text[:-1] + "+00:00" if text.endswith("Z") else text
+        parsed = _dt.datetime.fromisoformat(iso)
+    except ValueError:
+        try:
+            parsed = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+    if parsed is None:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=_dt.timezone.utc)
+    return parsed.timestamp()
+
+
+def _entry_millis(entry) -> float | None:
+    """The entry's time in ms since the epoch: ``date``, else ``dateString``."""
+    if not isinstance(entry, dict):
+        return None
+    date = entry.get("date")
+    if isinstance(date, (int, float)) and not isinstance(date, bool):
+        return float(date)
+    seconds = _parse_time(entry.get("dateString") or entry.get("created_at"))
+    return None if seconds is None else seconds * 1000.0
+
+
+def _as_number(value) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _compare(actual, wanted: str) -> int | None:
+    """-1/0/1 comparing an entry's field with a query value; None if incomparable."""
+    if actual is None:
+        return None
+    a_num, w_num = _as_number(actual), _as_number(wanted)
+    if a_num is not None and w_num is not None:
+        return (a_num > w_num) - (a_num < w_num)
+    a_time, w_time = _parse_time(actual), _parse_time(wanted)
+    if a_time is not None and w_time is not None:
+        return (a_time > w_time) - (a_time < w_time)
+    a_str = actual if isinstance(actual, str) else json.dumps(actual)
+    return (a_str > wanted) - (a_str < wanted)
+
+
+_OPERATORS = {
+    "eq": lambda c: c == 0,
+    "ne": lambda c: c != 0,
+    "gt": lambda c: c > 0,
+    "gte": lambda c: c >= 0,
+    "lt": lambda c: c < 0,
+    "lte": lambda c: c <= 0,
+}
+
+
+def select_entries(entries: list, query: str, entry_type: str | None) -> list:
+    """The entries a Nightscout entries query returns: filtered, newest first, cut to count."""
+    params = urllib.parse.parse_qsl(query, keep_blank_values=True)
+    count = DEFAULT_COUNT
+    filters = []
+    for key, value in params:
+        if key == "count":
+            number = _as_number(value)
+            if number is not None and number >= 0:
+                count = int(number)
+            continue
+        match = _FIND_RE.match(key)
+        if match:
+            filters.append((match.group(1), match.group(2) or "eq", value))
+
+    def keep(entry) -> bool:
+        if not isinstance(entry, dict):
+            return False
+        if entry_type is not None and entry.get("type", entry_type) != entry_type:
+            return False
+        for field, op, value in filters:
+            result = _compare(entry.get(field), value)
+            if result is None:
+                if op == "ne":
+                    continue
+                return False
+            if not _OPERATORS[op](result):
+                return False
+        return True
+
+    selected = [e for e in entries if keep(e)]
+    selected.sort(key=lambda e: _entry_millis(e) or 0.0, reverse=True)
+    return selected[:count]
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"
+    server_version = "FakeNightscout/0.1"
+    sys_version = ""
+
+    def do_GET(self):  # noqa: N802 (http.server naming)
+        owner: FakeNightscout = self.server.owner  # type: ignore[attr-defined]
+        owner._log(self.path)
+        split = urllib.parse.urlsplit(self.path)
+        path = split.path.rstrip("/") or "/"
+        if path not in _ENTRIES_PATHS:
+            self._send_json(404, {"status": 404, "message": f"Not found: {split.path}"})
+            return
+        selected = select_entries(owner._entries, split.query, _ENTRIES_PATHS[path])
+        newest = max((_entry_millis(e) or 0.0 for e in selected), default=0.0)
+        headers = {}
+        if newest > 0:
+            headers["Last-Modified"] = email.utils.formatdate(newest / 1000.0, usegmt=True)
+            since = _parse_time(self.headers.get("If-Modified-Since"))
+            # HTTP dates have whole seconds: compare at that resolution.
+            if since is not None and int(newest // 1000) <= int(since):
+                self.send_response(304)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+        self._send_json(200, selected, headers)
+
+    def do_HEAD(self):  # noqa: N802
+        owner: FakeNightscout = self.server.owner  # type: ignore[attr-defined]
+        owner._log(self.path)
+        self.send_response(405)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_POST = do_PUT = do_DELETE = do_HEAD  # noqa: N815
+
+    def _send_json(self, status: int, body, headers: dict | None = None):
+        data = json.dumps(body).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format, *args):  # noqa: A002 - keep stderr quiet
+        pass
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def server_bind(self):
+        # HTTPServer.server_bind would call socket.getfqdn(): a name lookup
+        # that is useless here and slow in a namespace without DNS.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = host
+        self.server_port = port
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+class FakeNightscout:
+    """A Nightscout look-alike serving ``entries`` on a loopback address.
+
+    ``start()`` binds and serves in a daemon thread (port 0 picks a free
+    port); ``stop()`` shuts it down.  ``requests`` lists the request targets
+    (path with query string) in the order they arrived, whatever their status.
+    """
+
+    def __init__(self, entries: list, host="127.0.0.1", port=0):
+        if not isinstance(entries, list):
+            raise TypeError("entries must be a list of Nightscout entry objects")
+        self._entries = list(entries)
+        self._host = _loopback_host(host)
+        self._requested_port = int(port)
+        self._bound_port: int | None = None
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._requests: list[str] = []
+
+    def start(self) -> "FakeNightscout":
+        """Bind and serve in a background thread; OSError if the port is taken."""
+        if self._server is not None:
+            return self
+        server_class = _Server6 if ":" in self._host else _Server
+        server = server_class((self._host, self._requested_port), _Handler)
+        server.owner = self  # type: ignore[attr-defined]
+        self._server = server
+        self._bound_port = server.server_address[1]
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"fake-nightscout-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket (safe to call twice)."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> "FakeNightscout":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        """The bound port (kept after stop()); before start(), the one asked for."""
+        if self._bound_port is not None:
+            return self._bound_port
+        return self._requested_port
+
+    @property
+    def url(self) -> str:
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def requests(self) -> list:
+        with self._lock:
+            return list(self._requests)
+
+    def _log(self, path: str) -> None:
+        with self._lock:
+            self._requests.append(path)
+
+
+def load_entries(path: pathlib.Path) -> list:
+    """Read a JSON list of entries, raising KprofError with a clear message."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise KprofError(
+            f"nightscout service: entries file {path} does not exist; "
+            "put it in the scenario's fixtures or create it in a prepare step"
+        ) from None
+    except OSError as e:
+        raise KprofError(f"nightscout service: cannot read entries file {path}: {e.strerror}") from None
+    try:
+        entries = json.loads(text)
+    except ValueError as e:
+        raise KprofError(
+            f"nightscout service: entries file {path} is not valid JSON "
+            f"(line {getattr(e, 'lineno', '?')}): {getattr(e, 'msg', e)}"
+        ) from None
+    if not isinstance(entries, list):
+        raise KprofError(
+            f"nightscout service: entries file {path} must hold a JSON array of entries, "
+            f"not a {type(entries).__name__}"
+        )
+    return entries
+
+
+def start_service(spec: dict, workdir: pathlib.Path) -> FakeNightscout:
+    """Start the fake Nightscout a scenario's ``services:`` item describes.
+
+    ``spec`` is like ``{"type": "nightscout", "port": 17580, "entries":
+    "ns-entries.json"}``; ``entries`` is relative to ``workdir`` (default
+    ``ns-entries.json``), ``port`` defaults to 0 (any free port), ``host`` to
+    127.0.0.1 (loopback only).
+    """
+    if not isinstance(spec, dict):
+        raise KprofError(f"services: item must be a mapping, not {spec!r}")
+    kind = spec.get("type", "nightscout")
+    if kind != "nightscout":
+        raise KprofError(f"services: unknown service type {kind!r} (known: nightscout)")
+    unknown = set(spec) - {"type", "port", "entries", "host"}
+    if unknown:
+        raise KprofError(
+            f"services: nightscout item has unknown key(s) {', '.join(sorted(unknown))} "
+            "(allowed: type, port, entries, host)"
+        )
+    port = spec.get("port", 0)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise KprofError(f"services: nightscout port must be an integer 0-65535, not {port!r}")
+    host = spec.get("host", "127.0.0.1")
+    try:
+        host = _loopback_host(str(host))
+    except ValueError as e:
+        raise KprofError(f"services: {e}") from None
+    entries_name = spec.get("entries", "ns-entries.json")
+    if not isinstance(entries_name, str) or not entries_name:
+        raise KprofError(f"services: nightscout entries must be a file name, not {entries_name!r}")
+    entries = load_entries(pathlib.Path(workdir) / entries_name)
+    service = FakeNightscout(entries, host=host, port=port)
+    try:
+        return service.start()
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            raise KprofError(
+                f"services: nightscout port {port} on {host} is already in use; "
+                "stop whatever listens there or choose another port"
+            ) from None
+        raise KprofError(f"services: cannot start nightscout on {host}:{port}: {e.strerror or e}") from None
+
+
+def main(argv=None) -> int:
+    """Serve entries until SIGTERM/SIGINT; print the URL when ready."""
+    parser = argparse.ArgumentParser(
+        prog="python -m profiler.environment.nightscout",
+        description="Fake Nightscout on loopback serving a JSON file of entries.",
+    )
+    parser.add_argument("--entries", required=True, help="JSON array of Nightscout entries")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--log", help="on exit, write the list of requested paths to this JSON file")
+    args = parser.parse_args(argv)
+    try:
+        entries_path = pathlib.Path(args.entries)
+        service = start_service(
+            {"type": "nightscout", "port": args.port, "entries": entries_path.name, "host": args.host},
+            entries_path.parent,
+        )
+    except KprofError as e:
+        print(f"kprof: {e}", file=sys.stderr)
+        return KprofError.exit_code
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    print(service.url, flush=True)
+    try:
+        done.wait()
+    finally:
+        service.stop()
+        if args.log:
+            pathlib.Path(args.log).write_text(json.dumps(service.requests, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

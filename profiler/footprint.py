@@ -1,0 +1,403 @@
+"""Events → Footprint: what one run asked of the kernel, counted.
+
+A Footprint is a plain, versioned, JSON-serialisable value. It holds counts
+keyed by syscall name, ioctl request, device, file, network destination,
+program and process; the kernel knowledge (subsystem, defining file, driver)
+is looked up from ``profiler.kernel`` when the footprint is shown or saved,
+never stored as the source of truth.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from profiler.errors import KprofError
+from profiler.events import ProcessEvent, SyscallEvent
+from profiler.kernel import devices, ioctls, syscalls
+from profiler.parse.strace_log import split_args
+from profiler.strace_text import parse_int, sockaddr, unquote
+
+FORMAT = "kprof-footprint"
+VERSION = 1
+
+# Calls that create a process: the child's pid is the return value.
+_FORKS = {"clone", "clone3", "fork", "vfork"}
+_EXECS = {"execve", "execveat"}
+_OPENS = {"open": 0, "openat": 1, "openat2": 1, "creat": 0, "open_by_handle_at": None}
+_PROC_PID = re.compile(r"/(proc/|task/)\d+(?=/|$)")
+_ADDRESSED = {"connect": 1, "bind": 1, "sendto": 4, "accept": None, "accept4": None}
+
+
+def strip_dev(path: str) -> tuple[str, str | None]:
+    """``/dev/pts/0<char 136:0>`` → (``/dev/pts/0``, ``char 136:0``)."""
+    if path.endswith(">"):
+        k = path.rfind("<")
+        if k > 0 and path[k + 1:k + 6] in ("char ", "block"):
+            return path[:k], path[k + 1:-1]
+    return path, None
+
+
+@dataclass
+class SyscallStat:
+    calls: int = 0
+    errors: Counter = field(default_factory=Counter)
+    time: float = 0.0
+    unfinished: int = 0     # entered but never returned (exit_group, a task killed inside the call)
+    injected: int = 0
+
+
+@dataclass
+class Footprint:
+    arch: str
+    syscalls: dict[str, SyscallStat] = field(default_factory=dict)
+    # (request, fd path) → {"calls", "errors"}; decoded through profiler.kernel.ioctls when shown
+    ioctls: dict[tuple[int, str], dict] = field(default_factory=dict)
+    devices: dict[str, dict] = field(default_factory=dict)      # path → {"dev", "class", "syscalls": Counter}
+    files: dict[str, dict] = field(default_factory=dict)        # path → {"opens", "errors": Counter}
+    network: dict[str, dict] = field(default_factory=dict)      # address → {"syscalls": Counter, "errors": Counter}
+    programs: dict[str, dict] = field(default_factory=dict)     # exec'd path → {"execs", "errors": Counter}
+    # pid → {"parent", "end", "images": [{"exe", "syscalls": Counter}]}; a successful execve starts a new image,
+    # so calls are credited to the program that made them (a forked child starts in its parent's program)
+    processes: dict[int, dict] = field(default_factory=dict)
+    root_pid: int | None = None
+    source: dict = field(default_factory=dict)
+
+    # ---- derived views -------------------------------------------------
+
+    @property
+    def total_calls(self) -> int:
+        return sum(s.calls for s in self.syscalls.values())
+
+    @property
+    def total_errors(self) -> int:
+        return sum(sum(s.errors.values()) for s in self.syscalls.values())
+
+    @property
+    def exit(self) -> dict | None:
+        p = self.processes.get(self.root_pid) if self.root_pid is not None else None
+        return p.get("end") if p else None
+
+    def syscall_info(self, name: str):
+        return syscalls.syscall_info(self.arch, name)
+
+    def ioctl_rows(self) -> list[dict]:
+        """One row per (request, device class): name, driver, subsystem, devices, calls, errors."""
+        rows: dict[tuple[int, str], dict] = {}
+        for (request, path), stat in self.ioctls.items():
+            info = ioctls.decode_ioctl(request, path or None, self.arch)
+            key = (request, info.device_class)
+            row = rows.get(key)
+            if row is None:
+                row = rows[key] = {
+                    "request": f"{request:#x}", "name": info.name, "header": info.header,
+                    "handler": info.handler, "subsystem": subsystem_label(info.subsystem, info.handler),
+                    "device_class": info.device_class, "note": info.note,
+                    "devices": [], "calls": 0, "errors": Counter()}
+            if path:
+                row["devices"].append(strip_dev(path)[0])
+            row["calls"] += stat["calls"]
+            row["errors"].update(stat["errors"])
+        out = sorted(rows.values(), key=lambda r: (-r["calls"], r["request"]))
+        for r in out:
+            r["devices"] = sorted(set(r["devices"]))
+        return out
+
+    def subsystem_rows(self) -> list[dict]:
+        """Calls per subsystem; an ioctl counts for the subsystem of the code that handles it."""
+        subs: dict[str, dict] = {}
+
+        def add(sub: str, name: str, calls: int, errors: int):
+            row = subs.setdefault(sub, {"subsystem": sub, "calls": 0, "errors": 0, "syscalls": set()})
+            row["calls"] += calls
+            row["errors"] += errors
+            row["syscalls"].add(name)
+
+        ioctl_rows = self.ioctl_rows()
+        for name, stat in self.syscalls.items():
+            errors = sum(stat.errors.values())
+            if name == "ioctl" and ioctl_rows:
+                counted = 0
+                for r in ioctl_rows:
+                    add(r["subsystem"], "ioctl", r["calls"], sum(r["errors"].values()))
+                    counted += r["calls"]
+                if stat.calls > counted:  # ioctls whose request could not be read (log without -X raw)
+                    info = self.syscall_info(name)
+                    add(subsystem_label(info.subsystem, info.file), name, stat.calls - counted, 0)
+                continue
+            info = self.syscall_info(name)
+            add(subsystem_label(info.subsystem, info.file), name, stat.calls, errors)
+        rows = sorted(subs.values(), key=lambda r: (-r["calls"], r["subsystem"]))
+        for r in rows:
+            r["syscalls"] = sorted(r["syscalls"])
+        return rows
+
+    def executables(self) -> dict[str, dict]:
+        """The per-process split, grouped by executable: processes, calls, syscalls."""
+        out: dict[str, dict] = {}
+        for proc in self.processes.values():
+            for image in proc["images"]:
+                if not image["syscalls"]:
+                    continue
+                row = out.setdefault(image["exe"] or "(before the first exec)",
+                                     {"processes": 0, "calls": 0, "syscalls": Counter()})
+                row["processes"] += 1
+                row["syscalls"].update(image["syscalls"])
+                row["calls"] += sum(image["syscalls"].values())
+        return out
+
+    # ---- serialisation -------------------------------------------------
+
+    def to_dict(self) -> dict:
+        sysrows = {}
+        for name in sorted(self.syscalls):
+            s = self.syscalls[name]
+            info = self.syscall_info(name)
+            sysrows[name] = {
+                "calls": s.calls, "errors": dict(sorted(s.errors.items())), "time": round(s.time, 6),
+                "unfinished": s.unfinished, "injected": s.injected,
+                "number": info.number, "subsystem": subsystem_label(info.subsystem, info.file),
+                "defined_in": f"{info.file}:{info.line}" if info.file else None,
+                "maintainers": info.maintainers, "note": info.note,
+            }
+        return {
+            "format": FORMAT, "version": VERSION, "arch": self.arch, "source": self.source,
+            "root_pid": self.root_pid, "exit": self.exit,
+            "totals": {"calls": self.total_calls, "errors": self.total_errors,
+                       "syscalls": len(self.syscalls), "processes": len(self.processes)},
+            "syscalls": sysrows,
+            "subsystems": self.subsystem_rows(),
+            "ioctls": [dict(r, errors=dict(r["errors"])) for r in self.ioctl_rows()],
+            "ioctl_calls": [{"request": f"{req:#x}", "fd_path": path, "calls": v["calls"],
+                             "errors": dict(v["errors"])} for (req, path), v in sorted(self.ioctls.items())],
+            "devices": {p: {"dev": d["dev"], "class": d["class"], "calls": sum(d["syscalls"].values()),
+                            "syscalls": dict(sorted(d["syscalls"].items()))}
+                        for p, d in sorted(self.devices.items())},
+            "files": {p: {"opens": d["opens"], "errors": dict(d["errors"])} for p, d in sorted(self.files.items())},
+            "network": {a: {"syscalls": dict(d["syscalls"]), "errors": dict(d["errors"])}
+                        for a, d in sorted(self.network.items())},
+            "programs": {p: {"execs": d["execs"], "errors": dict(d["errors"])} for p, d in sorted(self.programs.items())},
+            "processes": [{"pid": pid, "parent": p["parent"], "end": p["end"],
+                           "images": [{"exe": i["exe"], "syscalls": dict(sorted(i["syscalls"].items()))}
+                                      for i in p["images"]]}
+                          for pid, p in sorted(self.processes.items())],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict, origin: str = "footprint") -> "Footprint":
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise KprofError(f"{origin}: not a kprof footprint (no \"format\": \"{FORMAT}\")")
+        if data.get("version", 0) > VERSION:
+            raise KprofError(f"{origin}: footprint format version {data.get('version')} is newer than this "
+                             f"kprof understands ({VERSION}); upgrade kprof")
+        try:
+            fp = cls(arch=data["arch"], root_pid=data.get("root_pid"), source=data.get("source", {}))
+            for name, s in data["syscalls"].items():
+                fp.syscalls[name] = SyscallStat(s["calls"], Counter(s["errors"]), s["time"],
+                                                s.get("unfinished", 0), s.get("injected", 0))
+            for row in data.get("ioctl_calls", []):
+                fp.ioctls[(int(row["request"], 16), row["fd_path"])] = {
+                    "calls": row["calls"], "errors": Counter(row["errors"])}
+            for p, d in data.get("devices", {}).items():
+                fp.devices[p] = {"dev": d["dev"], "class": d["class"], "syscalls": Counter(d["syscalls"])}
+            for p, d in data.get("files", {}).items():
+                fp.files[p] = {"opens": d["opens"], "errors": Counter(d["errors"])}
+            for a, d in data.get("network", {}).items():
+                fp.network[a] = {"syscalls": Counter(d["syscalls"]), "errors": Counter(d["errors"])}
+            for p, d in data.get("programs", {}).items():
+                fp.programs[p] = {"execs": d["execs"], "errors": Counter(d["errors"])}
+            for p in data.get("processes", []):
+                fp.processes[p["pid"]] = {"parent": p["parent"], "end": p["end"],
+                                          "images": [{"exe": i["exe"], "syscalls": Counter(i["syscalls"])}
+                                                     for i in p["images"]]}
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise KprofError(f"{origin}: damaged footprint ({type(e).__name__}: {e})") from None
+        return fp
+
+    def save(self, path) -> None:
+        with open(path, "w") as f:
+            json.dump(self.to_dict(), f, indent=1)
+            f.write("\n")
+
+    @classmethod
+    def load(cls, path) -> "Footprint":
+        try:
+            with open(path) as f:
+                data = json.load(f)
+        except OSError as e:
+            raise KprofError(f"{path}: cannot read footprint: {e.strerror}") from None
+        except json.JSONDecodeError as e:
+            raise KprofError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
+        return cls.from_dict(data, str(path))
+
+
+def subsystem_label(subsystem: str, kernel_file: str | None) -> str:
+    """Split ``drivers`` by the driver's own directory (``drivers/tty``, ``drivers/spi``, ``drivers/char``)."""
+    if subsystem == "drivers" and kernel_file and kernel_file.startswith("drivers/"):
+        parts = kernel_file.split("/")
+        if len(parts) > 2:
+            return f"drivers/{parts[1]}"
+    return subsystem
+
+
+class FootprintBuilder:
+    """Consumes events one at a time; memory grows with distinct keys, never with the log."""
+
+    def __init__(self, arch: str, path_aliases: dict[str, str] | None = None, source: dict | None = None):
+        self.fp = Footprint(arch=syscalls.normalize_arch(arch), source=source or {})
+        # longest prefix first, so a workdir inside /tmp wins over /tmp
+        self._aliases = sorted((path_aliases or {}).items(), key=lambda kv: -len(kv[0]))
+
+    def _alias(self, path: str) -> str:
+        """Run-specific parts of a path made comparable: the workdir → $WORKDIR, /proc/1234 → /proc/PID."""
+        for prefix, alias in self._aliases:
+            if path == prefix or path.startswith(prefix + "/"):
+                return alias + path[len(prefix):]
+        if path.startswith("/proc/"):
+            return _PROC_PID.sub(r"/\1PID", path)
+        return path
+
+    def _process(self, pid: int) -> dict:
+        proc = self.fp.processes.get(pid)
+        if proc is None:
+            if self.fp.root_pid is None:
+                self.fp.root_pid = pid
+            proc = self.fp.processes[pid] = {"parent": None, "end": None,
+                                             "images": [{"exe": None, "syscalls": Counter()}]}
+        return proc
+
+    def add_all(self, events: Iterable) -> "FootprintBuilder":
+        for ev in events:
+            self.add(ev)
+        return self
+
+    def add(self, ev) -> None:
+        if isinstance(ev, ProcessEvent):
+            proc = self._process(ev.pid)
+            if ev.kind == "exit":
+                proc["end"] = {"exit": ev.status}
+            elif ev.kind == "killed":
+                proc["end"] = {"signal": ev.signal, "core_dumped": ev.core_dumped}
+            return
+        fp = self.fp
+        name = ev.name
+        stat = fp.syscalls.get(name)
+        if stat is None:
+            stat = fp.syscalls[name] = SyscallStat()
+        stat.calls += 1
+        if ev.errno:
+            stat.errors[ev.errno] += 1
+        if ev.duration:
+            stat.time += ev.duration
+        if ev.injected:
+            stat.injected += 1
+        if ev.result is None and ev.errno is None:
+            stat.unfinished += 1
+        proc = self._process(ev.pid)
+        proc["images"][-1]["syscalls"][name] += 1
+
+        if ev.fd_path is not None:
+            path, dev = strip_dev(ev.fd_path)
+            cls = devices.classify_path(ev.fd_path)
+            if devices.is_device(cls):
+                d = fp.devices.get(path)
+                if d is None:
+                    d = fp.devices[path] = {"dev": dev, "class": cls, "syscalls": Counter()}
+                d["syscalls"][name] += 1
+        if name == "ioctl":
+            self._ioctl(ev)
+        elif name in _OPENS:
+            self._open(ev)
+        elif name in _FORKS:
+            if ev.result and ev.result > 0:
+                child = self._process(ev.result)
+                child["parent"] = ev.pid
+                first = child["images"][0]
+                if first["exe"] is None:
+                    first["exe"] = proc["images"][-1]["exe"]
+        elif name in _EXECS:
+            self._exec(ev, proc)
+        elif name in _ADDRESSED:
+            self._address(ev)
+
+    def _ioctl(self, ev: SyscallEvent) -> None:
+        args = split_args(ev.args)
+        request = parse_int(args[1]) if len(args) > 1 else None
+        if request is None:
+            return  # request printed as a name: the log was not recorded with -X raw
+        key = (request & 0xFFFFFFFF, self._alias(ev.fd_path) if ev.fd_path else "")
+        stat = self.fp.ioctls.get(key)
+        if stat is None:
+            stat = self.fp.ioctls[key] = {"calls": 0, "errors": Counter()}
+        stat["calls"] += 1
+        if ev.errno:
+            stat["errors"][ev.errno] += 1
+
+    def _open(self, ev: SyscallEvent) -> None:
+        if ev.result is not None and ev.result >= 0 and ev.result_path:
+            path = strip_dev(ev.result_path)[0]
+        else:
+            idx = _OPENS[ev.name]
+            args = split_args(ev.args)
+            path = unquote(args[idx]) if idx is not None and len(args) > idx else None
+            if path is None:
+                return
+            if not path.startswith("/"):
+                base = fd_dir(args[0]) if ev.name != "open" and ev.name != "creat" else None
+                path = os.path.join(base, path) if base else path
+        path = self._alias(path)
+        f = self.fp.files.get(path)
+        if f is None:
+            f = self.fp.files[path] = {"opens": 0, "errors": Counter()}
+        f["opens"] += 1
+        if ev.errno:
+            f["errors"][ev.errno] += 1
+
+    def _exec(self, ev: SyscallEvent, proc: dict) -> None:
+        args = split_args(ev.args)
+        idx = 1 if ev.name == "execveat" else 0
+        path = unquote(args[idx]) if len(args) > idx else None
+        if path is None:
+            return
+        path = self._alias(path)
+        p = self.fp.programs.get(path)
+        if p is None:
+            p = self.fp.programs[path] = {"execs": 0, "errors": Counter()}
+        p["execs"] += 1
+        if ev.errno:
+            p["errors"][ev.errno] += 1
+        elif ev.result == 0:
+            proc["images"].append({"exe": path, "syscalls": Counter()})
+
+    def _address(self, ev: SyscallEvent) -> None:
+        idx = _ADDRESSED[ev.name]
+        addr = None
+        if idx is not None:
+            args = split_args(ev.args)
+            addr = sockaddr(args[idx]) if len(args) > idx else None
+        elif ev.result_path:  # accept: the peer is behind the returned fd
+            addr = ev.result_path
+        if not addr:
+            return
+        if addr.startswith("unix:"):
+            addr = "unix:" + self._alias(addr[5:])
+        n = self.fp.network.get(addr)
+        if n is None:
+            n = self.fp.network[addr] = {"syscalls": Counter(), "errors": Counter()}
+        n["syscalls"][ev.name] += 1
+        if ev.errno:
+            n["errors"][ev.errno] += 1
+
+    def finish(self) -> Footprint:
+        return self.fp
+
+
+def fd_dir(arg: str) -> str | None:
+    """The directory behind a dirfd argument (``5</tmp/x>``; AT_FDCWD ``-100</cwd>`` too)."""
+    k = arg.find("<")
+    if k > 0 and arg.endswith(">"):
+        return strip_dev(arg[k + 1:-1])[0]
+    return None

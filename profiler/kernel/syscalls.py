@@ -1,0 +1,125 @@
+"""Syscall number <-> name per ABI, and where each syscall is defined in Linux 6.19.9.
+
+Data: ``data/syscalls-<arch>.tsv`` (one per arch, loaded on first use) and ``data/syscall-aliases.tsv``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+from profiler.kernel import read_rows
+
+ARCHES = ("x86_64", "i386", "arm", "aarch64", "riscv64", "arm64-compat")
+
+# uname -m / Debian architecture names -> kprof arch. "armv8l" is what uname reports for a 32-bit task
+# on a 64-bit arm kernel (COMPAT_UTS_MACHINE in arch/arm64/include/asm/compat.h).
+_ARCH_NAMES = {
+    "x86_64": "x86_64", "amd64": "x86_64", "x86-64": "x86_64",
+    "i386": "i386", "i486": "i386", "i586": "i386", "i686": "i386", "x86": "i386",
+    "arm": "arm", "armv5l": "arm", "armv5tel": "arm", "armv6l": "arm", "armv7l": "arm", "armv7": "arm",
+    "armhf": "arm", "armel": "arm",
+    "arm64": "aarch64", "aarch64": "aarch64",
+    "riscv64": "riscv64",
+    "arm64-compat": "arm64-compat", "armv8l": "arm64-compat",
+}
+_UNKNOWN_NOTE = "not a syscall name of {arch} in the Linux 6.19.9 tables or system-calls"
+
+
+def normalize_arch(name: str) -> str:
+    """Map an architecture name (uname -m, Debian, kprof) to one of ARCHES."""
+    key = str(name).strip().lower()
+    if key in _ARCH_NAMES:
+        return _ARCH_NAMES[key]
+    from profiler.errors import KprofError
+    raise KprofError(f"unknown architecture {name!r}; use one of: {', '.join(sorted(_ARCH_NAMES))}")
+
+
+def host_arch() -> str:
+    return normalize_arch(os.uname().machine)
+
+
+@dataclass(frozen=True)
+class SyscallInfo:
+    arch: str
+    name: str
+    number: int | None
+    entry: str | None
+    file: str | None
+    line: int | None
+    macro: str | None
+    subsystem: str
+    maintainers: str | None
+    elisa_category: str
+    note: str | None
+
+
+class _Table:
+    __slots__ = ("rows", "by_number", "aliases")
+
+    def __init__(self, arch: str):
+        self.rows: dict[str, list[str]] = {}
+        self.by_number: dict[int, str] = {}
+        for r in read_rows(f"syscalls-{arch}.tsv"):
+            self.rows[r[1]] = r
+            self.by_number[int(r[0])] = r[1]
+        self.aliases = {r[1]: r[2] for r in _aliases() if r[0] == arch}
+
+
+@lru_cache(maxsize=None)
+def _aliases() -> tuple:
+    return tuple(tuple(r) for r in read_rows("syscall-aliases.tsv"))
+
+
+@lru_cache(maxsize=None)
+def _table(arch: str) -> _Table:
+    return _Table(arch)
+
+
+def syscall_name(arch: str, number: int) -> str | None:
+    return _table(normalize_arch(arch)).by_number.get(int(number))
+
+
+def canonical_name(arch: str, name: str) -> str:
+    """strace's spelling -> the kernel table name; unknown names are returned unchanged."""
+    t = _table(normalize_arch(arch))
+    if name in t.rows:
+        return name
+    if name in t.aliases:
+        return t.aliases[name]
+    if name.startswith("syscall_"):          # strace's form for a number it has no name for
+        try:
+            found = t.by_number.get(int(name[8:], 0))
+        except ValueError:
+            found = None
+        if found:
+            return found
+    return name
+
+
+def syscall_number(arch: str, name: str) -> int | None:
+    arch = normalize_arch(arch)
+    row = _table(arch).rows.get(canonical_name(arch, name))
+    return int(row[0]) if row else None
+
+
+def syscall_names(arch: str) -> list[str]:
+    """All syscall names of the arch, in number order."""
+    t = _table(normalize_arch(arch))
+    return [t.by_number[n] for n in sorted(t.by_number)]
+
+
+@lru_cache(maxsize=4096)
+def _info(arch: str, name: str) -> SyscallInfo:
+    canon = canonical_name(arch, name)
+    r = _table(arch).rows.get(canon)
+    if r is None:
+        return SyscallInfo(arch, name, None, None, None, None, None, "unknown", None, "Unknown",
+                           _UNKNOWN_NOTE.format(arch=arch))
+    return SyscallInfo(arch, canon, int(r[0]), r[2] or None, r[3] or None, int(r[4]) if r[4] else None,
+                       r[5] or None, r[6], r[8] or None, r[7], r[9] or None)
+
+
+def syscall_info(arch: str, name: str) -> SyscallInfo:
+    """Everything kprof knows about one syscall; never raises for an unknown name."""
+    return _info(normalize_arch(arch), name)

@@ -1,0 +1,294 @@
+"""strace text log → events, streaming.
+
+Handles what strace writes with ``-f`` (pid prefix), ``-t``/``-tt``/``-ttt``
+(timestamps), ``-T`` (time in call), ``-y``/``-yy`` (paths behind fds),
+``-X raw`` (numbers for constants), ``<unfinished ...>``/``<... resumed>``
+pairs, signals, exits, kills, injected faults, and the ``-c``/``-C`` summary
+table at the end (returned separately: it is strace's own count of the same
+run, kprof's ground truth).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+from profiler.errors import KprofError
+from profiler.events import ProcessEvent, SyscallEvent
+
+# "[pid  123] " (terminal output) or "123 " (-o with -f), then an optional timestamp.
+_PREFIX = re.compile(
+    r"(?:\[pid +(\d+)\] |(\d+) +)?"
+    r"(?:(\d+\.\d+|\d\d:\d\d:\d\d(?:\.\d+)?) )?"
+)
+_CALL = re.compile(r"([a-z_][a-z0-9_]*|syscall_0x[0-9a-f]+)\(")
+_RESUMED = re.compile(r"<\.\.\. ([a-z_][a-z0-9_]*|syscall_0x[0-9a-f]+) resumed>")
+_EXIT = re.compile(r"\+\+\+ (?:exited with (\d+)|killed by (SIG[A-Z0-9]+|\d+)( \(core dumped\))?|superseded by execve in pid \d+) \+\+\+")
+_SIGNAL = re.compile(r"--- (?:(SIG[A-Z0-9]+|\d+) |stopped by (SIG[A-Z0-9]+))")
+_RESULT = re.compile(r"(0x[0-9a-f]+|-?\d+|\?)")
+_ERRNO = re.compile(r" (E[A-Z0-9_]+) \(")
+_UNFINISHED = " <unfinished ...>"
+_SUMMARY_ROW = re.compile(
+    r"\s*(\d+\.\d+)\s+(\d+\.\d+)\s+(\d+)\s+(\d+)\s+(?:(\d+)\s+)?(\S+)\s*$"
+)
+
+
+def _closing(text: str, start: int) -> int:
+    """Index just past the '>' matching the '<' at ``start`` (strace nests <char 1:3> inside)."""
+    depth = 0
+    for i in range(start, len(text)):
+        c = text[i]
+        if c == "<":
+            depth += 1
+        elif c == ">":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+    return len(text)
+
+
+def _result_split(rest: str) -> tuple[int, int]:
+    """Where the arguments end and the result starts in ``args) = result``.
+
+    strace pads short calls for alignment (``brk(NULL)       = 0x…``), so the
+    ``)`` may stand several spaces before ``=``. Returns (-1, -1) when absent.
+    """
+    k = rest.rfind(" = ")
+    j = k
+    while j > 0 and rest[j - 1] == " ":
+        j -= 1
+    if k < 0 or j == 0 or rest[j - 1] != ")":
+        return -1, -1
+    return j - 1, k + 3
+
+
+def fd_path_of(text: str) -> str | None:
+    """``3</dev/pts/0<char 136:0>>, …`` → ``/dev/pts/0<char 136:0>``; None when not an fd with a path."""
+    i = 0
+    if text[:1] == "-":
+        i = 1
+    j = i
+    while j < len(text) and text[j].isdigit():
+        j += 1
+    if j == i or j >= len(text) or text[j] != "<":
+        return None
+    if text[:j] == "-100":  # AT_FDCWD: the working directory, not an object the call operates on
+        return None
+    end = _closing(text, j)
+    return text[j + 1:end - 1]
+
+
+def split_args(args: str) -> list[str]:
+    """Split strace's argument text at top-level commas (quotes, brackets, braces, <paths> respected)."""
+    parts, depth, start, i, n = [], 0, 0, 0, len(args)
+    while i < n:
+        c = args[i]
+        if c == '"':
+            i += 1
+            while i < n and args[i] != '"':
+                i += 2 if args[i] == "\\" else 1
+        elif c in "([{<":
+            depth += 1
+        elif c in ")]}>":
+            depth -= 1
+        elif c == "," and depth == 0:
+            parts.append(args[start:i].strip())
+            start = i + 1
+        i += 1
+    tail = args[start:].strip()
+    if tail or parts:
+        parts.append(tail)
+    return parts
+
+
+def parse_result(tail: str, event: SyscallEvent) -> None:
+    """Fill result, errno, result_path, duration, injected from the text after ') = '."""
+    if tail.endswith(">"):
+        k = tail.rfind(" <")
+        if k >= 0:
+            try:
+                event.duration = float(tail[k + 2:-1])
+                tail = tail[:k]
+            except ValueError:
+                pass
+    m = _RESULT.match(tail)
+    if not m:
+        return
+    value = m.group(1)
+    if value != "?":
+        event.result = int(value, 16) if value.startswith("0x") else int(value)
+    rest = tail[m.end():]
+    if rest.startswith("<"):
+        end = _closing(rest, 0)
+        event.result_path = rest[1:end - 1]
+        rest = rest[end:]
+    if rest:
+        e = _ERRNO.match(rest)
+        if e:
+            event.errno = e.group(1)
+        if rest.endswith("(INJECTED)"):
+            event.injected = True
+
+
+@dataclass
+class StraceSummary:
+    """strace's own ``-c`` table: per syscall (calls, errors)."""
+
+    calls: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class ParseStats:
+    lines: int = 0
+    events: int = 0
+    unparsed: int = 0
+    first_unparsed: list[tuple[int, str]] = field(default_factory=list)
+
+
+class StraceLogParser:
+    """Streaming parser: feed lines, get events; pending unfinished calls are kept per pid."""
+
+    def __init__(self, canonical=None):
+        self._canonical = canonical or (lambda name: name)
+        self._names: dict[str, str] = {}
+        self._pending: dict[int, tuple[str, str, float | None]] = {}
+        self.summary: StraceSummary | None = None
+        self.stats = ParseStats()
+        self._in_summary = False
+
+    def _name(self, raw: str) -> str:
+        name = self._names.get(raw)
+        if name is None:
+            name = self._names[raw] = self._canonical(raw)
+        return name
+
+    def _unparsed(self, lineno: int, line: str) -> None:
+        self.stats.unparsed += 1
+        if len(self.stats.first_unparsed) < 5:
+            self.stats.first_unparsed.append((lineno, line[:200]))
+
+    def _summary_line(self, line: str) -> None:
+        m = _SUMMARY_ROW.match(line)
+        if m and m.group(6) != "total":
+            self.summary.calls[m.group(6)] = int(m.group(4))
+            self.summary.errors[m.group(6)] = int(m.group(5) or 0)
+
+    def feed(self, lines: Iterable[str]) -> Iterator[SyscallEvent | ProcessEvent]:
+        stats = self.stats
+        pending = self._pending
+        for line in lines:
+            stats.lines += 1
+            line = line.rstrip("\n")
+            if self._in_summary:
+                self._summary_line(line)
+                continue
+            if not line:
+                continue
+            m = _PREFIX.match(line)
+            pid = int(m.group(1) or m.group(2) or 0)
+            ts = m.group(3)
+            time = float(ts) if ts and ":" not in ts else None
+            body = line[m.end():]
+            c = _CALL.match(body)
+            if c:
+                name = c.group(1)
+                rest = body[c.end():]
+                if rest.endswith(_UNFINISHED):
+                    pending[pid] = (name, rest[: -len(_UNFINISHED)], time)
+                    continue
+                k, r = _result_split(rest)
+                if k < 0:
+                    self._unparsed(stats.lines, line)
+                    continue
+                ev = SyscallEvent(pid, self._name(name), rest[:k], time=time)
+                parse_result(rest[r:], ev)
+                ev.fd_path = fd_path_of(ev.args)
+                stats.events += 1
+                yield ev
+                continue
+            if body.startswith("<... "):
+                r = _RESUMED.match(body)
+                if not r:
+                    self._unparsed(stats.lines, line)
+                    continue
+                name = r.group(1)
+                rest = body[r.end():]
+                start_args, start_time = "", time
+                p = pending.pop(pid, None)
+                if p is not None and p[0] == name:
+                    start_args, start_time = p[1], p[2]
+                if rest.endswith(_UNFINISHED):
+                    # resumed only to be cut again (the task died in the call)
+                    pending[pid] = (name, start_args + rest[: -len(_UNFINISHED)], start_time)
+                    continue
+                k, r = _result_split(rest)
+                if k < 0:
+                    self._unparsed(stats.lines, line)
+                    continue
+                ev = SyscallEvent(pid, self._name(name), start_args + rest[:k], time=start_time)
+                parse_result(rest[r:], ev)
+                ev.fd_path = fd_path_of(ev.args)
+                stats.events += 1
+                yield ev
+                continue
+            if body.startswith("+++ "):
+                e = _EXIT.match(body)
+                if not e:
+                    self._unparsed(stats.lines, line)
+                    continue
+                yield from self._flush(pid)
+                stats.events += 1
+                if e.group(1) is not None:
+                    yield ProcessEvent(pid, "exit", status=int(e.group(1)), time=time)
+                elif e.group(2) is not None:
+                    yield ProcessEvent(pid, "killed", signal=e.group(2), time=time,
+                                       core_dumped=bool(e.group(3)))
+                continue
+            if body.startswith("--- "):
+                s = _SIGNAL.match(body)
+                if s:
+                    stats.events += 1
+                    yield ProcessEvent(pid, "signal", signal=s.group(1) or s.group(2), time=time)
+                else:
+                    self._unparsed(stats.lines, line)
+                continue
+            if line.startswith("% time") or line.startswith("  % time"):
+                self._in_summary = True
+                self.summary = StraceSummary()
+                continue
+            if line.startswith("strace: "):
+                continue  # strace's own messages when stderr was captured with the log
+            self._unparsed(stats.lines, line)
+
+    def _flush(self, pid: int) -> Iterator[SyscallEvent]:
+        p = self._pending.pop(pid, None)
+        if p is not None:
+            self.stats.events += 1
+            ev = SyscallEvent(pid, self._name(p[0]), p[1], time=p[2])
+            ev.fd_path = fd_path_of(ev.args)
+            yield ev
+
+    def finish(self) -> Iterator[SyscallEvent]:
+        """Calls still unfinished at the end of the log: they never returned (or the log was cut)."""
+        for pid in list(self._pending):
+            yield from self._flush(pid)
+
+
+def read_strace_log(path, canonical=None) -> tuple[Iterator[SyscallEvent | ProcessEvent], StraceLogParser]:
+    """Open a log and return (event iterator, parser). The parser's stats and summary fill as it is consumed."""
+    parser = StraceLogParser(canonical)
+
+    def events():
+        try:
+            with open(path, "r", encoding="utf-8", errors="surrogateescape") as f:
+                yield from parser.feed(f)
+        except FileNotFoundError:
+            raise KprofError(f"{path}: no such file") from None
+        except IsADirectoryError:
+            raise KprofError(f"{path}: is a directory, not a strace log") from None
+        except PermissionError:
+            raise KprofError(f"{path}: permission denied") from None
+        yield from parser.finish()
+
+    return events(), parser

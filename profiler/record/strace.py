@@ -1,0 +1,175 @@
+"""Run a command under strace, following every child, and keep the raw log.
+
+The options are the ones ``kprof analyze`` expects from logs recorded
+elsewhere (see README, "Recording on a rig"):
+
+    strace -f -yy -ttt -T -X raw -C -o LOG -- COMMAND…
+
+``-X raw`` keeps ioctl requests (and every other constant) as numbers, so one
+decoder serves strace, ptrace and ftrace; ``-yy`` names what is behind each fd;
+``-C`` appends strace's own per-syscall summary, the ground truth kprof checks
+its counts against.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+
+from profiler.errors import KprofError
+
+STRACE_OPTIONS = ["-f", "-yy", "-ttt", "-T", "-X", "raw", "-C"]
+_OWN_MESSAGE = re.compile(r"(\S*/)?strace: ")
+_GRACE = 10.0  # seconds strace gets to write its summary after its tracees are gone
+
+
+@dataclass
+class TraceOutcome:
+    returncode: int | None          # strace's exit status (it mirrors the command's)
+    wall: float                     # seconds from start to strace's exit
+    timed_out: bool = False
+    interrupted: bool = False
+    strace_messages: list[str] | None = None
+
+
+def strace_path() -> str:
+    path = shutil.which("strace")
+    if path is None:
+        raise KprofError("strace is not installed (or not on PATH): install it with "
+                         "'apt-get install strace', or run ./setup.sh")
+    return path
+
+
+def strace_version() -> str | None:
+    try:
+        out = subprocess.run([strace_path(), "-V"], capture_output=True, text=True, timeout=10).stdout
+    except (KprofError, OSError, subprocess.SubprocessError):
+        return None
+    first = out.splitlines()[0] if out else ""
+    return first.rsplit(" ", 1)[-1] if first else None
+
+
+def descendants(root: int) -> list[int]:
+    """Every live process below ``root`` (from /proc; children may have left its process group)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # the comm field may hold spaces and parens: the ppid follows the last ')'
+        fields = stat[stat.rfind(b")") + 2:].split()
+        if fields[0] == b"Z":
+            continue  # already dead, waiting for its parent to reap it
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    out, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def kill_tree(root: int, spare: int | None = None) -> None:
+    """SIGKILL everything below ``root`` except ``spare`` (which keeps running) until nothing is left."""
+    for _ in range(50):
+        pids = [p for p in descendants(root) if p != spare]
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.02)
+
+
+def become_subreaper() -> None:
+    """Daemonising tracees (double fork) are re-parented to us, not to init, so we can find and reap them."""
+    import ctypes
+    import ctypes.util
+
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+
+def reap_orphans() -> None:
+    """Kill and reap what the traced command left behind (processes it daemonised, now our children)."""
+    kill_tree(os.getpid())
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _strace_messages(stderr_path: str) -> list[str]:
+    try:
+        with open(stderr_path, errors="replace") as f:
+            # strace prefixes its own messages with its argv[0]: "strace: " or "/usr/bin/strace: "
+            return [line.rstrip("\n") for line in f if _OWN_MESSAGE.match(line)]
+    except OSError:
+        return []
+
+
+def check_ptrace_failure(messages: list[str]) -> None:
+    """strace could not trace at all: name the setting that forbids it."""
+    text = "\n".join(messages)
+    if "Operation not permitted" in text and ("ptrace" in text.lower() or "PTRACE" in text):
+        raise KprofError(
+            "ptrace is not permitted here, so strace cannot trace the command:\n  " + "\n  ".join(messages) +
+            "\nFix: run as root or with CAP_SYS_PTRACE; check kernel.yama.ptrace_scope "
+            "(sysctl kernel.yama.ptrace_scope=1 or lower); in a container, allow ptrace "
+            "(docker run --cap-add SYS_PTRACE, or a seccomp profile that permits ptrace).")
+
+
+def record_strace(argv: list[str], log_path: str, *, cwd: str, env: dict, timeout: float,
+                  stdout_path: str, stderr_path: str) -> TraceOutcome:
+    """Run ``argv`` under strace; on timeout or Ctrl-C kill the traced tree and keep the partial log.
+
+    strace runs in its own session so a terminal's Ctrl-C reaches kprof, which
+    then kills the tracees (not strace) so strace can still write its summary.
+    """
+    cmd = [strace_path(), *STRACE_OPTIONS, "-o", log_path, "--", *argv]
+    become_subreaper()
+    start = time.monotonic()
+    with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                start_new_session=True)
+    outcome = TraceOutcome(returncode=None, wall=0.0)
+    try:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            outcome.timed_out = True
+            kill_tree(os.getpid(), spare=proc.pid)
+        except KeyboardInterrupt:
+            outcome.interrupted = True
+            # a terminal's Ctrl-C may arrive twice (directly and forwarded by kprof's parent process):
+            # finish cleaning up so strace can still write the log's end and its summary
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            kill_tree(os.getpid(), spare=proc.pid)
+        try:
+            proc.wait(timeout=_GRACE)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    finally:
+        if proc.returncode is None:  # a second Ctrl-C while we waited: leave nothing behind
+            kill_tree(proc.pid)
+            proc.kill()
+            proc.wait()
+        reap_orphans()
+    outcome.wall = time.monotonic() - start
+    outcome.returncode = proc.returncode
+    outcome.strace_messages = _strace_messages(stderr_path)
+    return outcome

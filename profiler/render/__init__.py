@@ -1,0 +1,2 @@
+"""Renderers: report sections drawn as a terminal table, Markdown or JSON."""
+FORMATS = ("table", "markdown", "json")

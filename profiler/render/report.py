@@ -1,0 +1,110 @@
+"""A footprint (plus what we know of its run) → report sections → terminal table, Markdown or JSON.
+
+The sections are built once; the formats only differ in how a table is drawn.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from profiler.footprint import Footprint, subsystem_label
+
+from profiler.render import FORMATS  # noqa: F401 - the formats render() draws
+_TABLEFMT = {"table": "simple", "markdown": "github"}
+
+
+@dataclass
+class Section:
+    title: str
+    headers: list[str]
+    rows: list[list]
+    note: str | None = None
+
+
+@dataclass
+class Report:
+    title: str
+    facts: list[tuple[str, str]] = field(default_factory=list)   # "label: value" lines under the title
+    sections: list[Section] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _errors(counter) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counter.items(), key=lambda kv: -kv[1])) if counter else ""
+
+
+def footprint_sections(fp: Footprint, limit: int | None = 40) -> list[Section]:
+    """The footprint's tables: subsystems, syscalls, ioctls, devices, network, programs, executables, files."""
+    secs = []
+    subs = fp.subsystem_rows()
+    secs.append(Section("Kernel subsystems", ["subsystem", "calls", "errors", "syscalls"],
+                        [[r["subsystem"], r["calls"], r["errors"], " ".join(r["syscalls"])] for r in subs],
+                        "An ioctl counts for the subsystem of the code that handles its request "
+                        "(the ioctl row below shows fs/ioctl.c, where the call enters)."))
+    rows = []
+    for name, s in sorted(fp.syscalls.items(), key=lambda kv: (-kv[1].calls, kv[0])):
+        info = fp.syscall_info(name)
+        where = f"{info.file}:{info.line}" if info.file else (info.note or "")
+        rows.append([name, info.number if info.number is not None else "", s.calls, _errors(s.errors),
+                     f"{s.time * 1000:.2f}", subsystem_label(info.subsystem, info.file), where])
+    secs.append(Section("System calls", ["syscall", "nr", "calls", "errors", "time ms", "subsystem",
+                                         "defined in (Linux 6.19.9)"], rows))
+    io = fp.ioctl_rows()
+    if io:
+        secs.append(Section("ioctl requests", ["request", "name", "handled by", "subsystem", "device class",
+                                               "devices", "calls", "errors"],
+                            [[r["request"], r["name"] or "(unknown)", r["handler"] or "", r["subsystem"],
+                              r["device_class"], " ".join(r["devices"]), r["calls"], _errors(r["errors"])]
+                             for r in io]))
+    if fp.devices:
+        secs.append(Section("Devices and special files behind fds", ["path", "class", "dev", "calls", "syscalls"],
+                            [[p, d["class"], d["dev"] or "", sum(d["syscalls"].values()),
+                              ", ".join(f"{k} {v}" for k, v in d["syscalls"].most_common())]
+                             for p, d in sorted(fp.devices.items(), key=lambda kv: -sum(kv[1]["syscalls"].values()))]))
+    if fp.network:
+        secs.append(Section("Network destinations", ["address", "syscalls", "errors"],
+                            [[a, ", ".join(f"{k} {v}" for k, v in d["syscalls"].items()), _errors(d["errors"])]
+                             for a, d in sorted(fp.network.items())]))
+    if fp.programs:
+        secs.append(Section("Programs executed", ["program", "execs", "errors"],
+                            [[p, d["execs"], _errors(d["errors"])] for p, d in sorted(fp.programs.items())]))
+    exes = fp.executables()
+    secs.append(Section("Per executable (which program did what)", ["executable", "processes/threads", "calls",
+                                                                    "top syscalls"],
+                        [[e, d["processes"], d["calls"], ", ".join(f"{k} {v}" for k, v in d["syscalls"].most_common(6))]
+                         for e, d in sorted(exes.items(), key=lambda kv: -kv[1]["calls"])]))
+    files = sorted(fp.files.items(), key=lambda kv: (-kv[1]["opens"], kv[0]))
+    shown = files if limit is None else files[:limit]
+    note = None if len(shown) == len(files) else f"{len(files) - len(shown)} more in footprint.json"
+    secs.append(Section("Files opened", ["path", "opens", "errors"],
+                        [[p, d["opens"], _errors(d["errors"])] for p, d in shown], note))
+    return secs
+
+
+def render(report: Report, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps({"title": report.title, "facts": dict(report.facts), "warnings": report.warnings,
+                           "sections": [{"title": s.title, "headers": s.headers, "rows": s.rows, "note": s.note}
+                                        for s in report.sections]}, indent=1, default=str)
+    from tabulate import tabulate  # imported only when a table is drawn
+
+    md = fmt == "markdown"
+    out = [f"# {report.title}" if md else report.title, "" if md else "=" * len(report.title)]
+    for label, value in report.facts:
+        out.append(f"- **{label}:** {value}" if md else f"{label}: {value}")
+    for w in report.warnings:
+        out.append(f"> **Warning:** {w}" if md else f"WARNING: {w}")
+    for s in report.sections:
+        out += ["", f"## {s.title}" if md else s.title, "" if md else "-" * len(s.title)]
+        if s.rows:
+            rows = [[_md_cell(c) for c in r] for r in s.rows] if md else s.rows
+            out.append(tabulate(rows, headers=s.headers, tablefmt=_TABLEFMT[fmt], disable_numparse=True))
+        else:
+            out.append("(none)")
+        if s.note:
+            out += ["", f"_{s.note}_" if md else f"note: {s.note}"]
+    return "\n".join(out) + "\n"
+
+
+def _md_cell(value) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")

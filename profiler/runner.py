@@ -1,0 +1,284 @@
+"""Run a scenario: fresh workdir with fixtures, its network, its services, the command under a recorder.
+
+Each run writes a result bundle directory:
+
+    scenario.yaml   the scenario file as run
+    meta.json       versions, kernel, arch, backend, command, exit status, wall time, checks
+    trace.log       the raw strace log (kept whatever happens: reports are regenerated from it)
+    stdout.txt, stderr.txt   what the command printed (stderr also holds strace's own "strace:" lines)
+    footprint.json  the footprint
+    report.txt      the rendered report
+    run-N/          the same files for runs 2..N when the scenario repeats
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import profiler
+from profiler.errors import KprofError
+from profiler.footprint import Footprint, FootprintBuilder
+from profiler.kernel import syscalls
+from profiler.parse.strace_log import read_strace_log
+from profiler.record import strace as strace_rec
+from profiler.scenario import Scenario
+
+ROOT = Path(os.environ.get("KPROF_ROOT") or Path(__file__).resolve().parent.parent)
+
+
+def oref0_dir() -> Path:
+    return ROOT / "node_modules" / "oref0"
+
+
+# The commands' PATH is fixed, not inherited: shell scripts and `#!/usr/bin/env node` search it, and every
+# failed execve on the way is part of the footprint, so the same PATH gives the same counts on every machine.
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def search_path() -> str:
+    return os.pathsep.join([str(ROOT / "node_modules" / ".bin"), SYSTEM_PATH])
+
+
+def missing_tools(scenario: Scenario) -> list[str]:
+    """Executables the scenario needs that are not on kprof's PATH (node_modules/.bin first)."""
+    path = search_path()
+    wanted = list(scenario.requires)
+    if not scenario.shell:
+        wanted.insert(0, scenario.command[0])
+    return [t for t in dict.fromkeys(wanted) if shutil.which(t, path=path) is None]
+
+
+def check_runnable(scenario: Scenario) -> None:
+    missing = missing_tools(scenario)
+    if missing:
+        raise KprofError(
+            f"{scenario.path}: needs {', '.join(repr(t) for t in missing)}, not found on PATH "
+            f"(node_modules/.bin included). Install it (./setup.sh installs strace, node, oref0, jq, bc, "
+            f"socat) or fix 'command'/'requires'.")
+    strace_rec.strace_path()
+
+
+def expand(value: str, variables: dict[str, str]) -> str:
+    for k, v in variables.items():
+        value = value.replace("${" + k + "}", v)
+    return value
+
+
+def command_env(scenario: Scenario, workdir: Path) -> dict[str, str]:
+    variables = {"WORKDIR": str(workdir), "OREF0_DIR": str(oref0_dir()), "KPROF_ROOT": str(ROOT)}
+    env = dict(os.environ)
+    env.update(variables)
+    env["PATH"] = search_path()
+    for k, v in scenario.env.items():
+        env[k] = expand(v, variables)
+    return env
+
+
+def make_workdir(scenario: Scenario) -> Path:
+    """A fresh temp dir holding copies of the scenario's fixtures."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"kprof-{scenario.name}-"))
+    try:
+        for item in scenario.fixtures:
+            src = (scenario.base_dir / item).resolve()
+            if src.is_dir():
+                shutil.copytree(src, workdir, dirs_exist_ok=True, symlinks=True)
+            elif src.is_file():
+                shutil.copy2(src, workdir / src.name)
+            else:
+                raise KprofError(f"{scenario.path}: fixtures: '{item}' does not exist (looked at {src})")
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    return workdir
+
+
+@dataclass
+class RunOutcome:
+    """One run of the command: where its files are, how it ended, its footprint."""
+
+    run_dir: Path
+    trace: strace_rec.TraceOutcome
+    footprint: Footprint | None = None
+    exit: dict | None = None
+    services: list[dict] = field(default_factory=list)
+    parse_problems: list[str] = field(default_factory=list)
+    summary_mismatches: list[str] = field(default_factory=list)
+
+
+def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path):
+    """Services, prepare steps and the traced command, in whatever network namespace we are in."""
+    from profiler.environment import nightscout  # services are rare: keep them out of start-up
+
+    started = []
+    try:
+        for spec in scenario.services:
+            started.append(nightscout.start_service(spec, workdir))
+        for step in scenario.prepare:
+            p = subprocess.run(["/bin/sh", "-c", step], cwd=workdir, env=env, capture_output=True, text=True,
+                               timeout=scenario.timeout)
+            if p.returncode != 0:
+                raise KprofError(f"{scenario.path}: prepare step failed (exit {p.returncode}): {step}\n"
+                                 f"{p.stderr.strip()}")
+        argv = ["/bin/sh", "-c", scenario.command] if scenario.shell else list(scenario.command)
+        outcome = strace_rec.record_strace(
+            argv, str(run_dir / "trace.log"), cwd=str(workdir), env=env, timeout=scenario.timeout,
+            stdout_path=str(run_dir / "stdout.txt"), stderr_path=str(run_dir / "stderr.txt"))
+    finally:
+        services = []
+        for s in started:
+            s.stop()
+            services.append({"type": "nightscout", "url": s.url, "requests": list(s.requests)})
+    return outcome, services
+
+
+def analyse_log(log: Path, arch: str, path_aliases: dict[str, str] | None = None,
+                source: dict | None = None) -> tuple[Footprint, list[str], list[str]]:
+    """A strace log → (footprint, parse problems, mismatches against strace's own -C summary)."""
+    events, parser = read_strace_log(log, lambda n: syscalls.canonical_name(arch, n))
+    fp = FootprintBuilder(arch, path_aliases, source).add_all(events).finish()
+    problems = [f"{log}:{n}: unparsed line: {text}" for n, text in parser.stats.first_unparsed]
+    if parser.stats.unparsed > len(problems):
+        problems.append(f"… {parser.stats.unparsed} unparsed lines in all")
+    if parser.stats.events == 0:
+        raise KprofError(f"{log}: no strace events found: empty, truncated at the start, or not a strace log "
+                         f"(record with: strace {' '.join(strace_rec.STRACE_OPTIONS)} -o LOG -- COMMAND)")
+    mismatches = []
+    if parser.summary is not None:
+        mismatches = summary_mismatches(fp, parser.summary, arch)
+    return fp, problems, mismatches
+
+
+def summary_mismatches(fp: Footprint, summary, arch: str) -> list[str]:
+    """Where kprof's per-syscall counts differ from strace's own -c table (exit_group aside: -c omits it)."""
+    out = []
+    mine = {n: (s.calls - s.unfinished, sum(s.errors.values())) for n, s in fp.syscalls.items()}
+    theirs = {syscalls.canonical_name(arch, n): (c, summary.errors.get(n, 0)) for n, c in summary.calls.items()}
+    for name in sorted(set(mine) | set(theirs)):
+        if name in ("exit_group", "exit"):
+            continue
+        a, b = mine.get(name, (0, 0)), theirs.get(name, (0, 0))
+        if a != b:
+            out.append(f"{name}: kprof {a[0]} calls/{a[1]} errors, strace -c {b[0]}/{b[1]}")
+    return out
+
+
+def versions() -> dict:
+    def first_line(cmd):
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=10, env={**os.environ,
+                                                                                      "PATH": search_path()})
+            return (p.stdout or p.stderr).strip().splitlines()[0] if p.returncode == 0 else None
+        except (OSError, subprocess.SubprocessError, IndexError):
+            return None
+    oref0 = None
+    try:
+        oref0 = json.loads((oref0_dir() / "package.json").read_text())["version"]
+    except (OSError, ValueError, KeyError):
+        pass
+    return {"kprof": profiler.__version__, "python": platform.python_version(),
+            "strace": strace_rec.strace_version(), "node": first_line(["node", "--version"]), "oref0": oref0}
+
+
+def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None, keep_workdir: bool = False,
+                 progress=None) -> tuple[list[RunOutcome], dict]:
+    """Run every repetition of ``scenario`` into ``bundle``; returns the outcomes and meta.json's content."""
+    check_runnable(scenario)
+    network = network or scenario.network
+    bundle.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(scenario.path, bundle / "scenario.yaml")
+    arch = syscalls.host_arch()
+    meta = {
+        "kprof_format": 1, "scenario": scenario.name, "scenario_file": str(scenario.path),
+        "description": scenario.description,
+        "command": scenario.command, "shell": scenario.shell, "backend": "strace",
+        "strace_options": strace_rec.STRACE_OPTIONS, "network": network, "arch": arch,
+        "kernel": platform.release(), "machine": platform.machine(),
+        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "versions": versions(), "runs": [],
+    }
+    if network == "none":
+        from profiler.environment import netns
+        problem = netns.isolation_problem()
+        if problem:
+            raise KprofError(f"{scenario.path}: {problem}")
+    outcomes = []
+    for i in range(1, scenario.repeat + 1):
+        if progress:
+            progress(f"{scenario.name}: run {i}/{scenario.repeat}")
+        run_dir = bundle if i == 1 else bundle / f"run-{i}"
+        run_dir.mkdir(exist_ok=True)
+        workdir = make_workdir(scenario)
+        try:
+            env = command_env(scenario, workdir)
+            if network == "none":
+                from profiler.environment import netns
+                (trace, services), how = netns.run_isolated(_execute, scenario, workdir, env, run_dir)
+                meta["isolation"] = f"network namespace ({how}), loopback only"
+            else:
+                trace, services = _execute(scenario, workdir, env, run_dir)
+                meta["isolation"] = "none: host network"
+            strace_rec.check_ptrace_failure(trace.strace_messages or [])
+            outcome = RunOutcome(run_dir=run_dir, trace=trace, services=services)
+            aliases = {str(workdir): "$WORKDIR", str(workdir.resolve()): "$WORKDIR", str(ROOT): "$KPROF_ROOT",
+                       str(run_dir.resolve()): "$RESULT"}
+            source = {"kind": "strace", "log": "trace.log", "scenario": scenario.name}
+            if (run_dir / "trace.log").exists() and (run_dir / "trace.log").stat().st_size:
+                outcome.footprint, outcome.parse_problems, outcome.summary_mismatches = analyse_log(
+                    run_dir / "trace.log", arch, aliases, source)
+                outcome.footprint.save(run_dir / "footprint.json")
+                outcome.exit = outcome.footprint.exit
+            outcomes.append(outcome)
+            meta["runs"].append(run_record(scenario, outcome))
+        finally:
+            if keep_workdir:
+                meta.setdefault("workdirs", []).append(str(workdir))
+            else:
+                shutil.rmtree(workdir, ignore_errors=True)
+            (bundle / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+        if trace.interrupted:
+            break
+    return outcomes, meta
+
+
+def run_record(scenario: Scenario, o: RunOutcome) -> dict:
+    """What meta.json says of one run, including whether it did what the scenario expects."""
+    failures = []
+    end = o.exit
+    if o.trace.timed_out:
+        failures.append(f"timed out after {scenario.timeout:g} s: process tree killed, partial trace analysed")
+    if o.trace.interrupted:
+        failures.append("interrupted (Ctrl-C): process tree killed, partial trace analysed")
+    if end is None:
+        failures.append("no exit status recorded for the command")
+    elif "signal" in end:
+        failures.append(f"command killed by {end['signal']}" + (" (core dumped)" if end.get("core_dumped") else ""))
+    elif end["exit"] != scenario.expected_exit:
+        failures.append(f"exit status {end['exit']}, expected {scenario.expected_exit}")
+    want = scenario.expect.get("stdout_contains")
+    if want is not None:
+        out = (o.run_dir / "stdout.txt").read_text(errors="replace") if (o.run_dir / "stdout.txt").exists() else ""
+        if want not in out:
+            failures.append(f"stdout does not contain {want!r}")
+    if o.summary_mismatches:
+        failures.append("kprof's counts differ from strace's own summary: " + "; ".join(o.summary_mismatches[:5]))
+    return {"dir": str(o.run_dir.name if o.run_dir.name.startswith("run-") else "."), "exit": end,
+            "wall_seconds": round(o.trace.wall, 3), "timed_out": o.trace.timed_out,
+            "interrupted": o.trace.interrupted, "services": o.services, "parse_problems": o.parse_problems,
+            "summary_mismatches": o.summary_mismatches, "failures": failures, "ok": not failures}
+
+
+def new_bundle_dir(scenario_name: str, parent: Path) -> Path:
+    """A bundle directory name under ``parent`` that does not exist yet: NAME-YYYYmmdd-HHMMSS[-N]."""
+    base = parent / f"{scenario_name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path, n = base, 2
+    while path.exists():
+        path, n = Path(f"{base}-{n}"), n + 1
+    return path

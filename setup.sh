@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs everything kprof needs on a fresh Debian machine, idempotently:
+#   system tools (strace, node, npm, jq, bc, socat, python3-venv) with apt-get when missing,
+#   the Python package and its dependencies in .venv/, and oref0 (pinned in package-lock.json) with npm ci.
+# Run as root for the apt-get step; as another user it says what to install and stops.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+# tool on PATH -> Debian package that provides it
+declare -A PKG=([strace]=strace [node]=nodejs [npm]=npm [jq]=jq [bc]=bc [socat]=socat [netstat]=net-tools)
+missing=()
+for tool in "${!PKG[@]}"; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("${PKG[$tool]}")
+done
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    say "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    say "missing system packages: ${missing[*]}"
+    say "install them as root:  sudo apt-get install ${missing[*]}   then run ./setup.sh again"
+    exit 1
+  fi
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  say "creating .venv"
+  python3 -m venv .venv
+fi
+if ! .venv/bin/python -c 'import profiler, ptrace, tabulate, yaml, system_calls, pytest' >/dev/null 2>&1 \
+   || [ pyproject.toml -nt .venv/.kprof-installed ]; then
+  say "installing kprof and its Python dependencies into .venv"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+  touch .venv/.kprof-installed
+fi
+
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing oref0 (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+fi
+say "ready: $(.venv/bin/kprof --version), oref0 $(node -p 'require("./node_modules/oref0/package.json").version'), $(strace -V | head -1)"

@@ -1,0 +1,101 @@
+"""Scenario files: the schema, line-numbered errors, and kprof validate."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from profiler.errors import KprofError
+from profiler.scenario import SCHEMA_PATH, load_scenario
+
+from .conftest import ROOT, SCENARIOS, kprof
+
+GOOD = """\
+name: demo
+description: a demo
+command: [/bin/true]
+timeout: 5
+"""
+
+
+def write(tmp_path, text, name="demo"):
+    p = tmp_path / f"{name}.yaml"
+    p.write_text(text)
+    return p
+
+
+def error_of(path) -> str:
+    with pytest.raises(KprofError) as e:
+        load_scenario(path)
+    return str(e.value)
+
+
+def test_good_file_loads_with_defaults(tmp_path):
+    sc = load_scenario(write(tmp_path, GOOD))
+    assert sc.command == ["/bin/true"] and sc.network == "none" and sc.repeat == 1 and sc.expected_exit == 0
+
+
+def test_malformed_yaml_names_file_and_line(tmp_path):
+    p = write(tmp_path, GOOD + "env: {TZ: UTC\nrepeat: 2\n")
+    msg = error_of(p)
+    assert msg.startswith(f"{p}:") and "malformed YAML" in msg
+    assert int(msg.split(":")[1]) in (5, 6, 7)
+
+
+def test_unknown_key_names_line_and_known_keys(tmp_path):
+    p = write(tmp_path, GOOD + "netwrok: none\n")
+    msg = error_of(p)
+    assert f"{p}:5: unknown key 'netwrok'" in msg and "network" in msg
+
+
+def test_nested_errors_name_their_key_path_and_line(tmp_path):
+    p = write(tmp_path, GOOD + "services:\n  - type: nightscout\n    port: 99999\nexpect:\n  exit: zero\n")
+    msg = error_of(p)
+    assert f"{p}:7: services[0].port: must be at most 65535" in msg
+    assert f"{p}:9: expect.exit: must be integer" in msg
+
+
+def test_missing_required_and_wrong_types(tmp_path):
+    msg = error_of(write(tmp_path, "name: demo\ncommand: [/bin/true]\ntimeout: -1\nnetwork: internet\n"))
+    assert "missing required key 'description'" in msg
+    assert ":3: timeout: must be greater than 0" in msg
+    assert ":4: network: must be one of none, host" in msg
+
+
+def test_string_command_needs_shell_and_name_must_match_file(tmp_path):
+    msg = error_of(write(tmp_path, "name: other\ndescription: d\ncommand: echo hi\n"))
+    assert ":3: command: a string command needs 'shell: true'" in msg
+    assert ":1: name: 'other' differs from the file name 'demo'" in msg
+    sc = load_scenario(write(tmp_path, "name: demo\ndescription: d\ncommand: echo hi | cat\nshell: true\n"))
+    assert sc.shell and sc.command == "echo hi | cat"
+
+
+def test_empty_duplicate_and_missing_files(tmp_path):
+    assert "empty scenario file" in error_of(write(tmp_path, ""))
+    assert ":2: duplicate key 'name'" in error_of(write(tmp_path, "name: demo\nname: demo\n"))
+    assert "no such scenario file" in error_of(tmp_path / "absent.yaml")
+
+
+def test_schema_is_valid_json_schema_and_documents_every_key():
+    schema = json.loads(SCHEMA_PATH.read_text())
+    assert schema["additionalProperties"] is False
+    for key, sub in schema["properties"].items():
+        assert sub.get("description"), f"schema key {key} has no description for editors"
+
+
+def test_shipped_scenarios_validate():
+    assert SCENARIOS, "no scenarios shipped"
+    p = kprof("validate", *SCENARIOS, check=0)
+    assert p.stdout.count("ok: ") == len(SCENARIOS)
+    for path in SCENARIOS:
+        first = path.read_text().splitlines()[0]
+        assert "yaml-language-server: $schema=" in first, f"{path.name}: no schema reference for editors"
+
+
+def test_validate_cli_reports_all_bad_files_without_traceback(tmp_path):
+    bad = write(tmp_path, GOOD + "bogus: 1\n")
+    broken = write(tmp_path, "name: [\n", "broken")
+    p = kprof("validate", bad, broken, ROOT / "scenarios" / "determine-basal.yaml", check=2)
+    assert "Traceback" not in p.stderr
+    assert f"{bad}:5: unknown key 'bogus'" in p.stderr and f"{broken}:" in p.stderr
+    assert "2 of 3 scenario file(s) invalid" in p.stderr

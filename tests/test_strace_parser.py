@@ -1,0 +1,151 @@
+"""The strace log parser: hand-written lines for each form strace prints, and real logs from real strace."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from profiler.events import ProcessEvent, SyscallEvent
+from profiler.parse.strace_log import StraceLogParser, fd_path_of, split_args
+from profiler.strace_text import sockaddr, unquote
+
+from .conftest import needs_strace
+
+
+def parse(text: str):
+    p = StraceLogParser()
+    events = list(p.feed(text.splitlines(True)))
+    events += list(p.finish())
+    return events, p
+
+
+def test_complete_call_with_fd_paths_duration_and_errno():
+    events, _ = parse(
+        '4100  1795753942.461517 openat(-100</tmp>, "/dev/ptmx", 0x2) = 3</dev/ptmx<char 5:2>> <0.000110>\n'
+        '4100  1795753942.4617 ioctl(3</dev/ptmx<char 5:2>>, 0x80045430, [0]) = 0 <0.000017>\n'
+        '4100  1795753942.47 openat(-100</tmp>, "/nope", 0x80000) = -1 ENOENT (No such file or directory) <0.000032>\n')
+    a, b, c = events
+    assert (a.name, a.result, a.result_path, a.duration, a.fd_path) == (
+        "openat", 3, "/dev/ptmx<char 5:2>", 0.00011, None)
+    assert a.time == pytest.approx(1795753942.461517)
+    assert (b.name, b.fd_path, b.result, b.errno) == ("ioctl", "/dev/ptmx<char 5:2>", 0, None)
+    assert split_args(b.args)[1] == "0x80045430"
+    assert (c.result, c.errno) == (-1, "ENOENT")
+
+
+def test_unfinished_and_resumed_pairs_interleaved():
+    events, p = parse(
+        "10 1.0 read(3</dev/pts/1<char 136:1>>,  <unfinished ...>\n"
+        "11 1.1 futex(0x7f, 0x80, 2, NULL <unfinished ...>\n"
+        '10 1.2 <... read resumed>"abc", 256) = 3 <0.2>\n'
+        "11 1.3 <... futex resumed>) = -1 EAGAIN (Resource temporarily unavailable) <0.2>\n")
+    read, futex = events
+    assert (read.pid, read.name, read.result, read.time, read.fd_path) == (10, "read", 3, 1.0, "/dev/pts/1<char 136:1>")
+    assert read.args.endswith('"abc", 256')
+    assert (futex.pid, futex.errno, futex.time) == (11, "EAGAIN", 1.1)
+    assert p.stats.unparsed == 0
+
+
+def test_signals_exits_kills_and_calls_that_never_return():
+    events, _ = parse(
+        "20 --- SIGCHLD {si_signo=17, si_code=0x1, si_pid=21} ---\n"
+        "21 exit_group(3) = ?\n"
+        "21 +++ exited with 3 +++\n"
+        "22 read(0,  <unfinished ...>\n"
+        "22 +++ killed by SIGKILL +++\n"
+        "23 +++ killed by SIGSEGV (core dumped) +++\n"
+        "24 --- stopped by SIGSTOP ---\n")
+    kinds = [(type(e).__name__, e.kind if isinstance(e, ProcessEvent) else e.name) for e in events]
+    assert kinds == [("ProcessEvent", "signal"), ("SyscallEvent", "exit_group"), ("ProcessEvent", "exit"),
+                     ("SyscallEvent", "read"), ("ProcessEvent", "killed"), ("ProcessEvent", "killed"),
+                     ("ProcessEvent", "signal")]
+    assert events[1].result is None and events[1].errno is None
+    assert events[2].status == 3
+    assert events[3].result is None  # killed inside the call: never returned
+    assert events[4].signal == "SIGKILL" and events[5].core_dumped
+    assert events[6].signal == "SIGSTOP"
+
+
+def test_restart_injected_and_hex_results():
+    events, _ = parse(
+        "5 nanosleep({tv_sec=1}, 0x7ffc) = ? ERESTART_RESTARTBLOCK (Interrupted by signal)\n"
+        "5 read(3</dev/serial0>, 0x55, 256) = -1 EIO (Input/output error) (INJECTED)\n"
+        "5 mmap(NULL, 8192, 0x3, 0x22, -1, 0) = 0x7f0000000000\n"
+        "5 poll([{fd=3, events=0x1}], 1, 1) = 0 (Timeout)\n")
+    ns, rd, mm, po = events
+    assert (ns.result, ns.errno) == (None, "ERESTART_RESTARTBLOCK")
+    assert rd.injected and rd.errno == "EIO"
+    assert mm.result == 0x7f0000000000
+    assert (po.result, po.errno) == (0, None)
+
+
+def test_strings_with_escapes_parens_and_truncation():
+    line = ('7 write(1</tmp/out (copy)>, "a) = b\\n\\"x\\" <y>"..., 80) = 80 <0.000010>\n')
+    (ev,), _ = parse(line)
+    assert ev.result == 80 and ev.fd_path == "/tmp/out (copy)"
+    assert unquote(split_args(ev.args)[1]) == 'a) = b\n"x" <y>'
+    assert unquote('"\\x41\\101\\t"') == "AA\t"
+
+
+def test_summary_table_is_parsed_separately():
+    _, p = parse(
+        "1 read(0, \"\", 1) = 0\n"
+        "% time     seconds  usecs/call     calls    errors syscall\n"
+        "------ ----------- ----------- --------- --------- ----------------\n"
+        " 86.79    0.648678        7542        86        43 wait4\n"
+        "  2.02    0.015068          10      1451           openat\n"
+        "------ ----------- ----------- --------- --------- ----------------\n"
+        "100.00    0.747396          78      1537        43 total\n")
+    assert p.summary.calls == {"wait4": 86, "openat": 1451}
+    assert p.summary.errors == {"wait4": 43, "openat": 0}
+
+
+def test_forms_without_pid_or_timestamps_and_foreign_lines():
+    events, p = parse("getpid() = 42\n10:01:02.123456 getppid() = 1\nthis is not strace\n")
+    assert [e.name for e in events] == ["getpid", "getppid"]
+    assert p.stats.unparsed == 1 and p.stats.first_unparsed[0][0] == 3
+
+
+def test_fd_path_and_sockaddr_helpers():
+    assert fd_path_of("-100</tmp>, \"x\"") is None
+    assert fd_path_of("3<UNIX-STREAM:[7347]>, {}") == "UNIX-STREAM:[7347]"
+    assert fd_path_of("0x3, 1") is None
+    assert sockaddr('{sa_family=0x2, sin_port="\\x00\\x09", sin_addr="\\x7f\\x00\\x00\\x01"}') == "inet:127.0.0.1:9"
+    assert sockaddr('{sa_family=AF_INET, sin_port=htons(80), sin_addr=inet_addr("127.0.0.1")}') == "inet:127.0.0.1:80"
+    assert sockaddr('{sa_family=0x1, sun_path="/tmp/oaps_shared_node"}') == "unix:/tmp/oaps_shared_node"
+    six = ('{sa_family=0xa, sin6_port="\\x00\\x09", sin6_flowinfo="\\x00\\x00\\x00\\x00", sin6_addr="'
+           + "\\x00" * 15 + '\\x01", sin6_scope_id=0}')
+    assert sockaddr(six) == "inet6:[::1]:9"
+
+
+THREADS = r"""
+import os, threading
+def work():
+    for _ in range(200):
+        os.getppid()
+        with open("/dev/null") as f:
+            f.read(1)
+ts = [threading.Thread(target=work) for _ in range(8)]
+[t.start() for t in ts]; [t.join() for t in ts]
+"""
+
+
+@needs_strace
+def test_real_threaded_log_matches_strace_own_summary(tmp_path):
+    """8 threads doing syscalls: every unfinished/resumed pair must pair up, counts equal strace -C."""
+    log = tmp_path / "t.log"
+    subprocess.run(["strace", "-f", "-yy", "-ttt", "-T", "-X", "raw", "-C", "-o", str(log),
+                    sys.executable, "-c", THREADS], check=True, capture_output=True)
+    p = StraceLogParser()
+    counts: dict[str, list[int]] = {}
+    for ev in list(p.feed(open(log))) + list(p.finish()):
+        if isinstance(ev, SyscallEvent) and ev.result is not None or isinstance(ev, SyscallEvent) and ev.errno:
+            c = counts.setdefault(ev.name, [0, 0])
+            c[0] += 1
+            c[1] += ev.errno is not None
+    assert p.stats.unparsed == 0
+    assert "<... " in log.read_text(), "the test must exercise resumed lines"
+    assert counts["getppid"][0] >= 8 * 200
+    theirs = {n: [c, p.summary.errors[n]] for n, c in p.summary.calls.items()}
+    assert counts == theirs
