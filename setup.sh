@@ -35,7 +35,8 @@ fi
 if ! .venv/bin/python -c 'import profiler, ptrace, tabulate, yaml, system_calls, pytest' >/dev/null 2>&1 \
    || [ pyproject.toml -nt .venv/.kprof-installed ]; then
   say "installing kprof and its Python dependencies into .venv"
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+  # compat mode: a plain .pth path entry, ~30 ms faster at every kprof start than the import-hook finder
+  .venv/bin/python -m pip install -q --disable-pip-version-check --config-settings editable_mode=compat -e '.[test]'
   touch .venv/.kprof-installed
 fi
 

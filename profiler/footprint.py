@@ -302,7 +302,7 @@ class FootprintBuilder:
         if ev.fd_path is not None:
             path, dev = strip_dev(ev.fd_path)
             cls = devices.classify_path(ev.fd_path)
-            if devices.is_device(cls):
+            if devices.is_device(cls) or cls.startswith("sysfs"):  # device nodes and the device model's files
                 d = fp.devices.get(path)
                 if d is None:
                     d = fp.devices[path] = {"dev": dev, "class": cls, "syscalls": Counter()}
@@ -325,9 +325,14 @@ class FootprintBuilder:
 
     def _ioctl(self, ev: SyscallEvent) -> None:
         args = split_args(ev.args)
-        request = parse_int(args[1]) if len(args) > 1 else None
+        if len(args) < 2:
+            return
+        # -X raw logs give the number; others give strace's name for it ("TCGETS"), mapped back here
+        request = parse_int(args[1])
         if request is None:
-            return  # request printed as a name: the log was not recorded with -X raw
+            request = ioctls.ioctl_code(args[1], self.fp.arch)
+        if request is None:
+            return
         key = (request & 0xFFFFFFFF, self._alias(ev.fd_path) if ev.fd_path else "")
         stat = self.fp.ioctls.get(key)
         if stat is None:

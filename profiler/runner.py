@@ -25,9 +25,9 @@ from pathlib import Path
 
 import profiler
 from profiler.errors import KprofError
-from profiler.footprint import Footprint, FootprintBuilder
+from profiler.analysis import Analysis, StraceAnalysis
+from profiler.footprint import Footprint
 from profiler.kernel import syscalls
-from profiler.parse.strace_log import read_strace_log
 from profiler.record import strace as strace_rec
 from profiler.scenario import Scenario
 
@@ -102,19 +102,27 @@ def make_workdir(scenario: Scenario) -> Path:
 
 @dataclass
 class RunOutcome:
-    """One run of the command: where its files are, how it ended, its footprint."""
+    """One run of the command: where its files are, how it ended, what the analysis found."""
 
     run_dir: Path
     trace: strace_rec.TraceOutcome
-    footprint: Footprint | None = None
-    exit: dict | None = None
+    analysis: Analysis
     services: list[dict] = field(default_factory=list)
-    parse_problems: list[str] = field(default_factory=list)
-    summary_mismatches: list[str] = field(default_factory=list)
+
+    @property
+    def footprint(self) -> Footprint | None:
+        return self.analysis.footprint if self.analysis.footprint.syscalls else None
+
+    @property
+    def exit(self) -> dict | None:
+        return self.analysis.footprint.exit
 
 
-def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path):
-    """Services, prepare steps and the traced command, in whatever network namespace we are in."""
+def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analysis: StraceAnalysis):
+    """Services, prepare steps and the traced command, in whatever network namespace we are in.
+
+    The log is analysed while strace writes it; returns (trace outcome, services, analysis).
+    """
     from profiler.environment import nightscout  # services are rare: keep them out of start-up
 
     started = []
@@ -130,61 +138,42 @@ def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path):
         argv = ["/bin/sh", "-c", scenario.command] if scenario.shell else list(scenario.command)
         outcome = strace_rec.record_strace(
             argv, str(run_dir / "trace.log"), cwd=str(workdir), env=env, timeout=scenario.timeout,
-            stdout_path=str(run_dir / "stdout.txt"), stderr_path=str(run_dir / "stderr.txt"))
+            stdout_path=str(run_dir / "stdout.txt"), stderr_path=str(run_dir / "stderr.txt"),
+            consume=analysis.feed)
     finally:
         services = []
         for s in started:
             s.stop()
             services.append({"type": "nightscout", "url": s.url, "requests": list(s.requests)})
-    return outcome, services
-
-
-def analyse_log(log: Path, arch: str, path_aliases: dict[str, str] | None = None,
-                source: dict | None = None) -> tuple[Footprint, list[str], list[str]]:
-    """A strace log → (footprint, parse problems, mismatches against strace's own -C summary)."""
-    events, parser = read_strace_log(log, lambda n: syscalls.canonical_name(arch, n))
-    fp = FootprintBuilder(arch, path_aliases, source).add_all(events).finish()
-    problems = [f"{log}:{n}: unparsed line: {text}" for n, text in parser.stats.first_unparsed]
-    if parser.stats.unparsed > len(problems):
-        problems.append(f"… {parser.stats.unparsed} unparsed lines in all")
-    if parser.stats.events == 0:
-        raise KprofError(f"{log}: no strace events found: empty, truncated at the start, or not a strace log "
-                         f"(record with: strace {' '.join(strace_rec.STRACE_OPTIONS)} -o LOG -- COMMAND)")
-    mismatches = []
-    if parser.summary is not None:
-        mismatches = summary_mismatches(fp, parser.summary, arch)
-    return fp, problems, mismatches
-
-
-def summary_mismatches(fp: Footprint, summary, arch: str) -> list[str]:
-    """Where kprof's per-syscall counts differ from strace's own -c table (exit_group aside: -c omits it)."""
-    out = []
-    mine = {n: (s.calls - s.unfinished, sum(s.errors.values())) for n, s in fp.syscalls.items()}
-    theirs = {syscalls.canonical_name(arch, n): (c, summary.errors.get(n, 0)) for n, c in summary.calls.items()}
-    for name in sorted(set(mine) | set(theirs)):
-        if name in ("exit_group", "exit"):
-            continue
-        a, b = mine.get(name, (0, 0)), theirs.get(name, (0, 0))
-        if a != b:
-            out.append(f"{name}: kprof {a[0]} calls/{a[1]} errors, strace -c {b[0]}/{b[1]}")
-    return out
+    strace_rec.check_ptrace_failure(outcome.strace_messages or [])
+    return outcome, services, analysis.finish(require_events=False)
 
 
 def versions() -> dict:
-    def first_line(cmd):
+    """kprof's and the traced tools' versions (the probes run side by side: node alone takes ~50 ms)."""
+    probes = {"strace": [strace_rec.strace_path(), "-V"], "node": ["node", "--version"]}
+    running = {}
+    for name, cmd in probes.items():
         try:
-            p = subprocess.run(cmd, capture_output=True, text=True, timeout=10, env={**os.environ,
-                                                                                      "PATH": search_path()})
-            return (p.stdout or p.stderr).strip().splitlines()[0] if p.returncode == 0 else None
-        except (OSError, subprocess.SubprocessError, IndexError):
-            return None
-    oref0 = None
+            running[name] = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                             env={**os.environ, "PATH": search_path()})
+        except OSError:
+            pass
+    out = {"kprof": profiler.__version__, "python": platform.python_version(), "strace": None, "node": None}
+    for name, proc in running.items():
+        try:
+            first = (proc.communicate(timeout=10)[0].splitlines() or [""])[0].strip()
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            continue
+        if proc.returncode == 0 and first:
+            out[name] = first.rsplit(" ", 1)[-1] if name == "strace" else first
     try:
-        oref0 = json.loads((oref0_dir() / "package.json").read_text())["version"]
+        out["oref0"] = json.loads((oref0_dir() / "package.json").read_text())["version"]
     except (OSError, ValueError, KeyError):
-        pass
-    return {"kprof": profiler.__version__, "python": platform.python_version(),
-            "strace": strace_rec.strace_version(), "node": first_line(["node", "--version"]), "oref0": oref0}
+        out["oref0"] = None
+    return out
 
 
 def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None, keep_workdir: bool = False,
@@ -218,23 +207,21 @@ def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None
         workdir = make_workdir(scenario)
         try:
             env = command_env(scenario, workdir)
-            if network == "none":
-                from profiler.environment import netns
-                (trace, services), how = netns.run_isolated(_execute, scenario, workdir, env, run_dir)
-                meta["isolation"] = f"network namespace ({how}), loopback only"
-            else:
-                trace, services = _execute(scenario, workdir, env, run_dir)
-                meta["isolation"] = "none: host network"
-            strace_rec.check_ptrace_failure(trace.strace_messages or [])
-            outcome = RunOutcome(run_dir=run_dir, trace=trace, services=services)
             aliases = {str(workdir): "$WORKDIR", str(workdir.resolve()): "$WORKDIR", str(ROOT): "$KPROF_ROOT",
                        str(run_dir.resolve()): "$RESULT"}
-            source = {"kind": "strace", "log": "trace.log", "scenario": scenario.name}
-            if (run_dir / "trace.log").exists() and (run_dir / "trace.log").stat().st_size:
-                outcome.footprint, outcome.parse_problems, outcome.summary_mismatches = analyse_log(
-                    run_dir / "trace.log", arch, aliases, source)
-                outcome.footprint.save(run_dir / "footprint.json")
-                outcome.exit = outcome.footprint.exit
+            analysis = StraceAnalysis(arch, aliases, {"kind": "strace", "log": "trace.log",
+                                                      "scenario": scenario.name}, name=str(run_dir / "trace.log"))
+            if network == "none":
+                from profiler.environment import netns
+                (trace, services, result), how = netns.run_isolated(_execute, scenario, workdir, env, run_dir,
+                                                                    analysis)
+                meta["isolation"] = f"network namespace ({how}), loopback only"
+            else:
+                trace, services, result = _execute(scenario, workdir, env, run_dir, analysis)
+                meta["isolation"] = "none: host network"
+            outcome = RunOutcome(run_dir=run_dir, trace=trace, services=services, analysis=result)
+            if result.footprint.syscalls:
+                result.footprint.save(run_dir / "footprint.json")
             outcomes.append(outcome)
             meta["runs"].append(run_record(scenario, outcome))
         finally:
@@ -267,12 +254,15 @@ def run_record(scenario: Scenario, o: RunOutcome) -> dict:
         out = (o.run_dir / "stdout.txt").read_text(errors="replace") if (o.run_dir / "stdout.txt").exists() else ""
         if want not in out:
             failures.append(f"stdout does not contain {want!r}")
-    if o.summary_mismatches:
-        failures.append("kprof's counts differ from strace's own summary: " + "; ".join(o.summary_mismatches[:5]))
+    mismatches = o.analysis.mismatches
+    if mismatches is None and o.footprint is not None:
+        failures.append("the log has no strace -C summary to check kprof's counts against")
+    elif mismatches:
+        failures.append("kprof's counts differ from strace's own summary: " + "; ".join(mismatches[:5]))
     return {"dir": str(o.run_dir.name if o.run_dir.name.startswith("run-") else "."), "exit": end,
             "wall_seconds": round(o.trace.wall, 3), "timed_out": o.trace.timed_out,
-            "interrupted": o.trace.interrupted, "services": o.services, "parse_problems": o.parse_problems,
-            "summary_mismatches": o.summary_mismatches, "failures": failures, "ok": not failures}
+            "interrupted": o.trace.interrupted, "services": o.services, "parse_problems": o.analysis.problems,
+            "summary_mismatches": mismatches, "failures": failures, "ok": not failures}
 
 
 def new_bundle_dir(scenario_name: str, parent: Path) -> Path:

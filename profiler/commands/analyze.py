@@ -28,7 +28,7 @@ def main(args) -> int:
     from profiler.errors import KprofError
     from profiler.kernel import syscalls
     from profiler.render.report import Report, footprint_sections, render
-    from profiler.runner import analyse_log
+    from profiler.analysis import analyse_log
 
     arch = syscalls.normalize_arch(args.arch) if args.arch else syscalls.host_arch()
     if args.log.is_file():
@@ -36,7 +36,8 @@ def main(args) -> int:
             head = f.read(4096)
         if b"\0" in head:
             raise KprofError(f"{args.log}: binary file, not a strace text log")
-    fp, problems, mismatches = analyse_log(args.log, arch, source={"kind": "strace", "log": str(args.log)})
+    result = analyse_log(args.log, arch, source={"kind": "strace", "log": str(args.log)})
+    fp, problems, mismatches = result.footprint, result.problems, result.mismatches
     report = Report(f"kprof analyze: {args.log}")
     report.facts += footprint_facts(fp)
     report.warnings += problems + footprint_warnings(fp)

@@ -48,7 +48,7 @@ def run_report(scenario, outcomes, meta: dict, bundle: Path) -> Report:
         label = f"run {i}" if len(outcomes) > 1 else "result"
         verdict = "as expected" if rec["ok"] else "NOT as expected: " + "; ".join(rec["failures"])
         report.facts.append((label, f"{describe_end(o.exit)} in {o.trace.wall:.2f} s — {verdict}"))
-        report.warnings += o.parse_problems
+        report.warnings += o.analysis.problems
     first = next((o for o in outcomes if o.footprint is not None), None)
     if first is None:
         report.warnings.append("no trace was recorded")
@@ -59,7 +59,7 @@ def run_report(scenario, outcomes, meta: dict, bundle: Path) -> Report:
     for s in first.services:
         report.facts.append(("service", f"{s['type']} at {s['url']}: {len(s['requests'])} requests"))
     report.warnings += footprint_warnings(fp)
-    if first.summary_mismatches is not None and not first.summary_mismatches:
+    if first.analysis.mismatches == []:
         report.facts.append(("cross-check", "per-syscall calls and errors equal strace's own -C summary"))
     report.sections = footprint_sections(fp)
     if len(outcomes) > 1:

@@ -13,7 +13,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
-from profiler.errors import KprofError
 from profiler.events import ProcessEvent, SyscallEvent
 
 # "[pid  123] " (terminal output) or "123 " (-o with -f), then an optional timestamp.
@@ -21,6 +20,7 @@ _PREFIX = re.compile(
     r"(?:\[pid +(\d+)\] |(\d+) +)?"
     r"(?:(\d+\.\d+|\d\d:\d\d:\d\d(?:\.\d+)?) )?"
 )
+_FAST = re.compile(r"(\d+) +(\d+\.\d+) ([a-z_][a-z0-9_]*)\((.*)\) += (.*)", re.S)
 _CALL = re.compile(r"([a-z_][a-z0-9_]*|syscall_0x[0-9a-f]+)\(")
 _RESUMED = re.compile(r"<\.\.\. ([a-z_][a-z0-9_]*|syscall_0x[0-9a-f]+) resumed>")
 _EXIT = re.compile(r"\+\+\+ (?:exited with (\d+)|killed by (SIG[A-Z0-9]+|\d+)( \(core dumped\))?|superseded by execve in pid \d+) \+\+\+")
@@ -62,20 +62,25 @@ def _result_split(rest: str) -> tuple[int, int]:
     return j - 1, k + 3
 
 
+_FD = re.compile(r"\d+<")
+
+
 def fd_path_of(text: str) -> str | None:
-    """``3</dev/pts/0<char 136:0>>, …`` → ``/dev/pts/0<char 136:0>``; None when not an fd with a path."""
-    i = 0
-    if text[:1] == "-":
-        i = 1
-    j = i
-    while j < len(text) and text[j].isdigit():
-        j += 1
-    if j == i or j >= len(text) or text[j] != "<":
+    """``3</dev/pts/0<char 136:0>>, …`` → ``/dev/pts/0<char 136:0>``; None when not an fd with a path.
+
+    AT_FDCWD (``-100</cwd>``) is not an fd the call operates on, and is skipped.
+    """
+    m = _FD.match(text)
+    if m is None:
         return None
-    if text[:j] == "-100":  # AT_FDCWD: the working directory, not an object the call operates on
-        return None
-    end = _closing(text, j)
-    return text[j + 1:end - 1]
+    j = m.end()
+    end = text.find(">", j)
+    lt = text.find("<", j)
+    if end < 0:
+        return text[j:]
+    if lt < 0 or lt > end:  # no nested <char M:N>: the first '>' closes
+        return text[j:end]
+    return text[j:_closing(text, j - 1) - 1]
 
 
 def split_args(args: str) -> list[str]:
@@ -185,6 +190,15 @@ class StraceLogParser:
                 continue
             if not line:
                 continue
+            f = _FAST.fullmatch(line)
+            if f is not None and not line.endswith(_UNFINISHED):
+                # the common case, kprof's own format: "PID TIME name(args) = result <duration>"
+                ev = SyscallEvent(int(f.group(1)), self._name(f.group(3)), f.group(4), time=float(f.group(2)))
+                parse_result(f.group(5), ev)
+                ev.fd_path = fd_path_of(ev.args)
+                stats.events += 1
+                yield ev
+                continue
             m = _PREFIX.match(line)
             pid = int(m.group(1) or m.group(2) or 0)
             ts = m.group(3)
@@ -273,22 +287,3 @@ class StraceLogParser:
         """Calls still unfinished at the end of the log: they never returned (or the log was cut)."""
         for pid in list(self._pending):
             yield from self._flush(pid)
-
-
-def read_strace_log(path, canonical=None) -> tuple[Iterator[SyscallEvent | ProcessEvent], StraceLogParser]:
-    """Open a log and return (event iterator, parser). The parser's stats and summary fill as it is consumed."""
-    parser = StraceLogParser(canonical)
-
-    def events():
-        try:
-            with open(path, "r", encoding="utf-8", errors="surrogateescape") as f:
-                yield from parser.feed(f)
-        except FileNotFoundError:
-            raise KprofError(f"{path}: no such file") from None
-        except IsADirectoryError:
-            raise KprofError(f"{path}: is a directory, not a strace log") from None
-        except PermissionError:
-            raise KprofError(f"{path}: permission denied") from None
-        yield from parser.finish()
-
-    return events(), parser

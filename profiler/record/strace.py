@@ -44,15 +44,6 @@ def strace_path() -> str:
     return path
 
 
-def strace_version() -> str | None:
-    try:
-        out = subprocess.run([strace_path(), "-V"], capture_output=True, text=True, timeout=10).stdout
-    except (KprofError, OSError, subprocess.SubprocessError):
-        return None
-    first = out.splitlines()[0] if out else ""
-    return first.rsplit(" ", 1)[-1] if first else None
-
-
 def descendants(root: int) -> list[int]:
     """Every live process below ``root`` (from /proc; children may have left its process group)."""
     children: dict[int, list[int]] = {}
@@ -133,43 +124,68 @@ def check_ptrace_failure(messages: list[str]) -> None:
 
 
 def record_strace(argv: list[str], log_path: str, *, cwd: str, env: dict, timeout: float,
-                  stdout_path: str, stderr_path: str) -> TraceOutcome:
+                  stdout_path: str, stderr_path: str, consume=None) -> TraceOutcome:
     """Run ``argv`` under strace; on timeout or Ctrl-C kill the traced tree and keep the partial log.
 
-    strace runs in its own session so a terminal's Ctrl-C reaches kprof, which
-    then kills the tracees (not strace) so strace can still write its summary.
+    While strace writes the log, its complete lines are handed to ``consume``
+    (a callable taking a list of lines) as they appear, so the analysis runs on
+    the other core during the recording instead of after it.
+
+    strace runs in its own session, and Ctrl-C only sets a flag here: kprof then
+    kills the tracees (not strace), so strace still ends the log and writes its
+    summary; a second Ctrl-C changes nothing.
     """
     cmd = [strace_path(), *STRACE_OPTIONS, "-o", log_path, "--", *argv]
     become_subreaper()
+    interrupted = []
+    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
     start = time.monotonic()
-    with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                start_new_session=True)
     outcome = TraceOutcome(returncode=None, wall=0.0)
+    proc = None
     try:
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            outcome.timed_out = True
-            kill_tree(os.getpid(), spare=proc.pid)
-        except KeyboardInterrupt:
-            outcome.interrupted = True
-            # a terminal's Ctrl-C may arrive twice (directly and forwarded by kprof's parent process):
-            # finish cleaning up so strace can still write the log's end and its summary
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            kill_tree(os.getpid(), spare=proc.pid)
-        try:
-            proc.wait(timeout=_GRACE)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
+            proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                    start_new_session=True)
+        _supervise(proc, log_path, start + timeout, outcome, interrupted, consume or (lambda lines: None))
     finally:
-        if proc.returncode is None:  # a second Ctrl-C while we waited: leave nothing behind
+        if proc is not None and proc.returncode is None:  # an exception in consume: leave nothing behind
             kill_tree(proc.pid)
             proc.kill()
             proc.wait()
         reap_orphans()
+        signal.signal(signal.SIGINT, previous)
     outcome.wall = time.monotonic() - start
     outcome.returncode = proc.returncode
     outcome.strace_messages = _strace_messages(stderr_path)
     return outcome
+
+
+def _supervise(proc, log_path: str, deadline: float, outcome: TraceOutcome, interrupted: list, consume) -> None:
+    """Follow the growing log until strace exits; enforce the deadline and Ctrl-C on the way."""
+    log = None
+    partial = ""
+    killed_at = None
+    while True:
+        if log is None and os.path.exists(log_path):
+            log = open(log_path, encoding="utf-8", errors="surrogateescape")
+        chunk = log.read(1 << 16) if log is not None else ""
+        if chunk:
+            lines = (partial + chunk).split("\n")
+            partial = lines.pop()
+            consume(lines)
+            continue
+        if proc.poll() is not None:
+            break
+        now = time.monotonic()
+        if killed_at is None and (interrupted or now > deadline):
+            outcome.interrupted, outcome.timed_out = bool(interrupted), not interrupted
+            kill_tree(os.getpid(), spare=proc.pid)
+            killed_at = now
+        elif killed_at is not None and now > killed_at + _GRACE:
+            proc.kill()  # strace itself is stuck: the log ends where it ends
+        time.sleep(0.01)
+    if log is not None:
+        rest = partial + log.read()
+        log.close()
+        if rest:
+            consume(rest.split("\n"))

@@ -57,7 +57,7 @@ def footprint_sections(fp: Footprint, limit: int | None = 40) -> list[Section]:
                               r["device_class"], " ".join(r["devices"]), r["calls"], _errors(r["errors"])]
                              for r in io]))
     if fp.devices:
-        secs.append(Section("Devices and special files behind fds", ["path", "class", "dev", "calls", "syscalls"],
+        secs.append(Section("Devices and sysfs files behind fds", ["path", "class", "dev", "calls", "syscalls"],
                             [[p, d["class"], d["dev"] or "", sum(d["syscalls"].values()),
                               ", ".join(f"{k} {v}" for k, v in d["syscalls"].most_common())]
                              for p, d in sorted(fp.devices.items(), key=lambda kv: -sum(kv[1]["syscalls"].values()))]))
