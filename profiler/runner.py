@@ -43,8 +43,23 @@ def oref0_dir() -> Path:
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
+# kprof's mdt-compatible pump client comes last: a real mdt anywhere on the system PATH wins
+PUMP_CLIENT_DIR = Path(__file__).resolve().parent / "pump" / "bin"
+SERIAL_DEVICE = "/dev/serial0"  # ecc1's UART build of mdt hard-codes it
+
+
 def search_path() -> str:
-    return os.pathsep.join([str(ROOT / "node_modules" / ".bin"), SYSTEM_PATH])
+    return os.pathsep.join([str(ROOT / "node_modules" / ".bin"), SYSTEM_PATH, str(PUMP_CLIENT_DIR)])
+
+
+def pump_client(scenario: Scenario) -> dict | None:
+    """Which pump client the scenario's command will run: a real mdt, or kprof's own (said in every report)."""
+    if scenario.pump is None:
+        return None
+    found = shutil.which("mdt", path=search_path())
+    own = found is not None and Path(found).resolve().parent == PUMP_CLIENT_DIR
+    return {"mdt": found, "kind": "kprof's mdt-compatible client (Python, same device-level syscalls as "
+                                  "ecc1's UART build)" if own else "real mdt"}
 
 
 def missing_tools(scenario: Scenario) -> list[str]:
@@ -57,6 +72,9 @@ def missing_tools(scenario: Scenario) -> list[str]:
 
 
 def check_runnable(scenario: Scenario) -> None:
+    if scenario.pump is not None:
+        from profiler.pump.emulator import config_from_mapping
+        config_from_mapping(scenario.pump, f"{scenario.path}: pump")
     missing = missing_tools(scenario)
     if missing:
         raise KprofError(
@@ -77,6 +95,9 @@ def command_env(scenario: Scenario, workdir: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(variables)
     env["PATH"] = search_path()
+    if scenario.pump is not None:
+        env["KPROF_SERIAL_DEVICE"] = SERIAL_DEVICE
+        env["MEDTRONIC_PUMP_ID"] = scenario.pump.get("id", "123456")
     for k, v in scenario.env.items():
         env[k] = expand(v, variables)
     return env
@@ -119,16 +140,22 @@ class RunOutcome:
 
 
 def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analysis: StraceAnalysis):
-    """Services, prepare steps and the traced command, in whatever network namespace we are in.
+    """Services, emulated devices, prepare steps and the traced command, in the scenario's namespaces.
 
-    The log is analysed while strace writes it; returns (trace outcome, services, analysis).
+    The log is analysed while strace writes it; returns (trace outcome, service reports, analysis).
     """
-    from profiler.environment import nightscout  # services are rare: keep them out of start-up
-
     started = []
     try:
-        for spec in scenario.services:
-            started.append(nightscout.start_service(spec, workdir))
+        if scenario.services:
+            from profiler.environment import nightscout  # services are rare: keep them out of start-up
+            for spec in scenario.services:
+                started.append(nightscout.start_service(spec, workdir))
+        if scenario.pump is not None:
+            from profiler.environment import devfs
+            from profiler.pump.emulator import PumpEmulator, config_from_mapping
+            pump = PumpEmulator(config_from_mapping(scenario.pump, f"{scenario.path}: pump")).start()
+            started.append(pump)
+            devfs.private_dev({Path(SERIAL_DEVICE).name: pump.slave_path})
         for step in scenario.prepare:
             p = subprocess.run(["/bin/sh", "-c", step], cwd=workdir, env=env, capture_output=True, text=True,
                                timeout=scenario.timeout)
@@ -141,12 +168,18 @@ def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analys
             stdout_path=str(run_dir / "stdout.txt"), stderr_path=str(run_dir / "stderr.txt"),
             consume=analysis.feed)
     finally:
-        services = []
         for s in started:
             s.stop()
-            services.append({"type": "nightscout", "url": s.url, "requests": list(s.requests)})
     strace_rec.check_ptrace_failure(outcome.strace_messages or [])
-    return outcome, services, analysis.finish(require_events=False)
+    return outcome, [service_report(s) for s in started], analysis.finish(require_events=False)
+
+
+def service_report(service) -> dict:
+    """What a started service or emulated device did, for meta.json and the report."""
+    if hasattr(service, "slave_path"):  # the pump emulator
+        return {"type": "pump", "device": SERIAL_DEVICE, "pty": service.slave_path,
+                "exchanges": len(service.exchanges), "state": service.state}
+    return {"type": "nightscout", "url": service.url, "requests": list(service.requests)}
 
 
 def versions() -> dict:
@@ -193,12 +226,9 @@ def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None
         "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "versions": versions(), "runs": [],
     }
-    if network == "none":
-        from profiler.environment import netns
-        problem = netns.isolation_problem()
-        if problem:
-            raise KprofError(f"{scenario.path}: {problem}")
     outcomes = []
+    isolate = network == "none" or scenario.pump is not None
+    meta["pump_client"] = pump_client(scenario)
     for i in range(1, scenario.repeat + 1):
         if progress:
             progress(f"{scenario.name}: run {i}/{scenario.repeat}")
@@ -211,11 +241,14 @@ def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None
                        str(run_dir.resolve()): "$RESULT"}
             analysis = StraceAnalysis(arch, aliases, {"kind": "strace", "log": "trace.log",
                                                       "scenario": scenario.name}, name=str(run_dir / "trace.log"))
-            if network == "none":
-                from profiler.environment import netns
-                (trace, services, result), how = netns.run_isolated(_execute, scenario, workdir, env, run_dir,
-                                                                    analysis)
-                meta["isolation"] = f"network namespace ({how}), loopback only"
+            if isolate:
+                from profiler.environment import namespaces
+                (trace, services, result), how = namespaces.run_isolated(
+                    _execute, scenario, workdir, env, run_dir, analysis,
+                    net=network == "none", mount=scenario.pump is not None)
+                meta["isolation"] = (f"network namespace ({how}), loopback only" if network == "none"
+                                     else "host network") + ("; private /dev (mount namespace)"
+                                                             if scenario.pump is not None else "")
             else:
                 trace, services, result = _execute(scenario, workdir, env, run_dir, analysis)
                 meta["isolation"] = "none: host network"

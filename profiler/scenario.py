@@ -149,6 +149,7 @@ class Scenario:
     repeat: int = 1
     network: str = "none"
     services: list[dict] = field(default_factory=list)
+    pump: dict | None = None
     requires: list[str] = field(default_factory=list)
     expect: dict = field(default_factory=dict)
     raw: dict = field(default_factory=dict)
@@ -186,6 +187,6 @@ def load_scenario(path) -> Scenario:
         shell=data.get("shell", False), fixtures=[fixtures] if isinstance(fixtures, str) else fixtures,
         prepare=data.get("prepare", []), env={k: str(v) for k, v in data.get("env", {}).items()},
         timeout=float(data.get("timeout", 120)), repeat=data.get("repeat", 1),
-        network=data.get("network", "none"), services=data.get("services", []),
+        network=data.get("network", "none"), services=data.get("services", []), pump=data.get("pump"),
         requires=data.get("requires", []), expect=data.get("expect", {}), raw=data,
     )

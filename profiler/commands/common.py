@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from profiler.footprint import Footprint
+from profiler.footprint import Footprint, subsystem_label
 from profiler.render.report import Report, Section, footprint_sections
 
 # syscalls whose work the tracer cannot see; a footprint using them is incomplete, and says so
@@ -57,14 +57,56 @@ def run_report(scenario, outcomes, meta: dict, bundle: Path) -> Report:
     report.facts += footprint_facts(fp)
     report.facts.append(("bundle", str(bundle)))
     for s in first.services:
-        report.facts.append(("service", f"{s['type']} at {s['url']}: {len(s['requests'])} requests"))
+        if s["type"] == "pump":
+            st = s["state"]
+            report.facts.append(("pump", f"emulated Medtronic {st.get('model', '?')} (id {st.get('id', '?')}) behind a "
+                                         f"subg_rfspy radio at {s['device']} (pty {s['pty']}), "
+                                         f"{s['exchanges']} radio exchanges; state after: {st}"))
+            client = meta.get("pump_client") or {}
+            report.facts.append(("pump client", f"{client.get('kind')}: {client.get('mdt')}"))
+            report.warnings.append(RIG_DIFFERENCE)
+        else:
+            report.facts.append(("service", f"{s['type']} at {s['url']}: {len(s['requests'])} requests"))
     report.warnings += footprint_warnings(fp)
     if first.analysis.mismatches == []:
         report.facts.append(("cross-check", "per-syscall calls and errors equal strace's own -C summary"))
     report.sections = footprint_sections(fp)
+    for s in first.services:
+        if s["type"] == "pump":
+            report.sections.insert(0, device_section(fp, s["device"]))
     if len(outcomes) > 1:
         report.sections.insert(1, variation_section([o.footprint for o in outcomes if o.footprint]))
     return report
+
+
+RIG_DIFFERENCE = (
+    "this is the UART radio path (/dev/serial0, tty subsystem). A rig with an Explorer HAT talks to its radio "
+    "over SPI instead: ioctl(SPI_IOC_MESSAGE(1)) on /dev/spidev0.0 per byte (drivers/spi/spidev.c) and sysfs "
+    "GPIO writes to reset the radio (drivers/gpio/gpiolib-sysfs.c) - analyse a log from the rig to see that path")
+
+
+def device_section(fp: Footprint, path: str) -> Section:
+    """The device-level footprint: what was done on one device's fds, apart from the runtime's start-up."""
+    d = fp.devices.get(path)
+    if d is None:
+        return Section(f"Device-level footprint: {path}", [], [], f"the command never used {path}")
+    ioctls = [r for r in fp.ioctl_rows() if path in r["devices"]]
+    rows = []
+    opens = fp.files.get(path, {}).get("opens", 0)
+    if opens:
+        name = "openat" if "openat" in fp.syscalls else "open"
+        info = fp.syscall_info(name)
+        rows.append([name, opens, "opens of the device path", subsystem_label(info.subsystem, info.file)])
+    for name, calls in d["syscalls"].most_common():
+        info = fp.syscall_info(name)
+        detail, sub = "", subsystem_label(info.subsystem, info.file)
+        if name == "ioctl" and ioctls:
+            detail = ", ".join(f"{r['name'] or r['request']} {r['calls']} ({r['handler']})" for r in ioctls)
+            sub = ", ".join(sorted({r["subsystem"] for r in ioctls}))
+        rows.append([name, calls, detail, sub])
+    return Section(f"Device-level footprint: {path}", ["syscall", "calls", "detail", "subsystem"], rows,
+                   f"{path} is a {d['class']} device ({d['dev']}); the rest of the report includes the "
+                   "runtime's start-up")
 
 
 def variation_section(fps: list[Footprint]) -> Section:

@@ -211,15 +211,9 @@ class StraceLogParser:
                 if rest.endswith(_UNFINISHED):
                     pending[pid] = (name, rest[: -len(_UNFINISHED)], time)
                     continue
-                k, r = _result_split(rest)
-                if k < 0:
-                    self._unparsed(stats.lines, line)
-                    continue
-                ev = SyscallEvent(pid, self._name(name), rest[:k], time=time)
-                parse_result(rest[r:], ev)
-                ev.fd_path = fd_path_of(ev.args)
-                stats.events += 1
-                yield ev
+                ev = self._complete(pid, name, "", rest, time, line)
+                if ev is not None:
+                    yield ev
                 continue
             if body.startswith("<... "):
                 r = _RESUMED.match(body)
@@ -236,15 +230,9 @@ class StraceLogParser:
                     # resumed only to be cut again (the task died in the call)
                     pending[pid] = (name, start_args + rest[: -len(_UNFINISHED)], start_time)
                     continue
-                k, r = _result_split(rest)
-                if k < 0:
-                    self._unparsed(stats.lines, line)
-                    continue
-                ev = SyscallEvent(pid, self._name(name), start_args + rest[:k], time=start_time)
-                parse_result(rest[r:], ev)
-                ev.fd_path = fd_path_of(ev.args)
-                stats.events += 1
-                yield ev
+                ev = self._complete(pid, name, start_args, rest, start_time, line)
+                if ev is not None:
+                    yield ev
                 continue
             if body.startswith("+++ "):
                 e = _EXIT.match(body)
@@ -274,6 +262,18 @@ class StraceLogParser:
             if line.startswith("strace: "):
                 continue  # strace's own messages when stderr was captured with the log
             self._unparsed(stats.lines, line)
+
+    def _complete(self, pid, name, start_args, rest, time, line) -> SyscallEvent | None:
+        """``rest`` is ``args) = result``; ``start_args`` what an ``<unfinished ...>`` line already gave."""
+        k, r = _result_split(rest)
+        if k < 0:
+            self._unparsed(self.stats.lines, line)
+            return None
+        ev = SyscallEvent(pid, self._name(name), start_args + rest[:k], time=time)
+        parse_result(rest[r:], ev)
+        ev.fd_path = fd_path_of(ev.args)
+        self.stats.events += 1
+        return ev
 
     def _flush(self, pid: int) -> Iterator[SyscallEvent]:
         p = self._pending.pop(pid, None)

@@ -1,10 +1,11 @@
-"""A fresh network namespace with loopback only, for everything a scenario runs.
+"""The scenario's own namespaces: a fresh network namespace with loopback only, and (for emulated
+devices) a private mount namespace.
 
 The work happens in a forked child that calls unshare(2) on itself: as root
-CLONE_NEWNET alone; otherwise CLONE_NEWUSER|CLONE_NEWNET with the caller mapped
-to root inside (unprivileged user namespaces). There is no fallback to the
-host network: a scenario that asked for ``network: none`` fails with a clear
-error when neither works.
+the namespaces alone; otherwise with CLONE_NEWUSER too, the caller mapped to
+root inside (unprivileged user namespaces). There is no fallback to the host
+network: a scenario that asked for ``network: none`` fails with a clear error
+when neither works.
 """
 from __future__ import annotations
 
@@ -40,13 +41,14 @@ def _unshare(flags: int) -> None:
         raise OSError(e, os.strerror(e))
 
 
-def _enter_namespace() -> str:
-    """unshare into a new network namespace; returns how ("root" or "user namespace")."""
+def _enter_namespaces(net: bool, mount: bool) -> str:
+    """unshare into new namespaces; returns how ("root" or "user namespace")."""
+    flags = (CLONE_NEWNET if net else 0) | (CLONE_NEWNS if mount else 0)
     if os.geteuid() == 0:
-        _unshare(CLONE_NEWNET)
+        _unshare(flags)
         return "root"
     uid, gid = os.geteuid(), os.getegid()
-    _unshare(CLONE_NEWUSER | CLONE_NEWNET)
+    _unshare(CLONE_NEWUSER | flags)
     with open("/proc/self/setgroups", "w") as f:
         f.write("deny")
     with open("/proc/self/uid_map", "w") as f:
@@ -64,32 +66,14 @@ def loopback_up() -> None:
         fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
 
 
-def isolation_problem() -> str | None:
-    """Why a network namespace cannot be made here (None when it can), checked in a throw-away child."""
-    pid = os.fork()
-    if pid == 0:
-        try:
-            _enter_namespace()
-            loopback_up()
-            os._exit(0)
-        except OSError as e:
-            os._exit(100 + (e.errno or 0) % 100)
-        except BaseException:
-            os._exit(99)
-    _, status = os.waitpid(pid, 0)
-    code = os.waitstatus_to_exitcode(status)
-    if code == 0:
-        return None
-    reason = os.strerror(code - 100) if code >= 100 else "unexpected failure"
-    return _isolation_message(reason)
-
-
-def _isolation_message(reason: str) -> str:
-    return (f"cannot create a network namespace ({reason}). The scenario asks for network: none "
-            "(loopback only) and kprof never falls back to the host network. Run kprof as root, or enable "
+def _isolation_message(reason: str, net: bool) -> str:
+    what = ("a network namespace" if net else "a mount namespace") + f" ({reason}). "
+    why = ("The scenario asks for network: none (loopback only) and kprof never falls back to the host network. "
+           if net else "The scenario's emulated device needs a private /dev. ")
+    return ("cannot create " + what + why + "Run kprof as root, or enable "
             "unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 and "
             "user.max_user_namespaces>0; on Ubuntu also kernel.apparmor_restrict_unprivileged_userns=0), "
-            "or run the scenario with --network host if touching the host network is acceptable.")
+            + ("or run the scenario with --network host if touching the host network is acceptable." if net else ""))
 
 
 def _forward_sigint(pid: int) -> None:
@@ -99,8 +83,8 @@ def _forward_sigint(pid: int) -> None:
         pass
 
 
-def run_isolated(func, *args):
-    """Call ``func(*args)`` in a forked child inside a fresh network namespace; return its result.
+def run_isolated(func, *args, net: bool = True, mount: bool = False):
+    """Call ``func(*args)`` in a forked child inside fresh namespaces; return (its result, how).
 
     Exceptions in the child (KprofError included) are carried back and raised
     here; Ctrl-C reaches both processes, and the child's own handling (kill the
@@ -113,10 +97,12 @@ def run_isolated(func, *args):
         code = 0
         try:
             try:
-                how = _enter_namespace()
-                loopback_up()
+                how = _enter_namespaces(net, mount)
+                if net:
+                    loopback_up()
             except OSError as e:
-                raise KprofError(_isolation_message(e.strerror or errno.errorcode.get(e.errno, "?"))) from None
+                reason = e.strerror or errno.errorcode.get(e.errno, "?")
+                raise KprofError(_isolation_message(reason, net)) from None
             result = ("ok", func(*args), how)
         except KprofError as e:
             result = ("error", str(e), None)

@@ -1,0 +1,75 @@
+"""A private /dev for one scenario: device paths a client hard-codes (``/dev/serial0``) bound to emulators.
+
+Runs inside the scenario's own mount namespace (the caller has unshared
+CLONE_NEWNS). The host's /dev is never written: /dev is replaced, in this
+namespace only, by an overlay whose lower layer is the host's /dev and whose
+upper layer is a private tmpfs; the host's /dev submounts (pts, shm, mqueue …)
+are bound back in; each wanted path is an empty file in the upper layer with
+the emulator's device (e.g. its pty slave) bind-mounted over it, so the
+traced program sees, and strace -yy prints, ``/dev/serial0``.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import tempfile
+
+from profiler.errors import KprofError
+
+MS_BIND = 0x1000
+MS_MOVE = 0x2000
+MS_REC = 0x4000
+MS_PRIVATE = 1 << 18
+MNT_DETACH = 2
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    enc = [None if v is None else v.encode() for v in (source, target, fstype, data)]
+    if _libc.mount(enc[0], enc[1], enc[2], flags, enc[3]) != 0:
+        e = ctypes.get_errno()
+        raise KprofError(f"cannot set up the scenario's private /dev: mount {source or ''} on {target}"
+                         f"{' (' + fstype + ')' if fstype else ''}: {os.strerror(e)}")
+
+
+def _dev_submounts() -> list[str]:
+    """Mount points below /dev, outermost first (/dev/pts before anything mounted inside it)."""
+    points = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            mp = line.split()[4].encode().decode("unicode_escape")
+            if mp.startswith("/dev/") and mp not in points:
+                points.append(mp)
+    return sorted(points, key=lambda p: p.count("/"))
+
+
+def private_dev(devices: dict[str, str]) -> None:
+    """Make each ``/dev/NAME`` in ``devices`` (NAME → device path to bind there) exist in this mount namespace."""
+    for name in devices:
+        if "/" in name or name in ("", ".", ".."):
+            raise KprofError(f"device name {name!r}: a plain name under /dev is expected (e.g. serial0)")
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    stage = tempfile.mkdtemp(prefix="kprof-dev-")
+    try:
+        _mount("kprof-dev", stage, "tmpfs", 0, "mode=755")
+        upper, work, dev = (os.path.join(stage, d) for d in ("upper", "work", "dev"))
+        for d in (upper, work, dev):
+            os.mkdir(d)
+        _mount("kprof-dev", dev, "overlay", 0, f"lowerdir=/dev,upperdir={upper},workdir={work}")
+        for mp in _dev_submounts():
+            target = os.path.join(dev, os.path.relpath(mp, "/dev"))
+            if os.path.isdir(mp):
+                os.makedirs(target, exist_ok=True)
+            _mount(mp, target, None, MS_BIND | MS_REC)
+        for name, source in devices.items():
+            target = os.path.join(dev, name)
+            if os.path.lexists(target):
+                os.unlink(target)  # a host entry of that name, hidden in this namespace only
+            open(target, "w").close()
+            _mount(source, target, None, MS_BIND)
+        _mount(dev, "/dev", None, MS_MOVE)
+    finally:
+        _libc.umount2(stage.encode(), MNT_DETACH)
+        os.rmdir(stage)
