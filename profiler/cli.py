@@ -19,6 +19,9 @@ COMMANDS = {
     "analyze": ("analyze", "analyse a strace log recorded elsewhere (e.g. on a rig)"),
     "validate": ("validate", "check scenario files against the scenario schema"),
     "syscall": ("syscall", "look up a syscall by name or number: numbers per arch, definition, subsystem"),
+    "baseline": ("baseline", "save baselines: scenarios run several times, with the range of every count"),
+    "check": ("check", "rerun scenarios and compare with their baselines (exit 1 on a regression)"),
+    "compare": ("compare", "compare two result bundles, footprints or baselines"),
 }
 
 

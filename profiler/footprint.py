@@ -22,6 +22,7 @@ from profiler.parse.strace_log import split_args
 from profiler.strace_text import parse_int, sockaddr, unquote
 
 FORMAT = "kprof-footprint"
+USE_TABLES = ("devices", "files", "network", "programs")
 VERSION = 1
 
 # Calls that create a process: the child's pid is the return value.
@@ -55,11 +56,12 @@ class Footprint:
     arch: str
     syscalls: dict[str, SyscallStat] = field(default_factory=dict)
     # (request, fd path) → {"calls", "errors"}; decoded through profiler.kernel.ioctls when shown
+    # the uses of things, each {"calls", "syscalls", "errors", "by" (program → calls)} (see new_use):
     ioctls: dict[tuple[int, str], dict] = field(default_factory=dict)
-    devices: dict[str, dict] = field(default_factory=dict)      # path → {"dev", "class", "syscalls": Counter}
-    files: dict[str, dict] = field(default_factory=dict)        # path → {"opens", "errors": Counter}
-    network: dict[str, dict] = field(default_factory=dict)      # address → {"syscalls": Counter, "errors": Counter}
-    programs: dict[str, dict] = field(default_factory=dict)     # exec'd path → {"execs", "errors": Counter}
+    devices: dict[str, dict] = field(default_factory=dict)      # path → use + "dev", "class"
+    files: dict[str, dict] = field(default_factory=dict)        # opened path → use
+    network: dict[str, dict] = field(default_factory=dict)      # address → use (connect, bind, sendto, accept)
+    programs: dict[str, dict] = field(default_factory=dict)     # exec'd path → use
     # pid → {"parent", "end", "images": [{"exe", "syscalls": Counter}]}; a successful execve starts a new image,
     # so calls are credited to the program that made them (a forked child starts in its parent's program)
     processes: dict[int, dict] = field(default_factory=dict)
@@ -96,11 +98,12 @@ class Footprint:
                     "request": f"{request:#x}", "name": info.name, "header": info.header,
                     "handler": info.handler, "subsystem": subsystem_label(info.subsystem, info.handler),
                     "device_class": info.device_class, "note": info.note,
-                    "devices": [], "calls": 0, "errors": Counter()}
+                    "devices": [], "calls": 0, "errors": Counter(), "by": Counter()}
             if path:
                 row["devices"].append(strip_dev(path)[0])
             row["calls"] += stat["calls"]
             row["errors"].update(stat["errors"])
+            row["by"].update(stat["by"])
         out = sorted(rows.values(), key=lambda r: (-r["calls"], r["request"]))
         for r in out:
             r["devices"] = sorted(set(r["devices"]))
@@ -142,7 +145,7 @@ class Footprint:
             for image in proc["images"]:
                 if not image["syscalls"]:
                     continue
-                row = out.setdefault(image["exe"] or "(before the first exec)",
+                row = out.setdefault(image["exe"] or BEFORE_EXEC,
                                      {"processes": 0, "calls": 0, "syscalls": Counter()})
                 row["processes"] += 1
                 row["syscalls"].update(image["syscalls"])
@@ -170,16 +173,10 @@ class Footprint:
                        "syscalls": len(self.syscalls), "processes": len(self.processes)},
             "syscalls": sysrows,
             "subsystems": self.subsystem_rows(),
-            "ioctls": [dict(r, errors=dict(r["errors"])) for r in self.ioctl_rows()],
-            "ioctl_calls": [{"request": f"{req:#x}", "fd_path": path, "calls": v["calls"],
-                             "errors": dict(v["errors"])} for (req, path), v in sorted(self.ioctls.items())],
-            "devices": {p: {"dev": d["dev"], "class": d["class"], "calls": sum(d["syscalls"].values()),
-                            "syscalls": dict(sorted(d["syscalls"].items()))}
-                        for p, d in sorted(self.devices.items())},
-            "files": {p: {"opens": d["opens"], "errors": dict(d["errors"])} for p, d in sorted(self.files.items())},
-            "network": {a: {"syscalls": dict(d["syscalls"]), "errors": dict(d["errors"])}
-                        for a, d in sorted(self.network.items())},
-            "programs": {p: {"execs": d["execs"], "errors": dict(d["errors"])} for p, d in sorted(self.programs.items())},
+            "ioctls": [dict(r, errors=dict(r["errors"]), by=dict(r["by"])) for r in self.ioctl_rows()],
+            "ioctl_calls": [{"request": f"{req:#x}", "fd_path": path, **_use_to_dict(v)}
+                            for (req, path), v in sorted(self.ioctls.items())],
+            **{table: {k: _use_to_dict(v) for k, v in sorted(getattr(self, table).items())} for table in USE_TABLES},
             "processes": [{"pid": pid, "parent": p["parent"], "end": p["end"],
                            "images": [{"exe": i["exe"], "syscalls": dict(sorted(i["syscalls"].items()))}
                                       for i in p["images"]]}
@@ -199,16 +196,11 @@ class Footprint:
                 fp.syscalls[name] = SyscallStat(s["calls"], Counter(s["errors"]), s["time"],
                                                 s.get("unfinished", 0), s.get("injected", 0))
             for row in data.get("ioctl_calls", []):
-                fp.ioctls[(int(row["request"], 16), row["fd_path"])] = {
-                    "calls": row["calls"], "errors": Counter(row["errors"])}
-            for p, d in data.get("devices", {}).items():
-                fp.devices[p] = {"dev": d["dev"], "class": d["class"], "syscalls": Counter(d["syscalls"])}
-            for p, d in data.get("files", {}).items():
-                fp.files[p] = {"opens": d["opens"], "errors": Counter(d["errors"])}
-            for a, d in data.get("network", {}).items():
-                fp.network[a] = {"syscalls": Counter(d["syscalls"]), "errors": Counter(d["errors"])}
-            for p, d in data.get("programs", {}).items():
-                fp.programs[p] = {"execs": d["execs"], "errors": Counter(d["errors"])}
+                use = dict(row)
+                request, path = int(use.pop("request"), 16), use.pop("fd_path")
+                fp.ioctls[(request, path)] = _use_from_dict(use)
+            for table in USE_TABLES:
+                getattr(fp, table).update({k: _use_from_dict(v) for k, v in data.get(table, {}).items()})
             for p in data.get("processes", []):
                 fp.processes[p["pid"]] = {"parent": p["parent"], "end": p["end"],
                                           "images": [{"exe": i["exe"], "syscalls": Counter(i["syscalls"])}
@@ -241,6 +233,25 @@ def subsystem_label(subsystem: str, kernel_file: str | None) -> str:
         if len(parts) > 2:
             return f"drivers/{parts[1]}"
     return subsystem
+
+
+BEFORE_EXEC = "(before the first exec)"
+
+
+def new_use(**fields) -> dict:
+    """A use of a device, file, network address, program or ioctl: calls, by syscall, errors, by program."""
+    return {"calls": 0, "syscalls": Counter(), "errors": Counter(), "by": Counter(), **fields}
+
+
+def _use_to_dict(e: dict) -> dict:
+    return {k: (dict(sorted(v.items())) if isinstance(v, Counter) else v) for k, v in e.items()}
+
+
+def _use_from_dict(d: dict) -> dict:
+    e = new_use()
+    for k, v in d.items():
+        e[k] = Counter(v) if isinstance(e.get(k), Counter) else v
+    return e
 
 
 class FootprintBuilder:
@@ -297,16 +308,15 @@ class FootprintBuilder:
         if ev.result is None and ev.errno is None:
             stat.unfinished += 1
         proc = self._process(ev.pid)
-        proc["images"][-1]["syscalls"][name] += 1
+        image = proc["images"][-1]
+        image["syscalls"][name] += 1
+        self._exe = image["exe"] or BEFORE_EXEC
 
         if ev.fd_path is not None:
             path, dev = strip_dev(ev.fd_path)
             cls = devices.classify_path(ev.fd_path)
             if devices.is_device(cls) or cls.startswith("sysfs"):  # device nodes and the device model's files
-                d = fp.devices.get(path)
-                if d is None:
-                    d = fp.devices[path] = {"dev": dev, "class": cls, "syscalls": Counter()}
-                d["syscalls"][name] += 1
+                self._touch(fp.devices, path, ev, dev=dev, **{"class": cls})
         if name == "ioctl":
             self._ioctl(ev)
         elif name in _OPENS:
@@ -333,13 +343,7 @@ class FootprintBuilder:
             request = ioctls.ioctl_code(args[1], self.fp.arch)
         if request is None:
             return
-        key = (request & 0xFFFFFFFF, self._alias(ev.fd_path) if ev.fd_path else "")
-        stat = self.fp.ioctls.get(key)
-        if stat is None:
-            stat = self.fp.ioctls[key] = {"calls": 0, "errors": Counter()}
-        stat["calls"] += 1
-        if ev.errno:
-            stat["errors"][ev.errno] += 1
+        self._touch(self.fp.ioctls, (request & 0xFFFFFFFF, self._alias(ev.fd_path) if ev.fd_path else ""), ev)
 
     def _open(self, ev: SyscallEvent) -> None:
         if ev.result is not None and ev.result >= 0 and ev.result_path:
@@ -353,13 +357,7 @@ class FootprintBuilder:
             if not path.startswith("/"):
                 base = fd_dir(args[0]) if ev.name != "open" and ev.name != "creat" else None
                 path = os.path.join(base, path) if base else path
-        path = self._alias(path)
-        f = self.fp.files.get(path)
-        if f is None:
-            f = self.fp.files[path] = {"opens": 0, "errors": Counter()}
-        f["opens"] += 1
-        if ev.errno:
-            f["errors"][ev.errno] += 1
+        self._touch(self.fp.files, self._alias(path), ev)
 
     def _exec(self, ev: SyscallEvent, proc: dict) -> None:
         args = split_args(ev.args)
@@ -368,13 +366,8 @@ class FootprintBuilder:
         if path is None:
             return
         path = self._alias(path)
-        p = self.fp.programs.get(path)
-        if p is None:
-            p = self.fp.programs[path] = {"execs": 0, "errors": Counter()}
-        p["execs"] += 1
-        if ev.errno:
-            p["errors"][ev.errno] += 1
-        elif ev.result == 0:
+        self._touch(self.fp.programs, path, ev)
+        if ev.errno is None and ev.result == 0:
             proc["images"].append({"exe": path, "syscalls": Counter()})
 
     def _address(self, ev: SyscallEvent) -> None:
@@ -389,12 +382,18 @@ class FootprintBuilder:
             return
         if addr.startswith("unix:"):
             addr = "unix:" + self._alias(addr[5:])
-        n = self.fp.network.get(addr)
-        if n is None:
-            n = self.fp.network[addr] = {"syscalls": Counter(), "errors": Counter()}
-        n["syscalls"][ev.name] += 1
+        self._touch(self.fp.network, addr, ev)
+
+    def _touch(self, table: dict, key, ev: SyscallEvent, **fields) -> None:
+        """Count a use of ``key`` (a device, file, address, program, ioctl): by which call, errors, which program."""
+        e = table.get(key)
+        if e is None:
+            e = table[key] = new_use(**fields)
+        e["calls"] += 1
+        e["syscalls"][ev.name] += 1
         if ev.errno:
-            n["errors"][ev.errno] += 1
+            e["errors"][ev.errno] += 1
+        e["by"][self._exe] += 1
 
     def finish(self) -> Footprint:
         return self.fp

@@ -32,10 +32,12 @@ from profiler.record import strace as strace_rec
 from profiler.scenario import Scenario
 
 ROOT = Path(os.environ.get("KPROF_ROOT") or Path(__file__).resolve().parent.parent)
+# the OpenAPS software under test: the pinned install, or another one (e.g. an oref0 update to check)
+NODE_MODULES = Path(os.environ.get("KPROF_NODE_MODULES") or ROOT / "node_modules")
 
 
 def oref0_dir() -> Path:
-    return ROOT / "node_modules" / "oref0"
+    return NODE_MODULES / "oref0"
 
 
 # The commands' PATH is fixed, not inherited: shell scripts and `#!/usr/bin/env node` search it, and every
@@ -49,7 +51,7 @@ SERIAL_DEVICE = "/dev/serial0"  # ecc1's UART build of mdt hard-codes it
 
 
 def search_path() -> str:
-    return os.pathsep.join([str(ROOT / "node_modules" / ".bin"), SYSTEM_PATH, str(PUMP_CLIENT_DIR)])
+    return os.pathsep.join([str(NODE_MODULES / ".bin"), SYSTEM_PATH, str(PUMP_CLIENT_DIR)])
 
 
 def pump_client(scenario: Scenario) -> dict | None:
@@ -238,7 +240,7 @@ def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None
         try:
             env = command_env(scenario, workdir)
             aliases = {str(workdir): "$WORKDIR", str(workdir.resolve()): "$WORKDIR", str(ROOT): "$KPROF_ROOT",
-                       str(run_dir.resolve()): "$RESULT"}
+                       str(NODE_MODULES): "$NODE_MODULES", str(run_dir.resolve()): "$RESULT"}
             analysis = StraceAnalysis(arch, aliases, {"kind": "strace", "log": "trace.log",
                                                       "scenario": scenario.name}, name=str(run_dir / "trace.log"))
             if isolate:

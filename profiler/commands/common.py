@@ -26,7 +26,7 @@ def footprint_facts(fp: Footprint) -> list[tuple[str, str]]:
     return [("arch", fp.arch),
             ("totals", f"{fp.total_calls} syscalls ({fp.total_errors} failed), {len(fp.syscalls)} distinct, "
                        f"{len(fp.subsystem_rows())} subsystems, {len(fp.processes)} processes/threads, "
-                       f"{sum(d['execs'] for d in fp.programs.values())} exec calls")]
+                       f"{sum(d['calls'] for d in fp.programs.values())} exec calls")]
 
 
 def describe_end(end: dict | None) -> str:
@@ -92,7 +92,7 @@ def device_section(fp: Footprint, path: str) -> Section:
         return Section(f"Device-level footprint: {path}", [], [], f"the command never used {path}")
     ioctls = [r for r in fp.ioctl_rows() if path in r["devices"]]
     rows = []
-    opens = fp.files.get(path, {}).get("opens", 0)
+    opens = fp.files[path]["calls"] if path in fp.files else 0
     if opens:
         name = "openat" if "openat" in fp.syscalls else "open"
         info = fp.syscall_info(name)
@@ -118,3 +118,31 @@ def variation_section(fps: list[Footprint]) -> Section:
             rows.append([n, min(counts), max(counts), " ".join(map(str, counts))])
     return Section(f"Variation across {len(fps)} runs", ["syscall", "min", "max", "per run"], rows,
                    "syscalls whose count differed between runs (the rest were identical)")
+
+
+def diff_report(results: list, fmt: str, title: str) -> str:
+    """``results``: (label, Diff, where) per scenario or comparison → the output text in ``fmt``."""
+    if fmt == "junit":
+        from profiler.render.junit import junit_xml
+        return junit_xml([(label, d.changes) for label, d, _ in results])
+    from profiler.render.report import Report, render
+
+    report = Report(title)
+    for label, d, where in results:
+        verdict = "no change" if d.clean else f"{len(d.changes)} change(s)"
+        report.facts.append((label, f"{verdict} — {where}"))
+        report.warnings += [f"{label}: {n}" for n in d.notes]
+        if not d.clean:
+            report.sections.append(Section(
+                f"{label}: what changed", ["change", "kind", "key", "baseline", "now", "allowed", "by (program, Δ calls)"],
+                [[c.kind, c.category, c.key, f"{c.before[0]}" if c.before[0] == c.before[1] else f"{c.before[0]}–{c.before[1]}",
+                  c.after, f"{c.allowed[0]}–{c.allowed[1]}" if c.allowed else "", c.by] for c in d.changes]))
+    return render(report, fmt)
+
+
+def write_output(text: str, output) -> None:
+    if output is None:
+        import sys
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)

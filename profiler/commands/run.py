@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from profiler.commands import progress_printer
 from profiler.render import FORMATS
 
 
@@ -35,9 +36,8 @@ def main(args) -> int:
             bundle = args.out
         else:
             bundle = runner.new_bundle_dir(sc.name, args.out or Path("kprof-results"))
-        progress = (lambda msg: print(f"kprof: {msg}", file=sys.stderr)) if sys.stderr.isatty() else None
         outcomes, meta = runner.run_scenario(sc, bundle, network=args.network, keep_workdir=args.keep_workdir,
-                                             progress=progress)
+                                             progress=progress_printer())
         report = run_report(sc, outcomes, meta, bundle)
         for fmt, name in (("table", "report.txt"), ("markdown", "report.md")):
             (bundle / name).write_text(render(report, fmt))

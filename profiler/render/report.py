@@ -33,6 +33,10 @@ def _errors(counter) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(counter.items(), key=lambda kv: -kv[1])) if counter else ""
 
 
+def _counts(counter, most: int | None = None) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counter.most_common(most))
+
+
 def footprint_sections(fp: Footprint, limit: int | None = 40) -> list[Section]:
     """The footprint's tables: subsystems, syscalls, ioctls, devices, network, programs, executables, files."""
     secs = []
@@ -57,27 +61,27 @@ def footprint_sections(fp: Footprint, limit: int | None = 40) -> list[Section]:
                               r["device_class"], " ".join(r["devices"]), r["calls"], _errors(r["errors"])]
                              for r in io]))
     if fp.devices:
-        secs.append(Section("Devices and sysfs files behind fds", ["path", "class", "dev", "calls", "syscalls"],
-                            [[p, d["class"], d["dev"] or "", sum(d["syscalls"].values()),
-                              ", ".join(f"{k} {v}" for k, v in d["syscalls"].most_common())]
-                             for p, d in sorted(fp.devices.items(), key=lambda kv: -sum(kv[1]["syscalls"].values()))]))
+        secs.append(Section("Devices and sysfs files behind fds", ["path", "class", "dev", "calls", "syscalls", "by"],
+                            [[p, d["class"], d["dev"] or "", d["calls"], _counts(d["syscalls"]), _counts(d["by"], 3)]
+                             for p, d in sorted(fp.devices.items(), key=lambda kv: -kv[1]["calls"])]))
     if fp.network:
-        secs.append(Section("Network destinations", ["address", "syscalls", "errors"],
-                            [[a, ", ".join(f"{k} {v}" for k, v in d["syscalls"].items()), _errors(d["errors"])]
+        secs.append(Section("Network destinations", ["address", "syscalls", "errors", "by"],
+                            [[a, _counts(d["syscalls"]), _errors(d["errors"]), _counts(d["by"], 3)]
                              for a, d in sorted(fp.network.items())]))
     if fp.programs:
-        secs.append(Section("Programs executed", ["program", "execs", "errors"],
-                            [[p, d["execs"], _errors(d["errors"])] for p, d in sorted(fp.programs.items())]))
+        secs.append(Section("Programs executed", ["program", "execs", "errors", "by"],
+                            [[p, d["calls"], _errors(d["errors"]), _counts(d["by"], 3)]
+                             for p, d in sorted(fp.programs.items())]))
     exes = fp.executables()
     secs.append(Section("Per executable (which program did what)", ["executable", "processes/threads", "calls",
                                                                     "top syscalls"],
-                        [[e, d["processes"], d["calls"], ", ".join(f"{k} {v}" for k, v in d["syscalls"].most_common(6))]
+                        [[e, d["processes"], d["calls"], _counts(d["syscalls"], 6)]
                          for e, d in sorted(exes.items(), key=lambda kv: -kv[1]["calls"])]))
-    files = sorted(fp.files.items(), key=lambda kv: (-kv[1]["opens"], kv[0]))
+    files = sorted(fp.files.items(), key=lambda kv: (-kv[1]["calls"], kv[0]))
     shown = files if limit is None else files[:limit]
     note = None if len(shown) == len(files) else f"{len(files) - len(shown)} more in footprint.json"
-    secs.append(Section("Files opened", ["path", "opens", "errors"],
-                        [[p, d["opens"], _errors(d["errors"])] for p, d in shown], note))
+    secs.append(Section("Files opened", ["path", "opens", "errors", "by"],
+                        [[p, d["calls"], _errors(d["errors"]), _counts(d["by"], 2)] for p, d in shown], note))
     return secs
 
 

@@ -1,0 +1,87 @@
+"""Check scenarios against their baselines: rerun each and report what changed in the kernel footprint.
+
+    kprof check scenarios/*.yaml --baseline baselines/ [--format junit -o check.xml]
+
+Always reported: new or vanished syscalls, errors, subsystems, ioctl requests, devices, executed
+programs, network destinations and files. Counts are reported when they leave the range the
+baseline's runs took, widened by the tolerance rules (profiler/tolerance.json; a scenario's
+`tolerance:` overrides them; timing-dependent syscalls get wide bands).
+
+Exit status: 0 clean, 1 a regression (or a run that did not do what its scenario expects), 2 an
+error (missing or damaged baseline, baseline from another architecture or a newer kprof)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from profiler.commands import progress_printer
+
+FORMATS = ("table", "markdown", "json", "junit")
+
+
+def add_arguments(p) -> None:
+    p.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario YAML file(s)")
+    p.add_argument("--baseline", type=Path, default=Path("baselines"), metavar="DIR",
+                   help="baseline directory (default baselines/)")
+    p.add_argument("--repeat", type=int, default=1, help="check this many consecutive runs (default 1)")
+    p.add_argument("-f", "--format", choices=FORMATS, default="table", help="output format (default: table)")
+    p.add_argument("-o", "--output", type=Path, help="write the output here instead of stdout")
+    p.add_argument("--results", type=Path, default=Path("kprof-results"),
+                   help="where the runs' result bundles go (default kprof-results/)")
+
+
+def main(args) -> int:
+    import dataclasses
+
+    from profiler import runner
+    from profiler.baseline import Baseline, baseline_path, sha256_of
+    from profiler.commands.common import diff_report, write_output
+    from profiler.compare import Change, Diff, diff, measures, rules_for
+    from profiler.errors import KprofError
+    from profiler.kernel import syscalls
+    from profiler.scenario import load_scenario
+
+    if args.repeat < 1:
+        raise KprofError("--repeat must be at least 1")
+    scenarios = [load_scenario(s) for s in args.scenarios]
+    baselines = [Baseline.load(baseline_path(args.baseline, sc.name)) for sc in scenarios]  # all, before running
+    arch = syscalls.host_arch()
+    for sc, b in zip(scenarios, baselines):
+        if b.meta.get("arch") not in (None, arch):
+            raise KprofError(f"{baseline_path(args.baseline, sc.name)}: baseline recorded on {b.meta['arch']}, this "
+                             f"machine is {arch}: check on a {b.meta['arch']} machine, or compare footprints across "
+                             f"arches with kprof compare")
+    results = []
+    for sc, b in zip(scenarios, baselines):
+        bundle = runner.new_bundle_dir(sc.name, args.results)
+        missing = runner.missing_tools(sc)
+        if missing:  # e.g. an OpenAPS update that dropped a command: a change, not a usage error
+            results.append((sc.name, Diff([Change("failed", "run", f"not installed: {', '.join(missing)}", (0, 0), 0)]),
+                            bundle, b))
+            continue
+        outcomes, meta = runner.run_scenario(dataclasses.replace(sc, repeat=args.repeat), bundle,
+                                             progress=progress_printer())
+        rules = rules_for(sc.tolerance)
+        total = Diff()
+        for o, rec in zip(outcomes, meta["runs"]):
+            for failure in rec["failures"]:
+                total.changes.append(Change("failed", "run", failure, (0, 0), 0))
+            if o.footprint is not None:
+                d = diff(b.runs, b.footprint, measures(o.footprint), o.footprint, rules)
+                seen = {(c.kind, c.category, c.key) for c in total.changes}
+                total.changes += [c for c in d.changes if (c.kind, c.category, c.key) not in seen]
+        if sc.path.is_file() and b.scenario_sha256 and sha256_of(sc.path) != b.scenario_sha256:
+            total.notes.append("the scenario file changed since the baseline was saved")
+        for k, v in meta["versions"].items():
+            then = b.meta.get("versions", {}).get(k)
+            if then != v:
+                total.notes.append(f"{k}: {then} at the baseline, {v} now")
+        if b.meta.get("kernel") != meta["kernel"]:
+            total.notes.append(f"kernel: {b.meta.get('kernel')} at the baseline, {meta['kernel']} now")
+        results.append((sc.name, total, bundle, b))
+        if any(o.trace.interrupted for o in outcomes):
+            return 130
+    text = diff_report([(name, d, f"baseline {baseline_path(args.baseline, name)} ({b.created}), runs in {bundle}")
+                        for name, d, bundle, b in results], args.format, "kprof check")
+    write_output(text, args.output)
+    return 0 if all(d.clean for _, d, _, _ in results) else 1

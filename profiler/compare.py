@@ -1,0 +1,215 @@
+"""Footprint × footprint → Diff: what changed in the kernel footprint, by how much, and which program did it.
+
+Everything is compared by name (syscall names, subsystem ids, ioctl request names, paths, addresses),
+never by number, so footprints from different architectures compare too. A baseline holds the
+measures of several runs; a count is a change only outside the range those runs took, widened by
+the tolerance rules (``profiler/tolerance.json``, overridable per scenario with ``tolerance:``).
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from profiler.errors import KprofError
+from profiler.footprint import Footprint
+
+CATEGORIES = ("syscall", "error", "subsystem", "ioctl", "device", "program", "network", "file")
+_TABLE = {"device": "devices", "program": "programs", "network": "network", "file": "files"}
+_DEFAULTS = None
+
+
+def default_rules() -> dict:
+    global _DEFAULTS
+    if _DEFAULTS is None:
+        _DEFAULTS = json.loads((Path(__file__).parent / "tolerance.json").read_text())
+        _DEFAULTS = {k: v for k, v in _DEFAULTS.items() if not k.startswith("_")}
+    return _DEFAULTS
+
+
+def rules_for(overrides: dict | None) -> dict:
+    """The default rules with a scenario's ``tolerance:`` applied (lists are added to, numbers replaced)."""
+    rules = {k: (list(v) if isinstance(v, list) else v) for k, v in default_rules().items()}
+    for k, v in (overrides or {}).items():
+        if isinstance(rules.get(k), list):
+            rules[k] = rules[k] + list(v)
+        else:
+            rules[k] = v
+    return rules
+
+
+def _ioctl_key(row: dict) -> str:
+    return f"{row['name'] or row['request']} on {row['device_class']}"
+
+
+def measures(fp: Footprint) -> dict[str, dict[str, int]]:
+    """Everything compared, as category → key → count."""
+    m: dict[str, dict[str, int]] = {c: {} for c in CATEGORIES}
+    for name, s in fp.syscalls.items():
+        m["syscall"][name] = s.calls
+        for errno, n in s.errors.items():
+            m["error"][f"{name} {errno}"] = n
+    for row in fp.subsystem_rows():
+        m["subsystem"][row["subsystem"]] = row["calls"]
+    for row in fp.ioctl_rows():
+        key = _ioctl_key(row)
+        m["ioctl"][key] = m["ioctl"].get(key, 0) + row["calls"]
+    for cat, table in _TABLE.items():
+        m[cat] = {k: v["calls"] for k, v in getattr(fp, table).items()}
+    return m
+
+
+def by_program(fp: Footprint, category: str, key: str) -> Counter:
+    """Which programs (executables) account for ``key``'s count in ``fp``."""
+    if category in _TABLE:
+        use = getattr(fp, _TABLE[category]).get(key)
+        return Counter(use["by"]) if use else Counter()
+    if category == "ioctl":
+        out = Counter()
+        for row in fp.ioctl_rows():
+            if _ioctl_key(row) == key:
+                out.update(row["by"])
+        return out
+    names = {key.split(" ", 1)[0]} if category in ("syscall", "error") else next(
+        (set(r["syscalls"]) for r in fp.subsystem_rows() if r["subsystem"] == key), set())
+    out = Counter()
+    for exe, row in fp.executables().items():
+        n = sum(row["syscalls"].get(name, 0) for name in names)
+        if n:
+            out[exe] = n
+    return out
+
+
+@dataclass
+class Change:
+    kind: str                 # "new" | "vanished" | "count"
+    category: str
+    key: str
+    before: tuple[int, int]   # the range the baseline observed (min, max); (0, 0) for new
+    after: int
+    allowed: tuple[int, int] | None = None   # the widened range a count had to stay in
+    by: str = ""              # which program(s) made the difference
+
+    @property
+    def message(self) -> str:
+        lo, hi = self.before
+        seen = f"{lo}" if lo == hi else f"{lo}–{hi}"
+        if self.kind == "new":
+            text = f"new {self.category}: {self.key} ({self.after} calls)"
+        elif self.kind == "vanished":
+            text = f"vanished {self.category}: {self.key} (baseline {seen}, now 0)"
+        else:
+            text = f"{self.category} {self.key}: {self.after}, baseline {seen} (allowed {self.allowed[0]}–{self.allowed[1]})"
+        return text + (f" — by {self.by}" if self.by else "")
+
+
+@dataclass
+class Diff:
+    changes: list[Change] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)   # informational: versions, arches
+
+    @property
+    def clean(self) -> bool:
+        return not self.changes
+
+
+def _timing(rules: dict, category: str, key: str) -> bool:
+    if category in rules["timing_categories"]:
+        return True
+    name, _, errno = key.partition(" ")
+    if category == "syscall":
+        return name in rules["timing_syscalls"]
+    if category == "error":
+        return name in rules["timing_syscalls"] or errno in rules["timing_errors"]
+    return False
+
+
+def allowed_range(lo: int, hi: int, timing: bool, rules: dict) -> tuple[int, int]:
+    margin = rules["timing_margin"] if timing else rules["margin"]
+    slack = rules["timing_slack"] if timing else rules["slack"]
+    return max(0, math.floor(lo / (1 + margin)) - slack), math.ceil(hi * (1 + margin)) + slack
+
+
+def _who(base_fp: Footprint | None, now_fp: Footprint | None, category: str, key: str) -> str:
+    """The programs whose share of ``key`` changed most (or made it at all, for new/vanished)."""
+    before = by_program(base_fp, category, key) if base_fp else Counter()
+    after = by_program(now_fp, category, key) if now_fp else Counter()
+    delta = {exe: after.get(exe, 0) - before.get(exe, 0) for exe in set(before) | set(after)}
+    top = sorted((d for d in delta.items() if d[1]), key=lambda kv: -abs(kv[1]))[:3]
+    return ", ".join(f"{exe} ({n:+d})" for exe, n in top)
+
+
+def diff(baseline_runs: list[dict], base_fp: Footprint | None, now: dict, now_fp: Footprint | None,
+         rules: dict) -> Diff:
+    """Compare the measures of one run (``now``) with those of the baseline's runs."""
+    out = Diff()
+    ignore = set(rules["ignore"])
+    n_runs = len(baseline_runs)
+    for cat in CATEGORIES:
+        keys = set(now.get(cat, {})).union(*(set(r.get(cat, {})) for r in baseline_runs))
+        for key in sorted(keys):
+            if f"{cat}:{key}" in ignore or cat in ignore:
+                continue
+            seen = [r.get(cat, {}).get(key) for r in baseline_runs]
+            present = sum(v is not None for v in seen)
+            counts = [v or 0 for v in seen]
+            value = now.get(cat, {}).get(key)
+            timing = _timing(rules, cat, key)
+            # whether timing-dependent syscalls and errors occur at all depends on scheduling (a GC thread's
+            # sched_yield, a futex wait cut by a signal); so do a few listed items: their presence is shown
+            # as a note, and only their counts can be a regression
+            optional = timing and cat in ("syscall", "error") or f"{cat}:{key}" in rules["optional"]
+            lo, hi = min(counts), max(counts)     # an item absent from some baseline runs counts 0 there
+            if value is None:
+                if present == n_runs:
+                    change = Change("vanished", cat, key, (lo, hi), 0, by=_who(base_fp, now_fp, cat, key))
+                    if optional:
+                        out.notes.append(f"{change.message} (timing-dependent: not a regression)")
+                    else:
+                        out.changes.append(change)
+            elif present == 0:
+                change = Change("new", cat, key, (0, 0), value, by=_who(base_fp, now_fp, cat, key))
+                if optional:
+                    out.notes.append(f"{change.message} (timing-dependent: not a regression)")
+                else:
+                    out.changes.append(change)
+            else:
+                allowed = allowed_range(lo, hi, timing, rules)
+                if not allowed[0] <= value <= allowed[1]:
+                    out.changes.append(Change("count", cat, key, (lo, hi), value, allowed,
+                                              by=_who(base_fp, now_fp, cat, key)))
+    return out
+
+
+def load_comparable(path: Path) -> tuple[list[dict], Footprint, dict]:
+    """A result bundle, a footprint.json or a baseline file → (measures of its runs, first footprint, meta)."""
+    path = Path(path)
+    if path.is_dir():
+        fp_path = path / "footprint.json"
+        if not fp_path.is_file():
+            raise KprofError(f"{path}: not a result bundle (no footprint.json)")
+        runs = [fp_path] + sorted(path.glob("run-*/footprint.json"), key=lambda p: int(p.parent.name[4:]))
+        fps = [Footprint.load(p) for p in runs]
+        meta = {}
+        if (path / "meta.json").is_file():
+            try:
+                meta = json.loads((path / "meta.json").read_text())
+            except ValueError:
+                pass
+        return [measures(fp) for fp in fps], fps[0], meta
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise KprofError(f"{path}: no such file or result bundle") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise KprofError(f"{path}: cannot read: {e}") from None
+    except ValueError as e:
+        raise KprofError(f"{path}: not valid JSON ({e})") from None
+    if isinstance(data, dict) and data.get("format") == "kprof-baseline":
+        from profiler.baseline import Baseline
+        b = Baseline.from_dict(data, str(path))
+        return b.runs, b.footprint, b.meta
+    fp = Footprint.from_dict(data, str(path))
+    return [measures(fp)], fp, {}

@@ -1,0 +1,137 @@
+"""Regression checks: baselines, kprof check, kprof compare — real runs, injected changes, bad baselines."""
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from .conftest import ROOT, kprof, needs_root, needs_strace
+
+BASE = "cat /etc/hostname > /dev/null"
+INJECTED = {
+    "device": (BASE + "; head -c 1 /dev/urandom > /dev/null", "new device: /dev/urandom"),
+    "network": (BASE + "; exec 3<>/dev/tcp/127.0.0.1/9 || true", "new network: inet:127.0.0.1:9"),
+    "program": (BASE + "; /bin/true", "new program: /bin/true"),
+}
+
+
+def scenario(directory, command, name="probe"):
+    directory.mkdir(parents=True, exist_ok=True)
+    p = directory / f"{name}.yaml"
+    p.write_text(f"name: {name}\ndescription: a small probe for kprof check\ncommand: {json.dumps(command)}\n"
+                 f"shell: true\nrequires: [bash]\ntimeout: 20\n")
+    return p
+
+
+def bash(command):  # /dev/tcp needs bash, not dash
+    return f"bash -c {json.dumps(command)}"
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """A baseline of the plain probe, saved once for the module (3 runs)."""
+    tmp = tmp_path_factory.mktemp("check")
+    base = scenario(tmp / "base", bash(BASE))
+    p = kprof("baseline", "save", base, "--repeat", "3", "--dir", tmp / "baselines", "--results", tmp / "results",
+              check=0)
+    assert "saved" in p.stdout
+    return tmp
+
+
+@needs_strace
+@needs_root
+def test_unchanged_scenario_checks_clean(saved):
+    p = kprof("check", saved / "base" / "probe.yaml", "--baseline", saved / "baselines", "--repeat", "3",
+              "--results", saved / "results", check=0)
+    assert "probe: no change" in p.stdout
+
+
+@needs_strace
+@needs_root
+@pytest.mark.parametrize("what", sorted(INJECTED))
+def test_injected_change_is_reported_with_exit_1(saved, what, tmp_path):
+    command, message = INJECTED[what]
+    variant = scenario(tmp_path / what, bash(command))
+    p = kprof("check", variant, "--baseline", saved / "baselines", "--results", tmp_path / "r", "-f", "json",
+              check=1)
+    report = json.loads(p.stdout)
+    changes = [f"{row[0]} {row[1]}: {row[2]}" for s in report["sections"] for row in s["rows"]]
+    assert any(c.startswith(message) for c in changes), changes
+    # the diff says which program did it
+    row = next(r for s in report["sections"] for r in s["rows"] if f"{r[0]} {r[1]}: {r[2]}".startswith(message))
+    assert row[-1], "no program named for the change"
+
+
+@needs_strace
+@needs_root
+def test_junit_and_markdown_outputs(saved, tmp_path):
+    command, message = INJECTED["program"]
+    variant = scenario(tmp_path / "v", bash(command))
+    out = tmp_path / "check.xml"
+    kprof("check", variant, "--baseline", saved / "baselines", "--results", tmp_path / "r", "-f", "junit",
+          "-o", out, check=1)
+    root = ET.parse(out).getroot()
+    failures = [f.get("message") for f in root.iter("failure")]
+    assert any(m.startswith(message) for m in failures), failures
+    assert root.find("testsuite").get("name") == "probe"
+    p = kprof("check", variant, "--baseline", saved / "baselines", "--results", tmp_path / "r", "-f", "markdown",
+              check=1)
+    assert "| change" in p.stdout and "/bin/true" in p.stdout and "<" not in p.stdout.replace("<-", "")
+
+
+@needs_strace
+@needs_root
+def test_compare_two_bundles(saved, tmp_path):
+    runs = sorted((saved / "results").glob("probe-*"))
+    p = kprof("compare", runs[0], runs[0] / "footprint.json", check=0)
+    assert "no change" in p.stdout
+    variant = scenario(tmp_path / "v", bash(INJECTED["device"][0]))
+    kprof("run", variant, "--out", tmp_path / "b", "-q", check=0)
+    p = kprof("compare", saved / "baselines" / "probe.json", tmp_path / "b", check=1)
+    assert "/dev/urandom" in p.stdout
+
+
+def test_compare_across_architectures_by_name(tmp_path):
+    logs = {}
+    for arch, nr_line in (("arm", "set_tls(0x76f3d4c0) = 0\n"), ("x86_64", "arch_prctl(0x1002, 0x7f) = 0\n")):
+        log = tmp_path / f"{arch}.log"
+        log.write_text('1 openat(AT_FDCWD</>, "/etc/hosts", O_RDONLY) = 3</etc/hosts>\n'
+                       '1 read(3</etc/hosts>, "x", 1) = 1\n' + "1 " + nr_line)
+        logs[arch] = tmp_path / f"{arch}.json"
+        kprof("analyze", log, "--arch", arch, "--footprint", logs[arch], check=0)
+    p = kprof("compare", logs["arm"], logs["x86_64"], check=1)
+    assert "architectures differ (arm vs x86_64)" in p.stdout
+    assert "set_tls" in p.stdout and "arch_prctl" in p.stdout
+    assert " read " not in p.stdout.replace("|", " "), "read is the same on both: no change"
+
+
+def test_bad_baselines_exit_2_with_a_clear_message(tmp_path):
+    sc = ROOT / "scenarios" / "determine-basal.yaml"
+    cases = {
+        "missing": (None, "no baseline here"),
+        "garbage": ("{not json", "damaged baseline, not valid JSON"),
+        "foreign": ('{"hello": 1}', "not a kprof baseline"),
+        "newer": ('{"format": "kprof-baseline", "version": 99}', "newer than this kprof understands"),
+        "damaged": ('{"format": "kprof-baseline", "version": 1, "scenario": "x"}', "damaged baseline"),
+    }
+    for case, (content, message) in cases.items():
+        d = tmp_path / case
+        d.mkdir()
+        if content is not None:
+            (d / "determine-basal.json").write_text(content)
+        p = kprof("check", sc, "--baseline", d, check=2)
+        assert message in p.stderr and "Traceback" not in p.stderr, (case, p.stderr)
+
+
+def test_baseline_from_another_arch_exits_2(tmp_path):
+    log = tmp_path / "arm.log"
+    log.write_text("1 getpid() = 1\n")
+    fp = tmp_path / "fp.json"
+    kprof("analyze", log, "--arch", "aarch64", "--footprint", fp, check=0)
+    baseline = {"format": "kprof-baseline", "version": 1, "scenario": "determine-basal",
+                "meta": {"arch": "aarch64"}, "runs": [{"syscall": {"getpid": 1}}],
+                "footprint": json.loads(fp.read_text())}
+    (tmp_path / "determine-basal.json").write_text(json.dumps(baseline))
+    p = kprof("check", ROOT / "scenarios" / "determine-basal.yaml", "--baseline", tmp_path, check=2)
+    assert "recorded on aarch64" in p.stderr

@@ -1,0 +1,61 @@
+"""kprof check on the shipped scenarios: no false alarms over 10 runs, and a real oref0 update detected.
+
+docs/regression.md reports what these found; if they change, that page must change too.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from .conftest import IN_CI, ROOT, SCENARIOS, kprof, needs_oref0, needs_root, needs_strace
+
+pytestmark = [needs_strace, needs_oref0, needs_root]
+
+
+@pytest.fixture(scope="module")
+def baselines(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("baselines")
+    kprof("baseline", "save", *SCENARIOS, "--repeat", "3", "--dir", tmp / "b", "--results", tmp / "r",
+          check=0, timeout=900)
+    return tmp
+
+
+def test_no_false_alarms_in_10_consecutive_checks_of_every_scenario(baselines):
+    p = kprof("check", *SCENARIOS, "--baseline", baselines / "b", "--repeat", "10", "--results", baselines / "r",
+              timeout=1800)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert p.stdout.count(": no change") == len(SCENARIOS)
+
+
+@pytest.fixture(scope="module")
+def oref0_070(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("oref070")
+    p = subprocess.run(["npm", "install", "--prefix", str(tmp), "--no-audit", "--no-fund", "oref0@0.7.0"],
+                       capture_output=True, text=True, timeout=600)
+    if p.returncode != 0:
+        if IN_CI:
+            pytest.fail(f"npm install oref0@0.7.0 failed: {p.stderr[-2000:]}")
+        pytest.skip("npm registry not reachable")
+    return tmp / "node_modules"
+
+
+def test_oref0_update_is_detected_and_explained(baselines, oref0_070):
+    wanted = [ROOT / "scenarios" / f"{n}.yaml" for n in ("determine-basal", "get-profile", "detect-sensitivity",
+                                                         "simulator-step")]
+    p = kprof("check", *wanted, "--baseline", baselines / "b", "--results", baselines / "r", "-f", "json",
+              env={"KPROF_NODE_MODULES": str(oref0_070)}, timeout=600)
+    assert p.returncode == 1, p.stderr
+    report = json.loads(p.stdout)
+    facts = report["facts"]
+    assert facts["determine-basal"].startswith("no change")
+    rows = {s["title"].split(":")[0]: [" ".join(map(str, r[:3])) for r in s["rows"]] for s in report["sections"]}
+    assert "failed run not installed: oref0-simulator" in rows["simulator-step"]
+    assert any("vanished file $NODE_MODULES/oref0/bin/oref0-shared-node-utils.js" in r for r in rows["get-profile"])
+    assert "new file $WORKDIR/retrospective" in rows["detect-sensitivity"]
+    assert any("oref0: 0.7.1 at the baseline, 0.7.0 now" in w for w in report["warnings"])
+    # no new kernel subsystem, syscall or ioctl between the two versions (docs/regression.md says so)
+    assert not [r for rs in rows.values() for r in rs if r.split()[1] in ("subsystem", "syscall", "ioctl")
+                and r.split()[0] in ("new", "vanished")]
