@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything kprof needs on a fresh Debian machine, idempotently:
-#   system tools (strace, node, npm, jq, bc, socat, python3-venv) with apt-get when missing,
+#   system tools (strace, node, npm, jq, bc, socat, net-tools, chromium for the HTML report test,
+#   python3-venv) with apt-get when missing,
 #   the Python package and its dependencies in .venv/, and oref0 (pinned in package-lock.json) with npm ci.
 # Run as root for the apt-get step; as another user it says what to install and stops.
 set -euo pipefail
@@ -9,7 +10,7 @@ cd "$(dirname "$0")"
 say() { printf 'setup: %s\n' "$*" >&2; }
 
 # tool on PATH -> Debian package that provides it
-declare -A PKG=([strace]=strace [node]=nodejs [npm]=npm [jq]=jq [bc]=bc [socat]=socat [netstat]=net-tools)
+declare -A PKG=([strace]=strace [node]=nodejs [npm]=npm [jq]=jq [bc]=bc [socat]=socat [netstat]=net-tools [chromium]=chromium)
 missing=()
 for tool in "${!PKG[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${PKG[$tool]}")

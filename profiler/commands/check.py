@@ -16,7 +16,7 @@ from pathlib import Path
 
 from profiler.commands import progress_printer
 
-FORMATS = ("table", "markdown", "json", "junit")
+FORMATS = ("table", "markdown", "json", "html", "junit")
 
 
 def add_arguments(p) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from profiler.footprint import Footprint, subsystem_label
-from profiler.render.report import Report, Section, footprint_sections
+from profiler.render.report import Report, Section, footprint_sections, subsystem_chart
 
 # syscalls whose work the tracer cannot see; a footprint using them is incomplete, and says so
 BLIND_SPOTS = {
@@ -71,6 +71,7 @@ def run_report(scenario, outcomes, meta: dict, bundle: Path) -> Report:
     if first.analysis.mismatches == []:
         report.facts.append(("cross-check", "per-syscall calls and errors equal strace's own -C summary"))
     report.sections = footprint_sections(fp)
+    report.charts.append(subsystem_chart({scenario.name: fp}))
     for s in first.services:
         if s["type"] == "pump":
             report.sections.insert(0, device_section(fp, s["device"]))
@@ -136,7 +137,8 @@ def diff_report(results: list, fmt: str, title: str) -> str:
             report.sections.append(Section(
                 f"{label}: what changed", ["change", "kind", "key", "baseline", "now", "allowed", "by (program, Δ calls)"],
                 [[c.kind, c.category, c.key, f"{c.before[0]}" if c.before[0] == c.before[1] else f"{c.before[0]}–{c.before[1]}",
-                  c.after, f"{c.allowed[0]}–{c.allowed[1]}" if c.allowed else "", c.by] for c in d.changes]))
+                  c.after, f"{c.allowed[0]}–{c.allowed[1]}" if c.allowed else "", c.by] for c in d.changes],
+                row_classes=[c.kind for c in d.changes]))
     return render(report, fmt)
 
 

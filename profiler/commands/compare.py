@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-FORMATS = ("table", "markdown", "json", "junit")
+FORMATS = ("table", "markdown", "json", "html", "junit")
 
 
 def add_arguments(p) -> None:

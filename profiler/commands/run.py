@@ -39,7 +39,7 @@ def main(args) -> int:
         outcomes, meta = runner.run_scenario(sc, bundle, network=args.network, keep_workdir=args.keep_workdir,
                                              progress=progress_printer())
         report = run_report(sc, outcomes, meta, bundle)
-        for fmt, name in (("table", "report.txt"), ("markdown", "report.md")):
+        for fmt, name in (("table", "report.txt"), ("markdown", "report.md"), ("html", "report.html")):
             (bundle / name).write_text(render(report, fmt))
         if not args.quiet:
             sys.stdout.write(render(report, args.format))

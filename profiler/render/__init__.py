@@ -1,2 +1,2 @@
-"""Renderers: report sections drawn as a terminal table, Markdown or JSON."""
-FORMATS = ("table", "markdown", "json")
+"""Renderers: report sections drawn as a terminal table, Markdown, JSON or one self-contained HTML file."""
+FORMATS = ("table", "markdown", "json", "html")

@@ -5,6 +5,7 @@ The sections are built once; the formats only differ in how a table is drawn.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 
 from profiler.footprint import Footprint, subsystem_label
@@ -19,6 +20,7 @@ class Section:
     headers: list[str]
     rows: list[list]
     note: str | None = None
+    row_classes: list[str] | None = None   # e.g. a diff's change kinds, highlighted in HTML
 
 
 @dataclass
@@ -27,6 +29,14 @@ class Report:
     facts: list[tuple[str, str]] = field(default_factory=list)   # "label: value" lines under the title
     sections: list[Section] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    charts: list[dict] = field(default_factory=list)   # {"title", "series": {label: {category: value}}}
+
+
+def subsystem_chart(footprints: dict[str, Footprint]) -> dict:
+    """Calls per subsystem, one series per footprint (a command, or the whole workload)."""
+    return {"title": "Kernel subsystems (calls)",
+            "series": {label: {r["subsystem"]: r["calls"] for r in fp.subsystem_rows()}
+                       for label, fp in footprints.items()}}
 
 
 def _errors(counter) -> str:
@@ -77,6 +87,13 @@ def footprint_sections(fp: Footprint, limit: int | None = 40) -> list[Section]:
                                                                     "top syscalls"],
                         [[e, d["processes"], d["calls"], _counts(d["syscalls"], 6)]
                          for e, d in sorted(exes.items(), key=lambda kv: -kv[1]["calls"])]))
+    by_errno: dict[str, Counter] = {}
+    for name, st in fp.syscalls.items():
+        for errno, n in st.errors.items():
+            by_errno.setdefault(errno, Counter())[name] += n
+    secs.append(Section("Errors by errno", ["errno", "calls", "syscalls"],
+                        [[e, sum(c.values()), _counts(c)] for e, c in
+                         sorted(by_errno.items(), key=lambda kv: -sum(kv[1].values()))]))
     files = sorted(fp.files.items(), key=lambda kv: (-kv[1]["calls"], kv[0]))
     shown = files if limit is None else files[:limit]
     note = None if len(shown) == len(files) else f"{len(files) - len(shown)} more in footprint.json"
@@ -88,8 +105,12 @@ def footprint_sections(fp: Footprint, limit: int | None = 40) -> list[Section]:
 def render(report: Report, fmt: str) -> str:
     if fmt == "json":
         return json.dumps({"title": report.title, "facts": dict(report.facts), "warnings": report.warnings,
+                           "charts": report.charts,
                            "sections": [{"title": s.title, "headers": s.headers, "rows": s.rows, "note": s.note}
                                         for s in report.sections]}, indent=1, default=str)
+    if fmt == "html":
+        from profiler.render.html import render_html
+        return render_html(report)
     from tabulate import tabulate  # imported only when a table is drawn
 
     md = fmt == "markdown"

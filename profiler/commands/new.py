@@ -1,0 +1,64 @@
+"""Write a new scenario skeleton, commented, that validates and runs as it is: edit the command,
+fixtures and expectations, then `kprof run scenarios/NAME.yaml`. See docs/adding-a-scenario.md."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+TEMPLATE = """\
+# yaml-language-server: $schema={schema}
+# A kprof scenario: one OpenAPS command, run under strace in a fresh temporary directory.
+# Every key is described in profiler/schema/scenario.schema.json; check this file with
+#   kprof validate {path}
+name: {name}
+description: >
+  {description}
+# argv list; the first word is looked up on PATH (node_modules/.bin first, so oref0-* commands work)
+command: {command}
+# files or directories (relative to this file) copied into the working directory, e.g.
+# fixtures: fixtures/oref0-examples
+# untraced set-up steps (sh -c) run in the working directory before the command, e.g.
+# prepare: ["echo '[]' > ns-entries.json"]
+env:
+  TZ: UTC
+timeout: 60
+# network: none (default) runs the command in its own network namespace with loopback only
+requires: {requires}
+expect:
+  exit: 0
+  # stdout_contains: 'a line the command prints when it worked'
+"""
+
+
+def add_arguments(p) -> None:
+    p.add_argument("name", help="scenario name: lower-case letters, digits and dashes (the file is NAME.yaml)")
+    p.add_argument("--command", nargs="+", metavar="WORD", help="the command and its arguments "
+                   "(default: oref0-determine-basal --help)")
+    p.add_argument("--description", default="TODO: which OpenAPS command this is and what it does on a rig.")
+    p.add_argument("--dir", type=Path, default=Path("scenarios"), help="where to write it (default scenarios/)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+
+
+def main(args) -> int:
+    import re
+
+    from profiler.errors import KprofError
+    from profiler.scenario import load_scenario
+
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", args.name):
+        raise KprofError(f"scenario name {args.name!r}: use lower-case letters, digits and dashes (e.g. pump-clock)")
+    path = args.dir / f"{args.name}.yaml"
+    if path.exists() and not args.force:
+        raise KprofError(f"{path} exists already (use --force to overwrite it)")
+    command = args.command or ["oref0-determine-basal", "--help"]
+    requires = ["node"] if command[0].startswith("oref0") else []
+    args.dir.mkdir(parents=True, exist_ok=True)
+    import os
+
+    from profiler.scenario import SCHEMA_PATH
+    schema = os.path.relpath(SCHEMA_PATH, args.dir.resolve())
+    path.write_text(TEMPLATE.format(schema=schema, path=path, name=args.name, description=args.description,
+                                    command=json.dumps(command), requires=json.dumps(requires)))
+    load_scenario(path)  # what we write must validate
+    print(f"wrote {path}: edit it, then run: kprof run {path}")
+    return 0
