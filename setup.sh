@@ -41,6 +41,9 @@ if ! .venv/bin/python -c 'import profiler, ptrace, tabulate, yaml, system_calls,
   touch .venv/.kprof-installed
 fi
 
+# the pump client runs under the system python3 (the scenarios' PATH): compile it once, not on every run
+/usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin python3 -m compileall -q profiler/pump >/dev/null
+
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing oref0 (npm ci)"
   npm ci --no-audit --no-fund --loglevel=error >/dev/null

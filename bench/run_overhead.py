@@ -5,6 +5,7 @@ round runs, in alternating order:
 
   baseline  plain `strace -f -o LOG -- COMMAND` in the same kind of environment kprof gives the command
             (fresh workdir with the fixtures, prepare steps, same env and PATH, a fresh network namespace);
+  same-opts the same with kprof's strace options (-f -yy -ttt -T -X raw -C): what kprof itself adds;
   kprof     `kprof run SCENARIO -q` (all of it: isolation, strace with kprof's options, analysis, bundle);
   analyze   `kprof analyze` of the log kprof just recorded, as a user would run it (a new process).
 
@@ -31,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from profiler import runner  # noqa: E402
+from profiler.record.strace import STRACE_OPTIONS  # noqa: E402
 from profiler.scenario import load_scenario  # noqa: E402
 
 PY = sys.executable
@@ -42,15 +44,15 @@ def timed(cmd, **kw) -> float:
     return time.perf_counter() - start
 
 
-def baseline(sc) -> float:
-    """Plain strace -f -o, in a fresh workdir and network namespace like kprof's."""
+def baseline(sc, options=("-f",)) -> float:
+    """strace (plain -f -o by default), in a fresh workdir and network namespace like kprof's."""
     workdir = runner.make_workdir(sc)
     try:
         env = runner.command_env(sc, workdir)
         for step in sc.prepare:
             subprocess.run(["/bin/sh", "-c", step], cwd=workdir, env=env, check=True)
         argv = ["/bin/sh", "-c", sc.command] if sc.shell else list(sc.command)
-        cmd = ["unshare", "--net", "--", "strace", "-f", "-o", str(workdir / "plain.log"), "--", *argv]
+        cmd = ["unshare", "--net", "--", "strace", *options, "-o", str(workdir / "plain.log"), "--", *argv]
         return timed(cmd, cwd=workdir, env=env)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -65,16 +67,17 @@ def peak_rss_kib(cmd) -> int:
 
 def bench(path: Path, rounds: int) -> dict:
     sc = load_scenario(path)
-    run_ratios, analyze_ratios = [], []
+    run_ratios, same_ratios, analyze_ratios = [], [], []
     with tempfile.TemporaryDirectory(prefix="kprof-bench-") as tmp:
         for i in range(rounds):
             bundle = Path(tmp) / f"b{i}"
             kprof_cmd = [PY, "-m", "profiler", "run", str(path), "-q", "--out", str(bundle)]
             if i % 2:
-                t_kprof, t_base = timed(kprof_cmd, cwd=ROOT), baseline(sc)
+                t_kprof, t_base, t_same = timed(kprof_cmd, cwd=ROOT), baseline(sc), baseline(sc, STRACE_OPTIONS)
             else:
-                t_base, t_kprof = baseline(sc), timed(kprof_cmd, cwd=ROOT)
+                t_same, t_base, t_kprof = baseline(sc, STRACE_OPTIONS), baseline(sc), timed(kprof_cmd, cwd=ROOT)
             run_ratios.append(t_kprof / t_base)
+            same_ratios.append(t_kprof / t_same)
             recording = json.loads((bundle / "meta.json").read_text())["runs"][0]["wall_seconds"]
             t_analyze = timed([PY, "-m", "profiler", "analyze", str(bundle / "trace.log"), "-f", "json"], cwd=ROOT)
             analyze_ratios.append(t_analyze / recording)
@@ -89,6 +92,7 @@ def bench(path: Path, rounds: int) -> dict:
     return {"scenario": sc.name, "rounds": rounds, "log_lines": lines,
             "run_over_strace_median": round(statistics.median(run_ratios), 3),
             "run_over_strace_all": [round(r, 3) for r in run_ratios],
+            "run_over_strace_same_options_median": round(statistics.median(same_ratios), 3),
             "analyze_over_recording_median": round(statistics.median(analyze_ratios), 3),
             "analyze_over_recording_all": [round(r, 3) for r in analyze_ratios],
             "analyze_peak_rss_kib": {"1x": rss1, "10x": rss10, "ratio": round(rss10 / rss1, 2)}}

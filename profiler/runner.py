@@ -98,8 +98,9 @@ def command_env(scenario: Scenario, workdir: Path) -> dict[str, str]:
     env.update(variables)
     env["PATH"] = search_path()
     if scenario.pump is not None:
+        from profiler.pump.emulator import config_from_mapping
         env["KPROF_SERIAL_DEVICE"] = SERIAL_DEVICE
-        env["MEDTRONIC_PUMP_ID"] = scenario.pump.get("id", "123456")
+        env["MEDTRONIC_PUMP_ID"] = config_from_mapping(scenario.pump, f"{scenario.path}: pump").id
     for k, v in scenario.env.items():
         env[k] = expand(v, variables)
     return env
@@ -215,6 +216,7 @@ def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None
                  progress=None) -> tuple[list[RunOutcome], dict]:
     """Run every repetition of ``scenario`` into ``bundle``; returns the outcomes and meta.json's content."""
     check_runnable(scenario)
+    bundle = bundle.resolve()  # the command (and strace) run in the workdir: relative paths would point there
     network = network or scenario.network
     bundle.mkdir(parents=True, exist_ok=True)
     shutil.copy2(scenario.path, bundle / "scenario.yaml")
@@ -279,7 +281,8 @@ def run_record(scenario: Scenario, o: RunOutcome) -> dict:
     if o.trace.interrupted:
         failures.append("interrupted (Ctrl-C): process tree killed, partial trace analysed")
     if end is None:
-        failures.append("no exit status recorded for the command")
+        failures.append("no exit status recorded for the command"
+                        + (": " + "; ".join(o.trace.strace_messages) if o.trace.strace_messages else ""))
     elif "signal" in end:
         failures.append(f"command killed by {end['signal']}" + (" (core dumped)" if end.get("core_dumped") else ""))
     elif end["exit"] != scenario.expected_exit:

@@ -59,9 +59,13 @@ def run_report(scenario, outcomes, meta: dict, bundle: Path) -> Report:
     for s in first.services:
         if s["type"] == "pump":
             st = s["state"]
+            temp = st.get("temp_basal")
             report.facts.append(("pump", f"emulated Medtronic {st.get('model', '?')} (id {st.get('id', '?')}) behind a "
-                                         f"subg_rfspy radio at {s['device']} (pty {s['pty']}), "
-                                         f"{s['exchanges']} radio exchanges; state after: {st}"))
+                                         f"subg_rfspy radio at {s['device']} (pty {s['pty']}), fault "
+                                         f"{st.get('fault', 'none')}, {s['exchanges']} radio exchanges; after: reservoir "
+                                         f"{st.get('reservoir')} U, temp basal {temp or 'none'}, "
+                                         f"{'suspended' if st.get('suspended') else 'not suspended'}, "
+                                         f"{st.get('history_length', 0)} history records"))
             client = meta.get("pump_client") or {}
             report.facts.append(("pump client", f"{client.get('kind')}: {client.get('mdt')}"))
             report.warnings.append(RIG_DIFFERENCE)

@@ -1,0 +1,155 @@
+"""Run kprof's emulated Medtronic pump behind a subg_rfspy (CC111x) UART radio on a pseudo-terminal.
+
+  kprof pump serve [--id 123456] [--model 522] [--reservoir 135.5] [--battery 1.45] [--fault MODE]
+                   [--link PATH] [--no-latency] [-v]
+
+serve prints the pty's slave path (first line of stdout), serves any number of client sessions one after
+another until Ctrl-C or SIGTERM, then prints the final pump state as JSON.  Pump state (reservoir, temp
+basal, suspended, history, ...) lasts as long as the emulator runs.
+
+Talk to it with kprof's own mdt-compatible client:
+  KPROF_SERIAL_DEVICE=/dev/pts/N MEDTRONIC_PUMP_ID=123456 profiler/pump/bin/mdt reservoir
+or give --link /dev/serial0 (root) so that a real ecc1 mdt (uart build) finds the radio where it looks.
+The link is removed on exit.
+
+Faults (--fault MODE[:COMMAND,...][@N]): none, no-response, busy, crc, asleep, late, interrupted,
+zero-data, encoding, wrong-pump, nak, ack-lost, lost-fragment, duplicate-fragment, page-crc.
+COMMANDs (model, reservoir, settempbasal, bolus, history, ...) limit a fault to those pump commands;
+@N limits it to the first N matching exchanges (for asleep: the number of wake-ups needed, default 20).
+Examples: --fault asleep, --fault crc:reservoir@1, --fault busy:version.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+
+def add_arguments(p) -> None:
+    sub = p.add_subparsers(dest="pump_action", metavar="ACTION")
+    sub.required = True
+    s = sub.add_parser("serve", help="run the emulated radio + pump on a pty until Ctrl-C/SIGTERM",
+                       description=__doc__.strip(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    s.add_argument("--id", default="123456", help="pump serial, 6 hex digits as MEDTRONIC_PUMP_ID (default 123456)")
+    s.add_argument("--model", default="522", help="pump model: 522/722 (x22 format), 523/723/554/754 (x23), ... "
+                                                 "(default 522)")
+    s.add_argument("--reservoir", type=float, default=135.0, help="insulin remaining, units (default 135)")
+    s.add_argument("--battery", type=float, default=1.45, help="battery voltage (default 1.45)")
+    s.add_argument("--clock-offset", type=float, default=0.0, metavar="SECONDS",
+                   help="seconds added to this machine's clock for the pump's clock (default 0)")
+    s.add_argument("--fault", default="none", metavar="MODE", help="device fault to emulate (see above)")
+    s.add_argument("--history", type=Path, metavar="FILE",
+                   help="JSON or YAML file: a list of initial history records, oldest first "
+                        "(e.g. [{type: Bolus, time: '2026-11-27T03:19:28', amount: 1.5}])")
+    s.add_argument("--no-latency", action="store_true", help="answer at once instead of with radio latencies")
+    s.add_argument("--link", type=Path, metavar="PATH",
+                   help="also make PATH a symlink to the pty (e.g. /dev/serial0); removed on exit")
+    s.add_argument("-v", "--verbose", action="store_true", help="print every exchange on stderr")
+
+
+def _load_history(path: Path):
+    from profiler.errors import KprofError
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise KprofError(f"--history {path}: cannot read it ({e.strerror})") from None
+    try:
+        if path.suffix.lower() == ".json":
+            return json.loads(text)
+        import yaml
+        return yaml.safe_load(text)
+    except Exception as e:  # json.JSONDecodeError, yaml.YAMLError
+        raise KprofError(f"--history {path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'} "
+                         f"({e})") from None
+
+
+def _check_link(link: Path) -> None:
+    from profiler.errors import KprofError
+    if link.is_symlink():
+        return
+    if link.exists():
+        raise KprofError(f"--link {link}: exists and is not a symlink; remove it or choose another path")
+    if not link.parent.is_dir():
+        raise KprofError(f"--link {link}: directory {link.parent} does not exist")
+
+
+def _make_link(link: Path, target: str) -> None:
+    from profiler.errors import KprofError
+    tmp = link.with_name(f".{link.name}.kprof-{os.getpid()}")
+    try:
+        os.symlink(target, tmp)
+        os.replace(tmp, link)
+    except OSError as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        hint = " (run as root for /dev)" if e.errno in (1, 13) else ""
+        raise KprofError(f"--link {link}: cannot create the symlink: {e.strerror}{hint}") from None
+
+
+def _remove_link(link: Path, target: str) -> None:
+    try:
+        if link.is_symlink() and os.readlink(link) == target:
+            link.unlink()
+    except OSError:
+        pass
+
+
+def _show(entry: dict) -> None:
+    resp = entry.get("response")
+    what = entry["radio"] + (f" {entry['command']}" if entry.get("command") else "")
+    extra = f" [{entry['fault']}]" if entry.get("fault") else (f" ({entry['note']})" if entry.get("note") else "")
+    answer = f"{len(resp) // 2} bytes" if resp else "no reply"
+    print(f"kprof pump: {entry['t']:9.3f}s {what}: {answer}{extra}", file=sys.stderr, flush=True)
+
+
+def main(args) -> int:
+    from profiler.errors import KprofError
+    from profiler.pump.emulator import PumpEmulator, config_from_mapping
+
+    if args.pump_action != "serve":
+        raise KprofError(f"unknown pump action {args.pump_action!r}; use 'kprof pump serve'")
+    spec = {"id": args.id, "model": args.model, "reservoir": args.reservoir, "battery": args.battery,
+            "clock_offset": args.clock_offset, "fault": args.fault, "latency": not args.no_latency}
+    if args.history is not None:
+        spec["history"] = _load_history(args.history)
+    config = config_from_mapping(spec, "kprof pump serve")
+    if args.link is not None:
+        _check_link(args.link)
+
+    emulator = PumpEmulator(config)
+    if args.verbose:
+        emulator.on_exchange = _show
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    emulator.start()
+    linked = False
+    try:
+        if args.link is not None:
+            _make_link(args.link, emulator.slave_path)
+            linked = True
+        print(emulator.slave_path, flush=True)
+        where = args.link if linked else emulator.slave_path
+        print(f"kprof pump: model {config.model} pump {config.id} behind a subg_rfspy radio on {where}"
+              f" (fault: {config.fault}); Ctrl-C or SIGTERM stops it.\n"
+              f"kprof pump: try  KPROF_SERIAL_DEVICE={where} MEDTRONIC_PUMP_ID={config.id} "
+              f"{Path(__file__).resolve().parent.parent / 'pump' / 'bin' / 'mdt'} reservoir",
+              file=sys.stderr, flush=True)
+        try:
+            while not stop.wait(0.25):
+                if not emulator.running:
+                    raise KprofError(f"the pump emulator stopped: {emulator.error or 'unknown reason'}")
+        except KeyboardInterrupt:
+            pass
+    finally:
+        emulator.stop()
+        if linked:
+            _remove_link(args.link, emulator.slave_path)
+        signal.signal(signal.SIGTERM, previous)
+    print(json.dumps(emulator.state, indent=2), flush=True)
+    return 0

@@ -1,0 +1,562 @@
+"""The pump emulator and kprof's mdt-compatible client, end to end over a real pty.
+
+The client runs as a real subprocess (profiler/pump/bin/mdt under the system python3, as the scenario runner
+starts it) with KPROF_SERIAL_DEVICE pointing at the emulator's pty slave.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from profiler.errors import KprofError
+from profiler.pump import protocol as P
+from profiler.pump.emulator import PumpConfig, PumpEmulator, config_from_mapping, parse_fault
+from tests.conftest import ROOT, needs_strace
+
+BIN = ROOT / "profiler" / "pump" / "bin"
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"   # what kprof's runner uses
+
+
+@pytest.fixture
+def pump():
+    """pump(**PumpConfig fields) → a started emulator (latency off unless asked); all stopped at teardown."""
+    started = []
+
+    def make(**kw):
+        kw.setdefault("latency", False)
+        e = PumpEmulator(PumpConfig(**kw)).start()
+        started.append(e)
+        return e
+    yield make
+    for e in started:
+        e.stop()
+
+
+def run(emu: PumpEmulator, *args, env: dict | None = None, prefix: list | None = None, timeout: float = 60):
+    """Run the client tool (mdt unless args[0] is pumphistory/listen) against ``emu``."""
+    args = [str(a) for a in args]
+    tool = args.pop(0) if args and args[0] in ("pumphistory", "listen") else "mdt"
+    e = {**os.environ, "PATH": SYSTEM_PATH, "KPROF_SERIAL_DEVICE": emu.slave_path,
+         "MEDTRONIC_PUMP_ID": emu.config.id, "MEDTRONIC_FREQUENCY": "916.55"}
+    e.update(env or {})
+    e = {k: v for k, v in e.items() if v is not None}
+    return subprocess.run([*(prefix or []), str(BIN / tool), *args], env=e, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def ok(p) -> str:
+    assert p.returncode == 0, f"exit {p.returncode}\nstdout: {p.stdout}\nstderr: {p.stderr}"
+    return p.stdout
+
+
+def pump_exchanges(emu, command=None) -> list:
+    return [x for x in emu.exchanges if x["radio"] == "SendAndListen" and (command is None or x["command"] == command)]
+
+
+# --- the main job: reservoir ---
+
+def test_reservoir_exchange_is_section6(pump):
+    """`mdt reservoir` against a 522 at 135 U: the bytes on the line are the worked example of §6.
+
+    Two documented differences: this radio answers "subg_rfspy 1.0" (ecc1's firmware fork; the prototype
+    said 2.2) and counts its packets (01, 02; the prototype always sent 01).
+    """
+    emu = pump(model="522", reservoir=135.0, latency=True)
+    p = run(emu, "reservoir")
+    assert ok(p) == "135\n"
+    got = [(bytes.fromhex(x["request"]), bytes.fromhex(x["response"])) for x in emu.exchanges]
+    enc = "55" * 90
+    assert got == [
+        (bytes.fromhex("02"), b"subg_rfspy 1.0\0"),
+        (bytes.fromhex("060926"), b"\x01\0"), (bytes.fromhex("060a30"), b"\x01\0"),
+        (bytes.fromhex("060b89"), b"\x01\0"),
+        (bytes.fromhex("0500000000000001f400a96c728f496668d55558d500"),
+         bytes.fromhex("3001a96c728f496668d5745638e58f28f2" + enc + "95a500")),
+        (bytes.fromhex("0500000000000001f400a96c728f49665a355536a500"),
+         bytes.fromhex("3002a96c728f49665a3572565d26" + "55" * 93 + "395500")),
+    ]
+    lines = p.stderr.splitlines()
+    assert [re.sub(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d ", "", line) for line in lines] == [
+        f"connected to CC111x radio on {emu.slave_path}", "setting frequency to 916.550", "model 522 pump",
+        f"disconnecting CC111x radio on {emu.slave_path}"]
+
+
+@pytest.mark.parametrize("model, reservoir, printed", [
+    ("522", 135.5, "135.5"), ("722", 42.3, "42.3"), ("523", 80.875, "80.875"), ("723", 135.0, "135"),
+    ("554", 12.025, "12.025"), ("754", 0.0, "0"),
+])
+def test_reservoir_formats(pump, model, reservoir, printed):
+    emu = pump(model=model, reservoir=reservoir)
+    assert ok(run(emu, "reservoir")) == printed + "\n"
+    body = bytes.fromhex(pump_exchanges(emu, "reservoir")[0]["response"])
+    assert len(body) == 110
+
+
+def test_default_frequency(pump):
+    emu = pump()
+    ok(run(emu, "model", env={"MEDTRONIC_FREQUENCY": None}))
+    assert [x["request"] for x in emu.exchanges[1:4]] == ["060926", "060a31", "060b11"]
+    assert emu.state["frequency_mhz"] == 916.6
+
+
+def test_queries(pump):
+    emu = pump(model="722", battery=1.45, clock_offset=3600)
+    assert ok(run(emu, "model")) == '"722"\n'
+    assert len(pump_exchanges(emu, "model")) == 2          # the wake-up step, then the verb
+    assert json.loads(ok(run(emu, "status"))) == {"status": "normal", "bolusing": False, "suspended": False}
+    assert ok(run(emu, "status")) == '{\n  "status": "normal",\n  "bolusing": false,\n  "suspended": false\n}\n'
+    assert json.loads(ok(run(emu, "battery"))) == {"voltage": 1.45, "status": "normal"}
+    assert json.loads(ok(run(emu, "tempbasal"))) == {"duration": 0, "temp": "absolute", "rate": 0}
+    clock = dt.datetime.fromisoformat(json.loads(ok(run(emu, "clock"))).replace("Z", "+00:00"))
+    assert abs((clock - dt.datetime.now(dt.timezone.utc)).total_seconds() - 3600) < 5
+    assert json.loads(ok(run(emu, "pumpid"))) == "123456"
+    assert json.loads(ok(run(emu, "firmware"))) == "VER 2.4A1.1"
+    assert ok(run(emu, "wakeup")) == ""
+    assert emu.state["requests"] == 8 * 6 + 5            # GetVersion, 3 registers, model, the verb
+
+
+def test_low_battery(pump):
+    emu = pump(battery=1.25)
+    assert json.loads(ok(run(emu, "battery"))) == {"voltage": 1.25, "status": "low"}
+
+
+# --- state changes persist in one emulator ---
+
+def test_settempbasal_then_tempbasal(pump, tmp_path):
+    emu = pump(model="522")
+    before = emu.state["history_length"]
+    f = tmp_path / "temp.json"
+    f.write_text(json.dumps({"temp": "absolute", "rate": 0.925, "duration": 30, "units": 0}))
+    assert ok(run(emu, "settempbasal", f)) == ""
+    long = [x for x in pump_exchanges(emu, "setAbsoluteTempBasal") if len(x["request"]) == 2 * 118]
+    assert len(long) == 1 and long[0]["request"].startswith("05000000000000" + "03e800")
+    assert json.loads(ok(run(emu, "tempbasal"))) == {"duration": 30, "temp": "absolute", "rate": 0.9}
+    assert emu.state["history_length"] == before + 1
+    assert emu.state["temp_basal"] == {"temp": "absolute", "duration": 30, "rate": 0.9}
+    history = json.loads(ok(run(emu, "pumphistory")))
+    assert [r["_type"] for r in history] == ["TempBasal", "TempBasalDuration"]
+    assert history[0]["rate"] == 0.9 and history[1]["duration (min)"] == 30
+    # percent temp, -f internal form
+    assert ok(run(emu, "-f", "internal", "settempbasal", "50", "60", "percent")) == ""
+    assert json.loads(ok(run(emu, "tempbasal"))) == {"duration": 60, "temp": "percent", "rate": 50}
+    assert emu.state["history_length"] == before + 2
+
+
+def test_settempbasal_checks_duration_before_any_traffic(pump, tmp_path):
+    emu = pump()
+    f = tmp_path / "temp.json"
+    f.write_text(json.dumps({"temp": "absolute", "rate": 1.0, "duration": 45}))
+    p = run(emu, "settempbasal", f)
+    assert p.returncode == 1 and "not a multiple of 30" in p.stderr
+    assert emu.exchanges == []
+
+
+def test_temp_basal_above_max_basal_is_refused(pump):
+    emu = pump(max_basal=2.0)
+    p = run(emu, "-f", "internal", "settempbasal", "3", "30")
+    assert p.returncode == 1 and "setAbsoluteTempBasal error: SettingOutOfRange" in p.stderr
+    assert emu.state["temp_basal"] is None
+
+
+@pytest.mark.parametrize("model, param_bytes", [("522", 1), ("523", 2)])
+def test_bolus_lowers_reservoir(pump, tmp_path, model, param_bytes):
+    emu = pump(model=model, reservoir=100.0)
+    f = tmp_path / "bolus.json"
+    f.write_text(json.dumps({"units": 1.5}))
+    assert ok(run(emu, "bolus", f)) == ""
+    long = [x for x in pump_exchanges(emu, "bolus") if len(x["request"]) == 2 * 118][0]
+    assert emu.state["reservoir"] == 98.5
+    assert ok(run(emu, "reservoir")) == "98.5\n"
+    assert json.loads(ok(run(emu, "status")))["bolusing"] is True
+    again = run(emu, "bolus", f)
+    assert again.returncode == 1 and "bolus error: BolusInProgress" in again.stderr
+    assert emu.state["reservoir"] == 98.5
+    history = json.loads(ok(run(emu, "pumphistory")))
+    assert history[0]["_type"] == "Bolus" and history[0]["amount"] == 1.5
+    pkt = P.decode_packet(bytes.fromhex(long["request"])[10:-1])
+    assert pkt[5] == param_bytes and pkt[6:6 + param_bytes] == (b"\x0f" if param_bytes == 1 else b"\x00\x3c")
+
+
+def test_suspend_resume_button_setclock(pump):
+    emu = pump()
+    assert ok(run(emu, "suspend")) == ""
+    assert json.loads(ok(run(emu, "status")))["suspended"] is True
+    assert emu.state["suspended"] is True
+    assert ok(run(emu, "resume")) == ""
+    assert json.loads(ok(run(emu, "status")))["suspended"] is False
+    assert ok(run(emu, "button", "esc", "esc")) == ""
+    assert emu.state["buttons"] == ["esc", "esc"]
+    assert ok(run(emu, "setclock", "2030-01-02 03:04:05")) == ""
+    assert json.loads(ok(run(emu, "clock"))).startswith("2030-01-02T03:04:0")
+    types = [r["_type"] for r in json.loads(ok(run(emu, "pumphistory", "-a")))]
+    assert types == ["PumpResume", "PumpSuspend"]
+
+
+def test_pumphistory_initial_records_x23(pump):
+    now = dt.datetime.now().replace(microsecond=0)
+    hist = [{"type": "Bolus", "time": (now - dt.timedelta(hours=30)).isoformat(), "amount": 2.0},
+            {"type": "TempBasal", "time": (now - dt.timedelta(hours=2)).isoformat(), "rate": 1.2, "duration": 60},
+            {"type": "Bolus", "time": (now - dt.timedelta(hours=1)).isoformat(), "amount": 0.325,
+             "unabsorbed": 0.1}]
+    emu = pump(model="754", history=hist)
+    recent = json.loads(ok(run(emu, "pumphistory", "-n", "6")))
+    assert [r["_type"] for r in recent] == ["Bolus", "TempBasal", "TempBasalDuration"]
+    assert recent[0]["amount"] == 0.325 and recent[0]["unabsorbed"] == 0.1
+    assert recent[1]["rate"] == 1.2 and recent[2]["duration (min)"] == 60
+    everything = json.loads(ok(run(emu, "pumphistory", "-a")))
+    assert len(everything) == 4 and everything[-1]["amount"] == 2.0
+
+
+def test_pumphistory_several_pages(pump):
+    start = dt.datetime(2026, 1, 1)
+    hist = [{"type": "Bolus", "time": (start + dt.timedelta(minutes=i)).isoformat(), "amount": 0.1}
+            for i in range(250)]                 # 9 bytes each: 113 per page → 3 pages
+    emu = pump(model="522", history=hist)
+    assert emu.state["history_pages"] == 3
+    records = json.loads(ok(run(emu, "pumphistory", "-a")))
+    assert len(records) == 250
+    assert records[0]["timestamp"].startswith("2026-01-01T04:09:00")
+    assert len([x for x in pump_exchanges(emu) if x["command"] == "historyPage"
+                and len(x["request"]) == 2 * 118]) == 3
+
+
+def test_listen_times_out(pump):
+    emu = pump(latency=True)
+    p = run(emu, "listen", "-t", "1s")
+    assert p.returncode == 1 and p.stderr.rstrip().endswith("timeout")
+    assert emu.exchanges[-1]["request"] == "0300000003e8" and emu.exchanges[-1]["response"] == "aa00"
+
+
+# --- client errors and signals ---
+
+def test_client_errors(pump):
+    emu = pump()
+    p = run(emu, "reservoir", env={"MEDTRONIC_PUMP_ID": None})
+    assert p.returncode == 1 and "MEDTRONIC_PUMP_ID environment variable is not set" in p.stderr
+    assert [x["request"] for x in emu.exchanges] == ["02"]        # checked after GetVersion
+    p = run(emu, "reservoir", env={"KPROF_SERIAL_DEVICE": "/nonexistent/serial0"})
+    assert p.returncode == 1 and "cannot connect to CC111x radio on /nonexistent/serial0" in p.stderr
+    p = run(emu, "reservoir", env={"MEDTRONIC_PUMP_ID": "654321"})   # another pump: silence, then wake-up
+    assert p.returncode == 2 and "no response to wakeup" in p.stderr
+    p = run(emu, "frobnicate")
+    assert p.returncode == 1 and "unknown command" in p.stderr
+
+
+def test_sigterm_closes_and_exits_0(pump):
+    emu = pump(fault="busy:listen")               # the radio never answers GetPacket: listen waits
+    e = {**os.environ, "PATH": SYSTEM_PATH, "KPROF_SERIAL_DEVICE": emu.slave_path, "MEDTRONIC_PUMP_ID": "123456"}
+    proc = subprocess.Popen([str(BIN / "listen"), "-t", "1h"], env=e, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 10
+    while not any(x["radio"] == "GetPacket" for x in emu.exchanges) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+
+
+# --- the device-level syscalls (§1.2-§1.7) ---
+
+@needs_strace
+def test_strace_device_calls(pump, tmp_path):
+    emu = pump(latency=True)
+    log = tmp_path / "strace.log"
+    p = run(emu, "reservoir", prefix=["strace", "-f", "-X", "raw", "-yy", "-o", str(log)])
+    assert ok(p) == "135\n"
+    text = log.read_text().splitlines()
+    dev = emu.slave_path
+    opens = [line for line in text if re.search(r'\bopenat\(.*"' + re.escape(dev) + '"', line)]
+    assert len(opens) == 1, opens
+    m = re.search(r'openat\((-100)<[^>]*>, "' + re.escape(dev) + r'", (0x[0-9a-f]+)\) = (\d+)<', opens[0])
+    assert m, opens[0]
+    flags, fd = int(m.group(2), 16), m.group(3)
+    assert flags == 0x902 and not flags & 0o2000000          # O_RDWR|O_NOCTTY|O_NONBLOCK, no O_CLOEXEC
+    on_fd = [re.sub(r"^\d+\s+", "", line) for line in text if f"({fd}<{dev}<char" in line]
+    names = [re.match(r"(\w+)\(", c).group(1) for c in on_fd]
+    assert set(names) == {"ioctl", "fcntl", "write", "read", "close"}
+    assert names[:4] == ["ioctl", "fcntl", "fcntl", "write"] and names[-1] == "close"
+    ioctls = [c for c in on_fd if c.startswith("ioctl(")]
+    assert len(ioctls) == 1 and ", 0x5402, " in ioctls[0] and "c_iflag=0x4" in ioctls[0]
+    assert not any(", 0x5401" in c for c in on_fd)
+    assert re.search(r"^fcntl\(\d+<.*>, 0x3\) = 0x8802", on_fd[1])
+    assert re.search(r"^fcntl\(\d+<.*>, 0x4, 0x8002\) = 0$", on_fd[2])
+    writes = [c for c in on_fd if c.startswith("write(")]
+    assert [int(c.rsplit("= ", 1)[1]) for c in writes] == [1, 3, 3, 3, 22, 22]
+    reads = [c for c in on_fd if c.startswith("read(")]
+    assert all(re.search(r", 256\) = \d+$", c) for c in reads)
+    data = [int(c.rsplit("= ", 1)[1]) for c in reads if not c.endswith("= 0")]
+    assert data == [15, 2, 2, 2, 110, 110]
+    # between the writes: only reads (one response per request; the replies took > 1 ms, so polling shows)
+    assert len(reads) > len(data)
+    assert sum(1 for c in on_fd if c.startswith("close(")) == 1
+
+
+# --- faults (§5.5) ---
+
+def test_fault_no_response_goes_through_the_wake_up_path(pump):
+    emu = pump(fault="no-response")
+    p = run(emu, "reservoir")
+    assert p.returncode == 2
+    assert "waking pump" in p.stderr and p.stderr.rstrip().endswith("no response to wakeup")
+    sal = pump_exchanges(emu)
+    assert [x["command"] for x in sal] == ["model"] * 3 + ["wakeup"] * 101
+    timeouts = [int(x["request"][10:18], 16) for x in sal]
+    assert timeouts == [500] * 3 + [10] * 100 + [10000]
+    assert all(x["response"] == "aa00" for x in sal)
+
+
+def test_fault_no_response_for_one_command(pump):
+    emu = pump(fault="no-response:reservoir")
+    p = run(emu, "reservoir")
+    assert p.returncode == 2 and p.stderr.rstrip().endswith("no response to reservoir")
+    assert "waking pump" not in p.stderr
+    assert len(pump_exchanges(emu, "reservoir")) == 3
+
+
+def test_fault_busy(pump):
+    emu = pump(fault="busy")
+    p = run(emu, "reservoir")
+    assert p.returncode == 1 and p.stderr.rstrip().endswith("cc111x: no response")
+    assert "waking pump" not in p.stderr
+    sal = pump_exchanges(emu, "model")
+    assert len(sal) == 3 and all(x["response"] is None and x["fault"] == "busy" for x in sal)
+
+
+def test_fault_busy_radio_commands(pump):
+    emu = pump(fault="busy:version")
+    p = run(emu, "reservoir")
+    assert p.returncode == 1 and f"cannot connect to CC111x radio on {emu.slave_path}" in p.stderr
+    emu = pump(fault="busy:register")        # a silent FREQ0 write leaves the radio error: nothing is sent
+    p = run(emu, "reservoir")
+    assert p.returncode == 1 and p.stderr.rstrip().endswith("cc111x: no response")
+    assert pump_exchanges(emu) == []
+
+
+def test_fault_crc_always(pump):
+    emu = pump(fault="crc")
+    p = run(emu, "reservoir")
+    assert p.returncode == 1 and re.search(r"computed CRC 58 but received [0-9A-F]{2}$", p.stderr.rstrip())
+    assert len(pump_exchanges(emu, "model")) == 3
+
+
+def test_fault_crc_some_tries(pump):
+    emu = pump(fault="crc:reservoir@2")
+    p = run(emu, "reservoir")
+    assert ok(p) == "135\n" and "reservoir command required 2 retries" in p.stderr
+    assert [x["fault"] for x in pump_exchanges(emu, "reservoir")] == ["crc", "crc", None]
+
+
+def test_fault_asleep_wakes_after_the_flood(pump):
+    emu = pump(fault="asleep", latency=True)
+    assert emu.state["awake"] is False
+    p = run(emu, "reservoir")
+    assert ok(p) == "135\n" and "waking pump" in p.stderr
+    sal = pump_exchanges(emu)
+    cmds = [x["command"] for x in sal]
+    assert cmds == ["model"] * 3 + ["wakeup"] * 21 + ["reservoir", "model"]
+    assert [x["response"] for x in sal[:22]] == ["aa00"] * 22           # model ×3, 19 wake-ups unheard
+    ack = "a96c728f496656655535a5"                                       # the 20th wake-up wakes the pump
+    assert sal[22]["response"][4:-2] == ack and sal[23]["response"][4:-2] == ack
+    assert [int(x["request"][10:18], 16) for x in sal[21:24]] == [10, 10, 10000]
+    assert emu.state["awake"] is True
+    p = run(emu, "reservoir")                 # awake now: the normal path
+    assert ok(p) == "135\n" and "waking pump" not in p.stderr
+
+
+@pytest.mark.parametrize("fault, code, message", [
+    ("zero-data", 1, "Receive: ErrorZeroData"),
+    ("encoding", 1, "6b/4b decoding failure"),
+    ("wrong-pump", 1, "unexpected response to model: A7 03 25 47 8D"),
+    ("nak", 1, "model error: CommandRefused"),
+    ("interrupted", 0, None),
+    ("late", 1, "unexpected response to reservoir"),
+])
+def test_other_faults(pump, fault, code, message):
+    emu = pump(fault=fault)
+    p = run(emu, "reservoir")
+    assert p.returncode == code, p.stderr
+    if message:
+        assert message in p.stderr
+    else:
+        assert p.stdout == "135\n"
+
+
+def test_fault_ack_lost_changes_state_anyway(pump):
+    emu = pump(fault="ack-lost")
+    p = run(emu, "-f", "internal", "settempbasal", "0.9", "30")
+    assert p.returncode == 2 and p.stderr.rstrip().endswith("no response to setAbsoluteTempBasal")
+    assert emu.state["temp_basal"]["rate"] == 0.9
+
+
+def test_fault_history_fragments(pump):
+    emu = pump(fault="lost-fragment@2", history=[{"type": "PumpSuspend", "time": "2026-01-01T00:00:00"}])
+    p = run(emu, "pumphistory", "-a")
+    assert [r["_type"] for r in json.loads(ok(p))] == ["PumpSuspend"]
+    assert "received fragment 2 after 1 NAK" in p.stderr and "received fragment 3 after 1 NAK" in p.stderr
+    emu = pump(fault="page-crc@1", history=[{"type": "PumpResume", "time": "2026-01-01T00:00:00"}])
+    p = run(emu, "pumphistory", "-a")
+    assert [r["_type"] for r in json.loads(ok(p))] == ["PumpResume"]
+    assert "history page 0: computed CRC" in p.stderr
+    emu = pump(fault="duplicate-fragment@3", history=[{"type": "PumpResume", "time": "2026-01-01T00:00:00"}])
+    assert [r["_type"] for r in json.loads(ok(run(emu, "pumphistory", "-a")))] == ["PumpResume"]
+
+
+# --- robustness ---
+
+def _ptmx_fds() -> int:
+    n = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            n += os.readlink(f"/proc/self/fd/{fd}") == "/dev/ptmx"
+        except OSError:
+            pass
+    return n
+
+
+def _children() -> list:
+    me = str(os.getpid())
+    out = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                continue
+            if stat.rsplit(")", 1)[1].split()[1] == me:
+                out.append(pid)
+    return out
+
+
+TIMEOUT_CLASS = ("cannot connect to CC111x radio", "cc111x: no response")
+
+
+def test_200_reservoir_reads_then_clean_stop():
+    """200 sessions, one after another, against one emulator; then stop() leaves nothing behind.
+
+    The emulator must answer every request at once (latency off) and every session must print 135.  The
+    one tolerated exception is a host stall: on an overloaded machine the kernel can take more than the
+    client's 50 ms radio timeout to carry a request through the pty, and the faithful client then fails
+    with a timeout although the emulator answered within milliseconds of receiving it.  Such sessions are
+    listed in the failure message when they exceed 2.
+    """
+    ptmx_before = _ptmx_fds()
+    emu = PumpEmulator(PumpConfig(latency=False, reservoir=135.0)).start()
+    slave = emu.slave_path
+    try:
+        t0 = time.monotonic()
+        stalls, failures = [], []
+        for i in range(200):
+            p = run(emu, "reservoir")
+            if p.returncode == 0 and p.stdout == "135\n":
+                continue
+            last = p.stderr.strip().splitlines()[-1] if p.stderr.strip() else ""
+            if p.returncode == 1 and any(m in last for m in TIMEOUT_CLASS) and not stalls[-1:] == [i - 1]:
+                stalls.append(i)
+            else:
+                failures.append((i, p.returncode, p.stdout, p.stderr))
+        elapsed = time.monotonic() - t0
+        slow = [x for x in emu.exchanges if x["t"] - x["rx"] > 0.02]
+        assert failures == [] and slow == [] and len(stalls) <= 2, (failures, slow, stalls)
+        assert emu.state["requests"] >= 200 * 6 - 5 * len(stalls)
+        assert elapsed < 45
+    finally:
+        emu.stop()
+    emu.stop()                                      # idempotent
+    assert not emu.running
+    assert not any(t.name == "kprof-pump-emulator" for t in threading.enumerate())
+    assert _ptmx_fds() == ptmx_before
+    assert not os.path.exists(slave)                # the pty is gone with both its sides closed
+    assert _children() == []
+
+
+# --- configuration ---
+
+def test_config_from_mapping():
+    cfg = config_from_mapping({"id": 654321, "model": 723, "reservoir": 80, "fault": "crc:reservoir@1"}, "s.yaml: pump")
+    assert (cfg.id, cfg.model, cfg.reservoir, cfg.fault) == ("654321", "723", 80.0, "crc:reservoir@1")
+    assert config_from_mapping({}) == PumpConfig()
+    for spec, words in [
+        ({"colour": "blue"}, ["s.yaml: pump", "colour"]),
+        ({"id": "12345"}, ["s.yaml: pump", "id"]),
+        ({"id": 12345}, ["id", "quote"]),
+        ({"model": "999"}, ["model", "522"]),
+        ({"reservoir": -1}, ["reservoir"]),
+        ({"reservoir": "lots"}, ["reservoir"]),
+        ({"fault": "gremlins"}, ["fault", "no-response"]),
+        ({"fault": "crc:toaster"}, ["fault", "toaster"]),
+        ({"latency": "yes"}, ["latency"]),
+        ({"history": [{"type": "Bolus"}]}, ["history[0]", "time"]),
+        ({"history": [{"type": "Bolus", "time": "2026-01-01T00:00:00"}]}, ["history[0]", "amount"]),
+        ({"history": [{"type": "TempBasal", "time": "2026-01-01T00:00:00", "rate": 1, "duration": 45}]},
+         ["history[0].duration", "30"]),
+        ({"history": [{"type": "Nap", "time": "2026-01-01T00:00:00"}]}, ["history[0].type"]),
+    ]:
+        with pytest.raises(KprofError) as e:
+            config_from_mapping(spec, "s.yaml: pump")
+        assert all(w in str(e.value) for w in words), (spec, str(e.value))
+
+
+def test_parse_fault():
+    f = parse_fault("crc:reservoir,8D@2")
+    assert f.mode == "crc" and f.targets == {0x73, 0x8D} and f.count == 2
+    assert parse_fault("asleep@5").count == 5 and parse_fault("none").targets is None
+    assert parse_fault("busy:version").targets == {"version"}
+    for bad in ("crc@0", "crc:version", "nope", ""):
+        with pytest.raises(ValueError):
+            parse_fault(bad)
+
+
+# --- kprof pump serve ---
+
+SERVE = ("import argparse, sys\nfrom profiler.commands import pump\nfrom profiler.errors import KprofError\n"
+         "p = argparse.ArgumentParser(); pump.add_arguments(p)\n"
+         "try:\n    sys.exit(pump.main(p.parse_args(sys.argv[1:])))\n"
+         "except KprofError as e:\n    print(e, file=sys.stderr); sys.exit(2)\n")
+
+
+def test_pump_serve(tmp_path):
+    link = tmp_path / "serial0"
+    proc = subprocess.Popen([sys.executable, "-c", SERVE, "serve", "--reservoir", "135.5", "--model", "523",
+                             "--no-latency", "--link", str(link)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        slave = proc.stdout.readline().strip()
+        assert slave.startswith("/dev/pts/") and os.readlink(link) == slave
+        e = {**os.environ, "PATH": SYSTEM_PATH, "KPROF_SERIAL_DEVICE": str(link), "MEDTRONIC_PUMP_ID": "123456"}
+        for _ in range(2):                                        # sessions one after another
+            p = subprocess.run([str(BIN / "mdt"), "reservoir"], env=e, capture_output=True, text=True, timeout=30)
+            assert p.stdout == "135.5\n", p.stderr
+        p = subprocess.run([str(BIN / "mdt"), "-f", "internal", "bolus", "1"], env=e, capture_output=True,
+                           text=True, timeout=30)
+        assert p.returncode == 0, p.stderr
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    state = json.loads(out)
+    assert state["reservoir"] == 134.5 and state["model"] == "523" and state["history_length"] == 1
+    assert not os.path.lexists(link)
+
+
+def test_pump_serve_rejects_bad_input(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for args, words in [(["--id", "xyz"], ["id"]), (["--fault", "gremlins"], ["fault"]),
+                        (["--link", str(blocker)], ["not a symlink"])]:
+        p = subprocess.run([sys.executable, "-c", SERVE, "serve", *args], cwd=ROOT, capture_output=True, text=True,
+                           timeout=30)
+        assert p.returncode == 2 and all(w in p.stderr for w in words), p.stderr
