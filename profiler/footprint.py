@@ -259,6 +259,7 @@ class FootprintBuilder:
 
     def __init__(self, arch: str, path_aliases: dict[str, str] | None = None, source: dict | None = None):
         self.fp = Footprint(arch=syscalls.normalize_arch(arch), source=source or {})
+        self._fd_paths: dict[str, tuple] = {}  # what is behind an fd path: classified once
         # longest prefix first, so a workdir inside /tmp wins over /tmp
         self._aliases = sorted((path_aliases or {}).items(), key=lambda kv: -len(kv[0]))
 
@@ -313,10 +314,15 @@ class FootprintBuilder:
         self._exe = image["exe"] or BEFORE_EXEC
 
         if ev.fd_path is not None:
-            path, dev = strip_dev(ev.fd_path)
-            cls = devices.classify_path(ev.fd_path)
-            if devices.is_device(cls) or cls.startswith("sysfs"):  # device nodes and the device model's files
-                self._touch(fp.devices, path, ev, dev=dev, **{"class": cls})
+            seen = self._fd_paths.get(ev.fd_path)
+            if seen is None:
+                path, dev = strip_dev(ev.fd_path)
+                cls = devices.classify_path(ev.fd_path)
+                # device nodes and the device model's files are tracked; other fds are not
+                seen = self._fd_paths[ev.fd_path] = (path, dev, cls) if devices.is_device(cls) or \
+                    cls.startswith("sysfs") else ()
+            if seen:
+                self._touch(fp.devices, seen[0], ev, dev=seen[1], **{"class": seen[2]})
         if name == "ioctl":
             self._ioctl(ev)
         elif name in _OPENS:

@@ -20,7 +20,7 @@ _PREFIX = re.compile(
     r"(?:\[pid +(\d+)\] |(\d+) +)?"
     r"(?:(\d+\.\d+|\d\d:\d\d:\d\d(?:\.\d+)?) )?"
 )
-_FAST = re.compile(r"(\d+) +(\d+\.\d+) ([a-z_][a-z0-9_]*)\((.*)\) += (.*)", re.S)
+_FAST = re.compile(r"(\d+) +(\d+\.\d+) ([a-z_][a-z0-9_]*)\((.*)\) += (.*?)(?: <(\d+\.\d+)>)?", re.S)
 _CALL = re.compile(r"([a-z_][a-z0-9_]*|syscall_0x[0-9a-f]+)\(")
 _RESUMED = re.compile(r"<\.\.\. ([a-z_][a-z0-9_]*|syscall_0x[0-9a-f]+) resumed>")
 _EXIT = re.compile(r"\+\+\+ (?:exited with (\d+)|killed by (SIG[A-Z0-9]+|\d+)( \(core dumped\))?|superseded by execve in pid \d+) \+\+\+")
@@ -182,6 +182,7 @@ class StraceLogParser:
     def feed(self, lines: Iterable[str]) -> Iterator[SyscallEvent | ProcessEvent]:
         stats = self.stats
         pending = self._pending
+        names = self._names
         for line in lines:
             stats.lines += 1
             line = line.rstrip("\n")
@@ -193,9 +194,15 @@ class StraceLogParser:
             f = _FAST.fullmatch(line)
             if f is not None and not line.endswith(_UNFINISHED):
                 # the common case, kprof's own format: "PID TIME name(args) = result <duration>"
-                ev = SyscallEvent(int(f.group(1)), self._name(f.group(3)), f.group(4), time=float(f.group(2)))
-                parse_result(f.group(5), ev)
-                ev.fd_path = fd_path_of(ev.args)
+                pid, ts, raw, args, tail, dur = f.groups()
+                name = names.get(raw) or self._name(raw)
+                if tail.isdigit():  # most calls: a plain non-negative result
+                    ev = SyscallEvent(int(pid), name, args, int(tail), None, dur and float(dur), float(ts),
+                                      fd_path_of(args))
+                else:
+                    ev = SyscallEvent(int(pid), name, args, time=float(ts), fd_path=fd_path_of(args),
+                                      duration=dur and float(dur))
+                    parse_result(tail, ev)
                 stats.events += 1
                 yield ev
                 continue
