@@ -150,6 +150,8 @@ class Scenario:
     network: str = "none"
     services: list[dict] = field(default_factory=list)
     pump: dict | None = None
+    inject: list[dict] = field(default_factory=list)
+    backend: str = "strace"
     tolerance: dict | None = None
     requires: list[str] = field(default_factory=list)
     expect: dict = field(default_factory=dict)
@@ -189,6 +191,6 @@ def load_scenario(path) -> Scenario:
         prepare=data.get("prepare", []), env={k: str(v) for k, v in data.get("env", {}).items()},
         timeout=float(data.get("timeout", 120)), repeat=data.get("repeat", 1),
         network=data.get("network", "none"), services=data.get("services", []), pump=data.get("pump"),
-        tolerance=data.get("tolerance"),
+        tolerance=data.get("tolerance"), inject=data.get("inject", []), backend=data.get("backend", "strace"),
         requires=data.get("requires", []), expect=data.get("expect", {}), raw=data,
     )

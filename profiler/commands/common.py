@@ -152,3 +152,79 @@ def write_output(text: str, output) -> None:
         sys.stdout.write(text)
     else:
         output.write_text(text)
+
+
+def error_path_report(report: Report, scenario, normal, error, arch: str) -> None:
+    """Add to ``report`` the error path next to the normal path: injected calls, what the command did
+    afterwards, the footprint difference, and a sequence view per process (phases, Mermaid)."""
+    from profiler import faults
+    from profiler.compare import diff, measures, rules_for
+
+    rules = faults.rules_from(scenario.inject, str(scenario.path), arch) if scenario.inject else []
+    seqs = faults.read_sequences(error.run_dir / "trace.log", arch) if error.footprint else {}
+    injected = [(pid, step) for pid, seq in seqs.items() for step in seq.steps if step.injected]
+    rows = []
+    for rule in rules:
+        hits = [(pid, st) for pid, st in injected if rule.matches(st.name, st.target)]
+        n = sum(st.count for _, st in hits)
+        rows.append([rule.describe(), n, "; ".join(f"pid {pid} ({seqs[pid].exe or '?'}): {st.label()}"
+                                                    for pid, st in hits[:4])])
+        if n == 0:
+            report.warnings.append(f"injection rule '{rule.describe()}' matched no call: nothing was injected")
+    pump = next((s for s in error.services if s["type"] == "pump"), None)
+    if pump is not None and pump["state"].get("fault", "none") != "none":
+        rows.append([f"pump emulator fault {pump['state']['fault']}", pump["exchanges"],
+                     f"{pump['exchanges']} radio exchanges with the faulty device"])
+    report.sections.insert(0, Section("Injected faults", ["rule", "calls injected", "where"], rows))
+
+    def behaviour(o, label):
+        fp = o.footprint
+        err = (o.run_dir / "stderr.txt").read_text(errors="replace").splitlines() if (o.run_dir / "stderr.txt").exists() else []
+        err = [line for line in err if not line.startswith(("strace: ", "/usr/bin/strace: "))]
+        sleeps = sum(fp.syscalls[n].calls for n in ("nanosleep", "clock_nanosleep") if fp and n in fp.syscalls)
+        return [label, describe_end(o.exit), f"{o.trace.wall:.2f}", fp.total_calls if fp else 0,
+                fp.total_errors if fp else 0, sleeps, " | ".join(err[-3:])]
+    report.sections.insert(1, Section("What the command did: normal path vs error path",
+                                      ["path", "end", "seconds", "calls", "failed calls", "sleeps",
+                                       "last lines of stderr"],
+                                      [behaviour(normal, "normal"), behaviour(error, "error")]))
+    if normal.footprint and error.footprint:
+        d = diff([measures(normal.footprint)], normal.footprint, measures(error.footprint), error.footprint,
+                 rules_for({"margin": 0, "slack": 0, "timing_margin": 0, "timing_slack": 0}))
+        shown = [c for c in d.changes if c.category != "file" and (c.kind != "count" or c.category == "subsystem")]
+        files = sum(c.category == "file" for c in d.changes)
+        report.sections.insert(2, Section(
+            "Footprint difference: error path vs normal path", ["change", "kind", "key", "normal", "error", "by"],
+            [[c.kind, c.category, c.key, c.before[1], c.after, c.by] for c in shown],
+            f"new and vanished syscalls, errors, subsystems, ioctls, devices, programs and network destinations, "
+            f"and subsystem counts; {files} opened files differ too (footprint.json of each path has them)",
+            [c.kind for c in shown]))
+    # sequence views: the process that met the fault, on both paths
+    pid = injected[0][0] if injected else _device_pid(seqs, error.footprint)
+    if pid is None:
+        return
+    targets = {st.target for _, st in injected if st.target}
+    if pump is not None:
+        targets.add(pump["device"])
+    if not targets and error.footprint:
+        targets = {p for p, d in error.footprint.devices.items() if d["class"] != "mem"}
+    normal_seqs = faults.read_sequences(normal.run_dir / "trace.log", arch) if normal.footprint else {}
+    npid = next((p for p, s in normal_seqs.items() if s.exe == seqs[pid].exe and any(
+        st.target in targets for st in s.steps)), None)
+    for label, sq in (("normal path", normal_seqs.get(npid)), ("error path", seqs[pid])):
+        if sq is None:
+            continue
+        ph = faults.phases(sq, targets)
+        report.sections.append(Section(f"Sequence, {label}: pid {sq.pid} ({sq.exe or '?'}) — {sq.end or '?'}",
+                                       ["phase", "calls", "what happened"], faults.phase_rows(ph),
+                                       code=faults.mermaid(f"{scenario.name} {label}", ph, sq.end, targets),
+                                       code_lang="mermaid"))
+
+
+def _device_pid(seqs, fp):
+    if fp is None:
+        return None
+    for pid, seq in seqs.items():
+        if any(st.target in fp.devices for st in seq.steps):
+            return pid
+    return None

@@ -20,12 +20,16 @@ def add_arguments(p) -> None:
     p.add_argument("-f", "--format", choices=FORMATS, default="table", help="report format (default: table)")
     p.add_argument("--network", choices=("none", "host"), help="override the scenario's network setting")
     p.add_argument("--keep-workdir", action="store_true", help="keep the temporary working directory")
+    p.add_argument("--backend", choices=("strace", "ptrace"), help="override the scenario's tracer")
     p.add_argument("-q", "--quiet", action="store_true", help="print no report, only where the bundle is")
 
 
 def main(args) -> int:
-    from profiler import runner
-    from profiler.commands.common import run_report
+    import dataclasses
+    import json
+
+    from profiler import faults, runner
+    from profiler.commands.common import error_path_report, run_report
     from profiler.render.report import render
     from profiler.scenario import load_scenario
 
@@ -36,9 +40,22 @@ def main(args) -> int:
             bundle = args.out
         else:
             bundle = runner.new_bundle_dir(sc.name, args.out or Path("kprof-results"))
+        if args.backend:
+            sc = dataclasses.replace(sc, backend=args.backend)
+        normal = None
+        if faults.has_faults(sc):  # the error path is shown next to the normal path: run that first
+            normal, _ = runner.run_scenario(faults.normal_variant(sc), bundle / "normal-path", network=args.network,
+                                            progress=progress_printer())
         outcomes, meta = runner.run_scenario(sc, bundle, network=args.network, keep_workdir=args.keep_workdir,
                                              progress=progress_printer())
         report = run_report(sc, outcomes, meta, bundle)
+        if normal and outcomes:
+            error_path_report(report, sc, normal[0], outcomes[0], meta["arch"])
+            unmatched = [w for w in report.warnings if w.startswith("injection rule")]
+            if unmatched:  # a fault scenario that injected nothing must not pass
+                meta["runs"][0]["failures"] += unmatched
+                meta["runs"][0]["ok"] = False
+                (bundle / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
         for fmt, name in (("table", "report.txt"), ("markdown", "report.md"), ("html", "report.html")):
             (bundle / name).write_text(render(report, fmt))
         if not args.quiet:

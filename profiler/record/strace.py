@@ -124,9 +124,10 @@ def check_ptrace_failure(messages: list[str]) -> None:
 
 
 def record_strace(argv: list[str], log_path: str, *, cwd: str, env: dict, timeout: float,
-                  stdout_path: str, stderr_path: str, consume=None) -> TraceOutcome:
+                  stdout_path: str, stderr_path: str, consume=None, inject=()) -> TraceOutcome:
     """Run ``argv`` under strace; on timeout or Ctrl-C kill the traced tree and keep the partial log.
 
+    ``inject`` holds fault rules (profiler.faults.Rule) applied through strace's -e inject=.
     While strace writes the log, its complete lines are handed to ``consume``
     (a callable taking a list of lines) as they appear, so the analysis runs on
     the other core during the recording instead of after it.
@@ -135,7 +136,9 @@ def record_strace(argv: list[str], log_path: str, *, cwd: str, env: dict, timeou
     kills the tracees (not strace), so strace still ends the log and writes its
     summary; a second Ctrl-C changes nothing.
     """
-    cmd = [strace_path(), *STRACE_OPTIONS, "-o", log_path, "--", *argv]
+    from profiler.faults import strace_options
+
+    cmd = [strace_path(), *STRACE_OPTIONS, *strace_options(list(inject)), "-o", log_path, "--", *argv]
     become_subreaper()
     interrupted = []
     previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))

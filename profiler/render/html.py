@@ -103,5 +103,7 @@ def render_html(report) -> str:
             parts.append("<p>(none)</p>")
         if s.note:
             parts.append(f'<p class="note">{_e(s.note)}</p>')
+        if s.code:
+            parts.append(f'<details><summary>{_e(s.code_lang or "source")}</summary><pre>{_e(s.code)}</pre></details>')
     parts.append(f"<script>{_JS}</script></body></html>")
     return "\n".join(parts) + "\n"

@@ -21,6 +21,8 @@ class Section:
     rows: list[list]
     note: str | None = None
     row_classes: list[str] | None = None   # e.g. a diff's change kinds, highlighted in HTML
+    code: str | None = None                # a diagram or listing shown after the table (Mermaid in Markdown)
+    code_lang: str = ""
 
 
 @dataclass
@@ -106,7 +108,8 @@ def render(report: Report, fmt: str) -> str:
     if fmt == "json":
         return json.dumps({"title": report.title, "facts": dict(report.facts), "warnings": report.warnings,
                            "charts": report.charts,
-                           "sections": [{"title": s.title, "headers": s.headers, "rows": s.rows, "note": s.note}
+                           "sections": [{"title": s.title, "headers": s.headers, "rows": s.rows, "note": s.note,
+                                         **({"code": s.code, "code_lang": s.code_lang} if s.code else {})}
                                         for s in report.sections]}, indent=1, default=str)
     if fmt == "html":
         from profiler.render.html import render_html
@@ -128,6 +131,8 @@ def render(report: Report, fmt: str) -> str:
             out.append("(none)")
         if s.note:
             out += ["", f"_{s.note}_" if md else f"note: {s.note}"]
+        if s.code and md:
+            out += ["", f"```{s.code_lang}", s.code, "```"]
     return "\n".join(out) + "\n"
 
 

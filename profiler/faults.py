@@ -1,0 +1,257 @@
+"""Fault scenarios: syscall-level injection rules, the normal path next to the error path, and a
+sequence view per process that reads like the flowcharts ELISA drew (start-up, open, exchange, error
+handling, exit), with a Mermaid diagram for Markdown.
+
+Injection without a path restriction goes through strace's own ``-e inject=``; a rule restricted to a
+path or an fd class needs kprof's ptrace backend, which checks the fd or path argument at each call.
+"""
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from profiler.errors import KprofError
+from profiler.events import ProcessEvent, SyscallEvent
+from profiler.footprint import strip_dev
+from profiler.kernel import devices, syscalls
+from profiler.parse.strace_log import StraceLogParser, split_args
+from profiler.strace_text import unquote
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(us|ms|s)?$")
+
+
+@dataclass
+class Rule:
+    syscalls: list[str]
+    error: str | None = None
+    retval: int | None = None
+    delay_enter: str | None = None
+    delay_exit: str | None = None
+    when: str | None = None
+    path: str | None = None        # glob on the path behind the fd, or the path argument
+    fd_class: str | None = None    # devices.classify_path class of the fd
+
+    @property
+    def restricted(self) -> bool:
+        return self.path is not None or self.fd_class is not None
+
+    def describe(self) -> str:
+        what = ", ".join(f"{k}={v}" for k, v in (("error", self.error), ("retval", self.retval),
+                                                  ("delay_enter", self.delay_enter),
+                                                  ("delay_exit", self.delay_exit), ("when", self.when)) if v is not None)
+        where = "".join(f" on {v}" for v in (self.path, self.fd_class) if v)
+        return f"{'/'.join(self.syscalls)}{where}: {what}"
+
+    def matches(self, name: str, target: str | None) -> bool:
+        """Whether a call (syscall name, the object it acts on: see call_target) falls under this rule."""
+        if name not in self.syscalls:
+            return False
+        if self.path is not None and not (target and fnmatch.fnmatch(target, self.path)):
+            return False
+        return self.fd_class is None or devices.classify_path(target) == self.fd_class
+
+
+def _delay_us(text: str, where: str) -> int:
+    m = _DURATION.match(str(text).strip())
+    if not m:
+        raise KprofError(f"{where}: '{text}' is not a duration (e.g. 100ms, 2s, 500us)")
+    scale = {"us": 1, "ms": 1000, "s": 1_000_000, None: 1}[m.group(2)]
+    return int(float(m.group(1)) * scale)
+
+
+def rules_from(spec: list[dict], where: str, arch: str) -> list[Rule]:
+    rules = []
+    for i, r in enumerate(spec):
+        w = f"{where}: inject[{i}]"
+        names = r["syscall"] if isinstance(r["syscall"], list) else [r["syscall"]]
+        names = [syscalls.canonical_name(arch, n) for n in names]
+        unknown = [n for n in names if syscalls.syscall_number(arch, n) is None]
+        if unknown:
+            raise KprofError(f"{w}: no syscall {', '.join(unknown)} on {arch}")
+        if not any(k in r for k in ("error", "retval", "delay_enter", "delay_exit")):
+            raise KprofError(f"{w}: say what to inject: error, retval, delay_enter or delay_exit")
+        for k in ("delay_enter", "delay_exit"):
+            if k in r:
+                _delay_us(r[k], f"{w}: {k}")
+        rules.append(Rule(names, r.get("error"), r.get("retval"), r.get("delay_enter"), r.get("delay_exit"),
+                          None if r.get("when") is None else str(r["when"]), r.get("path"), r.get("fd_class")))
+    return rules
+
+
+def strace_options(rules: list[Rule]) -> list[str]:
+    """strace's -e inject= options for the rules (unrestricted ones only: strace cannot filter by path)."""
+    out = []
+    for r in rules:
+        if r.restricted:
+            raise KprofError(f"inject rule '{r.describe()}' is restricted to a path or fd class: that needs the "
+                             f"ptrace backend (backend: ptrace), strace cannot restrict an injection by path")
+        parts = [",".join(r.syscalls)]
+        if r.error is not None:
+            parts.append(f"error={r.error}")
+        if r.retval is not None:
+            parts.append(f"retval={r.retval}")
+        for k in ("delay_enter", "delay_exit"):
+            v = getattr(r, k)
+            if v is not None:
+                parts.append(f"{k}={_delay_us(v, k)}")
+        if r.when is not None:
+            parts.append(f"when={r.when}")
+        out += ["-e", "inject=" + ":".join(parts)]
+    return out
+
+
+def normal_variant(scenario):
+    """The same scenario without its faults: the normal path the error path is compared with."""
+    pump = dict(scenario.pump, fault="none") if scenario.pump is not None else None
+    return dataclasses.replace(scenario, inject=[], pump=pump, expect={})
+
+
+def has_faults(scenario) -> bool:
+    return bool(scenario.inject) or bool(scenario.pump and scenario.pump.get("fault", "none") != "none")
+
+
+def call_target(ev: SyscallEvent) -> str | None:
+    """The object a call acts on: the path behind its fd, or its path argument (openat's file)."""
+    if ev.fd_path:
+        return strip_dev(ev.fd_path)[0]
+    if ev.result_path and ev.name in ("open", "openat", "openat2", "creat"):
+        return strip_dev(ev.result_path)[0]
+    args = split_args(ev.args)
+    for a in args[:2]:
+        s = unquote(a)
+        if s is not None:
+            return s
+    return None
+
+
+# ---- sequence view ---------------------------------------------------------------------------------
+
+@dataclass
+class Step:
+    name: str
+    target: str | None
+    count: int = 1
+    errno: str | None = None
+    injected: bool = False
+    detail: str = ""
+
+    def label(self) -> str:
+        s = self.name + (f" ×{self.count}" if self.count > 1 else "")
+        if self.target:
+            s += f" {self.target}"
+        if self.detail:
+            s += f" {self.detail}"
+        if self.errno:
+            s += f" → {self.errno}" + (" (injected)" if self.injected else "")
+        return s
+
+
+@dataclass
+class ProcessSequence:
+    pid: int
+    exe: str | None
+    steps: list[Step] = field(default_factory=list)
+    end: str = ""
+
+
+def read_sequences(log: Path, arch: str) -> dict[int, ProcessSequence]:
+    """Every process's calls in order, consecutive repeats collapsed (``read ×158 /dev/serial0``)."""
+    parser = StraceLogParser(lambda n: syscalls.canonical_name(arch, n))
+    seqs: dict[int, ProcessSequence] = {}
+    with open(log, encoding="utf-8", errors="surrogateescape") as f:
+        events = list(parser.feed(f)) + list(parser.finish())
+    for ev in events:
+        seq = seqs.setdefault(ev.pid, ProcessSequence(ev.pid, None))
+        if isinstance(ev, ProcessEvent):
+            if ev.kind == "exit":
+                seq.end = f"exit {ev.status}"
+            elif ev.kind == "killed":
+                seq.end = f"killed by {ev.signal}"
+            continue
+        if ev.name in ("execve", "execveat") and ev.result == 0:
+            seq.exe = unquote(split_args(ev.args)[0]) if ev.args else None
+        target = call_target(ev)
+        detail = ""
+        if ev.name == "ioctl":
+            from profiler.kernel.ioctls import decode_ioctl
+            from profiler.strace_text import parse_int
+            args = split_args(ev.args)
+            req = parse_int(args[1]) if len(args) > 1 else None
+            if req is not None:
+                detail = decode_ioctl(req & 0xFFFFFFFF, ev.fd_path, arch).name or f"{req:#x}"
+        elif ev.name in ("read", "recvfrom") and ev.result == 0:
+            detail = "= 0 (nothing received)"
+        last = seq.steps[-1] if seq.steps else None
+        if last and (last.name, last.target, last.errno, last.injected, last.detail) == (
+                ev.name, target, ev.errno, ev.injected, detail):
+            last.count += 1
+        else:
+            seq.steps.append(Step(ev.name, target, 1, ev.errno, ev.injected, detail))
+    return seqs
+
+
+def phases(seq: ProcessSequence, targets: set[str]) -> list[tuple[str, list[Step]]]:
+    """Split a process's steps into ELISA's flowchart phases around the object of interest."""
+    out: list[tuple[str, list[Step]]] = []
+    phase = "start-up"
+    for step in seq.steps:
+        on_target = step.target in targets
+        if step.name in ("exit_group", "exit"):
+            new = "exit"
+        elif phase != "error handling" and on_target and (step.errno or step.injected):
+            new = "error handling"
+        elif phase == "start-up" and on_target:
+            new = f"open {step.target}" if step.name.startswith("open") else f"use {step.target}"
+        elif phase.startswith("open ") and on_target and step.name in ("read", "write", "poll", "ppoll", "select",
+                                                                         "pselect6", "sendto", "recvfrom"):
+            new = f"exchange with {step.target}"
+        else:
+            new = phase
+        if not out or new != phase:
+            out.append((new, []))
+            phase = new
+        out[-1][1].append(step)
+    return out
+
+
+def phase_rows(ph: list[tuple[str, list[Step]]], limit: int = 8) -> list[list]:
+    rows = []
+    for name, steps in ph:
+        calls = sum(s.count for s in steps)
+        if name == "start-up" or len(steps) > limit:
+            top = Counter()
+            for s in steps:
+                top[s.name] += s.count
+            what = ", ".join(f"{n} {c}" for n, c in top.most_common(6))
+        else:
+            what = "; ".join(s.label() for s in steps)
+        rows.append([name, calls, what + _empty_reads(steps)])
+    return rows
+
+
+def _empty_reads(steps: list[Step]) -> str:
+    n = sum(s.count for s in steps if s.detail.startswith("= 0"))
+    return f"; {n} reads received nothing" if n else ""
+
+
+def mermaid(title: str, ph: list[tuple[str, list[Step]]], end: str, targets: set[str]) -> str:
+    lines = ["flowchart TD"]
+    nodes = []
+    for i, (name, steps) in enumerate(ph):
+        calls = sum(s.count for s in steps)
+        errs = [s for s in steps if s.errno and s.target in targets]
+        text = f"{name}<br/>{calls} calls" + (f"<br/>{errs[0].label()}" if errs else "") + \
+            _empty_reads(steps).replace("; ", "<br/>")
+        nodes.append(f'P{i}["{_mm(text)}"]')
+    nodes.append(f'END(["{_mm(end or "?")}"])')
+    lines.append(f"  %% {_mm(title)}")
+    lines.append("  " + " --> ".join(nodes))
+    return "\n".join(lines)
+
+
+def _mm(text: str) -> str:
+    return text.replace('"', "'")
