@@ -320,7 +320,8 @@ def run_record(scenario: Scenario, o: RunOutcome) -> dict:
     return {"dir": str(o.run_dir.name if o.run_dir.name.startswith("run-") else "."), "exit": end,
             "wall_seconds": round(o.trace.wall, 3), "timed_out": o.trace.timed_out,
             "interrupted": o.trace.interrupted, "services": o.services, "parse_problems": o.analysis.problems,
-            "summary_mismatches": mismatches, "failures": failures, "ok": not failures}
+            "summary_mismatches": mismatches, "failures": failures, "ok": not failures,
+            "incomplete": bool(o.trace.timed_out or o.trace.interrupted or end is None or "signal" in end)}
 
 
 def new_bundle_dir(scenario_name: str, parent: Path) -> Path:

@@ -69,7 +69,7 @@ def test_ptrace_not_permitted(tmp_path):
 @needs_root
 def test_segfaulting_command_is_reported_and_analysed(tmp_path):
     bundle = tmp_path / "b"
-    p = kprof("run", scenario(tmp_path, "segv", "kill -SEGV $$", shell=True), "--out", bundle, check=1)
+    p = kprof("run", scenario(tmp_path, "segv", "kill -SEGV $$", shell=True), "--out", bundle, check=2)
     no_traceback(p)
     assert "killed by SIGSEGV" in p.stdout
     meta = json.loads((bundle / "meta.json").read_text())
@@ -82,7 +82,7 @@ def test_segfaulting_command_is_reported_and_analysed(tmp_path):
 @needs_root
 def test_killed_command(tmp_path):
     bundle = tmp_path / "b"
-    p = kprof("run", scenario(tmp_path, "killed", "kill -KILL $$", shell=True), "--out", bundle, check=1)
+    p = kprof("run", scenario(tmp_path, "killed", "kill -KILL $$", shell=True), "--out", bundle, check=2)
     no_traceback(p)
     assert "killed by SIGKILL" in p.stdout
 
@@ -93,7 +93,7 @@ def test_hang_past_timeout_kills_whole_tree_and_keeps_partial_trace(tmp_path):
     marker = "4711.25"  # a sleep length no other process uses
     cmd = f"sleep {marker} & (sleep {marker} &) ; sleep {marker}"
     bundle = tmp_path / "b"
-    p = kprof("run", scenario(tmp_path, "hang", cmd, shell=True, timeout=1), "--out", bundle, check=1)
+    p = kprof("run", scenario(tmp_path, "hang", cmd, shell=True, timeout=1), "--out", bundle, check=2)
     no_traceback(p)
     assert "timed out after 1 s" in p.stdout
     assert not leftover(marker), leftover(marker)

@@ -109,7 +109,7 @@ def test_pump_timeout_leaves_no_process_pty_or_dev_entry(tmp_path):
                   'command: "while true; do mdt model; done"\nshell: true\npump: {fault: no-response}\ntimeout: 3\n'
                   f'env: {{KPROF_TEST_MARK: {marker}}}\n')
     bundle = tmp_path / "b"
-    p = kprof("run", sc, "--out", bundle, check=1)
+    p = kprof("run", sc, "--out", bundle, check=2)
     assert "timed out after 3 s" in p.stdout
     assert json.loads((bundle / "footprint.json").read_text())["devices"]["/dev/serial0"]
     assert_nothing_left(bundle, marker)

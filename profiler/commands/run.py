@@ -2,8 +2,10 @@
 says network: host, a fresh network namespace with loopback only). Every run writes a result bundle
 (scenario, meta.json, raw trace, footprint.json, report) and prints the report.
 
-Exit status: 0 when every scenario did what it expects, 1 when one did not (wrong exit status,
-killed, timed out, missing output), 2 on errors (bad scenario file, missing tool, no permission)."""
+Exit status: 0 when every scenario did what it expects; 1 when one ran to its end but not as expected
+(wrong exit status, missing output, counts that disagree with strace's own summary); 2 on errors: a bad
+scenario file, a missing tool, no permission, and a command that crashed, was killed or hung past its
+timeout (its partial trace is kept in the bundle and analysed all the same)."""
 from __future__ import annotations
 
 import sys
@@ -61,8 +63,10 @@ def main(args) -> int:
         if not args.quiet:
             sys.stdout.write(render(report, args.format))
         print(f"kprof: result bundle: {bundle}", file=sys.stderr)
-        if not all(r["ok"] for r in meta["runs"]) or not meta["runs"]:
-            status = 1
+        if not meta["runs"] or any(r["incomplete"] for r in meta["runs"]):
+            status = 2  # crashed, killed or timed out: only a partial trace (kept and analysed)
+        elif not all(r["ok"] for r in meta["runs"]):
+            status = max(status, 1)
         if any(o.trace.interrupted for o in outcomes):
             return 130
     return status
