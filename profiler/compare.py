@@ -16,7 +16,7 @@ from pathlib import Path
 from profiler.errors import KprofError
 from profiler.footprint import Footprint
 
-CATEGORIES = ("syscall", "error", "subsystem", "ioctl", "device", "program", "network", "file")
+CATEGORIES = ("syscall", "error", "subsystem", "ioctl", "device", "program", "network", "file", "module")
 _TABLE = {"device": "devices", "program": "programs", "network": "network", "file": "files"}
 _DEFAULTS = None
 
@@ -58,6 +58,13 @@ def measures(fp: Footprint) -> dict[str, dict[str, int]]:
         m["ioctl"][key] = m["ioctl"].get(key, 0) + row["calls"]
     for cat, table in _TABLE.items():
         m[cat] = {k: v["calls"] for k, v in getattr(fp, table).items()}
+    return m
+
+
+def run_measures(fp: Footprint, modules: dict | None = None) -> dict[str, dict[str, int]]:
+    """measures() plus the kernel modules the run made the kernel load (from the run's record)."""
+    m = measures(fp)
+    m["module"] = {name: 1 for name in (modules or {}).get("loaded", [])}
     return m
 
 

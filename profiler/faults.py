@@ -198,11 +198,15 @@ def phases(seq: ProcessSequence, targets: set[str]) -> list[tuple[str, list[Step
     """Split a process's steps into ELISA's flowchart phases around the object of interest."""
     out: list[tuple[str, list[Step]]] = []
     phase = "start-up"
+    # with injected faults the error path starts at the first injected call; otherwise at the first
+    # failing call on the object of interest
+    injection = any(s.injected for s in seq.steps)
     for step in seq.steps:
         on_target = step.target in targets
+        failed = step.injected if injection else bool(step.errno)
         if step.name in ("exit_group", "exit"):
             new = "exit"
-        elif phase != "error handling" and on_target and (step.errno or step.injected):
+        elif phase != "error handling" and on_target and failed:
             new = "error handling"
         elif phase == "start-up" and on_target:
             new = f"open {step.target}" if step.name.startswith("open") else f"use {step.target}"

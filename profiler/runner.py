@@ -87,7 +87,8 @@ def check_runnable(scenario: Scenario) -> None:
             f"{scenario.path}: needs {', '.join(repr(t) for t in missing)}, not found on PATH "
             f"(node_modules/.bin included). Install it (./setup.sh installs strace, node, oref0, jq, bc, "
             f"socat) or fix 'command'/'requires'.")
-    strace_rec.strace_path()
+    if scenario.backend == "strace":
+        strace_rec.strace_path()
 
 
 def expand(value: str, variables: dict[str, str]) -> str:
@@ -136,6 +137,7 @@ class RunOutcome:
     trace: strace_rec.TraceOutcome
     analysis: Analysis
     services: list[dict] = field(default_factory=list)
+    modules: dict = field(default_factory=dict)   # kernel modules loaded while the command ran (see below)
 
     @property
     def footprint(self) -> Footprint | None:
@@ -245,7 +247,8 @@ def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None
         "description": scenario.description,
         "command": scenario.command, "shell": scenario.shell, "backend": scenario.backend,
         "inject": scenario.inject,
-        "strace_options": strace_rec.STRACE_OPTIONS, "network": network, "arch": arch,
+        **({"strace_options": strace_rec.STRACE_OPTIONS} if scenario.backend == "strace" else {}),
+        "network": network, "arch": arch,
         "kernel": platform.release(), "machine": platform.machine(),
         "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "versions": versions(), "runs": [],
@@ -259,6 +262,7 @@ def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None
         run_dir = bundle if i == 1 else bundle / f"run-{i}"
         run_dir.mkdir(exist_ok=True)
         workdir = make_workdir(scenario)
+        modules_before = loaded_modules()
         try:
             env = command_env(scenario, workdir)
             aliases = {str(workdir): "$WORKDIR", str(workdir.resolve()): "$WORKDIR", str(ROOT): "$KPROF_ROOT",
@@ -279,6 +283,7 @@ def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None
             outcome = RunOutcome(run_dir=run_dir, trace=trace, services=services, analysis=result)
             if result.footprint.syscalls:
                 result.footprint.save(run_dir / "footprint.json")
+            outcome.modules = modules_loaded_during(modules_before, loaded_modules())
             outcomes.append(outcome)
             meta["runs"].append(run_record(scenario, outcome))
         finally:
@@ -290,6 +295,21 @@ def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None
         if trace.interrupted:
             break
     return outcomes, meta
+
+
+def loaded_modules() -> tuple[dict | None, str]:
+    from profiler.kernel.modules import read_modules
+    try:
+        return read_modules()
+    except KprofError as e:
+        return None, str(e)
+
+
+def modules_loaded_during(before: tuple, after: tuple) -> dict:
+    """Kernel modules that appeared while the command ran (the workload made the kernel load them)."""
+    if before[0] is None or after[0] is None:
+        return {"loaded": [], "note": after[1] if after[0] is None else before[1]}
+    return {"loaded": sorted(set(after[0]) - set(before[0])), "note": None}
 
 
 def run_record(scenario: Scenario, o: RunOutcome) -> dict:
@@ -320,6 +340,7 @@ def run_record(scenario: Scenario, o: RunOutcome) -> dict:
     return {"dir": str(o.run_dir.name if o.run_dir.name.startswith("run-") else "."), "exit": end,
             "wall_seconds": round(o.trace.wall, 3), "timed_out": o.trace.timed_out,
             "interrupted": o.trace.interrupted, "services": o.services, "parse_problems": o.analysis.problems,
+            "modules_loaded": o.modules,
             "summary_mismatches": mismatches, "failures": failures, "ok": not failures,
             "incomplete": bool(o.trace.timed_out or o.trace.interrupted or end is None or "signal" in end)}
 

@@ -39,25 +39,27 @@ def test_scenario_runs_and_counts_equal_strace_summary(scenario, tmp_path):
     assert meta["runs"][0]["ok"], meta["runs"][0]["failures"]
     assert meta["isolation"].startswith("network namespace") or meta["network"] == "host"
     fp = json.loads((bundle / "footprint.json").read_text())
-    truth = strace_summary((bundle / "trace.log").read_text())
-    assert truth, "no strace -C summary in trace.log"
-    # strace -c counts a call when it returns: calls that never return (exit, exit_group, calls cut by a kill)
-    # are in kprof's "unfinished" and not in strace's table
-    mine = {n: (s["calls"] - s["unfinished"], sum(s["errors"].values())) for n, s in fp["syscalls"].items()
-            if s["calls"] > s["unfinished"]}
-    mine.pop("exit_group", None)
-    truth.pop("exit_group", None)
-    assert mine == truth
     # every syscall has a subsystem and a definition, or says why not
     for name, s in fp["syscalls"].items():
         assert s["subsystem"] != "unknown" or s["note"], name
         assert s["defined_in"] or s["note"], name
     # the report printed is the footprint's
     report = json.loads(p.stdout)
-    titles = [s["title"] for s in report["sections"] if not s["title"].startswith("Device-level footprint")]
-    assert titles[:2] == ["Kernel subsystems", "System calls"]
+    titles = [s["title"] for s in report["sections"]]
+    i = titles.index("Kernel subsystems")
+    assert titles[i + 1] == "System calls"
     if "pump" in scenario.stem or scenario.stem == "set-temp-basal":
-        assert report["sections"][0]["title"] == "Device-level footprint: /dev/serial0"
+        assert "Device-level footprint: /dev/serial0" in titles
+    if meta["backend"] == "strace":  # strace's summary is strace's: the ptrace backend has parity tests
+        truth = strace_summary((bundle / "trace.log").read_text())
+        assert truth, "no strace -C summary in trace.log"
+        # strace -c counts a call when it returns: calls that never return (exit, exit_group, calls cut by
+        # a kill) are in kprof's "unfinished" and not in strace's table
+        mine = {n: (s["calls"] - s["unfinished"], sum(s["errors"].values())) for n, s in fp["syscalls"].items()
+                if s["calls"] > s["unfinished"]}
+        mine.pop("exit_group", None)
+        truth.pop("exit_group", None)
+        assert mine == truth
     assert "node" in " ".join(fp["programs"]) or "simulator" in scenario.stem or fp["programs"]
 
 

@@ -149,3 +149,16 @@ def test_real_threaded_log_matches_strace_own_summary(tmp_path):
     assert counts["getppid"][0] >= 8 * 200
     theirs = {n: [c, p.summary.errors[n]] for n, c in p.summary.calls.items()}
     assert counts == theirs
+
+
+def test_connected_sockets_and_realtime_signals():
+    events, p = parse(
+        '8 ioctl(5<TCP:[127.0.0.1:45000->127.0.0.1:1337]>, 0x5421, [1]) = 0\n'
+        '8 sendto(6<UNIX-STREAM:[1234->5678]>, "x", 1, 0, NULL, 0) = 1\n'
+        "8 --- SIGRT_1 {si_signo=SIGRT_1, si_code=SI_TKILL} ---\n"
+        "8 +++ killed by SIGRT_2 +++\n")
+    ioctl, sendto, sig, killed = events
+    assert ioctl.fd_path == "TCP:[127.0.0.1:45000->127.0.0.1:1337]"
+    assert split_args(ioctl.args) == ["5<TCP:[127.0.0.1:45000->127.0.0.1:1337]>", "0x5421", "[1]"]
+    assert sendto.fd_path == "UNIX-STREAM:[1234->5678]" and len(split_args(sendto.args)) == 6
+    assert (sig.signal, killed.signal) == ("SIGRT_1", "SIGRT_2") and p.stats.unparsed == 0

@@ -27,7 +27,7 @@ def main(args) -> int:
 
     from profiler import runner
     from profiler.baseline import Baseline, baseline_path, now_iso, run_meta, sha256_of
-    from profiler.compare import measures
+    from profiler.compare import run_measures
     from profiler.errors import KprofError
     from profiler.scenario import load_scenario
 
@@ -46,7 +46,8 @@ def main(args) -> int:
                              f"do what the scenario expects ({'; '.join(failed[0]['failures']) if failed else '?'}); "
                              f"see {bundle}")
         fps = [o.footprint for o in outcomes]
-        b = Baseline(scenario=sc.name, runs=[measures(fp) for fp in fps], footprint=fps[0], meta=run_meta(meta),
+        b = Baseline(scenario=sc.name, runs=[run_measures(o.footprint, o.modules) for o in outcomes],
+                     footprint=fps[0], meta=run_meta(meta),
                      scenario_sha256=sha256_of(sc.path), created=now_iso())
         path = baseline_path(args.dir, sc.name)
         b.save(path)

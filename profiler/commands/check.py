@@ -36,7 +36,7 @@ def main(args) -> int:
     from profiler import runner
     from profiler.baseline import Baseline, baseline_path, sha256_of
     from profiler.commands.common import diff_report, write_output
-    from profiler.compare import Change, Diff, diff, measures, rules_for
+    from profiler.compare import Change, Diff, diff, rules_for, run_measures
     from profiler.errors import KprofError
     from profiler.kernel import syscalls
     from profiler.scenario import load_scenario
@@ -67,7 +67,10 @@ def main(args) -> int:
             for failure in rec["failures"]:
                 total.changes.append(Change("failed", "run", failure, (0, 0), 0))
             if o.footprint is not None:
-                d = diff(b.runs, b.footprint, measures(o.footprint), o.footprint, rules)
+                d = diff(b.runs, b.footprint, run_measures(o.footprint, o.modules), o.footprint, rules)
+                note = (o.modules or {}).get("note")
+                if note and f"kernel modules: {note}" not in total.notes:
+                    total.notes.append(f"kernel modules: {note}")
                 seen = {(c.kind, c.category, c.key) for c in total.changes}
                 total.changes += [c for c in d.changes if (c.kind, c.category, c.key) not in seen]
         if sc.path.is_file() and b.scenario_sha256 and sha256_of(sc.path) != b.scenario_sha256:

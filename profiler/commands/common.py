@@ -41,7 +41,8 @@ def run_report(scenario, outcomes, meta: dict, bundle: Path) -> Report:
     report = Report(f"kprof run: {scenario.name}")
     command = scenario.command if isinstance(scenario.command, str) else " ".join(scenario.command)
     report.facts += [("scenario", f"{scenario.path} — {scenario.description}"), ("command", command),
-                     ("environment", f"{meta.get('isolation', '?')}; backend strace {meta['versions'].get('strace')}; "
+                     ("environment", f"{meta.get('isolation', '?')}; backend {meta['backend']}"
+                                     f"{' ' + str(meta['versions'].get('strace')) if meta['backend'] == 'strace' else ''}; "
                                      f"kernel {meta['kernel']}"),
                      ("versions", ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v))]
     for i, (o, rec) in enumerate(zip(outcomes, meta["runs"]), 1):

@@ -23,8 +23,8 @@ _PREFIX = re.compile(
 _FAST = re.compile(r"(\d+) +(\d+\.\d+) ([a-z_][a-z0-9_]*)\((.*)\) += (.*?)(?: <(\d+\.\d+)>)?", re.S)
 _CALL = re.compile(r"([a-z_][a-z0-9_]*|syscall_0x[0-9a-f]+)\(")
 _RESUMED = re.compile(r"<\.\.\. ([a-z_][a-z0-9_]*|syscall_0x[0-9a-f]+) resumed>")
-_EXIT = re.compile(r"\+\+\+ (?:exited with (\d+)|killed by (SIG[A-Z0-9]+|\d+)( \(core dumped\))?|superseded by execve in pid \d+) \+\+\+")
-_SIGNAL = re.compile(r"--- (?:(SIG[A-Z0-9]+|\d+) |stopped by (SIG[A-Z0-9]+))")
+_EXIT = re.compile(r"\+\+\+ (?:exited with (\d+)|killed by (SIG[A-Z0-9_]+|\d+)( \(core dumped\))?|superseded by execve in pid \d+) \+\+\+")
+_SIGNAL = re.compile(r"--- (?:(SIG[A-Z0-9_]+|\d+) |stopped by (SIG[A-Z0-9_]+))")
 _RESULT = re.compile(r"(0x[0-9a-f]+|-?\d+|\?)")
 _ERRNO = re.compile(r" (E[A-Z0-9_]+) \(")
 _UNFINISHED = " <unfinished ...>"
@@ -40,7 +40,7 @@ def _closing(text: str, start: int) -> int:
         c = text[i]
         if c == "<":
             depth += 1
-        elif c == ">":
+        elif c == ">" and text[i - 1] != "-":  # "->" inside a socket's endpoints closes nothing
             depth -= 1
             if depth == 0:
                 return i + 1
@@ -75,6 +75,8 @@ def fd_path_of(text: str) -> str | None:
         return None
     j = m.end()
     end = text.find(">", j)
+    while end > 0 and text[end - 1] == "-":  # TCP:[a:1->b:2], UNIX-STREAM:[1->2]
+        end = text.find(">", end + 1)
     lt = text.find("<", j)
     if end < 0:
         return text[j:]
@@ -94,7 +96,7 @@ def split_args(args: str) -> list[str]:
                 i += 2 if args[i] == "\\" else 1
         elif c in "([{<":
             depth += 1
-        elif c in ")]}>":
+        elif c in ")]}" or c == ">" and args[i - 1] != "-":
             depth -= 1
         elif c == "," and depth == 0:
             parts.append(args[start:i].strip())

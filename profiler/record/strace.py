@@ -149,7 +149,7 @@ def record_strace(argv: list[str], log_path: str, *, cwd: str, env: dict, timeou
         with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
             proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                     start_new_session=True)
-        _supervise(proc, log_path, start + timeout, outcome, interrupted, consume or (lambda lines: None))
+        follow_log(proc, log_path, start + timeout, outcome, interrupted, consume or (lambda lines: None))
     finally:
         if proc is not None and proc.returncode is None:  # an exception in consume: leave nothing behind
             kill_tree(proc.pid)
@@ -163,7 +163,7 @@ def record_strace(argv: list[str], log_path: str, *, cwd: str, env: dict, timeou
     return outcome
 
 
-def _supervise(proc, log_path: str, deadline: float, outcome: TraceOutcome, interrupted: list, consume) -> None:
+def follow_log(proc, log_path: str, deadline: float, outcome: TraceOutcome, interrupted: list, consume) -> None:
     """Follow the growing log until strace exits; enforce the deadline and Ctrl-C on the way."""
     log = None
     partial = ""

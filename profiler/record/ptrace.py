@@ -1,0 +1,943 @@
+"""Run a command under kprof's own ptrace tracer (python-ptrace's libc binding), following every child.
+
+The second recorder, for rigs without strace and for work that needs the tracer in kprof's own
+process. It writes **the log format kprof's strace recording produces** (``strace -f -yy -ttt -T -X raw``
+text, one line per completed call), so the one parser, the footprint, every report and ``kprof analyze``
+serve both backends and the raw trace is always kept:
+
+    PID TIME name(args) = result <duration>       fds as N</path>, N</dev/x<char M:N>>, N<TCP:[ino]>
+    PID TIME name(args <unfinished ...>           a call the task never returned from
+    PID TIME name(args) = -1 EIO (Input/output error) (INJECTED) <duration>
+    PID TIME --- SIGCHLD {si_signo=17, si_code=0x1, si_pid=…} ---
+    PID TIME +++ exited with 0 +++ / +++ killed by SIGKILL +++
+
+Only what the footprint reads is decoded faithfully: the path behind an fd argument (read from
+/proc/PID/fd at the stop, so no per-process fd tracking can drift), path strings, execve's path and
+argv, the sockaddr of connect/bind/sendto in strace's raw form, the ioctl request, fds returned by
+open/socket/accept/dup/…, errno. Every other argument is a raw hex number. No ``-C`` summary table is
+written: strace's summary is strace's ground truth, not ours.
+
+How (the pitfalls measured in ../shared/reference/tools.md):
+
+- The tracer runs in a forked process of its own session, like strace: kprof's process follows the log
+  while it grows (``record.strace.follow_log``), so the analysis runs on the other core, and Ctrl-C or
+  the timeout kill the tracees (never the tracer), which then writes their ends and exits.
+- The traced command is seized (PTRACE_SEIZE with TRACESYSGOOD, TRACEFORK/VFORK/CLONE/EXEC and
+  EXITKILL): children and threads are attached by the kernel at fork/clone time, so nothing forks
+  faster than the tracer can attach.
+- One blocking ``waitpid(-1, __WALL)`` serves every tracee: no polling (python-ptrace's own
+  multi-process wait sleeps up to 0.5 s per round). A new child's first stop may arrive before its
+  parent's fork event; it is simply the child's attach stop (any unseen tid's PTRACE_EVENT_STOP is),
+  resumed on the spot, so there is no ordering to wait for.
+- PTRACE_GET_SYSCALL_INFO (Linux >= 5.3) gives the ABI, number and arguments at entry and the return
+  value and error flag at exit in one call; names come from kprof's own tables
+  (``profiler.kernel.syscalls``), never python-ptrace's (stale, no arm).
+- Fault rules (``profiler.faults``) are applied in the tracer like strace's ``-e inject=`` (error=,
+  retval=, delay_enter=, delay_exit=, when= per syscall and tracee), and may also be restricted to a
+  path glob or an fd class, which strace cannot do. A delay holds only its tracee: the loop then
+  waits in sigtimedwait for SIGCHLD or the next due delay, still without polling.
+"""
+from __future__ import annotations
+
+import ctypes
+import errno as _errno
+import heapq
+import itertools
+import json
+import os
+import re
+import shutil
+import signal
+import stat
+import struct
+import time
+import traceback
+
+from ptrace import PtraceError
+from ptrace.binding import func as _pt
+
+from profiler.errors import KprofError
+from profiler.footprint import strip_dev
+from profiler.kernel import syscalls
+from profiler.record.strace import TraceOutcome, follow_log, become_subreaper, kill_tree, reap_orphans
+
+# ---- ptrace(2) constants python-ptrace 0.9.9 does not have --------------------------------------
+PTRACE_SEIZE = 0x4206
+PTRACE_INTERRUPT = 0x4207
+PTRACE_LISTEN = 0x4208
+PTRACE_GET_SYSCALL_INFO = 0x420E
+PTRACE_SET_SYSCALL_INFO = 0x4212         # Linux 6.16: change a syscall's number or result, on any arch
+PTRACE_POKEUSER = 6
+X86_64_RAX, X86_64_ORIG_RAX = 10 * 8, 15 * 8   # offsets in struct user_regs_struct
+PTRACE_O_EXITKILL = 0x100000
+PTRACE_EVENT_STOP = 128
+OPTIONS = (_pt.PTRACE_O_TRACESYSGOOD | _pt.PTRACE_O_TRACEFORK | _pt.PTRACE_O_TRACEVFORK
+           | _pt.PTRACE_O_TRACECLONE | _pt.PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL)
+WALL = _pt.THREAD_TRACE_FLAGS            # __WALL: threads and non-children (reparented tracees) too
+SYSCALL_STOP = signal.SIGTRAP | 0x80     # what TRACESYSGOOD makes a syscall stop report
+
+# struct ptrace_syscall_info (include/uapi/linux/ptrace.h): op, pad, arch, ip, sp, then the union
+INFO_SIZE = 88
+_ENTRY = struct.Struct("<B3xI16xQ6Q")    # op, arch, nr, args[6]
+_EXIT = struct.Struct("<24xqB")          # rval, is_error
+_SIGINFO = struct.Struct("<iii4xiI")     # si_signo, si_errno, si_code, then si_pid, si_uid (or si_addr)
+_ADDR = struct.Struct("<Q")
+
+# AUDIT_ARCH_* (include/uapi/linux/audit.h) → kprof arch; bit 31 means a 64-bit ABI
+_AUDIT_ARCH = {0xC000003E: "x86_64", 0x40000003: "i386", 0x40000028: "arm", 0xC00000B7: "aarch64",
+               0xC00000F3: "riscv64"}
+_X32_BIT = 0x40000000
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_ptrace = _libc.ptrace                   # the same libc function python-ptrace binds, with signed results
+_ptrace.argtypes = (ctypes.c_long, ctypes.c_long, ctypes.c_ulong, ctypes.c_ulong)
+_ptrace.restype = ctypes.c_long
+
+# ---- how to print arguments ------------------------------------------------------------------
+# One letter per argument, by syscall name (every arch's spelling): f fd (N</path>; AT_FDCWD as
+# -100</cwd>), s path string, v argv array, a sockaddr (its length is the next argument), r ioctl request
+# (32-bit hex), _ raw hex. Arguments past the string are raw hex. Like strace's own per-syscall table,
+# this covers what the footprint reads and the fds and paths a reader of the raw log looks for.
+_ARGS = {}
+for _names, _kinds in (
+    ("read write close fstat fstat64 lseek _llseek llseek fcntl fcntl64 flock fsync fdatasync ftruncate "
+     "ftruncate64 getdents getdents64 readdir fchdir fchmod fchown fchown32 fstatfs fstatfs64 pread64 pwrite64 "
+     "readv writev preadv pwritev preadv2 pwritev2 accept accept4 listen getsockname getpeername recvfrom "
+     "sendmsg recvmsg sendmmsg recvmmsg shutdown setsockopt getsockopt epoll_wait epoll_pwait epoll_pwait2 "
+     "fadvise64 fadvise64_64 arm_fadvise64_64 readahead fsetxattr fgetxattr flistxattr fremovexattr syncfs "
+     "sync_file_range sync_file_range2 arm_sync_file_range fallocate timerfd_settime timerfd_settime64 "
+     "timerfd_gettime timerfd_gettime64 inotify_rm_watch signalfd signalfd4 vmsplice dup "
+     "pidfd_send_signal pidfd_getfd process_madvise io_uring_enter io_uring_register recv send", "f"),
+    ("ioctl", "fr"),
+    ("connect bind", "fa"),
+    ("sendto", "f___a"),
+    ("epoll_ctl", "f_f"),
+    ("dup2 dup3 sendfile sendfile64 tee", "ff"),
+    ("splice copy_file_range", "f_f"),
+    ("mmap mmap2", "____f"),
+    ("openat openat2 mkdirat mknodat fchownat futimesat newfstatat fstatat64 unlinkat readlinkat fchmodat "
+     "fchmodat2 faccessat faccessat2 utimensat utimensat_time64 name_to_handle_at statx open_tree fspick "
+     "mount_setattr inotify_add_watch getxattrat setxattrat listxattrat removexattrat file_getattr "
+     "file_setattr", "fs"),
+    ("renameat renameat2 linkat move_mount", "fsfs"),
+    ("symlinkat", "sfs"),
+    ("execveat", "fsv"),
+    ("fanotify_mark", "f__fs"),
+    ("open creat stat lstat stat64 lstat64 oldstat oldlstat access readlink chdir mkdir rmdir unlink chmod "
+     "chown chown32 lchown lchown32 truncate truncate64 statfs statfs64 utime utimes mknod chroot getxattr "
+     "lgetxattr setxattr lsetxattr listxattr llistxattr removexattr lremovexattr swapon swapoff acct uselib "
+     "umount umount2 memfd_create mq_open mq_unlink", "s"),
+    ("execve", "sv"),
+    ("rename link symlink pivot_root", "ss"),
+    ("mount", "sss"),
+):
+    for _n in _names.split():
+        _ARGS[_n] = _kinds
+
+# What the return value is: an fd (printed with its path), an address (hex), or a plain number.
+_R_NUM, _R_FD, _R_HEX, _R_PEER = 0, 1, 2, 3
+_RESULT = {n: _R_FD for n in (
+    "open openat openat2 creat dup dup2 dup3 socket epoll_create epoll_create1 eventfd eventfd2 signalfd "
+    "signalfd4 timerfd_create inotify_init inotify_init1 memfd_create memfd_secret pidfd_open pidfd_getfd "
+    "perf_event_open fanotify_init userfaultfd io_uring_setup open_tree fsopen fsmount fspick "
+    "open_by_handle_at landlock_create_ruleset").split()}
+_RESULT.update({n: _R_HEX for n in ("mmap", "mmap2", "old_mmap", "brk", "mremap", "shmat")})
+_RESULT.update({"accept": _R_PEER, "accept4": _R_PEER})
+_F_DUPFD = (0, 1030)                        # fcntl commands that return a new fd
+_EXITS = ("exit", "exit_group")             # never return: "= ?" when the task ends
+
+# kernel-internal restart codes strace shows as "= ? ERESTARTSYS (…)"
+_RESTART = {512: ("ERESTARTSYS", "To be restarted if SA_RESTART is set"),
+            513: ("ERESTARTNOINTR", "To be restarted"),
+            514: ("ERESTARTNOHAND", "To be restarted if no handler"),
+            515: ("ENOIOCTLCMD", "No ioctl command"),
+            516: ("ERESTART_RESTARTBLOCK", "Interrupted by signal")}
+_ERRNO_NAME = dict(_errno.errorcode)
+_ERRNO_NAME.update({_errno.EAGAIN: "EAGAIN", _errno.EDEADLK: "EDEADLK", _errno.EOPNOTSUPP: "EOPNOTSUPP"})
+
+_PRINTABLE = {c: chr(c) for c in range(0x20, 0x7F)}
+_ESCAPES = {i: _PRINTABLE.get(i, f"\\x{i:02x}") for i in range(256)}
+_ESCAPES.update({ord('"'): '\\"', ord("\\"): "\\\\", 9: "\\t", 10: "\\n", 13: "\\r", 11: "\\v", 12: "\\f"})
+_HEXBYTES = [f"\\x{i:02x}" for i in range(256)]
+_STRSIZE = 32                               # strace's default -s: argv strings are cut there
+_MAXARGS = 32
+
+
+def _quote(b: bytes) -> str:
+    """Bytes as a strace string literal (the parser's ``unquote`` reverses it)."""
+    if b.isascii():
+        s = b.decode("ascii")
+        if s.isprintable() and '"' not in s and "\\" not in s:
+            return '"' + s + '"'
+    return '"' + "".join([_ESCAPES[c] for c in b]) + '"'
+
+
+def _signame(sig: int) -> str:
+    """strace's names: SIGCHLD …, SIGRTMIN, SIGRT_1 … (counted from the kernel's 32, not glibc's SIGRTMIN)."""
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return "SIGRTMIN" if sig == 32 else f"SIGRT_{sig - 32}" if 32 < sig <= 64 else str(sig)
+
+
+def _errtext(code: int) -> str:
+    if code in _RESTART:
+        name, desc = _RESTART[code]
+        return f"? {name} ({desc})"
+    name = _ERRNO_NAME.get(code)
+    if name is None:
+        return f"-1 ERRNO_{code} (Unknown error {code})"
+    return f"-1 {name} ({os.strerror(code)})"
+
+
+def _nargs(arch: str, name: str) -> int:
+    macro = syscalls.syscall_info(arch, name).macro or ""
+    return int(macro[-1]) if macro[-1:].isdigit() else 6
+
+
+def _peer(tid: int, proto: str, inode: str) -> str | None:
+    """``TCP:[127.0.0.1:1337->127.0.0.1:45678]`` for an accepted socket, from the tracee's /proc/net."""
+    table = {"TCP": "tcp", "TCPv6": "tcp6", "UDP": "udp", "UDPv6": "udp6"}.get(proto)
+    if table is None:
+        return None
+    try:
+        with open(f"/proc/{tid}/net/{table}") as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                if len(fields) > 9 and fields[9] == inode:
+                    return f"{proto}:[{_netaddr(fields[1])}->{_netaddr(fields[2])}]"
+    except (OSError, StopIteration):
+        pass
+    return None
+
+
+def _netaddr(text: str) -> str:
+    import ipaddress
+    host, port = text.split(":")
+    raw = bytes.fromhex(host)
+    # /proc/net prints each 32-bit word in host order
+    raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    ip = ipaddress.ip_address(raw)
+    return f"[{ip}]:{int(port, 16)}" if ip.version == 6 else f"{ip}:{int(port, 16)}"
+
+
+class _Tracer:
+    """The event loop of the tracer process: one blocking waitpid for every tracee, one log line per call."""
+
+    def __init__(self, log, root: int, inject: list | None = None, set_info: bool = False):
+        self.write = log.write
+        self.root = root
+        self.root_status: int | None = None
+        self.pending: dict[int, tuple] = {}      # tid → (name, args text, entry time, result kind)
+        self.started: set[int] = set()           # tids whose attach stop has been seen
+        self.hidden: set[int] = {root}           # the root until its first execve: kprof's own set-up
+        self.mem: dict[int, int] = {}            # tid → fd of /proc/TID/mem
+        self.specs: dict[tuple[int, int], tuple] = {}
+        self.host = syscalls.host_arch()
+        self._buf = (ctypes.c_ubyte * INFO_SIZE)()
+        self._sigbuf = (ctypes.c_ubyte * 128)()
+        self._msg = ctypes.c_ulong()
+        self.inject = _Injections(inject, set_info) if inject else None
+        self.timers: list[tuple[float, int, int]] = []   # (due, seq, tid): tracees held by a delay_enter/exit
+        self._seq = itertools.count()
+
+    # ---- the loop ------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        waitpid, now, write = os.waitpid, time.time, self.write
+        ptrace, SYSCALL = _ptrace, _pt.PTRACE_SYSCALL
+        buf = self._buf
+        info = ctypes.addressof(buf)
+        entry, exit_ = _ENTRY.unpack_from, _EXIT.unpack_from
+        pending, specs, hidden = self.pending, self.specs, self.hidden
+        errtext: dict[int, str] = {}
+        inject = self.inject.by_name if self.inject else None
+        while True:
+            try:
+                tid, status = waitpid(-1, WALL) if not self.timers else self._wait_or_wake()
+            except ChildProcessError:
+                return
+            if status & 0xFF == 0x7F:
+                sig = (status >> 8) & 0xFF
+                if sig == SYSCALL_STOP:
+                    t = now()
+                    if ptrace(PTRACE_GET_SYSCALL_INFO, tid, INFO_SIZE, info) > 0:
+                        op = buf[0]
+                        if op == 1:
+                            _, arch, nr, *args = entry(buf)
+                            spec = specs.get((arch, nr)) or self._spec(arch, nr)
+                            name, n, kinds, rkind = spec
+                            if kinds is None:
+                                text = ", ".join(map(hex, args[:n]))
+                            else:
+                                text = self._args(tid, kinds, args, arch)
+                                if name in ("fcntl", "fcntl64") and args[1] in _F_DUPFD:
+                                    rkind = _R_FD
+                            pending[tid] = (name, text, t, rkind)
+                            if inject is not None and name in inject and self._inject_entry(tid, spec, args, t):
+                                continue                     # held for delay_enter: a timer resumes it
+                        elif op == 2:
+                            p = pending.pop(tid, None)
+                            if p is not None and len(p) > 4:
+                                if self._inject_exit(tid, p, t):
+                                    continue                 # held for delay_exit
+                            elif p is not None and not (hidden and tid in hidden):
+                                rval, is_error = exit_(buf)
+                                if is_error:
+                                    res = errtext.get(rval)
+                                    if res is None:
+                                        res = errtext[rval] = _errtext(-rval)
+                                elif p[3] == _R_NUM:
+                                    res = str(rval)
+                                else:
+                                    res = self._result(tid, p[3], rval)
+                                write(f"{tid} {p[2]:.6f} {p[0]}({p[1]}) = {res} <{t - p[2]:.6f}>\n")
+                    ptrace(SYSCALL, tid, 0, 0)
+                    continue
+                event = status >> 16
+                if event == 0:
+                    self._signal(tid, sig)
+                elif event == PTRACE_EVENT_STOP:
+                    if tid not in self.started:          # the attach stop of a new child or thread
+                        self.started.add(tid)
+                        ptrace(SYSCALL, tid, 0, 0)
+                    elif sig in (signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU):
+                        if not (hidden and tid in hidden):
+                            write(f"{tid} {now():.6f} --- stopped by {_signame(sig)} ---\n")
+                        ptrace(PTRACE_LISTEN, tid, 0, 0)  # group-stop: stay stopped until SIGCONT
+                    else:
+                        ptrace(SYSCALL, tid, 0, 0)
+                else:
+                    if event == _pt.PTRACE_EVENT_EXEC:
+                        self._exec(tid)
+                    ptrace(SYSCALL, tid, 0, 0)          # fork/vfork/clone: the child attaches itself
+                continue
+            self._ended(tid, status)
+
+    # ---- injection (profiler.faults rules) ---------------------------------------------------------
+
+    def _inject_entry(self, tid: int, spec: tuple, args: list[int], t: float) -> bool:
+        """Apply the first rule that takes this call; True when the tracee is held for a delay."""
+        if self.hidden and tid in self.hidden:
+            return False                             # kprof's own exec of the command is never tampered with
+        name, _, kinds, _ = spec
+        act = self.inject.decide(self, tid, name, kinds, args)
+        if act is None:
+            return False
+        self.pending[tid] += (act,)
+        if act.retval is not None:
+            self.inject.skip_call(tid)
+        if act.delay_enter:
+            self._hold(tid, act.delay_enter)
+            return True
+        return False
+
+    def _inject_exit(self, tid: int, p: tuple, t: float) -> bool:
+        act = p[4]
+        if act.retval is not None:
+            rval, is_error = act.retval, act.is_error
+            self.inject.set_result(tid, rval)
+            tag = " (INJECTED)"
+        else:
+            rval, is_error = _EXIT.unpack_from(self._buf)
+            tag = " (DELAYED)"
+        if not (self.hidden and tid in self.hidden):
+            res = _errtext(-rval) if is_error else (str(rval) if p[3] == _R_NUM else self._result(tid, p[3], rval))
+            self.write(f"{tid} {p[2]:.6f} {p[0]}({p[1]}) = {res}{tag} <{t - p[2]:.6f}>\n")
+        if act.delay_exit:
+            self._hold(tid, act.delay_exit)
+            return True
+        return False
+
+    def _hold(self, tid: int, seconds: float) -> None:
+        heapq.heappush(self.timers, (time.monotonic() + seconds, next(self._seq), tid))
+
+    def _wait_or_wake(self) -> tuple[int, int]:
+        """waitpid(-1) that also resumes held tracees when their delay is over, without polling.
+
+        SIGCHLD (blocked in the tracer, so it stays pending) tells that a tracee stopped or ended;
+        sigtimedwait sleeps until that or the next due timer.
+        """
+        while True:
+            tid, status = os.waitpid(-1, WALL | os.WNOHANG)
+            if tid:
+                return tid, status
+            now = time.monotonic()
+            while self.timers and self.timers[0][0] <= now:
+                _ptrace(_pt.PTRACE_SYSCALL, heapq.heappop(self.timers)[2], 0, 0)
+            if not self.timers:
+                return os.waitpid(-1, WALL)
+            signal.sigtimedwait([signal.SIGCHLD], self.timers[0][0] - now)
+
+    # ---- stops other than syscalls ----------------------------------------------------------------
+
+    def _signal(self, tid: int, sig: int) -> None:
+        """Signal-delivery-stop: report it, then deliver it."""
+        if not (self.hidden and tid in self.hidden):
+            name = _signame(sig)
+            detail = f"si_signo={sig}"             # numbers, as strace -X raw prints them
+            if _ptrace(_pt.PTRACE_GETSIGINFO, tid, 0, ctypes.addressof(self._sigbuf)) == 0:
+                _, _, code, pid, uid = _SIGINFO.unpack_from(self._sigbuf)
+                if sig in (signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGTRAP) and code > 0:
+                    detail += f", si_code={code:#x}, si_addr={_ADDR.unpack_from(self._sigbuf, 16)[0]:#x}"
+                else:
+                    detail += f", si_code={code:#x}, si_pid={pid}, si_uid={uid}"
+            self.write(f"{tid} {time.time():.6f} --- {name} {{{detail}}} ---\n")
+        _ptrace(_pt.PTRACE_SYSCALL, tid, 0, sig)
+
+    def _exec(self, tid: int) -> None:
+        """PTRACE_EVENT_EXEC: the address space is new; a non-leader thread that exec'd now has the leader's tid."""
+        self._close_mem(tid)
+        if _ptrace(_pt.PTRACE_GETEVENTMSG, tid, 0, ctypes.addressof(self._msg)) == 0:
+            former = self._msg.value
+            if former != tid:
+                self._close_mem(former)
+                old = self.pending.pop(tid, None)    # the old leader vanishes without an exit report
+                if old is not None and not (self.hidden and tid in self.hidden):
+                    self.write(f"{tid} {old[2]:.6f} {old[0]}({old[1]} <unfinished ...>\n"
+                               f"{tid} {time.time():.6f} +++ superseded by execve in pid {former} +++\n")
+                moved = self.pending.pop(former, None)
+                if moved is not None:
+                    self.pending[tid] = moved
+                self.started.add(tid)
+        self.hidden.discard(tid)
+
+    def _ended(self, tid: int, status: int) -> None:
+        """A task exited or was killed: close its open call and say how it ended."""
+        t = time.time()
+        visible = not (self.hidden and tid in self.hidden)
+        p = self.pending.pop(tid, None)
+        if os.WIFEXITED(status):
+            how = f"exited with {os.WEXITSTATUS(status)}"
+        elif os.WIFSIGNALED(status):
+            how = f"killed by {_signame(os.WTERMSIG(status))}" + (" (core dumped)" if os.WCOREDUMP(status) else "")
+        else:
+            return
+        if visible:
+            if p is not None:
+                if p[0] in _EXITS:
+                    self.write(f"{tid} {p[2]:.6f} {p[0]}({p[1]}) = ?\n")
+                else:
+                    self.write(f"{tid} {p[2]:.6f} {p[0]}({p[1]} <unfinished ...>\n")
+            self.write(f"{tid} {t:.6f} +++ {how} +++\n")
+        self._close_mem(tid)
+        self.started.discard(tid)
+        self.hidden.discard(tid)
+        if tid == self.root:
+            self.root_status = status
+
+    # ---- decoding ------------------------------------------------------------------------------
+
+    def _spec(self, arch_code: int, nr: int) -> tuple:
+        arch = _AUDIT_ARCH.get(arch_code)
+        if arch == "arm" and self.host == "aarch64":
+            arch = "arm64-compat"
+        name = None
+        if arch is not None and not (arch == "x86_64" and nr & _X32_BIT):
+            name = syscalls.syscall_name(arch, nr)
+        if name is None:
+            spec = (f"syscall_{nr:#x}", 6, None, _R_NUM)
+        else:
+            n = _nargs(arch, name)
+            kinds = _ARGS.get(name, "")[:n]
+            spec = (name, n, kinds.ljust(n, "_") if kinds else None, _RESULT.get(name, _R_NUM))
+        self.specs[(arch_code, nr)] = spec
+        return spec
+
+    def _args(self, tid: int, kinds: str, args: list[int], arch_code: int) -> str:
+        out = []
+        for i, k in enumerate(kinds):
+            v = args[i]
+            if k == "_":
+                out.append(hex(v))
+            elif k == "f":
+                out.append(self._fd(tid, v))
+            elif k == "s":
+                out.append(self._path(tid, v))
+            elif k == "r":
+                out.append(hex(v & 0xFFFFFFFF))
+            elif k == "a":
+                out.append(self._sockaddr(tid, v, args[i + 1] if i + 1 < len(args) else 0))
+            elif k == "v":
+                out.append(self._argv(tid, v, 8 if arch_code & 0x80000000 else 4))
+        return ", ".join(out)
+
+    def _targets(self, tid: int, kinds: str | None, args: list[int]) -> list[str]:
+        """What a call acts on, for an injection rule's path or fd class (as profiler.faults.call_target
+        reads it from the log): the path behind its fd argument, else its path argument (as given, and
+        made absolute against the cwd or dirfd)."""
+        if not kinds:
+            return []
+        if kinds[0] == "f" and kinds[1:2] != "s":
+            text = self._fd(tid, args[0])
+            k = text.find("<")
+            return [strip_dev(text[k + 1:-1])[0]] if k > 0 else []
+        j = kinds.find("s", 0, 2)
+        if j < 0:
+            return []
+        s = self._cstr(tid, args[j], 4096)
+        if s is None:
+            return []
+        raw = os.fsdecode(s[0])
+        out = [raw]
+        if not raw.startswith("/"):
+            base = self._fd(tid, args[0]) if j == 1 else self._fd(tid, 0xFFFFFF9C)
+            k = base.find("<")
+            if k >= 0:
+                out.append(os.path.normpath(os.path.join(strip_dev(base[k + 1:-1])[0], raw)))
+        return out
+
+    def _fd(self, tid: int, v: int) -> str:
+        fd = v & 0xFFFFFFFF
+        if fd & 0x80000000:
+            fd -= 0x100000000
+        if fd >= 0:
+            link = f"/proc/{tid}/fd/{fd}"
+            try:
+                return f"{fd}<{self._label(link, os.readlink(link))}>"
+            except OSError:
+                return str(fd)
+        if fd == -100:                               # AT_FDCWD: strace -yy shows the cwd
+            try:
+                return f"-100<{os.readlink(f'/proc/{tid}/cwd')}>"
+            except OSError:
+                pass
+        return str(fd)
+
+    @staticmethod
+    def _label(link: str, target: str) -> str:
+        """What strace -yy prints for the file behind ``link`` (a /proc/PID/fd/N), given its readlink."""
+        if target.startswith("/dev/"):
+            try:
+                st = os.stat(link)
+            except OSError:
+                return target
+            if stat.S_ISCHR(st.st_mode):
+                return f"{target}<char {os.major(st.st_rdev)}:{os.minor(st.st_rdev)}>"
+            if stat.S_ISBLK(st.st_mode):
+                return f"{target}<block {os.major(st.st_rdev)}:{os.minor(st.st_rdev)}>"
+        elif target.startswith("socket:["):
+            try:
+                proto = os.getxattr(link, "system.sockprotoname").rstrip(b"\0").decode()
+                return f"{proto}:{target[7:]}"
+            except OSError:
+                pass
+        return target
+
+    def _result(self, tid: int, kind: int, rval: int) -> str:
+        if kind == _R_HEX:
+            return hex(rval & 0xFFFFFFFFFFFFFFFF)
+        link = f"/proc/{tid}/fd/{rval}"
+        try:
+            target = os.readlink(link)
+        except OSError:
+            return str(rval)
+        label = self._label(link, target)
+        if kind == _R_PEER and label != target:
+            proto, _, rest = label.partition(":[")
+            label = _peer(tid, proto, rest[:-1]) or label
+        return f"{rval}<{label}>"
+
+    # ---- tracee memory -----------------------------------------------------------------------
+
+    def _memfd(self, tid: int) -> int:
+        fd = self.mem.get(tid)
+        if fd is None:
+            fd = self.mem[tid] = os.open(f"/proc/{tid}/mem", os.O_RDONLY | os.O_CLOEXEC)
+        return fd
+
+    def _close_mem(self, tid: int) -> None:
+        fd = self.mem.pop(tid, None)
+        if fd is not None:
+            os.close(fd)
+
+    def _read(self, tid: int, addr: int, size: int) -> bytes:
+        try:
+            return os.pread(self._memfd(tid), size, addr)
+        except (OSError, OverflowError):
+            return b""
+
+    def _cstr(self, tid: int, addr: int, limit: int) -> tuple[bytes, bool] | None:
+        """The NUL-terminated string at ``addr`` (at most ``limit`` bytes) and whether it was cut."""
+        out = b""
+        try:
+            fd = self._memfd(tid)
+            while len(out) < limit:
+                chunk = os.pread(fd, min(4096 - (addr & 4095), limit + 1 - len(out)), addr)
+                if not chunk:
+                    break
+                k = chunk.find(b"\0")
+                if k >= 0:
+                    return out + chunk[:k], False
+                out += chunk
+                addr += len(chunk)
+        except (OSError, OverflowError):
+            if not out:
+                return None
+        return out[:limit], True
+
+    def _path(self, tid: int, addr: int) -> str:
+        if not addr:
+            return "NULL"
+        s = self._cstr(tid, addr, 4096)
+        if s is None:
+            return hex(addr)
+        return _quote(s[0]) + ("..." if s[1] else "")
+
+    def _argv(self, tid: int, addr: int, word: int) -> str:
+        if not addr:
+            return "NULL"
+        raw = self._read(tid, addr, word * (_MAXARGS + 1))
+        out = []
+        for i in range(0, len(raw) - word + 1, word):
+            p = int.from_bytes(raw[i:i + word], "little")
+            if not p:
+                return "[" + ", ".join(out) + "]"
+            if len(out) == _MAXARGS:
+                break
+            s = self._cstr(tid, p, _STRSIZE)
+            out.append(hex(p) if s is None else _quote(s[0]) + ("..." if s[1] else ""))
+        if not out and not raw:
+            return hex(addr)
+        return "[" + ", ".join(out) + ", ...]"
+
+    def _sockaddr(self, tid: int, addr: int, length: int) -> str:
+        """strace's raw (-X raw) form of a sockaddr, which ``strace_text.sockaddr`` reads."""
+        if not addr:
+            return "NULL"
+        length = min(length & 0xFFFFFFFF, 128)
+        data = self._read(tid, addr, length) if length >= 2 else b""
+        if len(data) < 2:
+            return hex(addr)
+        family = int.from_bytes(data[:2], "little")
+        if family == 1:                              # AF_UNIX
+            path = data[2:]
+            if not path:
+                return "{sa_family=0x1}"
+            if path[0] == 0:
+                return "{sa_family=0x1, sun_path=@" + _quote(path[1:].rstrip(b"\0")) + "}"
+            return "{sa_family=0x1, sun_path=" + _quote(path.split(b"\0", 1)[0]) + "}"
+        if family == 2 and len(data) >= 8:           # AF_INET
+            return ('{sa_family=0x2, sin_port="' + "".join(_HEXBYTES[c] for c in data[2:4])
+                    + '", sin_addr="' + "".join(_HEXBYTES[c] for c in data[4:8]) + '"}')
+        if family == 10 and len(data) >= 24:         # AF_INET6
+            scope = int.from_bytes(data[24:28], "little") if len(data) >= 28 else 0
+            return ('{sa_family=0xa, sin6_port="' + "".join(_HEXBYTES[c] for c in data[2:4])
+                    + '", sin6_flowinfo="' + "".join(_HEXBYTES[c] for c in data[4:8])
+                    + '", sin6_addr="' + "".join(_HEXBYTES[c] for c in data[8:24])
+                    + f'", sin6_scope_id={scope}}}')
+        if family == 16 and len(data) >= 12:         # AF_NETLINK
+            pid, groups = struct.unpack_from("<II", data, 4)
+            return f"{{sa_family=0x10, nl_pid={pid}, nl_groups={groups:08x}}}"
+        return f'{{sa_family={family:#x}, sa_data="' + "".join(_HEXBYTES[c] for c in data[2:]) + '"}'
+
+
+# ---- fault injection ---------------------------------------------------------------------------
+
+_WHEN = re.compile(r"(\d+)(?:\.\.(\d+))?(\+(\d*))?")
+
+
+def _when(expr: str | None):
+    """strace's when=first[..last][+[step]] as a test on the invocation number (counted from 1)."""
+    if expr is None:
+        return lambda n: True
+    m = _WHEN.fullmatch(str(expr).strip())
+    if m is None:
+        raise KprofError(f"inject: when={expr!r} is not first[..last][+[step]] (e.g. 3, 3+, 2+2, 1..5)")
+    first, last = int(m.group(1)), int(m.group(2)) if m.group(2) else None
+    if m.group(3) is None and last is None:
+        return lambda n: n == first
+    step = int(m.group(4)) if m.group(4) else 1
+    return lambda n: n >= first and (last is None or n <= last) and (n - first) % step == 0
+
+
+class _Act:
+    """What to do to one call: replace its result (skipping the call), hold the tracee before or after it."""
+
+    __slots__ = ("retval", "is_error", "delay_enter", "delay_exit")
+
+    def __init__(self, retval, is_error, delay_enter, delay_exit):
+        self.retval, self.is_error, self.delay_enter, self.delay_exit = retval, is_error, delay_enter, delay_exit
+
+
+class _Injections:
+    """profiler.faults rules, applied at syscall entry as strace's -e inject= does (error=, retval=,
+    delay_enter=, delay_exit=, when= counted per syscall and per tracee), plus what strace cannot do:
+    a restriction to a path (glob) or an fd class, checked against the call's fd or path argument."""
+
+    def __init__(self, rules: list, use_set_info: bool):
+        from profiler.faults import _delay_us
+        self.use_set_info = use_set_info
+        self.by_name: dict[str, list] = {}
+        self.counts: dict[tuple, int] = {}
+        self.delays = False
+        for i, r in enumerate(rules):
+            where = f"inject rule '{r.describe()}'"
+            retval, is_error = None, False
+            if r.error is not None:
+                code = getattr(_errno, str(r.error), None)
+                if not isinstance(code, int):
+                    raise KprofError(f"{where}: unknown errno {r.error!r}")
+                retval, is_error = -code, True
+            elif r.retval is not None:
+                retval = int(r.retval)
+                is_error = -4095 <= retval <= -1
+            enter = _delay_us(r.delay_enter, where) / 1e6 if r.delay_enter is not None else 0.0
+            leave = _delay_us(r.delay_exit, where) / 1e6 if r.delay_exit is not None else 0.0
+            self.delays = self.delays or bool(enter or leave)
+            act = _Act(retval, is_error, enter, leave)
+            for name in r.syscalls:
+                self.by_name.setdefault(name, []).append((i, r, _when(r.when), act))
+
+    @property
+    def skips(self) -> bool:
+        return any(act.retval is not None for rules in self.by_name.values() for *_, act in rules)
+
+    def decide(self, tracer: "_Tracer", tid: int, name: str, kinds: str | None, args: list[int]) -> _Act | None:
+        """Count the call for every rule that takes it; the first rule whose when= fires decides."""
+        targets = None
+        chosen = None
+        for i, rule, when, act in self.by_name[name]:
+            if rule.restricted:
+                if targets is None:
+                    targets = tracer._targets(tid, kinds, args) or [None]
+                if not any(rule.matches(name, t) for t in targets):
+                    continue
+            key = (tid, i, name)
+            n = self.counts[key] = self.counts.get(key, 0) + 1
+            if chosen is None and when(n):
+                chosen = act
+        return chosen
+
+    def skip_call(self, tid: int) -> None:
+        """At syscall entry: make the kernel run no syscall (number -1), as strace's error=/retval= do."""
+        if self.use_set_info:
+            self._set_info(tid, 24, struct.pack("<q", -1))
+        else:
+            _ptrace(PTRACE_POKEUSER, tid, X86_64_ORIG_RAX, 0xFFFFFFFFFFFFFFFF)
+
+    def set_result(self, tid: int, rval: int) -> None:
+        """At syscall exit: the return value the tracee sees."""
+        if self.use_set_info:
+            self._set_info(tid, 24, struct.pack("<qB", rval, -4095 <= rval <= -1))
+        else:
+            _ptrace(PTRACE_POKEUSER, tid, X86_64_RAX, rval & 0xFFFFFFFFFFFFFFFF)
+
+    @staticmethod
+    def _set_info(tid: int, offset: int, data: bytes) -> None:
+        buf = (ctypes.c_ubyte * INFO_SIZE)()
+        if _ptrace(PTRACE_GET_SYSCALL_INFO, tid, INFO_SIZE, ctypes.addressof(buf)) > 0:
+            ctypes.memmove(ctypes.addressof(buf) + offset, data, len(data))
+            _ptrace(PTRACE_SET_SYSCALL_INFO, tid, INFO_SIZE, ctypes.addressof(buf))
+
+
+# ---- the tracer process ------------------------------------------------------------------------
+
+def _executable(argv0: str, cwd: str, env: dict) -> str:
+    """The file execve will run: PATH is searched the way strace does, in the command's environment."""
+    if "/" in argv0:
+        path = os.path.join(cwd, argv0)
+        if os.path.isfile(path):
+            return path
+        raise KprofError(f"cannot run {argv0!r}: no such file (looked at {path})")
+    found = shutil.which(argv0, path=env.get("PATH", os.defpath))
+    if found is None:
+        raise KprofError(f"cannot run {argv0!r}: not found on the command's PATH ({env.get('PATH', '')})")
+    return found
+
+
+def not_permitted_message(error: str) -> str:
+    """Name the setting that forbids ptrace here, and how to change it."""
+    causes = []
+    try:
+        with open("/proc/sys/kernel/yama/ptrace_scope") as f:
+            scope = int(f.read())
+        if scope >= 1:
+            causes.append(f"Yama kernel.yama.ptrace_scope is {scope}"
+                          + (" (3: no process may trace; only a reboot lowers it)" if scope == 3 else ""))
+    except (OSError, ValueError):
+        pass
+    try:
+        with open("/proc/self/status") as f:
+            status = dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+        if status.get("Seccomp", "0").strip() == "2":
+            causes.append("a seccomp filter is active on kprof (Seccomp: 2 in /proc/self/status), "
+                          "as container runtimes install")
+        if not int(status.get("CapEff", "0"), 16) & (1 << 19):
+            causes.append("kprof lacks CAP_SYS_PTRACE")
+    except (OSError, ValueError):
+        pass
+    return ("ptrace is not permitted here, so the ptrace backend cannot trace the command "
+            f"(PTRACE_SEIZE: {error})" + ("; likely cause: " + "; ".join(causes) if causes else "") + ".\n"
+            "Fix: run as root or with CAP_SYS_PTRACE; lower Yama with sysctl kernel.yama.ptrace_scope=1 "
+            "(or 0); in a container allow ptrace (docker run --cap-add SYS_PTRACE, and a seccomp profile "
+            "that permits ptrace, e.g. --security-opt seccomp=unconfined). strace needs the same permission.")
+
+
+def _trace(path: str, argv: list[str], cwd: str, env: dict, log_path: str, stdout_path: str,
+           stderr_path: str, inject: list) -> int:
+    """Body of the tracer process: start the command seized, trace it to the end; returns its exit code."""
+    os.setsid()                                   # like strace's session: Ctrl-C reaches kprof only
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    become_subreaper()                            # daemonised tracees stay our children
+    # a stopped or ended tracee's SIGCHLD stays pending for _wait_or_wake's sigtimedwait (delay injection)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+    release_r, release_w = os.pipe()
+    out = os.open(stdout_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    err = os.open(stderr_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    child = os.fork()
+    if child == 0:                                # the command: set up, wait to be seized, exec
+        try:
+            null = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, 0)
+            os.dup2(out, 1)
+            os.dup2(err, 2)
+            os.chdir(cwd)
+            for s in (signal.SIGPIPE, signal.SIGXFSZ):    # Python ignores these; the command must not
+                signal.signal(s, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_SETMASK, set())
+            for name in os.listdir("/proc/self/fd"):      # nothing of kprof's leaks into the command
+                if int(name) > 2:
+                    try:
+                        os.set_inheritable(int(name), False)
+                    except OSError:
+                        pass
+            if os.read(release_r, 1) == b"x":
+                os.execve(path, argv, env)
+        except BaseException as e:                # noqa: BLE001 - report anything, never return into kprof
+            os.write(2, f"kprof: cannot execute {path}: {e}\n".encode())
+        os._exit(127)
+    os.close(release_r)
+    os.close(out)
+    os.close(err)
+    try:
+        _pt.ptrace(PTRACE_SEIZE, child, 0, OPTIONS)
+        _pt.ptrace(PTRACE_INTERRUPT, child, 0, 0)
+        os.waitpid(child, WALL)                   # its interrupt stop: the one stop before the loop
+        probe = (ctypes.c_ubyte * INFO_SIZE)()
+        _pt.ptrace(PTRACE_GET_SYSCALL_INFO, child, INFO_SIZE, ctypes.addressof(probe))
+        # error=/retval= injection rewrites the syscall number and result: POKEUSER on x86_64, elsewhere
+        # PTRACE_SET_SYSCALL_INFO (Linux 6.16; EINVAL at this non-syscall stop means the kernel has it)
+        set_info = syscalls.host_arch() != "x86_64"
+        if inject and set_info and _Injections(inject, True).skips:
+            if _ptrace(PTRACE_SET_SYSCALL_INFO, child, INFO_SIZE, ctypes.addressof(probe)) < 0 \
+                    and ctypes.get_errno() == _errno.EIO:
+                raise KprofError(f"error=/retval= injection with the ptrace backend on {syscalls.host_arch()} needs "
+                                 f"PTRACE_SET_SYSCALL_INFO (Linux 6.16 or newer); this kernel is "
+                                 f"{os.uname().release}. Use the strace backend for rules without path or fd_class.")
+    except KprofError:
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, WALL)
+        raise
+    except PtraceError as e:
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, WALL)
+        if e.errno in (_errno.EPERM, _errno.EACCES):
+            raise KprofError(not_permitted_message(os.strerror(e.errno))) from None
+        if e.errno in (_errno.EIO, _errno.EINVAL):
+            raise KprofError(f"the ptrace backend needs PTRACE_GET_SYSCALL_INFO (Linux 5.3 or newer); this kernel "
+                             f"is {os.uname().release}. Use --backend strace.") from None
+        raise
+    os.write(release_w, b"x")
+    os.close(release_w)
+    with open(log_path, "w", buffering=1 << 16, encoding="utf-8", errors="surrogateescape") as log:
+        tracer = _Tracer(log, child, inject, set_info)
+        tracer.started.add(child)
+        _ptrace(_pt.PTRACE_SYSCALL, child, 0, 0)
+        tracer.run()
+    status = tracer.root_status
+    if status is None:
+        return 125
+    return os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+
+
+class _TracerProcess:
+    """The forked tracer, with the part of Popen's interface ``follow_log`` uses."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def _reaped(self, flags: int) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, flags)
+            except ChildProcessError:
+                self.returncode = -1
+            else:
+                if pid:
+                    self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def poll(self) -> int | None:
+        return self._reaped(os.WNOHANG)
+
+    def wait(self) -> int | None:
+        return self._reaped(0)
+
+    def kill(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def record_ptrace(argv: list[str], log_path: str, *, cwd: str, env: dict, timeout: float,
+                  stdout_path: str, stderr_path: str, consume=None, inject=()) -> TraceOutcome:
+    """Run ``argv`` under kprof's ptrace tracer; on timeout or Ctrl-C kill the traced tree and keep the partial log.
+
+    The contract of ``record_strace``: the log (strace's text format, no -C summary) is followed while
+    it grows and its complete lines are handed to ``consume``; ``returncode`` is the command's exit
+    status (128+N when a signal N killed it). ``inject`` holds fault rules (profiler.faults.Rule), applied
+    by the tracer, path- and fd-class-restricted ones included. Raises KprofError when ptrace is not permitted.
+    """
+    inject = list(inject)
+    if inject:
+        _Injections(inject, False)                # bad rules fail here, before anything runs
+    log_path, stdout_path, stderr_path = map(os.path.abspath, (log_path, stdout_path, stderr_path))
+    path = _executable(argv[0], cwd, env)
+    open(log_path, "w").close()                   # follow_log must never see an older log at this path
+    become_subreaper()
+    interrupted = []
+    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
+    start = time.monotonic()
+    outcome = TraceOutcome(returncode=None, wall=0.0, strace_messages=[])
+    report_r, report_w = os.pipe()
+    proc = None
+    try:
+        pid = os.fork()
+        if pid == 0:                              # the tracer process: never returns into kprof
+            code = 125
+            try:
+                os.close(report_r)
+                code = _trace(path, list(argv), cwd, env, log_path, stdout_path, stderr_path, inject)
+            except KprofError as e:
+                os.write(report_w, json.dumps({"kprof": str(e)}).encode())
+            except BaseException:                 # noqa: BLE001
+                os.write(report_w, json.dumps({"internal": traceback.format_exc()}).encode())
+            finally:
+                os._exit(code)
+        os.close(report_w)
+        report_w = -1
+        proc = _TracerProcess(pid)
+        follow_log(proc, log_path, start + timeout, outcome, interrupted, consume or (lambda lines: None))
+    finally:
+        if report_w >= 0:
+            os.close(report_w)
+        if proc is not None and proc.returncode is None:  # an exception in consume: leave nothing behind
+            kill_tree(proc.pid)
+            proc.kill()
+            proc.wait()
+        reap_orphans()
+        signal.signal(signal.SIGINT, previous)
+        with os.fdopen(report_r, "rb") as f:
+            report = f.read()
+    outcome.wall = time.monotonic() - start
+    outcome.returncode = proc.returncode
+    if report:
+        problem = json.loads(report)
+        if "kprof" in problem:
+            raise KprofError(problem["kprof"])
+        raise RuntimeError("the ptrace tracer failed:\n" + problem["internal"])
+    return outcome

@@ -1,0 +1,370 @@
+"""The ptrace backend (profiler/record/ptrace.py): the same footprint as strace, on every shipped scenario and on
+programs built to stress a tracer (a pipeline, 8 threads, fast forks), with exit statuses, signals, timeouts,
+Ctrl-C and the error when ptrace is not permitted.
+
+Parity tolerance is data, not test code: the regression-check rules (profiler/tolerance.json, with each
+scenario's ``tolerance:``) say which syscalls and errors are timing-dependent and how far a count may move run
+to run; a ptrace run must pass `kprof check` against a strace run of the same scenario under those rules,
+and what does not depend on timing (programs run, ioctl requests, devices, files) must be the same set.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from profiler import compare, runner
+from profiler.analysis import analyse_log
+from profiler.errors import KprofError
+from profiler.faults import rules_from
+from profiler.kernel import syscalls
+from profiler.record import strace as strace_rec
+from profiler.record.ptrace import record_ptrace
+from profiler.record.strace import descendants
+from profiler.scenario import load_scenario
+
+from .conftest import ROOT, SCENARIOS, needs_oref0, needs_root, needs_strace
+
+PY = sys.executable
+SHORT = 60  # seconds: every test program ends in well under this; a hang fails as a timeout, never blocks CI
+
+
+def record(tmp_path: Path, argv: list[str], backend: str = "ptrace", timeout: float = SHORT, name: str | None = None,
+           inject: list[dict] = ()):
+    """Trace ``argv`` with one backend in a directory of its own; returns (outcome, analysis, log text, stdout)."""
+    d = tmp_path / (name or backend)
+    d.mkdir(exist_ok=True)
+    rec = record_ptrace if backend == "ptrace" else strace_rec.record_strace
+    rules = rules_from(list(inject), "test", syscalls.host_arch()) if inject else []
+    outcome = rec(argv, str(d / "trace.log"), cwd=str(d), env=dict(os.environ), timeout=timeout,
+                  stdout_path=str(d / "stdout.txt"), stderr_path=str(d / "stderr.txt"), inject=rules)
+    analysis = analyse_log(d / "trace.log", syscalls.host_arch(), {str(d): "$TMP"})
+    return outcome, analysis, (d / "trace.log").read_text(), (d / "stdout.txt").read_text()
+
+
+def program(tmp_path: Path, source: str) -> str:
+    path = tmp_path / "prog.py"
+    path.write_text(textwrap.dedent(source))
+    return str(path)
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def ends(fp) -> dict[int, dict | None]:
+    return {pid: p["end"] for pid, p in fp.processes.items()}
+
+
+# ---- parity on every shipped scenario -------------------------------------------------------------------
+
+def run_backend(sc, backend: str, out: Path):
+    """One run of scenario ``sc`` through the real runner, with the scenario's ``backend:`` set to ``backend``."""
+    return runner.run_scenario(dataclasses.replace(sc, backend=backend), out)[0][0]
+
+
+@needs_strace
+@needs_oref0
+@needs_root
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.stem for s in SCENARIOS])
+def test_ptrace_footprint_matches_strace_on_every_scenario(scenario, tmp_path):
+    sc = load_scenario(scenario)
+    runs = {b: run_backend(sc, b, tmp_path / b) for b in ("strace", "ptrace")}
+    for b, o in runs.items():
+        assert not o.trace.timed_out, b
+        assert o.exit == {"exit": sc.expected_exit}, (b, o.exit)
+        assert not o.analysis.problems, (b, o.analysis.problems)
+        want = sc.expect.get("stdout_contains")
+        if want:
+            assert want in (o.run_dir / "stdout.txt").read_text(), b
+    assert "% time" not in (runs["ptrace"].run_dir / "trace.log").read_text()   # no -C table of our own
+    fp_s, fp_p = runs["strace"].analysis.footprint, runs["ptrace"].analysis.footprint
+    m_s, m_p = compare.measures(fp_s), compare.measures(fp_p)
+    rules = compare.rules_for(sc.tolerance)
+
+    # what does not depend on timing is the same set (optional items, e.g. glibc's overcommit_memory read, aside)
+    def keys(m, cat):
+        return {k for k in m[cat] if f"{cat}:{k}" not in rules["optional"]}
+    for cat in ("ioctl", "device", "file", "network"):
+        assert keys(m_p, cat) == keys(m_s, cat), cat
+    assert m_p["program"] == m_s["program"]
+    timing = {k for k in m_s["syscall"].keys() | m_p["syscall"].keys() if compare._timing(rules, "syscall", k)}
+    assert m_p["syscall"].keys() - timing == m_s["syscall"].keys() - timing
+    # and every count is within the regression-check tolerance of the strace run's
+    d = compare.diff([m_s], fp_s, m_p, fp_p, rules)
+    assert d.clean, "\n".join(c.message for c in d.changes)
+
+
+# ---- programs that stress a tracer ------------------------------------------------------------------------
+
+@needs_strace
+def test_four_process_pipeline_same_footprint_as_strace(tmp_path):
+    argv = ["/bin/sh", "-c", "seq 1 20000 | sort -rn | uniq | wc -l"]
+    got = {b: record(tmp_path, argv, b) for b in ("strace", "ptrace")}
+    o, a, log, out = got["ptrace"]
+    assert (o.returncode, o.timed_out, out.strip()) == (0, False, "20000")
+    fp = a.footprint
+    assert len(fp.processes) == 5 and all(e == {"exit": 0} for e in ends(fp).values())
+    m_s, m_p = compare.measures(got["strace"][1].footprint), compare.measures(fp)
+    assert m_p["program"] == m_s["program"] and len(m_p["program"]) == 5
+    # how much a pipe read or write carries, and how many SIGCHLDs the shell handles (they coalesce), depend on timing
+    rules = compare.rules_for({"timing_syscalls": ["read", "write", "rt_sigreturn"]})
+    for name, n in m_s["syscall"].items():
+        if not compare._timing(rules, "syscall", name):
+            assert m_p["syscall"].get(name) == n, name
+
+
+def test_eight_threads_doing_syscalls(tmp_path):
+    prog = program(tmp_path, """
+        import os, threading
+        def work():
+            for _ in range(500):
+                os.getsid(0)
+                os.close(os.open("/dev/null", os.O_RDONLY))
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for t in threads: t.start()
+        for t in threads: t.join()
+    """)
+    o, a, log, _ = record(tmp_path, [PY, prog])
+    assert (o.returncode, o.timed_out) == (0, False)
+    fp = a.footprint
+    assert fp.syscalls["getsid"].calls == 4000
+    assert fp.files["/dev/null"]["calls"] == 4000
+    assert fp.devices["/dev/null"]["syscalls"]["close"] == 4000    # the fd's path is read at each call
+    threads = [pid for pid, p in fp.processes.items() if p["images"][-1]["syscalls"].get("getsid")]
+    assert len(threads) == 8 and all(fp.processes[t]["end"] == {"exit": 0} for t in threads)
+
+
+def test_forks_faster_than_the_tracer_can_attach(tmp_path):
+    prog = program(tmp_path, """
+        import os
+        children = []
+        for i in range(300):
+            pid = os.fork()
+            if pid == 0:
+                if i % 3 == 0 and os.fork() == 0:
+                    os._exit(99)               # a grandchild, orphaned at once
+                os._exit(i % 7)
+            children.append(pid)
+        codes = [os.waitstatus_to_exitcode(os.waitpid(p, 0)[1]) for p in children]
+        assert codes == [i % 7 for i in range(300)], codes
+    """)
+    o, a, log, _ = record(tmp_path, [PY, prog])
+    assert (o.returncode, o.timed_out) == (0, False), log[-2000:]
+    fp = a.footprint
+    assert len(fp.processes) == 401
+    statuses = sorted(e["exit"] for e in ends(fp).values())
+    assert statuses.count(99) == 100                                # every grandchild's exit is seen
+    assert statuses.count(3) == sum(1 for i in range(300) if i % 7 == 3)
+    forks = fp.syscalls["clone"].calls - sum(n for e, n in fp.syscalls["clone"].errors.items())
+    assert forks == 400
+
+
+# ---- exit status, signals, timeout, Ctrl-C ------------------------------------------------------------------
+
+def test_exit_status_of_the_command(tmp_path):
+    o, a, _, _ = record(tmp_path, ["/bin/sh", "-c", "exit 3"])
+    assert o.returncode == 3 and a.footprint.exit == {"exit": 3}
+    o, a, _, _ = record(tmp_path, ["/bin/sh", "-c", "kill -TERM $$"], name="term")
+    assert o.returncode == 128 + signal.SIGTERM and a.footprint.exit["signal"] == "SIGTERM"
+
+
+def test_segfaulting_and_sigkilled_children_are_reported(tmp_path):
+    script = f'{PY} -c "import ctypes; ctypes.string_at(0)"; echo segv=$?; sleep 30 & kill -9 $!; wait $!; echo kill=$?'
+    o, a, log, out = record(tmp_path, ["/bin/sh", "-c", script])
+    assert (o.returncode, out.split()) == (0, ["segv=139", "kill=137"])
+    fp = a.footprint
+    killed = sorted(e["signal"] for e in ends(fp).values() if e and "signal" in e)
+    assert killed == ["SIGKILL", "SIGSEGV"]
+    assert " --- SIGSEGV {si_signo=11, si_code=0x1, si_addr=0x0} ---" in log
+    assert " --- SIGCHLD {" in log                                  # the shell is told, and the signal delivered
+
+
+def test_stopped_and_continued_child_does_not_hang(tmp_path):
+    o, a, log, out = record(tmp_path, ["/bin/sh", "-c", "sleep 0.3 & p=$!; kill -STOP $p; sleep 0.1; kill -CONT $p; "
+                                                        "wait $p; echo $?"], timeout=20)
+    assert (o.returncode, o.timed_out, out.strip()) == (0, False, "0")
+    assert "--- stopped by SIGSTOP ---" in log and "--- SIGCONT {" in log
+
+
+def test_timeout_kills_the_whole_tree_and_keeps_the_log(tmp_path):
+    start = time.monotonic()
+    o, a, log, _ = record(tmp_path, ["/bin/sh", "-c", "sleep 60 & sleep 60; wait"], timeout=1.5)
+    assert o.timed_out and time.monotonic() - start < 15
+    assert not descendants(os.getpid())
+    fp = a.footprint
+    assert fp.syscalls["execve"].calls >= 3                        # what ran before the kill is kept
+    assert sorted(e["signal"] for e in ends(fp).values()) == ["SIGKILL"] * 3
+    assert log.rstrip().endswith("+++ killed by SIGKILL +++")
+
+
+def test_ctrl_c_kills_the_tree_and_keeps_the_log(tmp_path):
+    code = textwrap.dedent(f"""
+        import os, sys
+        sys.path.insert(0, {str(ROOT)!r})
+        from profiler.record.ptrace import record_ptrace
+        d = {str(tmp_path)!r}
+        o = record_ptrace(["/bin/sh", "-c", "sleep 60"], d + "/trace.log", cwd=d, env=dict(os.environ), timeout=60,
+                          stdout_path=d + "/out", stderr_path=d + "/err")
+        print("interrupted" if o.interrupted else "not interrupted", o.returncode)
+    """)
+    p = subprocess.Popen([PY, "-c", code], stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while not any(_comm(pid) == "sleep" for pid in descendants(p.pid)):   # the command runs, traced
+        assert time.monotonic() < deadline and p.poll() is None, "sleep never started under the tracer"
+        time.sleep(0.05)
+    p.send_signal(signal.SIGINT)
+    out, _ = p.communicate(timeout=30)
+    assert out.split() == ["interrupted", str(128 + signal.SIGKILL)]
+    text = (tmp_path / "trace.log").read_text()
+    assert "execve(" in text and text.rstrip().endswith("+++ killed by SIGKILL +++")
+
+
+# ---- decoding: what the footprint reads from each line -------------------------------------------------
+
+@needs_strace
+def test_paths_devices_sockets_and_ioctls_decoded_as_strace_does(tmp_path):
+    prog = program(tmp_path, """
+        import fcntl, os, socket, termios
+        fd = os.open("/dev/null", os.O_RDONLY)
+        try:
+            fcntl.ioctl(fd, termios.TCGETS, bytes(64))
+        except OSError:
+            pass
+        os.close(os.dup(fd))
+        os.close(os.open("relative.txt", os.O_CREAT | os.O_WRONLY, 0o644))
+        try:
+            os.open("/nonexistent/kprof", os.O_RDONLY)
+        except OSError:
+            pass
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.setblocking(False)                                  # ioctl FIONBIO on a UDP socket
+        u.connect(("127.0.0.1", 9))
+        u.sendto(b"x", ("127.0.0.2", 9))
+        try:
+            s6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+            s6.connect(("::1", 9))
+        except OSError:
+            pass
+        x = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        x.bind("unix.sock")
+        a = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        a.bind("\\0kprof-abstract")
+        try:
+            socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).connect("/nonexistent.sock")
+        except OSError:
+            pass
+    """)
+    got = {b: record(tmp_path, [PY, prog], b) for b in ("strace", "ptrace")}
+    for b, (o, a, _, _) in got.items():
+        assert o.returncode == 0 and not a.problems, b
+    m_s, m_p = (compare.measures(got[b][1].footprint) for b in ("strace", "ptrace"))
+    for cat in ("ioctl", "device", "file", "network", "program", "error"):
+        assert m_p[cat] == m_s[cat], cat
+    assert {"inet:127.0.0.1:9", "inet:127.0.0.2:9", "unix:unix.sock", "unix:@kprof-abstract",
+            "unix:/nonexistent.sock"} <= set(m_p["network"])
+    assert "$TMP/relative.txt" in m_p["file"]
+    assert any(k.endswith("on socket:udp") for k in m_p["ioctl"]) and any(k.endswith("on mem") for k in m_p["ioctl"])
+    fp = got["ptrace"][1].footprint
+    assert fp.devices["/dev/null"]["dev"] == "char 1:3"
+
+
+# ---- fault injection ------------------------------------------------------------------------------------
+
+def test_injection_restricted_to_a_path_and_an_fd_class(tmp_path):
+    """What strace cannot do: fail only the open of one file, the writes to one file, the reads of a pipe."""
+    rules = [{"syscall": ["openat", "open"], "error": "EACCES", "path": "*/secret.txt"},
+             {"syscall": "write", "error": "ENOSPC", "path": "*/f.txt", "when": "2+"},
+             {"syscall": "read", "error": "EIO", "fd_class": "pipe", "when": 2}]
+    d = tmp_path / "ptrace"
+    d.mkdir()
+    (d / "secret.txt").write_text("secret\n")
+    (d / "plain.txt").write_text("plain\n")
+    script = "cat secret.txt plain.txt | cat; echo one > f.txt; echo two >> f.txt; echo three >> f.txt"
+    o, a, log, out = record(tmp_path, ["/bin/sh", "-c", script], inject=rules)
+    err = (d / "stderr.txt").read_text()
+    assert out == "plain\n" and (d / "f.txt").read_text() == "one\n"
+    assert "secret.txt: Permission denied" in err and "Input/output error" in err
+    fp = a.footprint
+    assert {n: (s.injected, s.errors[e]) for n, s in fp.syscalls.items() if s.injected
+            for e in s.errors if e in ("EACCES", "ENOSPC", "EIO")} == {
+        "openat": (1, 1), "write": (2, 2), "read": (1, 1)}
+    assert '"secret.txt", 0x0, 0x0) = -1 EACCES (Permission denied) (INJECTED) <' in log
+
+
+@needs_strace
+def test_unrestricted_injection_same_as_strace(tmp_path):
+    prog = program(tmp_path, """
+        import os
+        for i in range(6):
+            try:
+                os.getsid(0)
+                print("ok")
+            except OSError as e:
+                print(e.strerror)
+    """)
+    rules = [{"syscall": "getsid", "error": "EPERM", "when": "2+2"}]
+    got = {b: record(tmp_path, [PY, prog], b, inject=rules) for b in ("strace", "ptrace")}
+    assert got["ptrace"][3] == got["strace"][3] == "ok\nOperation not permitted\n" * 3
+    for b, (o, a, _, _) in got.items():
+        s = a.footprint.syscalls["getsid"]
+        assert (s.calls, s.injected, dict(s.errors)) == (6, 3, {"EPERM": 3}), b
+
+
+def test_delay_holds_only_the_delayed_tracee(tmp_path):
+    rules = [{"syscall": "openat", "delay_enter": "800ms", "path": "/etc/hostname"}]
+    start = time.monotonic()
+    o, a, log, _ = record(tmp_path, ["/bin/sh", "-c", "cat /etc/hostname & cat /etc/hostname & cat /etc/hostname & "
+                                                      "wait"], inject=rules)
+    took = time.monotonic() - start
+    delayed = [line for line in log.splitlines() if "openat(" in line and "/etc/hostname" in line]
+    assert len(delayed) == 3 and all(line.split(" (DELAYED) <")[1] >= "0.8" for line in delayed)
+    assert o.returncode == 0 and took < 2.2                         # three delays side by side, not one after another
+
+
+def test_bad_injection_rule_fails_before_running(tmp_path):
+    from profiler.faults import Rule
+    with pytest.raises(KprofError, match="unknown errno"):
+        record_ptrace(["/bin/true"], str(tmp_path / "t.log"), cwd=str(tmp_path), env=dict(os.environ), timeout=5,
+                      stdout_path=str(tmp_path / "o"), stderr_path=str(tmp_path / "e"),
+                      inject=[Rule(["read"], error="ENOTANERRNO")])
+    assert not (tmp_path / "t.log").exists()
+
+
+# ---- ptrace not permitted ---------------------------------------------------------------------------------
+
+def test_ptrace_not_permitted_names_the_setting(tmp_path):
+    code = textwrap.dedent(f"""
+        import os, sys
+        sys.path.insert(0, {str(ROOT)!r})
+        from profiler.errors import KprofError
+        from profiler.record.ptrace import record_ptrace
+        d = {str(tmp_path)!r}
+        try:
+            record_ptrace(["/bin/true"], d + "/trace.log", cwd=d, env=dict(os.environ), timeout=20,
+                          stdout_path=d + "/out", stderr_path=d + "/err")
+        except KprofError as e:
+            print(e)
+            sys.exit(2)
+    """)
+    p = subprocess.run([PY, str(ROOT / "tests" / "helpers" / "deny_ptrace.py"), PY, "-c", code],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2, p.stdout + p.stderr
+    for words in ("ptrace is not permitted", "seccomp", "kernel.yama.ptrace_scope", "CAP_SYS_PTRACE"):
+        assert words in p.stdout, (words, p.stdout)
+    assert not descendants(os.getpid())
+
+
+def test_missing_command_is_a_clear_error(tmp_path):
+    with pytest.raises(KprofError, match="not found on the command's PATH"):
+        record(tmp_path, ["kprof-no-such-command"])
