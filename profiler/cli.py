@@ -22,6 +22,8 @@ COMMANDS = {
     "baseline": ("baseline", "save baselines: scenarios run several times, with the range of every count"),
     "check": ("check", "rerun scenarios and compare with their baselines (exit 1 on a regression)"),
     "compare": ("compare", "compare two result bundles, footprints or baselines"),
+    "ftrace": ("ftrace", "whole-workload ftrace: record one (root) or analyse one, e.g. ELISA's, next to the commands"),
+    "modules": ("modules", "kernel modules: loaded by the workload vs the default system, built in vs loadable"),
     "pump": ("pump", "run the emulated Medtronic pump + radio on a pty (for testing pump tools)"),
     "report": ("report", "render saved results again (table, Markdown, JSON, self-contained HTML)"),
     "new": ("new", "write a new, commented scenario skeleton"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from profiler.commands import add_whole_workload_arguments
 from profiler.render import FORMATS
 
 
@@ -13,37 +14,26 @@ def add_arguments(p) -> None:
     p.add_argument("results", nargs="+", type=Path, metavar="RESULT", help="result bundle directory or footprint.json")
     p.add_argument("-f", "--format", choices=FORMATS, help="output format (default: from -o's suffix, else table)")
     p.add_argument("-o", "--output", type=Path, help="write the report here instead of stdout")
+    add_whole_workload_arguments(p)
 
 
 _SUFFIX = {".html": "html", ".htm": "html", ".md": "markdown", ".json": "json", ".txt": "table"}
 
 
 def main(args) -> int:
-    import json
-
+    from profiler.alongside import alongside_chart, alongside_sections, load_footprints, load_whole_workload
     from profiler.commands.common import footprint_facts, footprint_warnings, write_output
-    from profiler.errors import KprofError
-    from profiler.footprint import Footprint
     from profiler.render.report import Report, footprint_sections, render, subsystem_chart
 
-    loaded = {}
-    for r in args.results:
-        fp_path = r / "footprint.json" if r.is_dir() else r
-        if r.is_dir() and not fp_path.is_file():
-            raise KprofError(f"{r}: not a result bundle (no footprint.json)")
-        label = r.name if r.is_dir() else str(r)
-        meta_path = fp_path.parent / "meta.json"
-        if meta_path.is_file():
-            try:
-                label = json.loads(meta_path.read_text()).get("scenario") or label
-            except ValueError:
-                pass
-        while label in loaded:
-            label += "'"
-        loaded[label] = Footprint.load(fp_path)
+    loaded = load_footprints(args.results)
     fmt = args.format or (_SUFFIX.get(args.output.suffix, "table") if args.output else "table")
     report = Report("kprof report: " + ", ".join(loaded))
-    report.charts.append(subsystem_chart(loaded))
+    if args.whole_workload:
+        whole = load_whole_workload(args.whole_workload, arch=args.whole_arch)
+        report.charts.append(alongside_chart(loaded, whole))
+        report.sections += alongside_sections(loaded, whole)
+    else:
+        report.charts.append(subsystem_chart(loaded))
     for label, fp in loaded.items():
         prefix = f"{label}: " if len(loaded) > 1 else ""
         report.facts += [(f"{prefix}{k}", v) for k, v in footprint_facts(fp)]

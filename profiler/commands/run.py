@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from profiler.commands import progress_printer
+from profiler.commands import add_whole_workload_arguments, progress_printer
 from profiler.render import FORMATS
 
 
@@ -23,6 +23,7 @@ def add_arguments(p) -> None:
     p.add_argument("--network", choices=("none", "host"), help="override the scenario's network setting")
     p.add_argument("--keep-workdir", action="store_true", help="keep the temporary working directory")
     p.add_argument("--backend", choices=("strace", "ptrace"), help="override the scenario's tracer")
+    add_whole_workload_arguments(p)
     p.add_argument("-q", "--quiet", action="store_true", help="print no report, only where the bundle is")
 
 
@@ -36,6 +37,11 @@ def main(args) -> int:
     from profiler.scenario import load_scenario
 
     scenarios = [load_scenario(s) for s in args.scenarios]  # all errors before anything runs
+    whole = None
+    if args.whole_workload:
+        from profiler.alongside import load_whole_workload
+        whole = load_whole_workload(args.whole_workload, arch=args.whole_arch)
+    footprints = {}
     status = 0
     for sc in scenarios:
         if args.out is not None and len(scenarios) == 1:
@@ -67,6 +73,26 @@ def main(args) -> int:
             status = 2  # crashed, killed or timed out: only a partial trace (kept and analysed)
         elif not all(r["ok"] for r in meta["runs"]):
             status = max(status, 1)
+        first = next((o.footprint for o in outcomes if o.footprint is not None), None)
+        if first is not None:
+            footprints[sc.name] = first
         if any(o.trace.interrupted for o in outcomes):
             return 130
+    if whole is not None and footprints:
+        write_alongside(footprints, whole, args, bundle if len(scenarios) == 1 else bundle.parent)
     return status
+
+
+def write_alongside(footprints, whole, args, where: Path) -> None:
+    """The commands next to the whole workload: subsystem × (each scenario, whole workload), and what the
+    whole workload used that no scenario explains."""
+    from profiler.alongside import alongside_chart, alongside_sections
+    from profiler.render.report import Report, render
+
+    report = Report("kprof: commands alongside the whole workload", sections=alongside_sections(footprints, whole),
+                    charts=[alongside_chart(footprints, whole)])
+    for fmt, name in (("table", "alongside.txt"), ("markdown", "alongside.md"), ("html", "alongside.html")):
+        (where / name).write_text(render(report, fmt))
+    if not args.quiet:
+        sys.stdout.write(render(report, args.format))
+    print(f"kprof: alongside the whole workload: {where / 'alongside.txt'}", file=sys.stderr)

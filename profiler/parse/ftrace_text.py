@@ -64,9 +64,33 @@ _WINDOW_MARGIN = 1.0            # s: a chunk this close to a window edge is read
 # name with, for raw syscalls, the number and kind ("sys_enter: NR 54 (", "sys_exit: NR 54 = -25"), and
 # for trace-cmd's per-syscall exit an error return ("sys_exit_openat: 0xfffffffffffffffe"); nothing else
 # (return values and arguments would make every line distinct).
-_EVKEY = rb"[^:]*: *(?:NR -?\d+ (?:\(|= (?:-\d{1,4}$|))|0x(?:f{8})?fffff[0-9a-f]{3}$|)"
-_FAST = re.compile(rb"\n([^\[]*)\[\d+\] [^:]*: (" + _EVKEY + rb")", re.M)
-_EVKEY_RE = re.compile(_EVKEY, re.M)
+def _evkey(ioctl_nrs: tuple = (), exit_nrs: tuple = (), fork_nrs: tuple = ()) -> bytes:
+    """The event-key regex. For the numbers given, the key keeps what the footprint needs from the line
+    itself: an ioctl's fd and request ("sys_enter: NR 54 (11, 40206b00"), exit_group's status
+    ("sys_enter: NR 248 (3"), a fork's return value, the child's pid ("sys_exit: NR 120 = 4242")."""
+    def nrs(ns):
+        return b"|".join(b"%d" % n for n in ns)
+    alts = b""
+    if ioctl_nrs:
+        alts += b"(?:%s) \\([0-9a-f]+, [0-9a-f]+|" % nrs(ioctl_nrs)
+    if exit_nrs:
+        alts += b"(?:%s) \\([0-9a-f]+|" % nrs(exit_nrs)
+    if fork_nrs:
+        alts += b"(?:%s) = -?\\d+$|" % nrs(fork_nrs)
+    return rb"[^:]*: *(?:NR (?:" + alts + rb"-?\d+ (?:\(|= (?:-\d{1,4}$|)))|0x(?:f{8})?fffff[0-9a-f]{3}$|)"
+
+
+_EVKEY_RE = re.compile(_evkey(), re.M)
+
+
+@lru_cache(maxsize=None)
+def _chunk_regexes(ioctl_nrs: tuple, exit_nrs: tuple = (), fork_nrs: tuple = ()) -> tuple:
+    """(chunk regex, one line's event-key regex)."""
+    evkey = _evkey(ioctl_nrs, exit_nrs, fork_nrs)
+    return re.compile(rb"\n([^\[]*)\[\d+\] [^:]*: (" + evkey + rb")", re.M), re.compile(evkey, re.M)
+
+
+_FAST = _chunk_regexes(())[0]          # the shape without ioctl requests (tests, benchmarks)
 # One line in full: prefix, cpu, optional flags column, timestamp, the event text.
 _LINE = re.compile(rb"([^\[]*)\[(\d+)\]\s+(?:[^\s:]+\s+)?(\d+\.\d+):\s+(.*?)\s*$")
 _TS = re.compile(rb"\[\d+\]\s+(?:[^\s:]+\s+)?(\d+\.\d+): ")
@@ -81,8 +105,8 @@ _PREFIX = re.compile(r"\s*(?:(?P<buf>[^\s:]+):\s+(?=\S.*-\d+))?(?P<comm>.*)-(?P<
                      r"(?:\(\s*(?P<tgid>\d+|-+)\s*\))?\s*$")
 _ARGS_NAMED = re.compile(r"(\w+): ((?:0x)?[0-9a-fA-F]+)")
 
-_ENTER_RAW = re.compile(r"sys_enter: *NR (-?\d+) \($")
-_EXIT_RAW = re.compile(r"sys_exit: *NR (-?\d+) = *(-\d+)?$")
+_ENTER_RAW = re.compile(r"sys_enter: *NR (-?\d+) \((?:([0-9a-f]+)(?:, ([0-9a-f]+))?)?$")
+_EXIT_RAW = re.compile(r"sys_exit: *NR (-?\d+) = *(-?\d+)?$")
 _ENTER_NAMED = re.compile(r"sys_enter_(\w+): *$")
 _EXIT_NAMED = re.compile(r"sys_exit_(\w+): *(0x[0-9a-f]+)?$")
 _ENTER_FILE_KEY = re.compile(r"sys_(\w+)\(")
@@ -162,6 +186,16 @@ def open_trace(path) -> BinaryIO:
     return open(path, "rb")
 
 
+_RAW_SNIFF = re.compile(rb"sys_e(?:nter|xit): *NR -?\d+")
+
+
+def sniff_raw_syscalls(path) -> bool:
+    """Whether the head of a trace holds raw_syscalls lines (syscall numbers, which need an arch)."""
+    with open_trace(path) as f:
+        head = _read(f, 1 << 20, path)
+    return bool(_RAW_SNIFF.search(head))
+
+
 def _read(stream, n: int, path) -> bytes:
     try:
         return stream.read(n)
@@ -218,6 +252,9 @@ class EventKey:
     nr: int | None = None     # raw_syscalls number
     name: str | None = None   # per-syscall event: the syscall named by the event
     err: int | None = None    # errno of a failed exit
+    request: int | None = None  # an enter's second argument (an ioctl's request), when the key holds it
+    arg0: int | None = None     # an enter's first argument (exit_group's status), when the key holds it
+    ret: int | None = None      # an exit's return value, when the key holds it (a fork's child pid)
 
 
 @lru_cache(maxsize=65536)
@@ -225,11 +262,15 @@ def event_key(key: bytes) -> EventKey | None:
     text = key.decode("latin-1").strip()
     m = _ENTER_RAW.match(text)
     if m:
-        return EventKey("enter", "sys_enter", nr=int(m.group(1)))
+        return EventKey("enter", "sys_enter", nr=int(m.group(1)),
+                        request=int(m.group(3), 16) & 0xFFFFFFFF if m.group(3) else None,
+                        arg0=int(m.group(2), 16) if m.group(2) else None)
     m = _EXIT_RAW.match(text)
     if m:
-        err = -int(m.group(2)) if m.group(2) else None
-        return EventKey("exit", "sys_exit", nr=int(m.group(1)), err=err if err and err <= 4095 else None)
+        v = int(m.group(2)) if m.group(2) else None
+        if v is not None and -4095 <= v < 0:
+            return EventKey("exit", "sys_exit", nr=int(m.group(1)), err=-v)
+        return EventKey("exit", "sys_exit", nr=int(m.group(1)), ret=v if v is not None and v >= 0 else None)
     m = _ENTER_NAMED.match(text)
     if m:
         return EventKey("enter", f"sys_enter_{m.group(1)}", name=m.group(1))
@@ -344,9 +385,9 @@ class Part:
     execs: list = field(default_factory=list)          # (pid, filename) in order
     exit_status: dict = field(default_factory=dict)    # pid → exit_group status
     samples: dict = field(default_factory=dict)        # pid → [raw enters looked at, widest argument in hex digits]
+    child_returns: dict = field(default_factory=dict)  # (pid, raw?) → the fork call a new task began returning from
     # each task's first and last syscall line (event key), raw_syscalls and per-syscall form apart: a call in
     # progress when the trace starts shows only its exit, one still running at the end only its enter
-    child_returns: dict = field(default_factory=dict)  # (pid, raw?) → fork-family call a new task began by returning from
     first_raw: dict = field(default_factory=dict)
     last_raw: dict = field(default_factory=dict)
     first_named: dict = field(default_factory=dict)
@@ -366,26 +407,38 @@ class _Pass:
         self.window = window
         self.part = Part()
         self.rare = task_arch.rare()
-        nrs = sorted({nr for table in self.rare.values() for nr in table})
-        self._rare_nr_literals = {nr: b"NR %d " % nr for nr in nrs}
-        self._literal_nr = {lit: nr for nr, lit in self._rare_nr_literals.items()}
+        self._ioctl_nr = {abi: syscalls.syscall_number(abi, "ioctl") for abi in task_arch.abis()}
+        ioctl_nrs = tuple(sorted({n for n in self._ioctl_nr.values() if n is not None}))
+        exit_nrs = tuple(sorted({nr for t in self.rare.values() for nr, name in t.items() if name == "exit_group"}))
+        fork_nrs = tuple(sorted({nr for t in self.rare.values() for nr, name in t.items() if name in _FORKS}))
+        self._fast, self._evre = _chunk_regexes(ioctl_nrs, exit_nrs, fork_nrs)
+        # raw_syscalls lines are never read in full (what they hold is in their keys), except ioctl lines
+        # when their errors need pairing; per-syscall and sched_process_* lines of interest are
+        self._ioctl_literals = {b"NR %d " % nr: nr for nr in ioctl_nrs}
+        self._raw_tasks: dict[bytes, tuple] = {}   # prefix → (task, its ABI's rare numbers)
         self._rare_name_literals = {n: (b"sys_%s(" % n.encode(), b"sys_%s -> " % n.encode(),
                                         b"sys_enter_%s:" % n.encode(), b"sys_exit_%s:" % n.encode())
                                     for n in _RARE_NAMES}
         self._needs: dict[bytes, tuple] = {}       # event key → literals to look for, cached
+        self._cls: dict[tuple, tuple | None] = {}  # (prefix, event key) → what it is, cached
         self._misses = 0                           # chunks in a row the chunk regex did not fit
         self._skip_fast = 0
 
     # ---- chunks
 
-    def chunk(self, body: bytes, line0: int) -> None:
-        """``body``: whole lines, each preceded by b"\\n"; line0 = number of lines before it in the part."""
+    def chunk(self, body: bytes, lo: int, hi: int) -> None:
+        """The whole lines of ``body[lo:hi]``, each preceded by b"\\n" (body[lo] is one); read in place."""
         part = self.part
-        n = body.count(b"\n")
+        line0 = part.lines
+        n = body.count(b"\n", lo, hi)
         part.lines += n
+        self._range(body, lo, hi, n, line0, 0)
+
+    def _range(self, body: bytes, lo: int, hi: int, n: int, line0: int, depth: int) -> None:
+        part = self.part
         fast = True
         if self.window.active():
-            a, b = self._edge_ts(body)
+            a, b = self._edge_ts(body, lo, hi)
             w = self.window
             if a is None or b is None or \
                     (w.start is not None and a < w.start + _WINDOW_MARGIN) or \
@@ -395,58 +448,112 @@ class _Pass:
             self._skip_fast -= 1
             fast = False
         if fast:
-            ms = _FAST.findall(body)
-            if len(ms) != n:
-                self._misses += 1
-                if self._misses >= 3:
-                    self._skip_fast, self._misses = 15, 0
-            else:
+            ms = self._fast.findall(body, lo, hi)
+            if len(ms) == n:
                 self._misses = 0
-                cc = Counter(ms)
-                part.keys.update(cc)
                 part.fast_chunks += 1
-                self._ends_from_chunk(body, cc, ms)
-                self._rare_from_chunk(body, cc)
-                self._sample_from_chunk(body, cc)
-                self._ts_from_chunk(body)
+                self._digest(body, lo, hi, Counter(ms), ms)
                 return
+            if depth < 8 and n >= 512 and n - len(ms) <= n // 32:
+                # a few lines of another shape (headers, a lost-events line): halve until they are alone
+                mid = body.find(b"\n", (lo + hi) // 2, hi)
+                if lo < mid < hi:
+                    n1 = body.count(b"\n", lo, mid)
+                    self._range(body, lo, mid, n1, line0, depth + 1)
+                    self._range(body, mid, hi, n - n1, line0 + n1, depth + 1)
+                    return
+            self._misses += 1
+            if self._misses >= 3:
+                self._skip_fast, self._misses = 15, 0
         part.slow_chunks += 1
-        for i, line in enumerate(body.split(b"\n")[1:]):
+        for i, line in enumerate(body[lo:hi].split(b"\n")[1:]):
             self.line(line, line0 + i + 1)
 
-    def _edge_ts(self, body: bytes):
-        head = _TS.search(body, 0, 4096)
+    def _edge_ts(self, body: bytes, lo: int, hi: int):
+        head = _TS.search(body, lo, min(hi, lo + 4096))
         tail = None
-        for m in _TS.finditer(body, max(0, len(body) - 4096)):
+        for m in _TS.finditer(body, max(lo, hi - 4096), hi):
             tail = m
         return (float(head.group(1)) if head else None), (float(tail.group(1)) if tail else None)
 
-    def _ts_from_chunk(self, body: bytes) -> None:
-        a, b = self._edge_ts(body)
+    def _ts_from_chunk(self, body: bytes, lo: int, hi: int) -> None:
+        a, b = self._edge_ts(body, lo, hi)
         p = self.part
         if a is not None and p.first_ts is None:
             p.first_ts = a
         if b is not None:
             p.last_ts = b
 
-    # ---- each task's first and last syscall line in a fast chunk
+    # ---- a chunk in the common shape: its counted keys, then the few lines worth reading
 
-    def _ends_from_chunk(self, body: bytes, cc: Counter, ms: list) -> None:
+    def _classify(self, pk: tuple):
+        """What a (prefix, event key) pair is, worked out once per pass."""
+        prefix, key = pk
+        task, ev = task_of(prefix), event_key(key)
+        info = None
+        if task is not None and ev is not None:
+            raw = ev.nr is not None
+            info = (task, ev, ev.kind != "event", raw,
+                    raw and ev.nr == self._ioctl_nr.get(self.ta.of(task)), self._literals(key),
+                    raw and ev.kind == "enter")
+        self._cls[pk] = info
+        return info
+
+    def _digest(self, body: bytes, lo: int, hi: int, cc: Counter, ms: list) -> None:
+        """Everything a chunk in the common shape tells, from its counted keys; lines are read only for
+        the rare events, ambiguous ioctl errors, each task's last syscall and a few 32/64-bit samples."""
         part = self.part
-        prefixes: dict[int, list] = {}
-        for prefix, key in cc:                     # insertion order = order of first occurrence
-            ev = event_key(key)
-            if ev is None or ev.kind == "event":
+        keys, cls, samples = part.keys, self._cls, part.samples
+        first_raw, first_named = part.first_raw, part.first_named
+        prefixes: dict[int, list] = {}          # pid → its prefixes with syscall lines, in order
+        wanted: set = set()
+        itasks: dict = {}                        # pid → [comm, requests entered, errors, exits] of raw ioctls
+        todo = []
+        for pk, n in cc.items():                 # insertion order = order of first occurrence
+            keys[pk] = keys.get(pk, 0) + n
+            info = cls.get(pk, 0)
+            if info == 0:
+                info = self._classify(pk)
+            if info is None:
                 continue
-            task = task_of(prefix)
-            if task is None:
-                continue
-            pl = prefixes.setdefault(task.pid, [])
-            if prefix not in pl:
-                pl.append(prefix)
-            (part.first_raw if ev.nr is not None else part.first_named).setdefault(task.pid, key)
-        if not prefixes:
-            return
+            task, ev, syscall, raw, ioctl, lits, raw_enter = info
+            if syscall:
+                pl = prefixes.get(task.pid)
+                if pl is None:
+                    prefixes[task.pid] = [pk[0]]
+                elif pk[0] not in pl:
+                    pl.append(pk[0])
+                (first_raw if raw else first_named).setdefault(task.pid, pk[1])
+            if lits:
+                wanted.update(lits)
+            if ioctl:
+                t = itasks.get(task.pid)
+                if t is None:
+                    t = itasks[task.pid] = [task.comm, set(), Counter(), 0]
+                if ev.kind == "enter":
+                    t[0] = task.comm
+                    if ev.request is not None:
+                        t[1].add(ev.request)
+                else:
+                    t[3] += n
+                    if ev.err:
+                        t[2][errno_name(ev.err)] += n
+            if raw_enter:
+                sm = samples.get(task.pid)
+                if sm is None or sm[0] < SAMPLES:
+                    todo.append(pk[0])
+        if prefixes:
+            self._ends(body, lo, hi, prefixes, ms)
+        if wanted:
+            self._rare_from_chunk(body, lo, hi, wanted)
+        if itasks:
+            self._ioctl_from_chunk(body, lo, hi, itasks)
+        if todo:
+            self._sample_from_chunk(body, lo, hi, todo)
+        self._ts_from_chunk(body, lo, hi)
+
+    def _ends(self, body: bytes, lo: int, hi: int, prefixes: dict, ms: list) -> None:
+        part = self.part
         # each task's last syscall line: searched backwards from the chunk's end when few tasks are in the
         # chunk (cheap), else taken from a dict of the chunk's matches (prefix → its last line's key)
         last_of = dict(ms) if len(prefixes) > 24 else {}
@@ -460,24 +567,24 @@ class _Pass:
                     if pid not in part.last_raw:
                         part.last_named[pid] = last_of[pl[0]]
                         continue
-            raw, named = self._last_keys(body, pl)
+            raw, named = self._last_keys(body, lo, hi, pl)
             if raw is not None:
                 part.last_raw[pid] = raw
             if named is not None:
                 part.last_named[pid] = named
 
-    def _last_keys(self, body: bytes, prefixes: list) -> tuple:
+    def _last_keys(self, body: bytes, lo: int, hi: int, prefixes: list) -> tuple:
         """The last raw and per-syscall event keys among lines of these prefixes, searching backwards."""
         best_raw = best_named = None                # (position, key)
         for prefix in prefixes:
             needle = b"\n" + prefix + b"["
-            end = len(body)
+            end = hi
             for _ in range(64):
-                i = body.rfind(needle, 0, end)
+                i = body.rfind(needle, lo, end)
                 if i < 0:
                     break
-                e = body.find(b"\n", i + 1)
-                m = _LINE.match(body, i + 1, e if e >= 0 else len(body))
+                e = body.find(b"\n", i + 1, hi)
+                m = _LINE.match(body, i + 1, e if e >= 0 else hi)
                 key = _key_of(m.group(4)) if m else None
                 ev = event_key(key) if key is not None else None
                 if ev is not None and ev.kind != "event":
@@ -506,7 +613,7 @@ class _Pass:
         if part.first_ts is None:
             part.first_ts = ts
         part.last_ts = ts
-        key = _key_of(rest)
+        key = _key_of(rest, self._evre)
         if key is None or task_of(prefix) is None:
             self._unparsed(line, lineno)
             return
@@ -524,6 +631,9 @@ class _Pass:
                 part.last_named[pid] = key
         if self._literals(key):
             self._rare(prefix, ev, rest)
+        elif ev.nr is not None and ev.nr == self._ioctl_nr.get(self.ta.of(task_of(prefix))):
+            self._apply(task_of(prefix), True, "ioctl", ev.kind, None, ev.request,
+                        None, ev.err)
         if ev.kind == "enter" and ev.nr is not None:
             task = task_of(prefix)
             s = part.samples.get(task.pid)
@@ -556,8 +666,8 @@ class _Pass:
             ev = event_key(key)
             lits = ()
             if ev is not None:
-                if ev.nr is not None and ev.nr in self._rare_nr_literals:
-                    lits = (self._rare_nr_literals[ev.nr],)
+                if ev.nr is not None:
+                    pass                                # raw lines: their keys hold what is needed
                 elif ev.name is not None and ev.name in self._rare_name_literals:
                     lits = self._rare_name_literals[ev.name]
                 elif ev.kind == "event" and ev.event in ("sched_process_fork", "sched_process_exec"):
@@ -565,57 +675,101 @@ class _Pass:
             self._needs[key] = lits
         return lits
 
-    def _rare_from_chunk(self, body: bytes, cc: Counter) -> None:
-        wanted = set()
-        for _, key in cc:
-            wanted.update(self._literals(key))
+    def _rare_from_chunk(self, body: bytes, lo: int, hi: int, wanted: set) -> None:
         find, rfind = body.find, body.rfind
-        for lit in wanted:          # lines of one literal in order; different literals never interact
-            nr = self._literal_nr.get(lit)
-            i = find(lit)
+        found = []                  # (position, line start, line end, literal): read in order
+        for lit in wanted:
+            i = find(lit, lo, hi)
             while i >= 0:
-                s = rfind(b"\n", 0, i)
-                e = find(b"\n", i)
+                e = find(b"\n", i, hi)
+                found.append((i, rfind(b"\n", lo, i), e if e >= 0 else hi, lit))
                 if e < 0:
-                    e = len(body)
-                if nr is not None:
-                    self._rare_raw(body, s, i + len(lit), e, nr)
-                else:
-                    m = _LINE.match(body, s + 1, e)
-                    if m is not None:
-                        prefix, _, _, rest = m.groups()
-                        key = _key_of(rest)
-                        ev = event_key(key) if key is not None else None
-                        if ev is not None and task_of(prefix) is not None and self._literals(key):
-                            self._rare(prefix, ev, rest)
-                i = find(lit, e)
+                    break
+                i = find(lit, e, hi)
+        if len(wanted) > 1:
+            found.sort()
+        for i, s, e, lit in found:
+            m = _LINE.match(body, s + 1, e)
+            if m is not None:
+                prefix, _, _, rest = m.groups()
+                key = _key_of(rest, self._evre)
+                ev = event_key(key) if key is not None else None
+                if ev is not None and task_of(prefix) is not None and self._literals(key):
+                    self._rare(prefix, ev, rest)
+
+    def _ioctl_from_chunk(self, body: bytes, lo: int, hi: int, tasks: dict) -> None:
+        """Which request each failed raw ioctl had. A task that entered one request only (and had it
+        pending before the chunk, if anything) failed with that one: counted from the keys. Otherwise the
+        chunk's ioctl lines are read in order and paired."""
+        part = self.part
+        for pid, (comm, reqs, errs, exits) in tasks.items():
+            k = (pid, True)
+            before = part.ioctl_pending.get(k)
+            known = reqs | ({before[1]} if before else set())
+            if len(reqs) > 1 or (errs and (len(known) != 1 or (before is None and k not in part.ioctl_entered))):
+                break
+        else:
+            for pid, (comm, reqs, errs, exits) in tasks.items():
+                k = (pid, True)
+                part.ioctl_seen.add(k)
+                before = part.ioctl_pending.get(k)
+                req = next(iter(reqs)) if reqs else before[1] if before else None
+                for err, n in errs.items():        # (errors with no request known were sent to be paired)
+                    part.ioctl_err[(pid, comm, True, req, err)] += n
+                if reqs:
+                    part.ioctl_pending[k] = (comm, req)
+                    part.ioctl_entered.add(k)
+            return
+        find, rfind = body.find, body.rfind
+        found = []
+        for lit, nr in self._ioctl_literals.items():
+            i = find(lit, lo, hi)
+            while i >= 0:
+                e = find(b"\n", i, hi)
+                found.append((i, rfind(b"\n", lo, i), e if e >= 0 else hi, nr, len(lit)))
+                if e < 0:
+                    break
+                i = find(lit, e, hi)
+        if len(self._ioctl_literals) > 1:
+            found.sort()
+        for i, s, e, nr, n in found:
+            self._rare_raw(body, s, i + n, e, nr)
 
     def _rare_raw(self, body: bytes, s: int, j: int, e: int, nr: int) -> None:
         """A raw_syscalls line of a rare number, read in place: body[j] is "(" (enter) or "=" (exit)."""
-        c = body[j:j + 1]
-        if c not in (b"(", b"=") or body.rfind(b"sys_e", s, j) < 0:
+        c = body[j]
+        if c != 40 and c != 61:                     # "(" or "="
             return
         b0 = body.find(b"[", s, j)
-        task = task_of(body[s + 1:b0]) if b0 > 0 else None
-        if task is None:
+        if b0 < 0:
             return
-        name = self.rare.get(self.ta.of(task), {}).get(nr)
-        if name is None:            # the number is rare for another ABI, not this task's
+        prefix = body[s + 1:b0]
+        hit = self._raw_tasks.get(prefix)
+        if hit is None:
+            task = task_of(prefix)
+            hit = self._raw_tasks[prefix] = (task, self.rare.get(self.ta.of(task), {}) if task else {})
+        task, names = hit
+        name = names.get(nr)
+        if name is None:            # not a task line, or the number is rare for another ABI than this task's
             return
-        if c == b"(":
-            k1 = body.find(b",", j, e)
-            k2 = body.find(b",", k1 + 1, e) if k1 > 0 else -1
-            if k2 < 0:
-                k2 = body.find(b")", k1 + 1, e)
-            a0 = _hexint(body[j + 1:k1 if k1 > 0 else body.find(b")", j, e)].strip().decode("latin-1"))
-            a1 = _hexint(body[k1 + 1:k2].strip().decode("latin-1")) if k1 > 0 and k2 > 0 else None
-            self._apply(task, True, name, "enter", a0, a1, None, None)
-        else:
-            try:
+        try:
+            if c == 40:
+                args = body[j + 1:e].split(b",", 2)
+                if name == "ioctl":             # pairing only: the enter itself is counted from its key
+                    if len(args) < 3:
+                        return
+                    part = self.part
+                    k = (task.pid, True)
+                    part.ioctl_seen.add(k)
+                    part.ioctl_pending[k] = (task.comm, int(args[1], 16) & 0xFFFFFFFF)
+                    part.ioctl_entered.add(k)
+                    return
+                self._apply(task, True, name, "enter", int(args[0], 16), None, None, None)
+            else:
                 v = int(body[j + 1:e])
-            except ValueError:
-                return
-            self._apply(task, True, name, "exit", None, None, v, -v if -4096 < v < 0 else None)
+                self._apply(task, True, name, "exit", None, None, v, -v if -4096 < v < 0 else None)
+        except ValueError:
+            return
 
     def _rare(self, prefix: bytes, ev: EventKey, rest: bytes) -> None:
         part = self.part
@@ -654,7 +808,8 @@ class _Pass:
             if kind == "enter":
                 if a1 is not None:
                     req = a1 & 0xFFFFFFFF
-                    part.ioctl[(task.pid, task.comm, raw, req)] += 1
+                    if not raw:                     # raw_syscalls enters are counted from their keys
+                        part.ioctl[(task.pid, task.comm, raw, req)] += 1
                     part.ioctl_pending[k] = (task.comm, req)
                     part.ioctl_entered.add(k)
                 else:
@@ -679,33 +834,24 @@ class _Pass:
 
     # ---- 32/64-bit evidence
 
-    def _sample_from_chunk(self, body: bytes, cc: Counter) -> None:
+    def _sample_from_chunk(self, body: bytes, lo: int, hi: int, todo: list) -> None:
         samples = self.part.samples
-        todo = []
-        for prefix, key in cc:
-            task = task_of(prefix)
-            if task is None:
-                continue
-            s = samples.get(task.pid)
-            if (s is None or s[0] < SAMPLES) and key.startswith(b"sys_enter:"):
-                todo.append(prefix)
         for prefix in dict.fromkeys(todo):
             pid = task_of(prefix).pid
             needle = b"\n" + prefix + b"["
-            i = body.find(needle)
+            i = body.find(needle, lo, hi)
             looked = 0
             while i >= 0 and looked < 4 * SAMPLES:
                 looked += 1
-                e = body.find(b"\n", i + 1)
-                line = body[i + 1:e if e >= 0 else len(body)]
-                m = _LINE.match(line)
+                e = body.find(b"\n", i + 1, hi)
+                m = _LINE.match(body, i + 1, e if e >= 0 else hi)
                 if m and m.group(4).startswith(b"sys_enter:"):
                     self._sample(pid, m.group(4))
                     if samples[pid][0] >= SAMPLES:
                         break
                 if e < 0:
                     break
-                i = body.find(needle, e)
+                i = body.find(needle, e, hi)
 
     def _sample(self, pid: int, rest: bytes) -> None:
         k = rest.find(b"(")
@@ -719,17 +865,15 @@ class _Pass:
     # ---- end of input
 
     def last(self, tail: bytes, lineno: int) -> None:
-        """A final line without a newline: a trace cut off mid-line unless it parses."""
+        """A final line without a line end: read as far as it goes, and reported (a cut-off trace)."""
         if not tail.strip():
             return
-        before = self.part.unparsed
         self.part.lines += 1
         self.line(tail, lineno)
-        if self.part.unparsed > before:
-            self.part.incomplete_last_line = tail[:200]
+        self.part.incomplete_last_line = tail[:200]
 
 
-def _key_of(rest: bytes) -> bytes | None:
+def _key_of(rest: bytes, evre=_EVKEY_RE) -> bytes | None:
     """The event key of one line's event text, in the shape the chunk regex captures."""
     m = _NAMED_EXIT_FILE.match(rest)                     # trace file: "sys_openat -> 0xfffffffffffffffe"
     if m:
@@ -737,7 +881,7 @@ def _key_of(rest: bytes) -> bytes | None:
     m = _NAMED_ENTER_FILE.match(rest)                    # trace file: "sys_openat(dfd: …)", "sys_getpid()"
     if m:
         return b"sys_enter_" + m.group(1) + b": "
-    m = _EVKEY_RE.match(rest)
+    m = evre.match(rest)
     return m.group(0) if m else None
 
 
@@ -761,30 +905,33 @@ def _return_value(rest: bytes) -> int | None:
 # ----------------------------------------------------------------------------- reading a file
 
 def _pass_stream(stream, path, task_arch: TaskArch, window: Window, limit: int | None = None) -> Part:
+    """Read a stream chunk by chunk. Each chunk's whole lines are read in place (no copies); the line
+    that spans two chunks is joined and read on its own."""
     p = _Pass(task_arch, window)
-    rest = b"\n"
+    carry = b""                 # the unfinished line at the end of the previous chunk
     done = 0
-    line0 = 0
     while limit is None or done < limit:
-        want = CHUNK if limit is None else min(CHUNK, limit - done)
-        data = _read(stream, want, path)
+        data = _read(stream, CHUNK if limit is None else min(CHUNK, limit - done), path)
         if not data:
             break
         done += len(data)
-        buf = rest + data
-        k = buf.rfind(b"\n")
-        if k <= 0:
-            rest = buf
-            if len(rest) > 16 * CHUNK:
-                raise KprofError(f"{path}: no line break in {len(rest) >> 20} MiB: not a text trace")
+        nl = data.find(b"\n")
+        if nl < 0:
+            carry += data
+            if len(carry) > 16 * CHUNK:
+                raise KprofError(f"{path}: no line break in {len(carry) >> 20} MiB: not a text trace")
             continue
-        body, rest = buf[:k], buf[k:]
-        if b"\0" in body[:65536]:
-            raise KprofError(f"{path}: binary data (NUL bytes near line {line0 + 1}), not ftrace text. A "
+        if data.find(b"\0", 0, 65536) >= 0 or carry.find(b"\0") >= 0:
+            raise KprofError(f"{path}: binary data (NUL bytes after line {p.part.lines}), not ftrace text. A "
                              f"trace-cmd .dat file must be converted first: trace-cmd report -i {path} > trace.txt")
-        p.chunk(body, line0)
-        line0 = p.part.lines
-    p.last(rest[1:], line0 + 1)
+        line = carry + data[:nl]
+        p.part.lines += 1
+        p.line(line, p.part.lines)
+        k = data.rfind(b"\n")
+        if k > nl:
+            p.chunk(data, nl, k)
+        carry = data[k + 1:]
+    p.last(carry, p.part.lines + 1)
     return p.part
 
 
@@ -1040,7 +1187,6 @@ def _build(paths, ta: TaskArch, part: Part, windows, unparsed_samples, source, r
     from profiler.footprint import Footprint, SyscallStat, new_use
 
     events = Counter()
-    tasks: dict[bytes, tuple] = {}
     bad = 0
     raw_pids: set = set()
     formats = set()
@@ -1107,6 +1253,24 @@ def _build(paths, ta: TaskArch, part: Part, windows, unparsed_samples, source, r
         return fp
 
     fp_of(ta.arch)
+    # what raw_syscalls keys hold beyond counts: children (a fork's return), exit_group's status
+    parents, exit_status, child_returns = {}, dict(part.exit_status), dict(part.child_returns)
+    for (prefix, key), n in part.keys.items():
+        ev = event_key(key)
+        if ev is None or ev.nr is None or (ev.arg0 is None and ev.ret is None):
+            continue
+        task = task_of(prefix)
+        if task is None:
+            continue
+        name = _nr_name(ta.of(task), ev.nr)
+        if name == "exit_group" and ev.kind == "enter" and ev.arg0 is not None:
+            exit_status[task.pid] = ev.arg0 & 0xFF
+        elif name in _FORKS and ev.kind == "exit" and ev.ret is not None:
+            if ev.ret > 0:
+                parents.setdefault(ev.ret, task.pid)
+            else:                                # the new task's side of the call (no sys_enter of its own)
+                child_returns.setdefault((task.pid, True), name)
+    parents.update(part.parents)                 # sched_process_fork events, when the trace has them
     by_pid: dict = {}
     for (pid, abi, name), rec in per.items():
         by_pid.setdefault(pid, []).append((abi, name, rec))
@@ -1118,7 +1282,7 @@ def _build(paths, ta: TaskArch, part: Part, windows, unparsed_samples, source, r
     for pid, entries in by_pid.items():
         first, last = (part.first_raw, part.last_raw) if pid in raw_pids else (part.first_named, part.last_named)
         first, last = _ends_name(ta, comm_of, pid, first.get(pid)), _ends_name(ta, comm_of, pid, last.get(pid))
-        child = part.child_returns.get((pid, pid in raw_pids))   # the fork call whose return began this task
+        child = child_returns.get((pid, pid in raw_pids))        # the fork call whose return began this task
         minus1 = closed_by_minus1.get(pid, 0)
         if first == ("exit", None):             # began inside a call whose number the exit no longer shows
             minus1 -= 1
@@ -1169,17 +1333,25 @@ def _build(paths, ta: TaskArch, part: Part, windows, unparsed_samples, source, r
     for (abi, pid), by_comm in images.items():
         fp = fp_of(abi)
         fp.processes[pid] = {
-            "parent": part.parents.get(pid), "end": ({"exit": part.exit_status[pid]} if pid in part.exit_status
-                                                     else None),
+            "parent": parents.get(pid), "end": ({"exit": exit_status[pid]} if pid in exit_status else None),
             "images": [{"exe": exe_label(pid, comm), "syscalls": Counter(c)} for comm, c in by_comm.items()]
             or [{"exe": None, "syscalls": Counter()}]}
     for _, filename in part.execs:
         use = fp_of(ta.arch).programs.setdefault(filename, new_use())
         use["calls"] += 1
 
-    # ioctl requests: a task's raw_syscalls lines when it has them, else its per-syscall lines
+    # ioctl requests: a task's raw_syscalls lines (counted from their keys) when it has them, else its
+    # per-syscall lines
     pid_abi = {row.pid: row.abi for row in rows.values()}
-    for (pid, comm, raw, req), n in part.ioctl.items():
+    ioctl_nr = {abi: syscalls.syscall_number(abi, "ioctl") for abi in ta.abis()}
+    entered = Counter()
+    for (prefix, key), n in part.keys.items():
+        ev = event_key(key)
+        if ev is not None and ev.request is not None and ev.kind == "enter":
+            task = task_of(prefix)
+            if task is not None and ioctl_nr.get(ta.of(task)) == ev.nr:
+                entered[(task.pid, task.comm, True, ev.request)] += n
+    for (pid, comm, raw, req), n in (*entered.items(), *part.ioctl.items()):
         if raw != (pid in raw_pids):
             continue
         use = fp_of(pid_abi.get(pid, ta.arch)).ioctls.setdefault((req, ""), new_use())
@@ -1231,8 +1403,8 @@ def _warnings(res: FtraceResult, part: Part, raw_pids: set, rows: dict) -> list[
         out.append(f"{res.unparsed} lines not understood, left out of every count" +
                    (": " + "; ".join(res.unparsed_samples[:3]) if res.unparsed_samples else ""))
     if part.incomplete_last_line is not None:
-        out.append("the last line is incomplete (the file was cut off while it was written?): "
-                   + part.incomplete_last_line.decode("utf-8", "replace"))
+        out.append("the last line is incomplete, the file does not end with a line end (cut off while it was "
+                   "written?); it was read as far as it goes: " + part.incomplete_last_line.decode("utf-8", "replace"))
     if res.unpaired:
         out.append(f"{res.unpaired} sys_enter/sys_exit lines did not pair up per task (events were lost or a task "
                    "changed ABI); those syscalls are counted as max(enters, exits)")

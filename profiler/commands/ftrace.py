@@ -1,0 +1,368 @@
+"""Whole-workload ftrace: record one (kprof ftrace record) or analyse one recorded elsewhere, e.g. the
+all-events trace ELISA took on a Raspberry Pi (kprof ftrace analyze).
+
+  kprof ftrace record --duration 30m --events all -o trace.txt          the whole system, ELISA's way
+  kprof ftrace record -o trace.txt -- oref0-determine-basal …            one command and its children
+  kprof ftrace analyze trace.txt --arch arm --discard-tail 5m            their file: 32-bit Raspberry Pi OS
+  kprof ftrace analyze trace.txt --alongside kprof-results/*             next to per-command results
+
+ftrace's raw_syscalls lines carry numbers, not names, and no ABI: --arch says which kernel table reads them
+(a kprof recording says it itself). A 32-bit task on a 64-bit kernel reports 32-bit numbers: name such
+tasks with --task-arch COMM=arm64-compat (or PID=ARCH). See docs/ftrace.md."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from profiler.render import FORMATS
+
+
+def add_arguments(p) -> None:
+    sub = p.add_subparsers(dest="ftrace_command", metavar="{analyze,record}")
+    sub.required = True
+    a = sub.add_parser("analyze", help="analyse ftrace text: syscalls, subsystems, ioctls, tasks, event groups",
+                       description="Analyse ftrace text (the trace file, trace_pipe output, or trace-cmd report "
+                       "output; plain, .gz or .xz): per syscall and subsystem, per task (comm-pid), ioctl requests "
+                       "decoded from the raw arguments, and event groups (irq_*, sched_* …) when other events are "
+                       "present.", formatter_class=argparse.RawDescriptionHelpFormatter)
+    a.add_argument("traces", nargs="+", type=Path, metavar="TRACE", help="ftrace text file(s); several are "
+                   "counted together, the time window applies to each")
+    a.add_argument("--arch", help="ABI of the syscall numbers: x86_64, i386, arm, aarch64, riscv64, arm64-compat "
+                   "(required for a trace kprof did not record)")
+    a.add_argument("--task-arch", action="append", default=[], metavar="WHO=ARCH",
+                   help="ABI of some tasks' numbers (PID=ARCH or COMM=ARCH), for 32-bit tasks on a 64-bit kernel; "
+                   "repeatable")
+    a.add_argument("--syscall-table", type=Path, metavar="FILE", help="an 'ausyscall --dump' file: shown against "
+                   "the kernel tables, every number where they disagree listed; names always come from the kernel "
+                   "tables")
+    a.add_argument("--skip", metavar="DUR", help="leave out the first DUR of each trace (e.g. 30s)")
+    a.add_argument("--discard-tail", metavar="DUR", help="leave out the last DUR of each trace (ELISA: 5m); "
+                   "default: what the recording asked for")
+    a.add_argument("-f", "--format", choices=FORMATS, default="table", help="report format (default: table)")
+    a.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the report here instead of stdout")
+    a.add_argument("--footprint", type=Path, metavar="OUT", help="also save the footprint as JSON (with several "
+                   "ABIs in the trace, one file per extra ABI: OUT with -ABI before .json)")
+    a.add_argument("--alongside", nargs="+", type=Path, metavar="RESULT", help="result bundles or footprint.json "
+                   "files of scenarios: show them next to this whole workload, and what no scenario explains")
+    a.add_argument("--jobs", type=int, metavar="N", help="worker processes for large plain files (default: up to "
+                   "4, one per CPU)")
+    a.add_argument("--limit", type=int, default=50, metavar="N", help="rows in the task and event tables (default 50)")
+    a.set_defaults(ftrace_func=analyze_main)
+
+    r = sub.add_parser("record", help="record ftrace in kprof's own tracefs instance (root)",
+                       description="Record ftrace into a file in kprof's own tracefs instance, never the global "
+                       "buffer; the tracing state is restored afterwards (also after Ctrl-C or an error) and checked "
+                       "file by file. Without a command the whole system is traced for --duration; with one, the "
+                       "command and its children until it ends (--duration: time limit).",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("--duration", metavar="DUR", help="how long (e.g. 30m; default without a command: 30m; with "
+                   "one: until it ends)")
+    r.add_argument("--events", default="syscalls", metavar="syscalls|all|LIST",
+                   help="syscalls (raw_syscalls + process fork/exec, default), all (every event, as ELISA did), or "
+                   "a comma list of systems and system:event names")
+    r.add_argument("--discard-tail", metavar="DUR", help="record everything, but note that analysis should leave "
+                   "out the last DUR (ELISA: 5m); ftrace analyze applies it")
+    r.add_argument("-o", "--output", type=Path, metavar="FILE", help="trace file (default ./kprof-ftrace-TIME.txt)")
+    r.add_argument("--buffer-kb", type=int, default=4096, metavar="KB", help="ring buffer per CPU (default 4096)")
+    r.add_argument("-q", "--quiet", action="store_true", help="no progress line")
+    r.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND", help="command to trace, after --")
+    r.set_defaults(ftrace_func=record_main)
+
+
+def main(args) -> int:
+    return args.ftrace_func(args)
+
+
+# ----------------------------------------------------------------------------- settings of a trace
+
+def resolve_trace_settings(traces, arch: str | None, skip, discard_tail, task_arch=()) -> dict:
+    """Arch, window and root pid for trace files: from the options, else from kprof's recording metadata;
+    a raw_syscalls trace with neither arch is refused."""
+    from profiler.errors import KprofError
+    from profiler.kernel import syscalls
+    from profiler.parse.ftrace_text import TaskArch, parse_duration, sniff_raw_syscalls
+    from profiler.record.ftrace import load_meta
+
+    metas = [load_meta(t) for t in traces]
+    source = "option" if arch else "recording"
+    known = [m for m in metas if m]
+    arches = {m.get("analysis_arch") or m.get("arch") for m in known}
+    if arch:
+        arch = syscalls.normalize_arch(arch)
+    elif len(arches) > 1:
+        raise KprofError(f"the recordings were made on different arches ({', '.join(sorted(arches))}): analyse "
+                         f"them one at a time, or give --arch")
+    elif arches and len(known) == len(metas):
+        arch = arches.pop()
+    else:
+        unknown = [str(t) for t, m in zip(traces, metas) if not m]
+        raw = [t for t in unknown if sniff_raw_syscalls(t)]
+        if raw:
+            raise KprofError(f"{raw[0]}: raw_syscalls lines carry syscall numbers, and this trace has no record of "
+                             f"its architecture (no {raw[0]}.meta.json from kprof ftrace record): give --arch — "
+                             f"arm for 32-bit Raspberry Pi OS, aarch64 for 64-bit, arm64-compat for 32-bit programs "
+                             f"on a 64-bit kernel, x86_64 for a PC")
+        arch = syscalls.host_arch() if not arches else arches.pop()
+        source = "host"
+    tail = parse_duration(discard_tail, "--discard-tail")
+    if tail is None:
+        tails = {m.get("discard_tail_s") for m in known if m.get("discard_tail_s")}
+        tail = max(tails) if tails else None
+    roots = [m.get("command_pid") for m in known if m.get("command_pid")]
+    return {"arch": arch, "task_arch": TaskArch.parse(arch, task_arch), "skip": parse_duration(skip, "--skip"),
+            "discard_tail": tail, "root_pid": roots[0] if len(roots) == 1 else None, "metas": metas,
+            "arch_source": source}
+
+
+def check_arch_source(settings: dict, res) -> None:
+    """Backstop: raw syscall numbers found past the file's head, read with this machine's table."""
+    from profiler.errors import KprofError
+    if settings["arch_source"] == "host" and "raw_syscalls" in res.formats:
+        raise KprofError(f"{', '.join(res.paths)}: raw_syscalls lines carry syscall numbers and the trace has no "
+                         f"record of its architecture: give --arch (arm, aarch64, arm64-compat, x86_64 …)")
+
+
+# ----------------------------------------------------------------------------- analyze
+
+def _fmt_s(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    m, s = divmod(int(round(seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _adapt(sections, prefix: str = ""):
+    """Footprint sections as an ftrace footprint shows them: no time column (ftrace analysis does not
+    measure time in calls), no empty per-path tables (ftrace does not see paths)."""
+    out = []
+    for s in sections:
+        if "time ms" in s.headers:
+            k = s.headers.index("time ms")
+            s.headers = s.headers[:k] + s.headers[k + 1:]
+            s.rows = [r[:k] + r[k + 1:] for r in s.rows]
+        if s.title == "Files opened" and not s.rows:
+            continue
+        s.title = prefix + s.title
+        out.append(s)
+    return out
+
+
+def ausyscall_rows(path: Path, arch: str, used: dict[int, int]) -> tuple[list[list], str, int]:
+    """Every number where an 'ausyscall --dump' file and kprof's kernel tables disagree:
+    (rows [nr, ausyscall, kernel, calls in the trace], the dump's own table name, numbers compared)."""
+    from profiler.errors import KprofError
+    from profiler.kernel import syscalls
+
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as e:
+        raise KprofError(f"{path}: cannot read: {e.strerror}") from None
+    dump: dict[int, str] = {}
+    table = "?"
+    for n, ln in enumerate(text.splitlines(), 1):
+        ln = ln.strip()
+        if not ln:
+            continue
+        if ln.startswith("Using ") and ln.endswith("table:"):
+            table = ln[6:-len("syscall table:")].strip()
+            continue
+        parts = ln.split()
+        if len(parts) != 2 or not parts[0].isdigit():
+            raise KprofError(f"{path}:{n}: not an 'ausyscall --dump' line (NUMBER NAME): {ln[:80]}")
+        dump[int(parts[0])] = parts[1]
+    if not dump:
+        raise KprofError(f"{path}: no syscall lines: not an 'ausyscall --dump' file")
+    kernel = {n: syscalls.syscall_name(arch, n) for n in range(0, 1024)}
+    kernel = {n: v for n, v in kernel.items() if v}
+    rows = []
+    for nr in sorted(set(dump) | set(kernel)):
+        theirs, ours = dump.get(nr), kernel.get(nr)
+        if theirs is not None and ours is not None and syscalls.canonical_name(arch, theirs) == ours:
+            continue
+        rows.append([nr, theirs or "(none)", ours or "(none)", used.get(nr, 0) or "", _aus_note(theirs, ours, arch)])
+    rows.sort(key=lambda r: (r[3] == "", r[0]))
+    return rows, table, len(set(dump) | set(kernel))
+
+
+def _aus_note(theirs: str | None, ours: str | None, arch: str) -> str:
+    if theirs is None:
+        return "missing from the ausyscall table (a name from it would be '??' or wrong)"
+    if ours is None:
+        return ("not in the kernel's EABI table (OABI only, or gone)" if arch == "arm"
+                else "not in the Linux 6.19.9 table")
+    t, o = theirs.lstrip("_"), ours.lstrip("_")
+    if t == o or o.endswith("_" + t) or o in (t + "64", t + "32") or t in (o + "64", o + "32"):
+        return "same call, other spelling"
+    return "a different call: the ausyscall name is wrong for this number"
+
+
+
+def analyze_main(args) -> int:
+    from profiler.alongside import alongside_chart, alongside_sections, load_footprints
+    from profiler.commands.common import footprint_facts, footprint_warnings, write_output
+    from profiler.parse.ftrace_text import analyse_trace, event_group
+    from profiler.render.report import Report, Section, footprint_sections, render, subsystem_chart
+
+    st = resolve_trace_settings(args.traces, args.arch, args.skip, args.discard_tail, args.task_arch)
+    res = analyse_trace(args.traces, st["arch"], st["task_arch"], st["skip"], st["discard_tail"], jobs=args.jobs,
+                        source={"traces": [str(t) for t in args.traces]}, root_pid=st["root_pid"])
+    check_arch_source(st, res)
+    names = ", ".join(str(t) for t in args.traces)
+    report = Report(f"kprof ftrace analyze: {names}")
+    facts = report.facts
+    facts.append(("trace", f"{names} — {', '.join(res.formats)}"))
+    for t, m in zip(args.traces, st["metas"]):
+        if m:
+            cmd = " ".join(m["command"]) if m.get("command") else "the whole system"
+            end = m.get("exit")
+            facts.append(("recorded", f"{t}: {cmd} on {m.get('hostname')} (Linux {m.get('kernel_release')}, "
+                                      f"{m.get('machine')}), events: {m.get('events')}, {_fmt_s(m.get('duration_s'))}"
+                                      + (f", command {('exit ' + str(end['exit'])) if 'exit' in end else end['signal']}"
+                                         if end else "") + (", interrupted" if m.get("interrupted") else "")))
+    ta = res.task_arch
+    over = [f"{k}={v}" for k, v in {**ta.by_pid, **ta.by_comm}.items()]
+    facts.append(("arch", f"{res.arch}: syscall numbers read with the Linux 6.19.9 {res.arch} table"
+                          + (f"; tasks {', '.join(over)}" if over else "")
+                          + {"option": "", "recording": " (from the recording)",
+                             "host": " (this machine's: the trace has no syscall numbers)"}[st["arch_source"]]))
+    for path, (first, last, w) in zip(args.traces, res.windows):
+        if w.active():
+            facts.append(("window", f"{path}: trace {first:.6f}–{last:.6f} s ({_fmt_s(last - first)}); counted "
+                                    f"{w.start if w.start is not None else first:.6f}–"
+                                    f"{w.end if w.end is not None else last:.6f} s"
+                                    + (f" (--skip {_fmt_s(st['skip'])})" if st["skip"] else "")
+                                    + (f" (--discard-tail {_fmt_s(st['discard_tail'])})" if st["discard_tail"] else "")))
+    span = (res.last_ts - res.first_ts) if res.first_ts is not None and res.last_ts is not None else None
+    facts.append(("lines", f"{res.lines:,} lines, {sum(res.events.values()):,} events counted over {_fmt_s(span)}"
+                           + (f", {res.outside:,} outside the window" if res.outside else "")
+                           + (f", {res.unparsed:,} not understood" if res.unparsed else "")))
+    if res.lost:
+        facts.append(("lost events", ", ".join(f"CPU {c}: {n:,}" for c, n in sorted(res.lost.items()))))
+    facts.append(("pairing", f"{res.orphan_exits} calls began before the window (only their exit is in it), "
+                             f"{res.unfinished} had not returned at its end (exit_group never returns)"))
+    report.warnings += res.warnings
+    multi = len(res.footprints) > 1
+    for abi, fp in res.footprints.items():
+        prefix = f"{abi} tasks: " if multi else ""
+        facts += [(prefix + k, v) for k, v in footprint_facts(fp) if k != "arch"]
+        report.warnings += [prefix + w for w in footprint_warnings(fp)]
+    report.charts.append(subsystem_chart({("whole workload" if not multi else abi): fp
+                                          for abi, fp in res.footprints.items()}))
+
+    other = {e: n for e, n in res.events.items() if not e.startswith("sys_")}
+    if other:
+        groups = res.groups()
+        total = sum(groups.values())
+        report.sections.append(Section("Event groups (ELISA's \"Subsystem usage\")", ["event group", "events", "%"],
+                                       [[g, f"{n:,}", f"{100 * n / total:.1f}"] for g, n in groups.most_common()],
+                                       "Lines counted by event name up to its first underscore (irq_handler_entry → "
+                                       "irq_*); sys_* holds the syscall events."))
+    if args.syscall_table:
+        used = {}
+        for fp in res.footprints.values():
+            for name, s in fp.syscalls.items():
+                nr = fp.syscall_info(name).number
+                if nr is not None:
+                    used[nr] = used.get(nr, 0) + s.calls
+        rows, table, compared = ausyscall_rows(args.syscall_table, res.arch, used)
+        report.sections.append(Section(
+            f"{args.syscall_table} (ausyscall, '{table}' table) against the Linux 6.19.9 {res.arch} table",
+            ["nr", "ausyscall", "kernel table", "calls in this trace", "note"], rows,
+            f"{len(rows)} of {compared} numbers disagree; kprof names every number from the kernel tables "
+            "(ELISA's 'perf_event_open??' for 336 on arm was such a disagreement: 336 is ppoll)."))
+        if rows:
+            hit = [r for r in rows if r[3]]
+            report.warnings.append(f"{args.syscall_table}: {len(rows)} numbers disagree with the kernel tables"
+                                   + (f", {len(hit)} of them used in this trace ("
+                                      + ", ".join(f"{r[0]}: ausyscall {r[1]}, kernel {r[2]}" for r in hit[:6]) + ")"
+                                      if hit else "") + "; the report uses the kernel tables")
+    for abi, fp in res.footprints.items():
+        report.sections += _adapt(footprint_sections(fp), f"{abi} tasks: " if multi else "")
+    tasks = res.tasks[:args.limit]
+    report.sections.append(Section(
+        "Tasks (comm-pid, as the trace names them)", ["task", "abi", "syscalls", "failed", "other events",
+                                                       "top syscalls"],
+        [[f"{t.comm}-{t.pid}", t.abi, t.calls, t.errors, t.events,
+          ", ".join(f"{k} {v}" for k, v in t.syscalls.most_common(5))] for t in tasks],
+        (f"{len(res.tasks) - len(tasks)} more tasks (--limit). " if len(res.tasks) > len(tasks) else "")
+        + "ftrace prints the name a pid had when the text was produced (its comm cache), so a task that "
+        "exec'd shows under both names; '<...>' is a pid the cache had lost."))
+    if other:
+        evs = sorted(res.events.items(), key=lambda kv: -kv[1])
+        report.sections.append(Section("Events", ["event", "group", "lines"],
+                                       [[e, event_group(e), f"{n:,}"] for e, n in evs[:args.limit]],
+                                       f"{len(evs) - args.limit} more events in JSON output" if len(evs) > args.limit
+                                       else None))
+    if args.alongside:
+        scen = load_footprints(args.alongside)
+        report.sections += alongside_sections(scen, res.footprint)
+        report.charts.append(alongside_chart(scen, res.footprint))
+    if args.footprint:
+        for i, (abi, fp) in enumerate(res.footprints.items()):
+            out = args.footprint if i == 0 else args.footprint.with_name(
+                f"{args.footprint.stem}-{abi}{args.footprint.suffix or '.json'}")
+            fp.save(out)
+            if i:
+                print(f"kprof: {abi} tasks' footprint: {out}", file=sys.stderr)
+    write_output(render(report, args.format), args.output)
+    return 0
+
+
+# ----------------------------------------------------------------------------- record
+
+def record_main(args) -> int:
+    import datetime
+    import time
+
+    from profiler.errors import KprofError
+    from profiler.parse.ftrace_text import parse_duration
+    from profiler.record.ftrace import record_ftrace
+
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    duration = parse_duration(args.duration, "--duration")
+    if duration is None and not command:
+        duration = 1800.0
+    if duration is not None and duration <= 0:
+        raise KprofError("--duration must be more than 0")
+    if args.buffer_kb < 64:
+        raise KprofError("--buffer-kb: at least 64")
+    out = args.output or Path(f"kprof-ftrace-{datetime.datetime.now():%Y%m%d-%H%M%S}.txt")
+    tty = sys.stderr.isatty() and not args.quiet
+
+    def progress(elapsed, limit, written, lost):
+        if not tty:
+            return
+        left = f", {_fmt_s(max(0.0, limit - elapsed))} left" if limit else ""
+        sys.stderr.write(f"\rkprof: recording {_fmt_s(elapsed)}{left}, {written / 1e6:.1f} MB, lost {lost}   ")
+        sys.stderr.flush()
+
+    if not args.quiet:
+        what = " ".join(command) if command else f"the whole system for {_fmt_s(duration)}"
+        print(f"kprof: tracing {what} into {out} (Ctrl-C stops and keeps what was captured)", file=sys.stderr)
+    started = time.monotonic()
+    rec = record_ftrace(out, events=args.events, duration=duration, command=command or None,
+                        discard_tail=parse_duration(args.discard_tail, "--discard-tail"), buffer_kb=args.buffer_kb,
+                        progress=progress)
+    if tty:
+        sys.stderr.write("\n")
+    meta = rec.meta
+    for w in rec.warnings:
+        print(f"kprof: warning: {w}", file=sys.stderr)
+    end = rec.exit
+    how = "" if end is None else (f", command exit {end['exit']}" if "exit" in end else f", command killed by {end['signal']}")
+    print(f"kprof: {out}: {meta.get('bytes', 0) / 1e6:.1f} MB in {_fmt_s(time.monotonic() - started)}{how}"
+          f"{', interrupted' if rec.interrupted else ''}{', time limit reached' if rec.timed_out else ''}; "
+          f"tracing state {'restored' if meta.get('tracing_state_restored') else 'NOT restored'}; "
+          f"lost events: {sum(meta.get('lost_events', {}).values())}", file=sys.stderr)
+    print(f"kprof: analyse with: kprof ftrace analyze {out}", file=sys.stderr)
+    if rec.interrupted:
+        return 130
+    if not meta.get("tracing_state_restored"):
+        return 2
+    if end and end.get("exit", 1) != 0:
+        return 1
+    return 0

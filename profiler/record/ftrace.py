@@ -1,0 +1,619 @@
+"""Record an ftrace trace in kprof's own tracefs instance, streaming ``trace_pipe`` to disk.
+
+What it does, in order:
+
+1. finds tracefs (``/sys/kernel/tracing``, or ``/sys/kernel/debug/tracing``), mounting it when it is not
+   mounted (and unmounting it at the end);
+2. snapshots the tracing state (every setting file of the global instance, the options, every event's
+   enable/filter/trigger, the list of instances) to check at the end that nothing changed;
+3. creates ``instances/kprof-<pid>`` — never the global buffer — with its own buffer size, ``trace_clock``
+   mono (so timestamps map to wall-clock time, recorded in the metadata) and the chosen events;
+4. with a command: starts it held at a gate, restricts the instance to its pid (``set_event_pid`` +
+   ``options/event-fork``, so children and threads follow), then opens the gate; without one, traces the
+   whole system and leaves kprof's own pid out (``set_event_notrace_pid``);
+5. streams ``trace_pipe`` to the output file until the command ends, ``duration`` passes, or Ctrl-C (SIGINT
+   or SIGTERM): the command is stopped (SIGINT, then SIGTERM, then SIGKILL), what the buffer still holds is
+   drained, and nothing captured is lost;
+6. always — also after an error — stops tracing, removes the instance, unmounts tracefs if it mounted it,
+   and compares the tracing state with the snapshot, file by file.
+
+Written alongside the trace FILE: ``FILE.meta.json`` (kernel release, arch, kernel config source, events,
+command and its exit, lost events per CPU, clock mapping, the state check), ``FILE.modules-before`` and
+``FILE.modules-during`` (``/proc/modules``; the last snapshot taken while the workload still ran) and
+``FILE.config`` (the kernel config, when readable).
+"""
+from __future__ import annotations
+
+import datetime
+import errno
+import json
+import os
+import platform
+import select
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import profiler
+from profiler.errors import KprofError
+from profiler.kernel import modules as kmodules
+from profiler.kernel import syscalls
+
+META_FORMAT = "kprof-ftrace-recording"
+TRACEFS_MOUNTS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
+SYSCALL_EVENTS = ["raw_syscalls/sys_enter", "raw_syscalls/sys_exit",
+                  "sched/sched_process_fork", "sched/sched_process_exec"]
+
+# top-level files that are not settings (they change by themselves, are huge, or block when read)
+_NOT_STATE = {"trace", "trace_pipe", "trace_marker", "trace_marker_raw", "free_buffer", "README", "snapshot",
+              "available_events", "available_tracers", "available_filter_functions",
+              "available_filter_functions_addrs", "touched_functions", "enabled_functions",
+              "dyn_ftrace_total_info", "printk_formats", "saved_cmdlines", "saved_tgids", "trace_stat",
+              "uprobe_profile", "kprobe_profile", "per_cpu", "events", "options", "instances", "hwlat_detector",
+              "osnoise", "rv", "stack_trace", "stack_trace_filter", "stack_max_size", "function_profile_enabled",
+              "set_graph_function", "set_graph_notrace", "max_graph_depth", "timerlat_period_us"}
+
+
+# ----------------------------------------------------------------------------- tracefs
+
+def _mounts() -> list[tuple[str, str]]:
+    try:
+        with open("/proc/mounts") as f:
+            return [(ln.split()[1], ln.split()[2]) for ln in f if len(ln.split()) > 2]
+    except OSError:
+        return []
+
+
+def find_tracefs() -> str | None:
+    """Where tracefs is mounted, or None."""
+    for mnt, fstype in _mounts():
+        if fstype == "tracefs" and os.path.isdir(os.path.join(mnt, "instances")):
+            return mnt
+    for mnt, fstype in _mounts():
+        if fstype == "debugfs" and os.path.isdir(os.path.join(mnt, "tracing", "instances")):
+            return os.path.join(mnt, "tracing")
+    return None
+
+
+def mount_tracefs() -> tuple[str, bool]:
+    """(tracefs path, whether kprof mounted it). KprofError naming the reason when it cannot."""
+    found = find_tracefs()
+    if found:
+        return found, False
+    if os.geteuid() != 0:
+        raise KprofError("tracefs is not mounted and only root can mount it: run kprof ftrace record as root "
+                         "(or mount it: mount -t tracefs nodev /sys/kernel/tracing)")
+    target = TRACEFS_MOUNTS[0]
+    if not os.path.isdir(target):
+        raise KprofError(f"{target} does not exist: this kernel has no tracefs (CONFIG_TRACING not set?)")
+    p = subprocess.run(["mount", "-t", "tracefs", "nodev", target], capture_output=True, text=True)
+    if p.returncode != 0 or find_tracefs() != target:
+        raise KprofError(f"cannot mount tracefs at {target}: {(p.stderr or p.stdout).strip() or 'mount failed'}"
+                         f"{_lockdown_hint()}")
+    return target, True
+
+
+def _lockdown_hint() -> str:
+    try:
+        with open("/sys/kernel/security/lockdown") as f:
+            state = f.read().strip()
+    except OSError:
+        return ""
+    return f" (kernel lockdown: {state}; 'confidentiality' forbids tracing)" if "[none]" not in state else ""
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except OSError as e:
+        return f"<unreadable: {errno.errorcode.get(e.errno, e.errno)}>"
+
+
+def _write(path: str, value: str) -> None:
+    try:
+        with open(path, "w") as f:
+            f.write(value)
+    except OSError as e:
+        raise KprofError(f"cannot write '{value.strip()}' to {path}: {e.strerror}{_lockdown_hint()}") from None
+
+
+def tracing_state(root: str) -> dict[str, str]:
+    """Every tracing setting, file by file: global settings, options, the instances that exist, and each
+    event's enable, filter and trigger. Two snapshots are equal when kprof left tracing as it found it."""
+    state: dict[str, str] = {}
+    for name in sorted(os.listdir(root)):
+        p = os.path.join(root, name)
+        if name not in _NOT_STATE and os.path.isfile(p):
+            state[name] = _read(p)
+    opts = os.path.join(root, "options")
+    if os.path.isdir(opts):
+        for name in sorted(os.listdir(opts)):
+            state[f"options/{name}"] = _read(os.path.join(opts, name))
+    inst = os.path.join(root, "instances")
+    if os.path.isdir(inst):
+        state["instances/"] = " ".join(sorted(os.listdir(inst)))
+    ev = os.path.join(root, "events")
+    if os.path.isdir(ev):
+        state["events/enable"] = _read(os.path.join(ev, "enable"))
+        for system in sorted(os.listdir(ev)):
+            sp = os.path.join(ev, system)
+            if not os.path.isdir(sp):
+                continue
+            for name in sorted(os.listdir(sp)):
+                p = os.path.join(sp, name)
+                if name == "enable":
+                    state[f"events/{system}/enable"] = _read(p)
+                elif os.path.isdir(p):
+                    for f in ("enable", "filter", "trigger"):
+                        fp = os.path.join(p, f)
+                        if os.path.exists(fp):
+                            state[f"events/{system}/{name}/{f}"] = _read(fp)
+    return state
+
+
+def state_changes(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    out = []
+    for k in sorted(set(before) | set(after)):
+        a, b = before.get(k), after.get(k)
+        if a != b:
+            out.append(f"{k}: {_short(a)} -> {_short(b)}")
+    return out
+
+
+def _short(v) -> str:
+    if v is None:
+        return "(absent)"
+    v = v.strip().replace("\n", "\\n")
+    return repr(v[:80] + ("…" if len(v) > 80 else ""))
+
+
+def stale_instances(root: str) -> list[str]:
+    """kprof instances left by a kprof that was killed (SIGKILL, power loss): their pid is gone."""
+    out = []
+    try:
+        names = os.listdir(os.path.join(root, "instances"))
+    except OSError:
+        return out
+    for name in names:
+        if name.startswith("kprof-") and name[6:].isdigit() and not os.path.exists(f"/proc/{name[6:]}"):
+            out.append(name)
+    return out
+
+
+def _rmdir_instance(path: str) -> str | None:
+    """Remove an instance, retrying while the kernel still holds it busy; None or the error."""
+    for _ in range(50):
+        try:
+            os.rmdir(path)
+            return None
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            if e.errno != errno.EBUSY:
+                return f"{path}: {e.strerror}"
+            time.sleep(0.1)
+    return f"{path}: still busy"
+
+
+# ----------------------------------------------------------------------------- what runs
+
+EM = {3: "i386", 62: "x86_64", 40: "arm", 183: "aarch64", 243: "riscv64"}
+
+
+def elf_arch(path: str) -> str | None:
+    """The ABI of an ELF executable (kprof arch name), following a script's #! line; None if unknown."""
+    for _ in range(4):
+        try:
+            with open(path, "rb") as f:
+                head = f.read(256)
+        except OSError:
+            return None
+        if head[:4] == b"\x7fELF":
+            bits = 64 if head[4] == 2 else 32
+            machine = int.from_bytes(head[18:20], "little" if head[5] == 1 else "big")
+            name = EM.get(machine)
+            if name == "riscv64" and bits == 32:
+                return None
+            return name
+        if head[:2] != b"#!":
+            return None
+        parts = head[2:].split(b"\n", 1)[0].decode("utf-8", "replace").split()
+        if not parts:
+            return None
+        path = parts[0]
+        if os.path.basename(path) == "env" and len(parts) > 1:
+            path = shutil.which(parts[1]) or parts[1]
+    return None
+
+
+def analysis_arch(kernel_arch: str, command_arch: str | None) -> str:
+    """The ABI to read a recording's syscall numbers with: a 32-bit command on a 64-bit kernel uses the
+    compat numbers (raw_syscalls has no ABI field)."""
+    if kernel_arch == "aarch64" and command_arch == "arm":
+        return "arm64-compat"
+    if kernel_arch == "x86_64" and command_arch == "i386":
+        return "i386"
+    return kernel_arch
+
+
+def sidecar(trace: str | Path, what: str) -> Path:
+    return Path(f"{trace}.{what}")
+
+
+def load_meta(trace: str | Path) -> dict | None:
+    """The metadata kprof wrote next to a trace it recorded, or None."""
+    p = sidecar(trace, "meta.json")
+    try:
+        with open(p) as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        return None
+    except (OSError, json.JSONDecodeError) as e:
+        raise KprofError(f"{p}: unreadable recording metadata ({e}); move it away to analyse the trace "
+                         f"without it") from None
+    if not isinstance(data, dict) or data.get("format") != META_FORMAT:
+        raise KprofError(f"{p}: not kprof recording metadata (no \"format\": \"{META_FORMAT}\")")
+    return data
+
+
+# ----------------------------------------------------------------------------- recording
+
+@dataclass
+class Recording:
+    trace: Path
+    meta: dict
+    interrupted: bool = False
+    timed_out: bool = False
+    exit: dict | None = None              # the command's end: {"exit": n} or {"signal": name}
+    warnings: list[str] = field(default_factory=list)
+
+
+def _event_paths(root_inst: str, events: str) -> list[str]:
+    """'syscalls' | 'all' | comma list of system or system:event (or system/event) → enable file paths."""
+    ev = os.path.join(root_inst, "events")
+    if events == "all":
+        return [os.path.join(ev, "enable")]
+    names = SYSCALL_EVENTS if events == "syscalls" else [e.strip().replace(":", "/") for e in events.split(",")
+                                                         if e.strip()]
+    out = []
+    for name in names:
+        p = os.path.join(ev, name, "enable")
+        if not os.path.exists(p):
+            raise KprofError(f"--events: no event '{name.replace('/', ':')}' in this kernel (see "
+                             f"{os.path.join(ev, '')} or /sys/kernel/tracing/available_events)")
+        out.append(p)
+    return out
+
+
+def _cpu_stats(inst: str) -> dict[str, dict[str, int]]:
+    out = {}
+    base = os.path.join(inst, "per_cpu")
+    try:
+        cpus = sorted(os.listdir(base), key=lambda c: int(c[3:]) if c[3:].isdigit() else 0)
+    except OSError:
+        return out
+    for cpu in cpus:
+        st = {}
+        for ln in _read(os.path.join(base, cpu, "stats")).splitlines():
+            k, _, v = ln.partition(":")
+            v = v.strip()
+            if k in ("overrun", "commit overrun", "dropped events", "entries") and v.isdigit():
+                st[k] = int(v)
+        out[cpu[3:]] = st
+    return out
+
+
+def _lost(stats: dict) -> dict[str, int]:
+    return {cpu: s.get("overrun", 0) + s.get("dropped events", 0) + s.get("commit overrun", 0)
+            for cpu, s in stats.items() if s.get("overrun", 0) + s.get("dropped events", 0) + s.get("commit overrun", 0)}
+
+
+def _signame(n: int) -> str:
+    try:
+        return signal.Signals(n).name
+    except ValueError:
+        return f"signal {n}"
+
+
+def record_ftrace(out: str | Path, *, events: str = "syscalls", duration: float | None = None,
+                  command: list[str] | None = None, discard_tail: float | None = None, buffer_kb: int = 4096,
+                  cwd: str | None = None, env: dict | None = None, progress=None) -> Recording:
+    """Record; see the module docstring. ``progress(elapsed, limit, bytes, lost)`` is called about once a
+    second. Raises KprofError for what a user can fix; the tracing state is restored in every case."""
+    out = Path(out)
+    if command:
+        exe = shutil.which(command[0], path=(env or os.environ).get("PATH"))
+        if exe is None:
+            raise KprofError(f"command not found: {command[0]}")
+    if duration is None and not command:
+        raise KprofError("give --duration (e.g. 30m) or a command to trace (-- COMMAND ARGS…)")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out_f = open(out, "wb")
+    except OSError as e:
+        raise KprofError(f"{out}: cannot write the trace: {e.strerror}") from None
+
+    try:
+        root, mounted = mount_tracefs()
+    except BaseException:
+        out_f.close()
+        out.unlink(missing_ok=True)
+        raise
+    warnings: list[str] = []
+    before = tracing_state(root)
+    for name in stale_instances(root):
+        err = _rmdir_instance(os.path.join(root, "instances", name))
+        warnings.append(f"removed tracefs instance {name} left by a kprof that was killed" if err is None
+                        else f"tracefs instance {name} left by a killed kprof could not be removed: {err}")
+    if warnings:
+        before = tracing_state(root)
+    inst = os.path.join(root, "instances", f"kprof-{os.getpid()}")
+    uname = os.uname()
+    kernel_arch = syscalls.normalize_arch(uname.machine)
+    command_arch = elf_arch(exe) if command else None
+    config = kmodules.read_config()
+    modules_before, modules_where = kmodules.read_modules()
+    meta = {
+        "format": META_FORMAT, "version": 1, "kprof": profiler.__version__, "complete": False,
+        "trace": out.name, "kernel_release": uname.release, "kernel_version": uname.version,
+        "machine": uname.machine, "arch": kernel_arch, "command_arch": command_arch,
+        "analysis_arch": analysis_arch(kernel_arch, command_arch), "hostname": uname.nodename,
+        "python": platform.python_version(), "tracefs": root, "mounted_tracefs": mounted, "kprof_pid": os.getpid(),
+        "instance": os.path.basename(inst), "events": events, "buffer_kb": buffer_kb, "trace_clock": "mono",
+        "command": command, "cwd": cwd, "duration_limit_s": duration, "discard_tail_s": discard_tail,
+        "kernel_config": {"source": config.source, "note": config.note,
+                          "copy": sidecar(out, "config").name if config.readable else None,
+                          "CONFIG_MODULES": config.options.get("CONFIG_MODULES") if config.readable else None},
+        "modules": {"before": sidecar(out, "modules-before").name if modules_before is not None else None,
+                    "during": None, "note": None if modules_before is not None else modules_where},
+    }
+    if config.readable:
+        sidecar(out, "config").write_text(config.text())
+    if modules_before is not None:
+        shutil.copyfile(kmodules.PROC_MODULES, sidecar(out, "modules-before"))
+    rec = Recording(out, meta, warnings=warnings)
+    _write_meta(out, meta)
+
+    stop = []
+    old = {s: signal.signal(s, lambda n, f: stop.append(n)) for s in (signal.SIGINT, signal.SIGTERM)}
+    child = gate = pipe_fd = None
+    created = False
+    try:
+        try:
+            os.mkdir(inst)
+        except OSError as e:
+            raise KprofError(f"cannot create tracefs instance {inst}: {e.strerror}{_lockdown_hint()}") from None
+        created = True
+        _write(os.path.join(inst, "tracing_on"), "0")
+        _write(os.path.join(inst, "buffer_size_kb"), str(buffer_kb))
+        _write(os.path.join(inst, "trace_clock"), "mono")
+        enables = _event_paths(inst, events)
+        if command:
+            child, gate = _spawn_gated(exe, command, cwd, env)
+            meta["command_pid"] = child
+            _write(os.path.join(inst, "options", "event-fork"), "1")
+            _write(os.path.join(inst, "set_event_pid"), str(child))
+        elif os.path.exists(os.path.join(inst, "set_event_notrace_pid")):
+            _write(os.path.join(inst, "set_event_notrace_pid"), str(os.getpid()))
+        else:
+            warnings.append("this kernel has no set_event_notrace_pid: kprof's own reads of trace_pipe are in "
+                            "the trace")
+        for p in enables:
+            _write(p, "1")
+        pipe_fd = os.open(os.path.join(inst, "trace_pipe"), os.O_RDONLY | os.O_NONBLOCK)
+        meta["started_mono"] = time.clock_gettime(time.CLOCK_MONOTONIC)
+        meta["started"] = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+        _write(os.path.join(inst, "tracing_on"), "1")
+        start = time.monotonic()
+        if gate is not None:
+            os.write(gate, b"g")
+            os.close(gate)
+            gate = None
+        rec.exit, written = _stream(pipe_fd, out_f, inst, child, start, duration, stop, rec, meta, progress)
+        _write(os.path.join(inst, "tracing_on"), "0")
+        written += _drain(pipe_fd, out_f)
+        meta["ended_mono"] = time.clock_gettime(time.CLOCK_MONOTONIC)
+        meta["duration_s"] = round(time.monotonic() - start, 3)
+        meta["bytes"] = written
+        stats = _cpu_stats(inst)
+        meta["cpu_stats"] = stats
+        meta["lost_events"] = _lost(stats)
+        if meta["lost_events"]:
+            rec.warnings.append("the ring buffer lost events (" + ", ".join(
+                f"CPU {c}: {n}" for c, n in meta["lost_events"].items()) + f"); record with a bigger --buffer-kb "
+                f"(now {buffer_kb} per CPU) or fewer events")
+    finally:
+        if gate is not None:
+            os.close(gate)
+        if child is not None and rec.exit is None:
+            rec.exit = _stop_child(child, [signal.SIGKILL])
+        if pipe_fd is not None:
+            os.close(pipe_fd)
+        out_f.close()
+        cleanup_errors = _teardown(inst, created)
+        changes = state_changes(before, tracing_state(root))
+        if mounted:
+            p = subprocess.run(["umount", root], capture_output=True, text=True)
+            if p.returncode != 0 or find_tracefs() is not None:
+                cleanup_errors.append(f"umount {root}: {(p.stderr or p.stdout).strip() or 'still mounted'}")
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        meta["tracing_state_restored"] = not changes and not cleanup_errors
+        meta["tracing_state_changes"] = changes + cleanup_errors
+        if changes or cleanup_errors:
+            rec.warnings.append("tracing state NOT restored: " + "; ".join(changes + cleanup_errors))
+        meta["exit"] = rec.exit
+        meta["interrupted"] = rec.interrupted
+        meta["timed_out"] = rec.timed_out
+        meta["warnings"] = rec.warnings
+        meta["complete"] = True
+        _write_meta(out, meta)
+    return rec
+
+
+def _write_meta(out: Path, meta: dict) -> None:
+    tmp = sidecar(out, "meta.json.tmp")
+    tmp.write_text(json.dumps(meta, indent=1, default=str) + "\n")
+    os.replace(tmp, sidecar(out, "meta.json"))
+
+
+_CHILD_ERRORS: dict[int, int] = {}     # child pid → read end of the pipe its exec error would come through
+
+
+def _spawn_gated(exe: str, command: list[str], cwd: str | None, env: dict | None) -> tuple[int, int]:
+    """Fork the command, held before exec until kprof writes to the gate, so its pid can be traced from
+    its first instruction. Its last steps in kprof are in the trace: the gate read returning, one execve.
+    It gets its own process group, so kprof can stop all of it."""
+    r, w = os.pipe()                                   # all close on exec
+    err_r, err_w = os.pipe()
+    ready_r, ready_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:                                       # the child: nothing here may return to kprof's code
+        try:
+            os.close(w)
+            os.close(err_r)
+            os.close(ready_r)
+            os.setpgid(0, 0)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            if cwd:
+                os.chdir(cwd)
+            os.write(ready_w, b"r")                    # tracing starts after this: only the gate read and
+            if not os.read(r, 1):                      # the execve are the child's own steps in the trace
+                os._exit(125)
+            os.execve(exe, command, env if env is not None else os.environ)
+        except BaseException as e:                     # noqa: BLE001 - report and leave
+            try:
+                os.write(err_w, f"{command[0]}: {e}".encode())
+            finally:
+                os._exit(127)
+    os.close(r)
+    os.close(err_w)
+    os.close(ready_w)
+    try:
+        os.read(ready_r, 1)                            # b"" if the child died first: its exit shows later
+    finally:
+        os.close(ready_r)
+    _CHILD_ERRORS[pid] = err_r
+    return pid, w
+
+
+def _stream(fd, out_f, inst, child, start, duration, stop, rec: Recording, meta, progress):
+    """Copy trace_pipe to the file until the command ends, the time is up, or a stop signal."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    written = 0
+    last_tick = start
+    end = None
+    stopping_at = None
+    while True:
+        poller.poll(200)
+        written += _drain(fd, out_f, limit=64)
+        now = time.monotonic()
+        if child is not None and end is None:
+            pid, status = os.waitpid(child, os.WNOHANG)
+            if pid:
+                end = {"signal": _signame(os.WTERMSIG(status))} if os.WIFSIGNALED(status) else \
+                    {"exit": os.WEXITSTATUS(status)}
+                err = _CHILD_ERRORS.pop(child, None)
+                if err is not None:
+                    msg = os.read(err, 4096).decode("utf-8", "replace")
+                    os.close(err)
+                    if msg:
+                        rec.warnings.append(f"the command did not start: {msg}")
+                break
+        if now - last_tick >= 1.0:
+            last_tick = now
+            snap, _ = kmodules.read_modules()
+            if snap is not None:
+                shutil.copyfile(kmodules.PROC_MODULES, sidecar(rec.trace, "modules-during"))
+                meta["modules"]["during"] = sidecar(rec.trace, "modules-during").name
+                meta["modules"]["during_at_s"] = round(now - start, 1)
+            if progress is not None:
+                progress(now - start, duration, written, sum(_lost(_cpu_stats(inst)).values()))
+        over = duration is not None and now - start >= duration
+        if (stop or over) and stopping_at is None:
+            rec.interrupted, rec.timed_out = bool(stop), not stop
+            if child is None:
+                break
+            stopping_at = now
+            _signal_group(child, signal.SIGINT)
+        elif stopping_at is not None:
+            if now - stopping_at > 8:
+                _signal_group(child, signal.SIGKILL)
+            elif now - stopping_at > 4:
+                _signal_group(child, signal.SIGTERM)
+    if child is not None:
+        _signal_group(child, signal.SIGKILL)          # whatever the command left running in its group
+    if end is None and child is not None:
+        end = _stop_child(child, [signal.SIGKILL])
+    if meta["modules"].get("during") is None and meta["modules"]["before"]:   # shorter than a second
+        shutil.copyfile(kmodules.PROC_MODULES, sidecar(rec.trace, "modules-during"))
+        meta["modules"]["during"] = sidecar(rec.trace, "modules-during").name
+        meta["modules"]["during_at_s"] = round(time.monotonic() - start, 1)
+    return end, written
+
+
+def _signal_group(pid: int, sig) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _stop_child(pid: int, sigs) -> dict | None:
+    for sig in sigs:
+        _signal_group(pid, sig)
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+    try:
+        _, status = os.waitpid(pid, 0)
+    except ChildProcessError:
+        return None
+    return {"signal": _signame(os.WTERMSIG(status))} if os.WIFSIGNALED(status) else {"exit": os.WEXITSTATUS(status)}
+
+
+def _drain(fd, out_f, limit: int | None = None) -> int:
+    """Read what trace_pipe holds now (non-blocking) into the file."""
+    n = 0
+    reads = 0
+    while limit is None or reads < limit:
+        try:
+            data = os.read(fd, 1 << 20)
+        except BlockingIOError:
+            break
+        except InterruptedError:
+            continue
+        if not data:
+            break
+        out_f.write(data)
+        n += len(data)
+        reads += 1
+    return n
+
+
+def _teardown(inst: str, created: bool) -> list[str]:
+    """Stop the instance and remove it; every step is tried whatever failed before."""
+    errors = []
+    if not created or not os.path.isdir(inst):
+        return errors
+    for name, value in (("tracing_on", "0"), ("events/enable", "0"), ("set_event_pid", ""),
+                        ("set_event_notrace_pid", ""), ("options/event-fork", "0")):
+        p = os.path.join(inst, name)
+        if os.path.exists(p):
+            try:
+                with open(p, "w") as f:
+                    f.write(value if value else "\n")
+            except OSError as e:
+                if name not in ("set_event_pid", "set_event_notrace_pid"):
+                    errors.append(f"{p}: {e.strerror}")
+    err = _rmdir_instance(inst)
+    if err:
+        errors.append(err)
+    return errors

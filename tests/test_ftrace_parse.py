@@ -1,0 +1,438 @@
+"""ftrace text → events and footprints: ELISA's arm form, the other text forms, the counting rules, the
+fast chunked path against the exact line-by-line event path, time windows, compression, bad input, and
+traces mixing 64-bit and 32-bit tasks."""
+from __future__ import annotations
+
+import gzip
+import json
+import lzma
+import os
+import subprocess
+import sys
+
+
+import pytest
+
+from profiler.errors import KprofError
+from profiler.footprint import FootprintBuilder
+from profiler.parse import ftrace_text as ft
+
+from .conftest import ROOT
+
+_CLI = "import sys, profiler.cli as c; sys.exit(c.main(sys.argv[1:]))"
+
+
+def kp(*args, check=None, cwd=None, env=None, timeout=120):
+    """The real CLI in a subprocess; never a traceback."""
+    e = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    p = subprocess.run([sys.executable, "-c", _CLI, *map(str, args)], capture_output=True, text=True,
+                       cwd=cwd or ROOT, env=e, timeout=timeout)
+    if check is not None:
+        assert p.returncode == check, f"exit {p.returncode}\nstdout:\n{p.stdout[-3000:]}\nstderr:\n{p.stderr[-3000:]}"
+    assert "Traceback" not in p.stderr, p.stderr
+    return p
+
+
+def line(comm, pid, ts, text, cpu=0, flags="....", width=5):
+    """One line as the kernel's trace file prints it ("%16s-%-5d" on 5.x kernels, %-7d since)."""
+    return f"{comm:>16}-{pid:<{width}} [{cpu:03d}] {flags} {ts:12.6f}: {text}"
+
+
+HEADER = """# tracer: nop
+#
+# entries-in-buffer/entries-written: 17/17   #P:4
+#
+#                                _-----=> irqs-off
+#                               / _----=> need-resched
+#                              | / _---=> hardirq/softirq
+#                              || / _--=> preempt-depth
+#                              ||| /     delay
+#           TASK-PID     CPU#  ||||   TIMESTAMP  FUNCTION
+#              | |         |   ||||      |         |
+"""
+
+# ELISA's kind of file: 32-bit Raspberry Pi OS (arm EABI), all events, raw_syscalls numbers
+ELISA = HEADER + "\n".join([
+    line("node", 1234, 1000.000100, "sys_enter: NR 336 (7e8f1000, 1, 7e8f1010, 0, 8, 0)", 2),
+    line("node", 1234, 1000.000200, "sys_exit: NR 336 = 1", 2),
+    line("node", 1234, 1000.000300, "sys_enter: NR 54 (17, 40206b00, 7e8f1234, 0, 0, 0)", 2),
+    line("node", 1234, 1000.000400, "sys_exit: NR 54 = 1", 2),
+    line("<idle>", 0, 1000.000500, "irq_handler_entry: irq=162 name=arch_timer", 0, "d.h1"),
+    line("<idle>", 0, 1000.000510, "irq_handler_exit: irq=162 ret=handled", 0, "d.h1"),
+    line("node", 1234, 1000.000600, "sys_enter: NR 54 (17, 40206b00, 7e8f1234, 0, 0, 0)", 2),
+    line("node", 1234, 1000.000700, "sys_exit: NR 54 = -110", 2),
+    line("node", 1234, 1000.000800, "sys_enter: NR 999 (0, 0, 0, 0, 0, 0)", 2),
+    line("node", 1234, 1000.000900, "sys_exit: NR 999 = -38", 2),
+    line("node", 1234, 1000.001000, "sched_switch: prev_comm=node prev_pid=1234 prev_prio=120 prev_state=S ==> "
+                                    "next_comm=swapper/2 next_pid=0 next_prio=120", 2, "d..3"),
+    line("kworker/0:1", 56, 1000.001100, "workqueue_execute_start: work struct 8e1c0a40: function vmstat_update"),
+    line("node", 1234, 1000.001200, "sys_enter: NR 192 (0, 1000, 3, 22, ffffffff, 0)", 2),
+    line("node", 1234, 1000.001300, "sys_exit: NR 192 = -1225617408", 2),     # mmap2 address, printed signed
+    line("node", 1234, 1000.001400, "sys_enter: NR 248 (3, 0, 0, 0, 0, 0)", 2),
+]) + "\n"
+
+
+def write(tmp_path, name, text, mode="w"):
+    p = tmp_path / name
+    (p.write_bytes if isinstance(text, bytes) else p.write_text)(text)
+    return p
+
+
+def fp_summary(res):
+    fp = res.footprint
+    return ({n: (s.calls, dict(s.errors), s.unfinished) for n, s in fp.syscalls.items()},
+            {k: (v["calls"], dict(v["errors"])) for k, v in fp.ioctls.items()})
+
+
+# ----------------------------------------------------------------------------- ELISA's form
+
+def test_elisa_arm_trace_maps_numbers_and_decodes_spi(tmp_path):
+    res = ft.analyse_trace([write(tmp_path, "pi.txt", ELISA)], "arm")
+    fp = res.footprint
+    assert fp.arch == "arm"
+    assert fp.syscalls["ppoll"].calls == 1                      # 336 is ppoll, not "perf_event_open??"
+    assert "perf_event_open" not in fp.syscalls
+    assert fp.syscall_info("ppoll").number == 336
+    assert fp.syscalls["ioctl"].calls == 2 and dict(fp.syscalls["ioctl"].errors) == {"ETIMEDOUT": 1}
+    [io] = fp.ioctl_rows()
+    assert (io["request"], io["name"], io["handler"], io["subsystem"]) == \
+        ("0x40206b00", "SPI_IOC_MESSAGE(1)", "drivers/spi/spidev.c", "drivers/spi")
+    assert io["calls"] == 2 and dict(io["errors"]) == {"ETIMEDOUT": 1}
+    subs = {r["subsystem"]: r["calls"] for r in fp.subsystem_rows()}
+    assert subs["drivers/spi"] == 2 and subs["fs.events"] == 1
+    # an unknown number is kept, counted and named, never dropped
+    assert fp.syscalls["syscall_999"].calls == 1 and dict(fp.syscalls["syscall_999"].errors) == {"ENOSYS": 1}
+    # a 32-bit address returned by mmap2 prints as a negative long: not an error
+    assert fp.syscalls["mmap2"].calls == 1 and not fp.syscalls["mmap2"].errors
+    # exit_group never returns; its status is the task's end
+    assert fp.syscalls["exit_group"].unfinished == 1 and fp.processes[1234]["end"] == {"exit": 3}
+    groups = res.groups()
+    assert groups["sys_*"] == 11 and groups["irq_*"] == 2 and groups["sched_*"] == 1 and groups["workqueue_*"] == 1
+    tasks = {(t.comm, t.pid): t for t in res.tasks}
+    assert tasks[("node", 1234)].calls == 6 and tasks[("<idle>", 0)].events == 2
+    assert res.unparsed == 0 and res.lines == ELISA.count("\n")
+
+
+def test_cli_analyze_elisa_form(tmp_path):
+    trace = write(tmp_path, "pi.txt", ELISA)
+    p = kp("ftrace", "analyze", trace, check=2)                   # no arch: numbers cannot be read
+    assert "--arch" in p.stderr and "arm" in p.stderr
+    p = kp("ftrace", "analyze", trace, "--arch", "arm", "-f", "json", "--footprint", tmp_path / "fp.json", check=0)
+    report = json.loads(p.stdout)
+    titles = [s["title"] for s in report["sections"]]
+    assert "Event groups (ELISA's \"Subsystem usage\")" in titles and "ioctl requests" in titles
+    sysrows = {r[0]: r for s in report["sections"] if s["title"] == "System calls" for r in s["rows"]}
+    assert sysrows["ppoll"][1] == 336 and "time ms" not in next(
+        s["headers"] for s in report["sections"] if s["title"] == "System calls")
+    saved = json.loads((tmp_path / "fp.json").read_text())
+    assert saved["format"] == "kprof-footprint" and saved["arch"] == "arm"
+    assert saved["source"]["kind"] == "ftrace" and saved["source"]["event_groups"]["irq_*"] == 2
+
+
+def test_ausyscall_table_disagreements_are_reported_not_used(tmp_path):
+    # auditd 3.0.9's arm table, as ELISA used it: no 335, 336, 346
+    dump = "Using armeb syscall table:\n" + "".join(
+        f"{n}\t{name}\n" for n, name in [(54, "ioctl"), (192, "mmap2"), (248, "exit_group"), (334, "faccessat"),
+                                          (337, "unshare"), (364, "perf_event_open"), (140, "llseek")])
+    trace = write(tmp_path, "pi.txt", ELISA)
+    p = kp("ftrace", "analyze", trace, "--arch", "arm", "--syscall-table", write(tmp_path, "aus.txt", dump),
+           "-f", "json", check=0)
+    report = json.loads(p.stdout)
+    sec = next(s for s in report["sections"] if s["title"].startswith(str(tmp_path / "aus.txt")))
+    rows = {r[0]: r for r in sec["rows"]}
+    assert rows[336][1:4] == ["(none)", "ppoll", 1]                 # used in the trace, listed first
+    assert sec["rows"][0][0] == 336
+    assert rows[140][1:3] == ["llseek", "_llseek"] and "spelling" in rows[140][4]
+    assert 54 not in rows and 364 not in rows                       # agreeing numbers are not listed
+    assert any("336: ausyscall (none), kernel ppoll" in w for w in report["warnings"])
+    names = {r[0] for s in report["sections"] if s["title"] == "System calls" for r in s["rows"]}
+    assert "ppoll" in names and "perf_event_open" not in names
+    bad = kp("ftrace", "analyze", trace, "--arch", "arm", "--syscall-table", write(tmp_path, "bad.txt", "hello\n"),
+             check=2)
+    assert "ausyscall --dump" in bad.stderr
+
+
+# ----------------------------------------------------------------------------- the other text forms
+
+RAW_X86 = [
+    ("python3", 77, "sys_enter: NR 16 (3, 5401, 7ffc8bfac640, 0, 7ffc8bfac680, 7f1cea7bf6d0)"),
+    ("python3", 77, "sys_exit: NR 16 = -25"),
+    ("python3", 77, "sys_enter: NR 39 (0, 0, 0, 7f3ea0b0b0c8, 0, 7f3ea08ac740)"),
+    ("python3", 77, "sys_exit: NR 39 = 77"),
+    ("python3", 77, "sys_enter: NR 257 (ffffff9c, 7f73f39690b1, 80000, 0, 0, 0)"),
+    ("python3", 77, "sys_exit: NR 257 = -2"),
+]
+# the same calls as the syscalls:* events print them in the trace file, and in trace-cmd report
+NAMED_FILE = [
+    ("python3", 77, "sys_ioctl(fd: 3, cmd: 0x5401, arg: 0x7ffc8bfac640)"),
+    ("python3", 77, "sys_ioctl -> 0xffffffffffffffe7"),
+    ("python3", 77, "sys_getpid()"),
+    ("python3", 77, "sys_getpid -> 0x4d"),
+    ("python3", 77, "sys_openat(dfd: 0xffffff9c, filename: 0x7f73f39690b1, flags: 0x80000, mode: 0)"),
+    ("python3", 77, "sys_openat -> 0xfffffffffffffffe"),
+]
+TRACE_CMD = """cpus=2
+kprofprobe:          python3-77    [000]  2897.724293: sys_enter_ioctl:      fd: 0x00000003, cmd: 0x00005401, arg: 0x7ffc8bfac640
+kprofprobe:          python3-77    [000]  2897.724295: sys_exit_ioctl:       0xffffffffffffffe7
+kprofprobe:          python3-77    [000]  2897.724296: sys_enter_getpid:     
+kprofprobe:          python3-77    [000]  2897.724297: sys_exit_getpid:      0x4d
+kprofprobe:          python3-77    [000]  2897.724298: sys_enter_openat:     dfd: 0xffffff9c, filename: 0x7f73f39690b1, flags: 0x00080000, mode: 0x00000000
+kprofprobe:          python3-77    [000]  2897.724299: sys_exit_openat:      0xfffffffffffffffe
+kprofprobe:           python-76    [001]  2897.724300: softirq_raise:        vec=9 [action=RCU]
+"""
+TRACE_CMD_RAW = """cpus=2
+             python3-77    [000]  2897.724292: sys_enter:            NR 16 (3, 5401, 7ffc8bfac640, 0, 7ffc8bfac680, 7f1cea7bf6d0)
+             python3-77    [000]  2897.724294: sys_exit:             NR 16 = -25
+             python3-77    [000]  2897.724295: sys_enter:            NR 39 (0, 0, 0, 7f3ea0b0b0c8, 0, 7f3ea08ac740)
+             python3-77    [000]  2897.724296: sys_exit:             NR 39 = 77
+             python3-77    [000]  2897.724297: sys_enter:            NR 257 (ffffff9c, 7f73f39690b1, 80000, 0, 0, 0)
+             python3-77    [000]  2897.724298: sys_exit:             NR 257 = -2
+"""
+EXPECTED_FORMS = ({"ioctl": (1, {"ENOTTY": 1}, 0), "getpid": (1, {}, 0), "openat": (1, {"ENOENT": 1}, 0)},
+                  {(0x5401, ""): (1, {"ENOTTY": 1})})
+
+
+def _lines(spec, t0=500.0, width=7, flags="....."):
+    return "\n".join(line(c, p, t0 + i * 1e-5, text, 0, flags, width) for i, (c, p, text) in enumerate(spec)) + "\n"
+
+
+@pytest.mark.parametrize("form", ["raw", "named", "trace-cmd", "trace-cmd raw", "raw+named"])
+def test_text_forms_give_the_same_footprint(tmp_path, form):
+    text = {"raw": lambda: _lines(RAW_X86), "named": lambda: _lines(NAMED_FILE), "trace-cmd": lambda: TRACE_CMD,
+            "trace-cmd raw": lambda: TRACE_CMD_RAW,
+            # both event kinds on: the per-syscall lines describe the same calls and are not counted twice
+            "raw+named": lambda: _lines([x for pair in zip(RAW_X86, NAMED_FILE) for x in pair])}[form]()
+    res = ft.analyse_trace([write(tmp_path, "t.txt", text)], "x86_64")
+    assert fp_summary(res) == EXPECTED_FORMS
+    assert res.unparsed == 0
+    if form == "raw+named":
+        assert res.named_ignored == 6 and any("counted as events only" in w for w in res.warnings)
+    # the event path gives the same
+    b = FootprintBuilder("x86_64")
+    b.add_all(ft.iter_events(tmp_path / "t.txt", "x86_64"))
+    assert ({n: (s.calls, dict(s.errors), s.unfinished) for n, s in b.fp.syscalls.items()},
+            {k: (v["calls"], dict(v["errors"])) for k, v in b.fp.ioctls.items()}) == EXPECTED_FORMS
+
+
+def test_per_syscall_event_names_map_through_entry_points(tmp_path):
+    # arm's ppoll is defined as ppoll_time32: its syscalls: event is sys_enter_ppoll_time32
+    text = _lines([("node", 9, "sys_ppoll_time32(ufds: 0x7e8f1000, nfds: 0x1, tsp: 0x7e8f1010, sigmask: 0, "
+                               "sigsetsize: 0x8)"), ("node", 9, "sys_ppoll_time32 -> 0x1")])
+    res = ft.analyse_trace([write(tmp_path, "t.txt", text)], "arm")
+    assert set(res.footprint.syscalls) == {"ppoll"}
+
+
+# ----------------------------------------------------------------------------- counting rules, all paths
+
+def _workload(blocks=1, lost=False):
+    """x86_64 raw_syscalls of a small process tree, with everything the counting rules are about."""
+    out, t = [], 100.0
+
+    def add(comm, pid, text, cpu=0):
+        nonlocal t
+        t += 0.0001
+        out.append(line(comm, pid, t, text, cpu, ".....", 7))
+
+    add("node", 100, "sys_exit: NR 232 = 1")                                  # began before the trace
+    for b in range(blocks):
+        add("node", 100, "sys_enter: NR 0 (11, 55d0c8a3e000, 10000, 0, 0, 0)")
+        add("node", 100, "sys_exit: NR 0 = 512")
+        add("<idle>", 0, "irq_handler_entry: irq=11 name=virtio0", 1)
+        add("node", 100, "sys_enter: NR 16 (14, 5401, 7ffd5a1c0b10, 0, 0, 0)")
+        add("node", 100, "sys_exit: NR 16 = -25")
+        add("node", 100, "sys_enter: NR 16 (15, 40206b00, 7ffd5a1c0b40, 0, 0, 0)")
+        add("node", 100, "sys_exit: NR 16 = 32")
+        add("node", 100, "sys_enter: NR 15 (0, 0, 0, 0, 0, 0)")               # rt_sigreturn ...
+        add("node", 100, "sys_exit: NR -1 = -4")                              # ... exits as NR -1
+        add("node", 100, "sys_enter: NR 56 (3d0f00, 7f0000000000, 7f10, 7f20, 7f30, 0)")
+        add("node", 100, "sys_exit: NR 56 = %d" % (200 + b))
+        add("node", 200 + b, "sys_exit: NR 56 = 0", 1)                        # the child's return: not a call
+        add("node", 200 + b, "sys_enter: NR 202 (7f1c, 80, 0, 0, 0, 0)", 1)
+        add("node", 100, "sys_enter: NR 232 (9, 7ffd5a1c0a00, 400, ffffffff, 0, 0)")
+        add("node", 200 + b, "sys_exit: NR 202 = -11", 1)
+        add("node", 100, "sys_exit: NR 232 = 1")
+        if lost and b == 1:
+            out.append("CPU:1 [LOST 5 EVENTS]")
+        add("node", 200 + b, "sys_enter: NR 231 (3, 0, 0, 0, 0, 0)", 1)       # exit_group(3): never returns
+        add("mmtune", 300, "sys_enter: NR 16 (7, 40206b00, 7ffd5a1c0c40, 0, 0, 0)", 2)    # SPI only: errors
+        add("mmtune", 300, "sys_exit: NR 16 = %d" % (-110 if b % 3 == 0 else 1), 2)     # pair by the key
+        add("node", 100, "sys_enter: NR 61 (ffffffff, 7ffd5a1c0b00, 1, 0, 0, 0)")
+        add("node", 100, "sys_exit: NR 61 = %d" % (200 + b))
+        add("node", 100, "sched_process_exec: filename=/usr/bin/node pid=100 old_pid=100")
+    add("node", 100, "sys_enter: NR 232 (9, 7ffd5a1c0a00, 400, ffffffff, 0, 0)")  # still running at the end
+    return "\n".join(out) + "\n"
+
+
+def _everything(res):
+    fp = res.footprint
+    return (fp_summary(res), {(t.comm, t.pid): (t.calls, t.errors, t.events, dict(t.syscalls)) for t in res.tasks},
+            dict(res.events), {p: (d["parent"], d["end"]) for p, d in fp.processes.items()},
+            {k: dict(v["by"]) for k, v in fp.ioctls.items()}, res.orphan_exits, res.unfinished, res.unpaired)
+
+
+def test_counting_rules(tmp_path):
+    res = ft.analyse_trace([write(tmp_path, "w.txt", _workload(1))], "x86_64")
+    calls, ioctls = fp_summary(res)
+    assert calls == {
+        "epoll_wait": (3, {}, 1),        # one begun before the trace, one in it, one running at its end
+        "read": (1, {}, 0), "ioctl": (3, {"ENOTTY": 1, "ETIMEDOUT": 1}, 0), "rt_sigreturn": (1, {}, 0),
+        "clone": (1, {}, 0),             # once: the child's return is not a second call
+        "futex": (1, {"EAGAIN": 1}, 0), "exit_group": (1, {}, 1), "wait4": (1, {}, 0)}
+    assert ioctls == {(0x5401, ""): (1, {"ENOTTY": 1}), (0x40206b00, ""): (2, {"ETIMEDOUT": 1})}
+    fp = res.footprint
+    assert fp.processes[200]["parent"] == 100 and fp.processes[200]["end"] == {"exit": 3}
+    assert fp.programs["/usr/bin/node"]["calls"] == 1
+    assert fp.processes[100]["images"][0]["exe"] == "/usr/bin/node"       # comm "node" matched to the exec
+    assert res.orphan_exits == 1 and res.unfinished == 2 and res.unpaired == 0 and not res.warnings
+
+
+def test_fast_path_parallel_path_and_event_path_agree(tmp_path, monkeypatch):
+    trace = write(tmp_path, "w.txt", _workload(300))
+    exact = ft.analyse_trace([trace], "x86_64", jobs=1)
+    assert exact.chunks == (0, 1) or exact.chunks[0] >= 1
+    monkeypatch.setattr(ft, "CHUNK", 3000)              # many chunks: the chunk regex path, and its edges
+    fast = ft.analyse_trace([trace], "x86_64", jobs=1)
+    assert fast.chunks[0] > 50
+    monkeypatch.setattr(ft, "PARALLEL_MIN", 0)
+    par = ft.analyse_trace([trace], "x86_64", jobs=3)
+    assert _everything(exact) == _everything(fast) == _everything(par)
+    b = FootprintBuilder("x86_64")
+    b.add_all(ft.iter_events(trace, "x86_64"))
+    assert ({n: (s.calls, dict(s.errors), s.unfinished) for n, s in b.fp.syscalls.items()},
+            {k: (v["calls"], dict(v["errors"])) for k, v in b.fp.ioctls.items()}) == fp_summary(exact)
+    assert fp_summary(exact)[0]["clone"][0] == 300 and fp_summary(exact)[0]["epoll_wait"][0] == 302
+    assert fp_summary(exact)[1][(0x40206b00, "")] == (600, {"ETIMEDOUT": 100})
+
+
+def test_lost_events_are_counted_and_warned(tmp_path):
+    res = ft.analyse_trace([write(tmp_path, "w.txt", _workload(3, lost=True))], "x86_64")
+    assert res.lost == {1: 5}
+    assert any("lost events" in w and "CPU 1: 5" in w for w in res.warnings)
+
+
+def test_time_window(tmp_path, monkeypatch):
+    text = "".join(line("node", 5, 10.0 + i * 0.5, "sys_enter: NR 39 (0, 0, 0, 0, 0, 0)", 0, ".....", 7) + "\n" +
+                   line("node", 5, 10.0 + i * 0.5 + 0.1, "sys_exit: NR 39 = 5", 0, ".....", 7) + "\n"
+                   for i in range(200))                                     # 10.0 … 109.6 s
+    trace = write(tmp_path, "t.txt", text)
+    for chunk in (1 << 22, 700):
+        monkeypatch.setattr(ft, "CHUNK", chunk)
+        res = ft.analyse_trace([trace], "x86_64", skip=10, discard_tail=30)   # counted: 20.0 ≤ ts < 79.6
+        assert res.footprint.syscalls["getpid"].calls == 120
+        assert res.footprint.syscalls["getpid"].unfinished == 1      # entered at 79.5, returned at 79.6
+        assert res.outside == 400 - 239
+    p = kp("ftrace", "analyze", trace, "--arch", "x86_64", "--skip", "10s", "--discard-tail", "0.5m", check=0)
+    assert "getpid" in p.stdout and "counted" in p.stdout
+    p = kp("ftrace", "analyze", trace, "--arch", "x86_64", "--skip", "60", "--discard-tail", "60", check=2)
+    assert "window is empty" in p.stderr
+    p = kp("ftrace", "analyze", trace, "--arch", "x86_64", "--skip", "five", check=2)
+    assert "not a duration" in p.stderr
+
+
+def test_compressed_traces(tmp_path):
+    plain = write(tmp_path, "w.txt", _workload(20))
+    gz = write(tmp_path, "w.txt.gz", gzip.compress(plain.read_bytes()))
+    xz = write(tmp_path, "w.txt.xz", lzma.compress(plain.read_bytes()))
+    odd = write(tmp_path, "w.data", gzip.compress(plain.read_bytes()))       # recognised by magic, not by name
+    want = _everything(ft.analyse_trace([plain], "x86_64"))
+    for p in (gz, xz, odd):
+        assert _everything(ft.analyse_trace([p], "x86_64")) == want
+    cut = write(tmp_path, "cut.gz", gz.read_bytes()[:len(gz.read_bytes()) // 2])
+    p = kp("ftrace", "analyze", cut, "--arch", "x86_64", check=2)
+    assert "truncated" in p.stderr
+    zst = write(tmp_path, "w.zst", b"\x28\xb5\x2f\xfd" + b"\0" * 40)
+    p = kp("ftrace", "analyze", zst, "--arch", "x86_64", check=2)
+    assert "zstd" in p.stderr and "decompress" in p.stderr
+
+
+# ----------------------------------------------------------------------------- bad input
+
+def test_bad_input(tmp_path):
+    cases = {
+        "empty": (b"", "empty"),
+        "headers only": (HEADER.encode(), "only headers"),
+        "binary": (bytes(range(256)) * 64, "binary"),
+        "trace-cmd .dat": (b"\x17\x08\x44tracing6\0\0\0" + os.urandom(2000), "trace-cmd report"),
+        "strace log": (b"1234  1700000000.000001 openat(AT_FDCWD, \"/etc/ld.so.cache\", O_RDONLY) = 3 <0.000010>\n"
+                       b"1234  1700000000.000020 close(3) = 0 <0.000003>\n+++ exited with 0 +++\n", "strace log"),
+        "perf script": (b"            node  1234 [002]  1000.000100: raw_syscalls:sys_enter: NR 336 (7e8f1000, 1)\n",
+                        "perf script"),
+        "json": (b'{"format": "kprof-footprint", "version": 1}\n', "JSON"),
+        "text": (b"hello world\nthis is not a trace\n", "no ftrace event lines"),
+    }
+    for name, (data, words) in cases.items():
+        p = kp("ftrace", "analyze", write(tmp_path, name.replace(" ", "_"), data), "--arch", "arm", check=2)
+        assert words in p.stderr, (name, p.stderr)
+    p = kp("ftrace", "analyze", tmp_path / "missing.txt", "--arch", "arm", check=2)
+    assert "no such file" in p.stderr
+    p = kp("ftrace", "analyze", tmp_path, "--arch", "arm", check=2)
+    assert "directory" in p.stderr
+    p = kp("ftrace", "analyze", write(tmp_path, "pi.txt", ELISA), "--arch", "sparc", check=2)
+    assert "unknown architecture" in p.stderr
+    p = kp("ftrace", "analyze", tmp_path / "pi.txt", "--arch", "arm", "--task-arch", "node", check=2)
+    assert "PID=ARCH" in p.stderr
+
+
+def test_truncated_plain_trace_and_garbage_lines_are_counted_and_shown(tmp_path):
+    text = ELISA + line("node", 1234, 1000.0015, "sys_enter: NR 3 (5, 7e8f")               # cut mid-line
+    lines = text.split("\n")
+    lines.insert(14, "this line is not ftrace")
+    p = kp("ftrace", "analyze", write(tmp_path, "cut.txt", "\n".join(lines)), "--arch", "arm", "-f", "json", check=0)
+    report = json.loads(p.stdout)
+    warn = " ".join(report["warnings"])
+    assert "last line is incomplete" in warn and "not understood" in warn and "this line is not ftrace" in warn
+    assert "syscall_999" in warn                                   # unknown number: shown, with why
+
+
+# ----------------------------------------------------------------------------- 64-bit and 32-bit tasks
+
+def test_mixed_abi_trace_as_documented(tmp_path):
+    """A 64-bit arm kernel running 32-bit Raspberry Pi OS programs next to 64-bit ones: raw_syscalls lines
+    carry each task's own numbers and no ABI. kprof reads them with --arch, reports tasks whose arguments
+    never exceed 32 bits, and reads the tasks named with --task-arch with their own table."""
+    spec = []
+    for i in range(10):
+        spec += [("node", 300, "sys_enter: NR 336 (7e8f1000, 1, 7e8f1010, 0, 8, 0)"),        # arm: ppoll
+                 ("node", 300, "sys_exit: NR 336 = 1"),
+                 ("node", 300, "sys_enter: NR 54 (17, 40206b00, 7e8f1234, 0, 0, 0)"),        # arm: ioctl
+                 ("node", 300, "sys_exit: NR 54 = 1"),
+                 ("systemd", 1, "sys_enter: NR 73 (4, ffffd5a1c0a00, 10, ffffffff, 0, 0)"),   # arm64: ppoll
+                 ("systemd", 1, "sys_exit: NR 73 = 0"),
+                 ("systemd", 1, "sys_enter: NR 29 (3, 5401, ffffd5a1c0b10, 0, 0, 0)"),        # arm64: ioctl
+                 ("systemd", 1, "sys_exit: NR 29 = -25")]
+    trace = write(tmp_path, "mixed.txt", _lines(spec))
+    plain = ft.analyse_trace([trace], "aarch64")
+    assert "syscall_336" in plain.footprint.syscalls                   # read with the 64-bit table: wrong
+    assert any("never exceeded 32 bits" in w and "node-300" in w and "systemd" not in w for w in plain.warnings)
+    ta = ft.TaskArch.parse("aarch64", ["node=arm64-compat"])
+    res = ft.analyse_trace([trace], "aarch64", ta)
+    assert set(res.footprints) == {"aarch64", "arm64-compat"}
+    compat, native = res.footprints["arm64-compat"], res.footprints["aarch64"]
+    assert compat.syscalls["ppoll"].calls == 10 and compat.syscalls["ioctl"].calls == 10
+    assert native.syscalls["ppoll"].calls == 10 and dict(native.syscalls["ioctl"].errors) == {"ENOTTY": 10}
+    assert [r["name"] for r in compat.ioctl_rows()] == ["SPI_IOC_MESSAGE(1)"]
+    assert [r["name"] for r in native.ioctl_rows()] == ["TCGETS"]
+    assert not any("32 bits" in w for w in res.warnings)
+    # by pid works too, and the CLI writes one footprint per ABI
+    p = kp("ftrace", "analyze", trace, "--arch", "aarch64", "--task-arch", "300=arm64-compat",
+           "--footprint", tmp_path / "fp.json", check=0)
+    assert "arm64-compat tasks: System calls" in p.stdout
+    assert json.loads((tmp_path / "fp-arm64-compat.json").read_text())["syscalls"]["ppoll"]["calls"] == 10
+    # the other way round: 64-bit values in a trace read as 32-bit arm
+    wrong = ft.analyse_trace([trace], "arm")
+    assert any("64-bit kernel" in w and "systemd-1" in w for w in wrong.warnings)
+
+
+def test_x86_64_kernel_with_i386_task(tmp_path):
+    spec = [("busybox", 42, "sys_enter: NR 4 (1, 804a000, e, 0, 0, 0)"), ("busybox", 42, "sys_exit: NR 4 = 14")] * 8
+    trace = write(tmp_path, "t.txt", _lines(spec))
+    assert set(ft.analyse_trace([trace], "x86_64").footprint.syscalls) == {"stat"}      # x86_64 4: stat
+    res = ft.analyse_trace([trace], "x86_64", ft.TaskArch.parse("x86_64", ["busybox=i386"]))
+    assert set(res.footprints["i386"].syscalls) == {"write"}                           # i386 4: write
+
+
+def test_durations():
+    assert ft.parse_duration("5m") == 300 and ft.parse_duration("90") == 90 and ft.parse_duration("1.5h") == 5400
+    assert ft.parse_duration("250ms") == 0.25 and ft.parse_duration(None) is None
+    with pytest.raises(KprofError):
+        ft.parse_duration("5 minutes")

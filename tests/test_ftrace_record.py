@@ -1,0 +1,249 @@
+"""Real recordings on this machine's tracefs (root): around an oref0 command, then analysed; the tracing
+state afterwards equals the state before, checked file by file by this test's own snapshot — after a
+normal run, a SIGINT in the middle, a failing command, a bad option and a whole-system recording."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT, needs_oref0, needs_root, needs_strace
+from .test_ftrace_parse import _CLI, kp
+
+pytestmark = needs_root
+
+TRACEFS = "/sys/kernel/tracing"
+SKIP = {"trace", "trace_pipe", "trace_marker", "trace_marker_raw", "free_buffer", "snapshot", "README",
+        "available_filter_functions", "available_filter_functions_addrs", "touched_functions", "enabled_functions",
+        "printk_formats", "saved_cmdlines", "saved_tgids", "dyn_ftrace_total_info", "per_cpu", "trace_stat",
+        "uprobe_profile", "kprobe_profile", "stack_trace", "hwlat_detector", "osnoise", "rv"}
+
+
+@pytest.fixture(scope="module")
+def tracefs():
+    """tracefs mounted for the module (unmounted again if this fixture mounted it)."""
+    mounted = any(ln.split()[2] == "tracefs" for ln in open("/proc/mounts"))
+    if not mounted:
+        subprocess.run(["mount", "-t", "tracefs", "nodev", TRACEFS], check=True)
+    yield TRACEFS
+    if not mounted:
+        subprocess.run(["umount", TRACEFS], check=False)
+
+
+def snapshot(root=TRACEFS) -> dict:
+    """Every setting file of the tracing state, independent of kprof's own check: top-level files, options,
+    instance names, and every event's enable, filter and trigger."""
+    state = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel = os.path.relpath(dirpath, root)
+        if rel == "instances":
+            state["instances/"] = sorted(dirnames)
+            dirnames[:] = []
+            continue
+        dirnames[:] = [d for d in dirnames if d not in SKIP]
+        for f in filenames:
+            if f in SKIP or (rel.startswith("events") and f not in ("enable", "filter", "trigger")):
+                continue
+            p = os.path.join(dirpath, f)
+            try:
+                with open(p, errors="replace") as fh:
+                    state[os.path.join(rel, f)] = fh.read()
+            except OSError as e:
+                state[os.path.join(rel, f)] = f"<{e.errno}>"
+    return state
+
+
+def assert_same(before: dict, after: dict):
+    changed = {k: (before.get(k), after.get(k)) for k in set(before) | set(after) if before.get(k) != after.get(k)}
+    assert not changed, f"tracing state changed: {dict(list(changed.items())[:10])}"
+    assert len(before) > 1000, "the snapshot should cover every event's settings"
+
+
+def meta_of(trace: Path) -> dict:
+    return json.loads(Path(f"{trace}.meta.json").read_text())
+
+
+def start(*args, cwd=None, env=None):
+    e = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.Popen([sys.executable, "-c", _CLI, *map(str, args)], cwd=cwd or ROOT, env=e,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_data(path: Path, proc, min_bytes=2000, timeout=20.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if path.exists() and path.stat().st_size >= min_bytes:
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    raise AssertionError(f"{path}: no trace data after {timeout} s")
+
+
+# ----------------------------------------------------------------------------- around an oref0 command
+
+@needs_oref0
+@needs_strace
+def test_record_oref0_command_and_analyse(tracefs, tmp_path):
+    """kprof ftrace record around determine-basal's command, then ftrace analyze: the node process's
+    syscalls have the right names — checked against strace's own record of the same command."""
+    from profiler import runner
+    from profiler.scenario import load_scenario
+
+    sc = load_scenario(ROOT / "scenarios" / "determine-basal.yaml")
+    workdir = runner.make_workdir(sc)
+    env = runner.command_env(sc, workdir)
+    trace = tmp_path / "db.txt"
+    before = snapshot()
+    with open(tmp_path / "out.txt", "w") as out:    # stdio as kprof run gives it: stdin /dev/null, stdout a file
+        p = subprocess.run([sys.executable, "-c", _CLI, "ftrace", "record", "-q", "-o", trace, "--", *sc.command],
+                           cwd=workdir, env={**env, "PYTHONPATH": str(ROOT)}, stdin=subprocess.DEVNULL, stdout=out,
+                           stderr=subprocess.PIPE, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert_same(before, snapshot())
+    assert "Setting neutral temp basal of 1U/hr" in (tmp_path / "out.txt").read_text()
+    meta = meta_of(trace)
+    assert meta["complete"] and meta["tracing_state_restored"] and meta["exit"] == {"exit": 0}
+    assert meta["arch"] == "x86_64" or meta["arch"] == os.uname().machine
+    assert meta["kernel_release"] == os.uname().release and meta["kernel_config"]["source"]
+    assert not meta["lost_events"]
+
+    a = kp("ftrace", "analyze", trace, "--footprint", tmp_path / "fp.json", "-f", "json", check=0)  # arch from meta
+    report = json.loads(a.stdout)
+    fp = json.loads((tmp_path / "fp.json").read_text())
+    assert fp["root_pid"] == meta["command_pid"] and fp["exit"] == {"exit": 0}
+    names = set(fp["syscalls"])
+    assert not [n for n in names if n.startswith("syscall_")]
+    node = Counter()
+    for proc in fp["processes"]:
+        for image in proc["images"]:
+            if image["exe"] and image["exe"].endswith("node"):
+                node.update(image["syscalls"])
+    assert node["clone3"] + node.get("clone", 0) >= 1 and node["epoll_ctl"] >= 1 and node["statx"] >= 100
+    tasks = {r[0] for s in report["sections"] if s["title"].startswith("Tasks") for r in s["rows"]}
+    assert any(t.startswith("node-") for t in tasks)
+
+    # the same command under strace (kprof run): every syscall strace saw is there under the same name, and
+    # the calls node makes a fixed number of times have the same counts
+    kp("run", ROOT / "scenarios" / "determine-basal.yaml", "--out", tmp_path / "strace", "-q", check=0)
+    st = json.loads((tmp_path / "strace" / "footprint.json").read_text())["syscalls"]
+    assert set(st) <= names, set(st) - names
+    for n in ("statx", "capget", "getuid", "geteuid", "getgid", "getegid", "rt_sigaction", "getpid", "uname",
+              "sysinfo", "readlink", "clone3", "exit_group"):
+        if n in st:
+            assert fp["syscalls"][n]["calls"] == st[n]["calls"], (n, fp["syscalls"][n]["calls"], st[n]["calls"])
+
+
+def test_sigint_in_the_middle_keeps_the_trace_and_restores_state(tracefs, tmp_path):
+    trace = tmp_path / "int.txt"
+    before = snapshot()
+    script = "import os, time\nwhile True:\n    os.stat('/')\n    time.sleep(0.005)\n"
+    proc = start("ftrace", "record", "-q", "-o", trace, "--", sys.executable, "-c", script)
+    wait_for_data(trace, proc)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert_same(before, snapshot())
+    meta = meta_of(trace)
+    assert meta["interrupted"] and meta["complete"] and meta["tracing_state_restored"]
+    assert meta["exit"] and "signal" in meta["exit"]                       # the command was stopped
+    assert not os.path.exists(f"/proc/{meta['command_pid']}")                # and nothing is left running
+    a = kp("ftrace", "analyze", trace, "--footprint", tmp_path / "fp.json", check=0)
+    calls = json.loads((tmp_path / "fp.json").read_text())["syscalls"]
+    assert calls["newfstatat"]["calls"] >= 10                  # os.stat: the command's own work was captured
+    assert {"clock_nanosleep", "select", "pselect6"} & set(calls)   # time.sleep
+    assert "interrupted" in a.stdout
+
+
+def test_failing_command(tracefs, tmp_path):
+    trace = tmp_path / "fail.txt"
+    before = snapshot()
+    p = kp("ftrace", "record", "-q", "-o", trace, "--", sys.executable, "-c", "import sys; sys.exit(3)", check=1)
+    assert_same(before, snapshot())
+    meta = meta_of(trace)
+    assert meta["exit"] == {"exit": 3} and meta["tracing_state_restored"]
+    assert "command exit 3" in p.stderr
+    kp("ftrace", "analyze", trace, "--footprint", tmp_path / "fp.json", check=0)
+    fp = json.loads((tmp_path / "fp.json").read_text())
+    assert fp["exit"] == {"exit": 3} and fp["syscalls"]["exit_group"]["unfinished"] == 1
+
+
+def test_errors_before_and_after_the_instance_exists_leave_no_trace(tracefs, tmp_path):
+    before = snapshot()
+    p = kp("ftrace", "record", "-q", "-o", tmp_path / "x.txt", "--", "kprof-no-such-command", check=2)
+    assert "command not found" in p.stderr and not (tmp_path / "x.txt").exists()
+    p = kp("ftrace", "record", "-q", "-o", tmp_path / "y.txt", "--events", "raw_syscalls,nosuch:event",
+           "--", "true", check=2)
+    assert "no event 'nosuch:event'" in p.stderr
+    p = kp("ftrace", "record", "-q", "-o", tmp_path / "z.txt", "--duration", "soon", check=2)
+    assert "not a duration" in p.stderr
+    assert_same(before, snapshot())
+    assert meta_of(tmp_path / "y.txt")["tracing_state_restored"]
+
+
+# ----------------------------------------------------------------------------- the whole system
+
+def test_whole_system_recording(tracefs, tmp_path):
+    trace = tmp_path / "all.txt"
+    before = snapshot()
+    busy = subprocess.Popen([sys.executable, "-c", "import os, time\nfor _ in range(400):\n os.getppid()\n"
+                             " time.sleep(0.005)"])
+    p = kp("ftrace", "record", "-q", "--duration", "1.5", "--events", "all", "--discard-tail", "0.2s",
+           "--buffer-kb", "8192", "-o", trace, check=0)
+    busy.wait()
+    assert_same(before, snapshot())
+    meta = meta_of(trace)
+    assert meta["command"] is None and meta["tracing_state_restored"] and meta["discard_tail_s"] == 0.2
+    a = kp("ftrace", "analyze", trace, "-f", "json", "--limit", "1000", check=0)
+    report = json.loads(a.stdout)
+    groups = {r[0] for s in report["sections"] if s["title"].startswith("Event groups") for r in s["rows"]}
+    assert {"sys_*", "sched_*"} <= groups
+    tasks = {r[0]: r for s in report["sections"] if s["title"].startswith("Tasks") for r in s["rows"]}
+    # kprof's own syscalls are left out (set_event_notrace_pid); switches to and from it stay in the trace
+    assert not [r for t, r in tasks.items() if t.endswith(f"-{meta['kprof_pid']}") and r[2]]
+    assert any(t.endswith(f"-{busy.pid}") and r[2] for t, r in tasks.items())
+    assert "discard-tail" in a.stdout
+
+
+def test_sigterm_whole_system_and_stale_instance(tracefs, tmp_path):
+    stale = os.path.join(TRACEFS, "instances", "kprof-4194000")
+    assert not os.path.exists("/proc/4194000")
+    os.mkdir(stale)                               # left by a kprof that was killed
+    try:
+        before = snapshot()
+        trace = tmp_path / "term.txt"
+        proc = start("ftrace", "record", "-q", "--duration", "60", "-o", trace)
+        wait_for_data(trace, proc, min_bytes=1)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        after = snapshot()
+        assert after["instances/"] == [i for i in before["instances/"] if i != "kprof-4194000"]
+        before["instances/"] = after["instances/"]
+        assert_same(before, after)
+        assert "removed tracefs instance kprof-4194000" in err
+    finally:
+        if os.path.isdir(stale):
+            os.rmdir(stale)
+
+
+def test_kprof_mounts_tracefs_when_needed(tracefs, tmp_path):
+    """In a private mount namespace without tracefs: kprof mounts it, records, and unmounts it again."""
+    trace = tmp_path / "m.txt"
+    script = (f"umount {TRACEFS} 2>/dev/null; umount /sys/kernel/debug 2>/dev/null; "
+              f"grep -c tracefs /proc/mounts; "
+              f"PYTHONPATH={ROOT} {sys.executable} -c \"$0\" ftrace record -q -o {trace} -- true; echo rc=$?; "
+              f"grep -c tracefs /proc/mounts")
+    p = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, _CLI],
+                       capture_output=True, text=True, timeout=60)
+    counts = [ln for ln in p.stdout.split() if ln.isdigit()]
+    assert "rc=0" in p.stdout and counts == ["0", "0"], (p.stdout, p.stderr)
+    meta = meta_of(trace)
+    assert meta["mounted_tracefs"] and meta["tracing_state_restored"]
