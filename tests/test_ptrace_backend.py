@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from profiler import compare, runner
+from profiler import compare, faults, runner
 from profiler.analysis import analyse_log
 from profiler.errors import KprofError
 from profiler.faults import rules_from
@@ -69,11 +69,7 @@ def ends(fp) -> dict[int, dict | None]:
 # ---- parity on every shipped scenario -------------------------------------------------------------------
 
 def run_backend(sc, backend: str, out: Path):
-    """One run of scenario ``sc`` through the real runner, with the scenario's ``backend:`` set to ``backend``.
-    Fault scenarios are compared on their normal path: strace cannot inject what a path-restricted rule does."""
-    from profiler import faults
-    if faults.has_faults(sc):
-        sc = faults.normal_variant(sc)
+    """One run of scenario ``sc`` through the real runner, with the scenario's ``backend:`` set to ``backend``."""
     return runner.run_scenario(dataclasses.replace(sc, backend=backend), out)[0][0]
 
 
@@ -83,6 +79,8 @@ def run_backend(sc, backend: str, out: Path):
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.stem for s in SCENARIOS])
 def test_ptrace_footprint_matches_strace_on_every_scenario(scenario, tmp_path):
     sc = load_scenario(scenario)
+    if faults.has_faults(sc):  # compared on the normal path: strace cannot inject a path-restricted rule
+        sc = faults.normal_variant(sc)
     runs = {b: run_backend(sc, b, tmp_path / b) for b in ("strace", "ptrace")}
     for b, o in runs.items():
         assert not o.trace.timed_out, b
