@@ -5,7 +5,6 @@ docs/regression.md reports what these found; if they change, that page must chan
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 
 import pytest

@@ -195,7 +195,7 @@ def test_whole_system_recording(tracefs, tmp_path):
     before = snapshot()
     busy = subprocess.Popen([sys.executable, "-c", "import os, time\nfor _ in range(400):\n os.getppid()\n"
                              " time.sleep(0.005)"])
-    p = kp("ftrace", "record", "-q", "--duration", "1.5", "--events", "all", "--discard-tail", "0.2s",
+    kp("ftrace", "record", "-q", "--duration", "1.5", "--events", "all", "--discard-tail", "0.2s",
            "--buffer-kb", "8192", "-o", trace, check=0)
     busy.wait()
     assert_same(before, snapshot())

@@ -11,7 +11,6 @@ Exit status: 0 clean, 1 a regression (or a run that did not do what its scenario
 error (missing or damaged baseline, baseline from another architecture or a newer kprof)."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from profiler.commands import progress_printer

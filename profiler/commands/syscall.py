@@ -2,7 +2,6 @@
 6.19.9 defines it, its subsystem and MAINTAINERS section, and its ELISA category."""
 from __future__ import annotations
 
-import sys
 
 
 def add_arguments(p) -> None:

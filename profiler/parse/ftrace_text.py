@@ -1367,7 +1367,6 @@ def _build(paths, ta: TaskArch, part: Part, windows, unparsed_samples, source, r
             if root_pid in fp.processes:
                 fp.root_pid = root_pid
 
-    first_ts = next((w[0] for w in windows if w[0] is not None), part.first_ts)
     res = FtraceResult(
         paths=list(paths), arch=ta.arch, task_arch=ta, footprints=fps,
         tasks=sorted(rows.values(), key=lambda r: (-r.calls, -r.events, r.pid, r.comm)),

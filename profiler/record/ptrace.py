@@ -59,7 +59,7 @@ from ptrace.binding import func as _pt
 from profiler.errors import KprofError
 from profiler.footprint import strip_dev
 from profiler.kernel import syscalls
-from profiler.record.strace import TraceOutcome, follow_log, become_subreaper, kill_tree, reap_orphans
+from profiler.record.strace import TraceOutcome, become_subreaper, supervise
 
 # ---- ptrace(2) constants python-ptrace 0.9.9 does not have --------------------------------------
 PTRACE_SEIZE = 0x4206
@@ -898,14 +898,11 @@ def record_ptrace(argv: list[str], log_path: str, *, cwd: str, env: dict, timeou
     log_path, stdout_path, stderr_path = map(os.path.abspath, (log_path, stdout_path, stderr_path))
     path = _executable(argv[0], cwd, env)
     open(log_path, "w").close()                   # follow_log must never see an older log at this path
-    become_subreaper()
-    interrupted = []
-    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
-    start = time.monotonic()
     outcome = TraceOutcome(returncode=None, wall=0.0, strace_messages=[])
     report_r, report_w = os.pipe()
-    proc = None
-    try:
+
+    def start():
+        nonlocal report_w
         pid = os.fork()
         if pid == 0:                              # the tracer process: never returns into kprof
             code = 125
@@ -920,20 +917,15 @@ def record_ptrace(argv: list[str], log_path: str, *, cwd: str, env: dict, timeou
                 os._exit(code)
         os.close(report_w)
         report_w = -1
-        proc = _TracerProcess(pid)
-        follow_log(proc, log_path, start + timeout, outcome, interrupted, consume or (lambda lines: None))
+        return _TracerProcess(pid)
+
+    try:
+        proc = supervise(start, log_path, timeout, outcome, consume)
     finally:
         if report_w >= 0:
             os.close(report_w)
-        if proc is not None and proc.returncode is None:  # an exception in consume: leave nothing behind
-            kill_tree(proc.pid)
-            proc.kill()
-            proc.wait()
-        reap_orphans()
-        signal.signal(signal.SIGINT, previous)
         with os.fdopen(report_r, "rb") as f:
             report = f.read()
-    outcome.wall = time.monotonic() - start
     outcome.returncode = proc.returncode
     if report:
         problem = json.loads(report)

@@ -139,17 +139,34 @@ def record_strace(argv: list[str], log_path: str, *, cwd: str, env: dict, timeou
     from profiler.faults import strace_options
 
     cmd = [strace_path(), *STRACE_OPTIONS, *strace_options(list(inject)), "-o", log_path, "--", *argv]
+    outcome = TraceOutcome(returncode=None, wall=0.0)
+
+    def start():
+        with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
+            return subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                    start_new_session=True)
+
+    proc = supervise(start, log_path, timeout, outcome, consume)
+    outcome.returncode = proc.returncode
+    outcome.strace_messages = _strace_messages(stderr_path)
+    return outcome
+
+
+def supervise(start, log_path: str, timeout: float, outcome: TraceOutcome, consume):
+    """Start a tracer (``start()`` returns a Popen-like object) and follow its log until it ends.
+
+    Ctrl-C only sets a flag here (the traced tree is then killed, the tracer finishes the log), the
+    deadline is enforced, and whatever happens nothing is left running (we are the subreaper of the
+    traced tree) and SIGINT's handler is restored. Sets ``outcome.wall``; returns the tracer.
+    """
     become_subreaper()
     interrupted = []
     previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
-    start = time.monotonic()
-    outcome = TraceOutcome(returncode=None, wall=0.0)
+    started = time.monotonic()
     proc = None
     try:
-        with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
-            proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                    start_new_session=True)
-        follow_log(proc, log_path, start + timeout, outcome, interrupted, consume or (lambda lines: None))
+        proc = start()
+        follow_log(proc, log_path, started + timeout, outcome, interrupted, consume or (lambda lines: None))
     finally:
         if proc is not None and proc.returncode is None:  # an exception in consume: leave nothing behind
             kill_tree(proc.pid)
@@ -157,10 +174,8 @@ def record_strace(argv: list[str], log_path: str, *, cwd: str, env: dict, timeou
             proc.wait()
         reap_orphans()
         signal.signal(signal.SIGINT, previous)
-    outcome.wall = time.monotonic() - start
-    outcome.returncode = proc.returncode
-    outcome.strace_messages = _strace_messages(stderr_path)
-    return outcome
+        outcome.wall = time.monotonic() - started
+    return proc
 
 
 def follow_log(proc, log_path: str, deadline: float, outcome: TraceOutcome, interrupted: list, consume) -> None:

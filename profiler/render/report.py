@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 
 from profiler.footprint import Footprint, subsystem_label
 
-from profiler.render import FORMATS  # noqa: F401 - the formats render() draws
 _TABLEFMT = {"table": "simple", "markdown": "github"}
 
 
