@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from profiler.errors import KprofError
+from profiler.errors import KprofError, file_error
 from profiler.footprint import Footprint, FootprintBuilder
 from profiler.kernel import syscalls
 from profiler.parse.strace_log import StraceLogParser, StraceSummary
@@ -57,12 +57,8 @@ def analyse_log(path, arch: str, path_aliases=None, source=None) -> Analysis:
     try:
         with open(path, encoding="utf-8", errors="surrogateescape") as f:
             analysis.feed(f)
-    except FileNotFoundError:
-        raise KprofError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise KprofError(f"{path}: is a directory, not a strace log") from None
-    except PermissionError:
-        raise KprofError(f"{path}: permission denied") from None
+    except OSError as e:
+        raise file_error(path, e, "a strace log") from None
     return analysis.finish()
 
 

@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import BinaryIO, Iterable, Iterator
 
-from profiler.errors import KprofError
+from profiler.errors import KprofError, file_error
 from profiler.events import ProcessEvent, SyscallEvent
 from profiler.kernel import read_rows, syscalls
 
@@ -166,14 +166,8 @@ def _head(path, n: int) -> bytes:
     try:
         with open(path, "rb") as f:
             return f.read(n)
-    except FileNotFoundError:
-        raise KprofError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise KprofError(f"{path}: is a directory, not an ftrace text file") from None
-    except PermissionError:
-        raise KprofError(f"{path}: permission denied") from None
     except OSError as e:
-        raise KprofError(f"{path}: cannot read: {e.strerror}") from None
+        raise file_error(path, e, "an ftrace text file") from None
 
 
 def open_trace(path) -> BinaryIO:
