@@ -133,9 +133,10 @@ def _timing(rules: dict, category: str, key: str) -> bool:
     return False
 
 
-def allowed_range(lo: int, hi: int, timing: bool, rules: dict) -> tuple[int, int]:
-    margin = rules["timing_margin"] if timing else rules["margin"]
-    slack = rules["timing_slack"] if timing else rules["slack"]
+def allowed_range(lo: int, hi: int, timing: bool, rules: dict, allocator: bool = False) -> tuple[int, int]:
+    """The observed range widened by the band's margin (relative) and slack (absolute)."""
+    band = "timing_" if timing else "allocator_" if allocator else ""
+    margin, slack = rules[f"{band}margin"], rules[f"{band}slack"]
     return max(0, math.floor(lo / (1 + margin)) - slack), math.ceil(hi * (1 + margin)) + slack
 
 
@@ -183,7 +184,8 @@ def diff(baseline_runs: list[dict], base_fp: Footprint | None, now: dict, now_fp
                 else:
                     out.changes.append(change)
             else:
-                allowed = allowed_range(lo, hi, timing, rules)
+                allocator = cat == "syscall" and key in rules["allocator_syscalls"]
+                allowed = allowed_range(lo, hi, timing, rules, allocator)
                 if not allowed[0] <= value <= allowed[1]:
                     out.changes.append(Change("count", cat, key, (lo, hi), value, allowed,
                                               by=_who(base_fp, now_fp, cat, key)))
