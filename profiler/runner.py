@@ -148,7 +148,8 @@ class RunOutcome:
         return self.analysis.footprint.exit
 
 
-def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analysis: StraceAnalysis):
+def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analysis: StraceAnalysis,
+             network: str = "host"):
     """Services, emulated devices, prepare steps and the traced command, in the scenario's namespaces.
 
     The log is analysed while strace writes it; returns (trace outcome, service reports, analysis).
@@ -165,6 +166,9 @@ def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analys
             pump = PumpEmulator(config_from_mapping(scenario.pump, f"{scenario.path}: pump")).start()
             started.append(pump)
             devfs.private_dev({Path(SERIAL_DEVICE).name: pump.slave_path})
+        if network == "none":
+            from profiler.environment import devfs
+            devfs.loopback_resolver()
         for step in scenario.prepare:
             p = subprocess.run(["/bin/sh", "-c", step], cwd=workdir, env=env, capture_output=True, text=True,
                                timeout=scenario.timeout)
@@ -272,10 +276,10 @@ def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None
             if isolate:
                 from profiler.environment import namespaces
                 (trace, services, result), how = namespaces.run_isolated(
-                    _execute, scenario, workdir, env, run_dir, analysis,
-                    net=network == "none", mount=scenario.pump is not None)
-                meta["isolation"] = (f"network namespace ({how}), loopback only" if network == "none"
-                                     else "host network") + ("; private /dev (mount namespace)"
+                    _execute, scenario, workdir, env, run_dir, analysis, network,
+                    net=network == "none", mount=True)
+                meta["isolation"] = (f"network namespace ({how}), loopback only, resolv.conf naming 127.0.0.1"
+                                     if network == "none" else "host network") + ("; private /dev (mount namespace)"
                                                              if scenario.pump is not None else "")
             else:
                 trace, services, result = _execute(scenario, workdir, env, run_dir, analysis)

@@ -138,10 +138,15 @@ def test_ctrl_c_keeps_partial_results_and_leaves_nothing_running(tmp_path, to_gr
 @needs_strace
 @needs_root
 def test_network_none_means_loopback_only(tmp_path):
-    code = "import socket; print(sorted(n for _, n in socket.if_nameindex()))"
+    code = ("import socket; print(sorted(n for _, n in socket.if_nameindex())); "
+            "print(open('/etc/resolv.conf').read().split('nameserver')[1:])")
+    host_resolv = open("/etc/resolv.conf").read()
     bundle = tmp_path / "b"
     kprof("run", scenario(tmp_path, "netns", [sys.executable, "-c", code]), "--out", bundle, check=0)
-    assert (bundle / "stdout.txt").read_text().strip() == "['lo']"
+    interfaces, nameservers = (bundle / "stdout.txt").read_text().splitlines()
+    assert interfaces == "['lo']"
+    assert nameservers == "[' 127.0.0.1\\n']", "DNS inside the scenario names loopback only"
+    assert open("/etc/resolv.conf").read() == host_resolv, "the host's resolv.conf is untouched"
     meta = json.loads((bundle / "meta.json").read_text())
     assert meta["isolation"].startswith("network namespace")
 

@@ -1,4 +1,5 @@
-"""A private /dev for one scenario: device paths a client hard-codes (``/dev/serial0``) bound to emulators.
+"""Private files for one scenario, in its own mount namespace: a /dev where device paths a client
+hard-codes (``/dev/serial0``) are bound to emulators, and a resolv.conf that points at loopback.
 
 Runs inside the scenario's own mount namespace (the caller has unshared
 CLONE_NEWNS). The host's /dev is never written: /dev is replaced, in this
@@ -73,3 +74,24 @@ def private_dev(devices: dict[str, str]) -> None:
     finally:
         _libc.umount2(stage.encode(), MNT_DETACH)
         os.rmdir(stage)
+
+
+def loopback_resolver(path: str = "/etc/resolv.conf") -> bool:
+    """Bind a resolv.conf naming only 127.0.0.1 over the host's, in this mount namespace.
+
+    In a network namespace with loopback only, a DNS lookup would otherwise try the host's nameserver
+    (and fail with ENETUNREACH): with this, every machine gives the same footprint (a query to
+    127.0.0.1:53, refused) and no address but loopback is ever named. Returns False when the host has
+    no resolv.conf to cover.
+    """
+    if not os.path.exists(path):
+        return False
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    fd, source = tempfile.mkstemp(prefix="kprof-resolv-")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write("# kprof: this scenario's network namespace has loopback only\nnameserver 127.0.0.1\n")
+        _mount(source, path, None, MS_BIND)
+    finally:
+        os.unlink(source)  # the bind mount keeps the file while the namespace lives
+    return True
