@@ -155,6 +155,7 @@ def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analys
     The log is analysed while strace writes it; returns (trace outcome, service reports, analysis).
     """
     started = []
+    resolv = None
     try:
         if scenario.services:
             from profiler.environment import nightscout  # services are rare: keep them out of start-up
@@ -168,7 +169,7 @@ def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analys
             devfs.private_dev({Path(SERIAL_DEVICE).name: pump.slave_path})
         if network == "none":
             from profiler.environment import devfs
-            devfs.loopback_resolver()
+            resolv = devfs.loopback_resolver()
         for step in scenario.prepare:
             p = subprocess.run(["/bin/sh", "-c", step], cwd=workdir, env=env, capture_output=True, text=True,
                                timeout=scenario.timeout)
@@ -183,6 +184,8 @@ def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analys
     finally:
         for s in started:
             s.stop()
+        if resolv:
+            os.unlink(resolv)
     strace_rec.check_ptrace_failure(outcome.strace_messages or [])
     return outcome, [service_report(s) for s in started], analysis.finish(require_events=False)
 

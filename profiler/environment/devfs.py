@@ -76,22 +76,24 @@ def private_dev(devices: dict[str, str]) -> None:
         os.rmdir(stage)
 
 
-def loopback_resolver(path: str = "/etc/resolv.conf") -> bool:
+def loopback_resolver(path: str = "/etc/resolv.conf") -> str | None:
     """Bind a resolv.conf naming only 127.0.0.1 over the host's, in this mount namespace.
 
     In a network namespace with loopback only, a DNS lookup would otherwise try the host's nameserver
     (and fail with ENETUNREACH): with this, every machine gives the same footprint (a query to
-    127.0.0.1:53, refused) and no address but loopback is ever named. Returns False when the host has
-    no resolv.conf to cover.
+    127.0.0.1:53, refused) and no address but loopback is ever named. Returns the file bound there, for
+    the caller to remove once the command is done (removed earlier, the paths behind fds would read
+    "/etc/resolv.conf (deleted)"), or None when the host has no resolv.conf to cover.
     """
     if not os.path.exists(path):
-        return False
+        return None
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     fd, source = tempfile.mkstemp(prefix="kprof-resolv-")
+    with os.fdopen(fd, "w") as f:
+        f.write("# kprof: this scenario's network namespace has loopback only\nnameserver 127.0.0.1\n")
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write("# kprof: this scenario's network namespace has loopback only\nnameserver 127.0.0.1\n")
         _mount(source, path, None, MS_BIND)
-    finally:
-        os.unlink(source)  # the bind mount keeps the file while the namespace lives
-    return True
+    except BaseException:
+        os.unlink(source)
+        raise
+    return source
