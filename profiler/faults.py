@@ -19,7 +19,8 @@ from profiler.events import ProcessEvent, SyscallEvent
 from profiler.footprint import strip_dev
 from profiler.kernel import devices, syscalls
 from profiler.parse.strace_log import StraceLogParser, split_args
-from profiler.strace_text import unquote
+from profiler.kernel.ioctls import decode_ioctl
+from profiler.strace_text import parse_int, unquote
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(us|ms|s)?$")
 
@@ -177,8 +178,6 @@ def read_sequences(log: Path, arch: str) -> dict[int, ProcessSequence]:
         target = call_target(ev)
         detail = ""
         if ev.name == "ioctl":
-            from profiler.kernel.ioctls import decode_ioctl
-            from profiler.strace_text import parse_int
             args = split_args(ev.args)
             req = parse_int(args[1]) if len(args) > 1 else None
             if req is not None:

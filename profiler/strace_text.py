@@ -4,6 +4,14 @@ from __future__ import annotations
 import ipaddress
 import re
 
+# strace's own messages (not the traced program's) start with its argv[0]: "strace: " or "/usr/bin/strace: "
+_STRACE_MESSAGE = re.compile(r"(\S*/)?strace: ")
+
+
+def is_strace_message(line: str) -> bool:
+    return _STRACE_MESSAGE.match(line) is not None
+
+
 _ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|[0-7]{1,3}|.)")
 _SIMPLE = {"n": "\n", "t": "\t", "r": "\r", "v": "\v", "f": "\f", '"': '"', "\\": "\\"}
 

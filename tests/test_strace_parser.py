@@ -162,3 +162,8 @@ def test_connected_sockets_and_realtime_signals():
     assert split_args(ioctl.args) == ["5<TCP:[127.0.0.1:45000->127.0.0.1:1337]>", "0x5421", "[1]"]
     assert sendto.fd_path == "UNIX-STREAM:[1234->5678]" and len(split_args(sendto.args)) == 6
     assert (sig.signal, killed.signal) == ("SIGRT_1", "SIGRT_2") and p.stats.unparsed == 0
+
+
+def test_strace_own_messages_are_not_unparsed_lines():
+    _, p = parse("strace: Process 12 attached\n/usr/bin/strace: Process 13 detached\n1 getpid() = 1\n")
+    assert p.stats.unparsed == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from profiler.footprint import Footprint, subsystem_label
+from profiler.strace_text import is_strace_message
 from profiler.render.report import Report, Section, footprint_sections, subsystem_chart
 
 # syscalls whose work the tracer cannot see; a footprint using them is incomplete, and says so
@@ -181,7 +182,7 @@ def error_path_report(report: Report, scenario, normal, error, arch: str) -> Non
     def behaviour(o, label):
         fp = o.footprint
         err = (o.run_dir / "stderr.txt").read_text(errors="replace").splitlines() if (o.run_dir / "stderr.txt").exists() else []
-        err = [line for line in err if not line.startswith(("strace: ", "/usr/bin/strace: "))]
+        err = [line for line in err if not is_strace_message(line)]
         sleeps = sum(fp.syscalls[n].calls for n in ("nanosleep", "clock_nanosleep") if fp and n in fp.syscalls)
         return [label, describe_end(o.exit), f"{o.trace.wall:.2f}", fp.total_calls if fp else 0,
                 fp.total_errors if fp else 0, sleeps, " | ".join(err[-3:])]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 from profiler.events import ProcessEvent, SyscallEvent
+from profiler.strace_text import is_strace_message
 
 # "[pid  123] " (terminal output) or "123 " (-o with -f), then an optional timestamp.
 _PREFIX = re.compile(
@@ -268,7 +269,7 @@ class StraceLogParser:
                 self._in_summary = True
                 self.summary = StraceSummary()
                 continue
-            if line.startswith("strace: "):
+            if is_strace_message(line):
                 continue  # strace's own messages when stderr was captured with the log
             self._unparsed(stats.lines, line)
 

@@ -13,7 +13,6 @@ its counts against.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -21,9 +20,9 @@ import time
 from dataclasses import dataclass
 
 from profiler.errors import KprofError
+from profiler.strace_text import is_strace_message
 
 STRACE_OPTIONS = ["-f", "-yy", "-ttt", "-T", "-X", "raw", "-C"]
-_OWN_MESSAGE = re.compile(r"(\S*/)?strace: ")
 _GRACE = 10.0  # seconds strace gets to write its summary after its tracees are gone
 
 
@@ -106,8 +105,7 @@ def reap_orphans() -> None:
 def _strace_messages(stderr_path: str) -> list[str]:
     try:
         with open(stderr_path, errors="replace") as f:
-            # strace prefixes its own messages with its argv[0]: "strace: " or "/usr/bin/strace: "
-            return [line.rstrip("\n") for line in f if _OWN_MESSAGE.match(line)]
+            return [line.rstrip("\n") for line in f if is_strace_message(line)]
     except OSError:
         return []
 
