@@ -154,6 +154,8 @@ def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analys
 
     The log is analysed while strace writes it; returns (trace outcome, service reports, analysis).
     """
+    from profiler.environment import devfs
+
     started = []
     resolv = None
     try:
@@ -162,13 +164,11 @@ def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analys
             for spec in scenario.services:
                 started.append(nightscout.start_service(spec, workdir))
         if scenario.pump is not None:
-            from profiler.environment import devfs
             from profiler.pump.emulator import PumpEmulator, config_from_mapping
             pump = PumpEmulator(config_from_mapping(scenario.pump, f"{scenario.path}: pump")).start()
             started.append(pump)
             devfs.private_dev({Path(SERIAL_DEVICE).name: pump.slave_path})
         if network == "none":
-            from profiler.environment import devfs
             resolv = devfs.loopback_resolver()
         for step in scenario.prepare:
             p = subprocess.run(["/bin/sh", "-c", step], cwd=workdir, env=env, capture_output=True, text=True,

@@ -2,7 +2,7 @@
 hard-codes (``/dev/serial0``) are bound to emulators, and a resolv.conf that points at loopback.
 
 Runs inside the scenario's own mount namespace (the caller has unshared
-CLONE_NEWNS). The host's /dev is never written: /dev is replaced, in this
+CLONE_NEWNS and called make_mounts_private()). The host's /dev is never written: /dev is replaced, in this
 namespace only, by an overlay whose lower layer is the host's /dev and whose
 upper layer is a private tmpfs; the host's /dev submounts (pts, shm, mqueue …)
 are bound back in; each wanted path is an empty file in the upper layer with
@@ -35,6 +35,11 @@ def _mount(source: str | None, target: str, fstype: str | None, flags: int, data
                          f"{' (' + fstype + ')' if fstype else ''}: {os.strerror(e)}")
 
 
+def make_mounts_private() -> None:
+    """In a fresh mount namespace: no mount made here propagates back to the host (and none from it)."""
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+
+
 def _dev_submounts() -> list[str]:
     """Mount points below /dev, outermost first (/dev/pts before anything mounted inside it)."""
     points = []
@@ -51,7 +56,6 @@ def private_dev(devices: dict[str, str]) -> None:
     for name in devices:
         if "/" in name or name in ("", ".", ".."):
             raise KprofError(f"device name {name!r}: a plain name under /dev is expected (e.g. serial0)")
-    _mount(None, "/", None, MS_REC | MS_PRIVATE)
     stage = tempfile.mkdtemp(prefix="kprof-dev-")
     try:
         _mount("kprof-dev", stage, "tmpfs", 0, "mode=755")
@@ -87,7 +91,6 @@ def loopback_resolver(path: str = "/etc/resolv.conf") -> str | None:
     """
     if not os.path.exists(path):
         return None
-    _mount(None, "/", None, MS_REC | MS_PRIVATE)
     fd, source = tempfile.mkstemp(prefix="kprof-resolv-")
     with os.fdopen(fd, "w") as f:
         f.write("# kprof: this scenario's network namespace has loopback only\nnameserver 127.0.0.1\n")

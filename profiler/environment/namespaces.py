@@ -46,7 +46,18 @@ def _enter_namespaces(net: bool, mount: bool) -> str:
     flags = (CLONE_NEWNET if net else 0) | (CLONE_NEWNS if mount else 0)
     if os.geteuid() == 0:
         _unshare(flags)
-        return "root"
+        how = "root"
+    else:
+        _map_to_root(flags)
+        how = "user namespace"
+    if mount:
+        from profiler.environment.devfs import make_mounts_private
+        make_mounts_private()
+    return how
+
+
+def _map_to_root(flags: int) -> None:
+    """unshare with a new user namespace too, the caller mapped to root inside it."""
     uid, gid = os.geteuid(), os.getegid()
     _unshare(CLONE_NEWUSER | flags)
     with open("/proc/self/setgroups", "w") as f:
@@ -55,7 +66,6 @@ def _enter_namespaces(net: bool, mount: bool) -> str:
         f.write(f"0 {uid} 1")
     with open("/proc/self/gid_map", "w") as f:
         f.write(f"0 {gid} 1")
-    return "user namespace"
 
 
 def loopback_up() -> None:
