@@ -18,6 +18,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -158,6 +159,7 @@ def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analys
 
     started = []
     resolv = None
+    devfs.private_tmp(host_dirs_needed(scenario, workdir, run_dir, env))
     try:
         if scenario.services:
             from profiler.environment import nightscout  # services are rare: keep them out of start-up
@@ -188,6 +190,13 @@ def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analys
             os.unlink(resolv)
     strace_rec.check_ptrace_failure(outcome.strace_messages or [])
     return outcome, [service_report(s) for s in started], analysis.finish(require_events=False)
+
+
+def host_dirs_needed(scenario: Scenario, workdir: Path, run_dir: Path, env: dict) -> list[str]:
+    """Host directories the run uses: kept visible when they lie under the /tmp the scenario replaces."""
+    dirs = [workdir, run_dir, ROOT, NODE_MODULES, scenario.base_dir, Path(sys.prefix)]
+    dirs += [Path(p) for p in env.get("PATH", "").split(os.pathsep) if p]
+    return [str(d) for d in dirs]
 
 
 def recorder(backend: str):
@@ -261,7 +270,6 @@ def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None
         "versions": versions(), "runs": [],
     }
     outcomes = []
-    isolate = network == "none" or scenario.pump is not None
     meta["pump_client"] = pump_client(scenario)
     for i in range(1, scenario.repeat + 1):
         if progress:
@@ -276,17 +284,15 @@ def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None
                        str(NODE_MODULES): "$NODE_MODULES", str(run_dir.resolve()): "$RESULT"}
             analysis = StraceAnalysis(arch, aliases, {"kind": "strace", "log": "trace.log",
                                                       "scenario": scenario.name}, name=str(run_dir / "trace.log"))
-            if isolate:
-                from profiler.environment import namespaces
-                (trace, services, result), how = namespaces.run_isolated(
-                    _execute, scenario, workdir, env, run_dir, analysis, network,
-                    net=network == "none", mount=True)
-                meta["isolation"] = (f"network namespace ({how}), loopback only, resolv.conf naming 127.0.0.1"
-                                     if network == "none" else "host network") + ("; private /dev (mount namespace)"
-                                                             if scenario.pump is not None else "")
-            else:
-                trace, services, result = _execute(scenario, workdir, env, run_dir, analysis)
-                meta["isolation"] = "none: host network"
+            # every scenario runs in its own mount namespace (private /tmp, and /dev for emulated devices);
+            # the network namespace only for network: none
+            from profiler.environment import namespaces
+            (trace, services, result), how = namespaces.run_isolated(
+                _execute, scenario, workdir, env, run_dir, analysis, network, net=network == "none", mount=True)
+            meta["isolation"] = "; ".join(
+                [f"network namespace ({how}), loopback only, resolv.conf naming 127.0.0.1" if network == "none"
+                 else "host network", f"mount namespace ({how}): private /tmp"
+                 + (", private /dev" if scenario.pump is not None else "")])
             outcome = RunOutcome(run_dir=run_dir, trace=trace, services=services, analysis=result)
             if result.footprint.syscalls:
                 result.footprint.save(run_dir / "footprint.json")
