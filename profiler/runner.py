@@ -298,7 +298,7 @@ def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None
                 result.footprint.save(run_dir / "footprint.json")
             outcome.modules = modules_loaded_during(modules_before, loaded_modules())
             outcomes.append(outcome)
-            meta["runs"].append(run_record(scenario, outcome))
+            meta["runs"].append(run_record(scenario, outcome, workdir))
         finally:
             if keep_workdir:
                 meta.setdefault("workdirs", []).append(str(workdir))
@@ -325,7 +325,29 @@ def modules_loaded_during(before: tuple, after: tuple) -> dict:
     return {"loaded": sorted(set(after[0]) - set(before[0])), "note": None}
 
 
-def run_record(scenario: Scenario, o: RunOutcome) -> dict:
+def temp_basal_mismatch(enacted_file: Path, services: list[dict]) -> str | None:
+    """Why the emulated pump's temp basal at the end is not the one the command says it enacted, or None."""
+    pump = next((s for s in services if s.get("type") == "pump"), None)
+    if pump is None:
+        return "expect.pump_temp_basal needs an emulated pump (pump:)"
+    try:
+        enacted = json.loads(enacted_file.read_text())
+        rate, duration = float(enacted["rate"]), float(enacted["duration"])
+    except (OSError, ValueError, TypeError, KeyError) as e:
+        return f"no enacted temp basal in {enacted_file.name} ({type(e).__name__}: {e})"
+    running = pump["state"].get("temp_basal")
+    if duration == 0:
+        return None if not running or not running["duration"] else f"the pump still runs a temp basal: {running}"
+    want = f"{rate:g} U/h for up to {duration:g} min"
+    if not running or not running["duration"]:
+        return f"the pump runs no temp basal; {enacted_file.name} says {want}"
+    if running["temp"] != "absolute" or abs(running["rate"] - rate) > 1e-6 or running["duration"] > duration:
+        return (f"the pump runs {running['rate']:g}{' %' if running['temp'] == 'percent' else ' U/h'} with "
+                f"{running['duration']:g} min left; {enacted_file.name} says {want}")
+    return None
+
+
+def run_record(scenario: Scenario, o: RunOutcome, workdir: Path | None = None) -> dict:
     """What meta.json says of one run, including whether it did what the scenario expects."""
     failures = []
     end = o.exit
@@ -345,6 +367,11 @@ def run_record(scenario: Scenario, o: RunOutcome) -> dict:
         path = o.run_dir / f"{stream}.txt"
         if want is not None and want not in (path.read_text(errors="replace") if path.exists() else ""):
             failures.append(f"{stream} does not contain {want!r}")
+    enacted = scenario.expect.get("pump_temp_basal")
+    if enacted is not None and workdir is not None:
+        problem = temp_basal_mismatch(workdir / enacted, o.services)
+        if problem:
+            failures.append(problem)
     mismatches = o.analysis.mismatches
     if mismatches is None and o.footprint is not None and scenario.backend == "strace":
         failures.append("the log has no strace -C summary to check kprof's counts against")
