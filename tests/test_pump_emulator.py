@@ -25,6 +25,7 @@ from tests.conftest import ROOT, needs_strace
 
 BIN = ROOT / "profiler" / "pump" / "bin"
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"   # what kprof's runner uses
+CLIENT_ENV = {**os.environ, "MEDTRONIC_FREQUENCY": "916.55"}    # the pump is where the client tunes
 
 
 @pytest.fixture
@@ -34,7 +35,7 @@ def pump():
 
     def make(**kw):
         kw.setdefault("latency", False)
-        e = PumpEmulator(PumpConfig(**kw)).start()
+        e = PumpEmulator(PumpConfig(**kw), env=CLIENT_ENV).start()
         started.append(e)
         return e
     yield make
@@ -46,8 +47,7 @@ def run(emu: PumpEmulator, *args, env: dict | None = None, prefix: list | None =
     """Run the client tool (mdt unless args[0] is pumphistory/listen) against ``emu``."""
     args = [str(a) for a in args]
     tool = args.pop(0) if args and args[0] in ("pumphistory", "listen") else "mdt"
-    e = {**os.environ, "PATH": SYSTEM_PATH, "KPROF_SERIAL_DEVICE": emu.slave_path,
-         "MEDTRONIC_PUMP_ID": emu.config.id, "MEDTRONIC_FREQUENCY": "916.55"}
+    e = {**CLIENT_ENV, "PATH": SYSTEM_PATH, "KPROF_SERIAL_DEVICE": emu.slave_path, "MEDTRONIC_PUMP_ID": emu.config.id}
     e.update(env or {})
     e = {k: v for k, v in e.items() if v is not None}
     return subprocess.run([*(prefix or []), str(BIN / tool), *args], env=e, capture_output=True, text=True,
