@@ -152,6 +152,30 @@ class Footprint:
                 row["calls"] += sum(image["syscalls"].values())
         return out
 
+    def program_runs(self) -> dict[str, dict]:
+        """The process tree summed by program name (the exec'd path's last part): how often each program was
+        started (successful execs), by which programs, and the processes/threads and calls while it ran
+        (its forked children that did not exec, e.g. a shell's subshells, and its threads included)."""
+        out: dict[str, dict] = {}
+
+        def row(name: str) -> dict:
+            return out.setdefault(name, {"runs": 0, "started_by": Counter(), "processes": 0, "calls": 0,
+                                         "paths": set()})
+        for proc in self.processes.values():
+            images = proc["images"]
+            for k, image in enumerate(images):
+                name = program_name(image["exe"])
+                if k:  # images after the first were started by an execve of the program before
+                    r = row(name)
+                    r["runs"] += 1
+                    r["started_by"][program_name(images[k - 1]["exe"])] += 1
+                    r["paths"].add(image["exe"])
+                if image["syscalls"]:
+                    r = row(name)
+                    r["processes"] += 1
+                    r["calls"] += sum(image["syscalls"].values())
+        return out
+
     # ---- serialisation -------------------------------------------------
 
     def to_dict(self) -> dict:
@@ -236,6 +260,11 @@ def subsystem_label(subsystem: str, kernel_file: str | None) -> str:
 
 
 BEFORE_EXEC = "(before the first exec)"
+
+
+def program_name(exe: str | None) -> str:
+    """A program's name in summaries: the last part of its exec'd path."""
+    return os.path.basename(exe) if exe else BEFORE_EXEC
 
 
 def new_use(**fields) -> dict:

@@ -1,9 +1,10 @@
 """Report assembly shared by the commands that show a footprint."""
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
-from profiler.footprint import Footprint, subsystem_label
+from profiler.footprint import Footprint, program_name, subsystem_label
 from profiler.strace_text import is_strace_message
 from profiler.render.report import Report, Section, footprint_sections, subsystem_chart
 
@@ -111,9 +112,16 @@ def device_section(fp: Footprint, path: str) -> Section:
             detail = ", ".join(f"{r['name'] or r['request']} {r['calls']} ({r['handler']})" for r in ioctls)
             sub = ", ".join(sorted({r["subsystem"] for r in ioctls}))
         rows.append([name, calls, detail, sub])
-    return Section(f"Device-level footprint: {path}", ["syscall", "calls", "detail", "subsystem"], rows,
-                   f"{path} is a {d['class']} device ({d['dev']}); the rest of the report includes the "
-                   "runtime's start-up")
+    note = (f"{path} is a {d['class']} device ({d['dev']}); the rest of the report includes the "
+            "runtime's start-up")
+    users = Counter()
+    for exe, calls in d["by"].items():
+        users[program_name(exe)] += calls
+    if len(users) > 1 or sum(r["runs"] for r in fp.program_runs().values()) > 1:
+        runs = fp.program_runs()
+        note += ("; summed over the programs that used it: " + ", ".join(
+            f"{name} {calls} calls in {runs.get(name, {}).get('runs', 0)} runs" for name, calls in users.most_common()))
+    return Section(f"Device-level footprint: {path}", ["syscall", "calls", "detail", "subsystem"], rows, note)
 
 
 def variation_section(fps: list[Footprint]) -> Section:
