@@ -167,3 +167,21 @@ def test_connected_sockets_and_realtime_signals():
 def test_strace_own_messages_are_not_unparsed_lines():
     _, p = parse("strace: Process 12 attached\n/usr/bin/strace: Process 13 detached\n1 getpid() = 1\n")
     assert p.stats.unparsed == 0
+
+
+def test_summary_cross_check_allows_strace_errors_only_for_calls_the_log_shows_as_unknown():
+    from profiler.analysis import summary_mismatches
+    from profiler.footprint import Footprint, SyscallStat
+    from profiler.parse.strace_log import StraceSummary
+    from collections import Counter
+
+    fp = Footprint(arch="x86_64")
+    fp.syscalls["futex"] = SyscallStat(calls=12, errors=Counter({"EAGAIN": 3}), unfinished=2)
+    fp.syscalls["read"] = SyscallStat(calls=5, errors=Counter({"EAGAIN": 1}))
+    ok = StraceSummary(calls={"futex": 10, "read": 5}, errors={"futex": 5, "read": 1})
+    assert summary_mismatches(fp, ok) == []   # 2 more futex errors, 2 calls ended "= ?" in the log
+    too_many = StraceSummary(calls={"futex": 10, "read": 5}, errors={"futex": 6, "read": 2})
+    assert summary_mismatches(fp, too_many) == ["futex: kprof 10 calls/3 errors, strace -c 10/6",
+                                                "read: kprof 5 calls/1 errors, strace -c 5/2"]
+    fewer = StraceSummary(calls={"futex": 10, "read": 5}, errors={"futex": 2, "read": 1})
+    assert summary_mismatches(fp, fewer) == ["futex: kprof 10 calls/3 errors, strace -c 10/2"]
