@@ -86,3 +86,58 @@ def test_pump_loop_completes_twice_and_leaves_nothing_behind(tmp_path, subreaper
     assert sorted(os.listdir("/dev")) == dev_before, "the host's /dev changed"
     left = _children() - children_before
     assert not left, f"processes left running: {[open(f'/proc/{p}/cmdline').read() for p in left]}"
+
+
+@needs_strace
+def test_process_tree_runs_match_the_execs_in_the_log(tmp_path):
+    """program_runs() against the log itself: successful execve lines, counted by the test's own regex."""
+    import re
+    import subprocess
+    from collections import Counter
+
+    from profiler.analysis import analyse_log
+    from profiler.kernel.syscalls import host_arch
+    from profiler.record.strace import STRACE_OPTIONS, strace_path
+    from profiler.render.report import process_tree_section
+
+    log = tmp_path / "trace.log"
+    subprocess.run([strace_path(), *STRACE_OPTIONS, "-o", str(log), "--", "/bin/sh", "-c",
+                    "ls / >/dev/null; ls / | cat >/dev/null; (date; true) >/dev/null; nosuchprogram 2>/dev/null"],
+                   check=False, timeout=60)
+    execs, pending = Counter(), {}   # successful execve lines, an unfinished call paired with its resumption
+    for line in log.read_text().splitlines():
+        m = re.match(r'(\d+) \S+ execve\("([^"]+)", (.*)', line)
+        if m:
+            pending[m.group(1)] = m.group(2)
+            if not m.group(3).endswith("<unfinished ...>"):
+                line = f"{m.group(1)} x <... execve resumed>{m.group(3)}"
+        m = re.match(r'(\d+) \S+ <\.\.\. execve resumed>.*\) = (-?\d+)', line)
+        if m and m.group(1) in pending:
+            path = pending.pop(m.group(1))
+            if m.group(2) == "0":
+                execs[os.path.basename(path)] += 1
+    fp = analyse_log(log, host_arch()).footprint
+    runs = fp.program_runs()
+    assert {n: r["runs"] for n, r in runs.items() if r["runs"]} == dict(execs)
+    assert execs["ls"] == 2 and execs["cat"] == 1 and "nosuchprogram" not in execs
+    assert runs["ls"]["started_by"] == Counter({"sh": 2})
+    assert sum(r["calls"] for r in runs.values()) == fp.total_calls   # every call belongs to one program
+    section = process_tree_section(fp, runs)
+    assert section.rows[0][:3] == ["ls", 2, "sh 2"]   # most runs first
+
+
+def test_pump_temp_basal_expectation(tmp_path):
+    from profiler.runner import temp_basal_mismatch
+
+    enacted = tmp_path / "smb-enacted.json"
+    enacted.write_text('{"rate": 2.2, "duration": 30, "received": true}')
+    pump = {"type": "pump", "state": {"temp_basal": {"temp": "absolute", "rate": 2.2, "duration": 30}}}
+    assert temp_basal_mismatch(enacted, [pump]) is None
+    pump["state"]["temp_basal"]["rate"] = 1.0
+    assert "the pump runs 1 U/h with 30 min left" in temp_basal_mismatch(enacted, [pump])
+    pump["state"]["temp_basal"] = None
+    assert "the pump runs no temp basal" in temp_basal_mismatch(enacted, [pump])
+    assert "no enacted temp basal" in temp_basal_mismatch(tmp_path / "missing.json", [pump])
+    assert "needs an emulated pump" in temp_basal_mismatch(enacted, [])
+    enacted.write_text('{"rate": 0, "duration": 0}')   # a cancel: nothing may run
+    assert temp_basal_mismatch(enacted, [pump]) is None
