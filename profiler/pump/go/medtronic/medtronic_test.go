@@ -66,6 +66,63 @@ func TestDecoders(t *testing.T) {
 	}
 }
 
+// ecc1's test vectors (pump-protocol.md §4.6)
+func TestBodies(t *testing.T) {
+	time.Local = time.UTC
+	for body, want := range map[string]string{
+		"06 00 00 00 24 00 1E": `{"duration":30,"temp":"absolute","rate":0.9}`,
+		"06 00 00 00 8C 00 1E": `{"duration":30,"temp":"absolute","rate":3.5}`,
+		"06 00 00 00 37 00 17": `{"duration":23,"temp":"absolute","rate":1.375}`,
+		"06 00 00 05 50 00 1E": `{"duration":30,"temp":"absolute","rate":34}`,
+		"06 01 32 00 00 00 3C": `{"duration":60,"temp":"percent","rate":50}`,
+	} {
+		v, err := decodeTempBasal(unhex(t, body))
+		if b, _ := json.Marshal(v); err != nil || string(b) != want {
+			t.Errorf("%s: %s %v", body, b, err)
+		}
+	}
+	for body, want := range map[string]string{
+		"03 00 00 96": `{"voltage":1.5,"status":"normal"}`, "03 00 00 91": `{"voltage":1.45,"status":"normal"}`,
+		"03 01 00 7D": `{"voltage":1.25,"status":"low"}`,
+	} {
+		v, err := decodeBattery(unhex(t, body))
+		if b, _ := json.Marshal(v); err != nil || string(b) != want {
+			t.Errorf("%s: %s %v", body, b, err)
+		}
+	}
+	for body, want := range map[string]string{
+		"03 03 00 00": `{"status":"normal","bolusing":false,"suspended":false}`,
+		"03 03 01 00": `{"status":"normal","bolusing":true,"suspended":false}`,
+		"03 03 00 01": `{"status":"normal","bolusing":false,"suspended":true}`,
+		"03 02 00 00": `{"status":"error","bolusing":false,"suspended":false}`,
+	} {
+		v, err := decodeStatus(unhex(t, body))
+		if b, _ := json.Marshal(v); err != nil || string(b) != want {
+			t.Errorf("%s: %s %v", body, b, err)
+		}
+	}
+	for body, want := range map[string]string{
+		"07 17 2D 01 07 E0 0B 06": `"2016-11-06T23:45:01Z"`, "07 09 16 3B 07 E1 0C 1D": `"2017-12-29T09:22:59Z"`,
+	} {
+		v, err := decodeClock(unhex(t, body))
+		if b, _ := json.Marshal(v); err != nil || string(b) != want {
+			t.Errorf("%s: %s %v", body, b, err)
+		}
+	}
+	for _, c := range []struct {
+		got  []byte
+		want string
+	}{
+		{rateParams(900, 22), "0024"}, {rateParams(925, 22), "0024"}, {rateParams(925, 23), "0025"},
+		{rateParams(12350, 23), "01EC"}, {bolusParams(1500, 22), "0F"}, {bolusParams(1500, 23), "003C"},
+		{bolusParams(300, 22), "03"},
+	} {
+		if !bytes.Equal(c.got, unhex(t, c.want)) {
+			t.Errorf("% X, want %s", c.got, c.want)
+		}
+	}
+}
+
 func indent(t *testing.T, v interface{}) string {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
