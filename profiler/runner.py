@@ -46,28 +46,94 @@ def oref0_dir() -> Path:
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-# kprof's mdt-compatible pump client comes last: a real mdt anywhere on the system PATH wins
-PUMP_CLIENT_DIR = Path(__file__).resolve().parent / "pump" / "bin"
 SERIAL_DEVICE = "/dev/serial0"  # ecc1's UART build of mdt hard-codes it
 
+# The pump tools a rig runs (ecc1's names). Which toolset serves a scenario is its own choice (pump.client, or
+# kprof run --pump-client), never whatever happens to be on the host's PATH:
+#   kprof   kprof's Go tools, built by ./setup.sh into build/rig-tools/<variant>/ (the default)
+#   system  the tools found on the system PATH (e.g. a real ecc1 install)
+#   DIR     a directory holding mdt, pumphistory, listen and mmtune (e.g. a real ecc1 build)
+PUMP_TOOLS = ("mdt", "pumphistory", "listen", "mmtune")
+RIG_TOOLS = ROOT / "build" / "rig-tools"
+PUMP_VARIANTS = ("uart", "spi", "edison")
 
-def search_path() -> str:
-    return os.pathsep.join([str(NODE_MODULES / ".bin"), SYSTEM_PATH, str(PUMP_CLIENT_DIR)])
+
+def pump_tool_dir(variant: str = "uart") -> Path:
+    """Where ./setup.sh builds kprof's tools for a radio variant: uart, spi (Pi + Explorer HAT) or edison."""
+    if variant not in PUMP_VARIANTS:
+        raise KprofError(f"unknown radio variant {variant!r} (one of {', '.join(PUMP_VARIANTS)})")
+    return RIG_TOOLS / variant
+
+
+def pump_variant(scenario: Scenario) -> str:
+    """The radio variant of kprof's tools a scenario runs: the UART build for now."""
+    return "uart"
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _tool_dir(scenario: Scenario) -> Path | None:
+    """The directory of the scenario's pump tools, put first on its PATH (None: the system's PATH)."""
+    choice = scenario.pump_client
+    if choice == "system":
+        return None
+    if choice == "kprof":
+        return pump_tool_dir(pump_variant(scenario))
+    return Path(choice).expanduser().resolve()
 
 
 def pump_client(scenario: Scenario) -> dict | None:
-    """Which pump client the scenario's command will run: a real mdt, or kprof's own (said in every report)."""
+    """The scenario's pump toolset, each tool resolved (path and sha256) for meta.json and the report.
+
+    A choice that cannot be honoured is a KprofError naming what is missing: nothing falls back to another
+    toolset.
+    """
     if scenario.pump is None:
         return None
-    found = shutil.which("mdt", path=search_path())
-    own = found is not None and Path(found).resolve().parent == PUMP_CLIENT_DIR
-    return {"mdt": found, "kind": "kprof's mdt-compatible client (Python, same device-level syscalls as "
-                                  "ecc1's UART build)" if own else "real mdt"}
+    choice = scenario.pump_client
+    where = _tool_dir(scenario)
+    if where is None:
+        found = {t: shutil.which(t, path=SYSTEM_PATH) for t in PUMP_TOOLS}
+        if not any(found.values()):
+            raise KprofError(f"{scenario.path}: pump client 'system': none of {', '.join(PUMP_TOOLS)} is on the "
+                             f"system PATH ({SYSTEM_PATH})")
+        kind = "the system's tools (system PATH)"
+    else:
+        found = {t: str(where / t) if os.access(where / t, os.X_OK) and (where / t).is_file() else None
+                 for t in PUMP_TOOLS}
+        missing = [t for t, p in found.items() if p is None]
+        if missing and choice == "kprof":
+            raise KprofError(f"kprof's pump tools are not built ({where / missing[0]} is missing): run ./setup.sh "
+                             f"(it builds them with Go into {RIG_TOOLS})")
+        if missing:
+            raise KprofError(f"{scenario.path}: pump client directory {where}: no executable "
+                             f"{', '.join(missing)} there (it must hold {', '.join(PUMP_TOOLS)})")
+        kind = (f"kprof's Go tools ({pump_variant(scenario)} build)" if choice == "kprof"
+                else f"the tools in {where}")
+    tools = {t: ({"path": p, "sha256": _sha256(Path(p))} if p else None) for t, p in found.items()}
+    return {"client": choice, "kind": kind, "dir": None if where is None else str(where), "tools": tools}
+
+
+def search_path(scenario: Scenario | None = None) -> str:
+    """The command's PATH: oref0's node_modules/.bin, the scenario's pump tools, then the system PATH."""
+    parts = [str(NODE_MODULES / ".bin")]
+    if scenario is not None and scenario.pump is not None:
+        where = _tool_dir(scenario)
+        if where is not None:
+            parts.append(str(where))
+    return os.pathsep.join(parts + [SYSTEM_PATH])
 
 
 def missing_tools(scenario: Scenario) -> list[str]:
     """Executables the scenario needs that are not on kprof's PATH (node_modules/.bin first)."""
-    path = search_path()
+    path = search_path(scenario)
     wanted = list(scenario.requires)
     if not scenario.shell:
         wanted.insert(0, scenario.command[0])
@@ -82,6 +148,7 @@ def check_runnable(scenario: Scenario) -> None:
     if scenario.pump is not None:
         from profiler.pump.emulator import config_from_mapping
         config_from_mapping(scenario.pump, f"{scenario.path}: pump")
+        pump_client(scenario)  # the chosen toolset exists, or a clear error before anything runs
     missing = missing_tools(scenario)
     if missing:
         raise KprofError(
@@ -102,10 +169,9 @@ def command_env(scenario: Scenario, workdir: Path) -> dict[str, str]:
     variables = {"WORKDIR": str(workdir), "OREF0_DIR": str(oref0_dir()), "KPROF_ROOT": str(ROOT)}
     env = dict(os.environ)
     env.update(variables)
-    env["PATH"] = search_path()
+    env["PATH"] = search_path(scenario)
     if scenario.pump is not None:
         from profiler.pump.emulator import config_from_mapping
-        env["KPROF_SERIAL_DEVICE"] = SERIAL_DEVICE
         env["MEDTRONIC_PUMP_ID"] = config_from_mapping(scenario.pump, f"{scenario.path}: pump").id
     for k, v in scenario.env.items():
         env[k] = expand(v, variables)

@@ -23,6 +23,10 @@ def add_arguments(p) -> None:
     p.add_argument("--network", choices=("none", "host"), help="override the scenario's network setting")
     p.add_argument("--keep-workdir", action="store_true", help="keep the temporary working directory")
     p.add_argument("--backend", choices=("strace", "ptrace"), help="override the scenario's tracer")
+    p.add_argument("--pump-client", metavar="kprof|system|DIR",
+                   help="the pump tools a pump scenario runs (overrides its pump.client): kprof (kprof's Go tools, "
+                        "the default), system (mdt, pumphistory, listen, mmtune from the system PATH) or DIR "
+                        "(a directory holding those four, e.g. a real ecc1 build)")
     add_whole_workload_arguments(p)
     p.add_argument("-q", "--quiet", action="store_true", help="print no report, only where the bundle is")
 
@@ -50,6 +54,10 @@ def main(args) -> int:
             bundle = runner.new_bundle_dir(sc.name, args.out or Path("kprof-results"))
         if args.backend:
             sc = dataclasses.replace(sc, backend=args.backend)
+        if args.pump_client:
+            client = args.pump_client
+            sc = dataclasses.replace(sc, pump_client=client if client in ("kprof", "system")
+                                     else str(Path(client).expanduser().resolve()))
         normal = None
         if faults.has_faults(sc):  # the error path is shown next to the normal path: run that first
             normal, _ = runner.run_scenario(faults.normal_variant(sc), bundle / "normal-path", network=args.network,

@@ -46,6 +46,10 @@ func (p *Pump) Status() (*StatusInfo, error) {
 	if err != nil {
 		return nil, err
 	}
+	return decodeStatus(body)
+}
+
+func decodeStatus(body []byte) (*StatusInfo, error) {
 	if len(body) < 4 || body[0] != 3 {
 		return nil, badResponse(cmdStatus, body)
 	}
@@ -62,6 +66,10 @@ func (p *Pump) Clock() (time.Time, error) {
 	if err != nil {
 		return time.Time{}, err
 	}
+	return decodeClock(body)
+}
+
+func decodeClock(body []byte) (time.Time, error) {
 	if len(body) < 8 || body[0] != 7 {
 		return time.Time{}, badResponse(cmdClock, body)
 	}
@@ -80,6 +88,10 @@ func (p *Pump) Battery() (*BatteryInfo, error) {
 	if err != nil {
 		return nil, err
 	}
+	return decodeBattery(body)
+}
+
+func decodeBattery(body []byte) (*BatteryInfo, error) {
 	if len(body) < 4 || body[0] != 3 {
 		return nil, badResponse(cmdBattery, body)
 	}
@@ -102,6 +114,10 @@ func (p *Pump) TempBasal() (*TempBasalInfo, error) {
 	if err != nil {
 		return nil, err
 	}
+	return decodeTempBasal(body)
+}
+
+func decodeTempBasal(body []byte) (*TempBasalInfo, error) {
 	if len(body) < 7 || body[0] != 6 {
 		return nil, badResponse(cmdTempBasal, body)
 	}
@@ -142,9 +158,14 @@ func (p *Pump) SetAbsoluteTempBasal(duration time.Duration, mu int) error {
 	if err != nil {
 		return err
 	}
-	strokes := roundInsulin(mu, family) / 25
-	_, err = p.execute2(cmdSetAbsoluteTemp, byte(strokes>>8), byte(strokes), hh)
+	_, err = p.execute2(cmdSetAbsoluteTemp, append(rateParams(mu, family), hh)...)
 	return err
+}
+
+// rateParams: milliunits/h rounded down to the family's resolution, in 25 mU strokes, 2 bytes.
+func rateParams(mu, family int) []byte {
+	strokes := roundInsulin(mu, family) / 25
+	return []byte{byte(strokes >> 8), byte(strokes)}
 }
 
 // SetPercentTempBasal (69).
@@ -160,9 +181,15 @@ func (p *Pump) SetPercentTempBasal(duration time.Duration, percent int) error {
 	return err
 }
 
+// CheckTempBasalDuration: a multiple of 30 minutes up to 24 hours (checked before any traffic).
+func CheckTempBasalDuration(d time.Duration) error {
+	_, err := halfHours(d)
+	return err
+}
+
 func halfHours(d time.Duration) (byte, error) {
 	if d%(30*time.Minute) != 0 || d < 0 || d > 24*time.Hour {
-		return 0, fmt.Errorf("temporary basal duration (%v) must be a multiple of 30 minutes up to 24 hours", d)
+		return 0, fmt.Errorf("temporary basal duration %v is not a multiple of 30 minutes up to 24 hours", d)
 	}
 	return byte(d / (30 * time.Minute)), nil
 }
@@ -176,13 +203,15 @@ func (p *Pump) Bolus(mu int) error {
 	if err != nil {
 		return err
 	}
-	if family <= 22 {
-		_, err = p.execute2(cmdBolus, byte(mu/100))
-	} else {
-		strokes := roundInsulin(mu, family) / 25
-		_, err = p.execute2(cmdBolus, byte(strokes>>8), byte(strokes))
-	}
+	_, err = p.execute2(cmdBolus, bolusParams(mu, family)...)
 	return err
+}
+
+func bolusParams(mu, family int) []byte {
+	if family <= 22 {
+		return []byte{byte(mu / 100)}
+	}
+	return rateParams(mu, family)
 }
 
 // Button (5B): one two-step exchange per key.

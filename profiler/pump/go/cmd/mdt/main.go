@@ -156,6 +156,9 @@ func setTempBasal(args []string) action {
 		rate, minutes = number("settempbasal", "rate", m["rate"]), number("settempbasal", "duration", m["duration"])
 	}
 	d := time.Duration(minutes * float64(time.Minute))
+	if err := medtronic.CheckTempBasalDuration(d); err != nil {
+		log.Fatalf("settempbasal: %v", err)
+	}
 	switch temp {
 	case "absolute":
 		return func(p *medtronic.Pump) (interface{}, error) {
