@@ -529,8 +529,10 @@ SERVE = ("import argparse, sys\nfrom profiler.commands import pump\nfrom profile
 
 def test_pump_serve(tmp_path):
     link = tmp_path / "serial0"
-    proc = subprocess.Popen([sys.executable, "-c", SERVE, "serve", "--reservoir", "135.5", "--model", "523",
-                             "--no-latency", "--link", str(link)], cwd=ROOT, stdout=subprocess.PIPE,
+    config = tmp_path / "pump.yaml"
+    config.write_text("model: 554\nreservoir: 10\nfrequency: 916.7\nmax_bolus: 15\n")
+    proc = subprocess.Popen([sys.executable, "-c", SERVE, "serve", "--config", str(config), "--reservoir", "135.5",
+                             "--model", "523", "--no-latency", "--link", str(link)], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
         slave = proc.stdout.readline().strip()
@@ -551,6 +553,7 @@ def test_pump_serve(tmp_path):
     assert proc.returncode == 0, err
     state = json.loads(out)
     assert state["reservoir"] == 134.5 and state["model"] == "523" and state["history_length"] == 1
+    assert state["pump_frequency_mhz"] == 916.7                   # from --config; the options override it
     assert not os.path.lexists(link)
 
 
@@ -558,7 +561,8 @@ def test_pump_serve_rejects_bad_input(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     for args, words in [(["--id", "xyz"], ["id"]), (["--fault", "gremlins"], ["fault"]),
-                        (["--link", str(blocker)], ["not a symlink"])]:
+                        (["--link", str(blocker)], ["not a symlink"]), (["--config", str(blocker)], ["--config", "mapping"]),
+                        (["--config", str(tmp_path / "none.yaml")], ["--config", "cannot read"])]:
         p = subprocess.run([sys.executable, "-c", SERVE, "serve", *args], cwd=ROOT, capture_output=True, text=True,
                            timeout=30)
         assert p.returncode == 2 and all(w in p.stderr for w in words), p.stderr
