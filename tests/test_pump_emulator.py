@@ -920,3 +920,20 @@ def test_record_without_a_pty():
     emu.record(req, reply, [d for _, d in reply.steps], False, emu.started_at + 0.5)
     assert emu.exchanges == [{"rx": 0.5, "t": emu.exchanges[0]["t"], "radio": "GetVersion", "command": None,
                               "request": "02", "response": b"subg_rfspy 1.0\0".hex(), "fault": None}]
+
+
+@needs_strace
+def test_kprof_run_pump_clock_is_in_the_scenarios_tz(tmp_path):
+    """The runner hands the command's env to the emulator: the pump's clock is local time in the scenario's TZ,
+    whatever kprof's own zone (here forced to another one)."""
+    from tests.conftest import kprof
+    if os.geteuid() != 0 and os.environ.get("CI") != "true":
+        pytest.skip("kprof run with a pump needs root (mount namespace)")
+    sc = tmp_path / "clock-tz.yaml"
+    sc.write_text("name: clock-tz\ndescription: the pump clock in the scenario's zone\ncommand: [mdt, clock]\n"
+                  "pump: {latency: false}\nenv: {TZ: Asia/Kathmandu}\ntimeout: 30\n")
+    kprof("run", sc, "--out", tmp_path / "b", check=0, env={"TZ": "America/Los_Angeles"})
+    printed = json.loads((tmp_path / "b" / "stdout.txt").read_text())
+    clock = dt.datetime.fromisoformat(printed)
+    assert clock.utcoffset() == dt.timedelta(hours=5, minutes=45), printed
+    assert abs((clock - dt.datetime.now(dt.timezone.utc)).total_seconds()) < 60, printed
