@@ -834,7 +834,7 @@ class PumpEmulator:
          "note": "…" (optional), "interrupted": True (optional: a byte arrived while listening)}
 
     ``state``: the pump's state as a JSON-ready dict (reservoir, temp_basal, suspended, bolusing, clock,
-    history, history_length, awake, frequency_mhz, requests, …).
+    history, history_length, awake, clock_zone, frequency_mhz (the radio's), pump_frequency_mhz, requests, …).
     """
 
     def __init__(self, config: PumpConfig, env: dict | None = None):
@@ -922,6 +922,7 @@ class PumpEmulator:
             s = self._pump.state()
             s.update(frequency_mhz=round(self.radio_frequency_hz() / 1e6, 3),
                      pump_frequency_mhz=round(self.frequency_hz / 1e6, 3),
+                     clock_zone="kprof's local zone" if self.zone is None else str(self.zone),
                      fault=self.fault.text, requests=self.requests, exchanges=len(self.exchanges),
                      packets_sent=self.counter)
             return s
