@@ -106,12 +106,12 @@ def test_process_tree_runs_match_the_execs_in_the_log(tmp_path):
                    check=False, timeout=60)
     execs, pending = Counter(), {}   # successful execve lines, an unfinished call paired with its resumption
     for line in log.read_text().splitlines():
-        m = re.match(r'(\d+) \S+ execve\("([^"]+)", (.*)', line)
+        m = re.match(r'(\d+) +\S+ execve\("([^"]+)", (.*)', line)
         if m:
             pending[m.group(1)] = m.group(2)
             if not m.group(3).endswith("<unfinished ...>"):
                 line = f"{m.group(1)} x <... execve resumed>{m.group(3)}"
-        m = re.match(r'(\d+) \S+ <\.\.\. execve resumed>.*\) = (-?\d+)', line)
+        m = re.match(r'(\d+) +\S+ <\.\.\. execve resumed>.*\) = (-?\d+)', line)
         if m and m.group(1) in pending:
             path = pending.pop(m.group(1))
             if m.group(2) == "0":
