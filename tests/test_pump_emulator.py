@@ -23,7 +23,7 @@ import pytest
 from profiler.errors import KprofError
 from profiler.pump import protocol as P
 from profiler.pump.emulator import PumpConfig, PumpEmulator, config_from_mapping, parse_fault
-from tests.conftest import ROOT, needs_root, needs_strace
+from tests.conftest import ROOT, needs_root, needs_strace, per_thread_logs_in_order
 
 BIN = ROOT / "build" / "rig-tools" / "uart"
 WITH_SERIAL0 = [sys.executable, str(ROOT / "tests" / "helpers" / "with_serial0.py")]
@@ -275,16 +275,6 @@ def test_sigterm_closes_and_exits_0(pump):
 
 
 # --- the device-level syscalls (§1.2-§1.7) ---
-
-def per_thread_logs_in_order(paths) -> list[str]:
-    """strace -ff -ttt logs (one per thread: no <unfinished ...> splits) merged by time, timestamps removed."""
-    lines = []
-    for path in paths:
-        for line in Path(path).read_text().splitlines():
-            stamp, _, call = line.partition(" ")
-            lines.append((float(stamp), call))
-    return [call for _, call in sorted(lines, key=lambda x: x[0])]
-
 
 @needs_strace
 def test_strace_device_calls(pump, tmp_path):
