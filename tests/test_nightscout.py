@@ -272,3 +272,33 @@ def test_start_service_rejects_bad_specs(tmp_path, spec, message):
     (tmp_path / "e.json").write_text("[]")
     with pytest.raises(KprofError, match=message):
         start_service(spec, tmp_path)
+
+
+def test_redate_moves_every_entry_by_the_same_amount():
+    from profiler.environment.nightscout import redate_entries
+
+    old = [_entry(0, 142), _entry(5, 136), {"type": "sgv", "sgv": 124, "dateString": "2018-09-05T14:48:09.731Z"}]
+    old[0]["date"], old[1]["date"] = 1536159489623, 1536159189786   # 2018-09-05T14:58:09.623Z, 14:53:09.786Z
+    old[0]["dateString"], old[1]["dateString"] = "2018-09-05T14:58:09.623Z", "2018-09-05T14:53:09.786Z"
+    now = 1796560000.0
+    new = redate_entries(old, 60, now)
+    assert new[0]["date"] == int(now * 1000) - 60000
+    assert new[0]["date"] - new[1]["date"] == 1536159489623 - 1536159189786      # spacing kept
+    assert new[0]["dateString"] == _iso(new[0]["date"])                          # same ISO form, moved
+    third = dt.datetime.fromisoformat(new[2]["dateString"].replace("Z", "+00:00")).timestamp() * 1000
+    assert round(third) == new[0]["date"] - (1536159489623 - 1536158889731)
+    assert old[0]["date"] == 1536159489623 and new[0]["sgv"] == 142                # input untouched
+
+
+def test_start_service_serves_redated_entries(tmp_path):
+    import time
+    (tmp_path / "e.json").write_text(json.dumps([{"type": "sgv", "sgv": 142, "date": 1536159489623}]))
+    service = start_service({"type": "nightscout", "entries": "e.json", "redate": 30}, tmp_path)
+    try:
+        status, _, body = get(f"{service.url}/api/v1/entries/sgv.json?count=1")
+    finally:
+        service.stop()
+    age = time.time() - body[0]["date"] / 1000
+    assert status == 200 and 29 <= age < 40
+    with pytest.raises(KprofError, match="redate must be"):
+        start_service({"type": "nightscout", "entries": "e.json", "redate": True}, tmp_path)

@@ -169,7 +169,7 @@ def test_strace_own_messages_are_not_unparsed_lines():
     assert p.stats.unparsed == 0
 
 
-def test_summary_cross_check_allows_strace_errors_only_for_calls_the_log_shows_as_unknown():
+def test_summary_cross_check_allows_strace_more_only_for_calls_the_log_shows_as_unknown():
     from profiler.analysis import summary_mismatches
     from profiler.footprint import Footprint, SyscallStat
     from profiler.parse.strace_log import StraceSummary
@@ -185,3 +185,7 @@ def test_summary_cross_check_allows_strace_errors_only_for_calls_the_log_shows_a
                                                 "read: kprof 5 calls/1 errors, strace -c 5/2"]
     fewer = StraceSummary(calls={"futex": 10, "read": 5}, errors={"futex": 2, "read": 1})
     assert summary_mismatches(fp, fewer) == ["futex: kprof 10 calls/3 errors, strace -c 10/2"]
+    one_counted = StraceSummary(calls={"futex": 11, "read": 5}, errors={"futex": 4, "read": 1})
+    assert summary_mismatches(fp, one_counted) == []   # strace counted one "= ?" call, with its error
+    three = StraceSummary(calls={"futex": 13, "read": 5}, errors={"futex": 3, "read": 1})
+    assert summary_mismatches(fp, three) == ["futex: kprof 10 calls/3 errors, strace -c 13/3"]

@@ -12,6 +12,9 @@ What is served (stdlib only: ``http.server`` + ``threading``):
 * ``GET /api/v1/entries.json`` (also ``/api/v1/entries``): all entries;
 * everything else: 404 with a small JSON error body.
 
+Recorded entries can be served re-dated (``redate: N``: the newest is N seconds
+old when the service starts), for commands that check that the CGM data is fresh.
+
 Replies are JSON arrays, newest first (by ``date``), cut to ``count=``
 (Nightscout's default is 10).  ``find[field]=v`` and
 ``find[field][$gte|$gt|$lte|$lt|$ne|$eq]=v`` filter loosely: numbers compare as
@@ -47,6 +50,7 @@ import socket
 import socketserver
 import sys
 import threading
+import time
 import urllib.parse
 
 from profiler.errors import KprofError
@@ -356,25 +360,67 @@ def load_entries(path: pathlib.Path) -> list:
     return entries
 
 
+_DATE_STRINGS = ("dateString", "sysTime", "created_at")
+
+
+def _iso_millis(millis: float) -> str:
+    t = _dt.datetime.fromtimestamp(millis / 1000.0, _dt.timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+def redate_entries(entries: list, newest_age_s: float, now_s: float) -> list:
+    """The entries moved in time, spacing kept, so that the newest is ``newest_age_s`` seconds old at ``now_s``.
+
+    Recorded CGM data (oref0's test fixtures are from 2018) is "too old" for a loop that checks freshness;
+    served re-dated, it reads like a sensor that is running now. ``date`` (ms) and the ISO date strings
+    (dateString, sysTime, created_at) move by the same amount; other fields are kept.
+    """
+    times = [m for m in map(_entry_millis, entries) if m is not None]
+    if not times:
+        return list(entries)
+    shift = (now_s - newest_age_s) * 1000.0 - max(times)
+    out = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            out.append(entry)
+            continue
+        entry = dict(entry)
+        date = entry.get("date")
+        if isinstance(date, (int, float)) and not isinstance(date, bool):
+            entry["date"] = int(round(date + shift))
+        for key in _DATE_STRINGS:
+            seconds = _parse_time(entry.get(key))
+            if seconds is not None:
+                entry[key] = _iso_millis(seconds * 1000.0 + shift)
+        out.append(entry)
+    return out
+
+
 def start_service(spec: dict, workdir: pathlib.Path) -> FakeNightscout:
     """Start the fake Nightscout a scenario's ``services:`` item describes.
 
     ``spec`` is like ``{"type": "nightscout", "port": 17580, "entries":
     "ns-entries.json"}``; ``entries`` is relative to ``workdir`` (default
     ``ns-entries.json``), ``port`` defaults to 0 (any free port), ``host`` to
-    127.0.0.1 (loopback only).
+    127.0.0.1 (loopback only). ``redate: N`` serves the entries moved in time so
+    that the newest is N seconds old when the service starts (:func:`redate_entries`).
     """
     if not isinstance(spec, dict):
         raise KprofError(f"services: item must be a mapping, not {spec!r}")
     kind = spec.get("type", "nightscout")
     if kind != "nightscout":
         raise KprofError(f"services: unknown service type {kind!r} (known: nightscout)")
-    unknown = set(spec) - {"type", "port", "entries", "host"}
+    unknown = set(spec) - {"type", "port", "entries", "host", "redate"}
     if unknown:
         raise KprofError(
             f"services: nightscout item has unknown key(s) {', '.join(sorted(unknown))} "
-            "(allowed: type, port, entries, host)"
+            "(allowed: type, port, entries, host, redate)"
         )
+    redate = spec.get("redate")
+    if redate is not None and (isinstance(redate, bool) or not isinstance(redate, (int, float))
+                               or not 0 <= redate <= 86400):
+        raise KprofError(f"services: nightscout redate must be a number of seconds 0-86400 (the newest "
+                         f"entry's age), not {redate!r}")
     port = spec.get("port", 0)
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise KprofError(f"services: nightscout port must be an integer 0-65535, not {port!r}")
@@ -387,6 +433,8 @@ def start_service(spec: dict, workdir: pathlib.Path) -> FakeNightscout:
     if not isinstance(entries_name, str) or not entries_name:
         raise KprofError(f"services: nightscout entries must be a file name, not {entries_name!r}")
     entries = load_entries(pathlib.Path(workdir) / entries_name)
+    if redate is not None:
+        entries = redate_entries(entries, float(redate), time.time())
     service = FakeNightscout(entries, host=host, port=port)
     try:
         return service.start()
