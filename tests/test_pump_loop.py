@@ -78,8 +78,12 @@ def test_pump_loop_completes_twice_and_leaves_nothing_behind(tmp_path, subreaper
         assert execs.get("oref0-pump-loop") == 1 and execs.get("mdt", 0) >= 10, execs
         for tool in ("listen", "pumphistory", "jq", "socat", "oref0-determine-basal"):
             assert execs.get(tool, 0) >= 1, (tool, execs)
-        titles = [s["title"] for s in json.loads(p.stdout)["sections"]]
-        assert "Process tree: programs run" in titles and "Device-level footprint: /dev/serial0" in titles
+        sections = {s["title"]: s for s in json.loads(p.stdout)["sections"]}
+        assert "Process tree: programs run" in sections and "Device-level footprint: /dev/serial0" in sections
+        by_program = {r[0]: r for r in sections["Device-level footprint by program: /dev/serial0"]["rows"]}
+        assert set(by_program) == {"mdt", "listen", "pumphistory"}, by_program
+        assert by_program["mdt"][1] == execs["mdt"]   # runs, as counted from the execs
+        assert sum(r[2] for r in by_program.values()) == sum(fp["devices"]["/dev/serial0"]["syscalls"].values())
         # what the loop wrote to /tmp went to the scenario's private /tmp
         assert "/tmp/pump_loop_completed" in fp["files"] or any("/tmp/pump_loop_" in f for f in fp["files"])
         assert _loop_tmp_entries() == tmp_before, "the loop wrote into the host's /tmp"
