@@ -291,6 +291,10 @@ class FootprintBuilder:
         self._fd_paths: dict[str, tuple] = {}  # what is behind an fd path: classified once
         # longest prefix first, so a workdir inside /tmp wins over /tmp
         self._aliases = sorted((path_aliases or {}).items(), key=lambda kv: -len(kv[0]))
+        # a new thread or child can make calls before strace shows its parent's fork/clone returning: until
+        # then its uses are counted "(before the first exec)"; these are moved to the parent's program then
+        self._unattributed: dict[int, list[Counter]] = {}
+        self._pid: int | None = None
 
     def _alias(self, path: str) -> str:
         """Run-specific parts of a path made comparable: the workdir → $WORKDIR, /proc/1234 → /proc/PID."""
@@ -341,6 +345,7 @@ class FootprintBuilder:
         image = proc["images"][-1]
         image["syscalls"][name] += 1
         self._exe = image["exe"] or BEFORE_EXEC
+        self._pid = ev.pid
 
         if ev.fd_path is not None:
             seen = self._fd_paths.get(ev.fd_path)
@@ -363,6 +368,11 @@ class FootprintBuilder:
                 first = child["images"][0]
                 if first["exe"] is None:
                     first["exe"] = proc["images"][-1]["exe"]
+                    for by in self._unattributed.pop(ev.result, ()):
+                        by[BEFORE_EXEC] -= 1
+                        if not by[BEFORE_EXEC]:
+                            del by[BEFORE_EXEC]
+                        by[first["exe"] or BEFORE_EXEC] += 1
         elif name in _EXECS:
             self._exec(ev, proc)
         elif name in _ADDRESSED:
@@ -429,6 +439,8 @@ class FootprintBuilder:
         if ev.errno:
             e["errors"][ev.errno] += 1
         e["by"][self._exe] += 1
+        if self._exe == BEFORE_EXEC and self._pid != self.fp.root_pid:
+            self._unattributed.setdefault(self._pid, []).append(e["by"])
 
     def finish(self) -> Footprint:
         return self.fp

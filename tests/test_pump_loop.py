@@ -145,3 +145,21 @@ def test_pump_temp_basal_expectation(tmp_path):
     assert "needs an emulated pump" in temp_basal_mismatch(enacted, [])
     enacted.write_text('{"rate": 0, "duration": 0}')   # a cancel: nothing may run
     assert temp_basal_mismatch(enacted, [pump]) is None
+
+
+def test_a_thread_seen_before_its_clone_returns_is_credited_to_its_parents_program():
+    """strace -f can print a new thread's first calls before the parent's clone3 returns (Go's threads read the
+    radio at once): those uses belong to the parent's program, not to "(before the first exec)"."""
+    from profiler.events import SyscallEvent as E
+    from profiler.footprint import FootprintBuilder
+
+    b = FootprintBuilder("x86_64")
+    b.add(E(100, "execve", '"/usr/bin/mdt", ["mdt"], 0x1 /* 1 vars */', result=0))
+    b.add(E(101, "read", "3</dev/serial0<char 136:0>>, \"\", 256", result=0, fd_path="/dev/serial0<char 136:0>"))
+    b.add(E(100, "clone3", "{flags=CLONE_VM|CLONE_THREAD}, 88", result=101))
+    b.add(E(101, "read", "3</dev/serial0<char 136:0>>, \"\", 256", result=0, fd_path="/dev/serial0<char 136:0>"))
+    fp = b.finish()
+    assert dict(fp.devices["/dev/serial0"]["by"]) == {"/usr/bin/mdt": 2}
+    runs = fp.program_runs()
+    assert runs["mdt"]["calls"] == 3 and runs["mdt"]["processes"] == 2          # clone3 + the thread's reads
+    assert runs["(before the first exec)"]["calls"] == 1                         # only the root's execve
