@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -66,7 +67,7 @@ def _plain_strace(sc, workdir: Path, env: dict, cmd: list) -> float:
     """In the scenario's namespaces: its services, pump and prepare steps, then the timed strace run."""
     from profiler.environment import devfs, nightscout
     devfs.private_tmp([str(workdir), str(ROOT), str(runner.NODE_MODULES)])
-    started = []
+    started, resolv = [], None
     try:
         started += [nightscout.start_service(spec, workdir) for spec in sc.services]
         if sc.pump is not None:
@@ -74,12 +75,17 @@ def _plain_strace(sc, workdir: Path, env: dict, cmd: list) -> float:
             pump = PumpEmulator(config_from_mapping(sc.pump), env=env).start()
             started.append(pump)
             devfs.private_dev({"serial0": pump.slave_path})
+        if sc.network == "none":
+            resolv = devfs.loopback_resolver()
         for step in sc.prepare:
-            subprocess.run(["/bin/sh", "-c", step], cwd=workdir, env=env, check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(["/bin/sh", "-c", step], cwd=workdir, env=env, check=True, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
         return timed(cmd, cwd=workdir, env=env)
     finally:
         for service in started:
             service.stop()
+        if resolv:
+            os.unlink(resolv)
 
 
 def peak_rss_kib(cmd) -> int:
