@@ -281,6 +281,21 @@ class FootprintBuilder:
                                              "images": [{"exe": None, "syscalls": Counter()}]}
         return proc
 
+    def _rename(self, old: int, new: int) -> None:
+        procs = self.fp.processes
+        proc = procs.pop(old, None)
+        if proc is None:
+            return
+        if new in procs:   # already seen under its pid: the earlier calls come first
+            proc["images"][-1]["syscalls"].update(procs[new]["images"][0]["syscalls"])
+            proc["images"] += procs[new]["images"][1:]
+        procs[new] = proc
+        for p in procs.values():
+            if p["parent"] == old:
+                p["parent"] = new
+        if self.fp.root_pid == old:
+            self.fp.root_pid = new
+
     def add_all(self, events: Iterable) -> "FootprintBuilder":
         for ev in events:
             self.add(ev)
@@ -293,6 +308,8 @@ class FootprintBuilder:
                 proc["end"] = {"exit": ev.status}
             elif ev.kind == "killed":
                 proc["end"] = {"signal": ev.signal, "core_dumped": ev.core_dumped}
+            elif ev.kind == "renamed":
+                self._rename(ev.pid, ev.status)
             return
         fp = self.fp
         name = ev.name
