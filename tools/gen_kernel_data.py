@@ -754,6 +754,25 @@ def gen_ioctls(src: Sources, out: Path, tax: Taxonomy, maint: Maintainers, group
     write_tsv(out, "kernel-files.tsv", header, ["file", "subsystem", "maintainers"], f_rows)
 
 
+# ----------------------------------------------------------------------------- errnos
+
+def gen_errnos(src: Sources, out: Path) -> None:
+    rows = read_tsv(FACTS / "errnos.tsv")
+    seen_n, seen_name = set(), set()
+    for r in rows:
+        if len(r) != 3 or not r[0].isdigit() or not re.fullmatch(r"E[A-Z0-9_]+", r[1]):
+            raise GenError(f"errnos.tsv: bad row {r!r}")
+        if r[0] in seen_n or r[1] in seen_name:
+            raise GenError(f"errnos.tsv: {r[0]} or {r[1]} twice")
+        seen_n.add(r[0])
+        seen_name.add(r[1])
+    header = src.describe([], ["errnos.tsv"])
+    header.insert(2, "errno number -> name as strace prints it (one table for strace, ptrace and ftrace); restart: "
+                     "strace's text for the codes it shows as '= ? NAME (text)'.")
+    write_tsv(out, "errnos.tsv", header, ["number", "name", "restart"],
+              sorted(rows, key=lambda r: int(r[0])))
+
+
 # ----------------------------------------------------------------------------- main
 
 def generate(reference: Path, out: Path) -> None:
@@ -765,6 +784,7 @@ def generate(reference: Path, out: Path) -> None:
     gen_syscalls(src, out, tax, maint)
     groups, known = gen_devices(src, out)
     gen_ioctls(src, out, tax, maint, groups, known)
+    gen_errnos(src, out)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,7 +33,7 @@ def main(args) -> int:
     info = syscalls.syscall_info(arch, name)
     rows = [("name", info.name), ("arch", arch),
             ("number", info.number if info.number is not None else "not on this arch"),
-            ("entry point", info.entry or ""), ("defined in", f"{info.file}:{info.line} ({info.macro})" if info.file else ""),
+            ("entry point", info.entry or ""), ("defined in", f"{info.defined_in}" + (f" ({info.macro})" if info.macro else "") if info.file else ""),
             ("subsystem", subsystem_label(info.subsystem, info.file)), ("MAINTAINERS", info.maintainers or ""),
             ("ELISA category", info.elisa_category), ("note", info.note or "")]
     print(tabulate(rows, tablefmt="plain"))

@@ -53,6 +53,14 @@ class SyscallInfo:
     elisa_category: str
     note: str | None
 
+    @property
+    def defined_in(self) -> str | None:
+        """``file:line`` of the definition; the file alone when it has no line (an assembly shim, ARM's
+        private calls), None when nothing defines it."""
+        if not self.file:
+            return None
+        return f"{self.file}:{self.line}" if self.line is not None else self.file
+
 
 class _Table:
     __slots__ = ("rows", "by_number", "aliases")
@@ -109,11 +117,22 @@ def syscall_names(arch: str) -> list[str]:
     return [t.by_number[n] for n in sorted(t.by_number)]
 
 
+# A 64-bit kernel runs 32-bit programs through its compat ABI; strace names their calls the 32-bit way
+# (_llseek, mmap2), so a log of a 64-bit machine can hold them.
+COMPAT = {"x86_64": "i386", "aarch64": "arm64-compat"}
+
+
 @lru_cache(maxsize=4096)
 def _info(arch: str, name: str) -> SyscallInfo:
     canon = canonical_name(arch, name)
     r = _table(arch).rows.get(canon)
     if r is None:
+        compat = COMPAT.get(arch)
+        if compat and canonical_name(compat, name) in _table(compat).rows:
+            i = _info(compat, name)
+            note = f"a {compat} (32-bit, compat) call on {arch}: its {compat} number and definition"
+            return SyscallInfo(compat, i.name, i.number, i.entry, i.file, i.line, i.macro, i.subsystem,
+                               i.maintainers, i.elisa_category, f"{note}; {i.note}" if i.note else note)
         return SyscallInfo(arch, name, None, None, None, None, None, "unknown", None, "Unknown",
                            _UNKNOWN_NOTE.format(arch=arch))
     return SyscallInfo(arch, canon, int(r[0]), r[2] or None, r[3] or None, int(r[4]) if r[4] else None,

@@ -38,18 +38,17 @@ Counting rules (documented in docs/ftrace.md):
 """
 from __future__ import annotations
 
-import errno as _errno
 import lzma
 import gzip
 import os
 import re
-import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import BinaryIO, Iterable, Iterator
 
 from profiler.errors import KprofError, file_error
+from profiler.kernel.errnos import errno_name
 from profiler.events import ProcessEvent, SyscallEvent
 from profiler.kernel import read_rows, syscalls
 
@@ -112,25 +111,11 @@ _EXIT_NAMED = re.compile(r"sys_exit_(\w+): *(0x[0-9a-f]+)?$")
 _ENTER_FILE_KEY = re.compile(r"sys_(\w+)\(")
 _EVENT_NAME = re.compile(r"([^\s:(]+)")
 
-# Kernel-internal error codes a sys_exit can show before signal handling rewrites them
-# (include/linux/errno.h); not in userspace errno tables.
-_KERNEL_ERRNO = {512: "ERESTARTSYS", 513: "ERESTARTNOINTR", 514: "ERESTARTNOHAND", 515: "ENOIOCTLCMD",
-                 516: "ERESTART_RESTARTBLOCK", 517: "EPROBE_DEFER", 518: "EOPENSTALLED", 519: "ENOPARAM"}
-
 ARCH_BITS = {"x86_64": 64, "aarch64": 64, "riscv64": 64, "i386": 32, "arm": 32, "arm64-compat": 32}
 # syscalls whose lines are parsed in full: ioctl (request), process creation (child pid), exit_group (status)
 _RARE_NAMES = ("ioctl", "clone", "clone3", "fork", "vfork", "exit_group")
 _FORKS = frozenset(("clone", "clone3", "fork", "vfork"))
 _SCHED = (b"sched_process_fork:", b"sched_process_exec:")
-
-
-def errno_name(n: int) -> str:
-    """Linux errno number → name (the numbering kprof's arches share)."""
-    if n in _KERNEL_ERRNO:
-        return _KERNEL_ERRNO[n]
-    if sys.platform.startswith("linux") and n in _errno.errorcode:
-        return _errno.errorcode[n]
-    return f"errno {n}"
 
 
 def parse_duration(text: str | None, what: str = "duration") -> float | None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 from profiler.events import ProcessEvent, SyscallEvent
+from profiler.kernel.errnos import errno_name
 from profiler.strace_text import is_strace_message
 
 # The line prefix: "[pid  123] " (terminal output) or "123 " (-o with -f), each maybe with -Y's "<comm>";
@@ -32,7 +33,7 @@ _EXIT = re.compile(r"\+\+\+ (?:exited with (\d+)|killed by (SIG[A-Z0-9_]+|\d+)( 
                    r"|superseded by execve in pid (\d+)) \+\+\+")
 _SIGNAL = re.compile(r"--- (?:(SIG[A-Z0-9_]+|\d+) |stopped by (SIG[A-Z0-9_]+))")
 _RESULT = re.compile(r"(0x[0-9a-f]+|-?\d+|\?)")
-_ERRNO = re.compile(r" (E[A-Z0-9_]+) \(")
+_ERRNO = re.compile(r" (?:(E[A-Z0-9_]+) \(|\(errno (\d+)\))")   # strace names no errno 41: "-1 (errno 41)"
 _UNFINISHED = " <unfinished ...>"
 _DETACHED = " <detached ...>"
 # "strace: Process 12 attached" written into a half-printed line when the log is strace's stderr
@@ -194,7 +195,7 @@ def parse_result(tail: str, event: SyscallEvent) -> None:
     if rest:
         e = _ERRNO.match(rest)
         if e:
-            event.errno = e.group(1)
+            event.errno = e.group(1) or errno_name(int(e.group(2)))
         if rest.endswith("(INJECTED)"):
             event.injected = True
 
