@@ -102,7 +102,7 @@ def log_files(paths: list[Path]) -> list[tuple[Path, int]]:
                         if _FF_NAME.fullmatch(p.name) and p.name.rsplit(".", 1)[0] == prefix.name),
                        key=lambda p: int(p.name.rsplit(".", 1)[1]))
         if not found:
-            raise file_error(prefix, FileNotFoundError(2, "No such file or directory"), "a strace log")
+            raise KprofError(f"{prefix}: no such file (nor files {prefix}.PID of a strace -ff run)")
         paths = found
     elif len(paths) == 1:   # one file; one of a -ff run names its pid
         m = _FF_NAME.fullmatch(paths[0].name)

@@ -428,6 +428,7 @@ def gen_syscalls(src: Sources, out: Path, tax: Taxonomy, maint: Maintainers) -> 
     facts = load_entry_facts()
     fact_aliases = read_tsv(FACTS / "syscall-aliases.tsv")
     alias_rows = []
+    subcall_rows = []
     for arch, (pkgmod, tbl, abis, col, _, _) in ARCH_CONFIG.items():
         table = getattr(importlib.import_module(f"system_calls.tables.{pkgmod}"), f"syscalls_{pkgmod}")
         tbl_rows = read_tbl(src.ref(f"syscall-tables/{tbl}"), abis, col)
@@ -484,7 +485,16 @@ def gen_syscalls(src: Sources, out: Path, tax: Taxonomy, maint: Maintainers) -> 
                 raise GenError(f"syscall-aliases.tsv: {canon} is not a {arch} syscall")
             if alias in names or alias in pkg_aliases:
                 continue
-            alias_rows.append([arch, alias, canon, "strace name"])
+            alias_rows.append([arch, alias, canon, fa[3] if len(fa) > 3 and fa[3] else "strace name"])
+        for mux, call, sub, handler in read_tsv(FACTS / "syscall-subcalls.tsv"):
+            if mux in names and sub not in names and sub not in pkg_aliases:
+                subcall_rows.append([arch, sub, mux, int(call), handler])
+    subcall_rows.sort()
+    header = src.describe([], ["syscall-subcalls.tsv"])
+    header.insert(2, "Calls with no syscall of their own on an arch, reached through its multiplexer "
+                     "(socketcall, ipc): arch, name as strace prints it, multiplexer, call number, handler's file.")
+    write_tsv(out, "syscall-subcalls.tsv", header, ["arch", "name", "multiplexer", "call", "handler_file"],
+              subcall_rows)
     alias_rows = sorted({tuple(r) for r in alias_rows})
     header = src.describe([], ["syscall-aliases.tsv"], pkg=True)
     header.insert(2, "Other spellings of syscall names per arch -> the Linux .tbl name used in syscalls-<arch>.tsv.")

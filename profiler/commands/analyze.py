@@ -41,13 +41,14 @@ def main(args) -> int:
     from profiler.render.report import Report, footprint_sections, render
     from profiler.analysis import analyse_logs, arch_evidence, log_files
 
+    given = syscalls.normalize_arch(args.arch) if args.arch else None
     files = log_files(args.log)
     head = _head(files[0][0])
     if b"\0" in head[:4096]:
         raise KprofError(f"{files[0][0]}: binary file, not a strace text log")
     warnings = []
-    if args.arch:
-        arch, how = syscalls.normalize_arch(args.arch), "given with --arch"
+    if given:
+        arch, how = given, "given with --arch"
     else:
         arch, how = syscalls.host_arch(), "this machine's"
         evidence = arch_evidence(head.decode("utf-8", "replace"))

@@ -1,6 +1,7 @@
 """Syscall number <-> name per ABI, and where each syscall is defined in Linux 6.19.9.
 
-Data: ``data/syscalls-<arch>.tsv`` (one per arch, loaded on first use) and ``data/syscall-aliases.tsv``.
+Data: ``data/syscalls-<arch>.tsv`` (one per arch, loaded on first use), ``data/syscall-aliases.tsv`` and
+``data/syscall-subcalls.tsv`` (socketcall/ipc calls with no syscall of their own).
 """
 from __future__ import annotations
 
@@ -80,6 +81,11 @@ def _aliases() -> tuple:
 
 
 @lru_cache(maxsize=None)
+def _subcalls() -> dict[tuple[str, str], tuple[str, int, str]]:
+    return {(r[0], r[1]): (r[2], int(r[3]), r[4]) for r in read_rows("syscall-subcalls.tsv")}
+
+
+@lru_cache(maxsize=None)
 def _table(arch: str) -> _Table:
     return _Table(arch)
 
@@ -130,9 +136,17 @@ def _info(arch: str, name: str) -> SyscallInfo:
         compat = COMPAT.get(arch)
         if compat and canonical_name(compat, name) in _table(compat).rows:
             i = _info(compat, name)
-            note = f"a {compat} (32-bit, compat) call on {arch}: its {compat} number and definition"
+            note = (f"a 32-bit program's call ({compat} name): its {compat} number and definition "
+                    f"(a 64-bit kernel enters the compat_ variant where there is one)")
             return SyscallInfo(compat, i.name, i.number, i.entry, i.file, i.line, i.macro, i.subsystem,
                                i.maintainers, i.elisa_category, f"{note}; {i.note}" if i.note else note)
+        sub = _subcalls().get((arch, name))
+        if sub is not None:   # i386's send, recv, semop …: only through socketcall/ipc
+            mux, call, handler = sub
+            m = _info(arch, mux)
+            return SyscallInfo(arch, name, None, m.entry, handler, None, None, m.subsystem, m.maintainers,
+                               m.elisa_category, f"no syscall of its own on {arch}: {mux}(call {call}), "
+                                                 f"{mux} is number {m.number} ({m.defined_in})")
         return SyscallInfo(arch, name, None, None, None, None, None, "unknown", None, "Unknown",
                            _UNKNOWN_NOTE.format(arch=arch))
     return SyscallInfo(arch, canon, int(r[0]), r[2] or None, r[3] or None, int(r[4]) if r[4] else None,
