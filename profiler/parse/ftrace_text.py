@@ -1005,6 +1005,7 @@ class FtraceResult:
     other: Counter
     chunks: tuple = (0, 0)            # (fast, line by line)
     unpaired: int = 0                 # enters and exits that did not pair up (lost events)
+    enters_exits: tuple = (0, 0)      # sys_enter and sys_exit lines counted, all tasks
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -1253,7 +1254,7 @@ def _build(paths, ta: TaskArch, part: Part, windows, unparsed_samples, source, r
     by_pid: dict = {}
     for (pid, abi, name), rec in per.items():
         by_pid.setdefault(pid, []).append((abi, name, rec))
-    orphans = unfinished = mismatched = 0
+    orphans = unfinished = mismatched = all_enters = all_exits = 0
     images: dict = {}          # (abi, pid) → {comm: Counter}
     comm_of: dict = {}
     for comm, pid in rows:
@@ -1273,6 +1274,8 @@ def _build(paths, ta: TaskArch, part: Part, windows, unparsed_samples, source, r
             running = 1 if last == ("enter", name) else 0                   # still running (or never returns)
             d = enters + begun - running - exits
             surplus += d if d > 0 else 0
+            all_enters += enters
+            all_exits += exits
             plan.append((abi, name, enters, exits, errs, comm, begun, running, d))
         paired = all(x[-1] >= 0 for x in plan) and surplus == max(minus1, 0)
         for abi, name, enters, exits, errs, comm, begun, running, d in plan:
@@ -1353,7 +1356,7 @@ def _build(paths, ta: TaskArch, part: Part, windows, unparsed_samples, source, r
         unparsed_samples=unparsed_samples, lost=part.lost, first_ts=part.first_ts, last_ts=part.last_ts,
         windows=windows, formats=sorted(formats), named_ignored=named_ignored, orphan_exits=orphans,
         unfinished=unfinished, other=part.other, chunks=(part.fast_chunks, part.slow_chunks),
-        unpaired=mismatched)
+        unpaired=mismatched, enters_exits=(all_enters, all_exits))
     res.warnings = _warnings(res, part, raw_pids, rows)
     for fp in fps.values():
         fp.source.update(ftrace_summary(res))
@@ -1383,7 +1386,14 @@ def _warnings(res: FtraceResult, part: Part, raw_pids: set, rows: dict) -> list[
     if part.incomplete_last_line is not None:
         out.append("the last line is incomplete, the file does not end with a line end (cut off while it was "
                    "written?); it was read as far as it goes: " + part.incomplete_last_line.decode("utf-8", "replace"))
-    if res.unpaired:
+    enters, exits = res.enters_exits
+    if res.unpaired and enters and not exits:
+        out.append("the trace has sys_enter events only (sys_exit was not recorded): calls are counted from their "
+                   "enters, and which failed is unknown; record raw_syscalls:sys_exit (or the sys_exit_* events) too")
+    elif res.unpaired and exits and not enters:
+        out.append("the trace has sys_exit events only (sys_enter was not recorded): calls are counted from their "
+                   "exits, and ioctl requests are unknown; record raw_syscalls:sys_enter (or the sys_enter_* events) too")
+    elif res.unpaired:
         out.append(f"{res.unpaired} sys_enter/sys_exit lines did not pair up per task (events were lost or a task "
                    "changed ABI); those syscalls are counted as max(enters, exits)")
     if res.named_ignored:

@@ -99,7 +99,8 @@ def _scan(text: str, i: int = 0, split: bool = False):
         if c == '"':
             i = _skip_string(text, k)
         elif c == "<":
-            i = skip_fd_path(text, k) if k and text[k - 1].isdigit() else k + 1
+            fd = k and (text[k - 1].isdigit() or text.startswith("AT_FDCWD", k - 8))   # 3</a>, AT_FDCWD</a>
+            i = skip_fd_path(text, k) if fd else k + 1
         elif c == "/":
             e = text.find("*/", k + 2)
             i = len(text) if e < 0 else e + 2
@@ -335,9 +336,12 @@ class StraceLogParser:
                 continue
             a = _ATTACHED.search(line)
             if a is not None:
-                self._live.add(int(a.group(1)))
                 if a.start() > 0:          # the message cut a call's line in two: join the halves
-                    self._carry = line[:a.start()]
+                    carry = line[:a.start()]
+                    if len(self._live) == 1 and not carry.startswith("[pid "):   # whose, before the new task
+                        carry = f"[pid {next(iter(self._live))}] " + carry
+                    self._carry = carry
+                self._live.add(int(a.group(1)))
                 continue
             m = _PREFIX.match(line)
             if m.group(2) and not m.group(3) and int(m.group(2)) >= _PID_MAX:
