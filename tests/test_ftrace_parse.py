@@ -438,3 +438,16 @@ def test_durations():
     assert ft.parse_duration("250ms") == 0.25 and ft.parse_duration(None) is None
     with pytest.raises(KprofError):
         ft.parse_duration("5 minutes")
+
+
+def test_enter_only_trace_is_diagnosed_as_such_not_as_lost_events(tmp_path):
+    enters = HEADER + "\n".join(
+        line("node", 1234, 1000.0 + i / 1000, f"sys_enter: NR {nr} (3, 0, 0, 0, 0, 0)", 1)
+        for i, nr in enumerate([3, 4, 3, 54, 6])) + "\n"
+    res = ft.analyse_trace([write(tmp_path, "enter.txt", enters)], "arm")
+    text = " ".join(res.warnings)
+    assert "sys_enter events only" in text and "did not pair up" not in text
+    assert res.footprint.syscalls["read"].calls == 2
+    exits = enters.replace("sys_enter: NR 3 (3, 0, 0, 0, 0, 0)", "sys_exit: NR 3 = 0")
+    lost = ft.analyse_trace([write(tmp_path, "lost.txt", exits)], "arm")
+    assert any("did not pair up" in w for w in lost.warnings)

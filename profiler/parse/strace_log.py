@@ -434,7 +434,7 @@ class StraceLogParser:
 
     def _task_seen_from(self, m: re.Match) -> Iterator[ProcessEvent]:
         pid = m.group(1) or m.group(2)
-        if pid is not None:
+        if pid:
             pid = int(pid)
             if pid not in self._live:
                 yield from self._task_seen(pid)
