@@ -42,6 +42,7 @@ _PERSONALITY = re.compile(r"System call usage summary for (\d+) bit mode:|\[ Pro
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 # characters the argument scanner stops at: quotes, brackets, an fd's <path>, a /* comment */, a comma
 _SPECIAL = re.compile(r'["<()\[\]{},]|/\*')
+_FD_PATH_STOP = re.compile(r"[\\<>]")
 
 
 def skip_fd_path(text: str, i: int) -> int:
@@ -51,23 +52,26 @@ def skip_fd_path(text: str, i: int) -> int:
     a nested ``<char M:N>``. A socket's endpoints (``TCP:[a:1->b:2]``) hold ``->``, which closes nothing;
     a path (it starts with ``/``) may end in ``-``.
     """
-    n = len(text)
     j = i + 1
-    path = j < n and text[j] == "/"
+    path = text.startswith("/", j)
     depth = 1
-    while j < n:
-        c = text[j]
+    search = _FD_PATH_STOP.search
+    while True:
+        m = search(text, j)
+        if m is None:
+            return len(text)
+        k = m.start()
+        c = text[k]
         if c == "\\":
-            j += 2
+            j = k + 2
             continue
         if c == "<":
             depth += 1
-        elif c == ">" and (path or text[j - 1] != "-"):
+        elif path or text[k - 1] != "-":
             depth -= 1
             if depth == 0:
-                return j + 1
-        j += 1
-    return n
+                return k + 1
+        j = k + 1
 
 
 def _skip_string(text: str, i: int) -> int:
