@@ -1,6 +1,6 @@
 """Analyse a strace log recorded elsewhere, e.g. on a rig, with the same report as kprof run.
 
-Record it with the options kprof uses itself (ioctl requests must be raw numbers):
+Record it with the options kprof uses itself (-X raw gives every ioctl request as a number):
 
     strace -f -yy -ttt -T -X raw -C -o trace.log -- COMMAND ARGS…
 

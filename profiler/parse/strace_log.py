@@ -1,11 +1,13 @@
 """strace text log → events, streaming.
 
-Handles what strace writes with ``-f`` (pid prefix), ``-t``/``-tt``/``-ttt``
-(timestamps), ``-T`` (time in call), ``-y``/``-yy`` (paths behind fds),
-``-X raw`` (numbers for constants), ``<unfinished ...>``/``<... resumed>``
-pairs, signals, exits, kills, injected faults, and the ``-c``/``-C`` summary
-table at the end (returned separately: it is strace's own count of the same
-run, kprof's ground truth).
+Handles what strace writes with ``-f`` (pid prefix, ``[pid N]`` on stderr), ``-Y`` (``pid<comm>``),
+``-t``/``-tt``/``-ttt``/``-r`` and ``--absolute-timestamps=unix,s`` (timestamps), ``-n`` (syscall numbers),
+``-i`` (instruction pointers), ``-T`` (time in call), ``-y``/``-yy`` (paths behind fds, found by scanning:
+a path may hold ``) = ``, quotes or unbalanced brackets), ``-X raw``/``verbose``, ``-k`` (stack lines,
+skipped), ``<unfinished ...>``/``<... resumed>`` pairs, exec from a thread other than the leader, signals,
+exits, kills, injected faults, a log taken from strace's stderr ("Process N attached" cutting lines in two),
+and the ``-c``/``-C`` summary tables (any ``-U`` columns; one per personality and one per appended ``-A`` run,
+summed), returned separately: strace's own count of the same run, kprof's ground truth.
 """
 from __future__ import annotations
 
@@ -103,7 +105,8 @@ def _scan(text: str, i: int = 0, split: bool = False):
         if c == '"':
             i = _skip_string(text, k)
         elif c == "<":
-            fd = k and (text[k - 1].isdigit() or text.startswith("AT_FDCWD", k - 8))   # 3</a>, AT_FDCWD</a>
+            # an fd's path: 3</a>, AT_FDCWD</a>, -X verbose's -100 /* AT_FDCWD */</a>
+            fd = k and (text[k - 1].isdigit() or text.startswith("AT_FDCWD", k - 8) or text.startswith("*/", k - 2))
             i = skip_fd_path(text, k) if fd else k + 1
         elif c == "/":
             e = text.find("*/", k + 2)
