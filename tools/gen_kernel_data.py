@@ -905,7 +905,7 @@ def gen_kconfig(src: Sources, out: Path, tax: Taxonomy, syscall_rows: dict[str, 
         for f, note in ref_classes[ref]:
             when, mode, unote = uses.get((ref, f), ("always", "needs", ""))
             file_cond(f, f"class {kclass}")
-            cl_rows.append([kclass, f, when, mode, ref, "; ".join(filter(None, [note, unote]))])
+            cl_rows.append([kclass, f, when, mode, ref, unote or note])
 
     def net_rows(kclass: str, family: str) -> None:
         if family not in nets:
