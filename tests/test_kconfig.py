@@ -339,7 +339,8 @@ def test_fragment_sets_dependencies_first(tmp_path):
     spi_footprint().save(fp_path)
     frag_file = tmp_path / "frag.config"
     p = kprof("config", fp_path, "-f", "config", "--fragment", frag_file, check=0)
-    lines = [ln.split("#")[0].strip() for ln in p.stdout.splitlines() if ln.startswith("CONFIG_")]
+    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("CONFIG_")]
+    assert all(re.fullmatch(r"CONFIG_\w+=[ym]", ln) for ln in lines), lines   # merge_config.sh reads VALUE whole
     assert lines.index("CONFIG_SPI=y") < lines.index("CONFIG_SPI_MASTER=y") < lines.index("CONFIG_SPI_SPIDEV=m")
     assert "CONFIG_EPOLL=y" in lines and "CONFIG_FUTEX=y" in lines
     assert frag_file.read_text() == p.stdout

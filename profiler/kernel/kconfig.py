@@ -418,25 +418,27 @@ def fragment(reqs: list[Requirement], arch: str) -> str:
 
     def put(sym: str, why: str, tristate: bool) -> None:
         if sym in written:
+            lines.append(f"# {sym}: set above")
             return
         info = symbol_info(sym, arch)
         for dep in _plain_dependencies(sym, arch):
             dinfo = symbol_info(dep, arch)
             if dep not in written and dinfo and dinfo["prompt"] != "-":
                 written.add(dep)
-                lines.append(f"{dep}={'m' if tristate and dinfo['type'] == 'tristate' else 'y'}   # needed by {sym}")
+                lines.append(f"# needed by {sym}")
+                lines.append(f"{dep}={'m' if tristate and dinfo['type'] == 'tristate' else 'y'}")
         written.add(sym)
         val = "m" if tristate and info and info["type"] == "tristate" else "y"
-        lines.append(f"{sym}={val}   # {why}")
+        lines.append(f"{sym}={val}")
 
     for req in reqs:
         if req.mode == "context":
             continue
-        why = ", ".join(dict.fromkeys(u.what for u in req.uses[:3])) + (
-            f" (+{len(req.uses) - 3})" if len(req.uses) > 3 else "")
+        whats = list(dict.fromkeys(f"{u.kind} {u.what}" for u in req.uses))
+        why = ", ".join(whats[:3]) + (f" (+{len(whats) - 3} more)" if len(whats) > 3 else "")
         tristate = kind_of(req, arch) == "tristate"
         tree = _parsed(req.condition)
-        lines.append("")
+        lines += ["", f"# {why}"]
         if tree[0] == "or":
             lines.append(f"# one of: {req.condition} — the first is set here")
             tree = tree[1][0]
@@ -444,15 +446,15 @@ def fragment(reqs: list[Requirement], arch: str) -> str:
         for t in terms:
             if t[0] == "sym" and t[1].startswith("CONFIG_"):
                 if t[2] == "!=":
-                    lines.append(f"# {t[1]} must not be {t[3]}   # {why}")
+                    lines.append(f"# {t[1]} must not be {t[3]}")
                 else:
                     put(t[1], why, tristate and t[2] is None)
             elif t[0] == "not" and t[1][0] == "sym":
-                lines.append(f"# {t[1][1]} is not set   # {why}")
+                lines.append(f"# {t[1][1]} is not set")
             elif t[0] == "sym":
-                lines.append(f"# {t[1]} (an arch macro, not a Kconfig symbol) must hold   # {why}")
+                lines.append(f"# {t[1]} (an arch macro, not a Kconfig symbol) must hold")
             else:
-                lines.append(f"# {req.condition} must hold   # {why}")
+                lines.append(f"# {req.condition} must hold")
     return "\n".join(lines) + "\n"
 
 
