@@ -21,7 +21,7 @@ from profiler.kernel import kconfig as kc
 from profiler.kernel.devices import classify_path, device_classes
 from profiler.kernel.syscalls import syscall_names
 
-from .conftest import ROOT, kprof, needs_strace
+from .conftest import ROOT, kprof, needs_oref0, needs_root, needs_strace
 
 KCONFIG_REF = ROOT.parent / "shared" / "reference" / "kernel" / "kconfig"
 needs_reference = pytest.mark.skipif(not KCONFIG_REF.is_dir(), reason=f"reference data {KCONFIG_REF} is absent")
@@ -192,6 +192,15 @@ def test_path_rules_pick_the_driver_of_the_device():
     one_of = [r for r in reqs if r.mode == "one-of"]
     assert len(one_of) == 1 and "CONFIG_USB_SERIAL_FTDI_SIO" in one_of[0].condition
     assert "CONFIG_USB_SERIAL_CP210X" in one_of[0].condition
+    # /dev/serial0 on a Pi is the PL011 or the mini UART; the emulated pump's is a pty (char 136:N)
+    fp = footprint(devices=["/dev/serial0"])
+    fp.devices["/dev/serial0"]["dev"] = "char 136:4"
+    reqs = kc.needed_symbols(fp)
+    assert [r.condition for r in reqs if r.mode == "one-of"] == [
+        "CONFIG_SERIAL_8250_BCM2835AUX || CONFIG_SERIAL_AMBA_PL011"]
+    stand_in = [u for u in kc.footprint_uses(fp) if "a pts device in this trace" in u.what]
+    assert "drivers/tty/pty.c" in {u.file for u in stand_in}
+    assert "CONFIG_SERIAL_CORE" in {r.condition for r in reqs}
 
 
 @pytest.fixture(scope="module")
@@ -256,6 +265,28 @@ def test_x86_64_predictions_agree_with_kallsyms():
         assert (kc.evaluate(kc.parse(c), options) > 0) == linked[m.group(1)], (name, c)
         compared += 1
     assert compared > 150
+
+
+@needs_strace
+@needs_root
+@needs_oref0
+def test_shipped_scenarios_every_use_named(tmp_path):
+    """Two shipped scenarios run for real (the emulated pump on /dev/serial0, and oref0 under node)."""
+    kprof("run", ROOT / "scenarios" / "pump-model.yaml", ROOT / "scenarios" / "calculate-iob.yaml",
+          "--out", tmp_path, "-q", check=0)
+    bundles = {b.name.rsplit("-", 2)[0]: b for b in tmp_path.iterdir() if b.is_dir()}
+    assert set(bundles) == {"pump-model", "calculate-iob"}
+    for name, bundle in bundles.items():
+        report = json.loads(kprof("config", bundle, "-f", "json", check=0).stdout)
+        uses = next(s for s in report["sections"] if s["title"].startswith("Every use"))["rows"]
+        fp = Footprint.load(bundle / "footprint.json")
+        assert {r[1] for r in uses if r[0] == "syscall"} == set(fp.syscalls)
+        for kind, what, file, cond, note in uses:
+            assert (cond != "(none)" and file) or note, (name, kind, what)
+        needed = {r[0] for s in report["sections"] if s["title"] == "Kconfig symbols needed" for r in s["rows"]}
+        assert {"CONFIG_FUTEX", "CONFIG_MMU"} <= needed, needed
+        if name == "pump-model":
+            assert {"CONFIG_TTY", "CONFIG_SERIAL_CORE"} <= needed, needed
 
 
 # ----------------------------------------------------------------------------- --check

@@ -870,7 +870,7 @@ def gen_kconfig(src: Sources, out: Path, tax: Taxonomy, syscall_rows: dict[str, 
     ref_classes: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for r in keyed_rows(src.ref("kconfig/device-class-files.tsv"))[1]:
         ref_classes[r["class"]].append((r["file"], r["note"]))
-    uses: dict[tuple[str, str], tuple[str, str, str]] = {}
+    uses: dict[tuple[str, str], list[tuple[str, str, str]]] = defaultdict(list)
     also: dict[str, list[str]] = defaultdict(list)
     nets: dict[str, list[tuple[str, str]]] = defaultdict(list)
     reasons: dict[str, str] = {}
@@ -888,7 +888,7 @@ def gen_kconfig(src: Sources, out: Path, tax: Taxonomy, syscall_rows: dict[str, 
                 raise GenError(f"kconfig-class-use.tsv: bad when/mode for {key} {f}: {when} {mode}")
             if when.startswith("path:"):
                 re.compile(when[5:])
-            uses[(key, f)] = (when, mode, note)
+            uses[(key, f)].append((when, mode, note))
         elif kind == "net":
             nets[key].append((f, note))
         elif kind == "exec":
@@ -903,9 +903,9 @@ def gen_kconfig(src: Sources, out: Path, tax: Taxonomy, syscall_rows: dict[str, 
 
     def class_rows(kclass: str, ref: str) -> None:
         for f, note in ref_classes[ref]:
-            when, mode, unote = uses.get((ref, f), ("always", "needs", ""))
             file_cond(f, f"class {kclass}")
-            cl_rows.append([kclass, f, when, mode, ref, unote or note])
+            for when, mode, unote in uses.get((ref, f)) or [("always", "needs", "")]:
+                cl_rows.append([kclass, f, when, mode, ref, unote or note])
 
     def net_rows(kclass: str, family: str) -> None:
         if family not in nets:

@@ -308,6 +308,12 @@ def footprint_uses(fp, arch: str | None = None) -> list[Use]:
                             + (f" ({', '.join(r['devices'][:2])})" if r["devices"] else ""), "ioctl fd")
     for path, d in sorted(fp.devices.items()):
         uses += _class_uses(d["class"], [path], f"{path} ({d['class']})", "device")
+        real = classify_path(f"<{d['dev']}>") if d.get("dev") else "unknown"
+        if real not in ("unknown", "chardev", "file", d["class"]):
+            # e.g. the emulated pump's /dev/serial0 is a pty: the rig needs the UART, this run used a pty
+            for u in _class_uses(real, [], f"{path} (<{d['dev']}>: a {real} device in this trace)", "device"):
+                u.note = f"{u.note}; the node at {path} was a {real} device here (a stand-in?)"
+                uses.append(u)
     for path, d in sorted(fp.files.items()):
         if d["calls"] <= sum(d["errors"].values()):
             continue                       # never opened successfully
