@@ -74,6 +74,10 @@ def main(args) -> int:
     report.facts.append(("needs", f"{len(needed)} Kconfig conditions ({sum(kc.kind_of(r, arch) == 'tristate' for r in needed)} "
                                   f"can be modules) for {len(uses)} uses; {n_y} uses need only always-built code (y); "
                                   f"{len(unexplained)} have no file (reason given)"))
+    lacking = sorted({u.what for u in uses if u.kind == "syscall" and u.condition == "n"})
+    if lacking:
+        report.facts.append((f"not on {arch}", f"{len(lacking)} syscalls the arch lacks or never implements, "
+                                                f"whatever the config: {', '.join(lacking)} (see Syscall availability)"))
     report.facts.append(("kernel", "Linux 6.19.9 Kbuild and Kconfig (../shared/reference/kernel/kconfig); "
                                    "run-time needs (device tree nodes, udev, loaded modules) are not build conditions"))
     loaded_modules = None

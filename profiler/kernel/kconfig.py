@@ -350,7 +350,7 @@ def requirements(uses: list[Use]) -> list[Requirement]:
         if u.mode == "one-of":
             groups[u.group].append(u)
             continue
-        if not u.condition or u.condition == "y":
+        if u.condition in ("", "y", "n"):      # n: the arch has no such syscall (see availability())
             continue
         needed.setdefault((u.mode, u.condition), Requirement(u.condition, u.mode)).uses.append(u)
     for group in groups.values():
@@ -421,6 +421,8 @@ def fragment(reqs: list[Requirement], arch: str) -> str:
     lines = ["# kprof config: Kconfig symbols this footprint needs (Linux 6.19.9 Kconfig)",
              "# bool =y; tristate =m (a module; =y builds it in). Dependencies come first."]
     written: set[str] = set()
+    wanted = {sym for r in reqs if r.mode == "needs" for sym in symbols(_parsed(r.condition))
+              if _parsed(r.condition)[0] != "or"}
 
     def put(sym: str, why: str, tristate: bool) -> None:
         if sym in written:
@@ -434,6 +436,12 @@ def fragment(reqs: list[Requirement], arch: str) -> str:
                 lines.append(f"# needed by {sym}")
                 lines.append(f"{dep}={'m' if tristate and dinfo['type'] == 'tristate' else 'y'}")
         written.add(sym)
+        if info and info["prompt"] == "-":
+            count, _, who = info["selected_by"].partition(": ")
+            who = ", ".join(who.split(", ")[:3]) + (", …" if count.isdigit() and int(count) > 3 else "")
+            lines.append(f"# {sym} has no prompt: its default ({info['defaults']}) or a select sets it"
+                         + (f" (selected by {count}: {who})" if who else ""))
+            return
         val = "m" if tristate and info and info["type"] == "tristate" else "y"
         lines.append(f"{sym}={val}")
 
@@ -446,8 +454,15 @@ def fragment(reqs: list[Requirement], arch: str) -> str:
         tree = _parsed(req.condition)
         lines += ["", f"# {why}"]
         if tree[0] == "or":
-            lines.append(f"# one of: {req.condition} — the first is set here")
-            tree = tree[1][0]
+            done = [alt for alt in tree[1] if symbols(alt) and set(symbols(alt)) <= wanted]
+            if done:
+                lines.append(f"# one of: {req.condition} — {' && '.join(symbols(done[0]))}, set for another use")
+                continue
+            pick = next((alt for alt in tree[1] if any(
+                (info := symbol_info(sym, arch)) and info["defaults"].split(" ")[0] == "y" for sym in symbols(alt))),
+                tree[1][0])
+            lines.append(f"# one of: {req.condition} — {' && '.join(symbols(pick))} is set here")
+            tree = pick
         terms = tree[1] if tree[0] == "and" else [tree]
         for t in terms:
             if t[0] == "sym" and t[1].startswith("CONFIG_"):
