@@ -289,6 +289,21 @@ def test_shipped_scenarios_every_use_named(tmp_path):
             assert {"CONFIG_TTY", "CONFIG_SERIAL_CORE"} <= needed, needed
 
 
+def test_whole_workload_ftrace_footprint(tmp_path):
+    """ELISA's form of trace (arm, raw numbers, no fd paths) → ftrace analyze --footprint → kprof config."""
+    from .test_ftrace_parse import ELISA
+    trace = tmp_path / "pi.txt"
+    trace.write_text(ELISA)
+    fp_path = tmp_path / "pi.json"
+    kprof("ftrace", "analyze", trace, "--arch", "arm", "--footprint", fp_path, check=0)
+    p = kprof("config", fp_path, "--check", FIXTURE, "-f", "json", check=1)
+    report = json.loads(p.stdout)
+    rows = {r[0]: r for s in report["sections"] if s["title"] == "Kconfig symbols needed" for r in s["rows"]}
+    assert rows["CONFIG_SPI_SPIDEV"][6] == "module (=m)"              # SPI_IOC_MESSAGE(1) → spidev
+    assert rows["CONFIG_COMPAT_32BIT_TIME"][6] == "missing"           # arm's ppoll is ppoll_time32
+    assert "syscall_999" in report["facts"]["not on arm"]
+
+
 # ----------------------------------------------------------------------------- --check
 
 @needs_reference

@@ -73,10 +73,11 @@ def main(args) -> int:
     unexplained = [u for u in uses if not u.condition]
     report.facts.append(("needs", f"{len(needed)} Kconfig conditions ({sum(kc.kind_of(r, arch) == 'tristate' for r in needed)} "
                                   f"can be modules) for {len(uses)} uses; {n_y} uses need only always-built code (y); "
-                                  f"{len(unexplained)} have no file (reason given)"))
+                                  f"{len(unexplained)} {'has' if len(unexplained) == 1 else 'have'} no kernel file "
+                                  "(the reason is given)"))
     lacking = sorted({u.what for u in uses if u.kind == "syscall" and u.condition == "n"})
     if lacking:
-        report.facts.append((f"not on {arch}", f"{len(lacking)} syscalls the arch lacks or never implements, "
+        report.facts.append((f"not on {arch}", f"{len(lacking)} syscall{'s' if len(lacking) > 1 else ''} the arch lacks or never implements, "
                                                 f"whatever the config: {', '.join(lacking)} (see Syscall availability)"))
     report.facts.append(("kernel", "Linux 6.19.9 Kbuild and Kconfig (../shared/reference/kernel/kconfig); "
                                    "run-time needs (device tree nodes, udev, loaded modules) are not build conditions"))
