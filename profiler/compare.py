@@ -99,7 +99,7 @@ def by_program(fp: Footprint, category: str, key: str) -> Counter:
         names = _kconfig_syscalls(fp, key) or set()
     else:
         names = {key.split(" ", 1)[0]} if category in ("syscall", "error") else next(
-        (set(r["syscalls"]) for r in fp.subsystem_rows() if r["subsystem"] == key), set())
+            (set(r["syscalls"]) for r in fp.subsystem_rows() if r["subsystem"] == key), set())
     out = Counter()
     for exe, row in fp.executables().items():
         n = sum(row["syscalls"].get(name, 0) for name in names)
@@ -175,8 +175,8 @@ def diff(baseline_runs: list[dict], base_fp: Footprint | None, now: dict, now_fp
     ignore = set(rules["ignore"])
     n_runs = len(baseline_runs)
     for cat in CATEGORIES:
-        if baseline_runs and any(cat not in r for r in baseline_runs) and cat in now:
-            if now[cat]:
+        if cat == "kconfig" and any(cat not in r for r in baseline_runs):
+            if now.get(cat):
                 out.notes.append(f"the baseline predates the {cat} measure: {cat} not compared (save it again)")
             continue
         keys = set(now.get(cat, {})).union(*(set(r.get(cat, {})) for r in baseline_runs))

@@ -233,7 +233,7 @@ def _plain_dependencies(symbol: str, arch: str, seen: set | None = None) -> list
             dep = "CONFIG_" + t[1]
             if dep not in seen:
                 seen.add(dep)
-                out = _plain_dependencies(dep, arch, seen) + [d for d in [dep] if d not in out] + out
+                out += _plain_dependencies(dep, arch, seen) + [dep]
     return list(dict.fromkeys(out))
 
 
@@ -326,8 +326,10 @@ def footprint_uses(fp, arch: str | None = None) -> list[Use]:
             uses += _class_uses(f"net:{family}", [], addr, "network")
         else:
             uses.append(Use("network", addr, None, "", "needs", f"address family {family} is not modelled"))
-    if any(d["calls"] > sum(d["errors"].values()) for d in fp.programs.values()):
-        uses += _class_uses("exec:program", [], f"{len(fp.programs)} programs executed", "program")
+    ran = [p for p, d in fp.programs.items() if d["calls"] > sum(d["errors"].values())]
+    if ran:
+        uses += _class_uses("exec:program", [], f"{len(ran)} program{'s' if len(ran) > 1 else ''} executed",
+                            "program")
     return _dedupe(uses)
 
 
