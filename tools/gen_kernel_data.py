@@ -882,7 +882,7 @@ def gen_kconfig(src: Sources, out: Path, tax: Taxonomy, syscall_rows: dict[str, 
                 raise GenError(f"kconfig-class-use.tsv: {f} is not a class of device-class-files.tsv")
             also[key].append(f)
         elif kind == "use":
-            if (f, ) not in {(x,) for x, _ in ref_classes.get(key, [])}:
+            if f not in {x for x, _ in ref_classes.get(key, [])}:
                 raise GenError(f"kconfig-class-use.tsv: {key} {f} is not a row of device-class-files.tsv")
             if mode not in ("needs", "one-of", "context") or not (when == "always" or when.startswith("path:")):
                 raise GenError(f"kconfig-class-use.tsv: bad when/mode for {key} {f}: {when} {mode}")
