@@ -376,8 +376,10 @@ def test_bad_configs_exit_2_with_one_message(tmp_path):
         p = kprof("config", fp_path, "--check", cfg, check=2)
         assert p.stderr.count("kprof: error:") == 1 and "Traceback" not in p.stderr, p.stderr
         assert p.stdout == ""
-    p = kprof("config", tmp_path / "nothing.json", check=2)
-    assert "Traceback" not in p.stderr and "kprof: error:" in p.stderr
+    for args in ([tmp_path / "nothing.json"], [fp_path, "--fragment", tmp_path / "no" / "f.config"],
+                 [fp_path, "-o", tmp_path], [fp_path, "--arch", "vax"]):
+        p = kprof("config", *args, check=2)
+        assert p.stderr.count("kprof: error:") == 1 and "Traceback" not in p.stderr, p.stderr
 
 
 def test_fragment_sets_dependencies_first(tmp_path):

@@ -36,8 +36,18 @@ def _label(path: Path, meta: dict) -> str:
     return meta.get("scenario") or (path.name if path.is_dir() else path.stem)
 
 
-def main(args) -> int:
+def _write(text: str, path: Path | None) -> None:
     from profiler.commands.common import write_output
+    from profiler.errors import KprofError, file_error
+    try:
+        write_output(text, path)
+    except OSError as e:
+        if isinstance(e, FileNotFoundError):
+            raise KprofError(f"{path}: cannot write: no such directory") from None
+        raise file_error(path, e, "a file") from None
+
+
+def main(args) -> int:
     from profiler.compare import load_comparable
     from profiler.kernel import kconfig as kc
     from profiler.kernel import modules as km
@@ -61,9 +71,9 @@ def main(args) -> int:
     needed = [r for r in reqs if r.mode != "context"]
     frag = kc.fragment(needed, arch)
     if args.fragment:
-        args.fragment.write_text(frag)
+        _write(frag, args.fragment)
     if args.format == "config" and not args.check:
-        write_output(frag, args.output)
+        _write(frag, args.output)
         return 0
 
     report = Report("kprof config: " + ", ".join(label for label, _ in loaded))
@@ -163,11 +173,7 @@ def main(args) -> int:
                                                                           "source or reason"],
                                    [[u.kind, u.what, u.file or "", u.condition or "(none)",
                                      u.note + (" (not required)" if u.mode == "context" else "")] for u in uses]))
-    if args.format == "config":
-        text = frag
-    else:
-        text = render(report, args.format)
-    write_output(text, args.output)
+    _write(frag if args.format == "config" else render(report, args.format), args.output)
     if config is not None and args.format == "config":
         import sys
         sys.stderr.write(f"kprof config: {missing} of {len(needed)} needed conditions missing in {config.source}\n")
