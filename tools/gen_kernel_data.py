@@ -862,8 +862,9 @@ def gen_kconfig(src: Sources, out: Path, tax: Taxonomy, syscall_rows: dict[str, 
     header = src.describe(["kconfig/cond-syscalls.tsv", "kconfig/file-config.tsv", "kconfig/syscall-config.tsv"], [])
     header.insert(2, "Kconfig condition of each syscall of kprof's syscalls-<arch>.tsv tables: the per-arch cell of "
                      "kernel/sys_ni.c's COND_SYSCALL entry where there is one (the syscall can be configured out), "
-                     "else the Kbuild condition of its defining file and the #if around the definition; n = the "
-                     "ABI has no working definition. arm64-compat needs CONFIG_COMPAT besides.")
+                     "else the Kbuild condition of its defining file (the #if around the definition is shown in "
+                     "source, not applied: without a sys_ni.c stub the kernel links only when a definition exists); "
+                     "n = the ABI has no working definition. arm64-compat needs CONFIG_COMPAT besides.")
     write_tsv(out, "kconfig-syscalls.tsv", header, ["arch", "name", "file", "condition", "source"], sc_rows)
 
     # -- device classes
