@@ -909,6 +909,13 @@ def test_bad_tz_is_a_clear_error():
         PumpEmulator(PumpConfig(), env={"TZ": "Mars/Olympus_Mons"})
 
 
+def test_malformed_requests_get_no_answer():
+    emu = core()
+    for req in (b"", b"\x06\x09", b"\x09", b"\x03\x00\x00", b"\x05" + bytes(9), b"\x02\x02"):
+        reply = emu.handle_request(req)
+        assert reply.steps == [] and "malformed" in reply.note, req
+
+
 def test_record_without_a_pty():
     emu = core()
     req = P.get_version_request()

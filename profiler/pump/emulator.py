@@ -969,6 +969,12 @@ class PumpEmulator:
 
     # request handling (the firmware)
     def handle_request(self, req: bytes) -> Reply:
+        """One complete subg_rfspy request (§2.2) → what the radio sends back, when (``Reply.steps``).
+
+        A truncated or over-long request (another framing may hand over any bytes) gets no answer.
+        """
+        if not req or P.request_length(req) != len(req):
+            return Reply(note=f"malformed request {bytes(req[:16]).hex()}")
         cmd = req[0]
         uart = len(req) * UART_S_PER_BYTE
         if cmd == P.CMD_GET_VERSION:
