@@ -77,3 +77,4 @@ def test_table_agrees_with_the_kernel_uapi_headers():
         assert errnos.errno_number(name) == n
     assert errnos.errno_name(41) == "errno 41" and errnos.errno_number("errno 41") == 41
     assert errnos.errno_name(519) == "ENOPARAM" and errnos.errno_name(531) == "ENOGRACE"
+    assert [errnos.errno_number(a) for a in ("EWOULDBLOCK", "EDEADLOCK", "ENOTSUP")] == [11, 35, 95]

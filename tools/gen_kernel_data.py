@@ -1021,16 +1021,17 @@ def gen_errnos(src: Sources, out: Path) -> None:
     rows = read_tsv(FACTS / "errnos.tsv")
     seen_n, seen_name = set(), set()
     for r in rows:
-        if len(r) != 3 or not r[0].isdigit() or not re.fullmatch(r"E[A-Z0-9_]+", r[1]):
+        if len(r) != 4 or not r[0].isdigit() or not re.fullmatch(r"E[A-Z0-9_]+", r[1]):
             raise GenError(f"errnos.tsv: bad row {r!r}")
-        if r[0] in seen_n or r[1] in seen_name:
-            raise GenError(f"errnos.tsv: {r[0]} or {r[1]} twice")
+        names = [r[1], *filter(None, r[3].split(","))]
+        if r[0] in seen_n or seen_name & set(names):
+            raise GenError(f"errnos.tsv: {r[0]} or one of {names} twice")
         seen_n.add(r[0])
-        seen_name.add(r[1])
+        seen_name.update(names)
     header = src.describe([], ["errnos.tsv"])
     header.insert(2, "errno number -> name as strace prints it (one table for strace, ptrace and ftrace); restart: "
-                     "strace's text for the codes it shows as '= ? NAME (text)'.")
-    write_tsv(out, "errnos.tsv", header, ["number", "name", "restart"],
+                     "strace's text for the codes it shows as '= ? NAME (text)'; aliases: other names, read only.")
+    write_tsv(out, "errnos.tsv", header, ["number", "name", "restart", "aliases"],
               sorted(rows, key=lambda r: int(r[0])))
 
 

@@ -14,9 +14,10 @@ from profiler.kernel import read_rows
 @lru_cache(maxsize=None)
 def _table() -> tuple[dict[int, str], dict[int, str], dict[str, int]]:
     names, restart, numbers = {}, {}, {}
-    for n, name, text in read_rows("errnos.tsv"):
+    for n, name, text, aliases in read_rows("errnos.tsv"):
         names[int(n)] = name
-        numbers[name] = int(n)
+        for alias in (name, *filter(None, aliases.split(","))):
+            numbers[alias] = int(n)
         if text:
             restart[int(n)] = text
     return names, restart, numbers
@@ -28,7 +29,7 @@ def errno_name(n: int) -> str:
 
 
 def errno_number(name: str) -> int | None:
-    """``ENOENT`` → 2; strace's ``errno 41`` form → 41; None when unknown."""
+    """``ENOENT`` → 2, ``EWOULDBLOCK`` → 11 (an alias); strace's ``errno 41`` form → 41; None when unknown."""
     if name.startswith("errno "):
         return int(name[6:]) if name[6:].isdigit() else None
     return _table()[2].get(name)
