@@ -132,14 +132,18 @@ COMPAT = {"x86_64": "i386", "aarch64": "arm64-compat"}
 def _info(arch: str, name: str) -> SyscallInfo:
     canon = canonical_name(arch, name)
     r = _table(arch).rows.get(canon)
-    if r is None:
-        compat = COMPAT.get(arch)
-        if compat and canonical_name(compat, name) in _table(compat).rows:
-            i = _info(compat, name)
+    compat = COMPAT.get(arch)
+    if compat and (r is None or r[6] == "unknown"):
+        # not a native call, or one the 64-bit ABI does not implement (set_thread_area): a 32-bit program's
+        i = _info(compat, name)
+        if i.subsystem != "unknown":
             note = (f"a 32-bit program's call ({compat} name): its {compat} number and definition "
                     f"(a 64-bit kernel enters the compat_ variant where there is one)")
+            if r is not None:
+                note = f"not implemented for 64-bit {arch} programs; {note}"
             return SyscallInfo(compat, i.name, i.number, i.entry, i.file, i.line, i.macro, i.subsystem,
                                i.maintainers, i.elisa_category, f"{note}; {i.note}" if i.note else note)
+    if r is None:
         sub = _subcalls().get((arch, name))
         if sub is not None:   # i386's send, recv, semop …: only through socketcall/ipc
             mux, call, handler = sub
