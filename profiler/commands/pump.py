@@ -7,10 +7,11 @@ serve prints the pty's slave path (first line of stdout), serves any number of c
 another until Ctrl-C or SIGTERM, then prints the final pump state as JSON.  Pump state (reservoir, temp
 basal, suspended, history, ...) lasts as long as the emulator runs.
 
-Talk to it with kprof's own mdt-compatible client:
-  KPROF_SERIAL_DEVICE=/dev/pts/N MEDTRONIC_PUMP_ID=123456 profiler/pump/bin/mdt reservoir
-or give --link /dev/serial0 (root) so that a real ecc1 mdt (uart build) finds the radio where it looks.
-The link is removed on exit.
+The pump tools (kprof's Go tools in build/rig-tools/uart/, or ecc1's uart build) open /dev/serial0, a
+constant of their build: give --link /dev/serial0 (root) so that they find the radio where they look, e.g.
+  kprof pump serve --link /dev/serial0 &  MEDTRONIC_PUMP_ID=123456 build/rig-tools/uart/mdt reservoir
+The link is removed on exit. (kprof run binds the pty at /dev/serial0 in the scenario's own mount
+namespace instead, leaving the host's /dev alone.)
 
 Faults (--fault MODE[:COMMAND,...][@N]): none, no-response, busy, crc, asleep, late, interrupted,
 zero-data, encoding, wrong-pump, nak, ack-lost, lost-fragment, duplicate-fragment, page-crc.
