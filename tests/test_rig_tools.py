@@ -325,3 +325,87 @@ def test_missing_build_names_setup(tmp_path):
     (tmp_path / "scenarios").mkdir()
     p = kprof("run", _scenario(tmp_path), "--out", tmp_path / "b", check=2, env={"KPROF_ROOT": str(tmp_path)})
     assert "kprof's pump tools are not built" in p.stderr and "./setup.sh" in p.stderr
+
+
+# --- the SPI builds up to the first spidev ioctl (spi-radio.md §2, §9, §10) ---
+# No spidev exists here: /dev/spidev* is a placeholder file in a private mount namespace and /sys/class a
+# tmpfs with a fake GPIO tree (tests/helpers/with_fake_spi.py), so the ioctls fail with ENOTTY; everything
+# before them is the real client's sequence. (Serving the ioctls is kprof's ptrace backend's job.)
+
+WITH_FAKE_SPI = [sys.executable, str(ROOT / "tests" / "helpers" / "with_fake_spi.py")]
+SPI = {"spi": ("spidev0.0", "4", None, 4), "edison": ("spidev5.1", "110,14", 110, 14)}
+
+
+def run_spi(variant: str, tmp_path: Path, pins: str | None = None, hold_lock: bool = False):
+    name = SPI[variant][0]
+    placeholder = tmp_path / "placeholder"
+    placeholder.touch()
+    log = tmp_path / "trace"
+    argv = [*WITH_FAKE_SPI, name, str(placeholder), SPI[variant][1] if pins is None else pins,
+            "strace", "-ff", "-ttt", "-yy", "-X", "raw", "-o", str(log),
+            str(ROOT / "build" / "rig-tools" / variant / "mdt"), "reservoir"]
+    lock = None
+    if hold_lock:
+        import fcntl
+        lock = open(placeholder)
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    try:
+        p = subprocess.run(argv, cwd=tmp_path, env={**ENV, "HOME": str(tmp_path)}, capture_output=True, text=True,
+                           timeout=60)
+    finally:
+        if lock:
+            lock.close()
+    return p, per_thread_logs_in_order(tmp_path.glob("trace.*"))
+
+
+def gpio_writes(calls: list[str]) -> list[tuple[str, str]]:
+    return [(m.group(1), m.group(2)) for c in calls
+            for m in [re.match(r'write\(\d+</sys/class/gpio/([^>]+)>, "([^"]*)", \d+\) = \d+', c)] if m]
+
+
+@pytest.mark.parametrize("variant", sorted(SPI))
+def test_spi_build_open_sequence(variant, tmp_path):
+    name, _, cs, reset = SPI[variant]
+    p, calls = run_spi(variant, tmp_path)
+    dev = f"/dev/{name}"
+    assert p.returncode == 1
+    assert mask_stderr(p.stderr) == (f"<log> cannot connect to CC111x radio on {dev}\n"
+                                     f"<log> cc111x: no response\n")
+    first_ioctl = next(i for i, c in enumerate(calls) if c.startswith("ioctl("))
+    before = calls[:first_ioctl]
+    on_dev = [c for c in before if dev in c]
+    assert re.match(rf'openat\(-100<[^>]*>, "{dev}", 0x2\) = 3<', on_dev[0]), on_dev   # O_RDWR only
+    assert re.match(rf"flock\(3<{dev}>, 0x6\) = 0", on_dev[1]) and len(on_dev) == 2   # LOCK_EX|LOCK_NB
+    stats = [re.search(r'"([^"]+)"', c).group(1) for c in before if c.startswith("newfstatat(-100")
+             and "/sys/class/gpio" in c]
+    pins = ([cs] if cs else []) + [reset]
+    assert stats == [s for n in pins for s in (f"/sys/class/gpio/gpio{n}", f"/sys/class/gpio/gpio{n}/value")]
+    opened = [c for c in before if c.startswith("openat(") and "/sys/class/gpio" in c]
+    assert opened and all(", 0x80241, 0644) = " in c for c in opened)                # O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC
+    setup = [w for n in pins for w in ((f"gpio{n}/active_low", "1"), (f"gpio{n}/direction", "high"))]
+    pulse = [(f"gpio{reset}/value", "1"), (f"gpio{reset}/value", "0")]
+    assert gpio_writes(before) == setup + pulse + ([(f"gpio{cs}/value", "1")] if cs else [])
+    ioctls = [c for c in calls if c.startswith("ioctl(")]
+    assert all(re.match(rf"ioctl\(3<{dev}>, 0x40206b00, 0x[0-9a-f]+\) = -1 ENOTTY", c) for c in ioctls)
+    assert len(ioctls) == 3 + 2 * 50          # GetVersion's frame, then 50 empty polls of 2 transfers (§7.3)
+    after = calls[first_ioctl:]
+    if cs:                                     # Edison: chip-select wraps every transfer (§9)
+        wrapped = [(f"gpio{cs}/value", "1")] + gpio_writes(after)
+        assert wrapped == [(f"gpio{cs}/value", v) for _ in ioctls for v in ("1", "0")]
+    else:
+        assert gpio_writes(after) == []
+    assert [c for c in after if c.startswith("close(3<")], "Open failed: the device is closed before the report"
+
+
+def test_spi_device_in_use_and_export_failure(tmp_path):
+    (tmp_path / "a").mkdir()
+    p, calls = run_spi("spi", tmp_path / "a", hold_lock=True)
+    assert p.returncode == 1 and mask_stderr(p.stderr) == ("<log> cannot connect to CC111x radio on /dev/spidev0.0\n"
+                                                           "<log> /dev/spidev0.0: device is in use\n")
+    assert any(re.match(r"flock\(3</dev/spidev0.0>, 0x6\) = -1 EAGAIN", c) for c in calls)
+    (tmp_path / "b").mkdir()
+    p, calls = run_spi("spi", tmp_path / "b", pins="")          # gpio4 absent: export, 1 s, still absent
+    assert p.returncode == 1 and mask_stderr(p.stderr) == (
+        "<log> cannot connect to CC111x radio on /dev/spidev0.0\n"
+        "<log> failed to export GPIO directory /sys/class/gpio/gpio4\n")
+    assert gpio_writes(calls) == [("export", "4")]
