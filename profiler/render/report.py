@@ -100,7 +100,22 @@ def footprint_sections(fp: Footprint, limit: int | None = 40) -> list[Section]:
     note = None if len(shown) == len(files) else f"{len(files) - len(shown)} more in footprint.json"
     secs.append(Section("Files opened", ["path", "opens", "errors", "by"],
                         [[p, d["calls"], _errors(d["errors"]), _counts(d["by"], 2)] for p, d in shown], note))
+    secs.append(kconfig_section(fp))
     return secs
+
+
+def kconfig_section(fp: Footprint) -> Section:
+    """The kernel configuration the footprint needs, grouped by subsystem (``kprof config`` has the detail)."""
+    from profiler.kernel import kconfig
+
+    by_sub: dict[str, list] = {}
+    for r in kconfig.needed_symbols(fp):
+        by_sub.setdefault(kconfig.subsystem_of(r), []).append(r)
+    rows = [[sub, ", ".join(r.condition for r in reqs), ", ".join(m for r in reqs for m in kconfig.module_names(r))]
+            for sub, reqs in sorted(by_sub.items())]
+    return Section("Kernel configuration (Linux 6.19.9 Kconfig)", ["subsystem", "needs", "can be modules"], rows,
+                   "what the kernel must be built with for these syscalls, ioctls and devices; `kprof config RESULT` "
+                   "shows why, and --check CONFIG checks a kernel's config")
 
 
 def render(report: Report, fmt: str) -> str:
