@@ -147,6 +147,7 @@ def main(args) -> int:
     if args.link is not None:
         _check_link(args.link)
 
+    from profiler.runner import pump_tool_dir
     emulator = PumpEmulator(config, env=dict(os.environ))   # TZ: the pump's zone; MEDTRONIC_FREQUENCY
     if args.verbose:
         emulator.on_exchange = _show
@@ -162,8 +163,10 @@ def main(args) -> int:
         where = args.link if linked else emulator.slave_path
         print(f"kprof pump: model {config.model} pump {config.id} behind a subg_rfspy radio on {where}"
               f" (fault: {config.fault}); Ctrl-C or SIGTERM stops it.\n"
-              f"kprof pump: try  KPROF_SERIAL_DEVICE={where} MEDTRONIC_PUMP_ID={config.id} "
-              f"{Path(__file__).resolve().parent.parent / 'pump' / 'bin' / 'mdt'} reservoir",
+              + (f"kprof pump: try  MEDTRONIC_PUMP_ID={config.id} "
+                 f"{pump_tool_dir('uart') / 'mdt'} reservoir"
+                 if str(where) == "/dev/serial0" else
+                 "kprof pump: the pump tools open /dev/serial0: give --link /dev/serial0 (root) to reach them"),
               file=sys.stderr, flush=True)
         try:
             while not stop.wait(0.25):
