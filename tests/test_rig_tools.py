@@ -49,6 +49,20 @@ needs_tools = pytest.mark.skipif(not (TOOLS / "mdt").exists() and os.environ.get
 pytestmark = [needs_reference, needs_tools, needs_root, needs_strace]
 
 
+# --- the Go unit tests (packet vectors, documented reply bodies, SPI frames), run like setup.sh builds ---
+
+@pytest.mark.parametrize("tags", ["uart", "spi", "edison"])
+def test_go_unit_tests(tags):
+    go = os.environ.get("GO", "go")
+    env = {**os.environ, "GOCACHE": str(ROOT / "build" / "go-cache"), "GOPATH": str(ROOT / "build" / "go-path"),
+           "GOFLAGS": "", "GOPROXY": "off", "GO111MODULE": "on", "CGO_ENABLED": "1"}
+    p = subprocess.run([go, "test", "-count=1", "-tags", tags, "./..."], cwd=ROOT / "profiler" / "pump" / "go",
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "ok  \tkprof/rigtools/cc111x" in p.stdout or tags == "uart"
+    assert "ok  \tkprof/rigtools/medtronic" in p.stdout
+
+
 # --- the reference files, parsed ---
 
 def _block(text: str, heading: str) -> str | None:
