@@ -450,3 +450,7 @@ def test_spi_device_in_use_and_export_failure(tmp_path):
         "<log> cannot connect to CC111x radio on /dev/spidev0.0\n"
         "<log> failed to export GPIO directory /sys/class/gpio/gpio4\n")
     assert gpio_writes(calls) == [("export", "4")]
+    (tmp_path / "c").mkdir()
+    p, calls = run_spi("spi", tmp_path / "c", pins="4:novalue")  # ecc1/gpio's nil pin: a Go panic, exit 2
+    assert p.returncode == 2 and "invalid memory address or nil pointer dereference" in p.stderr
+    assert gpio_writes(calls) == []
