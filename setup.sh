@@ -58,6 +58,7 @@ build_rig_tools() {
     (cd "$src" && env GOCACHE="$root/build/go-cache" GOPATH="$root/build/go-path" \
        GOFLAGS= GOPROXY=off GO111MODULE=on CGO_ENABLED=1 \
        go build -trimpath -buildvcs=false -tags "$tags" -o "$root/$out/$variant.new/" ./cmd/...)
+    ln -s mmtune "$out/$variant.new/Go-mmtune"   # the name oref0 (oref0-mmtune.sh) runs it by, as a rig installs it
     rm -rf "$out/$variant" && mv "$out/$variant.new" "$out/$variant"
   done
 }
