@@ -324,7 +324,9 @@ def test_scenario_footprint_is_the_real_tools(scenario, tmp_path):
     RESULTS[f"scenario {scenario}"] = {"jaccard": round(j, 3), "names": len(names)}
     assert j >= MIN_JACCARD, (j, sorted(names - real), sorted(real - names))
     meta = json.loads((bundle / "meta.json").read_text())
-    assert meta["pump_client"]["client"] == "kprof" and meta["pump_client"]["tools"]["mdt"]["sha256"]
+    tool = "pumphistory" if scenario == "pump-history" else "mdt"
+    assert meta["pump_client"]["client"] == "kprof" and meta["pump_client"]["tools"][tool]["sha256"]
+    assert list(fp["programs"]) == [f"$KPROF_ROOT/build/rig-tools/uart/{tool}"]      # what the trace says ran
 
 
 def test_zz_print_figures():
