@@ -30,6 +30,41 @@ _FORKS = {"clone", "clone3", "fork", "vfork"}
 _EXECS = {"execve", "execveat"}
 _OPENS = {"open": 0, "openat": 1, "openat2": 1, "creat": 0, "open_by_handle_at": None}
 _PROC_PID = re.compile(r"/(proc/|task/)\d+(?=/|$)")
+# temporary files' random names: mktemp's template tail (shared_node.54XYisQ1C9id) and Python's tmpXXXXXXXX
+_MKTEMP = re.compile(r"^(/tmp/(?:[^/]+/)*[^/]*[._-])([A-Za-z0-9]{6,})$")
+_PYTEMP = re.compile(r"^(/tmp/(?:[^/]+/)*tmp)([a-z0-9_]{8})$")
+# an accepted connection, as strace -yy shows its fd: UNIX-STREAM:[inode->peer,"/path"], TCP:[a:p->b:q]
+_ACCEPTED_UNIX = re.compile(r'^UNIX(?:-[A-Z]+)?:\[\d+(?:->\d+)?(?:,"(.*)")?\]$')
+_ACCEPTED_INET = re.compile(r"^(TCP|UDP|TCPv6|UDPv6):\[(.+?)->(.+)\]$")
+
+
+def _random_tail(text: str) -> bool:
+    """Looks like mktemp's random letters: at least two of lower case, upper case and digits."""
+    return sum(any(f(c) for c in text) for f in (str.islower, str.isupper, str.isdigit)) >= 2
+
+
+def temp_name(path: str) -> str:
+    """A temporary file's run-specific random name made comparable: /tmp/shared_node.XXXXXX."""
+    m = _MKTEMP.match(path)
+    if m and _random_tail(m.group(2)):
+        return m.group(1) + "XXXXXX"
+    m = _PYTEMP.match(path)
+    if m and any(c.isdigit() for c in m.group(2)):
+        return m.group(1) + "XXXXXXXX"
+    return path
+
+
+def accepted_address(fd_path: str) -> str:
+    """The key of a connection accept() returned: the listening side's address, without the run-specific
+    socket inodes or the peer's ephemeral port (UNIX-STREAM:[1->2,"/tmp/s"] → unix:/tmp/s,
+    TCP:[127.0.0.1:1337->127.0.0.1:50432] → inet:127.0.0.1:1337)."""
+    m = _ACCEPTED_UNIX.match(fd_path)
+    if m:
+        return f"unix:{m.group(1) or '(unnamed)'}"
+    m = _ACCEPTED_INET.match(fd_path)
+    if m:
+        return f"{'inet6' if m.group(1).endswith('v6') else 'inet'}:{m.group(2)}"
+    return fd_path
 _ADDRESSED = {"connect": 1, "bind": 1, "sendto": 4, "accept": None, "accept4": None}
 
 
@@ -307,6 +342,8 @@ class FootprintBuilder:
                 return alias + path[len(prefix):]
         if path.startswith("/proc/"):
             return _PROC_PID.sub(r"/\1PID", path)
+        if path.startswith("/tmp/"):
+            return temp_name(path)
         return path
 
     def _process(self, pid: int) -> dict:
@@ -440,8 +477,8 @@ class FootprintBuilder:
         if idx is not None:
             args = split_args(ev.args)
             addr = sockaddr(args[idx]) if len(args) > idx else None
-        elif ev.result_path:  # accept: the peer is behind the returned fd
-            addr = ev.result_path
+        elif ev.result_path:  # accept: the connection is behind the returned fd
+            addr = accepted_address(ev.result_path)
         if not addr:
             return
         if addr.startswith("unix:"):

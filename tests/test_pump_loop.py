@@ -163,3 +163,29 @@ def test_a_thread_seen_before_its_clone_returns_is_credited_to_its_parents_progr
     runs = fp.program_runs()
     assert runs["mdt"]["calls"] == 3 and runs["mdt"]["processes"] == 2          # clone3 + the thread's reads
     assert runs["(before the first exec)"]["calls"] == 1                         # only the root's execve
+
+
+def test_run_specific_names_are_made_comparable():
+    """Keys a baseline compares must not carry what differs from run to run: mktemp's random letters, the
+    inodes of an accepted unix socket, a peer's ephemeral port (each pump-loop run made 4 new
+    /tmp/shared_node.* files and 4 new UNIX-STREAM:[inode->inode,…] destinations before)."""
+    from profiler.events import SyscallEvent as E
+    from profiler.footprint import FootprintBuilder, accepted_address, temp_name
+
+    assert temp_name("/tmp/shared_node.54XYisQ1C9id") == "/tmp/shared_node.XXXXXX"
+    assert temp_name("/tmp/tmpk3j_x9q1") == "/tmp/tmpXXXXXXXX"
+    for kept in ("/tmp/pump_loop_success", "/tmp/oref0-shared-node.log", "/tmp/x.config", "/etc/a.B1c2D3e4"):
+        assert temp_name(kept) == kept
+    assert accepted_address('UNIX-STREAM:[1136227->1134574,"/tmp/oaps_shared_node"]') == "unix:/tmp/oaps_shared_node"
+    assert accepted_address("TCP:[127.0.0.1:1337->127.0.0.1:50432]") == "inet:127.0.0.1:1337"
+    b = FootprintBuilder("x86_64")
+    for inode, name in ((11, "Ab3dE6fGh1J2"), (13, "x9Y8w7V6u5T4")):
+        b.add(E(1, "openat", f'AT_FDCWD, "/tmp/shared_node.{name}", O_RDWR|O_CREAT|O_EXCL, 0600', result=3,
+                result_path=f"/tmp/shared_node.{name}"))
+        b.add(E(2, "accept4", "3<UNIX:[9,\"/tmp/oaps_shared_node\"]>, NULL, NULL, SOCK_CLOEXEC", result=4,
+                result_path=f'UNIX-STREAM:[{inode}->{inode + 1},"/tmp/oaps_shared_node"]'))
+    b.add(E(3, "connect", '5<UNIX-STREAM:[20]>, {sa_family=AF_UNIX, sun_path="/tmp/oaps_shared_node"}, 110', result=0))
+    fp = b.finish()
+    assert fp.files["/tmp/shared_node.XXXXXX"]["calls"] == 2
+    assert dict(fp.network["unix:/tmp/oaps_shared_node"]["syscalls"]) == {"accept4": 2, "connect": 1}
+    assert len(fp.network) == 1
