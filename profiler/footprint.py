@@ -19,7 +19,7 @@ from profiler.errors import KprofError
 from profiler.events import ProcessEvent, SyscallEvent
 from profiler.kernel import devices, ioctls, syscalls
 from profiler.parse.strace_log import split_args
-from profiler.strace_text import sockaddr, unquote
+from profiler.strace_text import parse_int, sockaddr, unquote
 
 FORMAT = "kprof-footprint"
 USE_TABLES = ("devices", "files", "network", "programs")
@@ -36,6 +36,21 @@ _PYTEMP = re.compile(r"^(/tmp/(?:[^/]+/)*tmp)([a-z0-9_]{8})$")
 # an accepted connection, as strace -yy shows its fd: UNIX-STREAM:[inode->peer,"/path"], TCP:[a:p->b:q]
 _ACCEPTED_UNIX = re.compile(r'^UNIX(?:-[A-Z]+)?:\[\d+(?:->\d+)?(?:,"(.*)")?\]$')
 _ACCEPTED_INET = re.compile(r"^(TCP|UDP|TCPv6|UDPv6):\[(.+?)->(.+)\]$")
+
+
+_CLONE_FLAGS = re.compile(r"flags=([^,}]+)")
+
+
+def _clone_thread(args: str) -> bool:
+    """Did this clone/clone3 make a thread (CLONE_THREAD, 0x10000) rather than a process?"""
+    m = _CLONE_FLAGS.search(args)
+    if not m:
+        return False
+    flags = m.group(1)
+    if "CLONE_THREAD" in flags:
+        return True
+    value = parse_int(flags.split("|")[0].strip())
+    return value is not None and bool(value & 0x10000)
 
 
 def _random_tail(text: str) -> bool:
@@ -334,6 +349,10 @@ class FootprintBuilder:
         # then its uses are counted "(before the first exec)"; these are moved to the parent's program then
         self._unattributed: dict[int, list[Counter]] = {}
         self._pid: int | None = None
+        # thread groups (pid → its group's leader, from clone's CLONE_THREAD) and when each group's
+        # exit_group was entered: see add()
+        self._tgid: dict[int, int] = {}
+        self._group_exit: dict[int, float] = {}
 
     def _alias(self, path: str) -> str:
         """Run-specific parts of a path made comparable: the workdir → $WORKDIR, /proc/1234 → /proc/PID."""
@@ -387,6 +406,16 @@ class FootprintBuilder:
             return
         fp = self.fp
         name = ev.name
+        tgid = self._tgid.get(ev.pid, ev.pid)
+        if name == "exit_group" and ev.time is not None:
+            self._group_exit.setdefault(tgid, ev.time)
+        elif ev.result is None and ev.errno is None and name != "exit" and tgid in self._group_exit \
+                and ev.time is not None and ev.time > self._group_exit[tgid]:
+            # a thread of a group that is already exiting "enters" a call that never returns: strace read
+            # a syscall number off a thread being killed (Go's threads at exit showed vfork, msgget): not a
+            # call the kernel ran, not counted (strace's -c table does not count it either)
+            fp.source["calls_cut_by_group_exit"] = fp.source.get("calls_cut_by_group_exit", 0) + 1
+            return
         stat = fp.syscalls.get(name)
         if stat is None:
             stat = fp.syscalls[name] = SyscallStat()
@@ -423,6 +452,8 @@ class FootprintBuilder:
             if ev.result and ev.result > 0:
                 child = self._process(ev.result)
                 child["parent"] = ev.pid
+                if _clone_thread(ev.args):
+                    self._tgid[ev.result] = tgid
                 first = child["images"][0]
                 if first["exe"] is None:
                     first["exe"] = proc["images"][-1]["exe"]

@@ -99,7 +99,9 @@ def test_ptrace_footprint_matches_strace_on_every_scenario(scenario, tmp_path):
         return {k for k in m[cat] if f"{cat}:{k}" not in rules["optional"]}
     for cat in ("ioctl", "device", "file", "network"):
         assert keys(m_p, cat) == keys(m_s, cat), cat
-    assert m_p["program"] == m_s["program"]
+    # the same programs; how often each ran is a count like the others (below): a workload that retries a
+    # tool (oref0-pump-loop's `check_tempbasal || check_tempbasal` after a late radio reply) runs it once more
+    assert m_p["program"].keys() == m_s["program"].keys()
     timing = {k for k in m_s["syscall"].keys() | m_p["syscall"].keys() if compare._timing(rules, "syscall", k)}
     assert m_p["syscall"].keys() - timing == m_s["syscall"].keys() - timing
     # and every count is within the regression-check tolerance of the strace run's

@@ -189,3 +189,37 @@ def test_run_specific_names_are_made_comparable():
     assert fp.files["/tmp/shared_node.XXXXXX"]["calls"] == 2
     assert dict(fp.network["unix:/tmp/oaps_shared_node"]["syscalls"]) == {"accept4": 2, "connect": 1}
     assert len(fp.network) == 1
+
+
+def test_a_call_entered_by_a_thread_of_an_exiting_group_is_not_a_kernel_use():
+    """Seen in pump-loop's traces (3 runs of 6): after a Go mdt's exit_group, strace showed another of its
+    threads entering "vfork(" or "msgget(" (= ?), which kprof then reported as the ipc subsystem and
+    CONFIG_SYSVIPC. A call entered after its thread group began exiting, that never returns, is not counted."""
+    from profiler.parse.strace_log import StraceLogParser
+    from profiler.footprint import FootprintBuilder
+    from profiler.kernel import syscalls
+
+    log = [
+        '100 1.000 execve("/x/mdt", ["mdt"], 0x1 /* 1 vars */) = 0 <0.0001>',
+        "100 1.001 clone3({flags=0x3d0f00, child_tid=0x1, parent_tid=0x1, exit_signal=0, stack=0x1, "
+        "stack_size=0x7fff80, tls=0x1} => {parent_tid=[101]}, 88) = 101 <0.0001>",
+        "100 1.002 clone(child_stack=NULL, flags=0x1200011, child_tidptr=0x1) = 102 <0.0001>",
+        "101 1.003 futex(0xc000042948, 0x80, 0, NULL <unfinished ...>",
+        "100 1.010 exit_group(0 <unfinished ...>",
+        "101 1.011 <... futex resumed>) = ?",
+        "101 1.012 msgget(0, 000 <unfinished ...>",
+        "100 1.013 <... exit_group resumed>) = ?",
+        "101 1.014 <... msgget resumed>) = ?",
+        "101 1.015 +++ exited with 0 +++",
+        "100 1.016 +++ exited with 0 +++",
+        "102 1.020 getpid() = 102 <0.0001>",
+        "102 1.021 exit_group(0) = ?",
+        "102 1.022 +++ exited with 0 +++",
+    ]
+    b = FootprintBuilder("x86_64")
+    for ev in StraceLogParser(lambda n: syscalls.canonical_name("x86_64", n)).feed(line + "\n" for line in log):
+        b.add(ev)
+    fp = b.finish()
+    assert "msgget" not in fp.syscalls and fp.source["calls_cut_by_group_exit"] == 1
+    assert fp.syscalls["futex"].calls == 1 and fp.syscalls["futex"].unfinished == 1   # entered before: kept
+    assert fp.syscalls["getpid"].calls == 1            # the forked process (no CLONE_THREAD) is its own group

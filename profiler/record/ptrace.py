@@ -190,7 +190,20 @@ def _nargs(arch: str, name: str) -> int:
 
 
 def _peer(tid: int, proto: str, inode: str) -> str | None:
-    """``TCP:[127.0.0.1:1337->127.0.0.1:45678]`` for an accepted socket, from the tracee's /proc/net."""
+    """``TCP:[127.0.0.1:1337->127.0.0.1:45678]`` for an accepted socket, from the tracee's /proc/net;
+    ``UNIX-STREAM:[inode,"/path"]`` for a unix one (strace names the peer's inode too; /proc/net/unix has not)."""
+    if proto.startswith("UNIX"):
+        try:
+            with open(f"/proc/{tid}/net/unix") as f:
+                next(f)
+                for line in f:
+                    fields = line.split(maxsplit=7)
+                    if len(fields) > 6 and fields[6] == inode:
+                        path = fields[7].strip() if len(fields) > 7 else ""
+                        return f'{proto}:[{inode},"{path}"]' if path else None
+        except (OSError, StopIteration):
+            pass
+        return None
     table = {"TCP": "tcp", "TCPv6": "tcp6", "UDP": "udp", "UDPv6": "udp6"}.get(proto)
     if table is None:
         return None
