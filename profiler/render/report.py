@@ -31,6 +31,7 @@ class Report:
     sections: list[Section] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     charts: list[dict] = field(default_factory=list)   # {"title", "series": {label: {category: value}}}
+    data: dict = field(default_factory=dict)           # more top-level keys of the JSON form (e.g. "cross_check")
 
 
 def subsystem_chart(footprints: dict[str, Footprint]) -> dict:
@@ -59,7 +60,7 @@ def footprint_sections(fp: Footprint, limit: int | None = 40) -> list[Section]:
     rows = []
     for name, s in sorted(fp.syscalls.items(), key=lambda kv: (-kv[1].calls, kv[0])):
         info = fp.syscall_info(name)
-        where = f"{info.file}:{info.line}" if info.file else (info.note or "")
+        where = info.defined_in or info.note or ""
         rows.append([name, info.number if info.number is not None else "", s.calls, _errors(s.errors),
                      f"{s.time * 1000:.2f}", subsystem_label(info.subsystem, info.file), where])
     secs.append(Section("System calls", ["syscall", "nr", "calls", "errors", "time ms", "subsystem",
@@ -121,7 +122,7 @@ def kconfig_section(fp: Footprint) -> Section:
 def render(report: Report, fmt: str) -> str:
     if fmt == "json":
         return json.dumps({"title": report.title, "facts": dict(report.facts), "warnings": report.warnings,
-                           "charts": report.charts,
+                           **report.data, "charts": report.charts,
                            "sections": [{"title": s.title, "headers": s.headers, "rows": s.rows, "note": s.note,
                                          **({"code": s.code, "code_lang": s.code_lang} if s.code else {})}
                                         for s in report.sections]}, indent=1, default=str)
