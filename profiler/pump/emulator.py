@@ -613,7 +613,7 @@ MAX_EXCHANGES = 20000
 
 
 @dataclass
-class _Reply:
+class Reply:
     steps: list = field(default_factory=list)   # [(delay_s, bytes)]
     listening: bool = False                      # a byte arriving before the reply interrupts it
     fault: str | None = None
@@ -749,51 +749,51 @@ class PumpEmulator:
         return (self.counter - 1) % 255 + 1
 
     # request handling (the firmware)
-    def _handle_request(self, req: bytes) -> _Reply:
+    def handle_request(self, req: bytes) -> Reply:
         cmd = req[0]
         uart = len(req) * UART_S_PER_BYTE
         if cmd == P.CMD_GET_VERSION:
             if self.fault.mode == "busy" and self._hit("version"):
-                return _Reply(fault="busy")
+                return Reply(fault="busy")
             out = P.VERSION_STRING + b"\0"
-            return _Reply([(self._reply_delay(uart + len(out) * UART_S_PER_BYTE), out)])
+            return Reply([(self._reply_delay(uart + len(out) * UART_S_PER_BYTE), out)])
         if cmd == P.CMD_GET_STATE:
-            return _Reply([(self._reply_delay(uart + 3 * UART_S_PER_BYTE), b"OK\0")])
+            return Reply([(self._reply_delay(uart + 3 * UART_S_PER_BYTE), b"OK\0")])
         if cmd == P.CMD_UPDATE_REGISTER:
             if self.fault.mode == "busy" and self._hit("register"):
-                return _Reply(fault="busy")
+                return Reply(fault="busy")
             addr, value = req[1], req[2]
             ok = addr <= P.REG_AMP_MODE
             if ok:
                 self.registers[addr] = value
             out = bytes([P.REGISTER_UPDATE_OK if ok else P.REGISTER_UPDATE_INVALID, 0])
-            return _Reply([(self._reply_delay(uart + 2 * UART_S_PER_BYTE), out)])
+            return Reply([(self._reply_delay(uart + 2 * UART_S_PER_BYTE), out)])
         if cmd == P.CMD_READ_REGISTER:
             addr = req[1]
             value = self.registers.get(addr, 0) if addr < P.REG_AMP_MODE else P.REGISTER_READ_INVALID
-            return _Reply([(self._reply_delay(uart + 2 * UART_S_PER_BYTE), bytes([value, 0]))])
+            return Reply([(self._reply_delay(uart + 2 * UART_S_PER_BYTE), bytes([value, 0]))])
         if cmd in (P.CMD_RESET, P.CMD_LED):
-            return _Reply()
+            return Reply()
         if cmd == P.CMD_SEND_PACKET:
             data = req[4:-1]
-            return _Reply([(self._reply_delay(uart + _air(len(data))), b"\0")])
+            return Reply([(self._reply_delay(uart + _air(len(data))), b"\0")])
         if cmd == P.CMD_GET_PACKET:
             if self.fault.mode == "busy" and self._hit("listen"):
-                return _Reply(fault="busy", listening=True)
+                return Reply(fault="busy", listening=True)
             timeout_ms = int.from_bytes(req[2:6], "big")
             delay = self._rx_timeout_delay(timeout_ms)
             if delay is None:
-                return _Reply(listening=True)
-            return _Reply([(delay, bytes([P.ERR_RX_TIMEOUT, 0]))], listening=True, note="nothing heard")
+                return Reply(listening=True)
+            return Reply([(delay, bytes([P.ERR_RX_TIMEOUT, 0]))], listening=True, note="nothing heard")
         if cmd == P.CMD_SEND_AND_LISTEN:
             return self._send_and_listen(req)
-        return _Reply(note=f"ignored byte {cmd:02X}")
+        return Reply(note=f"ignored byte {cmd:02X}")
 
-    def _send_and_listen(self, req: bytes) -> _Reply:
+    def _send_and_listen(self, req: bytes) -> Reply:
         timeout_ms = int.from_bytes(req[5:9], "big")
         encoded = req[10:-1]
         aa = self._rx_timeout_delay(timeout_ms)
-        silent = _Reply([] if aa is None else [(aa, bytes([P.ERR_RX_TIMEOUT, 0]))], listening=True)
+        silent = Reply([] if aa is None else [(aa, bytes([P.ERR_RX_TIMEOUT, 0]))], listening=True)
         try:
             pkt = P.decode_packet(encoded)
         except P.ProtocolError as e:
@@ -807,7 +807,7 @@ class PumpEmulator:
         name = P.COMMAND_NAMES.get(cmd, f"{cmd:02X}")
         silent.command = name
         if self.fault.mode == "busy" and self._hit(cmd):
-            return _Reply(fault="busy", command=name, listening=True)
+            return Reply(fault="busy", command=name, listening=True)
         with self._lock:
             reply, note = self._pump.handle(pkt)
         if reply is None:
@@ -831,15 +831,15 @@ class PumpEmulator:
             enc = enc[:6] + b"\xff" + enc[7:]
             fault = mode
         if mode == "zero-data" and self._hit(cmd):
-            return _Reply([(delay, bytes([P.ERR_ZERO_DATA, 0]))], listening=True, fault=mode, command=name)
+            return Reply([(delay, bytes([P.ERR_ZERO_DATA, 0]))], listening=True, fault=mode, command=name)
         out = P.radio_packet_response(enc, 0x30, self._next_counter())
         if mode == "interrupted" and self._hit(cmd):
-            return _Reply([(delay, bytes([P.ERR_INTERRUPTED, 0])), (INTERRUPTED_GAP_S, out)], listening=False,
+            return Reply([(delay, bytes([P.ERR_INTERRUPTED, 0])), (INTERRUPTED_GAP_S, out)], listening=False,
                           fault=mode, command=name, note=note)
         if mode == "late" and self._hit(cmd):
             late = 2 * (timeout_ms + P.CLIENT_EXTRA_MS) / 1000 + 0.1
-            return _Reply([(late, out)], listening=False, fault=mode, command=name, note=note)
-        return _Reply([(delay, out)], listening=True, fault=fault, command=name, note=note)
+            return Reply([(late, out)], listening=False, fault=mode, command=name, note=note)
+        return Reply([(delay, out)], listening=True, fault=fault, command=name, note=note)
 
     # the serving thread
     def _serve(self) -> None:
@@ -855,7 +855,7 @@ class PumpEmulator:
                 del buf[:n]
                 rx = time.monotonic()
                 self.requests += 1
-                reply = self._handle_request(req)
+                reply = self.handle_request(req)
                 sent = []
                 interrupted = False
                 for delay, data in reply.steps:
@@ -877,11 +877,11 @@ class PumpEmulator:
                     self._write(bytes([P.ERR_INTERRUPTED, 0]))
                     sent.append(bytes([P.ERR_INTERRUPTED, 0]))
                     interrupted = True
-                self._record(req, reply, sent, interrupted, rx)
+                self.record(req, reply, sent, interrupted, rx)
         except Exception as e:  # noqa: BLE001 - keep the reason for the report; the client sees silence
             self.error = f"{type(e).__name__}: {e}"
 
-    def _record(self, req: bytes, reply: _Reply, sent: list, interrupted: bool, rx: float) -> None:
+    def record(self, req: bytes, reply: Reply, sent: list, interrupted: bool, rx: float) -> None:
         entry = {"rx": round(rx - self._t0, 4), "t": round(time.monotonic() - self._t0, 4),
                  "radio": P.RADIO_COMMAND_NAMES.get(req[0], f"{req[0]:02X}"),
                  "command": reply.command, "request": req.hex(),
