@@ -16,7 +16,7 @@ from pathlib import Path
 from profiler.errors import KprofError
 from profiler.footprint import Footprint
 
-CATEGORIES = ("syscall", "error", "subsystem", "ioctl", "device", "program", "network", "file", "module")
+CATEGORIES = ("syscall", "error", "subsystem", "ioctl", "device", "program", "network", "file", "module", "served")
 _TABLE = {"device": "devices", "program": "programs", "network": "network", "file": "files"}
 _DEFAULTS = None
 
@@ -55,7 +55,10 @@ def measures(fp: Footprint) -> dict[str, dict[str, int]]:
         m["subsystem"][row["subsystem"]] = row["calls"]
     for row in fp.ioctl_rows():
         key = _ioctl_key(row)
-        m["ioctl"][key] = m["ioctl"].get(key, 0) + row["calls"]
+        if row["calls"]:
+            m["ioctl"][key] = m["ioctl"].get(key, 0) + row["calls"]
+        if row["served"]:   # answered by an emulated device: compared apart from what the kernel executed
+            m["served"][f"ioctl {key}"] = m["served"].get(f"ioctl {key}", 0) + row["served"]
     for cat, table in _TABLE.items():
         m[cat] = {k: v["calls"] for k, v in getattr(fp, table).items()}
     return m

@@ -48,25 +48,52 @@ SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # kprof's mdt-compatible pump client comes last: a real mdt anywhere on the system PATH wins
 PUMP_CLIENT_DIR = Path(__file__).resolve().parent / "pump" / "bin"
 SERIAL_DEVICE = "/dev/serial0"  # ecc1's UART build of mdt hard-codes it
+# kprof's Go tools, one build per radio (setup.sh): the SPI builds hard-code their board's spidev and GPIOs
+RIG_TOOLS = ROOT / "build" / "rig-tools"
 
 
-def search_path() -> str:
-    return os.pathsep.join([str(NODE_MODULES / ".bin"), SYSTEM_PATH, str(PUMP_CLIENT_DIR)])
+def spi_tools_dir(radio: str) -> Path:
+    """Where the SPI (cc111x) build of kprof's Go tools for ``radio`` (spi: Pi constants, edison) lives."""
+    return RIG_TOOLS / radio
+
+
+def search_path(radio: str = "uart") -> str:
+    """The commands' PATH; on an SPI radio the board's SPI build of the pump tools comes first (a UART
+    mdt cannot talk to a spidev)."""
+    first = [str(spi_tools_dir(radio))] if radio != "uart" else []
+    return os.pathsep.join([*first, str(NODE_MODULES / ".bin"), SYSTEM_PATH, str(PUMP_CLIENT_DIR)])
 
 
 def pump_client(scenario: Scenario) -> dict | None:
     """Which pump client the scenario's command will run: a real mdt, or kprof's own (said in every report)."""
     if scenario.pump is None:
         return None
+    if scenario.radio != "uart":
+        from profiler.pump.spi import BOARDS
+        found = shutil.which("mdt", path=str(spi_tools_dir(scenario.radio)))
+        return {"mdt": found, "kind": f"kprof's Go tools, SPI (cc111x) build for the {BOARDS[scenario.radio].title}"
+                if found else f"no SPI build of kprof's Go tools in {spi_tools_dir(scenario.radio)}"}
     found = shutil.which("mdt", path=search_path())
     own = found is not None and Path(found).resolve().parent == PUMP_CLIENT_DIR
     return {"mdt": found, "kind": "kprof's mdt-compatible client (Python, same device-level syscalls as "
                                   "ecc1's UART build)" if own else "real mdt"}
 
 
+def with_overrides(scenario: Scenario, radio: str | None = None, backend: str | None = None) -> Scenario:
+    """``kprof run --radio/--backend``: an SPI radio implies the ptrace backend unless one was asked for."""
+    import dataclasses
+    radio = radio or scenario.radio
+    backend = backend or scenario.raw.get("backend") or ("strace" if radio == "uart" else "ptrace")
+    if radio != "uart" and scenario.pump is None:
+        raise KprofError(f"{scenario.path}: --radio {radio}: the radio path belongs to a pump scenario "
+                         f"(this one has no 'pump:' section)")
+    return dataclasses.replace(scenario, radio=radio, backend=backend,
+                               radio_fault=scenario.radio_fault if radio != "uart" else None)
+
+
 def missing_tools(scenario: Scenario) -> list[str]:
     """Executables the scenario needs that are not on kprof's PATH (node_modules/.bin first)."""
-    path = search_path()
+    path = search_path(scenario.radio)
     wanted = list(scenario.requires)
     if not scenario.shell:
         wanted.insert(0, scenario.command[0])
@@ -81,6 +108,16 @@ def check_runnable(scenario: Scenario) -> None:
     if scenario.pump is not None:
         from profiler.pump.emulator import config_from_mapping
         config_from_mapping(scenario.pump, f"{scenario.path}: pump")
+    if scenario.radio != "uart":
+        if scenario.backend != "ptrace":
+            raise KprofError(f"{scenario.path}: radio: {scenario.radio} is served at the syscall boundary by kprof's "
+                             f"ptrace backend (strace cannot answer an ioctl); drop 'backend: {scenario.backend}' "
+                             f"(or --backend {scenario.backend}), or run the UART path with --radio uart")
+        if not scenario.shell and scenario.command[0] in ("mdt", "pumphistory", "listen", "mmtune") \
+                and shutil.which(scenario.command[0], path=str(spi_tools_dir(scenario.radio))) is None:
+            raise KprofError(f"{scenario.path}: radio: {scenario.radio} needs the SPI build of kprof's Go pump tools "
+                             f"in {spi_tools_dir(scenario.radio)} (./setup.sh builds them; needs go), or run the "
+                             f"UART path with --radio uart")
     missing = missing_tools(scenario)
     if missing:
         raise KprofError(
@@ -101,7 +138,7 @@ def command_env(scenario: Scenario, workdir: Path) -> dict[str, str]:
     variables = {"WORKDIR": str(workdir), "OREF0_DIR": str(oref0_dir()), "KPROF_ROOT": str(ROOT)}
     env = dict(os.environ)
     env.update(variables)
-    env["PATH"] = search_path()
+    env["PATH"] = search_path(scenario.radio)
     if scenario.pump is not None:
         from profiler.pump.emulator import config_from_mapping
         env["KPROF_SERIAL_DEVICE"] = SERIAL_DEVICE
@@ -158,12 +195,15 @@ def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analys
 
     started = []
     resolv = None
+    spi = holder = None
     try:
         if scenario.services:
             from profiler.environment import nightscout  # services are rare: keep them out of start-up
             for spec in scenario.services:
                 started.append(nightscout.start_service(spec, workdir))
-        if scenario.pump is not None:
+        if scenario.pump is not None and scenario.radio != "uart":
+            spi, holder = _spi_radio(scenario)
+        elif scenario.pump is not None:
             from profiler.pump.emulator import PumpEmulator, config_from_mapping
             pump = PumpEmulator(config_from_mapping(scenario.pump, f"{scenario.path}: pump")).start()
             started.append(pump)
@@ -180,14 +220,50 @@ def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analys
         outcome = recorder(scenario.backend)(
             argv, str(run_dir / "trace.log"), cwd=str(workdir), env=env, timeout=scenario.timeout,
             stdout_path=str(run_dir / "stdout.txt"), stderr_path=str(run_dir / "stderr.txt"),
-            consume=analysis.feed, inject=inject_rules(scenario, analysis.arch))
+            consume=analysis.feed, inject=inject_rules(scenario, analysis.arch), **({"spi": spi} if spi else {}))
     finally:
+        if holder is not None:
+            holder.close()
         for s in started:
             s.stop()
         if resolv:
             os.unlink(resolv)
     strace_rec.check_ptrace_failure(outcome.strace_messages or [])
-    return outcome, [service_report(s) for s in started], analysis.finish(require_events=False)
+    reports = [service_report(s) for s in started]
+    if spi is not None:
+        reports.insert(0, spi_report(spi, outcome.device))
+    return outcome, reports, analysis.finish(require_events=False)
+
+
+def _spi_radio(scenario: Scenario):
+    """The SPI radio path in this mount namespace (spi-radio.md §8): a placeholder spidev node, a fake sysfs
+    GPIO tree, and the emulated radio + pump the ptrace backend serves the ioctls from. Returns (the
+    device, the file holding the spidev's flock for radio_fault: device-in-use, else None)."""
+    import fcntl
+
+    from profiler.environment import devfs
+    from profiler.pump.emulator import PumpEmulator, config_from_mapping
+    from profiler.pump.spi import BOARDS, SpiDevice
+
+    board = BOARDS[scenario.radio]
+    emulator = PumpEmulator(config_from_mapping(scenario.pump, f"{scenario.path}: pump"))  # served, never started
+    devfs.private_dev({Path(board.device).name: None})
+    devfs.fake_gpio(board.pins, exported=scenario.radio_fault != "not-exported")
+    holder = None
+    if scenario.radio_fault == "device-in-use":   # another process (kprof, here) holds the radio (§2.1)
+        holder = open(board.device, "rb")
+        fcntl.flock(holder, fcntl.LOCK_EX)
+    return SpiDevice(board, emulator), holder
+
+
+def spi_report(spi, served: dict | None) -> dict:
+    """What the emulated SPI radio served, for meta.json and the report (made in the tracer process)."""
+    served = served or {}
+    return {"type": "pump", "radio": spi.board.radio, "device": spi.board.device, "board": spi.board.title,
+            "exchanges": len(served.get("exchanges", [])), "state": served.get("state", spi.emu.state),
+            "served": {k: served.get(k) for k in ("served_ioctls", "transfers", "frames", "resets", "processes",
+                                                 "gpio_writes")},
+            "radio_exchanges": served.get("exchanges", [])[-200:]}
 
 
 def recorder(backend: str):
@@ -208,7 +284,7 @@ def inject_rules(scenario: Scenario, arch: str) -> list:
 def service_report(service) -> dict:
     """What a started service or emulated device did, for meta.json and the report."""
     if hasattr(service, "slave_path"):  # the pump emulator
-        return {"type": "pump", "device": SERIAL_DEVICE, "pty": service.slave_path,
+        return {"type": "pump", "radio": "uart", "device": SERIAL_DEVICE, "pty": service.slave_path,
                 "exchanges": len(service.exchanges), "state": service.state}
     return {"type": "nightscout", "url": service.url, "requests": list(service.requests)}
 
@@ -253,6 +329,7 @@ def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None
         "kprof_format": 1, "scenario": scenario.name, "scenario_file": str(scenario.path),
         "description": scenario.description,
         "command": scenario.command, "shell": scenario.shell, "backend": scenario.backend,
+        **({"radio": scenario.radio, "radio_fault": scenario.radio_fault} if scenario.pump is not None else {}),
         "inject": scenario.inject,
         **({"strace_options": strace_rec.STRACE_OPTIONS} if scenario.backend == "strace" else {}),
         "network": network, "arch": arch,
@@ -282,8 +359,10 @@ def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None
                     _execute, scenario, workdir, env, run_dir, analysis, network,
                     net=network == "none", mount=True)
                 meta["isolation"] = (f"network namespace ({how}), loopback only, resolv.conf naming 127.0.0.1"
-                                     if network == "none" else "host network") + ("; private /dev (mount namespace)"
-                                                             if scenario.pump is not None else "")
+                                     if network == "none" else "host network") + (
+                    "; private /dev (mount namespace)" if scenario.pump is not None and scenario.radio == "uart" else
+                    "; private /dev with a placeholder spidev node and a fake /sys/class/gpio (mount namespace)"
+                    if scenario.pump is not None else "")
             else:
                 trace, services, result = _execute(scenario, workdir, env, run_dir, analysis)
                 meta["isolation"] = "none: host network"

@@ -23,12 +23,15 @@ def add_arguments(p) -> None:
     p.add_argument("--network", choices=("none", "host"), help="override the scenario's network setting")
     p.add_argument("--keep-workdir", action="store_true", help="keep the temporary working directory")
     p.add_argument("--backend", choices=("strace", "ptrace"), help="override the scenario's tracer")
+    p.add_argument("--radio", choices=("uart", "spi", "edison"),
+                   help="pump scenarios: the radio path (uart: /dev/serial0; spi: Pi + Explorer HAT, /dev/spidev0.0; "
+                        "edison: Explorer Board, /dev/spidev5.1); spi and edison are served at the syscall boundary "
+                        "by the ptrace backend")
     add_whole_workload_arguments(p)
     p.add_argument("-q", "--quiet", action="store_true", help="print no report, only where the bundle is")
 
 
 def main(args) -> int:
-    import dataclasses
     import json
 
     from profiler import faults, runner
@@ -48,8 +51,8 @@ def main(args) -> int:
             bundle = args.out
         else:
             bundle = runner.new_bundle_dir(sc.name, args.out or Path("kprof-results"))
-        if args.backend:
-            sc = dataclasses.replace(sc, backend=args.backend)
+        if args.backend or args.radio:
+            sc = runner.with_overrides(sc, radio=args.radio, backend=args.backend)
         normal = None
         if faults.has_faults(sc):  # the error path is shown next to the normal path: run that first
             normal, _ = runner.run_scenario(faults.normal_variant(sc), bundle / "normal-path", network=args.network,

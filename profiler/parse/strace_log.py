@@ -136,6 +136,8 @@ def parse_result(tail: str, event: SyscallEvent) -> None:
             event.errno = e.group(1)
         if rest.endswith("(INJECTED)"):
             event.injected = True
+        elif rest.endswith("(SERVED)"):
+            event.served = True
 
 
 @dataclass
