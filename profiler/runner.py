@@ -285,7 +285,8 @@ def service_report(service) -> dict:
     """What a started service or emulated device did, for meta.json and the report."""
     if hasattr(service, "slave_path"):  # the pump emulator
         return {"type": "pump", "radio": "uart", "device": SERIAL_DEVICE, "pty": service.slave_path,
-                "exchanges": len(service.exchanges), "state": service.state}
+                "exchanges": len(service.exchanges), "state": service.state,
+                "radio_exchanges": service.exchanges[-200:]}
     return {"type": "nightscout", "url": service.url, "requests": list(service.requests)}
 
 

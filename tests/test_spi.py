@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from profiler import runner
 from profiler.analysis import analyse_log
 from profiler.errors import KprofError
 from profiler.kernel import syscalls
@@ -331,3 +332,64 @@ def test_radio_needs_a_pump_and_the_ptrace_backend(tmp_path):
     assert load_scenario(scenario(tmp_path, "/bin/true")).backend == "ptrace"
     p = kprof("run", sc, "--backend", "ptrace", "--radio", "uart", "-o", tmp_path / "b2", "-q")
     assert "Traceback" not in p.stderr
+
+
+# ---- one command on both paths: they differ exactly where the reference says -----------------------------
+
+spi_tools = pytest.mark.skipif(
+    not ((runner.spi_tools_dir("spi") / "mdt").exists() or IN_CI),
+    reason="the SPI build of kprof's Go pump tools is not built (./setup.sh)")
+
+
+def _run(sc, out: Path):
+    outcomes, meta = runner.run_scenario(sc, out)
+    assert meta["runs"][0]["ok"], meta["runs"][0]["failures"]
+    return outcomes[0], meta["runs"][0]["services"][0], (out / "trace.log").read_text()
+
+
+def _device_calls(log: str, path: str) -> list[str]:
+    return [ln.split(" ", 2)[2] for ln in log.splitlines() if f"<{path}>" in ln or f'"{path}"' in ln]
+
+
+@needs_root
+@spi_tools
+def test_uart_and_spi_footprints_of_one_command_differ_where_the_reference_says(tmp_path):
+    base = load_scenario(ROOT / "scenarios" / "pump-status.yaml")
+    uart, uart_pump, uart_log = _run(runner.with_overrides(base, radio="uart"), tmp_path / "uart")
+    spi, spi_pump, spi_log = _run(runner.with_overrides(base, radio="spi"), tmp_path / "spi")
+    ufp, sfp = uart.analysis.footprint, spi.analysis.footprint
+
+    # above the framing nothing differs (§7.1 "Equivalence"): the same subg_rfspy requests, the same output
+    requests = [[e["request"] for e in p["radio_exchanges"]] for p in (uart_pump, spi_pump)]
+    assert requests[0] == requests[1] and requests[0][:4] == ["02", "060926", "060a30", "060b89"]
+    assert (uart.run_dir / "stdout.txt").read_text() == (spi.run_dir / "stdout.txt").read_text()
+
+    # the device: /dev/serial0 (tty) on UART, /dev/spidev0.0 (spi) on SPI
+    assert "/dev/spidev0.0" not in ufp.devices and "/dev/serial0" not in sfp.devices
+    assert sfp.devices["/dev/spidev0.0"]["class"] == "spi"
+    # §2.1: openat O_RDWR only (PP §1.2: O_RDWR|O_NOCTTY|O_NONBLOCK = 0x902 on UART), then flock(LOCK_EX|LOCK_NB)
+    spi_calls = _device_calls(spi_log, "/dev/spidev0.0")
+    assert re.match(r'openat\(-100<[^>]*>, "/dev/spidev0.0", 0x2\b', spi_calls[0]), spi_calls[0]
+    assert re.match(r"flock\(3</dev/spidev0.0>, 0x6\) = 0", spi_calls[1]), spi_calls[1]
+    uart_open = next(c for c in _device_calls(uart_log, "/dev/serial0") if c.startswith("openat("))
+    assert ", 0x902" in uart_open
+    assert "flock" not in ufp.devices["/dev/serial0"]["syscalls"]            # PP §1.2: never flock
+    # §3.1: on the spidev fd only SPI_IOC_MESSAGE(1), every one served; no read/write/termios on it
+    spi_ioctls = [r for r in sfp.ioctl_rows() if "/dev/spidev0.0" in r["devices"]]
+    assert [(r["name"], r["calls"]) for r in spi_ioctls] == [("SPI_IOC_MESSAGE(1)", 0)]
+    assert set(sfp.devices["/dev/spidev0.0"]["syscalls"]) == {"flock", "close"}
+    assert {"read", "write"} <= set(ufp.devices["/dev/serial0"]["syscalls"])
+    assert any(r["name"] == "TCSETS" for r in ufp.ioctl_rows())
+    # §6: served ioctls = the command's fixed part + 2 per empty poll; frames as the table counts them
+    row = next(r for r in table_rows(reference_section("6")) if r[0] == "`mdt reservoir`")
+    commands, data, _ = (int(x) for x in row[1].split(" / "))
+    served = spi_pump["served"]
+    assert (served["frames"]["command"], served["frames"]["data"]) == (commands, data)
+    assert sfp.total_served == served["served_ioctls"] == int(row[2]) + 2 * served["frames"]["empty"]
+    # §2.2 c–g: the reset pin's writes, exactly these values in this order; the UART path touches no GPIO
+    assert served["gpio_writes"] == ["/sys/class/gpio/gpio4/active_low <- 1", "/sys/class/gpio/gpio4/direction <- high",
+                                     "/sys/class/gpio/gpio4/value <- 1", "/sys/class/gpio/gpio4/value <- 0"]
+    assert served["resets"] == 1
+    assert not [p for p in ufp.devices if p.startswith("/sys/class/gpio")]
+    # the kernel never ran spidev here: no drivers/spi among the subsystems the kernel executed
+    assert "drivers/spi" not in {r["subsystem"] for r in sfp.subsystem_rows()}
