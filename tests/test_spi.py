@@ -393,3 +393,27 @@ def test_uart_and_spi_footprints_of_one_command_differ_where_the_reference_says(
     assert not [p for p in ufp.devices if p.startswith("/sys/class/gpio")]
     # the kernel never ran spidev here: no drivers/spi among the subsystems the kernel executed
     assert "drivers/spi" not in {r["subsystem"] for r in sfp.subsystem_rows()}
+
+
+@needs_root
+@spi_tools
+def test_pump_status_reads_the_reservoir_over_the_spi_path(tmp_path):
+    before = _host_state()
+    bundle = tmp_path / "b"
+    p = kprof("run", ROOT / "scenarios" / "pump-status.yaml", "--out", bundle, check=0)
+    assert _host_state() == before
+    assert (bundle / "stdout.txt").read_text().strip() == "135.5"
+    out = p.stdout
+    assert "Device-level footprint: /dev/spidev0.0 (SPI radio)" in out
+    fp = json.loads((bundle / "footprint.json").read_text())
+    served = fp["syscalls"]["ioctl"]["served"]
+    fixed = int(next(r for r in table_rows(reference_section("6")) if r[0] == "`mdt reservoir`")[2])
+    assert served > fixed and (served - fixed) % 2 == 0          # 319 fixed + 2 per empty poll
+    row = re.search(rf"^ioctl +{served} +SPI_IOC_MESSAGE\(1\) on /dev/spidev0.0 +drivers/spi/spidev.c .*"
+                    rf"\*\*emulated at the syscall boundary\*\*", out, re.M)
+    assert row, out
+    assert re.search(r"^flock +1 +/dev/spidev0.0 ", out, re.M)
+    for pin_file in ("active_low", "direction", "value"):
+        assert re.search(rf"^write +\d +/sys/class/gpio/gpio4/{pin_file} +drivers/gpio/gpiolib-sysfs.c +"
+                         rf"\*\*emulated", out, re.M), pin_file
+    assert f"{served} calls emulated at the syscall boundary" in out

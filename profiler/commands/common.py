@@ -123,6 +123,8 @@ def device_section(fp: Footprint, path: str) -> Section:
 
 
 EMULATED = "emulated at the syscall boundary"
+RADIO_FAULTS = {"device-in-use": "set-up: kprof holds an exclusive flock on {device} while the command runs",
+                "not-exported": "set-up: the GPIO pins are not exported in the fake /sys/class/gpio"}
 _SPIDEV_CODE = {"flock": "fs/locks.c (spidev has no lock handler)", "close": "drivers/spi/spidev.c (spidev_release)"}
 _SYSFS_CODE = {"close": "fs/kernfs/file.c (kernfs_fop_release)", "epoll_ctl": "fs/kernfs/file.c (kernfs_fop_poll)",
                "fcntl": "fs/fcntl.c"}
@@ -240,6 +242,9 @@ def error_path_report(report: Report, scenario, normal, error, arch: str) -> Non
     if pump is not None and pump["state"].get("fault", "none") != "none":
         rows.append([f"pump emulator fault {pump['state']['fault']}", pump["exchanges"],
                      f"{pump['exchanges']} radio exchanges with the faulty device"])
+    if getattr(scenario, "radio_fault", None):
+        rows.append([f"radio_fault {scenario.radio_fault}", "",
+                     RADIO_FAULTS[scenario.radio_fault].format(device=pump["device"] if pump else "the spidev node")])
     report.sections.insert(0, Section("Injected faults", ["rule", "calls injected", "where"], rows))
 
     def behaviour(o, label):
