@@ -314,7 +314,9 @@ class FootprintBuilder:
             self._exe = self._process(ev.pid)["images"][-1]["exe"] or BEFORE_EXEC
             if ev.fd_path is not None:
                 path, dev = strip_dev(ev.fd_path)
-                self._touch(fp.devices, path, ev, dev=dev, **{"class": devices.classify_path(ev.fd_path)})
+                cls = devices.classify_path(ev.fd_path)
+                if devices.is_device(cls) or cls.startswith("sysfs") or name == "ioctl":
+                    self._touch(fp.devices, path, ev, dev=dev, **{"class": cls})
             if name == "ioctl":
                 self._ioctl(ev)
             return

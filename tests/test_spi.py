@@ -348,7 +348,7 @@ def _run(sc, out: Path):
 
 
 def _device_calls(log: str, path: str) -> list[str]:
-    return [ln.split(" ", 2)[2] for ln in log.splitlines() if f"<{path}>" in ln or f'"{path}"' in ln]
+    return [re.sub(r"^\d+ +[\d.]+ ", "", ln) for ln in log.splitlines() if f"<{path}" in ln or f'"{path}"' in ln]
 
 
 @needs_root
@@ -385,12 +385,19 @@ def test_uart_and_spi_footprints_of_one_command_differ_where_the_reference_says(
     commands, data, _ = (int(x) for x in row[1].split(" / "))
     served = spi_pump["served"]
     assert (served["frames"]["command"], served["frames"]["data"]) == (commands, data)
-    assert sfp.total_served == served["served_ioctls"] == int(row[2]) + 2 * served["frames"]["empty"]
+    assert sfp.syscalls["ioctl"].served == served["served_ioctls"] == int(row[2]) + 2 * served["frames"]["empty"]
     # §2.2 c–g: the reset pin's writes, exactly these values in this order; the UART path touches no GPIO
     assert served["gpio_writes"] == ["/sys/class/gpio/gpio4/active_low <- 1", "/sys/class/gpio/gpio4/direction <- high",
                                      "/sys/class/gpio/gpio4/value <- 1", "/sys/class/gpio/gpio4/value <- 0"]
     assert served["resets"] == 1
     assert not [p for p in ufp.devices if p.startswith("/sys/class/gpio")]
+    # §2.2: each GPIO write is the 7 syscalls of a real sysfs file (Go's netpoller registers it)
+    block = reference_section("2.2").split("**Real sysfs**")[1].split("\n- **tmpfs**")[0]
+    sysfs_write = re.findall(r"^\s+\d+\. `(\w+)\(", block, re.M)
+    assert len(sysfs_write) == 7
+    for pin_file in ("active_low", "direction"):
+        calls = [c.split("(", 1)[0] for c in _device_calls(spi_log, f"/sys/class/gpio/gpio4/{pin_file}")]
+        assert calls == sysfs_write, (pin_file, calls)
     # the kernel never ran spidev here: no drivers/spi among the subsystems the kernel executed
     assert "drivers/spi" not in {r["subsystem"] for r in sfp.subsystem_rows()}
 
@@ -416,4 +423,4 @@ def test_pump_status_reads_the_reservoir_over_the_spi_path(tmp_path):
     for pin_file in ("active_low", "direction", "value"):
         assert re.search(rf"^write +\d +/sys/class/gpio/gpio4/{pin_file} +drivers/gpio/gpiolib-sysfs.c +"
                          rf"\*\*emulated", out, re.M), pin_file
-    assert f"{served} calls emulated at the syscall boundary" in out
+    assert f"{served} ioctls on /dev/spidev0.0" in out

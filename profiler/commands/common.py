@@ -171,11 +171,15 @@ def spi_device_section(fp: Footprint, s: dict) -> Section:
             dev = fp.devices.get(p)
             for name, calls in (dev["syscalls"].most_common() if dev else []):
                 rows.append([name, calls, p, gpio if name == "write" else _SYSFS_CODE.get(name, "fs/kernfs/file.c"),
-                             here])
+                             "ran: the same VFS code as on a rig" if name == "fcntl" else here])
+    polled = fp.syscalls["epoll_ctl"].served if "epoll_ctl" in fp.syscalls else 0
+    if polled:
+        rows.append(["epoll_ctl", polled, "the GPIO files (ADD after each open, DEL before each close)",
+                     _SYSFS_CODE["epoll_ctl"], f"**{EMULATED}**: answered 0 as sysfs would (tmpfs says EPERM)"])
     note = (f"{s['board']}. What a rig's kernel runs for each call, and what ran here: the spidev ioctls were "
             f"answered by kprof's emulated radio at the syscall boundary and are counted apart from the calls the "
-            f"kernel executed (footprint.json: 'served'); the sysfs GPIO writes ran on a tmpfs stand-in (4 syscalls "
-            f"per write there, 7 on real sysfs, whose files Go's netpoller accepts). The rest of the report includes "
+            f"kernel executed (footprint.json: 'served'); the sysfs GPIO writes ran on a tmpfs stand-in, with Go's "
+            f"netpoller registration of each file answered as real sysfs would (tmpfs refuses it with EPERM). The rest of the report includes "
             f"the runtime's start-up.")
     return Section(f"Device-level footprint: {path} (SPI radio)", ["syscall", "calls", "on", "kernel code on a rig",
                                                                     "here"], rows, note)

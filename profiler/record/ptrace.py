@@ -153,7 +153,8 @@ _RESULT.update({n: _R_HEX for n in ("mmap", "mmap2", "old_mmap", "brk", "mremap"
 _RESULT.update({"accept": _R_PEER, "accept4": _R_PEER})
 _F_DUPFD = (0, 1030)                        # fcntl commands that return a new fd
 _EXITS = ("exit", "exit_group")             # never return: "= ?" when the task ends
-_SPI_CALLS = frozenset(("ioctl", "write"))   # what an emulated spidev and its GPIO tree look at
+_SPI_CALLS = frozenset(("ioctl", "write", "epoll_ctl"))   # what an emulated spidev and its GPIO tree look at
+_EPOLL_CTL_ADD, _EPOLL_CTL_DEL = 1, 2
 
 # kernel-internal restart codes strace shows as "= ? ERESTARTSYS (…)"
 _RESTART = {512: ("ERESTARTSYS", "To be restarted if SA_RESTART is set"),
@@ -369,18 +370,29 @@ class _Tracer:
 
     def _spi_entry(self, tid: int, name: str, text: str, args: list[int]) -> None:
         """An ioctl on the placeholder spidev node: skip it and answer as spidev would; a write to the
-        fake GPIO tree: remember it, for the device model once it returned."""
+        fake GPIO tree: remember it, for the device model once it returned; an epoll_ctl ADD or DEL of a
+        file in that tree: skip it and answer 0, as real sysfs files (kernfs, pollable) let Go's netpoller
+        register them (tmpfs would say EPERM; spi-radio.md §2.2, §8.2)."""
+        if self.hidden and tid in self.hidden:
+            return
         first = text.split(", ", 1)[0]
         if name == "ioctl":
-            if first.endswith(self.spi_label) and not (self.hidden and tid in self.hidden):
-                rval = self.spi.ioctl(self._tgid(tid), args[1], args[2], _Memory(self, tid))
-                self.pending[tid] += (_Act(rval, -4095 <= rval <= -1, 0.0, 0.0, " (SERVED)"),)
-                _skip_call(tid, self.set_info)
+            if first.endswith(self.spi_label):
+                self._serve(tid, self.spi.ioctl(self._tgid(tid), args[1], args[2], _Memory(self, tid)))
+            return
+        if name == "epoll_ctl":
+            if args[1] in (_EPOLL_CTL_ADD, _EPOLL_CTL_DEL) and "</sys/class/gpio/" in text:
+                self._serve(tid, 0)
             return
         k = first.find("</sys/class/gpio/")
         if k > 0:
             self.gpio_writes[tid] = (first[k + 1:-1], self._read(tid, args[1], min(args[2], 64)))
 
+
+    def _serve(self, tid: int, rval: int) -> None:
+        """The kernel skips this call; the tracee sees ``rval``; the log line ends in (SERVED)."""
+        self.pending[tid] += (_Act(rval, -4095 <= rval <= -1, 0.0, 0.0, " (SERVED)"),)
+        _skip_call(tid, self.set_info)
 
     def _inject_entry(self, tid: int, spec: tuple, args: list[int], t: float) -> bool:
         """Apply the first rule that takes this call; True when the tracee is held for a delay."""
