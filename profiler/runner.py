@@ -202,10 +202,11 @@ def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analys
             for spec in scenario.services:
                 started.append(nightscout.start_service(spec, workdir))
         if scenario.pump is not None and scenario.radio != "uart":
-            spi, holder = _spi_radio(scenario)
+            spi, holder = _spi_radio(scenario, env)
         elif scenario.pump is not None:
             from profiler.pump.emulator import PumpEmulator, config_from_mapping
-            pump = PumpEmulator(config_from_mapping(scenario.pump, f"{scenario.path}: pump")).start()
+            # the command's env: its TZ is the pump clock's zone, its MEDTRONIC_FREQUENCY the pump's frequency
+            pump = PumpEmulator(config_from_mapping(scenario.pump, f"{scenario.path}: pump"), env=env).start()
             started.append(pump)
             devfs.private_dev({Path(SERIAL_DEVICE).name: pump.slave_path})
         if network == "none":
@@ -235,7 +236,7 @@ def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analys
     return outcome, reports, analysis.finish(require_events=False)
 
 
-def _spi_radio(scenario: Scenario):
+def _spi_radio(scenario: Scenario, env: dict):
     """The SPI radio path in this mount namespace (spi-radio.md §8): a placeholder spidev node, a fake sysfs
     GPIO tree, and the emulated radio + pump the ptrace backend serves the ioctls from. Returns (the
     device, the file holding the spidev's flock for radio_fault: device-in-use, else None)."""
@@ -246,7 +247,8 @@ def _spi_radio(scenario: Scenario):
     from profiler.pump.spi import BOARDS, SpiDevice
 
     board = BOARDS[scenario.radio]
-    emulator = PumpEmulator(config_from_mapping(scenario.pump, f"{scenario.path}: pump"))  # served, never started
+    # served by the tracer, never started; the command's env gives the pump clock's zone and frequency
+    emulator = PumpEmulator(config_from_mapping(scenario.pump, f"{scenario.path}: pump"), env=env)
     devfs.private_dev({Path(board.device).name: None})
     devfs.fake_gpio(board.pins, exported=scenario.radio_fault != "not-exported")
     holder = None
