@@ -184,8 +184,13 @@ def test_a_pump_reply_is_polled_whole_after_its_latency():
     example = reference_section("4.1")
     wire = bytes.fromhex(re.search(r"goes on the wire as `([0-9A-F ]+)`", example).group(1))
     clock = Clock()
-    emu = PumpEmulator(PumpConfig())             # model 522, reservoir 135, as the reference's runs
+    # model 522, reservoir 135 and 916.55 MHz, as the reference's runs; the radio tuned as the client tunes it
+    emu = PumpEmulator(PumpConfig(), env={"MEDTRONIC_FREQUENCY": "916.55"})
     fw = SpiFirmware(emu, clock)
+    for register in ("06 09 26", "06 0A 30", "06 0B 89"):
+        frame(fw, reverse(bytes([0x99, 3]) + bytes.fromhex(register)))
+        clock.t += 1.0
+        frame(fw, b"\x99\x00" + bytes(2))
     assert frame(fw, wire) == hex_bytes(rows["reservoir SendAndListen"][2])
     empty = frame(fw, bytes([0x99, 0]))
     assert empty == b"\x99\x00"                  # the pump's reply takes air time: nothing to poll yet
