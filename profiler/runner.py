@@ -45,38 +45,89 @@ def oref0_dir() -> Path:
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-# kprof's mdt-compatible pump client comes last: a real mdt anywhere on the system PATH wins
-PUMP_CLIENT_DIR = Path(__file__).resolve().parent / "pump" / "bin"
 SERIAL_DEVICE = "/dev/serial0"  # ecc1's UART build of mdt hard-codes it
-# kprof's Go tools, one build per radio (setup.sh): the SPI builds hard-code their board's spidev and GPIOs
+
+# The pump tools a rig runs (ecc1's names). Which toolset serves a scenario is its own choice (pump.client, or
+# kprof run --pump-client), never whatever happens to be on the host's PATH:
+#   kprof   kprof's Go tools, built by ./setup.sh into build/rig-tools/<variant>/ (the default)
+#   system  the tools found on the system PATH (e.g. a real ecc1 install)
+#   DIR     a directory holding mdt, pumphistory, listen and mmtune (e.g. a real ecc1 build)
+PUMP_TOOLS = ("mdt", "pumphistory", "listen", "mmtune")
 RIG_TOOLS = ROOT / "build" / "rig-tools"
+PUMP_VARIANTS = ("uart", "spi", "edison")
 
 
-def spi_tools_dir(radio: str) -> Path:
-    """Where the SPI (cc111x) build of kprof's Go tools for ``radio`` (spi: Pi constants, edison) lives."""
-    return RIG_TOOLS / radio
+def pump_tool_dir(variant: str = "uart") -> Path:
+    """Where ./setup.sh builds kprof's tools for a radio variant: uart, spi (Pi + Explorer HAT) or edison."""
+    if variant not in PUMP_VARIANTS:
+        raise KprofError(f"unknown radio variant {variant!r} (one of {', '.join(PUMP_VARIANTS)})")
+    return RIG_TOOLS / variant
 
 
-def search_path(radio: str = "uart") -> str:
-    """The commands' PATH; on an SPI radio the board's SPI build of the pump tools comes first (a UART
-    mdt cannot talk to a spidev)."""
-    first = [str(spi_tools_dir(radio))] if radio != "uart" else []
-    return os.pathsep.join([*first, str(NODE_MODULES / ".bin"), SYSTEM_PATH, str(PUMP_CLIENT_DIR)])
+def pump_variant(scenario: Scenario) -> str:
+    """The radio variant of kprof's tools a scenario runs: its radio (uart, spi or edison)."""
+    return scenario.radio
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _tool_dir(scenario: Scenario) -> Path | None:
+    """The directory of the scenario's pump tools, put first on its PATH (None: the system's PATH)."""
+    choice = scenario.pump_client
+    if choice == "system":
+        return None
+    if choice == "kprof":
+        return pump_tool_dir(pump_variant(scenario))
+    return Path(choice).expanduser().resolve()
 
 
 def pump_client(scenario: Scenario) -> dict | None:
-    """Which pump client the scenario's command will run: a real mdt, or kprof's own (said in every report)."""
+    """The scenario's pump toolset, each tool resolved (path and sha256) for meta.json and the report.
+
+    A choice that cannot be honoured is a KprofError naming what is missing: nothing falls back to another
+    toolset.
+    """
     if scenario.pump is None:
         return None
-    if scenario.radio != "uart":
-        from profiler.pump.spi import BOARDS
-        found = shutil.which("mdt", path=str(spi_tools_dir(scenario.radio)))
-        return {"mdt": found, "kind": f"kprof's Go tools, SPI (cc111x) build for the {BOARDS[scenario.radio].title}"
-                if found else f"no SPI build of kprof's Go tools in {spi_tools_dir(scenario.radio)}"}
-    found = shutil.which("mdt", path=search_path())
-    own = found is not None and Path(found).resolve().parent == PUMP_CLIENT_DIR
-    return {"mdt": found, "kind": "kprof's mdt-compatible client (Python, same device-level syscalls as "
-                                  "ecc1's UART build)" if own else "real mdt"}
+    choice = scenario.pump_client
+    where = _tool_dir(scenario)
+    if where is None:
+        found = {t: shutil.which(t, path=SYSTEM_PATH) for t in PUMP_TOOLS}
+        if not any(found.values()):
+            raise KprofError(f"{scenario.path}: pump client 'system': none of {', '.join(PUMP_TOOLS)} is on the "
+                             f"system PATH ({SYSTEM_PATH})")
+        kind = "the system's tools (system PATH)"
+    else:
+        found = {t: str(where / t) if os.access(where / t, os.X_OK) and (where / t).is_file() else None
+                 for t in PUMP_TOOLS}
+        missing = [t for t, p in found.items() if p is None]
+        if missing and choice == "kprof":
+            raise KprofError(f"kprof's pump tools are not built ({where / missing[0]} is missing): run ./setup.sh "
+                             f"(it builds them with Go into {RIG_TOOLS})")
+        if missing:
+            raise KprofError(f"{scenario.path}: pump client directory {where}: no executable "
+                             f"{', '.join(missing)} there (it must hold {', '.join(PUMP_TOOLS)})")
+        kind = (f"kprof's Go tools ({pump_variant(scenario)} build)" if choice == "kprof"
+                else f"the tools in {where}")
+    tools = {t: ({"path": p, "sha256": _sha256(Path(p))} if p else None) for t, p in found.items()}
+    return {"client": choice, "kind": kind, "dir": None if where is None else str(where), "tools": tools}
+
+
+def search_path(scenario: Scenario | None = None) -> str:
+    """The command's PATH: oref0's node_modules/.bin, the scenario's pump tools, then the system PATH."""
+    parts = [str(NODE_MODULES / ".bin")]
+    if scenario is not None and scenario.pump is not None:
+        where = _tool_dir(scenario)
+        if where is not None:
+            parts.append(str(where))
+    return os.pathsep.join(parts + [SYSTEM_PATH])
 
 
 def with_overrides(scenario: Scenario, radio: str | None = None, backend: str | None = None) -> Scenario:
@@ -93,7 +144,7 @@ def with_overrides(scenario: Scenario, radio: str | None = None, backend: str | 
 
 def missing_tools(scenario: Scenario) -> list[str]:
     """Executables the scenario needs that are not on kprof's PATH (node_modules/.bin first)."""
-    path = search_path(scenario.radio)
+    path = search_path(scenario)
     wanted = list(scenario.requires)
     if not scenario.shell:
         wanted.insert(0, scenario.command[0])
@@ -105,19 +156,17 @@ def check_runnable(scenario: Scenario) -> None:
     if scenario.backend == "strace" and any(r.restricted for r in rules):
         raise KprofError(f"{scenario.path}: inject: a rule restricted to a path or fd class needs the ptrace "
                          f"backend (add 'backend: ptrace'): strace cannot restrict an injection by path")
-    if scenario.pump is not None:
-        from profiler.pump.emulator import config_from_mapping
-        config_from_mapping(scenario.pump, f"{scenario.path}: pump")
     if scenario.radio != "uart":
+        if scenario.pump is None:
+            raise KprofError(f"{scenario.path}: radio: {scenario.radio}: the radio path belongs to a pump scenario")
         if scenario.backend != "ptrace":
             raise KprofError(f"{scenario.path}: radio: {scenario.radio} is served at the syscall boundary by kprof's "
                              f"ptrace backend (strace cannot answer an ioctl); drop 'backend: {scenario.backend}' "
                              f"(or --backend {scenario.backend}), or run the UART path with --radio uart")
-        if not scenario.shell and scenario.command[0] in ("mdt", "pumphistory", "listen", "mmtune") \
-                and shutil.which(scenario.command[0], path=str(spi_tools_dir(scenario.radio))) is None:
-            raise KprofError(f"{scenario.path}: radio: {scenario.radio} needs the SPI build of kprof's Go pump tools "
-                             f"in {spi_tools_dir(scenario.radio)} (./setup.sh builds them; needs go), or run the "
-                             f"UART path with --radio uart")
+    if scenario.pump is not None:
+        from profiler.pump.emulator import config_from_mapping
+        config_from_mapping(scenario.pump, f"{scenario.path}: pump")
+        pump_client(scenario)  # the chosen toolset exists, or a clear error before anything runs
     missing = missing_tools(scenario)
     if missing:
         raise KprofError(
@@ -138,10 +187,9 @@ def command_env(scenario: Scenario, workdir: Path) -> dict[str, str]:
     variables = {"WORKDIR": str(workdir), "OREF0_DIR": str(oref0_dir()), "KPROF_ROOT": str(ROOT)}
     env = dict(os.environ)
     env.update(variables)
-    env["PATH"] = search_path(scenario.radio)
+    env["PATH"] = search_path(scenario)
     if scenario.pump is not None:
         from profiler.pump.emulator import config_from_mapping
-        env["KPROF_SERIAL_DEVICE"] = SERIAL_DEVICE
         env["MEDTRONIC_PUMP_ID"] = config_from_mapping(scenario.pump, f"{scenario.path}: pump").id
     for k, v in scenario.env.items():
         env[k] = expand(v, variables)

@@ -149,7 +149,8 @@ class Scenario:
     repeat: int = 1
     network: str = "none"
     services: list[dict] = field(default_factory=list)
-    pump: dict | None = None
+    pump: dict | None = None        # the emulator's settings (pump: without its client key)
+    pump_client: str = "kprof"      # pump.client: kprof, system or a directory of tools (see runner.pump_client)
     inject: list[dict] = field(default_factory=list)
     backend: str = "strace"
     radio: str = "uart"               # the pump's radio path: uart (/dev/serial0), spi or edison (spidev)
@@ -194,12 +195,18 @@ def load_scenario(path) -> Scenario:
     if errors:
         raise KprofError("\n".join(errors))
     fixtures = data.get("fixtures", [])
+    pump, client = data.get("pump"), "kprof"
+    if isinstance(pump, dict) and "client" in pump:
+        pump = {k: v for k, v in pump.items() if k != "client"}
+        client = data["pump"]["client"]
+        if client not in ("kprof", "system"):  # a directory, relative to the scenario file
+            client = str((path.parent / Path(client).expanduser()).resolve())
     return Scenario(
         path=path, name=data["name"], description=data["description"].strip(), command=data["command"],
         shell=data.get("shell", False), fixtures=[fixtures] if isinstance(fixtures, str) else fixtures,
         prepare=data.get("prepare", []), env={k: str(v) for k, v in data.get("env", {}).items()},
         timeout=float(data.get("timeout", 120)), repeat=data.get("repeat", 1),
-        network=data.get("network", "none"), services=data.get("services", []), pump=data.get("pump"),
+        network=data.get("network", "none"), services=data.get("services", []), pump=pump, pump_client=client,
         tolerance=data.get("tolerance"), inject=data.get("inject", []),
         backend=data.get("backend") or ("strace" if data.get("radio", "uart") == "uart" else "ptrace"),
         radio=data.get("radio", "uart"), radio_fault=data.get("radio_fault"),

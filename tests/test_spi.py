@@ -243,14 +243,24 @@ def _host_state() -> dict:
             "mounts": len(mounts.splitlines()), "kprof_mounts": [ln for ln in mounts.splitlines() if "kprof" in ln]}
 
 
+def toolset(tmp_path: Path, exe: str) -> Path:
+    """A pump-client directory (--pump-client DIR) whose four tools are the tests' own SPI client."""
+    d = tmp_path / "tools"
+    d.mkdir(exist_ok=True)
+    for tool in runner.PUMP_TOOLS:
+        if not (d / tool).exists():
+            os.symlink(exe, d / tool)
+    return d
+
+
 def scenario(tmp_path: Path, exe: str, extra: str = "", name: str = "spi-probe") -> Path:
     path = tmp_path / f"{name}.yaml"
     path.write_text(textwrap.dedent(f"""\
         name: {name}
         description: the tests' own SPI radio client on the emulated Explorer HAT
-        command: [{exe}, /dev/spidev0.0]
+        command: [mdt, /dev/spidev0.0]
         radio: spi
-        pump: {{}}
+        pump: {{client: {toolset(tmp_path, exe)}}}
         timeout: 30
         """) + textwrap.dedent(extra))
     return path
@@ -306,7 +316,7 @@ def test_spi_faults_give_the_clients_messages(tmp_path, case):
     }[case]
     path = scenario(tmp_path, exe, extra, name=f"spi-{case}")
     if case == "radio-silent":   # the radio never answers GetVersion: the emulator's busy fault
-        path.write_text(path.read_text().replace("pump: {}", "pump: {fault: 'busy:version'}"))
+        path.write_text(path.read_text().replace("pump: {", "pump: {fault: 'busy:version', "))
     before = _host_state()
     p = kprof("run", path, "-o", tmp_path / "bundle", "-q")
     assert _host_state() == before
@@ -342,7 +352,7 @@ def test_radio_needs_a_pump_and_the_ptrace_backend(tmp_path):
 # ---- one command on both paths: they differ exactly where the reference says -----------------------------
 
 spi_tools = pytest.mark.skipif(
-    not ((runner.spi_tools_dir("spi") / "mdt").exists() or IN_CI),
+    not ((runner.pump_tool_dir("spi") / "mdt").exists() or IN_CI),
     reason="the SPI build of kprof's Go pump tools is not built (./setup.sh)")
 
 

@@ -71,7 +71,10 @@ def run_report(scenario, outcomes, meta: dict, bundle: Path) -> Report:
                                          f"{'suspended' if st.get('suspended') else 'not suspended'}, "
                                          f"{st.get('history_length', 0)} history records"))
             client = meta.get("pump_client") or {}
-            report.facts.append(("pump client", f"{client.get('kind')}: {client.get('mdt')}"))
+            report.facts.append(("pump client", f"{client.get('client')}: {client.get('kind')}"))
+            for name, tool in (client.get("tools") or {}).items():
+                report.facts.append((f"  {name}", f"{tool['path']} (sha256 {tool['sha256'][:16]}…)" if tool
+                                     else "not found"))
             if s.get("radio", "uart") == "uart":
                 report.warnings.append(RIG_DIFFERENCE)
             else:

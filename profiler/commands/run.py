@@ -27,6 +27,10 @@ def add_arguments(p) -> None:
                    help="pump scenarios: the radio path (uart: /dev/serial0; spi: Pi + Explorer HAT, /dev/spidev0.0; "
                         "edison: Explorer Board, /dev/spidev5.1); spi and edison are served at the syscall boundary "
                         "by the ptrace backend")
+    p.add_argument("--pump-client", metavar="kprof|system|DIR",
+                   help="the pump tools a pump scenario runs (overrides its pump.client): kprof (kprof's Go tools, "
+                        "the default), system (mdt, pumphistory, listen, mmtune from the system PATH) or DIR "
+                        "(a directory holding those four, e.g. a real ecc1 build)")
     add_whole_workload_arguments(p)
     p.add_argument("-q", "--quiet", action="store_true", help="print no report, only where the bundle is")
 
@@ -53,6 +57,10 @@ def main(args) -> int:
             bundle = runner.new_bundle_dir(sc.name, args.out or Path("kprof-results"))
         if args.backend or args.radio:
             sc = runner.with_overrides(sc, radio=args.radio, backend=args.backend)
+        if args.pump_client:
+            client = args.pump_client
+            sc = dataclasses.replace(sc, pump_client=client if client in ("kprof", "system")
+                                     else str(Path(client).expanduser().resolve()))
         normal = None
         if faults.has_faults(sc):  # the error path is shown next to the normal path: run that first
             normal, _ = runner.run_scenario(faults.normal_variant(sc), bundle / "normal-path", network=args.network,
