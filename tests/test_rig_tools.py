@@ -153,7 +153,7 @@ def run_tool(argv: list[str], tmp_path: Path, history=None, strace: list[str] | 
     (tmp_path / "smb-suggested.json").write_text(json.dumps(SMB_SUGGESTED))
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
-    emu = PumpEmulator(PumpConfig(id="123456", model="522", history=history or [])).start()  # default latencies
+    emu = PumpEmulator(PumpConfig(id="123456", model="522", history=history or []), env=ENV).start()  # default latencies
     try:
         return subprocess.run([*WITH_SERIAL0, emu.slave_path, *(strace or []), str(TOOLS / argv[0]), *argv[1:]],
                               cwd=tmp_path, env={**ENV, "HOME": str(home)}, capture_output=True, text=True,

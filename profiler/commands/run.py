@@ -36,6 +36,7 @@ def add_arguments(p) -> None:
 
 
 def main(args) -> int:
+    import dataclasses
     import json
 
     from profiler import faults, runner
