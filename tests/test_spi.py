@@ -439,3 +439,20 @@ def test_pump_status_reads_the_reservoir_over_the_spi_path(tmp_path):
         assert re.search(rf"^write +\d +/sys/class/gpio/gpio4/{pin_file} +drivers/gpio/gpiolib-sysfs.c +"
                          rf"\*\*emulated", out, re.M), pin_file
     assert f"{served} ioctls on /dev/spidev0.0" in out
+
+
+@needs_root
+@needs_gcc
+def test_an_injected_fault_on_the_spidev_wins_over_serving(tmp_path):
+    """A rule on the placeholder's ioctls (a controller error) is injected, not served: the radio never hears it."""
+    exe = compile_c(tmp_path, "spi_client")
+    path = scenario(tmp_path, exe, "inject:\n  - {syscall: ioctl, error: EIO, path: /dev/spidev0.0}\n",
+                    name="spi-ioctl-eio")
+    kprof("run", path, "-o", tmp_path / "bundle", "-q")
+    meta = json.loads((tmp_path / "bundle" / "meta.json").read_text())
+    assert meta["runs"][0]["exit"] == {"exit": 1}
+    assert "cc111x: no response" in (tmp_path / "bundle" / "stderr.txt").read_text()
+    log = (tmp_path / "bundle" / "trace.log").read_text()
+    spi = [ln for ln in log.splitlines() if " ioctl(" in ln and "</dev/spidev0.0>" in ln]
+    assert spi and all(ln.split(" <")[0].endswith("-1 EIO (Input/output error) (INJECTED)") for ln in spi)
+    assert meta["runs"][0]["services"][0]["served"]["transfers"] == 0

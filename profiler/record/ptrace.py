@@ -306,9 +306,10 @@ class _Tracer:
                                 if name in ("fcntl", "fcntl64") and args[1] in _F_DUPFD:
                                     rkind = _R_FD
                             pending[tid] = (name, text, t, rkind)
+                            held = inject is not None and name in inject and self._inject_entry(tid, spec, args, t)
                             if spi is not None and name in _SPI_CALLS:
                                 self._spi_entry(tid, name, text, args)
-                            if inject is not None and name in inject and self._inject_entry(tid, spec, args, t):
+                            if held:
                                 continue                     # held for delay_enter: a timer resumes it
                         elif op == 2:
                             p = pending.pop(tid, None)
@@ -375,6 +376,9 @@ class _Tracer:
         register them (tmpfs would say EPERM; spi-radio.md §2.2, §8.2)."""
         if self.hidden and tid in self.hidden:
             return
+        p = self.pending[tid]
+        if len(p) > 4 and p[4].retval is not None:
+            return                                   # an injected fault: the device is not reached
         first = text.split(", ", 1)[0]
         if name == "ioctl":
             if first.endswith(self.spi_label):
@@ -390,8 +394,14 @@ class _Tracer:
 
 
     def _serve(self, tid: int, rval: int) -> None:
-        """The kernel skips this call; the tracee sees ``rval``; the log line ends in (SERVED)."""
-        self.pending[tid] += (_Act(rval, -4095 <= rval <= -1, 0.0, 0.0, " (SERVED)"),)
+        """The kernel skips this call; the tracee sees ``rval``; the log line ends in (SERVED). An injected
+        fault on the same call wins (the device failed: nothing is served); an injected delay is kept."""
+        p = self.pending[tid]
+        if len(p) > 4:                               # an injected delay (a fault was turned away above)
+            self.pending[tid] = p[:4] + (_Act(rval, -4095 <= rval <= -1, p[4].delay_enter, p[4].delay_exit,
+                                              " (SERVED)"),)
+        else:
+            self.pending[tid] = p + (_Act(rval, -4095 <= rval <= -1, 0.0, 0.0, " (SERVED)"),)
         _skip_call(tid, self.set_info)
 
     def _inject_entry(self, tid: int, spec: tuple, args: list[int], t: float) -> bool:
