@@ -71,8 +71,9 @@ def main() -> int:
         run = statistics.median(s[0] / u[0] for s, u in zip(got["spi"], got[other]))
         rec = statistics.median(s[1] / u[1] for s, u in zip(got["spi"], got[other]))
         net = statistics.median((s[0] - RESET_WAIT_S) / u[0] for s, u in zip(got["spi"], got[other]))
+        net_rec = statistics.median((s[1] - RESET_WAIT_S) / u[1] for s, u in zip(got["spi"], got[other]))
         print(f"SPI / {other}: whole run {run:.2f}x, recorder {rec:.2f}x; without the client's own 1 s reset "
-              f"wait {net:.2f}x (target <= 1.3x)")
+              f"wait: whole run {net:.2f}x, recorder {net_rec:.2f}x (target <= 1.3x)")
     return 0
 
 
