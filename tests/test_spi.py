@@ -456,3 +456,25 @@ def test_an_injected_fault_on_the_spidev_wins_over_serving(tmp_path):
     spi = [ln for ln in log.splitlines() if " ioctl(" in ln and "</dev/spidev0.0>" in ln]
     assert spi and all(ln.split(" <")[0].endswith("-1 EIO (Input/output error) (INJECTED)") for ln in spi)
     assert meta["runs"][0]["services"][0]["served"]["transfers"] == 0
+
+
+edison_tools = pytest.mark.skipif(not ((runner.pump_tool_dir("edison") / "mdt").exists() or IN_CI),
+                                  reason="the Edison build of kprof's Go pump tools is not built (./setup.sh)")
+
+
+@needs_root
+@edison_tools
+def test_edison_wraps_every_spi_byte_in_its_chip_select(tmp_path):
+    """§9: /dev/spidev5.1, chip-select GPIO 110 set up before the reset pin 14, and CS written 1 before and 0
+    after every SPI byte."""
+    base = load_scenario(ROOT / "scenarios" / "pump-status.yaml")
+    o, pump, log = _run(runner.with_overrides(base, radio="edison"), tmp_path / "edison")
+    fp = o.analysis.footprint
+    assert (o.run_dir / "stdout.txt").read_text().strip() == "135.5"
+    served = fp.syscalls["ioctl"].served
+    assert served == pump["served"]["served_ioctls"] and fp.devices["/dev/spidev5.1"]["class"] == "spi"
+    cs = fp.devices["/sys/class/gpio/gpio110/value"]["syscalls"]["write"]
+    assert cs == 2 * served
+    first = [w.split(" <- ")[0].split("/")[4] for w in pump["served"]["gpio_writes"][:6]]
+    assert first == ["gpio110", "gpio110", "gpio14", "gpio14", "gpio14", "gpio14"]   # CS set-up, then reset
+    assert pump["served"]["resets"] == 1
