@@ -48,7 +48,7 @@ fi
 # spi (Raspberry Pi + Explorer HAT) and edison (Explorer Board). Built with cgo (dynamically linked against
 # glibc, as ecc1's real tools are), offline (standard library only), rebuilt only when a source is newer.
 build_rig_tools() {
-  local root src out variant tags tool
+  local root src out variant tags
   root=$(pwd) src=profiler/pump/go out=build/rig-tools
   for variant in uart spi edison; do
     case $variant in uart) tags=uart ;; spi) tags=spi ;; edison) tags=edison ;; esac
@@ -56,13 +56,11 @@ build_rig_tools() {
       continue
     fi
     say "building the pump tools ($variant) into $out/$variant"
-    mkdir -p "$out/$variant"
-    for tool in mdt pumphistory listen mmtune; do
-      (cd "$src" && env GOCACHE="$root/build/go-cache" GOPATH="$root/build/go-path" \
-         GOFLAGS= GOPROXY=off GO111MODULE=on CGO_ENABLED=1 \
-         go build -trimpath -buildvcs=false -tags "$tags" -o "$root/$out/$variant/$tool.new" "./cmd/$tool")
-      mv "$out/$variant/$tool.new" "$out/$variant/$tool"
-    done
+    rm -rf "$out/$variant.new" && mkdir -p "$out/$variant.new"
+    (cd "$src" && env GOCACHE="$root/build/go-cache" GOPATH="$root/build/go-path" \
+       GOFLAGS= GOPROXY=off GO111MODULE=on CGO_ENABLED=1 \
+       go build -trimpath -buildvcs=false -tags "$tags" -o "$root/$out/$variant.new/" ./cmd/...)
+    rm -rf "$out/$variant" && mv "$out/$variant.new" "$out/$variant"
   done
 }
 build_rig_tools
