@@ -27,7 +27,9 @@ def footprint_facts(fp: Footprint) -> list[tuple[str, str]]:
     return [("arch", fp.arch),
             ("totals", f"{fp.total_calls} syscalls ({fp.total_errors} failed), {len(fp.syscalls)} distinct, "
                        f"{len(fp.subsystem_rows())} subsystems, {len(fp.processes)} processes/threads, "
-                       f"{sum(d['calls'] for d in fp.programs.values())} exec calls")]
+                       f"{sum(d['calls'] for d in fp.programs.values())} exec calls"
+                       + (f"; {fp.total_served} more calls emulated at the syscall boundary (served, not counted)"
+                          if fp.total_served else ""))]
 
 
 def describe_end(end: dict | None) -> str:
