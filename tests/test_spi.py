@@ -347,6 +347,8 @@ def test_radio_needs_a_pump_and_the_ptrace_backend(tmp_path):
     assert load_scenario(scenario(tmp_path, "/bin/true")).backend == "ptrace"
     p = kprof("run", sc, "--backend", "ptrace", "--radio", "uart", "-o", tmp_path / "b2", "-q")
     assert "Traceback" not in p.stderr
+    p = kprof("run", ROOT / "scenarios" / "determine-basal.yaml", "--radio", "spi", "-o", tmp_path / "b3")
+    assert p.returncode == 2 and "belongs to a pump scenario" in p.stderr and "Traceback" not in p.stderr
 
 
 # ---- one command on both paths: they differ exactly where the reference says -----------------------------
