@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything kprof needs on a fresh Debian machine, idempotently:
 #   system tools (strace, node, npm, jq, bc, socat, net-tools, chromium for the HTML report test,
-#   gcc and gcc-multilib for the strace log tests and kprof's SPI tests, python3-venv, golang-go) with apt-get
-#   when missing, the Python package and its dependencies in .venv/, oref0 (pinned in package-lock.json)
-#   with npm ci, and kprof's pump tools (Go, profiler/pump/go) into build/rig-tools/<variant>/.
+#   gcc and gcc-multilib for the strace log tests, python3-venv, golang-go) with apt-get when missing,
+#   the Python package and its dependencies in .venv/, oref0 (pinned in package-lock.json) with npm ci,
+#   and kprof's pump tools (Go, profiler/pump/go) into build/rig-tools/<variant>/.
 # Run as root for the apt-get step; as another user it says what to install and stops.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -11,7 +11,7 @@ cd "$(dirname "$0")"
 say() { printf 'setup: %s\n' "$*" >&2; }
 
 # tool on PATH -> Debian package that provides it
-declare -A PKG=([strace]=strace [node]=nodejs [npm]=npm [jq]=jq [bc]=bc [socat]=socat [netstat]=net-tools [chromium]=chromium [go]=golang-go [gcc]=gcc)
+declare -A PKG=([strace]=strace [node]=nodejs [npm]=npm [jq]=jq [bc]=bc [socat]=socat [netstat]=net-tools [chromium]=chromium [gcc]=gcc [go]=golang-go)
 missing=()
 for tool in "${!PKG[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${PKG[$tool]}")
@@ -60,6 +60,7 @@ build_rig_tools() {
     (cd "$src" && env GOCACHE="$root/build/go-cache" GOPATH="$root/build/go-path" \
        GOFLAGS= GOPROXY=off GO111MODULE=on CGO_ENABLED=1 \
        go build -trimpath -buildvcs=false -tags "$tags" -o "$root/$out/$variant.new/" ./cmd/...)
+    ln -s mmtune "$out/$variant.new/Go-mmtune"   # the name oref0 (oref0-mmtune.sh) runs it by, as a rig installs it
     rm -rf "$out/$variant" && mv "$out/$variant.new" "$out/$variant"
   done
 }

@@ -311,6 +311,30 @@ SCENARIO_COMMAND = {"pump-status": "reservoir", "pump-model": "model", "pump-bat
                     "pump-clock": "clock", "pump-tempbasal": "tempbasal", "pump-history": "pumphistory-s"}
 
 
+def tool_names(fp: dict) -> set[str]:
+    """Distinct syscall names of the pump tools' own processes in a footprint (not the shell around them)."""
+    names = set()
+    for proc in fp["processes"]:
+        for image in proc["images"]:
+            if (image["exe"] or "").startswith("$KPROF_ROOT/build/rig-tools/"):
+                names |= set(image["syscalls"])
+    return names | {"execve"}
+
+
+def test_shell_scenario_tools_footprint(tmp_path):
+    """set-temp-basal runs `mdt settempbasal … && mdt tempbasal` under /bin/sh: the shell adds its own names
+    (vfork, wait4, getppid, …); the tools' own names are the real tools'."""
+    bundle = tmp_path / "b"
+    kprof("run", ROOT / "scenarios" / "set-temp-basal.yaml", "--out", bundle, "-q", check=0)
+    fp = json.loads((bundle / "footprint.json").read_text())
+    names = tool_names(fp) - {"exit_group"}
+    real = reference("settempbasal")["names"] | reference("tempbasal")["names"]
+    j = jaccard(names, real)
+    whole = jaccard(set(fp["syscalls"]) - {"exit_group"}, real)
+    RESULTS["scenario set-temp-basal"] = {"jaccard tools": round(j, 3), "jaccard whole (with sh)": round(whole, 3)}
+    assert j >= MIN_JACCARD, (j, sorted(names - real), sorted(real - names))
+
+
 @pytest.mark.parametrize("scenario", sorted(SCENARIO_COMMAND))
 def test_scenario_footprint_is_the_real_tools(scenario, tmp_path):
     bundle = tmp_path / "b"
@@ -324,13 +348,9 @@ def test_scenario_footprint_is_the_real_tools(scenario, tmp_path):
     RESULTS[f"scenario {scenario}"] = {"jaccard": round(j, 3), "names": len(names)}
     assert j >= MIN_JACCARD, (j, sorted(names - real), sorted(real - names))
     meta = json.loads((bundle / "meta.json").read_text())
-    assert meta["pump_client"]["client"] == "kprof" and meta["pump_client"]["tools"]["mdt"]["sha256"]
-
-
-def test_zz_print_figures():
-    """The figures for the report (run with -s to see them)."""
-    for k, v in sorted(RESULTS.items()):
-        print(f"{k}: {v}")
+    tool = "pumphistory" if scenario == "pump-history" else "mdt"
+    assert meta["pump_client"]["client"] == "kprof" and meta["pump_client"]["tools"][tool]["sha256"]
+    assert list(fp["programs"]) == [f"$KPROF_ROOT/build/rig-tools/uart/{tool}"]      # what the trace says ran
 
 
 # --- which client runs is the scenario's choice ---
@@ -450,3 +470,13 @@ def test_spi_device_in_use_and_export_failure(tmp_path):
         "<log> cannot connect to CC111x radio on /dev/spidev0.0\n"
         "<log> failed to export GPIO directory /sys/class/gpio/gpio4\n")
     assert gpio_writes(calls) == [("export", "4")]
+    (tmp_path / "c").mkdir()
+    p, calls = run_spi("spi", tmp_path / "c", pins="4:novalue")  # ecc1/gpio's nil pin: a Go panic, exit 2
+    assert p.returncode == 2 and "invalid memory address or nil pointer dereference" in p.stderr
+    assert gpio_writes(calls) == []
+
+
+def test_zz_print_figures():
+    """The figures for the report (run with -s to see them)."""
+    for k, v in sorted(RESULTS.items()):
+        print(f"{k}: {v}")
