@@ -307,8 +307,21 @@ def test_device_sequence(argv, fault, status, closes, tmp_path):
 
 # --- whole-command footprint of the pump scenarios (kprof run) ---
 
-SCENARIO_COMMAND = {"pump-status": "reservoir", "pump-model": "model", "pump-battery": "battery",
+SCENARIO_COMMAND = {"pump-status-uart": "reservoir", "pump-model": "model", "pump-battery": "battery",
                     "pump-clock": "clock", "pump-tempbasal": "tempbasal", "pump-history": "pumphistory-s"}
+SPI_RADIO = ROOT.parent / "shared" / "reference" / "spi-radio.md"
+
+
+def spi_reference_names() -> set[str]:
+    """The distinct names of the real SPI-build `mdt reservoir` (spi-radio.md §5, "Whole-process counts")."""
+    from profiler.kernel.syscalls import syscall_names
+    text = SPI_RADIO.read_text()
+    head = re.search(r"Whole-process counts.*?(\d+) distinct names:\n", text)
+    table = text[head.end():].split("\n\n", 1)[0]
+    words = set(re.findall(r"[a-z_][a-z0-9_]*", re.sub(r"\([^)]*\)", "", table)))
+    names = words & set(syscall_names("x86_64"))
+    assert len(names) == int(head.group(1)), sorted(names)
+    return names
 
 
 def tool_names(fp: dict) -> set[str]:
@@ -351,6 +364,21 @@ def test_scenario_footprint_is_the_real_tools(scenario, tmp_path):
     tool = "pumphistory" if scenario == "pump-history" else "mdt"
     assert meta["pump_client"]["client"] == "kprof" and meta["pump_client"]["tools"][tool]["sha256"]
     assert list(fp["programs"]) == [f"$KPROF_ROOT/build/rig-tools/uart/{tool}"]      # what the trace says ran
+
+
+def test_spi_scenario_footprint_is_the_real_spi_build(tmp_path):
+    """pump-status runs the SPI build (radio: spi), its spidev ioctls served by kprof's ptrace backend: its
+    names against the real SPI build's (spi-radio.md §5: the real client, Pi constants, served by a
+    prototype tracer on x86_64)."""
+    bundle = tmp_path / "b"
+    kprof("run", ROOT / "scenarios" / "pump-status.yaml", "--out", bundle, "-q", check=0)
+    fp = json.loads((bundle / "footprint.json").read_text())
+    names = set(fp["syscalls"]) - {"exit_group"}
+    real = spi_reference_names()
+    j = jaccard(names, real)
+    RESULTS["scenario pump-status (spi)"] = {"jaccard": round(j, 3), "names": len(names)}
+    assert j >= MIN_JACCARD, (j, sorted(names - real), sorted(real - names))
+    assert list(fp["programs"]) == ["$KPROF_ROOT/build/rig-tools/spi/mdt"]
 
 
 # --- which client runs is the scenario's choice ---
