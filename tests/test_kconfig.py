@@ -150,6 +150,31 @@ def test_every_x86_64_syscall_maps_to_a_condition_or_a_stated_reason():
     assert counts["y"] > 200 and counts["config"] > 80 and 0 < counts["n"] < 40, counts
 
 
+@needs_reference
+def test_one_rule_for_syscalls_with_and_without_a_sys_ni_stub():
+    """kernel/sys_ni.c is the only place a syscall can be configured out. Its COND_SYSCALL cells already apply
+    the arch (mprotect: CONFIG_MMU, y on x86_64 where MMU is forced); a syscall with no stub is linked by every
+    kernel of the arch (brk/munmap: mm/mmap.c under MMU, mm/nommu.c otherwise), so it is y too, never its
+    file's Kbuild condition."""
+    cond = {(r["kind"], r["name"]): r for r in ref_rows("cond-syscalls.tsv")}
+    stubbed = {name for (_, name) in cond}
+    defs = {}
+    for r in ref_rows("syscall-config.tsv"):
+        defs.setdefault(r["name"], set()).add(r["file_config"])
+    for arch in ("x86_64", "i386", "arm", "aarch64", "riscv64"):
+        for name in syscall_names(arch):
+            f, c, source = kc.syscall_condition(arch, name)
+            if "sys_ni.c" not in source and c != "n":
+                assert c == "y", (arch, name, c, source)
+    assert kc.syscall_condition("x86_64", "mprotect")[1] == cond[("COND_SYSCALL", "mprotect")]["x86_64"] == "y"
+    for name in ("brk", "munmap"):
+        assert name not in stubbed and {"CONFIG_MMU", "!CONFIG_MMU"} <= defs[name]     # both variants exist
+        for arch in ("x86_64", "arm"):
+            assert kc.syscall_condition(arch, name)[1] == "y", (arch, name)
+    assert kc.syscall_condition("arm", "mprotect")[1] == cond[("COND_SYSCALL", "mprotect")]["arm"] == "CONFIG_MMU"
+    assert kc.syscall_condition("arm64-compat", "brk")[1] == "CONFIG_COMPAT"
+
+
 # ----------------------------------------------------------------------------- footprints
 
 def test_every_device_class_is_explained():
@@ -284,7 +309,7 @@ def test_shipped_scenarios_every_use_named(tmp_path):
         for kind, what, file, cond, note in uses:
             assert (cond != "(none)" and file) or note, (name, kind, what)
         needed = {r[0] for s in report["sections"] if s["title"] == "Kconfig symbols needed" for r in s["rows"]}
-        assert {"CONFIG_FUTEX", "CONFIG_MMU"} <= needed, needed
+        assert {"CONFIG_FUTEX", "CONFIG_EPOLL"} <= needed, needed   # brk/mmap: y (no sys_ni.c stub)
         if name == "pump-model":
             assert {"CONFIG_TTY", "CONFIG_SERIAL_CORE"} <= needed, needed
 

@@ -859,21 +859,25 @@ def gen_kconfig(src: Sources, out: Path, tax: Taxonomy, syscall_rows: dict[str, 
                 else:
                     expr, source = and_expr(abi, cell), f"kernel/sys_ni.c:{c['sys_ni_line']} {c['kind']}({c['name']})"
             elif f:
-                # not in sys_ni.c: without a weak stub, the kernel only links when a definition exists, so the
-                # #if around it (an arch macro, a compiler macro, one of several variants) is no config choice
-                expr = and_expr(abi, fc[f]["minimal_expression"])
+                # not in sys_ni.c: the table names the entry point and there is no weak -ENOSYS stub, so every
+                # kernel of this arch that links has a definition (brk and munmap: mm/mmap.c under MMU, mm/nommu.c
+                # otherwise). The file's Kbuild condition and the #if around the definition say which variant
+                # serves it, never whether it is there: the same rule that makes sys_ni.c's cells "y" where the
+                # arch forces the condition (mprotect on x86_64).
+                expr = abi
                 inner = in_file.get((f, str(line)), "y") if line is not None else "y"
-                source = "Kbuild chain of the file (no COND_SYSCALL: linked whenever the table names it)"
-                if inner != "y":
-                    source += f"; #if at the definition: {inner}"
+                source = (f"always there: no COND_SYSCALL stub, so a kernel that links defines it (here {f}, "
+                          f"Kbuild: {fc[f]['minimal_expression']}")
+                source += f"; #if at the definition: {inner})" if inner != "y" else ")"
             else:
                 expr, source = "n", note or "not implemented: no definition"
             sc_rows.append([arch, name, f or "-", expr, source])
     header = src.describe(["kconfig/cond-syscalls.tsv", "kconfig/file-config.tsv", "kconfig/syscall-config.tsv"], [])
     header.insert(2, "Kconfig condition of each syscall of kprof's syscalls-<arch>.tsv tables: the per-arch cell of "
                      "kernel/sys_ni.c's COND_SYSCALL entry where there is one (the syscall can be configured out), "
-                     "else the Kbuild condition of its defining file (the #if around the definition is shown in "
-                     "source, not applied: without a sys_ni.c stub the kernel links only when a definition exists); "
+                     "else y (the ABI's condition for arm64-compat): without a sys_ni.c stub the kernel links only "
+                     "when a definition exists, so the defining file's Kbuild condition and #if (shown in source) "
+                     "pick the variant, not whether the syscall is there; "
                      "n = the ABI has no working definition. arm64-compat needs CONFIG_COMPAT besides.")
     write_tsv(out, "kconfig-syscalls.tsv", header, ["arch", "name", "file", "condition", "source"], sc_rows)
 
