@@ -217,15 +217,63 @@ def test_path_rules_pick_the_driver_of_the_device():
     one_of = [r for r in reqs if r.mode == "one-of"]
     assert len(one_of) == 1 and "CONFIG_USB_SERIAL_FTDI_SIO" in one_of[0].condition
     assert "CONFIG_USB_SERIAL_CP210X" in one_of[0].condition
-    # /dev/serial0 on a Pi is the PL011 or the mini UART; the emulated pump's is a pty (char 136:N)
-    fp = footprint(devices=["/dev/serial0"])
-    fp.devices["/dev/serial0"]["dev"] = "char 136:4"
-    reqs = kc.needed_symbols(fp)
-    assert [r.condition for r in reqs if r.mode == "one-of"] == [
-        "CONFIG_SERIAL_8250_BCM2835AUX || CONFIG_SERIAL_AMBA_PL011"]
-    stand_in = [u for u in kc.footprint_uses(fp) if "a pts device in this trace" in u.what]
-    assert "drivers/tty/pty.c" in {u.file for u in stand_in}
-    assert "CONFIG_SERIAL_CORE" in {r.condition for r in reqs}
+    # /dev/serial0 on a Pi (arm, aarch64) is the PL011 or the mini UART; the emulated pump's is a pty (char 136:N)
+    pi_uarts = "CONFIG_SERIAL_8250_BCM2835AUX || CONFIG_SERIAL_AMBA_PL011"
+    for arch in ("arm", "aarch64"):
+        fp = footprint(arch=arch, devices=["/dev/serial0"])
+        fp.devices["/dev/serial0"]["dev"] = "char 136:4"
+        reqs = kc.needed_symbols(fp)
+        assert [r.condition for r in reqs if r.mode == "one-of"] == [pi_uarts], arch
+        stand_in = [u for u in kc.footprint_uses(fp) if "a pts device in this trace" in u.what]
+        assert "drivers/tty/pty.c" in {u.file for u in stand_in}
+        assert "CONFIG_SERIAL_CORE" in {r.condition for r in reqs}
+
+
+def test_platform_drivers_are_needed_only_on_their_platforms_arches():
+    """The Pi's UART drivers behind /dev/serial0 are needed (one of them) on arm/aarch64; on x86_64 (where the
+    UART scenario runs here) they are context, like the Pi's SPI controller, and never counted as missing.
+    The arches come from the reference: the platform symbol ARCH_BCM2835 is defined only in arch/arm and
+    arch/arm64, and each such driver's Kconfig symbol depends on it (or on ARM_AMBA, which it selects)."""
+    rows = [r for r in ref_rows("kconfig-symbols.tsv") if r["symbol"] == "CONFIG_ARCH_BCM2835"]
+    assert sorted(r["arches"] for r in rows) == ["arm", "arm64"]
+    pi_files = {"drivers/tty/serial/8250/8250_bcm2835aux.c", "drivers/tty/serial/amba-pl011.c",
+                "drivers/spi/spi-bcm2835.c", "drivers/i2c/busses/i2c-bcm2835.c",
+                "drivers/pinctrl/bcm/pinctrl-bcm2835.c"}
+    for arch in ("x86_64", "i386", "riscv64"):
+        fp = footprint(arch=arch, devices=["/dev/serial0", "/dev/spidev0.0", "/dev/i2c-1", "/dev/gpiochip0",
+                                           "/dev/ttyAMA0"])
+        uses = kc.footprint_uses(fp)
+        pi = [u for u in uses if u.file in pi_files]
+        assert {u.file for u in pi} == pi_files, arch
+        assert all(u.mode == "context" for u in pi), [(u.file, u.mode) for u in pi if u.mode != "context"]
+        assert all("Raspberry Pi" in u.note for u in pi)
+        needed = kc.needed_symbols(fp)
+        assert not [r for r in needed if set(r.files) & pi_files], arch
+        assert "CONFIG_SERIAL_CORE" in {r.condition for r in needed}
+        # checked against a config without any Pi driver: nothing of the Pi is missing
+        missing = [r.condition for r in needed if kc.check(r, {"CONFIG_SERIAL_CORE": "y", "CONFIG_TTY": "y"},
+                                                          arch)[0] == 0]
+        assert not [m for m in missing if "BCM2835" in m or "PL011" in m], missing
+    # on the Pi's arches the platform rule changes nothing: spi-bcm2835 stays context (its own mode)
+    uses = kc.footprint_uses(footprint(arch="aarch64", devices=["/dev/spidev0.0", "/dev/ttyAMA0"]))
+    modes = {u.file: u.mode for u in uses}
+    assert modes["drivers/spi/spi-bcm2835.c"] == "context" and modes["drivers/tty/serial/amba-pl011.c"] == "needs"
+
+
+def test_uart_scenario_check_passes_on_this_machine(tmp_path):
+    """pump-status-uart (a pty stands in for the Pi's UART) succeeds here, so --check of this x86_64
+    machine's own config must not report a missing symbol for it."""
+    cfg = running_config()
+    if cfg is None or os.uname().machine != "x86_64":
+        pytest.skip("needs an x86_64 kernel with a readable config")
+    fp = footprint(arch="x86_64", syscalls=["openat", "ioctl", "read", "write"],
+                   ioctls=[(0x5402, "/dev/serial0")], devices=["/dev/serial0"])
+    fp.devices["/dev/serial0"]["dev"] = "char 136:0"
+    fp_path = tmp_path / "uart.json"
+    fp.save(fp_path)
+    p = kprof("config", fp_path, "--check", cfg, check=None)
+    assert p.returncode == 0, p.stdout[-3000:]
+    assert "CONFIG_SERIAL_8250_BCM2835AUX" in p.stdout          # listed, as context
 
 
 @pytest.fixture(scope="module")

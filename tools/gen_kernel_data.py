@@ -821,6 +821,29 @@ def keyed_rows(path: Path) -> tuple[list[str], list[dict]]:
     return cols or [], rows
 
 
+# $(SRCARCH) -> the kprof arches built from that arch tree
+SRCARCH_KPROF = {"x86": "x86_64,i386", "arm": "arm", "arm64": "aarch64,arm64-compat", "riscv": "riscv64"}
+
+
+def platform_arches(symbol: str, f: str, fc: dict, sym_defs: dict) -> str:
+    """The kprof arches of a board driver: those whose Kconfig tree defines the platform symbol. Checked: the
+    file's gating symbol depends on the platform symbol, or on a symbol that the platform symbol selects."""
+    defs = sym_defs.get(symbol)
+    if not defs or any(d["arches"] == "all" for d in defs):
+        raise GenError(f"kconfig-class-use.tsv: platform {symbol} is not an arch-specific Kconfig symbol")
+    trees = sorted({a for d in defs for a in re.split(r"[ ,]+", d["arches"]) if a})
+    if f not in fc:
+        raise GenError(f"kconfig-class-use.tsv: platform file {f} is not in kconfig/file-config.tsv")
+    gate = fc[f]["gating_symbol"][len("CONFIG_"):]
+    deps = set()
+    for d in sym_defs.get(gate, []):
+        deps.update(KCONFIG_WORD.findall(d["depends_on"] + " " + d["enclosing_if_menu"]))
+    via = [s for s in deps if any(re.search(rf"\b{symbol}\b", d["selected_by"]) for d in sym_defs.get(s, []))]
+    if symbol not in deps and not via:
+        raise GenError(f"kconfig-class-use.tsv: {f} ({gate}) does not depend on platform {symbol}")
+    return ",".join(SRCARCH_KPROF[t] for t in trees if t in SRCARCH_KPROF)
+
+
 def gen_kconfig(src: Sources, out: Path, tax: Taxonomy, syscall_rows: dict[str, list[list]],
                 handler_files: set[str], known_classes: dict) -> None:
     """kconfig-*.tsv: the Kconfig condition of every syscall, ioctl handler file and device-class file kprof
@@ -829,6 +852,9 @@ def gen_kconfig(src: Sources, out: Path, tax: Taxonomy, syscall_rows: dict[str, 
     cond = {(r["kind"], r["name"]): r for r in keyed_rows(src.ref("kconfig/cond-syscalls.tsv"))[1]}
     in_file = {(r["file"], r["line"]): r["in_file_condition"]
                for r in keyed_rows(src.ref("kconfig/syscall-config.tsv"))[1]}
+    sym_defs: dict[str, list[dict]] = defaultdict(list)
+    for r in keyed_rows(src.ref("kconfig/kconfig-symbols.tsv"))[1]:
+        sym_defs[r["symbol"][len("CONFIG_"):]].append(r)
     used_by: dict[str, set[str]] = defaultdict(set)
 
     def file_cond(f: str, what: str) -> dict:
@@ -890,6 +916,7 @@ def gen_kconfig(src: Sources, out: Path, tax: Taxonomy, syscall_rows: dict[str, 
     nets: dict[str, list[tuple[str, str]]] = defaultdict(list)
     reasons: dict[str, str] = {}
     execs: list[str] = []
+    platforms: dict[str, tuple[str, str]] = {}      # file -> (kprof arches, "board (SYMBOL)")
     for r in read_tsv(FACTS / "kconfig-class-use.tsv"):
         kind, key, f, when, mode, note = (r + [""] * 6)[:6]
         if kind == "also":
@@ -912,6 +939,8 @@ def gen_kconfig(src: Sources, out: Path, tax: Taxonomy, syscall_rows: dict[str, 
             execs.append(f)
         elif kind == "reason":
             reasons[key] = note
+        elif kind == "platform":
+            platforms[f] = (platform_arches(key, f, fc, sym_defs), f"{note} ({key})")
         else:
             raise GenError(f"kconfig-class-use.tsv: unknown kind {kind!r}")
     cl_rows = []
@@ -919,15 +948,16 @@ def gen_kconfig(src: Sources, out: Path, tax: Taxonomy, syscall_rows: dict[str, 
     def class_rows(kclass: str, ref: str) -> None:
         for f, note in ref_classes[ref]:
             file_cond(f, f"class {kclass}")
+            only_on, board = platforms.get(f, ("-", "-"))
             for when, mode, unote in uses.get((ref, f)) or [("always", "needs", "")]:
-                cl_rows.append([kclass, f, when, mode, ref, unote or note])
+                cl_rows.append([kclass, f, when, mode, ref, only_on, board, unote or note])
 
     def net_rows(kclass: str, family: str) -> None:
         if family not in nets:
             raise GenError(f"kconfig-class-use.tsv: no net row for {family}")
         for f, note in nets[family]:
             file_cond(f, f"{kclass}")
-            cl_rows.append([kclass, f, "always", "needs", f"net:{family}", note])
+            cl_rows.append([kclass, f, "always", "needs", f"net:{family}", "-", "-", note])
 
     for kclass in known_classes:
         n = len(cl_rows)
@@ -939,7 +969,7 @@ def gen_kconfig(src: Sources, out: Path, tax: Taxonomy, syscall_rows: dict[str, 
             else:
                 class_rows(kclass, target)
         if kclass in reasons:
-            cl_rows.append([kclass, "-", "always", "reason", "-", reasons[kclass]])
+            cl_rows.append([kclass, "-", "always", "reason", "-", "-", "-", reasons[kclass]])
         if len(cl_rows) == n:
             raise GenError(f"device class {kclass}: no file in kconfig/device-class-files.tsv and no reason row "
                            "in kconfig-class-use.tsv")
@@ -951,8 +981,11 @@ def gen_kconfig(src: Sources, out: Path, tax: Taxonomy, syscall_rows: dict[str, 
     header.insert(2, "Driver and core files behind each kprof device class (and net:FAMILY for network addresses, "
                      "exec:program for executed programs). when: always, or path:REGEX (only if one of the "
                      "footprint's device paths of the class matches); mode: needs | one-of (at least one of the "
-                     "class's applicable one-of files) | context (listed, never required) | reason (no file: why).")
-    write_tsv(out, "kconfig-classes.tsv", header, ["class", "file", "when", "mode", "from", "note"], cl_rows)
+                     "class's applicable one-of files) | context (listed, never required) | reason (no file: why); "
+                     "only_on: a board driver's kprof arches (its platform symbol's arch trees), elsewhere its uses "
+                     "are context; platform: the board and its Kconfig symbol.")
+    write_tsv(out, "kconfig-classes.tsv", header, ["class", "file", "when", "mode", "from", "only_on", "platform",
+                                                   "note"], cl_rows)
 
     # -- files
     for f in handler_files:
