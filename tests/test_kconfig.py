@@ -198,7 +198,7 @@ def test_every_device_class_is_explained():
         if u.condition:
             kc.parse(u.condition)
     conds = {u.condition for u in uses}
-    for expected in ("CONFIG_SPI_SPIDEV", "CONFIG_I2C_CHARDEV", "CONFIG_GPIO_CDEV", "CONFIG_GPIO_SYSFS",
+    for expected in ("CONFIG_SPI_SPIDEV", "CONFIG_I2C_CHARDEV", "CONFIG_GPIO_CDEV", "CONFIG_GPIO_SYSFS && CONFIG_GPIO_SYSFS_LEGACY",
                      "CONFIG_HIDRAW", "CONFIG_USB_HIDDEV", "CONFIG_USB_ACM", "CONFIG_INPUT_EVDEV", "CONFIG_SERIAL_8250",
                      "CONFIG_INET", "CONFIG_IPV6", "CONFIG_UNIX", "CONFIG_PROC_FS", "CONFIG_SYSFS", "CONFIG_BINFMT_ELF",
                      "CONFIG_TTY", "CONFIG_BLOCK"):
@@ -274,6 +274,31 @@ def test_uart_scenario_check_passes_on_this_machine(tmp_path):
     p = kprof("config", fp_path, "--check", cfg, check=None)
     assert p.returncode == 0, p.stdout[-3000:]
     assert "CONFIG_SERIAL_8250_BCM2835AUX" in p.stdout          # listed, as context
+
+
+@needs_reference
+def test_legacy_gpio_sysfs_needs_gpio_sysfs_legacy():
+    """The rig's client writes /sys/class/gpio/export and uses gpioN/: in 6.19 those sit under
+    CONFIG_GPIO_SYSFS_LEGACY, a #if inside drivers/gpio/gpiolib-sysfs.c (the reference's in_file_ifdefs; the
+    symbol "Enable legacy functionalities of the sysfs interface" depends on GPIO_SYSFS)."""
+    ref = {r["file"]: r for r in ref_rows("file-config.tsv")}["drivers/gpio/gpiolib-sysfs.c"]
+    assert "CONFIG_GPIO_SYSFS_LEGACY" in ref["in_file_ifdefs"].split(",")
+    assert ref["minimal_expression"] == "CONFIG_GPIO_SYSFS"
+    legacy = next(r for r in ref_rows("kconfig-symbols.tsv") if r["symbol"] == "CONFIG_GPIO_SYSFS_LEGACY")
+    assert legacy["depends_on"] == "GPIO_SYSFS"
+    for path in ("/sys/class/gpio/export", "/sys/class/gpio/unexport", "/sys/class/gpio/gpio4/value",
+                 "/sys/devices/platform/soc/3f200000.gpio/gpio/gpio4/direction"):
+        fp = footprint(devices=[path])
+        assert classify_path(path) == "sysfs-gpio", path
+        needed = {r.condition for r in kc.needed_symbols(fp)}
+        assert "CONFIG_GPIO_SYSFS && CONFIG_GPIO_SYSFS_LEGACY" in needed, (path, needed)
+        req = next(r for r in kc.needed_symbols(fp) if "LEGACY" in r.condition)
+        value, detail = kc.check(req, {"CONFIG_GPIOLIB": "y", "CONFIG_GPIO_SYSFS": "y"}, "x86_64")
+        assert value == 0 and "CONFIG_GPIO_SYSFS_LEGACY" in detail
+        assert kc.check(req, {"CONFIG_GPIO_SYSFS": "y", "CONFIG_GPIO_SYSFS_LEGACY": "y"}, "x86_64")[0] == 2
+    # the chip-based interface of 6.19 (/sys/class/gpio/chipN/...) needs only GPIO_SYSFS
+    needed = {r.condition for r in kc.needed_symbols(footprint(devices=["/sys/class/gpio/chip512/export"]))}
+    assert "CONFIG_GPIO_SYSFS" in needed and not [c for c in needed if "LEGACY" in c], needed
 
 
 @pytest.fixture(scope="module")

@@ -911,14 +911,14 @@ def gen_kconfig(src: Sources, out: Path, tax: Taxonomy, syscall_rows: dict[str, 
     ref_classes: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for r in keyed_rows(src.ref("kconfig/device-class-files.tsv"))[1]:
         ref_classes[r["class"]].append((r["file"], r["note"]))
-    uses: dict[tuple[str, str], list[tuple[str, str, str]]] = defaultdict(list)
+    uses: dict[tuple[str, str], list[tuple[str, str, str, str]]] = defaultdict(list)
     also: dict[str, list[str]] = defaultdict(list)
     nets: dict[str, list[tuple[str, str]]] = defaultdict(list)
     reasons: dict[str, str] = {}
     execs: list[str] = []
     platforms: dict[str, tuple[str, str]] = {}      # file -> (kprof arches, "board (SYMBOL)")
     for r in read_tsv(FACTS / "kconfig-class-use.tsv"):
-        kind, key, f, when, mode, note = (r + [""] * 6)[:6]
+        kind, key, f, when, mode, note, also_needs = (r + [""] * 7)[:7]
         if kind == "also":
             if f not in ref_classes and not f.startswith("net:"):
                 raise GenError(f"kconfig-class-use.tsv: {f} is not a class of device-class-files.tsv")
@@ -930,7 +930,9 @@ def gen_kconfig(src: Sources, out: Path, tax: Taxonomy, syscall_rows: dict[str, 
                 raise GenError(f"kconfig-class-use.tsv: bad when/mode for {key} {f}: {when} {mode}")
             if when.startswith("path:"):
                 re.compile(when[5:])
-            uses[(key, f)].append((when, mode, note))
+            if also_needs and also_needs not in fc.get(f, {}).get("in_file_ifdefs", "").split(","):
+                raise GenError(f"kconfig-class-use.tsv: {also_needs} is not an #if symbol of {f} (in_file_ifdefs)")
+            uses[(key, f)].append((when, mode, note, also_needs))
         elif kind == "net":
             nets[key].append((f, note))
         elif kind == "exec":
@@ -949,15 +951,16 @@ def gen_kconfig(src: Sources, out: Path, tax: Taxonomy, syscall_rows: dict[str, 
         for f, note in ref_classes[ref]:
             file_cond(f, f"class {kclass}")
             only_on, board = platforms.get(f, ("-", "-"))
-            for when, mode, unote in uses.get((ref, f)) or [("always", "needs", "")]:
-                cl_rows.append([kclass, f, when, mode, ref, only_on, board, unote or note])
+            for when, mode, unote, also in uses.get((ref, f)) or [("always", "needs", "", "")]:
+                cond = and_expr(fc[f]["minimal_expression"], also) if also else "-"
+                cl_rows.append([kclass, f, when, mode, ref, only_on, board, cond, unote or note])
 
     def net_rows(kclass: str, family: str) -> None:
         if family not in nets:
             raise GenError(f"kconfig-class-use.tsv: no net row for {family}")
         for f, note in nets[family]:
             file_cond(f, f"{kclass}")
-            cl_rows.append([kclass, f, "always", "needs", f"net:{family}", "-", "-", note])
+            cl_rows.append([kclass, f, "always", "needs", f"net:{family}", "-", "-", "-", note])
 
     for kclass in known_classes:
         n = len(cl_rows)
@@ -969,7 +972,7 @@ def gen_kconfig(src: Sources, out: Path, tax: Taxonomy, syscall_rows: dict[str, 
             else:
                 class_rows(kclass, target)
         if kclass in reasons:
-            cl_rows.append([kclass, "-", "always", "reason", "-", "-", "-", reasons[kclass]])
+            cl_rows.append([kclass, "-", "always", "reason", "-", "-", "-", "-", reasons[kclass]])
         if len(cl_rows) == n:
             raise GenError(f"device class {kclass}: no file in kconfig/device-class-files.tsv and no reason row "
                            "in kconfig-class-use.tsv")
@@ -983,9 +986,10 @@ def gen_kconfig(src: Sources, out: Path, tax: Taxonomy, syscall_rows: dict[str, 
                      "footprint's device paths of the class matches); mode: needs | one-of (at least one of the "
                      "class's applicable one-of files) | context (listed, never required) | reason (no file: why); "
                      "only_on: a board driver's kprof arches (its platform symbol's arch trees), elsewhere its uses "
-                     "are context; platform: the board and its Kconfig symbol.")
+                     "are context; platform: the board and its Kconfig symbol; condition: what these paths need "
+                     "when more than the file's Kbuild condition (an #if inside the file), else -.")
     write_tsv(out, "kconfig-classes.tsv", header, ["class", "file", "when", "mode", "from", "only_on", "platform",
-                                                   "note"], cl_rows)
+                                                   "condition", "note"], cl_rows)
 
     # -- files
     for f in handler_files:

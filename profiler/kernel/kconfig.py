@@ -172,8 +172,8 @@ def _syscalls(arch: str) -> dict[str, tuple[str | None, str, str]]:
 @lru_cache(maxsize=None)
 def _classes() -> dict[str, list[tuple[str, str, str, str, str, str, str]]]:
     out: dict[str, list] = defaultdict(list)
-    for cls, f, when, mode, src, only_on, platform, note in read_rows("kconfig-classes.tsv"):
-        out[cls].append((f, when, mode, src, only_on, platform, note))
+    for cls, f, when, mode, src, only_on, platform, cond, note in read_rows("kconfig-classes.tsv"):
+        out[cls].append((f, when, mode, src, only_on, platform, cond, note))
     return dict(out)
 
 
@@ -274,7 +274,7 @@ def _class_uses(cls: str, paths: list[str], what: str, kind: str, arch: str) -> 
     if not rows:
         return [Use(kind, what, None, "", "needs", f"kprof has no driver files for class {cls}")]
     out = []
-    for f, when, mode, src, only_on, platform, note in rows:
+    for f, when, mode, src, only_on, platform, cond, note in rows:
         if mode == "reason":
             out.append(Use(kind, what, None, "", "needs", note))
             continue
@@ -287,7 +287,8 @@ def _class_uses(cls: str, paths: list[str], what: str, kind: str, arch: str) -> 
                     + (f"; on {board} this is {role}: " if role else ": ") + note)
             mode = "context"
         fc = _files()[f]
-        out.append(Use(kind, what, f, fc.condition, mode, note, f"{src} {when}" if mode == "one-of" else ""))
+        out.append(Use(kind, what, f, fc.condition if cond == "-" else cond, mode, note,
+                       f"{src} {when}" if mode == "one-of" else ""))
     return out
 
 
