@@ -278,12 +278,15 @@ class FootprintBuilder:
         self._aliases = sorted((path_aliases or {}).items(), key=lambda kv: -len(kv[0]))
 
     def _alias(self, path: str) -> str:
-        """Run-specific parts of a path made comparable: the workdir → $WORKDIR, /proc/1234 → /proc/PID."""
+        """Run-specific parts of a path made comparable: the workdir → $WORKDIR, /proc/1234 → /proc/PID,
+        /sys/fs/cgroup/<the process's cgroup>/memory.max → /sys/fs/cgroup/$CGROUP/memory.max."""
         for prefix, alias in self._aliases:
             if path == prefix or path.startswith(prefix + "/"):
                 return alias + path[len(prefix):]
         if path.startswith("/proc/"):
             return _PROC_PID.sub(r"/\1PID", path)
+        if path.startswith("/sys/fs/cgroup/"):
+            return devices.normalise_cgroup_path(path)
         return path
 
     def _process(self, pid: int) -> dict:

@@ -10,7 +10,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
@@ -35,6 +35,7 @@ CLASS_PATHS = {
     "sysfs-gpio": "/sys/class/gpio/gpio17/value", "hidraw": "/dev/hidraw0", "hiddev": "/dev/usb/hiddev0",
     "usb": "/dev/bus/usb/001/002", "input": "/dev/input/event0", "block": "/dev/sda", "mem": "/dev/urandom",
     "chardev": "/dev/kprof-test-node", "sysfs": "/sys/kernel/mm/transparent_hugepage/enabled",
+    "cgroup": "/sys/fs/cgroup/$CGROUP/memory.max",
     "proc": "/proc/self/status", "socket:tcp": "TCP:[127.0.0.1:1->127.0.0.1:2]", "socket:udp": "UDP:[3]",
     "socket:unix": "UNIX-STREAM:[4]", "socket:netlink": "NETLINK:[ROUTE:5]", "socket": "socket:[6]",
     "pipe": "pipe:[7]", "eventpoll": "anon_inode:[eventpoll]", "eventfd": "anon_inode:[eventfd]",
@@ -120,9 +121,17 @@ def test_worked_examples_match_the_reference_files():
 @needs_reference
 def test_every_file_and_cond_syscall_agrees_with_the_reference():
     files = {r["file"]: r for r in ref_rows("file-config.tsv")}
+    symbols = {r["symbol"]: r for r in ref_rows("kconfig-symbols.tsv")}
+    hand_read = 0
     for f, fc in kc._files().items():
+        if f not in files:        # the cgroup files: hand-read Kbuild facts, their symbols from the reference
+            assert "hand-read: tools/kernel_facts/kconfig-extra-files.tsv" in fc.kbuild_chain, f
+            assert symbols[fc.condition]["type"] == fc.kind == "bool", f
+            hand_read += 1
+            continue
         r = files[f]
         assert (fc.condition, fc.literal, fc.kind) == (r["minimal_expression"], r["config_expression"], r["tristate"])
+    assert hand_read == 4
     column = {"x86_64": "x86_64", "i386": "i386", "arm": "arm", "aarch64": "arm64", "riscv64": "riscv64"}
     cond = {(r["kind"], r["name"]): r for r in ref_rows("cond-syscalls.tsv")}
     checked = 0
@@ -299,6 +308,54 @@ def test_legacy_gpio_sysfs_needs_gpio_sysfs_legacy():
     # the chip-based interface of 6.19 (/sys/class/gpio/chipN/...) needs only GPIO_SYSFS
     needed = {r.condition for r in kc.needed_symbols(footprint(devices=["/sys/class/gpio/chip512/export"]))}
     assert "CONFIG_GPIO_SYSFS" in needed and not [c for c in needed if "LEGACY" in c], needed
+
+
+CGROUP_LOG = """\
+10387 1796566755.099160 openat(-100</tmp/w>, "/proc/self/cgroup", 0x80000) = 17</proc/10387/cgroup> <0.000013>
+10387 1796566755.099247 openat(-100</tmp/w>, "/sys/fs/cgroup/memory/process_api/9098b7/memory.soft_limit_in_bytes", \
+0x80000) = 17</sys/fs/cgroup/memory/process_api/9098b7/memory.soft_limit_in_bytes> <0.000019>
+10387 1796566755.099282 read(17</sys/fs/cgroup/memory/process_api/9098b7/memory.soft_limit_in_bytes>, "9\\n", 31) = 2 \
+<0.000006>
+10387 1796566755.099300 openat(-100</tmp/w>, "/sys/fs/cgroup/user.slice/user-0.slice/session-4.scope/memory.max", \
+0x80000) = 18</sys/fs/cgroup/user.slice/user-0.slice/session-4.scope/memory.max> <0.000019>
+10387 1796566755.099400 openat(-100</tmp/w>, "/sys/fs/cgroup/cgroup.controllers", 0x80000) = 19</sys/fs/cgroup/cgroup.controllers> \
+<0.000019>
+10387 1796566755.099500 openat(-100</tmp/w>, "/sys/fs/cgroup/cpuset/a/b/cpuset.cpus", 0x80000) = 20</sys/fs/cgroup/cpuset/a/b/cpuset.cpus> \
+<0.000019>
+10387 1796566755.099600 exit_group(0) = ?
+10387 1796566755.099700 +++ exited with 0 +++
+""".replace("\\\n", "")
+
+
+def test_cgroup_files_are_cgroupfs_with_normalised_keys(tmp_path):
+    """libuv reads the memory limit of its own cgroup (/sys/fs/cgroup/<its cgroup path>/memory.*): that is
+    cgroupfs (CONFIG_CGROUPS, and MEMCG for the memory controller's files), not sysfs, and the cgroup path
+    (process_api/<hash>, a systemd scope) is run-specific, so the footprint's key does not carry it."""
+    log = tmp_path / "trace.log"
+    log.write_text(CGROUP_LOG)
+    fp_path = tmp_path / "fp.json"
+    kprof("analyze", log, "--footprint", fp_path, "-f", "json", check=0)
+    fp = Footprint.load(fp_path)
+    cg = sorted(p for p in fp.files if "cgroup" in p)
+    assert cg == ["/proc/PID/cgroup", "/sys/fs/cgroup/$CGROUP/memory.max", "/sys/fs/cgroup/cgroup.controllers",
+                  "/sys/fs/cgroup/cpuset/$CGROUP/cpuset.cpus",
+                  "/sys/fs/cgroup/memory/$CGROUP/memory.soft_limit_in_bytes"], cg
+    assert not [p for p in fp.devices if "cgroup" in p], fp.devices        # not the device model
+    for p in cg[1:]:
+        assert classify_path(p) == "cgroup", p
+    uses = [u for u in kc.footprint_uses(fp) if "/sys/fs/cgroup" in u.what]
+    by_path = defaultdict(set)
+    for u in uses:
+        by_path[u.what.split(" (")[0]].add(u.condition)
+    assert by_path["/sys/fs/cgroup/memory/$CGROUP/memory.soft_limit_in_bytes"] == {"CONFIG_CGROUPS", "CONFIG_MEMCG"}
+    assert by_path["/sys/fs/cgroup/$CGROUP/memory.max"] == {"CONFIG_CGROUPS", "CONFIG_MEMCG"}
+    assert by_path["/sys/fs/cgroup/cgroup.controllers"] == {"CONFIG_CGROUPS"}
+    assert by_path["/sys/fs/cgroup/cpuset/$CGROUP/cpuset.cpus"] == {"CONFIG_CGROUPS", "CONFIG_CPUSETS"}
+    needed = {r.condition for r in kc.needed_symbols(fp)}
+    assert {"CONFIG_CGROUPS", "CONFIG_MEMCG", "CONFIG_CPUSETS"} <= needed and "CONFIG_SYSFS" not in needed
+    # the symbols are the reference's (Kconfig facts of 6.19.9)
+    syms = {r["symbol"]: r for r in ref_rows("kconfig-symbols.tsv")}
+    assert syms["CONFIG_MEMCG"]["enclosing_if_menu"] == "CGROUPS" and syms["CONFIG_CGROUPS"]["type"] == "bool"
 
 
 @pytest.fixture(scope="module")

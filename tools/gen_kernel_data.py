@@ -855,6 +855,17 @@ def gen_kconfig(src: Sources, out: Path, tax: Taxonomy, syscall_rows: dict[str, 
     sym_defs: dict[str, list[dict]] = defaultdict(list)
     for r in keyed_rows(src.ref("kconfig/kconfig-symbols.tsv"))[1]:
         sym_defs[r["symbol"][len("CONFIG_"):]].append(r)
+    extra_classes: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for cls, f, cond_, kind, chain, note in read_tsv(FACTS / "kconfig-extra-files.tsv"):
+        if f in fc:
+            raise GenError(f"kconfig-extra-files.tsv: {f} is in kconfig/file-config.tsv: use the reference")
+        for word in KCONFIG_WORD.findall(cond_):
+            if {d["type"] for d in sym_defs.get(word, [])} != {kind}:
+                raise GenError(f"kconfig-extra-files.tsv: {word} is not a {kind} of kconfig/kconfig-symbols.tsv")
+        fc[f] = {"file": f, "minimal_expression": cond_, "config_expression": cond_, "arch": "all", "tristate": kind,
+                 "module_name": "-", "gating_symbol": cond_, "in_file_ifdefs": "-",
+                 "kbuild_chain": chain + " (hand-read: tools/kernel_facts/kconfig-extra-files.tsv)"}
+        extra_classes[cls].append((f, note))
     used_by: dict[str, set[str]] = defaultdict(set)
 
     def file_cond(f: str, what: str) -> dict:
@@ -911,6 +922,10 @@ def gen_kconfig(src: Sources, out: Path, tax: Taxonomy, syscall_rows: dict[str, 
     ref_classes: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for r in keyed_rows(src.ref("kconfig/device-class-files.tsv"))[1]:
         ref_classes[r["class"]].append((r["file"], r["note"]))
+    for cls, rows in extra_classes.items():
+        if cls in ref_classes:
+            raise GenError(f"kconfig-extra-files.tsv: class {cls} is in kconfig/device-class-files.tsv")
+        ref_classes[cls] = rows
     uses: dict[tuple[str, str], list[tuple[str, str, str, str]]] = defaultdict(list)
     also: dict[str, list[str]] = defaultdict(list)
     nets: dict[str, list[tuple[str, str]]] = defaultdict(list)
@@ -980,7 +995,8 @@ def gen_kconfig(src: Sources, out: Path, tax: Taxonomy, syscall_rows: dict[str, 
         net_rows(f"net:{family}", family)
     for ref in execs:
         class_rows("exec:program", ref)
-    header = src.describe(["kconfig/device-class-files.tsv"], ["kconfig-class-use.tsv", "device-classes.tsv"])
+    header = src.describe(["kconfig/device-class-files.tsv"], ["kconfig-class-use.tsv", "kconfig-extra-files.tsv",
+                                                                "device-classes.tsv"])
     header.insert(2, "Driver and core files behind each kprof device class (and net:FAMILY for network addresses, "
                      "exec:program for executed programs). when: always, or path:REGEX (only if one of the "
                      "footprint's device paths of the class matches); mode: needs | one-of (at least one of the "
@@ -1000,7 +1016,7 @@ def gen_kconfig(src: Sources, out: Path, tax: Taxonomy, syscall_rows: dict[str, 
         f_rows.append([f, tax.by_path(f) or "-", r["arch"], r["minimal_expression"], r["config_expression"],
                        r["tristate"], r["module_name"], r["in_file_ifdefs"], r["kbuild_chain"],
                        ", ".join(sorted(used_by[f]))])
-    header = src.describe(["kconfig/file-config.tsv"], ["subsystem-paths.tsv"])
+    header = src.describe(["kconfig/file-config.tsv"], ["kconfig-extra-files.tsv", "subsystem-paths.tsv"])
     header.insert(2, "Kconfig condition under which Kbuild compiles each kernel file kprof names (syscall "
                      "definitions, ioctl handlers, device-class drivers): minimal and literal expression, "
                      "tristate (can be a module) / bool / y (always built), module name, the #if symbols inside "

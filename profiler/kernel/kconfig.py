@@ -28,7 +28,7 @@ _SRCARCH = {"x86_64": "x86", "i386": "x86", "arm": "arm", "aarch64": "arm64", "a
             "riscv64": "riscv"}
 _FEATURE_COLUMN = {"x86": "x86", "arm": "arm", "arm64": "arm64", "riscv": "riscv"}
 # what a footprint's opened files can add: the classes of the kernel's own filesystems and device nodes
-_FILE_CLASSES = ("proc", "sysfs", "sysfs-gpio")
+_FILE_CLASSES = ("proc", "sysfs", "sysfs-gpio", "cgroup")
 
 
 # ----------------------------------------------------------------------------- expressions
