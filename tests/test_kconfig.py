@@ -21,7 +21,7 @@ from profiler.kernel import kconfig as kc
 from profiler.kernel.devices import classify_path, device_classes
 from profiler.kernel.syscalls import syscall_names
 
-from .conftest import ROOT, kprof, needs_oref0, needs_root, needs_strace
+from .conftest import ROOT, assert_kconfig_explains, kprof, needs_oref0, needs_root, needs_strace
 
 KCONFIG_REF = ROOT.parent / "shared" / "reference" / "kernel" / "kconfig"
 needs_reference = pytest.mark.skipif(not KCONFIG_REF.is_dir(), reason=f"reference data {KCONFIG_REF} is absent")
@@ -217,6 +217,24 @@ def test_every_device_class_is_explained():
     context = {r.condition for r in reqs if r.mode == "context"}
     assert "CONFIG_SPI_BCM2835" in context
     assert "CONFIG_SPI_BCM2835" not in {r.condition for r in kc.needed_symbols(fp)}
+
+
+def test_the_every_scenario_check_can_fail():
+    """tests/test_run.py runs assert_kconfig_explains on every shipped scenario's footprint; here it is shown
+    to reject what it must: a syscall, an ioctl or a device with no Kconfig condition and no reason."""
+    fp = footprint(syscalls=["openat", "epoll_pwait"], ioctls=[(SPI_IOC_MESSAGE_1, "/dev/spidev0.0")],
+                   devices=["/dev/spidev0.0", "/sys/class/gpio/gpio4/value"],
+                   files=["/sys/fs/cgroup/$CGROUP/memory.max", "/proc/meminfo"])
+    uses = kc.footprint_uses(fp)
+    assert assert_kconfig_explains(fp, uses) == len(uses)
+    import dataclasses
+    for broken in (
+            [u for u in uses if u.what != "epoll_pwait"],                                  # a syscall not named
+            [dataclasses.replace(u, condition="", note="") if u.kind == "ioctl" else u for u in uses],
+            [u for u in uses if not u.what.startswith("/sys/class/gpio/gpio4/value")],      # a device not named
+            [u for u in uses if not u.what.startswith("/sys/fs/cgroup")]):                  # an opened file
+        with pytest.raises(AssertionError):
+            assert_kconfig_explains(fp, broken)
 
 
 def test_path_rules_pick_the_driver_of_the_device():

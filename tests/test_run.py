@@ -10,7 +10,9 @@ import re
 
 import pytest
 
-from .conftest import ROOT, SCENARIOS, kprof, needs_oref0, needs_root, needs_strace
+from profiler.footprint import Footprint
+
+from .conftest import ROOT, SCENARIOS, assert_kconfig_explains, kprof, needs_oref0, needs_root, needs_strace
 
 ROW = re.compile(r"^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(\d*)\s*(\w+)\s*$")
 
@@ -61,6 +63,9 @@ def test_scenario_runs_and_counts_equal_strace_summary(scenario, tmp_path):
         truth.pop("exit_group", None)
         assert mine == truth
     assert "node" in " ".join(fp["programs"]) or "simulator" in scenario.stem or fp["programs"]
+    # kprof config (issue 18): every syscall, ioctl handler and device class of this footprint has a Kconfig
+    # condition (or y), or says why not; in-process, on the bundle's own footprint.json
+    assert assert_kconfig_explains(Footprint.load(bundle / "footprint.json")) > len(fp["syscalls"])
 
 
 @needs_strace
