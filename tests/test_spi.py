@@ -349,6 +349,20 @@ def test_radio_needs_a_pump_and_the_ptrace_backend(tmp_path):
     assert "Traceback" not in p.stderr
     p = kprof("run", ROOT / "scenarios" / "determine-basal.yaml", "--radio", "spi", "-o", tmp_path / "b3")
     assert p.returncode == 2 and "belongs to a pump scenario" in p.stderr and "Traceback" not in p.stderr
+    for option in (["--radio", "uart"], ["--pump-client", "/nonexistent"], ["--pump-client="]):
+        p = kprof("run", ROOT / "scenarios" / "determine-basal.yaml", *option, "-o", tmp_path / "b4")
+        assert p.returncode == 2 and "belongs to a pump scenario" in p.stderr, option
+        assert not (tmp_path / "b4").exists()
+    p = kprof("run", ROOT / "scenarios" / "pump-model.yaml", "--pump-client=", "-o", tmp_path / "b5")
+    assert p.returncode == 2 and "--pump-client: empty" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_uart_faults_are_refused_on_the_spi_path(tmp_path):
+    """pump-reservoir-eio injects EIO on /dev/serial0: on the SPI path it would inject nothing and pass for the
+    wrong reason, so --radio spi is refused with a message naming the SPI path's own faults."""
+    p = kprof("run", ROOT / "scenarios" / "pump-reservoir-eio.yaml", "--radio", "spi", "-o", tmp_path / "b")
+    assert p.returncode == 2 and "never opens" in p.stderr and "radio_fault" in p.stderr
+    assert "Traceback" not in p.stderr and not (tmp_path / "b").exists()
 
 
 # ---- one command on both paths: they differ exactly where the reference says -----------------------------
@@ -439,7 +453,7 @@ def test_pump_status_reads_the_reservoir_over_the_spi_path(tmp_path):
     assert re.search(r"^flock +1 +/dev/spidev0.0 ", out, re.M)
     for pin_file in ("active_low", "direction", "value"):
         assert re.search(rf"^write +\d +/sys/class/gpio/gpio4/{pin_file} +drivers/gpio/gpiolib-sysfs.c +"
-                         rf"\*\*emulated", out, re.M), pin_file
+                         r"ran on a tmpfs stand-in, counted as executed", out, re.M), pin_file
     assert f"{served} ioctls on /dev/spidev0.0" in out
 
 
