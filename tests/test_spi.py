@@ -494,3 +494,26 @@ def test_edison_wraps_every_spi_byte_in_its_chip_select(tmp_path):
     first = [w.split(" <- ")[0].split("/")[4] for w in pump["served"]["gpio_writes"][:6]]
     assert first == ["gpio110", "gpio110", "gpio14", "gpio14", "gpio14", "gpio14"]   # CS set-up, then reset
     assert pump["served"]["resets"] == 1
+
+
+# ---- every pump scenario has both paths: its own file's radio, and the other one through --radio -----------
+
+UART_SCENARIOS = sorted(p for p in (ROOT / "scenarios").glob("pump-*.yaml")
+                        if load_scenario(p).radio == "uart" and not load_scenario(p).inject
+                        # a silent pump costs its real ~13 s of radio timeouts: pump-spi-pump-silent is that case
+                        and p.stem != "pump-no-response")
+
+
+@needs_root
+@pytest.mark.parametrize("path", UART_SCENARIOS, ids=lambda p: p.stem)
+def test_every_uart_pump_scenario_also_runs_on_the_spi_path(path, tmp_path):
+    """The radio matrix is one flag: each UART pump scenario, run with --radio spi, still does what it expects
+    (the same stdout checks hold for both framings) and its device footprint is the spidev node, served."""
+    bundle = tmp_path / "b"
+    p = kprof("run", path, "--radio", "spi", "-o", bundle, "-q")
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    fp = json.loads((bundle / "footprint.json").read_text())
+    assert fp["syscalls"]["ioctl"]["served"] > 0
+    assert "/dev/spidev0.0" in fp["devices"] and "/dev/serial0" not in fp["devices"]
+    meta = json.loads((bundle / "meta.json").read_text())
+    assert meta["backend"] == "ptrace"
