@@ -81,6 +81,11 @@ class Footprint:
         return sum(s.calls for s in self.syscalls.values())
 
     @property
+    def executed_syscalls(self) -> int:
+        """Distinct syscalls the kernel executed: a name only ever served by an emulated device is not one."""
+        return sum(1 for s in self.syscalls.values() if s.calls)
+
+    @property
     def total_served(self) -> int:
         return sum(s.served for s in self.syscalls.values())
 
@@ -184,7 +189,7 @@ class Footprint:
             "root_pid": self.root_pid, "exit": self.exit,
             "totals": {"calls": self.total_calls, "errors": self.total_errors,
                        **({"served": self.total_served} if self.total_served else {}),
-                       "syscalls": len(self.syscalls), "processes": len(self.processes)},
+                       "syscalls": self.executed_syscalls, "processes": len(self.processes)},
             "syscalls": sysrows,
             "subsystems": self.subsystem_rows(),
             "ioctls": [dict(r, errors=dict(r["errors"]), by=dict(r["by"])) for r in self.ioctl_rows()],
