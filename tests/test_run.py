@@ -50,7 +50,9 @@ def test_scenario_runs_and_counts_equal_strace_summary(scenario, tmp_path):
     titles = [s["title"] for s in report["sections"]]
     i = titles.index("Kernel subsystems")
     assert titles[i + 1] == "System calls"
-    if "pump" in scenario.stem or scenario.stem == "set-temp-basal":
+    if meta.get("radio") == "spi":      # the rig's SPI radio path (pump-status, pump-spi-*)
+        assert "Device-level footprint: /dev/spidev0.0 (SPI radio)" in titles
+    elif "pump" in scenario.stem or scenario.stem == "set-temp-basal":
         assert "Device-level footprint: /dev/serial0" in titles
     if meta["backend"] == "strace":  # strace's summary is strace's: the ptrace backend has parity tests
         truth = strace_summary((bundle / "trace.log").read_text())
