@@ -501,7 +501,10 @@ def test_edison_wraps_every_spi_byte_in_its_chip_select(tmp_path):
 UART_SCENARIOS = sorted(p for p in (ROOT / "scenarios").glob("pump-*.yaml")
                         if load_scenario(p).radio == "uart" and not load_scenario(p).inject
                         # a silent pump costs its real ~13 s of radio timeouts: pump-spi-pump-silent is that case
-                        and p.stem != "pump-no-response")
+                        and p.stem != "pump-no-response"
+                        # pump-loop's prepare step sets the previous temp basal with mdt, and on the SPI path the
+                        # radio exists only for the traced command (the ptrace backend serves it)
+                        and p.stem != "pump-loop")
 
 
 @needs_root
