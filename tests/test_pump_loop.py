@@ -11,6 +11,7 @@ import ctypes
 import ctypes.util
 import json
 import os
+import re
 import shutil
 
 import pytest
@@ -20,9 +21,10 @@ from .conftest import ROOT, kprof, needs_oref0, needs_root, needs_strace
 PR_SET_CHILD_SUBREAPER = 36
 SCENARIO = ROOT / "scenarios" / "pump-loop.yaml"
 # what the loop and its helpers write to /tmp (oref0-pump-loop.sh, oref0-bash-common-functions.sh, the
-# shared node, the scenario's own scripts) and the prefix of kprof's workdir for this scenario
+# shared node, the scenario's own scripts); kprof's workdir for each run is checked by its own path (other
+# jobs on this machine may be running pump-loop too)
 LOOP_TMP_NAMES = ("pump_loop_", "oaps_shared_node", "shared_node.", "oref0-shared-node.log", "wait_for_silence",
-                  "oref0-updates.txt", "kprof-previous-temp.json", "kprof-pump-loop-")
+                  "oref0-updates.txt", "kprof-previous-temp.json")
 needs_tools = pytest.mark.skipif(
     not all(shutil.which(t) for t in ("jq", "bc", "socat")) and os.environ.get("CI") != "true",
     reason="jq, bc and socat are needed (./setup.sh installs them)")
@@ -86,7 +88,9 @@ def test_pump_loop_completes_twice_and_leaves_nothing_behind(tmp_path, subreaper
         assert sum(r[2] for r in by_program.values()) == sum(fp["devices"]["/dev/serial0"]["syscalls"].values())
         # what the loop wrote to /tmp went to the scenario's private /tmp
         assert "/tmp/pump_loop_completed" in fp["files"] or any("/tmp/pump_loop_" in f for f in fp["files"])
-        assert _loop_tmp_entries() == tmp_before, "the loop wrote into the host's /tmp"
+        assert _loop_tmp_entries() == tmp_before, f"the loop wrote into the host's /tmp: {_loop_tmp_entries()}"
+        workdir = re.search(r'openat\(-100</tmp/(kprof-pump-loop-[^/>]+)>', (bundle / "trace.log").read_text())
+        assert workdir and not os.path.exists(f"/tmp/{workdir.group(1)}"), "the run's workdir was left behind"
     assert sorted(os.listdir("/dev")) == dev_before, "the host's /dev changed"
     left = _children() - children_before
     assert not left, f"processes left running: {[open(f'/proc/{p}/cmdline').read() for p in left]}"
