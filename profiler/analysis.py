@@ -24,6 +24,10 @@ class Analysis:
     footprint: Footprint
     problems: list[str] = field(default_factory=list)     # unparsed lines, with where
     mismatches: list[str] | None = None                   # vs strace's -C summary; None: the log has none
+    summary: StraceSummary | None = None                  # that summary (its columns: what was compared)
+
+    def cross_check(self, against: str = "the log's own strace -c summary") -> str:
+        return cross_check_text(self.footprint, self.summary, self.mismatches, against)
 
 
 class StraceAnalysis:
@@ -73,7 +77,7 @@ class StraceAnalysis:
                 problems.append(f"{name}: {p.stats.unparsed} unparsed lines in all")
         fp = self.builder.finish()
         summary = merge_summaries(summaries) if summaries else None
-        return Analysis(fp, problems, None if summary is None else summary_mismatches(fp, summary))
+        return Analysis(fp, problems, None if summary is None else summary_mismatches(fp, summary), summary)
 
 
 def merge_summaries(summaries: list[StraceSummary]) -> StraceSummary:
@@ -82,6 +86,7 @@ def merge_summaries(summaries: list[StraceSummary]) -> StraceSummary:
     out = StraceSummary()
     for s in summaries:
         out.tables += s.tables
+        out.columns &= s.columns
         for n, c in s.calls.items():
             out.calls[n] = out.calls.get(n, 0) + c
             out.errors[n] = out.errors.get(n, 0) + s.errors.get(n, 0)
@@ -155,15 +160,22 @@ def arch_evidence(text: str) -> dict[str, str]:
     return {arch: ev for _, arch, ev in sorted(found)}
 
 
+# calls that end the task: they never return by design, and strace -c never counts them
+_NO_RETURN = {"exit", "exit_group"}
+
+
 def summary_mismatches(fp: Footprint, summary: StraceSummary) -> list[str]:
-    """Where kprof's per-syscall counts differ from strace's own -c table.
+    """Where kprof's per-syscall counts differ from strace's own -c table, in the columns the table has.
 
     strace counts a call when it returns, so calls that never return (exit,
-    exit_group, a call cut short by a kill) are compared without them. When the
+    exit_group, a call cut short by a kill or by another thread's execve: ``= ?``)
+    are compared without them (``never_returned`` names them). When the
     differences are exactly the failed (or the successful) calls, the log was
-    recorded with -z (-Z): the first line says so.
+    recorded with -z (-Z): the first line says so. Without a calls column (``-U``)
+    the syscalls strace lists are compared with those kprof saw return.
     """
     out = []
+    cols = summary.columns
     mine = {n: (s.calls - s.unfinished, sum(s.errors.values())) for n, s in fp.syscalls.items()}
     theirs: dict[str, tuple[int, int]] = {}
     for n, c in summary.calls.items():
@@ -172,9 +184,19 @@ def summary_mismatches(fp: Footprint, summary: StraceSummary) -> list[str]:
         theirs[name] = (old[0] + c, old[1] + summary.errors.get(n, 0))
     for name in sorted(set(mine) | set(theirs)):
         a, b = mine.get(name, (0, 0)), theirs.get(name, (0, 0))
-        if a != b:
-            out.append(f"{name}: kprof {a[0]} calls/{a[1]} errors, strace -c {b[0]}/{b[1]}")
-    if out:
+        if "calls" in cols and "errors" in cols:
+            if a != b:
+                out.append(f"{name}: kprof {a[0]} calls/{a[1]} errors, strace -c {b[0]}/{b[1]}")
+        elif "calls" in cols:
+            if a[0] != b[0]:
+                out.append(f"{name}: kprof {a[0]} calls, strace -c {b[0]} (its table has no errors column)")
+        else:
+            if "errors" in cols and a[1] != b[1]:
+                out.append(f"{name}: kprof {a[1]} errors, strace -c {b[1]}")
+            if (a[0] > 0) != (name in theirs):
+                out.append(f"{name}: kprof {a[0]} calls that returned, strace -c "
+                           + ("lists it" if name in theirs else "does not list it"))
+    if out and cols == {"calls", "errors"}:
         calls, errors = (sum(v[i] for v in mine.values()) for i in (0, 1))
         their_calls, their_errors = (sum(v[i] for v in theirs.values()) for i in (0, 1))
         if errors == 0 and their_errors > 0:
@@ -182,6 +204,38 @@ def summary_mismatches(fp: Footprint, summary: StraceSummary) -> list[str]:
         elif calls == errors and their_calls > their_errors:
             out.insert(0, FILTERED.format(opt="-Z (--failed-only)", shown="failed"))
     return out
+
+
+def never_returned(fp: Footprint) -> dict[str, int]:
+    """Calls kprof counted that never returned (``= ?``, cut by a kill or an execve), other than exit/exit_group:
+    strace -c does not count them, so the cross-check compares without them and must say so."""
+    return {n: s.unfinished for n, s in sorted(fp.syscalls.items()) if s.unfinished and n not in _NO_RETURN}
+
+
+def cross_check_text(fp: Footprint, summary: StraceSummary | None, mismatches: list[str] | None,
+                     against: str = "the log's own strace -c summary") -> str:
+    """One sentence: what the cross-check compared, and its outcome."""
+    if mismatches is None:
+        return f"none: {against} is missing"
+    if mismatches:
+        return f"FAILED: counts differ from {against}"
+    cols = summary.columns
+    if cols == {"calls", "errors"}:
+        what = "per-syscall calls and errors equal"
+    elif "calls" in cols:
+        what = "per-syscall calls equal (its table has no errors column: errors not checked)"
+    elif "errors" in cols:
+        what = ("per-syscall errors and the syscalls called equal (its table has no calls column: "
+                "call counts not checked)")
+    else:
+        what = ("the syscalls called equal (its table has neither calls nor errors column: "
+                "counts not checked)")
+    text = f"{what} {against}"
+    cut = never_returned(fp)
+    if cut:
+        names = ", ".join(f"{c} {name}" for name, c in cut.items())
+        text += f", except {names} that never returned (= ?), which strace -c does not count"
+    return text
 
 
 FILTERED = ("the log was recorded with {opt}: strace printed only the calls that {shown} but counted them all, "

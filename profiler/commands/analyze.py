@@ -39,7 +39,7 @@ def main(args) -> int:
     from profiler.errors import KprofError
     from profiler.kernel import syscalls
     from profiler.render.report import Report, footprint_sections, render
-    from profiler.analysis import analyse_logs, arch_evidence, log_files
+    from profiler.analysis import analyse_logs, arch_evidence, log_files, never_returned
 
     given = syscalls.normalize_arch(args.arch) if args.arch else None
     files = log_files(args.log)
@@ -69,14 +69,15 @@ def main(args) -> int:
     report.warnings += warnings + problems + footprint_warnings(fp)
     if mismatches:
         report.warnings.append("counts differ from the log's own strace -c summary: " + "; ".join(mismatches))
-        report.facts.append(("cross-check", "FAILED: counts differ from the log's own strace -c summary"))
-    elif mismatches == []:
-        report.facts.append(("cross-check", "per-syscall calls and errors equal the log's own strace -c summary"))
-    else:
-        report.facts.append(("cross-check", "none: the log has no strace -c/-C summary"
-                             + (" (strace -ff cannot write one)" if len(files) > 1 or files[0][1] else "")))
+    check = result.cross_check()
+    if mismatches is None:
+        check = "none: the log has no strace -c/-C summary" + (
+            " (strace -ff cannot write one)" if len(files) > 1 or files[0][1] else "")
+    report.facts.append(("cross-check", check))
     report.data["cross_check"] = {"summary": mismatches is not None, "ok": mismatches is None or not mismatches,
-                                  "mismatches": mismatches or []}
+                                  "mismatches": mismatches or [],
+                                  "columns": sorted(result.summary.columns) if result.summary else [],
+                                  "never_returned": never_returned(fp)}
     report.sections = footprint_sections(fp)
     if args.footprint:
         fp.save(args.footprint)

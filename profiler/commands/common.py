@@ -85,7 +85,7 @@ def run_report(scenario, outcomes, meta: dict, bundle: Path) -> Report:
             report.facts.append(("service", f"{s['type']} at {s['url']}: {len(s['requests'])} requests"))
     report.warnings += footprint_warnings(fp)
     if first.analysis.mismatches == []:
-        report.facts.append(("cross-check", "per-syscall calls and errors equal strace's own -C summary"))
+        report.facts.append(("cross-check", first.analysis.cross_check("strace's own -C summary")))
     report.sections = footprint_sections(fp)
     report.charts.append(subsystem_chart({scenario.name: fp}))
     for s in first.services:

@@ -41,6 +41,8 @@ _DETACHED = " <detached ...>"
 # "strace: Process 12 attached" written into a half-printed line when the log is strace's stderr
 _ATTACHED = re.compile(r"(?:\S*/)?strace: Process (\d+) attached$")
 _PERSONALITY = re.compile(r"System call usage summary for (\d+) bit mode:|\[ Process PID=\d+ runs in ")
+# every column title strace -c/-C prints (-U chooses which, in which order)
+_SUMMARY_TITLES = frozenset({"syscall", "%time", "seconds", "usecs/call", "calls", "errors", "shortest", "longest"})
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 # characters the argument scanner stops at: quotes, brackets, an fd's <path>, a /* comment */, a comma
 _SPECIAL = re.compile(r'["<()\[\]{},]|/\*')
@@ -221,6 +223,9 @@ class StraceSummary:
     calls: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
     tables: int = 0
+    # the columns every table had (-U chooses them): a missing one is not known, not 0. Without "calls",
+    # ``calls`` still lists each syscall strace saw return (its count is 0 there)
+    columns: frozenset = frozenset({"calls", "errors"})
 
 
 @dataclass
@@ -266,14 +271,16 @@ class StraceLogParser:
     def _summary_header(self, line: str) -> bool:
         """A table's column titles (default, or chosen with -U): remember where calls, errors, name are."""
         cols = line.replace("% time", "%time").split()
-        if "calls" not in cols or not ("syscall" in cols or "name" in cols):
+        if "syscall" not in cols or not set(cols) <= _SUMMARY_TITLES:
             return False
-        numeric = [c for c in cols if c not in ("syscall", "name")]
+        numeric = [c for c in cols if c != "syscall"]
         self._columns = {c: numeric.index(c) for c in ("calls", "errors") if c in numeric}
         self._columns["#"] = len(numeric)
         if self.summary is None:
             self.summary = StraceSummary()
-        self.summary.tables += 1
+        s = self.summary
+        s.columns = (s.columns if s.tables else frozenset({"calls", "errors"})) & set(self._columns)
+        s.tables += 1
         return True
 
     def _summary_line(self, line: str) -> bool:
@@ -300,7 +307,7 @@ class StraceLogParser:
             self._columns = None
             return True
         calls = self.summary.calls
-        calls[name] = calls.get(name, 0) + int(numbers[cols["calls"]])
+        calls[name] = calls.get(name, 0) + (int(numbers[cols["calls"]]) if "calls" in cols else 0)
         errors = self.summary.errors
         errors[name] = errors.get(name, 0) + (int(numbers[cols["errors"]]) if "errors" in cols else 0)
         return True
