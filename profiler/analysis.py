@@ -68,6 +68,13 @@ class StraceAnalysis:
                 raise KprofError(f"{self.name}: the log holds only strace's summary table (recorded with -c, "
                                  f"--summary-only): no calls to profile; record with -C (the calls, then the "
                                  f"summary) instead: {RECORD_HINT}")
+            detached = [n for _, p in parsers for n in p.stats.detached]
+            if detached:
+                raise KprofError(
+                    f"{self.name}: the log holds no call that completed, only {len(detached)} strace detached "
+                    f"from while it ran ({', '.join(sorted(set(detached)))} <detached ...>): a strace -p attach "
+                    f"that ended while the process waited. Nothing to profile: attach for longer (until the "
+                    f"work is done), or record the command from its start: {RECORD_HINT}")
             raise KprofError(f"{self.name}: no strace events found: empty, truncated at the start, or not a "
                              f"strace log (record with: {RECORD_HINT})")
         problems = []
@@ -76,6 +83,10 @@ class StraceAnalysis:
             if p.stats.unparsed > len(p.stats.first_unparsed):
                 problems.append(f"{name}: {p.stats.unparsed} unparsed lines in all")
         fp = self.builder.finish()
+        if fp.syscalls and all(st.unfinished == st.calls for st in fp.syscalls.values()):
+            problems.append(f"{self.name}: no call in the log returned (each is <unfinished ...> at its end): "
+                            f"a strace -p attach, or a log cut short, taken while the process waited; the "
+                            f"footprint is only the calls it was waiting in")
         summary = merge_summaries(summaries) if summaries else None
         return Analysis(fp, problems, None if summary is None else summary_mismatches(fp, summary), summary)
 

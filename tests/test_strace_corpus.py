@@ -379,3 +379,42 @@ def test_summary_without_a_calls_or_errors_column_is_compared_on_what_it_has(cor
     assert report["cross_check"]["ok"] is True and report["cross_check"]["columns"] == \
         [c for c in ("calls", "errors") if c in name]
     assert not any("unparsed" in w for w in report["warnings"]), report["warnings"]
+
+
+def _attach_and_detach(log: Path) -> None:
+    """strace -p on a process that stays blocked, then ^C: every call strace saw is "<detached ...>"."""
+    prog = subprocess.Popen(["sleep", "60"])
+    tracer = subprocess.Popen(["strace", "-f", "-C", "-yy", "-o", str(log), "-p", str(prog.pid)],
+                              stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(1000):
+            with open(f"/proc/{prog.pid}/status") as f:
+                if "TracerPid:\t0\n" not in f.read():
+                    break
+            time.sleep(0.005)
+        time.sleep(0.1)
+        tracer.send_signal(2)
+        tracer.wait(timeout=30)
+    finally:
+        for p in (tracer, prog):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+@pytest.mark.skipif(not CAN_ATTACH, reason="strace -p needs root or Yama ptrace_scope 0 here")
+def test_a_detached_only_attach_log_is_named_for_what_it_is(tmp_path):
+    log = tmp_path / "p.log"
+    _attach_and_detach(log)
+    text = log.read_text()
+    assert "<detached ...>" in text and " = " not in text       # strace saw no call complete
+    p = kprof("analyze", log, check=2)
+    assert "not a strace log" not in p.stderr and "Traceback" not in p.stderr
+    assert "only 1 strace detached from while it ran" in p.stderr and "strace -p attach" in p.stderr
+
+
+def test_an_unfinished_only_log_says_so(tmp_path):
+    log = tmp_path / "u.log"
+    log.write_text("4242  wait4(-1,  <unfinished ...>\n")
+    report = json.loads(kprof("analyze", log, "-f", "json", check=None).stdout)
+    assert any("no call in the log returned" in w for w in report["warnings"]), report["warnings"]

@@ -235,6 +235,7 @@ class ParseStats:
     unparsed: int = 0
     first_unparsed: list[tuple[int, str]] = field(default_factory=list)
     stack_lines: int = 0          # -k's " > func+0x…" lines under a call
+    detached: list[str] = field(default_factory=list)   # calls strace detached from while they ran (-p, ^C)
 
 
 class StraceLogParser:
@@ -376,6 +377,7 @@ class StraceLogParser:
                     continue
                 if rest.endswith(_DETACHED):   # strace detached (-p then ^C) while the call was running
                     pending.pop(pid, None)
+                    stats.detached.append(name)
                     continue
                 ev = self._complete(pid, name, "", rest, time, line)
                 if ev is not None:
