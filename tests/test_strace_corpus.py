@@ -418,3 +418,27 @@ def test_an_unfinished_only_log_says_so(tmp_path):
     log.write_text("4242  wait4(-1,  <unfinished ...>\n")
     report = json.loads(kprof("analyze", log, "-f", "json", check=None).stdout)
     assert any("no call in the log returned" in w for w in report["warnings"]), report["warnings"]
+
+
+def test_ioctl_table_summarises_many_paths_and_fits_100_columns(corpus):
+    """Every path in JSON and HTML; the terminal and Markdown tables give their number and stay narrow."""
+    log = corpus["kprof's own"][0][0]
+    text = log.read_text(errors="surrogateescape")
+    # this test's own count: the distinct -yy paths of the fds TCGETS (0x5401) was asked of
+    fds = {m for m in re.findall(r"ioctl\(\d+<(.*?)>, 0x5401,", text)}
+    report = json.loads(kprof("analyze", log, "-f", "json", check=0).stdout)
+    sec = next(s for s in report["sections"] if s["title"] == "ioctl requests")
+    col = sec["headers"].index("devices")
+    row = next(r for r in sec["rows"] if r[0] == "0x5401" and len(r[col]) > 1)
+    assert len(row[col]) == len(fds) >= len(ODD)
+    html = kprof("analyze", log, "-f", "html", check=0).stdout
+    assert all(f"/{o}".replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;") in html
+               for o in ODD if "\t" not in o)
+    for fmt in ("table", "markdown"):
+        out = kprof("analyze", log, "-f", fmt, check=0).stdout
+        table = out.split("ioctl requests", 1)[1].split("\n\n", 2)[1 if fmt == "markdown" else 0]
+        lines = [ln for ln in table.splitlines() if ln.strip()]
+        if fmt == "table":
+            assert lines and max(len(ln) for ln in lines) <= 100, table
+        assert any(ln.startswith(("0x5401 ", "| 0x5401 ")) and f" {len(fds)} paths " in ln for ln in lines), table
+        assert "x) = -1 ENOENT (y" not in table
