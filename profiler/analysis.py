@@ -190,7 +190,7 @@ def summary_mismatches(fp: Footprint, summary: StraceSummary) -> list[str]:
     mine = {n: (s.calls - s.unfinished, sum(s.errors.values())) for n, s in fp.syscalls.items()}
     theirs: dict[str, tuple[int, int]] = {}
     for n, c in summary.calls.items():
-        name = syscalls.canonical_name(fp.arch, n)
+        name = summary_row_key(fp.arch, n)
         old = theirs.get(name, (0, 0))
         theirs[name] = (old[0] + c, old[1] + summary.errors.get(n, 0))
     for name in sorted(set(mine) | set(theirs)):
@@ -215,6 +215,19 @@ def summary_mismatches(fp: Footprint, summary: StraceSummary) -> list[str]:
         elif calls == errors and their_calls > their_errors:
             out.insert(0, FILTERED.format(opt="-Z (--failed-only)", shown="failed"))
     return out
+
+
+_MODE_ROW = re.compile(r"(.+) \((\d+) bit mode\)")
+
+
+def summary_row_key(arch: str, row: str) -> str:
+    """A row of strace's summary → the footprint row it counts: ``getpid (32 bit mode)`` on x86_64 is
+    ``getpid (i386)``, the 32-bit ABI's call (one of its own tables: strace -C's "for 32 bit mode")."""
+    m = _MODE_ROW.fullmatch(row)
+    compat = syscalls.COMPAT.get(arch)
+    if m is None or compat is None:
+        return syscalls.canonical_name(arch, m.group(1) if m else row)
+    return syscalls.abi_key(syscalls.canonical_name(arch, m.group(1)), compat)
 
 
 def never_returned(fp: Footprint) -> dict[str, int]:

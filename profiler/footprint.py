@@ -57,6 +57,15 @@ class SyscallStat:
                             # kernel never ran them (profiler.pump.spi under the ptrace backend)
 
 
+def add_stat(row: SyscallStat, st: SyscallStat) -> None:
+    row.calls += st.calls
+    row.errors.update(st.errors)
+    row.time += st.time
+    row.unfinished += st.unfinished
+    row.injected += st.injected
+    row.served += st.served
+
+
 @dataclass
 class Footprint:
     arch: str
@@ -131,18 +140,22 @@ class Footprint:
             row["syscalls"].add(name)
 
         ioctl_rows = self.ioctl_rows()
+        # every ABI's ioctl rows ("ioctl", "ioctl (i386)") are counted once, by the code that handled each request
+        ioctl_keys = [n for n in self.syscalls if syscalls.split_abi_key(n)[0] == "ioctl"] if ioctl_rows else []
+        if ioctl_keys:
+            counted = 0
+            for r in ioctl_rows:
+                if not r["calls"]:
+                    continue         # served only: the kernel's code for it never ran here
+                add(r["subsystem"], "ioctl", r["calls"], sum(r["errors"].values()))
+                counted += r["calls"]
+            left = sum(self.syscalls[n].calls for n in ioctl_keys) - counted
+            if left > 0:             # ioctls whose request could not be read (log without -X raw)
+                info = self.syscall_info("ioctl")
+                add(subsystem_label(info.subsystem, info.file), "ioctl", left, 0)
         for name, stat in self.syscalls.items():
             errors = sum(stat.errors.values())
-            if name == "ioctl" and ioctl_rows:
-                counted = 0
-                for r in ioctl_rows:
-                    if not r["calls"]:
-                        continue         # served only: the kernel's code for it never ran here
-                    add(r["subsystem"], "ioctl", r["calls"], sum(r["errors"].values()))
-                    counted += r["calls"]
-                if stat.calls > counted:  # ioctls whose request could not be read (log without -X raw)
-                    info = self.syscall_info(name)
-                    add(subsystem_label(info.subsystem, info.file), name, stat.calls - counted, 0)
+            if name in ioctl_keys:
                 continue
             info = self.syscall_info(name)
             add(subsystem_label(info.subsystem, info.file), name, stat.calls, errors)
@@ -273,6 +286,12 @@ class FootprintBuilder:
 
     def __init__(self, arch: str, path_aliases: dict[str, str] | None = None, source: dict | None = None):
         self.fp = Footprint(arch=syscalls.normalize_arch(arch), source=source or {})
+        # A 64-bit kernel runs 32-bit programs too: each call is counted under its task's ABI (``getpid`` and
+        # ``getpid (i386)`` are two rows, as strace -C's "for 32 bit mode" table has them). A program image's
+        # ABI is known from its first call that only one ABI has (strace names calls from the task's own
+        # table: mmap2 is i386's, newfstatat x86_64's); its calls before that are held, then moved.
+        self._compat = syscalls.COMPAT.get(self.fp.arch)
+        self._held: dict[int, tuple[list, dict[str, SyscallStat]]] = {}   # id(abi cell) → (cell, name → stat)
         self._fd_paths: dict[str, tuple] = {}  # what is behind an fd path: classified once
         # longest prefix first, so a workdir inside /tmp wins over /tmp
         self._aliases = sorted((path_aliases or {}).items(), key=lambda kv: -len(kv[0]))
@@ -292,8 +311,44 @@ class FootprintBuilder:
             if self.fp.root_pid is None:
                 self.fp.root_pid = pid
             proc = self.fp.processes[pid] = {"parent": None, "end": None,
-                                             "images": [{"exe": None, "syscalls": Counter()}]}
+                                             "images": [{"exe": None, "syscalls": Counter(), "abi": [None]}]}
         return proc
+
+    def _stat(self, name: str, image: dict) -> SyscallStat:
+        """The row a call of ``image``'s program is counted in: by its ABI (held while that is not known)."""
+        if self._compat is None:
+            cell = None
+        else:
+            cell = image.setdefault("abi", [None])
+            if cell[0] is None:
+                abi = syscalls.abi_evidence(self.fp.arch, name)
+                if abi is not None:
+                    cell[0] = abi
+                    self._settle(cell)
+        if cell is None or cell[0] == self.fp.arch:
+            key = name
+        elif cell[0] is None:
+            rows = self._held.setdefault(id(cell), (cell, {}))[1]
+            stat = rows.get(name)
+            if stat is None:
+                stat = rows[name] = SyscallStat()
+            return stat
+        else:
+            key = syscalls.abi_key(name, cell[0])
+        stat = self.fp.syscalls.get(key)
+        if stat is None:
+            stat = self.fp.syscalls[key] = SyscallStat()
+        return stat
+
+    def _settle(self, cell: list) -> None:
+        """An image's ABI is known (or the log ended: its own arch's): its held calls go to their rows."""
+        held = self._held.pop(id(cell), None)
+        if held is None:
+            return
+        abi = cell[0] = cell[0] or self.fp.arch
+        for name, st in held[1].items():
+            key = name if abi == self.fp.arch else syscalls.abi_key(name, abi)
+            add_stat(self.fp.syscalls.setdefault(key, SyscallStat()), st)
 
     def _rename(self, old: int, new: int) -> None:
         procs = self.fp.processes
@@ -301,6 +356,7 @@ class FootprintBuilder:
         if proc is None:
             return
         if new in procs:   # already seen under its pid: the earlier calls come first
+            self._inherit_abi(procs[new]["images"][0], proc["images"][-1])
             proc["images"][-1]["syscalls"].update(procs[new]["images"][0]["syscalls"])
             proc["images"] += procs[new]["images"][1:]
         procs[new] = proc
@@ -327,9 +383,7 @@ class FootprintBuilder:
             return
         fp = self.fp
         name = ev.name
-        stat = fp.syscalls.get(name)
-        if stat is None:
-            stat = fp.syscalls[name] = SyscallStat()
+        stat = self._stat(name, self._process(ev.pid)["images"][-1])
         if ev.served:                  # kept apart: counted where it was served, never as kernel work
             stat.served += 1
             self._exe = self._process(ev.pid)["images"][-1]["exe"] or BEFORE_EXEC
@@ -376,6 +430,7 @@ class FootprintBuilder:
                 first = child["images"][0]
                 if first["exe"] is None:
                     first["exe"] = proc["images"][-1]["exe"]
+                self._inherit_abi(first, proc["images"][-1])
         elif name in _EXECS:
             self._exec(ev, proc)
         elif name in _ADDRESSED:
@@ -414,7 +469,7 @@ class FootprintBuilder:
         path = self._alias(path)
         self._touch(self.fp.programs, path, ev)
         if ev.errno is None and ev.result == 0:
-            proc["images"].append({"exe": path, "syscalls": Counter()})
+            proc["images"].append({"exe": path, "syscalls": Counter(), "abi": [None]})
 
     def _address(self, ev: SyscallEvent) -> None:
         idx = _ADDRESSED[ev.name]
@@ -444,7 +499,28 @@ class FootprintBuilder:
             e["errors"][ev.errno] += 1
         e["by"][self._exe] += 1
 
+    def _inherit_abi(self, child: dict, parent: dict) -> None:
+        """A forked child runs its parent's program: the same ABI, known when either's is."""
+        mine, theirs = child.get("abi"), parent.get("abi")
+        if mine is None or theirs is None or mine is theirs:
+            return
+        if theirs[0] is None and mine[0] is not None:
+            theirs[0] = mine[0]
+            self._settle(theirs)
+        elif mine[0] is None and theirs[0] is not None:
+            mine[0] = theirs[0]
+            self._settle(mine)
+        if mine[0] is None:                     # neither known: one cell for both, held calls together
+            held = self._held.pop(id(mine), None)
+            if held is not None:
+                rows = self._held.setdefault(id(theirs), (theirs, {}))[1]
+                for name, st in held[1].items():
+                    add_stat(rows.setdefault(name, SyscallStat()), st)
+            child["abi"] = theirs
+
     def finish(self) -> Footprint:
+        for cell, _ in list(self._held.values()):   # no call showed the ABI: the footprint's own
+            self._settle(cell)
         return self.fp
 
 

@@ -58,13 +58,18 @@ OPTION_SETS = {
 def summary_of(text: str) -> dict[str, list]:
     """strace's -c tables in ``text`` → {syscall: [calls, errors]}, summed over tables (this test's own reader).
 
-    A column the tables lack (-U) is None."""
+    A column the tables lack (-U) is None. The rows of a 32-bit program's own table ("System call usage
+    summary for 32 bit mode:", the next table only) are ``NAME (i386)``, as kprof names the i386 ABI's calls."""
     out: dict[str, list] = {}
     cols = None
+    mode = suffix = ""
     for line in text.splitlines():
         words = line.replace("% time", "%time").split()
+        if line == "System call usage summary for 32 bit mode:":
+            mode = " (i386)"
+            continue
         if "syscall" in words and (words[0] in ("syscall", "%time", "calls", "errors")):
-            cols = words
+            cols, suffix, mode = words, mode, ""
             continue
         if cols is None or not words or line.startswith("-") or line.startswith("System call usage"):
             continue
@@ -80,7 +85,7 @@ def summary_of(text: str) -> dict[str, list]:
         if name == "total":
             cols = None
             continue
-        c = out.setdefault(name, [0 if "calls" in row else None, 0 if "errors" in numcols else None])
+        c = out.setdefault(name + suffix, [0 if "calls" in row else None, 0 if "errors" in numcols else None])
         if "calls" in row:
             c[0] += int(row["calls"])
         if "errors" in numcols:
@@ -218,7 +223,9 @@ def test_counts_equal_strace_own_summary(corpus, name):
     if name == "-A (two runs appended)":
         assert summary_text.count("% time") == 2
     if name == "32-bit running 64-bit":
-        assert "for 32 bit mode" in summary_text and "_llseek" in theirs
+        assert "for 32 bit mode" in summary_text and "_llseek (i386)" in theirs
+        both = [n for n in theirs if n.endswith(" (i386)") and n[:-7] in theirs]   # in both ABIs' tables
+        assert {"brk", "openat", "close"} <= {n[:-7] for n in both}
     if name == "stderr (no -o)":
         assert 0 not in a.footprint.processes   # the first task got its pid once strace printed it
 
@@ -324,14 +331,33 @@ def test_an_aarch64_log_is_detected_without_arch(corpus, tmp_path):
 
 
 def test_mixed_personality_log_names_its_32_bit_calls(corpus):
+    """A 32-bit program's calls are its ABI's rows, also those both ABIs have (getpid is 20 on i386, 39 on
+    x86_64): each row's count equals the same row of strace's own per-personality tables."""
     if "32-bit running 64-bit" not in corpus:
         pytest.skip("gcc -m32 does not work here")
-    fp = analyse(*corpus["32-bit running 64-bit"][0]).footprint
-    info = fp.syscall_info("_llseek")
+    logs, text = corpus["32-bit running 64-bit"]
+    a = analyse(*logs)
+    fp = a.footprint
+    info = fp.syscall_info("_llseek (i386)")
     assert (info.arch, info.number, info.subsystem) == ("i386", 140, "fs.io")
+    theirs = summary_of(text)
+    for name in ("getpid", "brk", "openat"):
+        assert fp.syscalls[name + " (i386)"].calls == theirs[name + " (i386)"][0], name
+        assert fp.syscalls[name].calls - fp.syscalls[name].unfinished == theirs[name][0], name
+    # each row's number from the kernel's own syscall table of its ABI (the reference copy, read here)
+    tables = ROOT.parent / "shared" / "reference" / "kernel" / "syscall-tables"
+    for abi, tbl, suffix in (("i386", "i386-syscall_32.tbl", " (i386)"), ("x86_64", "x86_64-syscall_64.tbl", "")):
+        numbers = {f[2]: int(f[0]) for f in (ln.split() for ln in (tables / tbl).read_text().splitlines())
+                   if len(f) > 2 and not f[0].startswith("#") and f[1] != "x32"}
+        for name in ("getpid", "brk", "openat"):
+            info = fp.syscall_info(name + suffix)
+            assert (info.arch, info.number) == (abi, numbers[name]), name + suffix
     d = fp.to_dict()["syscalls"]
-    assert d["_llseek"]["defined_in"].startswith("fs/read_write.c:")
+    assert d["_llseek (i386)"]["defined_in"].startswith("fs/read_write.c:")
+    assert d["getpid (i386)"]["number"] == 20 and "i386 ABI" in d["getpid (i386)"]["note"]
     assert all(not (r["defined_in"] or "").endswith(":None") for r in d.values())
+    assert "_llseek" not in fp.syscalls and "mmap2" not in fp.syscalls   # no 32-bit call in a 64-bit row
+    assert a.mismatches == []
 
 
 def test_readme_names_every_option_set_the_corpus_checks():

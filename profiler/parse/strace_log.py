@@ -216,8 +216,8 @@ def parse_result(tail: str, event: SyscallEvent) -> None:
 class StraceSummary:
     """strace's own ``-c`` table: per syscall (calls, errors).
 
-    Summed over every table in the log: one per personality (a 32-bit program's calls get a second table,
-    "… for 32 bit mode") and one per run when runs were appended to one log (``-A``).
+    Summed over the tables of every run appended to one log (``-A``). A personality's own table (a 32-bit
+    program's calls: "… for 32 bit mode") keeps its rows apart: ``getpid (32 bit mode)``.
     """
 
     calls: dict[str, int] = field(default_factory=dict)
@@ -251,6 +251,8 @@ class StraceLogParser:
         self.summary: StraceSummary | None = None
         self.stats = ParseStats()
         self._columns: dict[str, int] | None = None   # while inside a summary table: column → index
+        self._mode: str = ""               # the table's personality: "" (the native one) or " (32 bit mode)"
+        self._next_mode: str = ""
         self._pid = pid
         self._live: set[int] = set()      # tasks alive now (stderr logs print no pid while only one is)
         self._last_pid = pid
@@ -282,6 +284,7 @@ class StraceLogParser:
         s = self.summary
         s.columns = (s.columns if s.tables else frozenset({"calls", "errors"})) & set(self._columns)
         s.tables += 1
+        self._mode, self._next_mode = self._next_mode, ""
         return True
 
     def _summary_line(self, line: str) -> bool:
@@ -307,6 +310,7 @@ class StraceLogParser:
         if name == "total":
             self._columns = None
             return True
+        name += self._mode
         calls = self.summary.calls
         calls[name] = calls.get(name, 0) + (int(numbers[cols["calls"]]) if "calls" in cols else 0)
         errors = self.summary.errors
@@ -434,7 +438,11 @@ class StraceLogParser:
                 else:
                     self._unparsed(stats.lines, line)
                 continue
-            if self._summary_header(line) or _PERSONALITY.match(line) or is_strace_message(line):
+            mode = _PERSONALITY.match(line)
+            if mode is not None and mode.group(1):    # the next table counts one personality's calls
+                self._next_mode = f" ({mode.group(1)} bit mode)"
+                continue
+            if self._summary_header(line) or mode is not None or is_strace_message(line):
                 continue   # a summary table starts; or strace's own messages (stderr captured with the log)
             self._unparsed(stats.lines, line)
 
