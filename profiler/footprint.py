@@ -383,10 +383,11 @@ class FootprintBuilder:
             return
         fp = self.fp
         name = ev.name
-        stat = self._stat(name, self._process(ev.pid)["images"][-1])
+        proc = self._process(ev.pid)
+        stat = self._stat(name, proc["images"][-1])
         if ev.served:                  # kept apart: counted where it was served, never as kernel work
             stat.served += 1
-            self._exe = self._process(ev.pid)["images"][-1]["exe"] or BEFORE_EXEC
+            self._exe = proc["images"][-1]["exe"] or BEFORE_EXEC
             if ev.fd_path is not None:
                 path, dev = strip_dev(ev.fd_path)
                 cls = devices.classify_path(ev.fd_path)
@@ -404,7 +405,6 @@ class FootprintBuilder:
             stat.injected += 1
         if ev.result is None and ev.errno is None:
             stat.unfinished += 1
-        proc = self._process(ev.pid)
         image = proc["images"][-1]
         image["syscalls"][name] += 1
         self._exe = image["exe"] or BEFORE_EXEC
