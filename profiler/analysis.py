@@ -233,7 +233,8 @@ def summary_row_key(arch: str, row: str) -> str:
 def never_returned(fp: Footprint) -> dict[str, int]:
     """Calls kprof counted that never returned (``= ?``, cut by a kill or an execve), other than exit/exit_group:
     strace -c does not count them, so the cross-check compares without them and must say so."""
-    return {n: s.unfinished for n, s in sorted(fp.syscalls.items()) if s.unfinished and n not in _NO_RETURN}
+    return {n: s.unfinished for n, s in sorted(fp.syscalls.items())
+            if s.unfinished and syscalls.split_abi_key(n)[0] not in _NO_RETURN}
 
 
 def cross_check_text(fp: Footprint, summary: StraceSummary | None, mismatches: list[str] | None,

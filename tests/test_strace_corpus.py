@@ -165,6 +165,7 @@ def corpus(tmp_path_factory):
     if m32.returncode == 0:
         jobs["32-bit running 64-bit"] = (["-f", "-C", "-yy", "-o", str(d / "m32.log"), str(exe32), str(exe),
                                           wd("m32")],)
+        jobs["32-bit, stderr (no -o)"] = ["stderr32"]     # strace says "[ Process PID=N runs in 64 bit mode. ]"
 
     def record(name):
         job = jobs[name]
@@ -176,6 +177,11 @@ def corpus(tmp_path_factory):
         if job == ["stderr"]:
             p = _strace(["-f", "-C", "-yy", str(exe), wd(name)], check=True)
             log = d / "stderr.log"
+            log.write_bytes(p.stderr)
+            return [log], p.stderr.decode(errors="replace")
+        if job == ["stderr32"]:
+            p = _strace(["-f", "-C", "-yy", str(exe32), str(exe), wd(name)], check=True)
+            log = d / "stderr32.log"
             log.write_bytes(p.stderr)
             return [log], p.stderr.decode(errors="replace")
         if job == ["attach"]:
@@ -201,7 +207,7 @@ def corpus(tmp_path_factory):
 
 
 COUNTED = [*OPTION_SETS, "-A (two runs appended)", "stderr (no -o)", "-p attach", "thread exec", "-ff",
-           "32-bit running 64-bit"]
+           "32-bit running 64-bit", "32-bit, stderr (no -o)"]
 
 
 @pytest.mark.parametrize("name", COUNTED)
@@ -222,6 +228,8 @@ def test_counts_equal_strace_own_summary(corpus, name):
         assert a.mismatches == []     # kprof's own cross-check agrees (it read the same table)
     if name == "-A (two runs appended)":
         assert summary_text.count("% time") == 2
+    if name == "32-bit, stderr (no -o)":
+        assert "runs in 64 bit mode" in summary_text and "getpid (i386)" in counts(a)
     if name == "32-bit running 64-bit":
         assert "for 32 bit mode" in summary_text and "_llseek (i386)" in theirs
         both = [n for n in theirs if n.endswith(" (i386)") and n[:-7] in theirs]   # in both ABIs' tables
@@ -358,6 +366,9 @@ def test_mixed_personality_log_names_its_32_bit_calls(corpus):
     assert all(not (r["defined_in"] or "").endswith(":None") for r in d.values())
     assert "_llseek" not in fp.syscalls and "mmap2" not in fp.syscalls   # no 32-bit call in a 64-bit row
     assert a.mismatches == []
+    report = json.loads(kprof("analyze", *logs, "-f", "json", check=0).stdout)
+    assert report["facts"]["i386 programs"].startswith("built for i386")
+    assert "exit_group" not in report["facts"]["cross-check"]        # it never returns, in either ABI
 
 
 def test_readme_names_every_option_set_the_corpus_checks():

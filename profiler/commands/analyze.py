@@ -46,7 +46,7 @@ def main(args) -> int:
     head = _head(files[0][0])
     if b"\0" in head[:4096]:
         raise KprofError(f"{files[0][0]}: binary file, not a strace text log")
-    warnings = []
+    warnings, abi_facts = [], []
     if given:
         arch, how = given, "given with --arch"
     else:
@@ -55,7 +55,11 @@ def main(args) -> int:
         if evidence and arch not in evidence:
             arch = next(iter(evidence))
             how = f"detected from the log: {evidence[arch]}"
-        others = {a: e for a, e in evidence.items() if a != arch}
+        compat = syscalls.COMPAT.get(arch)
+        if compat in evidence:   # a 32-bit program on a 64-bit kernel: its calls are its own ABI's rows
+            abi_facts.append((f"{compat} programs", f"built for {compat} ({evidence[compat]}): their calls are "
+                              f"counted with the {compat} tables, as rows 'NAME ({compat})'"))
+        others = {a: e for a, e in evidence.items() if a not in (arch, compat)}
         if others:
             warnings.append(f"the log also shows programs built for {', '.join(others)} "
                             f"({', '.join(others.values())}); counted with the {arch} tables (pass --arch to choose)")
@@ -66,6 +70,7 @@ def main(args) -> int:
     report = Report(f"kprof analyze: {names}")
     report.facts += footprint_facts(fp)
     report.facts[0] = ("arch", f"{fp.arch} ({how})")
+    report.facts[1:1] = abi_facts
     report.warnings += warnings + problems + footprint_warnings(fp)
     if mismatches:
         report.warnings.append("counts differ from the log's own strace -c summary: " + "; ".join(mismatches))

@@ -430,6 +430,8 @@ class StraceLogParser:
                     yield ProcessEvent(pid, "killed", signal=e.group(2), time=time,
                                        core_dumped=bool(e.group(3)))
                 continue
+            if body.startswith("[ Process PID="):   # "[pid 5] [ Process PID=5 runs in 64 bit mode. ]" (stderr)
+                continue
             if body.startswith("--- "):
                 s = _SIGNAL.match(body)
                 if s:
