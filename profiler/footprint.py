@@ -57,13 +57,33 @@ class SyscallStat:
                             # kernel never ran them (profiler.pump.spi under the ptrace backend)
 
 
-def add_stat(row: SyscallStat, st: SyscallStat) -> None:
-    row.calls += st.calls
-    row.errors.update(st.errors)
-    row.time += st.time
-    row.unfinished += st.unfinished
-    row.injected += st.injected
-    row.served += st.served
+def add_stat(row: SyscallStat, st: SyscallStat, sign: int = 1) -> None:
+    """``row`` += ``st`` (``sign`` -1: -=)."""
+    row.calls += sign * st.calls
+    for errno, n in st.errors.items():
+        row.errors[errno] += sign * n
+        if not row.errors[errno]:
+            del row.errors[errno]
+    row.time += sign * st.time
+    row.unfinished += sign * st.unfinished
+    row.injected += sign * st.injected
+    row.served += sign * st.served
+
+
+def _count(stat: SyscallStat, ev: SyscallEvent) -> None:
+    """One call in a row: served by an emulated device (never kernel work), or made."""
+    if ev.served:
+        stat.served += 1
+        return
+    stat.calls += 1
+    if ev.errno:
+        stat.errors[ev.errno] += 1
+    if ev.duration:
+        stat.time += ev.duration
+    if ev.injected:
+        stat.injected += 1
+    if ev.result is None and ev.errno is None:
+        stat.unfinished += 1
 
 
 @dataclass
@@ -289,7 +309,8 @@ class FootprintBuilder:
         # A 64-bit kernel runs 32-bit programs too: each call is counted under its task's ABI (``getpid`` and
         # ``getpid (i386)`` are two rows, as strace -C's "for 32 bit mode" table has them). A program image's
         # ABI is known from its first call that only one ABI has (strace names calls from the task's own
-        # table: mmap2 is i386's, newfstatat x86_64's); its calls before that are held, then moved.
+        # table: mmap2 is i386's, newfstatat x86_64's); its calls before that count as the footprint's ABI's
+        # and are moved if it turns out to be the other.
         self._compat = syscalls.COMPAT.get(self.fp.arch)
         self._held: dict[int, tuple[list, dict[str, SyscallStat]]] = {}   # id(abi cell) → (cell, name → stat)
         self._fd_paths: dict[str, tuple] = {}  # what is behind an fd path: classified once
@@ -314,41 +335,40 @@ class FootprintBuilder:
                                              "images": [{"exe": None, "syscalls": Counter(), "abi": [None]}]}
         return proc
 
-    def _stat(self, name: str, image: dict) -> SyscallStat:
-        """The row a call of ``image``'s program is counted in: by its ABI (held while that is not known)."""
-        if self._compat is None:
-            cell = None
-        else:
+    def _rows(self, name: str, image: dict) -> tuple[SyscallStat, SyscallStat | None]:
+        """The row a call of ``image``'s program is counted in, by its ABI; and, while that ABI is not known
+        (the call is counted as the footprint's own ABI's meanwhile), the image's held count of the call."""
+        cell = None
+        if self._compat is not None:
             cell = image.setdefault("abi", [None])
             if cell[0] is None:
                 abi = syscalls.abi_evidence(self.fp.arch, name)
                 if abi is not None:
                     cell[0] = abi
                     self._settle(cell)
-        if cell is None or cell[0] == self.fp.arch:
-            key = name
-        elif cell[0] is None:
-            rows = self._held.setdefault(id(cell), (cell, {}))[1]
-            stat = rows.get(name)
-            if stat is None:
-                stat = rows[name] = SyscallStat()
-            return stat
-        else:
-            key = syscalls.abi_key(name, cell[0])
+        key = name if cell is None or cell[0] in (None, self.fp.arch) else syscalls.abi_key(name, cell[0])
         stat = self.fp.syscalls.get(key)
         if stat is None:
             stat = self.fp.syscalls[key] = SyscallStat()
-        return stat
+        if cell is None or cell[0] is not None:
+            return stat, None
+        rows = self._held.setdefault(id(cell), (cell, {}))[1]
+        held = rows.get(name)
+        if held is None:
+            held = rows[name] = SyscallStat()
+        return stat, held
 
     def _settle(self, cell: list) -> None:
-        """An image's ABI is known (or the log ended: its own arch's): its held calls go to their rows."""
+        """An image's ABI is now known: the calls it made before move to that ABI's rows."""
         held = self._held.pop(id(cell), None)
-        if held is None:
+        if held is None or cell[0] == self.fp.arch:
             return
-        abi = cell[0] = cell[0] or self.fp.arch
         for name, st in held[1].items():
-            key = name if abi == self.fp.arch else syscalls.abi_key(name, abi)
-            add_stat(self.fp.syscalls.setdefault(key, SyscallStat()), st)
+            row = self.fp.syscalls[name]
+            add_stat(row, st, -1)
+            if not row.calls and not row.served:
+                del self.fp.syscalls[name]
+            add_stat(self.fp.syscalls.setdefault(syscalls.abi_key(name, cell[0]), SyscallStat()), st)
 
     def _rename(self, old: int, new: int) -> None:
         procs = self.fp.processes
@@ -384,9 +404,11 @@ class FootprintBuilder:
         fp = self.fp
         name = ev.name
         proc = self._process(ev.pid)
-        stat = self._stat(name, proc["images"][-1])
+        stat, held = self._rows(name, proc["images"][-1])
+        _count(stat, ev)
+        if held is not None:
+            _count(held, ev)
         if ev.served:                  # kept apart: counted where it was served, never as kernel work
-            stat.served += 1
             self._exe = proc["images"][-1]["exe"] or BEFORE_EXEC
             if ev.fd_path is not None:
                 path, dev = strip_dev(ev.fd_path)
@@ -396,15 +418,6 @@ class FootprintBuilder:
             if name == "ioctl":
                 self._ioctl(ev)
             return
-        stat.calls += 1
-        if ev.errno:
-            stat.errors[ev.errno] += 1
-        if ev.duration:
-            stat.time += ev.duration
-        if ev.injected:
-            stat.injected += 1
-        if ev.result is None and ev.errno is None:
-            stat.unfinished += 1
         image = proc["images"][-1]
         image["syscalls"][name] += 1
         self._exe = image["exe"] or BEFORE_EXEC
@@ -519,8 +532,7 @@ class FootprintBuilder:
             child["abi"] = theirs
 
     def finish(self) -> Footprint:
-        for cell, _ in list(self._held.values()):   # no call showed the ABI: the footprint's own
-            self._settle(cell)
+        self._held.clear()      # images no call showed the ABI of: counted as the footprint's own, as they are
         return self.fp
 
 
