@@ -110,6 +110,11 @@ class Footprint:
         return sum(s.calls for s in self.syscalls.values())
 
     @property
+    def executed_syscalls(self) -> int:
+        """Distinct syscalls the kernel executed: a name only ever served by an emulated device is not one."""
+        return sum(1 for s in self.syscalls.values() if s.calls)
+
+    @property
     def total_served(self) -> int:
         return sum(s.served for s in self.syscalls.values())
 
@@ -217,7 +222,7 @@ class Footprint:
             "root_pid": self.root_pid, "exit": self.exit,
             "totals": {"calls": self.total_calls, "errors": self.total_errors,
                        **({"served": self.total_served} if self.total_served else {}),
-                       "syscalls": len(self.syscalls), "processes": len(self.processes)},
+                       "syscalls": self.executed_syscalls, "processes": len(self.processes)},
             "syscalls": sysrows,
             "subsystems": self.subsystem_rows(),
             "ioctls": [dict(r, errors=dict(r["errors"]), by=dict(r["by"])) for r in self.ioctl_rows()],
@@ -318,12 +323,15 @@ class FootprintBuilder:
         self._aliases = sorted((path_aliases or {}).items(), key=lambda kv: -len(kv[0]))
 
     def _alias(self, path: str) -> str:
-        """Run-specific parts of a path made comparable: the workdir → $WORKDIR, /proc/1234 → /proc/PID."""
+        """Run-specific parts of a path made comparable: the workdir → $WORKDIR, /proc/1234 → /proc/PID,
+        /sys/fs/cgroup/<the process's cgroup>/memory.max → /sys/fs/cgroup/$CGROUP/memory.max."""
         for prefix, alias in self._aliases:
             if path == prefix or path.startswith(prefix + "/"):
                 return alias + path[len(prefix):]
         if path.startswith("/proc/"):
             return _PROC_PID.sub(r"/\1PID", path)
+        if path.startswith("/sys/fs/cgroup/"):
+            return devices.normalise_cgroup_path(path)
         return path
 
     def _process(self, pid: int) -> dict:

@@ -28,7 +28,7 @@ _SRCARCH = {"x86_64": "x86", "i386": "x86", "arm": "arm", "aarch64": "arm64", "a
             "riscv64": "riscv"}
 _FEATURE_COLUMN = {"x86": "x86", "arm": "arm", "arm64": "arm64", "riscv": "riscv"}
 # what a footprint's opened files can add: the classes of the kernel's own filesystems and device nodes
-_FILE_CLASSES = ("proc", "sysfs", "sysfs-gpio")
+_FILE_CLASSES = ("proc", "sysfs", "sysfs-gpio", "cgroup")
 
 
 # ----------------------------------------------------------------------------- expressions
@@ -170,10 +170,10 @@ def _syscalls(arch: str) -> dict[str, tuple[str | None, str, str]]:
 
 
 @lru_cache(maxsize=None)
-def _classes() -> dict[str, list[tuple[str, str, str, str, str]]]:
+def _classes() -> dict[str, list[tuple[str, str, str, str, str, str, str]]]:
     out: dict[str, list] = defaultdict(list)
-    for cls, f, when, mode, src, note in read_rows("kconfig-classes.tsv"):
-        out[cls].append((f, when, mode, src, note))
+    for cls, f, when, mode, src, only_on, platform, cond, note in read_rows("kconfig-classes.tsv"):
+        out[cls].append((f, when, mode, src, only_on, platform, cond, note))
     return dict(out)
 
 
@@ -267,19 +267,28 @@ class Requirement:
         return sorted({u.file for u in self.uses if u.file})
 
 
-def _class_uses(cls: str, paths: list[str], what: str, kind: str) -> list[Use]:
+def _class_uses(cls: str, paths: list[str], what: str, kind: str, arch: str) -> list[Use]:
+    """The uses of a class's files for ``arch``. A board driver (only_on: its platform's arches) is context on
+    any other arch, whatever its mode: it is needed only on its board."""
     rows = _classes().get(cls)
     if not rows:
         return [Use(kind, what, None, "", "needs", f"kprof has no driver files for class {cls}")]
     out = []
-    for f, when, mode, src, note in rows:
+    for f, when, mode, src, only_on, platform, cond, note in rows:
         if mode == "reason":
             out.append(Use(kind, what, None, "", "needs", note))
             continue
         if when.startswith("path:") and not any(re.search(when[5:], p) for p in paths):
             continue
+        if only_on != "-" and arch not in only_on.split(","):
+            board = platform.split(" (")[0]
+            role = {"needs": "needed", "one-of": "one of the alternatives"}.get(mode)
+            note = (f"board driver of {platform}, arches {only_on}"
+                    + (f"; on {board} this is {role}: " if role else ": ") + note)
+            mode = "context"
         fc = _files()[f]
-        out.append(Use(kind, what, f, fc.condition, mode, note, f"{src} {when}" if mode == "one-of" else ""))
+        out.append(Use(kind, what, f, fc.condition if cond == "-" else cond, mode, note,
+                       f"{src} {when}" if mode == "one-of" else ""))
     return out
 
 
@@ -306,13 +315,13 @@ def footprint_uses(fp, arch: str | None = None) -> list[Use]:
         else:
             uses.append(Use("ioctl", what, fc.file, fc.condition, "needs", "handles the request"))
         uses += _class_uses(r["device_class"], r["devices"], f"of class {r['device_class']}"
-                            + (f" ({', '.join(r['devices'][:2])})" if r["devices"] else ""), "ioctl fd")
+                            + (f" ({', '.join(r['devices'][:2])})" if r["devices"] else ""), "ioctl fd", target)
     for path, d in sorted(fp.devices.items()):
-        uses += _class_uses(d["class"], [path], f"{path} ({d['class']})", "device")
+        uses += _class_uses(d["class"], [path], f"{path} ({d['class']})", "device", target)
         real = classify_path(f"<{d['dev']}>") if d.get("dev") else "unknown"
         if real not in ("unknown", "chardev", "file", d["class"]):
             # e.g. the emulated pump's /dev/serial0 is a pty: the rig needs the UART, this run used a pty
-            for u in _class_uses(real, [], f"{path} (<{d['dev']}>: a {real} device in this trace)", "device"):
+            for u in _class_uses(real, [], f"{path} (<{d['dev']}>: a {real} device in this trace)", "device", target):
                 u.note = f"{u.note}; the node at {path} was a {real} device here (a stand-in?)"
                 uses.append(u)
     for path, d in sorted(fp.files.items()):
@@ -320,17 +329,17 @@ def footprint_uses(fp, arch: str | None = None) -> list[Use]:
             continue                       # never opened successfully
         cls = classify_path(path)
         if path not in fp.devices and (cls in _FILE_CLASSES or is_device(cls)):
-            uses += _class_uses(cls, [path], f"{path} ({cls})", "file")
+            uses += _class_uses(cls, [path], f"{path} ({cls})", "file", target)
     for addr in sorted(fp.network):
         family = addr.split(":", 1)[0]
         if f"net:{family}" in _classes():
-            uses += _class_uses(f"net:{family}", [], addr, "network")
+            uses += _class_uses(f"net:{family}", [], addr, "network", target)
         else:
             uses.append(Use("network", addr, None, "", "needs", f"address family {family} is not modelled"))
     ran = [p for p, d in fp.programs.items() if d["calls"] > sum(d["errors"].values())]
     if ran:
         uses += _class_uses("exec:program", [], f"{len(ran)} program{'s' if len(ran) > 1 else ''} executed",
-                            "program")
+                            "program", target)
     return _dedupe(uses)
 
 
