@@ -246,16 +246,15 @@ def cross_check_text(fp: Footprint, summary: StraceSummary | None, mismatches: l
         return f"FAILED: counts differ from {against}"
     cols = summary.columns
     if cols == {"calls", "errors"}:
-        what = "per-syscall calls and errors equal"
+        what, caveat = "per-syscall calls and errors equal", ""
     elif "calls" in cols:
-        what = "per-syscall calls equal (its table has no errors column: errors not checked)"
+        what, caveat = "per-syscall calls equal", " (its table has no errors column: errors not checked)"
     elif "errors" in cols:
-        what = ("per-syscall errors and the syscalls called equal (its table has no calls column: "
-                "call counts not checked)")
+        what, caveat = ("per-syscall errors and the syscalls called equal",
+                        " (its table has no calls column: call counts not checked)")
     else:
-        what = ("the syscalls called equal (its table has neither calls nor errors column: "
-                "counts not checked)")
-    text = f"{what} {against}"
+        what, caveat = "the syscalls called equal", " (its table has no calls or errors column: counts not checked)"
+    text = f"{what} {against}{caveat}"
     cut = never_returned(fp)
     if cut:
         names = ", ".join(f"{c} {name}" for name, c in cut.items())

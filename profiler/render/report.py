@@ -102,8 +102,8 @@ def footprint_sections(fp: Footprint, limit: int | None = 40) -> list[Section]:
                               r["device_class"], _devices_cell(r["devices"]), _with_served(r["calls"], r["served"]),
                               _errors(r["errors"])]
                              for r in io],
-                            "handled by: the file, with its subsystem when that is not its directory; devices: the "
-                            "path when there is one short one, else how many (every path: -f json or html)")
+                            "handled by (subsystem, when not the file's directory); every device path: "
+                            "-f json or html")
         secs.append(full)
     if fp.devices:
         secs.append(Section("Devices and sysfs files behind fds", ["path", "class", "dev", "calls", "syscalls", "by"],
