@@ -21,7 +21,7 @@ from functools import lru_cache
 
 from profiler.kernel import read_rows
 from profiler.kernel.devices import classify_path, is_device
-from profiler.kernel.syscalls import canonical_name, normalize_arch
+from profiler.kernel.syscalls import COMPAT, canonical_name, normalize_arch, split_abi_key
 
 # kprof arch -> Kconfig $(SRCARCH) and the Documentation/features column
 _SRCARCH = {"x86_64": "x86", "i386": "x86", "arm": "arm", "aarch64": "arm64", "arm64-compat": "arm64",
@@ -298,7 +298,8 @@ def footprint_uses(fp, arch: str | None = None) -> list[Use]:
     target = normalize_arch(arch or fp.arch)
     uses: list[Use] = []
     for name in sorted(fp.syscalls):
-        row = syscall_condition(target, canonical_name(fp.arch, name))
+        base, abi = split_abi_key(name)     # "getpid (i386)": a 32-bit program's call, the target's compat ABI
+        row = syscall_condition(COMPAT.get(target, target) if abi else target, canonical_name(abi or fp.arch, base))
         if row is None:
             uses.append(Use("syscall", name, None, "n", "needs",
                             f"{target} has no syscall of this name (Linux 6.19.9 table)"))
@@ -498,7 +499,8 @@ def availability(fp, arch: str) -> tuple[list[list], list[list]]:
     target = normalize_arch(arch)
     rows = []
     for name in sorted(fp.syscalls):
-        row = syscall_condition(target, canonical_name(fp.arch, name))
+        base, abi = split_abi_key(name)     # "getpid (i386)": a 32-bit program's call, the target's compat ABI
+        row = syscall_condition(COMPAT.get(target, target) if abi else target, canonical_name(abi or fp.arch, base))
         if row is None:
             rows.append([name, "absent", "", f"not in the {target} syscall table"])
         elif row[1] == "n":
@@ -506,7 +508,7 @@ def availability(fp, arch: str) -> tuple[list[list], list[list]]:
         elif "sys_ni.c" in row[2] and row[1] != "y":
             rows.append([name, "configurable", row[1], row[2]])
     col = _FEATURE_COLUMN[_SRCARCH[target]]
-    used = set(fp.syscalls) | {canonical_name(fp.arch, n) for n in fp.syscalls}
+    used = set(fp.syscalls) | {canonical_name(fp.arch, split_abi_key(n)[0]) for n in fp.syscalls}
     feats = []
     for f in _features():
         hit = [s for s in f["syscalls"].split(",") if s in used]
