@@ -555,16 +555,26 @@ class FootprintBuilder:
                 first = child["images"][0]
                 if first["exe"] is None:
                     first["exe"] = proc["images"][-1]["exe"]
-                    for by in self._unattributed.pop(ev.result, ()):
-                        by[BEFORE_EXEC] -= 1
-                        if not by[BEFORE_EXEC]:
-                            del by[BEFORE_EXEC]
-                        by[first["exe"] or BEFORE_EXEC] += 1
+                    if first["exe"] is not None:
+                        self._adopt(ev.result, first["exe"])
                 self._inherit_abi(first, proc["images"][-1])
         elif name in _EXECS:
             self._exec(ev, proc)
         elif name in _ADDRESSED:
             self._address(ev)
+
+    def _adopt(self, pid: int, exe: str) -> None:
+        """``pid`` turned out to run ``exe`` since before its first call: move the uses counted "(before the first
+        exec)" to it, and the same for its children that inherited the unknown (a subshell's pipeline)."""
+        for by in self._unattributed.pop(pid, ()):
+            by[BEFORE_EXEC] -= 1
+            if not by[BEFORE_EXEC]:
+                del by[BEFORE_EXEC]
+            by[exe] += 1
+        for cpid, child in self.fp.processes.items():
+            if child["parent"] == pid and child["images"][0]["exe"] is None:
+                child["images"][0]["exe"] = exe
+                self._adopt(cpid, exe)
 
     def _ioctl(self, ev: SyscallEvent) -> None:
         args = split_args(ev.args)

@@ -227,3 +227,18 @@ def test_a_call_entered_by_a_thread_of_an_exiting_group_is_not_a_kernel_use():
     assert "msgget" not in fp.syscalls and fp.source["calls_cut_by_group_exit"] == 1
     assert fp.syscalls["futex"].calls == 1 and fp.syscalls["futex"].unfinished == 1   # entered before: kept
     assert fp.syscalls["getpid"].calls == 1            # the forked process (no CLONE_THREAD) is its own group
+
+
+def test_a_subshell_seen_before_its_fork_returns_passes_its_program_on_to_its_children():
+    from profiler.events import SyscallEvent as E
+    from profiler.footprint import FootprintBuilder
+
+    b = FootprintBuilder("x86_64")
+    b.add(E(100, "execve", '"/usr/bin/bash", ["bash"], 0x1 /* 1 vars */', result=0))
+    b.add(E(101, "getpid", "", result=101))                            # the subshell, before bash's clone returns
+    b.add(E(101, "clone", "child_stack=NULL, flags=0x1200000|17", result=102))
+    b.add(E(102, "execve", '"/usr/bin/jq", ["jq"], 0x1 /* 1 vars */', result=0))
+    b.add(E(100, "clone", "child_stack=NULL, flags=0x1200000|17", result=101))
+    fp = b.finish()
+    assert fp.program_runs()["jq"]["started_by"] == {"bash": 1}
+    assert fp.processes[102]["images"][0]["exe"] == "/usr/bin/bash"
