@@ -255,6 +255,7 @@ def run_workload(wl: Workload, out: Path, *, duration: float, discard_tail: floa
     meta = {"format": BUNDLE_FORMAT, "version": 1, "kprof": profiler.__version__, "workload": wl.name,
             "workload_file": str(wl.path), "description": wl.description, "command": sc.command,
             "cron": {"interval_s": wl.cron_interval, "loops": [{"name": n, "command": c} for n, c in wl.loops]},
+            "iteration": {"log": wl.iteration_log, "marker": wl.iteration_marker},
             "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "duration_limit_s": duration, "discard_tail_s": discard_tail, "events": events,
             "whole_system": whole_system, "trace": TRACE, "versions": runner.versions(),
@@ -406,3 +407,71 @@ def load_programs(path: Path) -> dict[str, dict]:
     data = json.loads(Path(path).read_text())
     return {name: {"processes": r["processes"], "calls": r["calls"], "paths": set(r["paths"]),
                    "syscalls": Counter(r["syscalls"])} for name, r in data.items()}
+
+
+# ----------------------------------------------------------------------------- regression (baseline / check)
+
+# A time-driven run: which programs, syscalls, subsystems, ioctl requests and modules it used is compared
+# strictly (new or vanished is a regression); counts are per loop iteration and compared with wide bands
+# (how much a loop does per iteration depends on what it finds: a fresh BG, a pump history to refresh; a
+# program's calls depend on how long it waits — the driver's sleep, listen — so programs get the timing band).
+WORKLOAD_TOLERANCE = {"margin": 1.0, "slack": 20, "timing_margin": 4.0, "timing_slack": 100,
+                      "allocator_margin": 1.5, "allocator_slack": 50, "timing_categories": ["program"],
+                      "ignore": ["error", "device", "network", "file"]}
+
+
+def workload_measures(fp, programs: dict[str, dict], iterations: int | None, modules_loaded: list[str]) -> dict:
+    """category → key → count per loop iteration (per run when the workload counts no iterations)."""
+    from profiler.compare import measures
+    per = max(1, iterations or 1)
+    m = measures(fp)
+    out = {cat: {k: max(1, round(v / per)) for k, v in m[cat].items()} for cat in ("syscall", "subsystem", "ioctl")}
+    out["program"] = {name: max(1, round(r["calls"] / per)) for name, r in programs.items()}
+    out["module"] = {name: 1 for name in modules_loaded}
+    return out
+
+
+def modules_loaded(bundle: Path) -> list[str]:
+    """Modules in /proc/modules during the workload that were not there before it."""
+    from profiler.kernel import modules as km
+    from profiler.record.ftrace import sidecar
+    trace = Path(bundle) / TRACE
+    before, _ = km.read_modules(str(sidecar(trace, "modules-before"))) if sidecar(trace, "modules-before").is_file() \
+        else (None, "")
+    during, _ = km.read_modules(str(sidecar(trace, "modules-during"))) if sidecar(trace, "modules-during").is_file() \
+        else (None, "")
+    return sorted(set(during) - set(before)) if before is not None and during is not None else []
+
+
+def bundle_measures(bundle: Path):
+    """(meta, footprint, measures) of a workload bundle, analysed afresh from its trace."""
+    meta, _, fp, programs = analyse_bundle(bundle)
+    return meta, fp, workload_measures(fp, programs, meta.get("iterations"), modules_loaded(bundle))
+
+
+def check_usable(bundle: Path, meta: dict) -> list[str]:
+    """Why a workload run cannot serve as (or be compared with) a baseline: failures of the run itself."""
+    problems = []
+    if meta.get("interrupted"):
+        problems.append("the run was interrupted")
+    if not meta.get("tracing_state_restored"):
+        problems.append("the tracing state was not restored")
+    if meta.get("iterations") is not None and meta["iterations"] < 1:
+        problems.append("no loop iteration completed")
+    if meta.get("lost_events"):
+        problems.append(f"the ring buffer lost events ({meta['lost_events']})")
+    return problems
+
+
+def run_bundle(path: Path, results: Path, duration: str | None = None) -> Path:
+    """A workload bundle: ``path`` itself, or a fresh run of the workload file ``path`` under ``results``."""
+    from profiler.parse.ftrace_text import parse_duration
+    from profiler.runner import new_bundle_dir
+
+    path = Path(path)
+    if is_workload_bundle(path):
+        return path.resolve()
+    wl = load_workload(path)
+    out = new_bundle_dir(wl.name, Path(results))
+    run_workload(wl, out, duration=parse_duration(duration, "--duration") if duration else (wl.duration or 180.0))
+    return out.resolve()

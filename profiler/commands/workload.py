@@ -94,7 +94,8 @@ def build_report(bundle: Path, alongside=None, discard_tail: float | None = None
                           f"{meta['cron']['interval_s']:g} s: " + ", ".join(lp["command"] for lp in meta["cron"]["loops"])))
     cron = meta.get("cron_every_minute") or {}
     if cron.get("parses") is False:
-        f.append(("oref0-cron-every-minute", f"{cron['script']} does not parse (bash -n: {cron['error']}): a rig with "
+        err = (cron["error"] or "").splitlines()[0].replace(cron["script"] + ": ", "")
+        f.append(("oref0-cron-every-minute", f"{cron['script']} does not parse (bash -n: {err}): a rig with "
                                              "this oref0 starts no loop from cron. kprof's driver starts the loops "
                                              "the script would start (pump-loop, ns-loop, autosens-loop, "
                                              "shared-node-loop) itself"))
@@ -104,7 +105,8 @@ def build_report(bundle: Path, alongside=None, discard_tail: float | None = None
                           + f", {_fmt_s(tmeta.get('duration_s'))} of {_fmt_s(meta.get('duration_limit_s'))}"
                           + (", interrupted" if meta.get("interrupted") else "")))
     if meta.get("iterations") is not None:
-        f.append(("iterations", f"{meta['iterations']} ('{_iteration_marker(bundle)}' in the loop's own log)"))
+        f.append(("iterations", f"{meta['iterations']} ('{meta.get('iteration', {}).get('marker')}' lines in "
+                                f"logs/{meta.get('iteration', {}).get('log')}.log, the loop's own log)"))
     f.append(("emulated", meta.get("emulated", "")))
     f.append(("isolation", meta.get("isolation", "")))
     for s in meta.get("services", []):
@@ -190,14 +192,6 @@ def _subsystem(fp, name) -> str:
     from profiler.footprint import subsystem_label
     info = fp.syscall_info(name)
     return subsystem_label(info.subsystem, info.file)
-
-
-def _iteration_marker(bundle: Path) -> str:
-    try:
-        from profiler.workload import load_workload
-        return load_workload(bundle / "workload.yaml").iteration_marker or ""
-    except Exception:   # noqa: BLE001 - only a label
-        return ""
 
 
 def run_main(args) -> int:
