@@ -198,9 +198,12 @@ def _execute(wl: Workload, workdir: Path, env: dict, out: Path, rec_opts: dict) 
                                timeout=300)
             if p.returncode != 0:
                 raise KprofError(f"{sc.path}: prepare step failed (exit {p.returncode}): {step}\n{p.stderr.strip()}")
-        rec = record_ftrace(out / TRACE, command=list(sc.command), cwd=str(workdir), env=env, **rec_opts)
-        result = {"exit": rec.exit, "interrupted": rec.interrupted, "timed_out": rec.timed_out,
-                  "warnings": rec.warnings}
+        if rec_opts.get("untraced"):          # bench/workload_overhead.py: the same run, nothing recorded
+            result = _run_untraced(list(sc.command), workdir, env, rec_opts["duration"])
+        else:
+            rec = record_ftrace(out / TRACE, command=list(sc.command), cwd=str(workdir), env=env, **rec_opts)
+            result = {"exit": rec.exit, "interrupted": rec.interrupted, "timed_out": rec.timed_out,
+                      "warnings": rec.warnings}
     finally:
         for s in started:
             s.stop()
@@ -213,6 +216,31 @@ def _execute(wl: Workload, workdir: Path, env: dict, out: Path, rec_opts: dict) 
             os.unlink(resolv)
     result["services"] = reports
     return result
+
+
+def _run_untraced(command: list[str], workdir: Path, env: dict, duration: float) -> dict:
+    """Run the driver for ``duration`` without tracing, then stop its process group as a recording does."""
+    p = subprocess.Popen(command, cwd=workdir, env=env, process_group=0, stdin=subprocess.DEVNULL)
+    try:
+        p.wait(timeout=duration)
+    except subprocess.TimeoutExpired:
+        pass
+    for sig, wait in ((signal.SIGINT, 4), (signal.SIGTERM, 4), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(p.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            p.wait(timeout=wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    return {"exit": {"exit": p.returncode}, "interrupted": False, "timed_out": True, "warnings": [],
+            "untraced": True}
 
 
 def _service_report(s) -> dict:
@@ -239,7 +267,7 @@ def count_iterations(wl: Workload, logs: Path) -> int | None:
 
 def run_workload(wl: Workload, out: Path, *, duration: float, discard_tail: float | None = None,
                  events: str = "syscalls", whole_system: bool = False, buffer_kb: int = 16384,
-                 progress=None) -> dict:
+                 progress=None, untraced: bool = False) -> dict:
     """Run and record the workload into the bundle ``out``; returns meta.json's content. Ctrl-C or SIGTERM
     stops it early (everything is stopped and restored; the partial recording is kept and analysed)."""
     from profiler import runner
@@ -271,6 +299,8 @@ def run_workload(wl: Workload, out: Path, *, duration: float, discard_tail: floa
                 "KPROF_LOOPS": " ".join(f"{n}={c}" for n, c in wl.loops)})
     rec_opts = {"events": events, "duration": duration, "discard_tail": discard_tail, "buffer_kb": buffer_kb,
                 "whole_system": whole_system}
+    if untraced:
+        rec_opts = {"untraced": True, "duration": duration}
     old_term = signal.signal(signal.SIGTERM, _term_to_interrupt)
     started = time.monotonic()
     try:

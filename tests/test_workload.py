@@ -73,10 +73,10 @@ class Machine:
         return out
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def scenario_results(tmp_path_factory):
-    """Per-command results to put beside the workload: determine-basal (the workload runs it) and
-    pump-model (it runs mdt, but never `mdt model` as its own command? it does: the loop's preflight)."""
+    """Per-command results to put beside the workload: determine-basal (the loop runs it as a program) and
+    calculate-iob (the loop sends it to the shared node: never run as its own program)."""
     base = tmp_path_factory.mktemp("scenario-results")
     out = []
     for name in ("determine-basal", "calculate-iob"):
@@ -85,7 +85,7 @@ def scenario_results(tmp_path_factory):
     return out
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def rig_run(tmp_path_factory, scenario_results, tracefs):  # noqa: F811
     """One 3-minute run of the whole rig, with the scenario results alongside."""
     bundle = tmp_path_factory.mktemp("rig") / "run1"
