@@ -28,10 +28,22 @@ def scenario_programs(fp: Footprint) -> list[str]:
 
 
 def scenario_command(fp: Footprint) -> str | None:
-    for name in scenario_programs(fp):
-        if name not in INTERPRETERS and not name.startswith("kprof-"):
-            return name
-    return None
+    """The scenario's own command: the first program, going down its process tree from the root (children
+    in pid order), that is neither an interpreter nor a kprof wrapper script."""
+    def own(name):
+        return name not in INTERPRETERS and not name.startswith("kprof-")
+
+    children: dict = {}
+    for pid, proc in fp.processes.items():
+        children.setdefault(proc.get("parent"), []).append(pid)
+    queue = [fp.root_pid] if fp.root_pid in fp.processes else []
+    while queue:
+        pid = queue.pop(0)
+        for image in fp.processes[pid]["images"]:
+            if image["exe"] and own(_base(image["exe"])):
+                return _base(image["exe"])
+        queue += sorted(children.get(pid, []))
+    return next((name for name in scenario_programs(fp) if own(name)), None)
 
 
 @dataclass
