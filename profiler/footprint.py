@@ -19,7 +19,7 @@ from profiler.errors import KprofError
 from profiler.events import ProcessEvent, SyscallEvent
 from profiler.kernel import devices, ioctls, syscalls
 from profiler.parse.strace_log import split_args
-from profiler.strace_text import parse_int, sockaddr, unquote
+from profiler.strace_text import sockaddr, unquote
 
 FORMAT = "kprof-footprint"
 USE_TABLES = ("devices", "files", "network", "programs")
@@ -30,16 +30,55 @@ _FORKS = {"clone", "clone3", "fork", "vfork"}
 _EXECS = {"execve", "execveat"}
 _OPENS = {"open": 0, "openat": 1, "openat2": 1, "creat": 0, "open_by_handle_at": None}
 _PROC_PID = re.compile(r"/(proc/|task/)\d+(?=/|$)")
+# temporary files' random names: mktemp's template tail (shared_node.54XYisQ1C9id) and Python's tmpXXXXXXXX
+_MKTEMP = re.compile(r"^(/tmp/(?:[^/]+/)*[^/]*[._-])([A-Za-z0-9]{6,})$")
+_PYTEMP = re.compile(r"^(/tmp/(?:[^/]+/)*tmp)([a-z0-9_]{8})$")
+# an accepted connection, as strace -yy shows its fd: UNIX-STREAM:[inode->peer,"/path"], TCP:[a:p->b:q]
+_ACCEPTED_UNIX = re.compile(r'^UNIX(?:-[A-Z]+)?:\[\d+(?:->\d+)?(?:,"(.*)")?\]$')
+_ACCEPTED_INET = re.compile(r"^(TCP|UDP|TCPv6|UDPv6):\[(.+?)->(.+)\]$")
+
+
+def _random_tail(text: str) -> bool:
+    """Looks like mktemp's random letters: at least two of lower case, upper case and digits."""
+    return sum(any(f(c) for c in text) for f in (str.islower, str.isupper, str.isdigit)) >= 2
+
+
+def temp_name(path: str) -> str:
+    """A temporary file's run-specific random name made comparable: /tmp/shared_node.XXXXXX."""
+    m = _MKTEMP.match(path)
+    if m and _random_tail(m.group(2)):
+        return m.group(1) + "XXXXXX"
+    m = _PYTEMP.match(path)
+    if m and any(c.isdigit() for c in m.group(2)):
+        return m.group(1) + "XXXXXXXX"
+    return path
+
+
+def accepted_address(fd_path: str) -> str:
+    """The key of a connection accept() returned: the listening side's address, without the run-specific
+    socket inodes or the peer's ephemeral port (UNIX-STREAM:[1->2,"/tmp/s"] → unix:/tmp/s,
+    TCP:[127.0.0.1:1337->127.0.0.1:50432] → inet:127.0.0.1:1337)."""
+    m = _ACCEPTED_UNIX.match(fd_path)
+    if m:
+        return f"unix:{m.group(1) or '(unnamed)'}"
+    m = _ACCEPTED_INET.match(fd_path)
+    if m:
+        return f"{'inet6' if m.group(1).endswith('v6') else 'inet'}:{m.group(2)}"
+    return fd_path
 _ADDRESSED = {"connect": 1, "bind": 1, "sendto": 4, "accept": None, "accept4": None}
 
 
 def strip_dev(path: str) -> tuple[str, str | None]:
-    """``/dev/pts/0<char 136:0>`` → (``/dev/pts/0``, ``char 136:0``)."""
+    """``/dev/pts/0<char 136:0>`` → (``/dev/pts/0``, ``char 136:0``); strace's escapes in the path undone
+    (``-y`` prints ``<``, ``>``, ``"`` and control characters in a path as ``\\74``, ``\\76``, ``\\"``, ``\\n``)."""
+    dev = None
     if path.endswith(">"):
         k = path.rfind("<")
         if k > 0 and path[k + 1:k + 6] in ("char ", "block"):
-            return path[:k], path[k + 1:-1]
-    return path, None
+            path, dev = path[:k], path[k + 1:-1]
+    if "\\" in path:
+        path = unquote('"' + path + '"')
+    return path, dev
 
 
 @dataclass
@@ -187,7 +226,7 @@ class Footprint:
                 "calls": s.calls, "errors": dict(sorted(s.errors.items())), "time": round(s.time, 6),
                 "unfinished": s.unfinished, "injected": s.injected,
                 "number": info.number, "subsystem": subsystem_label(info.subsystem, info.file),
-                "defined_in": f"{info.file}:{info.line}" if info.file else None,
+                "defined_in": info.defined_in,
                 "maintainers": info.maintainers, "note": info.note,
             }
         return {
@@ -291,6 +330,10 @@ class FootprintBuilder:
         self._fd_paths: dict[str, tuple] = {}  # what is behind an fd path: classified once
         # longest prefix first, so a workdir inside /tmp wins over /tmp
         self._aliases = sorted((path_aliases or {}).items(), key=lambda kv: -len(kv[0]))
+        # a new thread or child can make calls before strace shows its parent's fork/clone returning: until
+        # then its uses are counted "(before the first exec)"; these are moved to the parent's program then
+        self._unattributed: dict[int, list[Counter]] = {}
+        self._pid: int | None = None
 
     def _alias(self, path: str) -> str:
         """Run-specific parts of a path made comparable: the workdir → $WORKDIR, /proc/1234 → /proc/PID."""
@@ -299,6 +342,8 @@ class FootprintBuilder:
                 return alias + path[len(prefix):]
         if path.startswith("/proc/"):
             return _PROC_PID.sub(r"/\1PID", path)
+        if path.startswith("/tmp/"):
+            return temp_name(path)
         return path
 
     def _process(self, pid: int) -> dict:
@@ -309,6 +354,21 @@ class FootprintBuilder:
             proc = self.fp.processes[pid] = {"parent": None, "end": None,
                                              "images": [{"exe": None, "syscalls": Counter()}]}
         return proc
+
+    def _rename(self, old: int, new: int) -> None:
+        procs = self.fp.processes
+        proc = procs.pop(old, None)
+        if proc is None:
+            return
+        if new in procs:   # already seen under its pid: the earlier calls come first
+            proc["images"][-1]["syscalls"].update(procs[new]["images"][0]["syscalls"])
+            proc["images"] += procs[new]["images"][1:]
+        procs[new] = proc
+        for p in procs.values():
+            if p["parent"] == old:
+                p["parent"] = new
+        if self.fp.root_pid == old:
+            self.fp.root_pid = new
 
     def add_all(self, events: Iterable) -> "FootprintBuilder":
         for ev in events:
@@ -322,6 +382,8 @@ class FootprintBuilder:
                 proc["end"] = {"exit": ev.status}
             elif ev.kind == "killed":
                 proc["end"] = {"signal": ev.signal, "core_dumped": ev.core_dumped}
+            elif ev.kind == "renamed":
+                self._rename(ev.pid, ev.status)
             return
         fp = self.fp
         name = ev.name
@@ -341,6 +403,7 @@ class FootprintBuilder:
         image = proc["images"][-1]
         image["syscalls"][name] += 1
         self._exe = image["exe"] or BEFORE_EXEC
+        self._pid = ev.pid
 
         if ev.fd_path is not None:
             seen = self._fd_paths.get(ev.fd_path)
@@ -363,6 +426,11 @@ class FootprintBuilder:
                 first = child["images"][0]
                 if first["exe"] is None:
                     first["exe"] = proc["images"][-1]["exe"]
+                    for by in self._unattributed.pop(ev.result, ()):
+                        by[BEFORE_EXEC] -= 1
+                        if not by[BEFORE_EXEC]:
+                            del by[BEFORE_EXEC]
+                        by[first["exe"] or BEFORE_EXEC] += 1
         elif name in _EXECS:
             self._exec(ev, proc)
         elif name in _ADDRESSED:
@@ -373,12 +441,10 @@ class FootprintBuilder:
         if len(args) < 2:
             return
         # -X raw logs give the number; others give strace's name for it ("TCGETS"), mapped back here
-        request = parse_int(args[1])
-        if request is None:
-            request = ioctls.ioctl_code(args[1], self.fp.arch)
+        request = ioctls.request_from_arg(args[1], self.fp.arch)
         if request is None:
             return
-        self._touch(self.fp.ioctls, (request & 0xFFFFFFFF, self._alias(ev.fd_path) if ev.fd_path else ""), ev)
+        self._touch(self.fp.ioctls, (request, self._alias(ev.fd_path) if ev.fd_path else ""), ev)
 
     def _open(self, ev: SyscallEvent) -> None:
         if ev.result is not None and ev.result >= 0 and ev.result_path:
@@ -411,8 +477,8 @@ class FootprintBuilder:
         if idx is not None:
             args = split_args(ev.args)
             addr = sockaddr(args[idx]) if len(args) > idx else None
-        elif ev.result_path:  # accept: the peer is behind the returned fd
-            addr = ev.result_path
+        elif ev.result_path:  # accept: the connection is behind the returned fd
+            addr = accepted_address(ev.result_path)
         if not addr:
             return
         if addr.startswith("unix:"):
@@ -429,6 +495,8 @@ class FootprintBuilder:
         if ev.errno:
             e["errors"][ev.errno] += 1
         e["by"][self._exe] += 1
+        if self._exe == BEFORE_EXEC and self._pid != self.fp.root_pid:
+            self._unattributed.setdefault(self._pid, []).append(e["by"])
 
     def finish(self) -> Footprint:
         return self.fp

@@ -106,6 +106,9 @@ def pump_client(scenario: Scenario) -> dict | None:
                              f"system PATH ({SYSTEM_PATH})")
         kind = "the system's tools (system PATH)"
     else:
+        if choice != "kprof" and not where.is_dir():
+            raise KprofError(f"{scenario.path}: pump client directory {where} does not exist (give kprof, system "
+                             f"or a directory holding {', '.join(PUMP_TOOLS)})")
         found = {t: str(where / t) if os.access(where / t, os.X_OK) and (where / t).is_file() else None
                  for t in PUMP_TOOLS}
         missing = [t for t, p in found.items() if p is None]

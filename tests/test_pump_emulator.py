@@ -656,6 +656,14 @@ def test_settings_reply(model):
     assert exchange(emu, refused)[1][4:6] == b"\x15\x08"                             # the other family's opcode
 
 
+def test_refusing_the_settings_commands_is_a_fault_target():
+    """The refused runs of real-tools/*.txt (NAK 08) stay reproducible: fault nak:settings,basal,..."""
+    emu = core(fault="nak:settings,basal,targets,sensitivities,carbratios")
+    for cmd in (0xC0, 0x92, 0x9F, 0x8B, 0x8A):
+        assert exchange(emu, cmd)[1][4:6] == b"\x15\x08", hex(cmd)
+    assert exchange(emu, P.MODEL)[1][4] == P.MODEL
+
+
 def _basal(frags) -> list:
     data = b"".join(f[1:] for f in frags)
     out = []
@@ -914,6 +922,13 @@ def test_pump_clock_follows_tz(tz, zone):
 def test_bad_tz_is_a_clear_error():
     with pytest.raises(KprofError, match="TZ='Mars/Olympus_Mons'"):
         PumpEmulator(PumpConfig(), env={"TZ": "Mars/Olympus_Mons"})
+
+
+def test_malformed_requests_get_no_answer():
+    emu = core()
+    for req in (b"", b"\x06\x09", b"\x09", b"\x03\x00\x00", b"\x05" + bytes(9), b"\x02\x02"):
+        reply = emu.handle_request(req)
+        assert reply.steps == [] and "malformed" in reply.note, req
 
 
 def test_record_without_a_pty():

@@ -78,8 +78,12 @@ def test_pump_loop_completes_twice_and_leaves_nothing_behind(tmp_path, subreaper
         assert execs.get("oref0-pump-loop") == 1 and execs.get("mdt", 0) >= 10, execs
         for tool in ("listen", "pumphistory", "jq", "socat", "oref0-determine-basal"):
             assert execs.get(tool, 0) >= 1, (tool, execs)
-        titles = [s["title"] for s in json.loads(p.stdout)["sections"]]
-        assert "Process tree: programs run" in titles and "Device-level footprint: /dev/serial0" in titles
+        sections = {s["title"]: s for s in json.loads(p.stdout)["sections"]}
+        assert "Process tree: programs run" in sections and "Device-level footprint: /dev/serial0" in sections
+        by_program = {r[0]: r for r in sections["Device-level footprint by program: /dev/serial0"]["rows"]}
+        assert set(by_program) == {"mdt", "listen", "pumphistory"}, by_program
+        assert by_program["mdt"][1] == execs["mdt"]   # runs, as counted from the execs
+        assert sum(r[2] for r in by_program.values()) == sum(fp["devices"]["/dev/serial0"]["syscalls"].values())
         # what the loop wrote to /tmp went to the scenario's private /tmp
         assert "/tmp/pump_loop_completed" in fp["files"] or any("/tmp/pump_loop_" in f for f in fp["files"])
         assert _loop_tmp_entries() == tmp_before, "the loop wrote into the host's /tmp"
@@ -141,3 +145,47 @@ def test_pump_temp_basal_expectation(tmp_path):
     assert "needs an emulated pump" in temp_basal_mismatch(enacted, [])
     enacted.write_text('{"rate": 0, "duration": 0}')   # a cancel: nothing may run
     assert temp_basal_mismatch(enacted, [pump]) is None
+
+
+def test_a_thread_seen_before_its_clone_returns_is_credited_to_its_parents_program():
+    """strace -f can print a new thread's first calls before the parent's clone3 returns (Go's threads read the
+    radio at once): those uses belong to the parent's program, not to "(before the first exec)"."""
+    from profiler.events import SyscallEvent as E
+    from profiler.footprint import FootprintBuilder
+
+    b = FootprintBuilder("x86_64")
+    b.add(E(100, "execve", '"/usr/bin/mdt", ["mdt"], 0x1 /* 1 vars */', result=0))
+    b.add(E(101, "read", "3</dev/serial0<char 136:0>>, \"\", 256", result=0, fd_path="/dev/serial0<char 136:0>"))
+    b.add(E(100, "clone3", "{flags=CLONE_VM|CLONE_THREAD}, 88", result=101))
+    b.add(E(101, "read", "3</dev/serial0<char 136:0>>, \"\", 256", result=0, fd_path="/dev/serial0<char 136:0>"))
+    fp = b.finish()
+    assert dict(fp.devices["/dev/serial0"]["by"]) == {"/usr/bin/mdt": 2}
+    runs = fp.program_runs()
+    assert runs["mdt"]["calls"] == 3 and runs["mdt"]["processes"] == 2          # clone3 + the thread's reads
+    assert runs["(before the first exec)"]["calls"] == 1                         # only the root's execve
+
+
+def test_run_specific_names_are_made_comparable():
+    """Keys a baseline compares must not carry what differs from run to run: mktemp's random letters, the
+    inodes of an accepted unix socket, a peer's ephemeral port (each pump-loop run made 4 new
+    /tmp/shared_node.* files and 4 new UNIX-STREAM:[inode->inode,…] destinations before)."""
+    from profiler.events import SyscallEvent as E
+    from profiler.footprint import FootprintBuilder, accepted_address, temp_name
+
+    assert temp_name("/tmp/shared_node.54XYisQ1C9id") == "/tmp/shared_node.XXXXXX"
+    assert temp_name("/tmp/tmpk3j_x9q1") == "/tmp/tmpXXXXXXXX"
+    for kept in ("/tmp/pump_loop_success", "/tmp/oref0-shared-node.log", "/tmp/x.config", "/etc/a.B1c2D3e4"):
+        assert temp_name(kept) == kept
+    assert accepted_address('UNIX-STREAM:[1136227->1134574,"/tmp/oaps_shared_node"]') == "unix:/tmp/oaps_shared_node"
+    assert accepted_address("TCP:[127.0.0.1:1337->127.0.0.1:50432]") == "inet:127.0.0.1:1337"
+    b = FootprintBuilder("x86_64")
+    for inode, name in ((11, "Ab3dE6fGh1J2"), (13, "x9Y8w7V6u5T4")):
+        b.add(E(1, "openat", f'AT_FDCWD, "/tmp/shared_node.{name}", O_RDWR|O_CREAT|O_EXCL, 0600', result=3,
+                result_path=f"/tmp/shared_node.{name}"))
+        b.add(E(2, "accept4", "3<UNIX:[9,\"/tmp/oaps_shared_node\"]>, NULL, NULL, SOCK_CLOEXEC", result=4,
+                result_path=f'UNIX-STREAM:[{inode}->{inode + 1},"/tmp/oaps_shared_node"]'))
+    b.add(E(3, "connect", '5<UNIX-STREAM:[20]>, {sa_family=AF_UNIX, sun_path="/tmp/oaps_shared_node"}, 110', result=0))
+    fp = b.finish()
+    assert fp.files["/tmp/shared_node.XXXXXX"]["calls"] == 2
+    assert dict(fp.network["unix:/tmp/oaps_shared_node"]["syscalls"]) == {"accept4": 2, "connect": 1}
+    assert len(fp.network) == 1

@@ -85,6 +85,9 @@ def run_report(scenario, outcomes, meta: dict, bundle: Path) -> Report:
     for s in first.services:
         if s["type"] == "pump":
             report.sections.insert(0, device_section(fp, s["device"]))
+            users = device_users_section(fp, s["device"])
+            if users is not None:
+                report.sections.insert(1, users)
     if len(outcomes) > 1:
         report.sections.insert(1, variation_section([o.footprint for o in outcomes if o.footprint]))
     return report
@@ -117,14 +120,27 @@ def device_section(fp: Footprint, path: str) -> Section:
         rows.append([name, calls, detail, sub])
     note = (f"{path} is a {d['class']} device ({d['dev']}); the rest of the report includes the "
             "runtime's start-up")
+    if sum(r["runs"] for r in fp.program_runs().values()) > 1:
+        note += "; summed over every program that used it (per program below)"
+    return Section(f"Device-level footprint: {path}", ["syscall", "calls", "detail", "subsystem"], rows, note)
+
+
+def device_users_section(fp: Footprint, path: str) -> Section | None:
+    """Who made the device-level calls: per program, its runs and its calls on the device (None: one run)."""
+    d = fp.devices.get(path)
+    runs = fp.program_runs()
+    if d is None or sum(r["runs"] for r in runs.values()) <= 1:
+        return None
     users = Counter()
     for exe, calls in d["by"].items():
         users[program_name(exe)] += calls
-    if len(users) > 1 or sum(r["runs"] for r in fp.program_runs().values()) > 1:
-        runs = fp.program_runs()
-        note += ("; summed over the programs that used it: " + ", ".join(
-            f"{name} {calls} calls in {runs.get(name, {}).get('runs', 0)} runs" for name, calls in users.most_common()))
-    return Section(f"Device-level footprint: {path}", ["syscall", "calls", "detail", "subsystem"], rows, note)
+    rows = []
+    for name, calls in users.most_common():
+        n = runs.get(name, {}).get("runs", 0)
+        rows.append([name, n, calls, f"{calls / n:.0f}" if n else ""])
+    return Section(f"Device-level footprint by program: {path}", ["program", "runs", "calls on the device",
+                                                                   "per run"], rows,
+                   f"the {sum(users.values())} calls on {path} (opens not included) by the programs that made them")
 
 
 def variation_section(fps: list[Footprint]) -> Section:

@@ -13,10 +13,13 @@ The emulator owns a pty pair: a client opens the slave (``slave_path``) exactly 
   ``MEDTRONIC_FREQUENCY``); a packet is heard with RSSI -49 dBm on it, 7 dB less per 50 kHz off it, and not
   at all more than 150 kHz off (RX timeout), so mmtune's scan finds a real best frequency;
 * **pump** (§4): heard packets must decode, pass CRC-8, be type A7 and carry this pump's ID, otherwise
-  the radio answers ``AA 00`` (RX timeout).  Commands 8D, 73, CE, 70, 72, 98, 9D, 71, 74 are answered;
+  the radio answers ``AA 00`` (RX timeout).  Commands 8D, 73, CE, 70, 72, 98, 9D, 71, 74 and the
+  settings and schedules below are answered;
   5D is ACKed; 4C, 69, 42, 5B, 40, 4D and 80 are two-step (ACK the short packet, act on the long one);
   history pages stream as 16 fragments on ACKs and a NAK re-sends the last fragment; anything else is
   NAKed with 08 (CommandRefused);
+* **framings**: ``handle_request`` is the framing-agnostic core (one request in, a :class:`Reply` out);
+  the pty server here is one framing, and an emulator that is never ``start()``ed serves it alone;
 * **state** persists for the emulator's life: reservoir, temp basal (counts down), bolusing (1.5 U/min),
   suspended, clock offset, history, asleep/awake, registers (frequency);
 * **latency** (§5.4) when ``latency`` is true: UART time (0.52 ms/byte), air time (16.39 kbit/s) and a
@@ -48,7 +51,8 @@ newest records; older ones spill into pages 1, 2, … (at most 36 pages).
 Faults (``PumpConfig.fault``), ``MODE[:TARGET,…][@N]``: MODE is one of :data:`FAULT_MODES`; TARGETs are
 pump commands by name (``model``, ``reservoir``, ``status``, ``clock``, ``battery``, ``tempbasal``,
 ``settempbasal``, ``bolus``, ``button``, ``setclock``, ``suspend``, ``wakeup``, ``history``,
-``pumpid``, ``firmware``) or hex code (``73``), and for ``busy`` also ``version``, ``register`` or
+``pumpid``, ``firmware``, ``settings``, ``basal``, ``targets``, ``sensitivities``, ``carbratios``) or
+hex code (``73``), and for ``busy`` also ``version``, ``register`` or
 ``all``; without targets a mode applies to every pump exchange.  ``@N`` limits the fault to the first N
 matching exchanges of the emulator's life (then it behaves), except for ``asleep``, where N is the
 number of wake-ups (5D) the pump needs (default 20).  ``duplicate-fragment`` duplicates at most one
@@ -969,6 +973,12 @@ class PumpEmulator:
 
     # request handling (the firmware)
     def handle_request(self, req: bytes) -> Reply:
+        """One complete subg_rfspy request (§2.2) → what the radio sends back, when (``Reply.steps``).
+
+        A truncated or over-long request (another framing may hand over any bytes) gets no answer.
+        """
+        if not req or P.request_length(req) != len(req):
+            return Reply(note=f"malformed request {bytes(req[:16]).hex()}")
         cmd = req[0]
         uart = len(req) * UART_S_PER_BYTE
         if cmd == P.CMD_GET_VERSION:

@@ -145,14 +145,35 @@ func (l *spiLink) response(timeoutMs int) ([]byte, error) {
 
 func (l *spiLink) close() { syscall.Close(l.fd) }
 
-// pin is an output GPIO in the legacy sysfs ABI.
-type pin struct{ value string }
+// pin is a GPIO in the legacy sysfs ABI, /sys/class/gpio/gpioN.
+type pin struct{ dir string }
 
 // gpioOutput: stat gpioN (export it and wait 1 s when absent), stat its value file, then write active_low
 // and direction (the raw level of the initial value). Each write is a whole os.WriteFile, as ecc1/gpio's
-// ioutil.WriteFile. A missing value file gives a nil pin and no error, as in ecc1/gpio: the first use of
-// the pin then panics (spi-radio.md §10).
+// ioutil.WriteFile. A missing value file gives a nil pin and no error, as in ecc1/gpio, and the set-up
+// then dereferences it: a Go panic, exit status 2 (spi-radio.md §2.2 b, §10).
 func gpioOutput(n int, activeLow, initial bool) (*pin, error) {
+	p, err := openPin(n)
+	if err != nil {
+		return nil, err
+	}
+	low, level := "0", "low"
+	if activeLow {
+		low = "1"
+	}
+	if initial != activeLow {
+		level = "high"
+	}
+	if err := p.write("active_low", low); err != nil {
+		return nil, err
+	}
+	if err := p.write("direction", level); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func openPin(n int) (*pin, error) {
 	dir := path.Join(gpioDir, "gpio"+strconv.Itoa(n))
 	if _, err := os.Stat(dir); os.IsNotExist(err) {
 		if err := os.WriteFile(gpioDir+"/export", []byte(strconv.Itoa(n)), 0644); err != nil {
@@ -163,30 +184,19 @@ func gpioOutput(n int, activeLow, initial bool) (*pin, error) {
 			return nil, fmt.Errorf("failed to export GPIO directory %s", dir)
 		}
 	}
-	value := dir + "/value"
-	if fi, err := os.Stat(value); err != nil || !fi.Mode().IsRegular() {
+	if fi, err := os.Stat(dir + "/value"); err != nil || !fi.Mode().IsRegular() {
 		return nil, nil
 	}
-	low, level := "0", "low"
-	if activeLow {
-		low = "1"
-	}
-	if initial != activeLow {
-		level = "high"
-	}
-	if err := os.WriteFile(dir+"/active_low", []byte(low), 0644); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(dir+"/direction", []byte(level), 0644); err != nil {
-		return nil, err
-	}
-	return &pin{value: value}, nil
+	return &pin{dir: dir}, nil
+}
+
+func (p *pin) write(file, value string) error {
+	return os.WriteFile(p.dir+"/"+file, []byte(value), 0644)
 }
 
 func (p *pin) set(v bool) error {
-	s := "0"
 	if v {
-		s = "1"
+		return p.write("value", "1")
 	}
-	return os.WriteFile(p.value, []byte(s), 0644)
+	return p.write("value", "0")
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 // firmware is spi-radio.md §7.1 on the wire side: frames of 99, n → c, data; responses queued whole.
@@ -126,5 +127,19 @@ func TestSendAndListenAndSilence(t *testing.T) {
 	}
 	if n := len(f.tx) - 24; n != 2*(3+extraMs) {
 		t.Errorf("%d poll transfers for a %d-iteration budget", n, 3+extraMs)
+	}
+}
+
+// struct spi_ioc_transfer as spi-radio.md §3.2 lays it out, and the request number of §3.1.
+func TestTransferLayout(t *testing.T) {
+	var x spiTransfer
+	if unsafe.Sizeof(x) != 32 || unsafe.Offsetof(x.rxBuf) != 8 || unsafe.Offsetof(x.length) != 16 ||
+		unsafe.Offsetof(x.speedHz) != 20 || unsafe.Offsetof(x.delayUsecs) != 24 || unsafe.Offsetof(x.bitsPerWord) != 26 ||
+		unsafe.Offsetof(x.csChange) != 27 {
+		t.Errorf("spi_ioc_transfer layout: size %d", unsafe.Sizeof(x))
+	}
+	// _IOW('k', 0, char[32]): direction write (1) << 30 | size 32 << 16 | 'k' << 8 | 0
+	if spiIOCMessage1 != 1<<30|32<<16|'k'<<8 {
+		t.Errorf("SPI_IOC_MESSAGE(1) = %#x", spiIOCMessage1)
 	}
 }
