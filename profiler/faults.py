@@ -108,11 +108,12 @@ def strace_options(rules: list[Rule]) -> list[str]:
 def normal_variant(scenario):
     """The same scenario without its faults: the normal path the error path is compared with."""
     pump = dict(scenario.pump, fault="none") if scenario.pump is not None else None
-    return dataclasses.replace(scenario, inject=[], pump=pump, expect={})
+    return dataclasses.replace(scenario, inject=[], pump=pump, expect={}, radio_fault=None)
 
 
 def has_faults(scenario) -> bool:
-    return bool(scenario.inject) or bool(scenario.pump and scenario.pump.get("fault", "none") != "none")
+    return (bool(scenario.inject) or bool(scenario.pump and scenario.pump.get("fault", "none") != "none")
+            or bool(scenario.radio_fault))
 
 
 def call_target(ev: SyscallEvent) -> str | None:

@@ -66,8 +66,8 @@ def pump_tool_dir(variant: str = "uart") -> Path:
 
 
 def pump_variant(scenario: Scenario) -> str:
-    """The radio variant of kprof's tools a scenario runs: the UART build for now."""
-    return "uart"
+    """The radio variant of kprof's tools a scenario runs: its radio (uart, spi or edison)."""
+    return scenario.radio
 
 
 def _sha256(path: Path) -> str:
@@ -134,6 +134,18 @@ def search_path(scenario: Scenario | None = None) -> str:
     return os.pathsep.join(parts + [SYSTEM_PATH])
 
 
+def with_overrides(scenario: Scenario, radio: str | None = None, backend: str | None = None) -> Scenario:
+    """``kprof run --radio/--backend``: an SPI radio implies the ptrace backend unless one was asked for."""
+    import dataclasses
+    radio = radio or scenario.radio
+    backend = backend or scenario.raw.get("backend") or ("strace" if radio == "uart" else "ptrace")
+    if radio != "uart" and scenario.pump is None:
+        raise KprofError(f"{scenario.path}: --radio {radio}: the radio path belongs to a pump scenario "
+                         f"(this one has no 'pump:' section)")
+    return dataclasses.replace(scenario, radio=radio, backend=backend,
+                               radio_fault=scenario.radio_fault if radio != "uart" else None)
+
+
 def missing_tools(scenario: Scenario) -> list[str]:
     """Executables the scenario needs that are not on kprof's PATH (node_modules/.bin first)."""
     path = search_path(scenario)
@@ -148,6 +160,13 @@ def check_runnable(scenario: Scenario) -> None:
     if scenario.backend == "strace" and any(r.restricted for r in rules):
         raise KprofError(f"{scenario.path}: inject: a rule restricted to a path or fd class needs the ptrace "
                          f"backend (add 'backend: ptrace'): strace cannot restrict an injection by path")
+    if scenario.radio != "uart":
+        if scenario.pump is None:
+            raise KprofError(f"{scenario.path}: radio: {scenario.radio}: the radio path belongs to a pump scenario")
+        if scenario.backend != "ptrace":
+            raise KprofError(f"{scenario.path}: radio: {scenario.radio} is served at the syscall boundary by kprof's "
+                             f"ptrace backend (strace cannot answer an ioctl); drop 'backend: {scenario.backend}' "
+                             f"(or --backend {scenario.backend}), or run the UART path with --radio uart")
     if scenario.pump is not None:
         from profiler.pump.emulator import config_from_mapping
         config_from_mapping(scenario.pump, f"{scenario.path}: pump")
@@ -228,13 +247,16 @@ def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analys
 
     started = []
     resolv = None
+    spi = holder = None
     devfs.private_tmp(host_dirs_needed(scenario, workdir, run_dir, env))
     try:
         if scenario.services:
             from profiler.environment import nightscout  # services are rare: keep them out of start-up
             for spec in scenario.services:
                 started.append(nightscout.start_service(spec, workdir))
-        if scenario.pump is not None:
+        if scenario.pump is not None and scenario.radio != "uart":
+            spi, holder = _spi_radio(scenario, env)
+        elif scenario.pump is not None:
             from profiler.pump.emulator import PumpEmulator, config_from_mapping
             # the command's env: its TZ is the pump clock's zone, its MEDTRONIC_FREQUENCY the pump's frequency
             pump = PumpEmulator(config_from_mapping(scenario.pump, f"{scenario.path}: pump"), env=env).start()
@@ -252,14 +274,51 @@ def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analys
         outcome = recorder(scenario.backend)(
             argv, str(run_dir / "trace.log"), cwd=str(workdir), env=env, timeout=scenario.timeout,
             stdout_path=str(run_dir / "stdout.txt"), stderr_path=str(run_dir / "stderr.txt"),
-            consume=analysis.feed, inject=inject_rules(scenario, analysis.arch))
+            consume=analysis.feed, inject=inject_rules(scenario, analysis.arch), **({"spi": spi} if spi else {}))
     finally:
+        if holder is not None:
+            holder.close()
         for s in started:
             s.stop()
         if resolv:
             os.unlink(resolv)
     strace_rec.check_ptrace_failure(outcome.strace_messages or [])
-    return outcome, [service_report(s) for s in started], analysis.finish(require_events=False)
+    reports = [service_report(s) for s in started]
+    if spi is not None:
+        reports.insert(0, spi_report(spi, outcome.device))
+    return outcome, reports, analysis.finish(require_events=False)
+
+
+def _spi_radio(scenario: Scenario, env: dict):
+    """The SPI radio path in this mount namespace (spi-radio.md §8): a placeholder spidev node, a fake sysfs
+    GPIO tree, and the emulated radio + pump the ptrace backend serves the ioctls from. Returns (the
+    device, the file holding the spidev's flock for radio_fault: device-in-use, else None)."""
+    import fcntl
+
+    from profiler.environment import devfs
+    from profiler.pump.emulator import PumpEmulator, config_from_mapping
+    from profiler.pump.spi import BOARDS, SpiDevice
+
+    board = BOARDS[scenario.radio]
+    # served by the tracer, never started; the command's env gives the pump clock's zone and frequency
+    emulator = PumpEmulator(config_from_mapping(scenario.pump, f"{scenario.path}: pump"), env=env)
+    devfs.private_dev({Path(board.device).name: None})
+    devfs.fake_gpio(board.pins, exported=scenario.radio_fault != "not-exported")
+    holder = None
+    if scenario.radio_fault == "device-in-use":   # another process (kprof, here) holds the radio (§2.1)
+        holder = open(board.device, "rb")
+        fcntl.flock(holder, fcntl.LOCK_EX)
+    return SpiDevice(board, emulator), holder
+
+
+def spi_report(spi, served: dict | None) -> dict:
+    """What the emulated SPI radio served, for meta.json and the report (made in the tracer process)."""
+    served = served or {}
+    return {"type": "pump", "radio": spi.board.radio, "device": spi.board.device, "board": spi.board.title,
+            "exchanges": len(served.get("exchanges", [])), "state": served.get("state", spi.emu.state),
+            "served": {k: served.get(k) for k in ("served_ioctls", "transfers", "frames", "resets", "processes",
+                                                 "gpio_writes")},
+            "radio_exchanges": served.get("exchanges", [])[-200:]}
 
 
 def host_dirs_needed(scenario: Scenario, workdir: Path, run_dir: Path, env: dict) -> list[str]:
@@ -287,8 +346,9 @@ def inject_rules(scenario: Scenario, arch: str) -> list:
 def service_report(service) -> dict:
     """What a started service or emulated device did, for meta.json and the report."""
     if hasattr(service, "slave_path"):  # the pump emulator
-        return {"type": "pump", "device": SERIAL_DEVICE, "pty": service.slave_path,
-                "exchanges": len(service.exchanges), "state": service.state}
+        return {"type": "pump", "radio": "uart", "device": SERIAL_DEVICE, "pty": service.slave_path,
+                "exchanges": len(service.exchanges), "state": service.state,
+                "radio_exchanges": service.exchanges[-200:]}
     return {"type": "nightscout", "url": service.url, "requests": list(service.requests)}
 
 
@@ -332,6 +392,7 @@ def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None
         "kprof_format": 1, "scenario": scenario.name, "scenario_file": str(scenario.path),
         "description": scenario.description,
         "command": scenario.command, "shell": scenario.shell, "backend": scenario.backend,
+        **({"radio": scenario.radio, "radio_fault": scenario.radio_fault} if scenario.pump is not None else {}),
         "inject": scenario.inject,
         **({"strace_options": strace_rec.STRACE_OPTIONS} if scenario.backend == "strace" else {}),
         "network": network, "arch": arch,
@@ -362,7 +423,9 @@ def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None
             meta["isolation"] = "; ".join(
                 [f"network namespace ({how}), loopback only, resolv.conf naming 127.0.0.1" if network == "none"
                  else "host network", f"mount namespace ({how}): private /tmp"
-                 + (", private /dev" if scenario.pump is not None else "")])
+                 + (", private /dev" if scenario.pump is not None and scenario.radio == "uart" else
+                    ", private /dev with a placeholder spidev node and a fake /sys/class/gpio"
+                    if scenario.pump is not None else "")])
             outcome = RunOutcome(run_dir=run_dir, trace=trace, services=services, analysis=result)
             if result.footprint.syscalls:
                 result.footprint.save(run_dir / "footprint.json")

@@ -68,7 +68,7 @@ def assert_nothing_left(bundle, marker: str | None = None) -> None:
 def test_pump_status_prints_the_reservoir_and_the_device_level_footprint(tmp_path):
     before = dev_listing()
     bundle = tmp_path / "b"
-    p = kprof("run", PUMP_SCENARIOS / "pump-status.yaml", "--out", bundle, check=0)
+    p = kprof("run", PUMP_SCENARIOS / "pump-status-uart.yaml", "--out", bundle, check=0)
     assert (bundle / "stdout.txt").read_text().strip() == "135.5"
     out = p.stdout
     assert "Device-level footprint: /dev/serial0" in out

@@ -307,8 +307,45 @@ def test_device_sequence(argv, fault, status, closes, tmp_path):
 
 # --- whole-command footprint of the pump scenarios (kprof run) ---
 
-SCENARIO_COMMAND = {"pump-status": "reservoir", "pump-model": "model", "pump-battery": "battery",
+SCENARIO_COMMAND = {"pump-status-uart": "reservoir", "pump-model": "model", "pump-battery": "battery",
                     "pump-clock": "clock", "pump-tempbasal": "tempbasal", "pump-history": "pumphistory-s"}
+SPI_RADIO = ROOT.parent / "shared" / "reference" / "spi-radio.md"
+
+
+def spi_reference_names() -> set[str]:
+    """The distinct names of the real SPI-build `mdt reservoir` (spi-radio.md §5, "Whole-process counts")."""
+    from profiler.kernel.syscalls import syscall_names
+    text = SPI_RADIO.read_text()
+    head = re.search(r"Whole-process counts.*?(\d+) distinct names:\n", text)
+    table = text[head.end():].split("\n\n", 1)[0]
+    words = set(re.findall(r"[a-z_][a-z0-9_]*", re.sub(r"\([^)]*\)", "", table)))
+    names = words & set(syscall_names("x86_64"))
+    assert len(names) == int(head.group(1)), sorted(names)
+    return names
+
+
+def tool_names(fp: dict) -> set[str]:
+    """Distinct syscall names of the pump tools' own processes in a footprint (not the shell around them)."""
+    names = set()
+    for proc in fp["processes"]:
+        for image in proc["images"]:
+            if (image["exe"] or "").startswith("$KPROF_ROOT/build/rig-tools/"):
+                names |= set(image["syscalls"])
+    return names | {"execve"}
+
+
+def test_shell_scenario_tools_footprint(tmp_path):
+    """set-temp-basal runs `mdt settempbasal … && mdt tempbasal` under /bin/sh: the shell adds its own names
+    (vfork, wait4, getppid, …); the tools' own names are the real tools'."""
+    bundle = tmp_path / "b"
+    kprof("run", ROOT / "scenarios" / "set-temp-basal.yaml", "--out", bundle, "-q", check=0)
+    fp = json.loads((bundle / "footprint.json").read_text())
+    names = tool_names(fp) - {"exit_group"}
+    real = reference("settempbasal")["names"] | reference("tempbasal")["names"]
+    j = jaccard(names, real)
+    whole = jaccard(set(fp["syscalls"]) - {"exit_group"}, real)
+    RESULTS["scenario set-temp-basal"] = {"jaccard tools": round(j, 3), "jaccard whole (with sh)": round(whole, 3)}
+    assert j >= MIN_JACCARD, (j, sorted(names - real), sorted(real - names))
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIO_COMMAND))
@@ -329,10 +366,19 @@ def test_scenario_footprint_is_the_real_tools(scenario, tmp_path):
     assert list(fp["programs"]) == [f"$KPROF_ROOT/build/rig-tools/uart/{tool}"]      # what the trace says ran
 
 
-def test_zz_print_figures():
-    """The figures for the report (run with -s to see them)."""
-    for k, v in sorted(RESULTS.items()):
-        print(f"{k}: {v}")
+def test_spi_scenario_footprint_is_the_real_spi_build(tmp_path):
+    """pump-status runs the SPI build (radio: spi), its spidev ioctls served by kprof's ptrace backend: its
+    names against the real SPI build's (spi-radio.md §5: the real client, Pi constants, served by a
+    prototype tracer on x86_64)."""
+    bundle = tmp_path / "b"
+    kprof("run", ROOT / "scenarios" / "pump-status.yaml", "--out", bundle, "-q", check=0)
+    fp = json.loads((bundle / "footprint.json").read_text())
+    names = set(fp["syscalls"]) - {"exit_group"}
+    real = spi_reference_names()
+    j = jaccard(names, real)
+    RESULTS["scenario pump-status (spi)"] = {"jaccard": round(j, 3), "names": len(names)}
+    assert j >= MIN_JACCARD, (j, sorted(names - real), sorted(real - names))
+    assert list(fp["programs"]) == ["$KPROF_ROOT/build/rig-tools/spi/mdt"]
 
 
 # --- which client runs is the scenario's choice ---
@@ -456,3 +502,9 @@ def test_spi_device_in_use_and_export_failure(tmp_path):
     p, calls = run_spi("spi", tmp_path / "c", pins="4:novalue")  # ecc1/gpio's nil pin: a Go panic, exit 2
     assert p.returncode == 2 and "invalid memory address or nil pointer dereference" in p.stderr
     assert gpio_writes(calls) == []
+
+
+def test_zz_print_figures():
+    """The figures for the report (run with -s to see them)."""
+    for k, v in sorted(RESULTS.items()):
+        print(f"{k}: {v}")

@@ -44,7 +44,7 @@ def main(args) -> int:
         notes = []
         if sc.pump is not None:
             try:
-                notes.append(f"pump emulated; client: {runner.pump_client(sc)['client']}")
+                notes.append(f"pump emulated, radio {sc.radio}; client: {runner.pump_client(sc)['client']}")
             except KprofError as e:
                 problems.append(str(e))
         needs = ", ".join(sc.requires + (["network namespace"] if sc.network == "none" else []) +

@@ -23,6 +23,10 @@ def add_arguments(p) -> None:
     p.add_argument("--network", choices=("none", "host"), help="override the scenario's network setting")
     p.add_argument("--keep-workdir", action="store_true", help="keep the temporary working directory")
     p.add_argument("--backend", choices=("strace", "ptrace"), help="override the scenario's tracer")
+    p.add_argument("--radio", choices=("uart", "spi", "edison"),
+                   help="pump scenarios: the radio path (uart: /dev/serial0; spi: Pi + Explorer HAT, /dev/spidev0.0; "
+                        "edison: Explorer Board, /dev/spidev5.1); spi and edison are served at the syscall boundary "
+                        "by the ptrace backend")
     p.add_argument("--pump-client", metavar="kprof|system|DIR",
                    help="the pump tools a pump scenario runs (overrides its pump.client): kprof (kprof's Go tools, "
                         "the default), system (mdt, pumphistory, listen, mmtune from the system PATH) or DIR "
@@ -52,8 +56,8 @@ def main(args) -> int:
             bundle = args.out
         else:
             bundle = runner.new_bundle_dir(sc.name, args.out or Path("kprof-results"))
-        if args.backend:
-            sc = dataclasses.replace(sc, backend=args.backend)
+        if args.backend or args.radio:
+            sc = runner.with_overrides(sc, radio=args.radio, backend=args.backend)
         if args.pump_client:
             client = args.pump_client
             sc = dataclasses.replace(sc, pump_client=client if client in ("kprof", "system")
