@@ -251,3 +251,17 @@ def test_bad_input(tmp_path):
     bad.write_text("kind: workload\nname: bad\ndescription: x\ncommand: [bash]\ncron: {interval: 0, loops: []}\n")
     p = kprof("workload", "run", bad)
     assert p.returncode == 2 and "cron.interval" in p.stderr and "Traceback" not in p.stderr
+
+
+@needs_strace
+def test_scenarios_run_beside_the_workload(tmp_path, tracefs):  # noqa: F811
+    """--scenarios runs them into BUNDLE/scenarios/, and workload report uses them by default."""
+    wl = _constructed(tmp_path)
+    bundle = tmp_path / "wl"
+    kprof("workload", "run", wl, "--duration", "3s", "-o", bundle, "-q", "--scenarios", tmp_path / "uname.yaml",
+          check=0, timeout=120)
+    assert (bundle / "scenarios" / "uname" / "footprint.json").is_file()
+    rows = {r["program"]: r for r in json.loads((bundle / "coverage.json").read_text())["programs"]}
+    assert rows["uname"]["own"] == ["uname"] and rows["id"]["scenarios"] == []
+    again = kprof("workload", "report", bundle, "-f", "json", check=0).stdout
+    assert "coverage: calls" in again and "NO SCENARIO" in again

@@ -5,6 +5,7 @@ Nightscout), recorded with ftrace, and every per-command scenario put alongside 
   kprof workload run scenarios/workloads/openaps-rig.yaml --duration 30m --discard-tail 5m --events all \\
       --whole-system -o elisa-replica                                        ELISA's replica
   kprof workload report BUNDLE --alongside kprof-results/*                   coverage by the scenarios
+  kprof workload run FILE --scenarios scenarios/*.yaml                        … running them too
 
 The bundle holds the trace (+ meta, /proc/modules before and during), the loops' logs, footprint.json,
 programs.json, coverage.json and report.txt: ELISA's three tables (syscalls with subsystem and definition,
@@ -42,6 +43,8 @@ def add_arguments(p) -> None:
                    "16384)")
     r.add_argument("--alongside", nargs="+", type=Path, metavar="RESULT", help="scenario result bundles (or "
                    "footprint.json files) to put beside the workload in the report")
+    r.add_argument("--scenarios", nargs="+", type=Path, metavar="SCENARIO", help="run these per-command "
+                   "scenarios too (after the workload, into BUNDLE/scenarios/) and put them beside it")
     r.add_argument("-o", "--output", type=Path, metavar="DIR", help="bundle directory (default "
                    "kprof-results/NAME-TIME)")
     r.add_argument("-f", "--format", choices=FORMATS, default="table", help="format of the report printed "
@@ -55,7 +58,7 @@ def add_arguments(p) -> None:
                          "scenarios whose command the workload never ran.")
     rep.add_argument("bundle", type=Path, metavar="BUNDLE", help="a bundle written by kprof workload run")
     rep.add_argument("--alongside", nargs="+", type=Path, metavar="RESULT", help="scenario result bundles or "
-                     "footprint.json files")
+                     "footprint.json files (default: the bundle's scenarios/, when run with --scenarios)")
     rep.add_argument("--discard-tail", metavar="DUR", help="leave the last DUR out (default: what the run asked)")
     rep.add_argument("-f", "--format", choices=FORMATS, default="table", help="report format (default: table)")
     rep.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the report here instead of stdout")
@@ -194,6 +197,25 @@ def _subsystem(fp, name) -> str:
     return subsystem_label(info.subsystem, info.file)
 
 
+def run_scenarios(files, where: Path) -> list[Path]:
+    """Run per-command scenarios into ``where``/NAME (as kprof run does); their bundles."""
+    from profiler import runner
+    from profiler.scenario import load_scenario
+    out = []
+    for f in files:
+        sc = load_scenario(f)
+        bundle = where / sc.name
+        runner.run_scenario(sc, bundle)
+        if (bundle / "footprint.json").is_file():
+            out.append(bundle)
+    return out
+
+
+def default_alongside(bundle: Path) -> list[Path]:
+    """The scenario results a workload bundle holds (kprof workload run --scenarios)."""
+    return sorted(p for p in (Path(bundle) / "scenarios").glob("*") if (p / "footprint.json").is_file())
+
+
 def run_main(args) -> int:
     from profiler.commands.common import write_output
     from profiler.errors import KprofError
@@ -214,6 +236,10 @@ def run_main(args) -> int:
     for a in args.alongside or []:
         if not a.exists():
             raise KprofError(f"--alongside {a}: no such result bundle or file")
+    if args.scenarios:
+        from profiler.scenario import load_scenario
+        for f in args.scenarios:
+            load_scenario(f)                   # a bad scenario file fails before the workload runs
     out = args.output or new_bundle_dir(wl.name, Path("kprof-results"))
     if not args.quiet:
         print(f"kprof: running {wl.name} for {_fmt_s(duration)} into {out} (Ctrl-C stops it cleanly)",
@@ -228,11 +254,15 @@ def run_main(args) -> int:
         if not (out / "trace.txt").is_file():
             raise
     interrupted = interrupted or bool(meta.get("interrupted"))
-    rep, cov = build_report(out.resolve(), args.alongside)
+    alongside = list(args.alongside or [])
+    if args.scenarios and not interrupted:
+        alongside += run_scenarios(args.scenarios, out / "scenarios")
+    rep, cov = build_report(out.resolve(), alongside or default_alongside(out))
     (out / "report.txt").write_text(render(rep, "table"))
     if not args.quiet:
         write_output(render(rep, args.format), None)
-    print(f"kprof: {out}: {meta.get('iterations')} iterations, tracing state "
+    its = meta.get("iterations")
+    print(f"kprof: {out}: {'no iteration marker' if its is None else f'{its} iterations'}, tracing state "
           f"{'restored' if meta.get('tracing_state_restored') else 'NOT restored'}"
           + (f"; coverage {100 * cov.calls_share:.1f} % of calls, {100 * cov.syscalls_share:.1f} % of syscalls"
              if cov else "") + (", interrupted" if interrupted else ""), file=sys.stderr)
@@ -254,6 +284,7 @@ def report_main(args) -> int:
     for a in args.alongside or []:
         if not a.exists():
             raise KprofError(f"--alongside {a}: no such result bundle or file")
-    rep, _ = build_report(args.bundle.resolve(), args.alongside, parse_duration(args.discard_tail, "--discard-tail"))
+    rep, _ = build_report(args.bundle.resolve(), args.alongside or default_alongside(args.bundle),
+                          parse_duration(args.discard_tail, "--discard-tail"))
     write_output(render(rep, args.format), args.output)
     return 0
