@@ -241,6 +241,7 @@ def test_sigterm_stops_the_workload_cleanly(tmp_path, tracefs):  # noqa: F811
 
 
 def test_bad_input(tmp_path):
+    kprof("validate", RIG, check=0)
     p = kprof("workload", "run", ROOT / "scenarios" / "determine-basal.yaml")
     assert p.returncode == 2 and "not a workload file" in p.stderr and "Traceback" not in p.stderr
     p = kprof("workload", "run", tmp_path / "none.yaml")
@@ -265,3 +266,17 @@ def test_scenarios_run_beside_the_workload(tmp_path, tracefs):  # noqa: F811
     assert rows["uname"]["own"] == ["uname"] and rows["id"]["scenarios"] == []
     again = kprof("workload", "report", bundle, "-f", "json", check=0).stdout
     assert "coverage: calls" in again and "NO SCENARIO" in again
+
+
+def test_whole_system_recording_of_a_workload(tmp_path, tracefs):  # noqa: F811
+    """--whole-system: every process is traced (no pid filter), the workload's programs among them."""
+    wl = _constructed(tmp_path)
+    machine = Machine()
+    bundle = tmp_path / "wl"
+    kprof("workload", "run", wl, "--duration", "2s", "--whole-system", "-o", bundle, "-q", check=0, timeout=120)
+    assert machine.leftovers(bundle) == []
+    tmeta = json.loads((bundle / "trace.txt.meta.json").read_text())
+    assert tmeta["whole_system"] is True and tmeta["tracing_state_restored"] is True
+    programs = json.loads((bundle / "programs.json").read_text())
+    assert {"uname", "id", "bash"} <= set(programs)
+    assert "the whole system" in (bundle / "report.txt").read_text()
