@@ -168,6 +168,9 @@ class SyslogSink:
             pass
 
 
+_interrupted: list[int] = []
+
+
 def _execute(wl: Workload, workdir: Path, env: dict, out: Path, rec_opts: dict) -> dict:
     """In the workload's namespaces: private /tmp and /dev, services, prepare, then the recording."""
     from profiler import runner
@@ -178,6 +181,11 @@ def _execute(wl: Workload, workdir: Path, env: dict, out: Path, rec_opts: dict) 
     started, reports = [], []
     resolv = None
     sink = None
+    _interrupted.clear()
+    # Ctrl-C / SIGTERM while the environment is set up: remembered, acted on before the recording starts
+    # (record_ftrace installs its own handlers for the recording itself)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda n, f: _interrupted.append(n))
     devfs.private_tmp(runner.host_dirs_needed(sc, workdir, out, env))
     try:
         for spec in sc.services:
@@ -198,10 +206,13 @@ def _execute(wl: Workload, workdir: Path, env: dict, out: Path, rec_opts: dict) 
                                timeout=300)
             if p.returncode != 0:
                 raise KprofError(f"{sc.path}: prepare step failed (exit {p.returncode}): {step}\n{p.stderr.strip()}")
+        if _interrupted:
+            raise KprofError("interrupted before the recording started: nothing recorded, everything stopped")
         if rec_opts.get("untraced"):          # bench/workload_overhead.py: the same run, nothing recorded
             result = _run_untraced(list(sc.command), workdir, env, rec_opts["duration"])
         else:
-            rec = record_ftrace(out / TRACE, command=list(sc.command), cwd=str(workdir), env=env, **rec_opts)
+            rec = record_ftrace(out / TRACE, command=list(sc.command), cwd=str(workdir), env=env,
+                                stop=_interrupted, **rec_opts)
             result = {"exit": rec.exit, "interrupted": rec.interrupted, "timed_out": rec.timed_out,
                       "warnings": rec.warnings}
     finally:

@@ -322,10 +322,11 @@ def _signame(n: int) -> str:
 def record_ftrace(out: str | Path, *, events: str = "syscalls", duration: float | None = None,
                   command: list[str] | None = None, discard_tail: float | None = None, buffer_kb: int = 4096,
                   cwd: str | None = None, env: dict | None = None, progress=None,
-                  whole_system: bool = False) -> Recording:
+                  whole_system: bool = False, stop: list | None = None) -> Recording:
     """Record; see the module docstring. ``progress(elapsed, limit, bytes, lost)`` is called about once a
     second. ``whole_system`` with a command: run the command, but trace every process (kprof's own left out),
-    as ELISA did. Raises KprofError for what a user can fix; the tracing state is restored in every case."""
+    as ELISA did. ``stop``: a list the caller's own signal handler appends to (a Ctrl-C that came while
+    the caller set things up, before this function's handlers were installed, is not lost). Raises KprofError for what a user can fix; the tracing state is restored in every case."""
     out = Path(out)
     if command:
         exe = shutil.which(command[0], path=(env or os.environ).get("PATH"))
@@ -381,7 +382,7 @@ def record_ftrace(out: str | Path, *, events: str = "syscalls", duration: float 
     rec = Recording(out, meta, warnings=warnings)
     _write_meta(out, meta)
 
-    stop = []
+    stop = stop if stop is not None else []
     old = {s: signal.signal(s, lambda n, f: stop.append(n)) for s in (signal.SIGINT, signal.SIGTERM)}
     child = gate = pipe_fd = None
     created = False
