@@ -13,7 +13,6 @@ event groups, modules default vs workload), the programs of the workload and, gi
 they cover. Root is needed (tracefs, namespaces). See docs/workload.md."""
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
