@@ -27,9 +27,13 @@ def scenario_programs(fp: Footprint) -> list[str]:
     return list(dict.fromkeys(_base(p) for p in fp.programs))
 
 
+OPENAPS_PREFIXES = ("$NODE_MODULES/", "$KPROF_ROOT/build/rig-tools/")   # oref0's commands, kprof's pump tools
+
+
 def scenario_command(fp: Footprint) -> str | None:
-    """The scenario's own command: the first program, going down its process tree from the root (children
-    in pid order), that is neither an interpreter nor a kprof wrapper script."""
+    """The scenario's own command: going down its process tree from the root (children in pid order), the
+    first OpenAPS program (oref0's, or a pump tool of kprof's build), else the first program that is neither
+    an interpreter nor a kprof wrapper script (a wrapper's own helpers, e.g. seq, come before the loop)."""
     def own(name):
         return name not in INTERPRETERS and not name.startswith("kprof-")
 
@@ -37,13 +41,16 @@ def scenario_command(fp: Footprint) -> str | None:
     for pid, proc in fp.processes.items():
         children.setdefault(proc.get("parent"), []).append(pid)
     queue = [fp.root_pid] if fp.root_pid in fp.processes else []
+    order = []
     while queue:
         pid = queue.pop(0)
-        for image in fp.processes[pid]["images"]:
-            if image["exe"] and own(_base(image["exe"])):
-                return _base(image["exe"])
+        order += [image["exe"] for image in fp.processes[pid]["images"] if image["exe"]]
         queue += sorted(children.get(pid, []))
-    return next((name for name in scenario_programs(fp) if own(name)), None)
+    order += list(fp.programs)
+    for exe in order:
+        if exe.startswith(OPENAPS_PREFIXES) and own(_base(exe)):
+            return _base(exe)
+    return next((_base(exe) for exe in order if own(_base(exe))), None)
 
 
 @dataclass
