@@ -280,3 +280,27 @@ def test_whole_system_recording_of_a_workload(tmp_path, tracefs):  # noqa: F811
     programs = json.loads((bundle / "programs.json").read_text())
     assert {"uname", "id", "bash"} <= set(programs)
     assert "the whole system" in (bundle / "report.txt").read_text()
+
+
+def test_a_scenarios_own_command_is_its_first_openaps_program():
+    """A wrapper (bash kprof-pump-loop.sh) runs the shared node and seq before oref0-pump-loop: the scenario's
+    own command is oref0-pump-loop; a plain command (uname) is itself."""
+    from profiler.coverage import coverage, scenario_command
+    from profiler.footprint import Footprint
+
+    def proc(parent, *exes):
+        return {"parent": parent, "end": None, "images": [{"exe": e, "syscalls": Counter({"read": 1})} for e in exes]}
+
+    loop = Footprint(arch="x86_64", root_pid=10, processes={
+        10: proc(None, "/usr/bin/bash"), 11: proc(10, "/usr/bin/node"), 12: proc(10, "/usr/bin/seq"),
+        13: proc(10, "$NODE_MODULES/.bin/oref0-pump-loop", "/usr/bin/bash"), 14: proc(13, "$KPROF_ROOT/build/rig-tools/uart/mdt")})
+    assert scenario_command(loop) == "oref0-pump-loop"
+    plain = Footprint(arch="x86_64", root_pid=5, processes={5: proc(None, None, "/usr/bin/uname")})
+    assert scenario_command(plain) == "uname"
+    progs = {"mdt": {"processes": 1, "calls": 30, "syscalls": Counter({"read": 30})},
+             "jq": {"processes": 1, "calls": 10, "syscalls": Counter({"read": 10})}}
+    loop.programs = {"$KPROF_ROOT/build/rig-tools/uart/mdt": {}}
+    cov = coverage(progs, Footprint(arch="x86_64"), {"pump-loop": loop, "uname": plain})
+    assert [(r["program"], r["scenarios"], r["own"]) for r in cov.programs] == [("mdt", ["pump-loop"], []),
+                                                                               ("jq", [], [])]
+    assert cov.calls_share == 0.75 and cov.never_ran == [("pump-loop", "oref0-pump-loop"), ("uname", "uname")]
