@@ -134,16 +134,33 @@ def search_path(scenario: Scenario | None = None) -> str:
     return os.pathsep.join(parts + [SYSTEM_PATH])
 
 
-def with_overrides(scenario: Scenario, radio: str | None = None, backend: str | None = None) -> Scenario:
-    """``kprof run --radio/--backend``: an SPI radio implies the ptrace backend unless one was asked for."""
+def with_overrides(scenario: Scenario, radio: str | None = None, backend: str | None = None,
+                   pump_client: str | None = None) -> Scenario:
+    """``kprof run --radio/--backend/--pump-client``: an SPI radio implies the ptrace backend unless one was asked
+    for.  The pump options belong to pump scenarios: given for another one, they are an error, not ignored."""
     import dataclasses
+    for option, value in (("--radio", radio), ("--pump-client", pump_client)):
+        if value is not None and scenario.pump is None:
+            raise KprofError(f"{scenario.path}: {option} {value or repr(value)}: the option belongs to a pump "
+                             f"scenario (this one has no 'pump:' section)")
+    if pump_client is not None:
+        if not pump_client:
+            raise KprofError("--pump-client: empty; give kprof, system or a directory holding mdt, pumphistory, "
+                             "listen and mmtune")
+        if pump_client not in ("kprof", "system"):
+            pump_client = str(Path(pump_client).expanduser().resolve())
     radio = radio or scenario.radio
+    if radio != "uart":
+        serial_rules = [r for r in scenario.inject
+                        if r.get("path") == SERIAL_DEVICE or r.get("fd_class") == "serial"]
+        if serial_rules:
+            raise KprofError(f"{scenario.path}: --radio {radio}: its inject: rules act on the UART device "
+                             f"({SERIAL_DEVICE}), which the {radio} radio path never opens; the SPI path's faults "
+                             f"are radio_fault: and the pump-spi-* scenarios")
     backend = backend or scenario.raw.get("backend") or ("strace" if radio == "uart" else "ptrace")
-    if radio != "uart" and scenario.pump is None:
-        raise KprofError(f"{scenario.path}: --radio {radio}: the radio path belongs to a pump scenario "
-                         f"(this one has no 'pump:' section)")
     return dataclasses.replace(scenario, radio=radio, backend=backend,
-                               radio_fault=scenario.radio_fault if radio != "uart" else None)
+                               radio_fault=scenario.radio_fault if radio != "uart" else None,
+                               pump_client=pump_client or scenario.pump_client)
 
 
 def missing_tools(scenario: Scenario) -> list[str]:
@@ -317,7 +334,7 @@ def spi_report(spi, served: dict | None) -> dict:
     return {"type": "pump", "radio": spi.board.radio, "device": spi.board.device, "board": spi.board.title,
             "exchanges": len(served.get("exchanges", [])), "state": served.get("state", spi.emu.state),
             "served": {k: served.get(k) for k in ("served_ioctls", "transfers", "frames", "resets", "processes",
-                                                 "gpio_writes")},
+                                                 "latency_s", "gpio_writes")},
             "radio_exchanges": served.get("exchanges", [])[-200:]}
 
 

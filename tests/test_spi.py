@@ -349,6 +349,20 @@ def test_radio_needs_a_pump_and_the_ptrace_backend(tmp_path):
     assert "Traceback" not in p.stderr
     p = kprof("run", ROOT / "scenarios" / "determine-basal.yaml", "--radio", "spi", "-o", tmp_path / "b3")
     assert p.returncode == 2 and "belongs to a pump scenario" in p.stderr and "Traceback" not in p.stderr
+    for option in (["--radio", "uart"], ["--pump-client", "/nonexistent"], ["--pump-client="]):
+        p = kprof("run", ROOT / "scenarios" / "determine-basal.yaml", *option, "-o", tmp_path / "b4")
+        assert p.returncode == 2 and "belongs to a pump scenario" in p.stderr, option
+        assert not (tmp_path / "b4").exists()
+    p = kprof("run", ROOT / "scenarios" / "pump-model.yaml", "--pump-client=", "-o", tmp_path / "b5")
+    assert p.returncode == 2 and "--pump-client: empty" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_uart_faults_are_refused_on_the_spi_path(tmp_path):
+    """pump-reservoir-eio injects EIO on /dev/serial0: on the SPI path it would inject nothing and pass for the
+    wrong reason, so --radio spi is refused with a message naming the SPI path's own faults."""
+    p = kprof("run", ROOT / "scenarios" / "pump-reservoir-eio.yaml", "--radio", "spi", "-o", tmp_path / "b")
+    assert p.returncode == 2 and "never opens" in p.stderr and "radio_fault" in p.stderr
+    assert "Traceback" not in p.stderr and not (tmp_path / "b").exists()
 
 
 # ---- one command on both paths: they differ exactly where the reference says -----------------------------
@@ -439,7 +453,7 @@ def test_pump_status_reads_the_reservoir_over_the_spi_path(tmp_path):
     assert re.search(r"^flock +1 +/dev/spidev0.0 ", out, re.M)
     for pin_file in ("active_low", "direction", "value"):
         assert re.search(rf"^write +\d +/sys/class/gpio/gpio4/{pin_file} +drivers/gpio/gpiolib-sysfs.c +"
-                         rf"\*\*emulated", out, re.M), pin_file
+                         r"ran on a tmpfs stand-in, counted as executed", out, re.M), pin_file
     assert f"{served} ioctls on /dev/spidev0.0" in out
 
 
@@ -480,3 +494,26 @@ def test_edison_wraps_every_spi_byte_in_its_chip_select(tmp_path):
     first = [w.split(" <- ")[0].split("/")[4] for w in pump["served"]["gpio_writes"][:6]]
     assert first == ["gpio110", "gpio110", "gpio14", "gpio14", "gpio14", "gpio14"]   # CS set-up, then reset
     assert pump["served"]["resets"] == 1
+
+
+# ---- every pump scenario has both paths: its own file's radio, and the other one through --radio -----------
+
+UART_SCENARIOS = sorted(p for p in (ROOT / "scenarios").glob("pump-*.yaml")
+                        if load_scenario(p).radio == "uart" and not load_scenario(p).inject
+                        # a silent pump costs its real ~13 s of radio timeouts: pump-spi-pump-silent is that case
+                        and p.stem != "pump-no-response")
+
+
+@needs_root
+@pytest.mark.parametrize("path", UART_SCENARIOS, ids=lambda p: p.stem)
+def test_every_uart_pump_scenario_also_runs_on_the_spi_path(path, tmp_path):
+    """The radio matrix is one flag: each UART pump scenario, run with --radio spi, still does what it expects
+    (the same stdout checks hold for both framings) and its device footprint is the spidev node, served."""
+    bundle = tmp_path / "b"
+    p = kprof("run", path, "--radio", "spi", "-o", bundle, "-q")
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    fp = json.loads((bundle / "footprint.json").read_text())
+    assert fp["syscalls"]["ioctl"]["served"] > 0
+    assert "/dev/spidev0.0" in fp["devices"] and "/dev/serial0" not in fp["devices"]
+    meta = json.loads((bundle / "meta.json").read_text())
+    assert meta["backend"] == "ptrace"

@@ -26,7 +26,7 @@ def footprint_warnings(fp: Footprint) -> list[str]:
 
 def footprint_facts(fp: Footprint) -> list[tuple[str, str]]:
     return [("arch", fp.arch),
-            ("totals", f"{fp.total_calls} syscalls ({fp.total_errors} failed), {len(fp.syscalls)} distinct, "
+            ("totals", f"{fp.total_calls} syscalls ({fp.total_errors} failed), {fp.executed_syscalls} distinct, "
                        f"{len(fp.subsystem_rows())} subsystems, {len(fp.processes)} processes/threads, "
                        f"{sum(d['calls'] for d in fp.programs.values())} exec calls"
                        + (f"; {fp.total_served} more calls emulated at the syscall boundary (served, not counted)"
@@ -86,7 +86,10 @@ def run_report(scenario, outcomes, meta: dict, bundle: Path) -> Report:
             report.facts.append(("service", f"{s['type']} at {s['url']}: {len(s['requests'])} requests"))
     report.warnings += footprint_warnings(fp)
     if first.analysis.mismatches == []:
-        report.facts.append(("cross-check", "per-syscall calls and errors equal strace's own -C summary"))
+        report.facts.append(("cross-check", first.analysis.cross_check("strace's own -C summary")))
+    elif first.analysis.mismatches is None and meta["backend"] != "strace":
+        report.facts.append(("cross-check", f"none: the {meta['backend']} backend's log has no strace -C summary "
+                                            "(tests/test_ptrace_backend.py compares its footprints with strace's)"))
     report.sections = footprint_sections(fp)
     report.charts.append(subsystem_chart({scenario.name: fp}))
     for s in first.services:
@@ -104,7 +107,8 @@ def run_report(scenario, outcomes, meta: dict, bundle: Path) -> Report:
 RIG_DIFFERENCE = (
     "this is the UART radio path (/dev/serial0, tty subsystem). A rig with an Explorer HAT talks to its radio "
     "over SPI instead: ioctl(SPI_IOC_MESSAGE(1)) on /dev/spidev0.0 per byte (drivers/spi/spidev.c) and sysfs "
-    "GPIO writes to reset the radio (drivers/gpio/gpiolib-sysfs.c) - analyse a log from the rig to see that path")
+    "GPIO writes to reset the radio (drivers/gpio/gpiolib-sysfs.c): pump-status.yaml runs that path, and "
+    "kprof run --radio spi serves it for any pump scenario")
 
 
 def device_section(fp: Footprint, path: str) -> Section:
@@ -171,7 +175,19 @@ def spi_served_text(fp: Footprint, s: dict) -> str:
     return (f"{fp.total_served} calls {EMULATED} (kept apart from the {fp.total_calls} the kernel executed): "
             f"{served.get('served_ioctls', 0)} ioctls on {s['device']}, {served.get('transfers', 0)} SPI bytes in "
             f"{frames.get('command', 0)} command, {frames.get('data', 0)} data and {frames.get('empty', 0)} empty "
-            f"frames (the empty polls follow the emulated radio latency), {served.get('resets', 0)} radio resets")
+            f"frames, {served.get('resets', 0)} radio resets" + poll_period_text(served))
+
+
+def poll_period_text(served: dict) -> str:
+    """How often the client polled while the emulated radio was busy: the count of empty polls (2 ioctls each)
+    follows the emulated latency divided by this period, and the period is the client's 1 ms sleep plus the
+    tracer's stops and the scheduler's delays: slower machines and heavier tracers poll less often."""
+    empty, latency = (served.get("frames") or {}).get("empty", 0), served.get("latency_s")
+    if not empty or not latency:
+        return ""
+    return (f"; the empty polls: {empty} over {latency:.3f} s of emulated radio latency, one every "
+            f"{1000 * latency / empty:.1f} ms (the client sleeps 1 ms between polls; the rest is the tracer's stops "
+            f"and scheduling, so the count depends on the machine and the backend)")
 
 
 def spi_device_section(fp: Footprint, s: dict) -> Section:
@@ -193,7 +209,7 @@ def spi_device_section(fp: Footprint, s: dict) -> Section:
                 rows.append(["ioctl", r["served"], f"{r['name'] or r['request']} on {path}",
                              f"{r['handler']} (device class {r['device_class']})",
                              f"**{EMULATED}** (the kernel's spidev and SPI controller code did not run here)"])
-    here = f"**{EMULATED}**: ran on a tmpfs stand-in (gpiolib-sysfs did not run here)"
+    here = "ran on a tmpfs stand-in, counted as executed (the kernel's gpiolib-sysfs code did not run here)"
     for p, use in sorted(fp.files.items()):
         if p.startswith("/sys/class/gpio/"):
             rows.append(["openat", use["calls"], p, "fs/kernfs/file.c (kernfs_fop_open)", here])

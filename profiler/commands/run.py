@@ -1,4 +1,5 @@
-"""Run scenario files: each command runs under strace in a fresh temp workdir (and, unless the scenario
+"""Run scenario files: each command runs under strace (or kprof's ptrace tracer: backend ptrace, and the SPI
+radio path, whose spidev ioctls it serves) in a fresh temp workdir (and, unless the scenario
 says network: host, a fresh network namespace with loopback only). Every run writes a result bundle
 (scenario, meta.json, raw trace, footprint.json, report) and prints the report.
 
@@ -36,7 +37,6 @@ def add_arguments(p) -> None:
 
 
 def main(args) -> int:
-    import dataclasses
     import json
 
     from profiler import faults, runner
@@ -56,12 +56,8 @@ def main(args) -> int:
             bundle = args.out
         else:
             bundle = runner.new_bundle_dir(sc.name, args.out or Path("kprof-results"))
-        if args.backend or args.radio:
-            sc = runner.with_overrides(sc, radio=args.radio, backend=args.backend)
-        if args.pump_client:
-            client = args.pump_client
-            sc = dataclasses.replace(sc, pump_client=client if client in ("kprof", "system")
-                                     else str(Path(client).expanduser().resolve()))
+        if args.backend or args.radio or args.pump_client is not None:
+            sc = runner.with_overrides(sc, radio=args.radio, backend=args.backend, pump_client=args.pump_client)
         normal = None
         if faults.has_faults(sc):  # the error path is shown next to the normal path: run that first
             normal, _ = runner.run_scenario(faults.normal_variant(sc), bundle / "normal-path", network=args.network,

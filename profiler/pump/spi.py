@@ -77,6 +77,7 @@ class SpiFirmware:
         self.transfers = 0
         self.frames = {"command": 0, "data": 0, "empty": 0}
         self.resets = 0
+        self.latency = 0.0           # seconds of emulated reply latency the client had to poll through
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -182,6 +183,8 @@ class SpiFirmware:
             due += delay
             steps.append((due, data))
         self.current = (req, reply, [], now)
+        if steps:
+            self.latency += steps[-1][0] - now
         self.pending = steps
         self.listening = reply.listening
         if not steps and (reply.fault is not None or not reply.listening):
@@ -324,6 +327,7 @@ class SpiDevice:
                 "served_ioctls": self.served, "transfers": sum(f.transfers for f in fws),
                 "frames": {k: sum(f.frames[k] for f in fws) for k in ("command", "data", "empty")},
                 "resets": sum(f.resets for f in fws), "processes": len(fws),
+                "latency_s": round(sum(f.latency for f in fws), 4),
                 "gpio_writes": [f"{p} <- {v}" for p, v in self.gpio_writes[:200]],
                 "exchanges": list(self.emu.exchanges), "state": self.emu.state}
 
