@@ -264,8 +264,8 @@ def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analys
 
     started = []
     resolv = None
-    devfs.private_tmp(host_dirs_needed(scenario, workdir, run_dir, env))
     spi = holder = None
+    devfs.private_tmp(host_dirs_needed(scenario, workdir, run_dir, env))
     try:
         if scenario.services:
             from profiler.environment import nightscout  # services are rare: keep them out of start-up
@@ -441,7 +441,10 @@ def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None
                    ", private /dev with a placeholder spidev node and a fake /sys/class/gpio")
             meta["isolation"] = "; ".join(
                 [f"network namespace ({how}), loopback only, resolv.conf naming 127.0.0.1" if network == "none"
-                 else "host network", f"mount namespace ({how}): private /tmp{dev}"])
+                 else "host network", f"mount namespace ({how}): private /tmp"
+                 + (", private /dev" if scenario.pump is not None and scenario.radio == "uart" else
+                    ", private /dev with a placeholder spidev node and a fake /sys/class/gpio"
+                    if scenario.pump is not None else "")])
             outcome = RunOutcome(run_dir=run_dir, trace=trace, services=services, analysis=result)
             if result.footprint.syscalls:
                 result.footprint.save(run_dir / "footprint.json")

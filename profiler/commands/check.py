@@ -8,7 +8,11 @@ baseline's runs took, widened by the tolerance rules (profiler/tolerance.json; a
 `tolerance:` overrides them; timing-dependent syscalls get wide bands).
 
 Exit status: 0 clean, 1 a regression (or a run that did not do what its scenario expects), 2 an
-error (missing or damaged baseline, baseline from another architecture or a newer kprof)."""
+error (missing or damaged baseline, baseline from another architecture or a newer kprof).
+
+A whole workload (a workload file, run for --duration, or a bundle of kprof workload run) is checked
+against its baseline by program, syscall, subsystem, ioctl and module: membership strictly, counts per
+loop iteration in wide bands (see docs/workload.md)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,7 +23,9 @@ FORMATS = ("table", "markdown", "json", "html", "junit")
 
 
 def add_arguments(p) -> None:
-    p.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario YAML file(s)")
+    p.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario YAML file(s), workload files or "
+                   "workload bundles")
+    p.add_argument("--duration", metavar="DUR", help="how long a workload file runs (default: its duration:)")
     p.add_argument("--baseline", type=Path, default=Path("baselines"), metavar="DIR",
                    help="baseline directory (default baselines/)")
     p.add_argument("--repeat", type=int, default=1, help="check this many consecutive runs (default 1)")
@@ -42,7 +48,9 @@ def main(args) -> int:
 
     if args.repeat < 1:
         raise KprofError("--repeat must be at least 1")
-    scenarios = [load_scenario(s) for s in args.scenarios]
+    from profiler.workload import is_workload_bundle, is_workload_file
+    workloads = [Path(s) for s in args.scenarios if is_workload_bundle(s) or is_workload_file(s)]
+    scenarios = [load_scenario(s) for s in args.scenarios if Path(s) not in workloads]
     baselines = [Baseline.load(baseline_path(args.baseline, sc.name)) for sc in scenarios]  # all, before running
     arch = syscalls.host_arch()
     for sc, b in zip(scenarios, baselines):
@@ -50,7 +58,7 @@ def main(args) -> int:
             raise KprofError(f"{baseline_path(args.baseline, sc.name)}: baseline recorded on {b.meta['arch']}, this "
                              f"machine is {arch}: check on a {b.meta['arch']} machine, or compare footprints across "
                              f"arches with kprof compare")
-    results = []
+    results = [check_workload(w, args) for w in workloads]
     for sc, b in zip(scenarios, baselines):
         bundle = runner.new_bundle_dir(sc.name, args.results)
         missing = runner.missing_tools(sc)
@@ -87,3 +95,31 @@ def main(args) -> int:
                         for name, d, bundle, b in results], args.format, "kprof check")
     write_output(text, args.output)
     return 0 if all(d.clean for _, d, _, _ in results) else 1
+
+
+def check_workload(path: Path, args):
+    """(name, Diff, bundle, baseline) of a workload run against its baseline."""
+    from profiler.baseline import Baseline, baseline_path
+    from profiler.compare import Change, diff, rules_for
+    from profiler.errors import KprofError
+    from profiler.workload import (WORKLOAD_TOLERANCE, bundle_measures, check_usable, is_workload_bundle,
+                                   load_bundle_meta, load_workload, run_bundle)
+
+    name = load_bundle_meta(path)["workload"] if is_workload_bundle(path) else load_workload(path).name
+    b = Baseline.load(baseline_path(args.baseline, name))      # before running
+    if b.meta.get("kind") != "workload":
+        raise KprofError(f"{baseline_path(args.baseline, name)}: a scenario's baseline, not a workload's")
+    bundle = run_bundle(path, args.results, args.duration)
+    meta, fp, m = bundle_measures(bundle)
+    if b.meta.get("arch") not in (None, fp.arch):
+        raise KprofError(f"{baseline_path(args.baseline, name)}: baseline recorded on {b.meta['arch']}, this run on "
+                         f"{fp.arch}")
+    total = diff(b.runs, b.footprint, m, fp, rules_for({**WORKLOAD_TOLERANCE, **(b.meta.get("tolerance") or {})}))
+    total.changes[:0] = [Change("failed", "run", p, (0, 0), 0) for p in check_usable(bundle, meta)]
+    total.notes.append(f"{meta.get('iterations')} iterations now, {b.meta.get('iterations')} at the baseline; "
+                       f"counts compared per iteration")
+    for k, v in (meta.get("versions") or {}).items():
+        then = b.meta.get("versions", {}).get(k)
+        if then != v:
+            total.notes.append(f"{k}: {then} at the baseline, {v} now")
+    return name, total, bundle, b

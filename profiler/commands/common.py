@@ -94,8 +94,8 @@ def run_report(scenario, outcomes, meta: dict, bundle: Path) -> Report:
     report.charts.append(subsystem_chart({scenario.name: fp}))
     for s in first.services:
         if s["type"] == "pump":
-            uart = s.get("radio", "uart") == "uart"
-            report.sections.insert(0, device_section(fp, s["device"]) if uart else spi_device_section(fp, s))
+            report.sections.insert(0, device_section(fp, s["device"]) if s.get("radio", "uart") == "uart"
+                                   else spi_device_section(fp, s))
             users = device_users_section(fp, s["device"])
             if users is not None:
                 report.sections.insert(1, users)

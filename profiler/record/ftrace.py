@@ -321,9 +321,12 @@ def _signame(n: int) -> str:
 
 def record_ftrace(out: str | Path, *, events: str = "syscalls", duration: float | None = None,
                   command: list[str] | None = None, discard_tail: float | None = None, buffer_kb: int = 4096,
-                  cwd: str | None = None, env: dict | None = None, progress=None) -> Recording:
+                  cwd: str | None = None, env: dict | None = None, progress=None,
+                  whole_system: bool = False, stop: list | None = None) -> Recording:
     """Record; see the module docstring. ``progress(elapsed, limit, bytes, lost)`` is called about once a
-    second. Raises KprofError for what a user can fix; the tracing state is restored in every case."""
+    second. ``whole_system`` with a command: run the command, but trace every process (kprof's own left out),
+    as ELISA did. ``stop``: a list the caller's own signal handler appends to (a Ctrl-C that came while
+    the caller set things up, before this function's handlers were installed, is not lost). Raises KprofError for what a user can fix; the tracing state is restored in every case."""
     out = Path(out)
     if command:
         exe = shutil.which(command[0], path=(env or os.environ).get("PATH"))
@@ -364,7 +367,8 @@ def record_ftrace(out: str | Path, *, events: str = "syscalls", duration: float 
         "analysis_arch": analysis_arch(kernel_arch, command_arch), "hostname": uname.nodename,
         "python": platform.python_version(), "tracefs": root, "mounted_tracefs": mounted, "kprof_pid": os.getpid(),
         "instance": os.path.basename(inst), "events": events, "buffer_kb": buffer_kb, "trace_clock": "mono",
-        "command": command, "cwd": cwd, "duration_limit_s": duration, "discard_tail_s": discard_tail,
+        "command": command, "cwd": cwd, "whole_system": bool(whole_system or not command),
+        "duration_limit_s": duration, "discard_tail_s": discard_tail,
         "kernel_config": {"source": config.source, "note": config.note,
                           "copy": sidecar(out, "config").name if config.readable else None,
                           "CONFIG_MODULES": config.options.get("CONFIG_MODULES") if config.readable else None},
@@ -378,7 +382,7 @@ def record_ftrace(out: str | Path, *, events: str = "syscalls", duration: float 
     rec = Recording(out, meta, warnings=warnings)
     _write_meta(out, meta)
 
-    stop = []
+    stop = stop if stop is not None else []
     old = {s: signal.signal(s, lambda n, f: stop.append(n)) for s in (signal.SIGINT, signal.SIGTERM)}
     child = gate = pipe_fd = None
     created = False
@@ -395,6 +399,7 @@ def record_ftrace(out: str | Path, *, events: str = "syscalls", duration: float 
         if command:
             child, gate = _spawn_gated(exe, command, cwd, env)
             meta["command_pid"] = child
+        if command and not whole_system:
             _write(os.path.join(inst, "options", "event-fork"), "1")
             _write(os.path.join(inst, "set_event_pid"), str(child))
         elif os.path.exists(os.path.join(inst, "set_event_notrace_pid")):
