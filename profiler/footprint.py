@@ -296,21 +296,22 @@ class FootprintBuilder:
             return
         fp = self.fp
         name = ev.name
+        n = ev.count
         stat = fp.syscalls.get(name)
         if stat is None:
             stat = fp.syscalls[name] = SyscallStat()
-        stat.calls += 1
+        stat.calls += n
         if ev.errno:
-            stat.errors[ev.errno] += 1
+            stat.errors[ev.errno] += n
         if ev.duration:
             stat.time += ev.duration
         if ev.injected:
-            stat.injected += 1
+            stat.injected += n
         if ev.result is None and ev.errno is None:
-            stat.unfinished += 1
+            stat.unfinished += n
         proc = self._process(ev.pid)
         image = proc["images"][-1]
-        image["syscalls"][name] += 1
+        image["syscalls"][name] += n
         self._exe = image["exe"] or BEFORE_EXEC
 
         if ev.fd_path is not None:
@@ -340,13 +341,15 @@ class FootprintBuilder:
             self._address(ev)
 
     def _ioctl(self, ev: SyscallEvent) -> None:
-        args = split_args(ev.args)
-        if len(args) < 2:
-            return
-        # -X raw logs give the number; others give strace's name for it ("TCGETS"), mapped back here
-        request = parse_int(args[1])
+        request = ev.request
         if request is None:
-            request = ioctls.ioctl_code(args[1], self.fp.arch)
+            args = split_args(ev.args)
+            if len(args) < 2:
+                return
+            # -X raw logs give the number; others give strace's name for it ("TCGETS"), mapped back here
+            request = parse_int(args[1])
+            if request is None:
+                request = ioctls.ioctl_code(args[1], self.fp.arch)
         if request is None:
             return
         self._touch(self.fp.ioctls, (request & 0xFFFFFFFF, self._alias(ev.fd_path) if ev.fd_path else ""), ev)
@@ -354,6 +357,8 @@ class FootprintBuilder:
     def _open(self, ev: SyscallEvent) -> None:
         if ev.result is not None and ev.result >= 0 and ev.result_path:
             path = strip_dev(ev.result_path)[0]
+        elif ev.path is not None:
+            path = ev.path
         else:
             idx = _OPENS[ev.name]
             args = split_args(ev.args)
@@ -366,9 +371,12 @@ class FootprintBuilder:
         self._touch(self.fp.files, self._alias(path), ev)
 
     def _exec(self, ev: SyscallEvent, proc: dict) -> None:
-        args = split_args(ev.args)
-        idx = 1 if ev.name == "execveat" else 0
-        path = unquote(args[idx]) if len(args) > idx else None
+        if ev.path is not None:
+            path = ev.path
+        else:
+            args = split_args(ev.args)
+            idx = 1 if ev.name == "execveat" else 0
+            path = unquote(args[idx]) if len(args) > idx else None
         if path is None:
             return
         path = self._alias(path)
@@ -378,11 +386,11 @@ class FootprintBuilder:
 
     def _address(self, ev: SyscallEvent) -> None:
         idx = _ADDRESSED[ev.name]
-        addr = None
-        if idx is not None:
+        addr = ev.address  # given decoded by aggregated input
+        if addr is None and idx is not None:
             args = split_args(ev.args)
             addr = sockaddr(args[idx]) if len(args) > idx else None
-        elif ev.result_path:  # accept: the peer is behind the returned fd
+        elif addr is None and ev.result_path:  # accept: the peer is behind the returned fd
             addr = ev.result_path
         if not addr:
             return
@@ -395,11 +403,11 @@ class FootprintBuilder:
         e = table.get(key)
         if e is None:
             e = table[key] = new_use(**fields)
-        e["calls"] += 1
-        e["syscalls"][ev.name] += 1
+        e["calls"] += ev.count
+        e["syscalls"][ev.name] += ev.count
         if ev.errno:
-            e["errors"][ev.errno] += 1
-        e["by"][self._exe] += 1
+            e["errors"][ev.errno] += ev.count
+        e["by"][self._exe] += ev.count
 
     def finish(self) -> Footprint:
         return self.fp

@@ -74,6 +74,9 @@ def run_report(scenario, outcomes, meta: dict, bundle: Path) -> Report:
         else:
             report.facts.append(("service", f"{s['type']} at {s['url']}: {len(s['requests'])} requests"))
     report.warnings += footprint_warnings(fp)
+    if meta["backend"] == "bpf":
+        from profiler.record.bpf import LIMITS
+        report.warnings.append(LIMITS)
     if first.analysis.mismatches == []:
         report.facts.append(("cross-check", "per-syscall calls and errors equal strace's own -C summary"))
     report.sections = footprint_sections(fp)

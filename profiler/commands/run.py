@@ -22,7 +22,8 @@ def add_arguments(p) -> None:
     p.add_argument("-f", "--format", choices=FORMATS, default="table", help="report format (default: table)")
     p.add_argument("--network", choices=("none", "host"), help="override the scenario's network setting")
     p.add_argument("--keep-workdir", action="store_true", help="keep the temporary working directory")
-    p.add_argument("--backend", choices=("strace", "ptrace"), help="override the scenario's tracer")
+    p.add_argument("--backend", choices=("strace", "ptrace", "bpf"),
+                   help="override the scenario's tracer (bpf: counted in the kernel by bpftrace, needs root)")
     add_whole_workload_arguments(p)
     p.add_argument("-q", "--quiet", action="store_true", help="print no report, only where the bundle is")
 
