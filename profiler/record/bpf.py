@@ -126,11 +126,20 @@ tracepoint:raw_syscalls:sys_enter /@traced[tid] || tid == {root}/ {{
 tracepoint:raw_syscalls:sys_enter /@traced[tid] && ({_any('args->id', opens_at)} || args->id == {nr('execveat') or -1})/ {{
   $a0 = (int64)args->args[0]; $a1 = args->args[1];
   @darg[tid] = $a0; @sptr[tid] = $a1;
+  // a directory fd: the struct file behind it stands for the fd (its path is in @fpath when kprof saw it opened)
+  $fd = (int32)$a0;
+  $fdt = curtask->files->fdt;
+  @dino[tid] = 0;
+  if ($fd >= 0 && $fd < (int64)$fdt->max_fds) {{
+    $df = (struct file *)*(uint64 *)((uint64)$fdt->fd + (uint64)$fd * 8);
+    @darg[tid] = (int64)$df;
+    @dino[tid] = $df != 0 ? (uint64)$df->f_inode : 0;
+  }}
 }}
 
 tracepoint:raw_syscalls:sys_enter /@traced[tid] && ({_any('args->id', opens_cwd)})/ {{
   $a0 = args->args[0];
-  @darg[tid] = {_AT_FDCWD}; @sptr[tid] = $a0;
+  @darg[tid] = {_AT_FDCWD}; @dino[tid] = 0; @sptr[tid] = $a0;
 }}
 
 // an exec's path is gone from memory when a successful exec returns: kept at entry, one entry per exec call
@@ -147,7 +156,7 @@ tracepoint:raw_syscalls:sys_enter /@traced[tid]/ {{
 {addressed}
   if ($addr) {{
     $fam = *(uint16 *)uptr($sa);
-    @safam[tid] = $fam; @saport[tid] = 0; @saa[tid] = 0; @sab[tid] = 0;
+    @safam[tid] = $fam | ($salen << 16); @saport[tid] = 0; @saa[tid] = 0; @sab[tid] = 0;
     if ($fam == 2) {{ @saport[tid] = *(uint16 *)uptr($sa + 2); @saa[tid] = *(uint32 *)uptr($sa + 4); }}
     if ($fam == 10) {{
       @saport[tid] = *(uint16 *)uptr($sa + 2); @saa[tid] = *(uint64 *)uptr($sa + 8);
@@ -213,7 +222,7 @@ tracepoint:raw_syscalls:sys_exit /@inflight[tid] && ({_any('@eid[tid]', opens_at
   $err = @eerr[tid];
   // packed key (a small key keeps the probe within the BPF stack): gen << 48 | cwd gen << 32 | nr << 16 | errno
   $k = (@eg[tid] << 48) | (@cwdg[tid] << 32) | ($id << 16) | $err;
-  @opens[tid, $k, @darg[tid], str(uptr(@sptr[tid]))] = count();
+  @opens[tid, $k, @darg[tid], @dino[tid], str(uptr(@sptr[tid]))] = count();
   if ($err == 0) {{
     $fdt = curtask->files->fdt;
     if ($ret < (int64)$fdt->max_fds) {{
@@ -271,7 +280,7 @@ tracepoint:sched:sched_process_exit /@traced[tid]/ {{
 }}
 
 END {{
-  clear(@traced); clear(@gen); clear(@eid); clear(@eg); clear(@inflight); clear(@t0); clear(@darg); clear(@sptr); clear(@xseq);
+  clear(@traced); clear(@gen); clear(@eid); clear(@eg); clear(@inflight); clear(@t0); clear(@darg); clear(@dino); clear(@sptr); clear(@xseq);
   clear(@safam); clear(@saport); clear(@saa); clear(@sab); clear(@saptr); clear(@saset); clear(@fk); clear(@fkdev); clear(@fkkind); clear(@fkdentry); clear(@fkopened);
   clear(@fpathset); clear(@fkinode); clear(@cwdg); clear(@fdsys); clear(@eerr); clear(@fkfile);
   clear(@fpending);
@@ -280,7 +289,7 @@ END {{
 
 
 # Map name → (number of numeric key fields before the string, or None when the key has no string)
-_KEYS = {"ent": (3, False), "ret": (4, False), "tns": (3, False), "opens": (3, True), "execs": (4, False), "xpath": (2, False),
+_KEYS = {"ent": (3, False), "ret": (4, False), "tns": (3, False), "opens": (4, True), "execs": (4, False), "xpath": (2, False),
          "chdirs": (2, True), "addrs": (5, True), "fduse": (9, False), "fpath": (2, False), "dname": (1, False), "forks": (4, False), "ends": (1, False)}
 
 
@@ -345,9 +354,8 @@ def record_bpf(argv: list[str], log_path: str, *, cwd: str, env: dict, timeout: 
         gate_w = None
         _wait_tree(child, tracer.pid, started + timeout, outcome, interrupted)
         outcome.wall = time.monotonic() - started
-        tracer.send_signal(signal.SIGINT)            # bpftrace prints its maps and ends
         try:
-            tracer.wait(timeout=60)
+            _stop(tracer)
         except subprocess.TimeoutExpired:
             tracer.kill()
             tracer.wait()
@@ -437,6 +445,20 @@ class GatedChild:
         while self.poll() is None:
             time.sleep(0.005)
         return self.returncode
+
+
+def _stop(tracer) -> None:
+    """SIGINT: bpftrace prints its maps and ends. A signal that lands while it is between polls can be
+    missed, so it is repeated until bpftrace ends (TimeoutExpired after a minute)."""
+    deadline = time.monotonic() + 60
+    while True:
+        tracer.send_signal(signal.SIGINT)
+        try:
+            tracer.wait(timeout=2)
+            return
+        except subprocess.TimeoutExpired:
+            if time.monotonic() > deadline:
+                raise
 
 
 def _start_tracer(bpftrace: str, text: str, raw_path: str, err_path: str):
@@ -543,12 +565,15 @@ def _version(bpftrace: str) -> str | None:
         return None
 
 
-def _full_path(cwd: str, dirfd: int, path: str) -> str:
-    """The path an open named: relative to the cwd for AT_FDCWD (the fd number is a C int, printed unsigned);
-    relative to another directory fd it is left as named (the bpf backend does not follow directory fds)."""
-    if path.startswith("/") or (dirfd & 0xFFFFFFFF) != (_AT_FDCWD & 0xFFFFFFFF):
+def _full_path(cwd: str, dirfd: tuple, path: str, dirs: dict) -> str:
+    """The path an open named: relative to the cwd for AT_FDCWD (a C int, printed unsigned), or to the
+    directory behind a directory fd (``dirfd`` is then its (struct file, inode); ``dirs`` maps those to paths)."""
+    if path.startswith("/"):
         return path
-    return os.path.join(cwd, path)
+    if (dirfd[0] & 0xFFFFFFFF) == (_AT_FDCWD & 0xFFFFFFFF):
+        return os.path.join(cwd, path)
+    base = dirs.get(dirfd)
+    return os.path.join(cwd, base, path) if base else path
 
 
 def unpack(k: int) -> tuple[int, int, int, int]:
@@ -579,12 +604,13 @@ def resolve(maps: dict, cwd: str) -> dict:
 
     cwds = {}
     paths = {}
-    for (tid, k, dirfd, path), _ in maps["opens"]:
+    dirs = {tuple(f): p for f, p in maps["fpath"]}
+    for (tid, k, dirfd, dino, path), _ in maps["opens"]:
         _g, cg, _nr, err = unpack(k)
         base = cwd_of(tid, cg)
         cwds[f"{tid},{cg}"] = base
-        full = _full_path(base, dirfd, path)
-        if err == 0 and full not in paths:
+        full = _full_path(base, (dirfd, dino), path, dirs)
+        if err == 0 and full not in paths and full.startswith("/"):
             paths[full] = os.path.realpath(full)
     devices = {}
     dnames = {f[0]: name for f, name in maps["dname"]}
@@ -622,8 +648,11 @@ def _device_node(mode: int, rdev: int, name: str) -> str | None:
 # ---- aggregates → counted events -------------------------------------------------------------------------
 
 def _errno(n: int) -> str | None:
-    from profiler.parse.ftrace_text import errno_name
-    return errno_name(n) if n else None
+    """errno number → strace's name for it (EOPNOTSUPP, not ENOTSUP; ERESTARTSYS …): the ptrace recorder's table."""
+    if not n:
+        return None
+    from profiler.record.ptrace import _ERRNO_NAME, _RESTART
+    return _RESTART[n][0] if n in _RESTART else _ERRNO_NAME.get(n, f"errno {n}")
 
 
 def _socket_path(info: int, ino: int) -> str:
@@ -656,7 +685,10 @@ def fd_path(u: dict, doc: dict, opened_as: dict, dnames: dict) -> str:
     if opened:
         name = opened_as[(u["file"], u["inode"])]
     if mode in (_S_IFCHR, _S_IFBLK):
-        node = doc["devices"].get(str(rdev)) or (name if name.startswith("/") else f"/dev/{name}")
+        if opened and name.startswith("/"):   # opened under trace: the path it was opened by (a bind mount too)
+            node = doc["resolved"].get(name) or os.path.realpath(name)
+        else:                                   # inherited (stdin …): the /dev node with its number
+            node = doc["devices"].get(str(rdev)) or f"/dev/{name}"
         return f"{node}<{'char' if mode == _S_IFCHR else 'block'} {rdev >> 20}:{rdev & 0xFFFFF}>"
     if mode == _S_IFSOCK:
         return _socket_path(sock, ino)
@@ -692,6 +724,7 @@ def events(doc: dict):
     maps = doc["maps"]
     name_of = lambda nr: syscalls.syscall_name(arch, nr) or f"syscall_{nr}"  # noqa: E731
     per: dict = {}   # (tid, gen) → list of events
+    dirs = {tuple(f): p for f, p in maps["fpath"]}   # struct file → the path it was opened by
 
     def add(tid, gen, ev):
         per.setdefault((tid, gen), []).append(ev)
@@ -724,18 +757,20 @@ def events(doc: dict):
             execs_ok[(tid, g)] = ev
         else:
             add(tid, g, ev)
-    for (tid, k, dirfd, path), n in maps["opens"]:
+    for (tid, k, dirfd, dino, path), n in maps["opens"]:
         g, cg, nr, err = unpack(k)
         take(tid, g, nr, err, n)
         base = doc["cwds"].get(f"{tid},{cg}", doc["cwd"])
-        full = _full_path(base, dirfd, path)
+        full = _full_path(base, (dirfd, dino), path, dirs)
         if err == 0:
             add(tid, g, SyscallEvent(tid, name_of(nr), result=0, count=n, result_path=doc["resolved"].get(full, full)))
         else:
             add(tid, g, SyscallEvent(tid, name_of(nr), result=-1, errno=_errno(err), count=n, path=full))
     for (tid, k, famport, a, b, text), n in maps["addrs"]:
         g, _cg, nr, err = unpack(k)
-        fam, port = famport >> 16, famport & 0xFFFF
+        fam, port, salen = (famport >> 16) & 0xFFFF, famport & 0xFFFF, famport >> 32
+        if fam == 1 and a == 1:   # an abstract name is not NUL-terminated: its length is the address's
+            text = text[:max(salen - 3, 0)]
         take(tid, g, nr, err, n)
         add(tid, g, SyscallEvent(tid, name_of(nr), result=-1 if err else 0, errno=_errno(err), count=n,
                                  address=_address(fam, port, a, b, text)))
