@@ -185,3 +185,16 @@ def test_not_root_exits_2_with_the_reason(tmp_path):
     assert p.returncode == 2, p.stderr
     assert ("needs root" in p.stderr or "needs bpftrace" in p.stderr) and "Traceback" not in p.stderr
     assert not (tmp_path / "b" / "trace.log").exists()
+
+
+@needs_bpf
+def test_timeout_kills_the_tree_and_keeps_the_counts(tmp_path):
+    d = tmp_path / "bpf"
+    d.mkdir()
+    o = bpf.record_bpf(["/bin/sh", "-c", "sleep 60 & sleep 60; wait"], str(d / "t.json"), cwd=str(d),
+                       env=dict(os.environ), timeout=1.5, stdout_path=str(d / "o"), stderr_path=str(d / "e"))
+    assert o.timed_out and o.wall < 15
+    assert not strace_rec.descendants(os.getpid())
+    fp = bpf.BpfAnalysis(syscalls.host_arch(), name=str(d / "t.json")).finish().footprint
+    assert fp.syscalls["execve"].calls == 3
+    assert sorted(p["end"]["signal"] for p in fp.processes.values()) == ["SIGKILL"] * 3

@@ -387,7 +387,8 @@ def record_bpf(argv: list[str], log_path: str, *, cwd: str, env: dict, timeout: 
     try:
         with open(log_path + ".err", errors="replace") as f:
             outcome.strace_messages = [line.rstrip("\n") for line in f if line.strip()
-                                       and "RLIMIT_MEMLOCK" not in line]
+                                       and "RLIMIT_MEMLOCK" not in line
+                                       and "Addrspace is not set" not in line]
         os.unlink(log_path + ".err")
     except OSError:
         outcome.strace_messages = []
