@@ -8,6 +8,7 @@ never stored as the source of truth.
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -67,6 +68,16 @@ class Footprint:
     processes: dict[int, dict] = field(default_factory=dict)
     root_pid: int | None = None
     source: dict = field(default_factory=dict)
+    # the derived rows, decoded once per state of the counts (reports ask for them several times)
+    _rows: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def _memo(self, name: str, make):
+        state = (self.arch, len(self.syscalls), self.total_calls, len(self.ioctls),
+                 sum(u["calls"] for u in self.ioctls.values()))
+        hit = self._rows.get(name)
+        if hit is None or hit[0] != state:
+            hit = self._rows[name] = (state, make())
+        return hit[1]
 
     # ---- derived views -------------------------------------------------
 
@@ -88,6 +99,9 @@ class Footprint:
 
     def ioctl_rows(self) -> list[dict]:
         """One row per (request, device class): name, driver, subsystem, devices, calls, errors."""
+        return copy.deepcopy(self._memo("ioctl", self._ioctl_rows))
+
+    def _ioctl_rows(self) -> list[dict]:
         rows: dict[tuple[int, str], dict] = {}
         for (request, path), stat in self.ioctls.items():
             info = ioctls.decode_ioctl(request, path or None, self.arch)
@@ -111,6 +125,9 @@ class Footprint:
 
     def subsystem_rows(self) -> list[dict]:
         """Calls per subsystem; an ioctl counts for the subsystem of the code that handles it."""
+        return copy.deepcopy(self._memo("subsystem", self._subsystem_rows))
+
+    def _subsystem_rows(self) -> list[dict]:
         subs: dict[str, dict] = {}
 
         def add(sub: str, name: str, calls: int, errors: int):
