@@ -23,6 +23,7 @@ class SyscallEvent:
     fd_path: str | None = None     # what is behind the first argument when it is an fd (strace -yy form)
     result_path: str | None = None  # what is behind a returned fd (openat, socket, accept …)
     injected: bool = False         # the result was injected by the tracer, not produced by the kernel
+    served: bool = False           # the kernel never ran it: an emulated device answered it (ptrace "(SERVED)")
     number: int | None = None      # syscall number when the source gave one (ftrace, ptrace)
     # aggregated input (the bpf backend counts in the kernel): one event stands for ``count`` identical calls,
     # ``duration`` is their total, and what the footprint reads is given decoded instead of as strace text
@@ -37,8 +38,9 @@ class ProcessEvent:
     """A task-level event: exit, death by signal, or a signal delivered."""
 
     pid: int
-    kind: str                      # "exit" | "killed" | "signal"
-    status: int | None = None      # exit status for "exit"
+    kind: str                      # "exit" | "killed" | "signal" | "renamed"
+    status: int | None = None      # exit status for "exit"; the task's real pid for "renamed" (a strace log
+                                   # on stderr prints no pid until a second task exists: it was 0 until then)
     signal: str | None = None      # signal name for "killed" and "signal"
     time: float | None = None
     core_dumped: bool = False

@@ -20,7 +20,7 @@ from profiler.errors import KprofError
 from profiler.events import ProcessEvent, SyscallEvent
 from profiler.kernel import devices, ioctls, syscalls
 from profiler.parse.strace_log import split_args
-from profiler.strace_text import parse_int, sockaddr, unquote
+from profiler.strace_text import sockaddr, unquote
 
 FORMAT = "kprof-footprint"
 USE_TABLES = ("devices", "files", "network", "programs")
@@ -35,12 +35,16 @@ _ADDRESSED = {"connect": 1, "bind": 1, "sendto": 4, "accept": None, "accept4": N
 
 
 def strip_dev(path: str) -> tuple[str, str | None]:
-    """``/dev/pts/0<char 136:0>`` → (``/dev/pts/0``, ``char 136:0``)."""
+    """``/dev/pts/0<char 136:0>`` → (``/dev/pts/0``, ``char 136:0``); strace's escapes in the path undone
+    (``-y`` prints ``<``, ``>``, ``"`` and control characters in a path as ``\\74``, ``\\76``, ``\\"``, ``\\n``)."""
+    dev = None
     if path.endswith(">"):
         k = path.rfind("<")
         if k > 0 and path[k + 1:k + 6] in ("char ", "block"):
-            return path[:k], path[k + 1:-1]
-    return path, None
+            path, dev = path[:k], path[k + 1:-1]
+    if "\\" in path:
+        path = unquote('"' + path + '"')
+    return path, dev
 
 
 @dataclass
@@ -50,6 +54,8 @@ class SyscallStat:
     time: float = 0.0
     unfinished: int = 0     # entered but never returned (exit_group, a task killed inside the call)
     injected: int = 0
+    served: int = 0         # answered by an emulated device at the syscall boundary: not in calls, the
+                            # kernel never ran them (profiler.pump.spi under the ptrace backend)
 
 
 @dataclass
@@ -86,6 +92,15 @@ class Footprint:
         return sum(s.calls for s in self.syscalls.values())
 
     @property
+    def executed_syscalls(self) -> int:
+        """Distinct syscalls the kernel executed: a name only ever served by an emulated device is not one."""
+        return sum(1 for s in self.syscalls.values() if s.calls)
+
+    @property
+    def total_served(self) -> int:
+        return sum(s.served for s in self.syscalls.values())
+
+    @property
     def total_errors(self) -> int:
         return sum(sum(s.errors.values()) for s in self.syscalls.values())
 
@@ -112,13 +127,14 @@ class Footprint:
                     "request": f"{request:#x}", "name": info.name, "header": info.header,
                     "handler": info.handler, "subsystem": subsystem_label(info.subsystem, info.handler),
                     "device_class": info.device_class, "note": info.note,
-                    "devices": [], "calls": 0, "errors": Counter(), "by": Counter()}
+                    "devices": [], "calls": 0, "served": 0, "errors": Counter(), "by": Counter()}
             if path:
                 row["devices"].append(strip_dev(path)[0])
             row["calls"] += stat["calls"]
+            row["served"] += sum(stat.get("served", {}).values())
             row["errors"].update(stat["errors"])
             row["by"].update(stat["by"])
-        out = sorted(rows.values(), key=lambda r: (-r["calls"], r["request"]))
+        out = sorted(rows.values(), key=lambda r: (-r["calls"] - r["served"], r["request"]))
         for r in out:
             r["devices"] = sorted(set(r["devices"]))
         return out
@@ -142,6 +158,8 @@ class Footprint:
             if name == "ioctl" and ioctl_rows:
                 counted = 0
                 for r in ioctl_rows:
+                    if not r["calls"]:
+                        continue         # served only: the kernel's code for it never ran here
                     add(r["subsystem"], "ioctl", r["calls"], sum(r["errors"].values()))
                     counted += r["calls"]
                 if stat.calls > counted:  # ioctls whose request could not be read (log without -X raw)
@@ -178,16 +196,17 @@ class Footprint:
             info = self.syscall_info(name)
             sysrows[name] = {
                 "calls": s.calls, "errors": dict(sorted(s.errors.items())), "time": round(s.time, 6),
-                "unfinished": s.unfinished, "injected": s.injected,
+                "unfinished": s.unfinished, "injected": s.injected, **({"served": s.served} if s.served else {}),
                 "number": info.number, "subsystem": subsystem_label(info.subsystem, info.file),
-                "defined_in": f"{info.file}:{info.line}" if info.file else None,
+                "defined_in": info.defined_in,
                 "maintainers": info.maintainers, "note": info.note,
             }
         return {
             "format": FORMAT, "version": VERSION, "arch": self.arch, "source": self.source,
             "root_pid": self.root_pid, "exit": self.exit,
             "totals": {"calls": self.total_calls, "errors": self.total_errors,
-                       "syscalls": len(self.syscalls), "processes": len(self.processes)},
+                       **({"served": self.total_served} if self.total_served else {}),
+                       "syscalls": self.executed_syscalls, "processes": len(self.processes)},
             "syscalls": sysrows,
             "subsystems": self.subsystem_rows(),
             "ioctls": [dict(r, errors=dict(r["errors"]), by=dict(r["by"])) for r in self.ioctl_rows()],
@@ -211,7 +230,7 @@ class Footprint:
             fp = cls(arch=data["arch"], root_pid=data.get("root_pid"), source=data.get("source", {}))
             for name, s in data["syscalls"].items():
                 fp.syscalls[name] = SyscallStat(s["calls"], Counter(s["errors"]), s["time"],
-                                                s.get("unfinished", 0), s.get("injected", 0))
+                                                s.get("unfinished", 0), s.get("injected", 0), s.get("served", 0))
             for row in data.get("ioctl_calls", []):
                 use = dict(row)
                 request, path = int(use.pop("request"), 16), use.pop("fd_path")
@@ -267,7 +286,7 @@ def _use_to_dict(e: dict) -> dict:
 def _use_from_dict(d: dict) -> dict:
     e = new_use()
     for k, v in d.items():
-        e[k] = Counter(v) if isinstance(e.get(k), Counter) else v
+        e[k] = Counter(v) if isinstance(e.get(k), Counter) or k == "served" else v
     return e
 
 
@@ -298,6 +317,21 @@ class FootprintBuilder:
                                              "images": [{"exe": None, "syscalls": Counter()}]}
         return proc
 
+    def _rename(self, old: int, new: int) -> None:
+        procs = self.fp.processes
+        proc = procs.pop(old, None)
+        if proc is None:
+            return
+        if new in procs:   # already seen under its pid: the earlier calls come first
+            proc["images"][-1]["syscalls"].update(procs[new]["images"][0]["syscalls"])
+            proc["images"] += procs[new]["images"][1:]
+        procs[new] = proc
+        for p in procs.values():
+            if p["parent"] == old:
+                p["parent"] = new
+        if self.fp.root_pid == old:
+            self.fp.root_pid = new
+
     def add_all(self, events: Iterable) -> "FootprintBuilder":
         for ev in events:
             self.add(ev)
@@ -310,6 +344,8 @@ class FootprintBuilder:
                 proc["end"] = {"exit": ev.status}
             elif ev.kind == "killed":
                 proc["end"] = {"signal": ev.signal, "core_dumped": ev.core_dumped}
+            elif ev.kind == "renamed":
+                self._rename(ev.pid, ev.status)
             return
         fp = self.fp
         name = ev.name
@@ -317,6 +353,17 @@ class FootprintBuilder:
         stat = fp.syscalls.get(name)
         if stat is None:
             stat = fp.syscalls[name] = SyscallStat()
+        if ev.served:                  # kept apart: counted where it was served, never as kernel work
+            stat.served += 1
+            self._exe = self._process(ev.pid)["images"][-1]["exe"] or BEFORE_EXEC
+            if ev.fd_path is not None:
+                path, dev = strip_dev(ev.fd_path)
+                cls = devices.classify_path(ev.fd_path)
+                if devices.is_device(cls) or cls.startswith("sysfs") or name == "ioctl":
+                    self._touch(fp.devices, path, ev, dev=dev, **{"class": cls})
+            if name == "ioctl":
+                self._ioctl(ev)
+            return
         stat.calls += n
         if ev.errno:
             stat.errors[ev.errno] += n
@@ -358,18 +405,16 @@ class FootprintBuilder:
             self._address(ev)
 
     def _ioctl(self, ev: SyscallEvent) -> None:
-        request = ev.request
+        request = ev.request  # given decoded by aggregated input
         if request is None:
             args = split_args(ev.args)
             if len(args) < 2:
                 return
             # -X raw logs give the number; others give strace's name for it ("TCGETS"), mapped back here
-            request = parse_int(args[1])
-            if request is None:
-                request = ioctls.ioctl_code(args[1], self.fp.arch)
+            request = ioctls.request_from_arg(args[1], self.fp.arch)
         if request is None:
             return
-        self._touch(self.fp.ioctls, (request & 0xFFFFFFFF, self._alias(ev.fd_path) if ev.fd_path else ""), ev)
+        self._touch(self.fp.ioctls, (request, self._alias(ev.fd_path) if ev.fd_path else ""), ev)
 
     def _open(self, ev: SyscallEvent) -> None:
         if ev.result is not None and ev.result >= 0 and ev.result_path:
@@ -420,6 +465,9 @@ class FootprintBuilder:
         e = table.get(key)
         if e is None:
             e = table[key] = new_use(**fields)
+        if ev.served:
+            e.setdefault("served", Counter())[ev.name] += 1
+            return
         e["calls"] += ev.count
         e["syscalls"][ev.name] += ev.count
         if ev.errno:

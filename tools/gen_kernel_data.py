@@ -430,6 +430,7 @@ def gen_syscalls(src: Sources, out: Path, tax: Taxonomy, maint: Maintainers) -> 
     facts = load_entry_facts()
     fact_aliases = read_tsv(FACTS / "syscall-aliases.tsv")
     alias_rows = []
+    subcall_rows = []
     for arch, (pkgmod, tbl, abis, col, _, _) in ARCH_CONFIG.items():
         table = getattr(importlib.import_module(f"system_calls.tables.{pkgmod}"), f"syscalls_{pkgmod}")
         tbl_rows = read_tbl(src.ref(f"syscall-tables/{tbl}"), abis, col)
@@ -487,7 +488,16 @@ def gen_syscalls(src: Sources, out: Path, tax: Taxonomy, maint: Maintainers) -> 
                 raise GenError(f"syscall-aliases.tsv: {canon} is not a {arch} syscall")
             if alias in names or alias in pkg_aliases:
                 continue
-            alias_rows.append([arch, alias, canon, "strace name"])
+            alias_rows.append([arch, alias, canon, fa[3] if len(fa) > 3 and fa[3] else "strace name"])
+        for mux, call, sub, handler in read_tsv(FACTS / "syscall-subcalls.tsv"):
+            if mux in names and sub not in names and sub not in pkg_aliases:
+                subcall_rows.append([arch, sub, mux, int(call), handler])
+    subcall_rows.sort()
+    header = src.describe([], ["syscall-subcalls.tsv"])
+    header.insert(2, "Calls with no syscall of their own on an arch, reached through its multiplexer "
+                     "(socketcall, ipc): arch, name as strace prints it, multiplexer, call number, handler's file.")
+    write_tsv(out, "syscall-subcalls.tsv", header, ["arch", "name", "multiplexer", "call", "handler_file"],
+              subcall_rows)
     alias_rows = sorted({tuple(r) for r in alias_rows})
     header = src.describe([], ["syscall-aliases.tsv"], pkg=True)
     header.insert(2, "Other spellings of syscall names per arch -> the Linux .tbl name used in syscalls-<arch>.tsv.")
@@ -1005,6 +1015,26 @@ def gen_kconfig(src: Sources, out: Path, tax: Taxonomy, syscall_rows: dict[str, 
               ft_rows)
 
 
+# ----------------------------------------------------------------------------- errnos
+
+def gen_errnos(src: Sources, out: Path) -> None:
+    rows = read_tsv(FACTS / "errnos.tsv")
+    seen_n, seen_name = set(), set()
+    for r in rows:
+        if len(r) != 4 or not r[0].isdigit() or not re.fullmatch(r"E[A-Z0-9_]+", r[1]):
+            raise GenError(f"errnos.tsv: bad row {r!r}")
+        names = [r[1], *filter(None, r[3].split(","))]
+        if r[0] in seen_n or seen_name & set(names):
+            raise GenError(f"errnos.tsv: {r[0]} or one of {names} twice")
+        seen_n.add(r[0])
+        seen_name.update(names)
+    header = src.describe([], ["errnos.tsv"])
+    header.insert(2, "errno number -> name as strace prints it (one table for strace, ptrace and ftrace); restart: "
+                     "strace's text for the codes it shows as '= ? NAME (text)'; aliases: other names, read only.")
+    write_tsv(out, "errnos.tsv", header, ["number", "name", "restart", "aliases"],
+              sorted(rows, key=lambda r: int(r[0])))
+
+
 # ----------------------------------------------------------------------------- main
 
 def generate(reference: Path, out: Path) -> None:
@@ -1017,6 +1047,7 @@ def generate(reference: Path, out: Path) -> None:
     groups, known = gen_devices(src, out)
     handler_files = gen_ioctls(src, out, tax, maint, groups, known)
     gen_kconfig(src, out, tax, syscall_rows, handler_files, known)
+    gen_errnos(src, out)
 
 
 def main(argv: list[str] | None = None) -> int:

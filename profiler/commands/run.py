@@ -1,4 +1,5 @@
-"""Run scenario files: each command runs under strace in a fresh temp workdir (and, unless the scenario
+"""Run scenario files: each command runs under strace (or kprof's ptrace tracer: backend ptrace, and the SPI
+radio path, whose spidev ioctls it serves) in a fresh temp workdir (and, unless the scenario
 says network: host, a fresh network namespace with loopback only). Every run writes a result bundle
 (scenario, meta.json, raw trace, footprint.json, report) and prints the report.
 
@@ -24,6 +25,14 @@ def add_arguments(p) -> None:
     p.add_argument("--keep-workdir", action="store_true", help="keep the temporary working directory")
     p.add_argument("--backend", choices=("strace", "ptrace", "bpf"),
                    help="override the scenario's tracer (bpf: counted in the kernel by bpftrace, needs root)")
+    p.add_argument("--radio", choices=("uart", "spi", "edison"),
+                   help="pump scenarios: the radio path (uart: /dev/serial0; spi: Pi + Explorer HAT, /dev/spidev0.0; "
+                        "edison: Explorer Board, /dev/spidev5.1); spi and edison are served at the syscall boundary "
+                        "by the ptrace backend")
+    p.add_argument("--pump-client", metavar="kprof|system|DIR",
+                   help="the pump tools a pump scenario runs (overrides its pump.client): kprof (kprof's Go tools, "
+                        "the default), system (mdt, pumphistory, listen, mmtune from the system PATH) or DIR "
+                        "(a directory holding those four, e.g. a real ecc1 build)")
     add_whole_workload_arguments(p)
     from profiler.parallel import add_jobs_argument
     add_jobs_argument(p)
@@ -31,7 +40,6 @@ def add_arguments(p) -> None:
 
 
 def main(args) -> int:
-    import dataclasses
     import json
 
     from profiler import runner
@@ -55,8 +63,8 @@ def main(args) -> int:
         else:
             bundle = runner.new_bundle_dir(sc.name, args.out or Path("kprof-results"))
             bundle.mkdir(parents=True)   # claimed now: jobs started in the same second get distinct names
-        if args.backend:
-            sc = dataclasses.replace(sc, backend=args.backend)
+        if args.backend or args.radio or args.pump_client is not None:
+            sc = runner.with_overrides(sc, radio=args.radio, backend=args.backend, pump_client=args.pump_client)
         todo.append((sc, bundle, args.network, args.keep_workdir))
     for (sc, bundle, _, _), (normal, outcomes, meta) in zip(todo, run_ordered(_run_one, todo, jobs)):
         report = run_report(sc, outcomes, meta, bundle)

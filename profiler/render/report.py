@@ -31,6 +31,7 @@ class Report:
     sections: list[Section] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     charts: list[dict] = field(default_factory=list)   # {"title", "series": {label: {category: value}}}
+    data: dict = field(default_factory=dict)           # more top-level keys of the JSON form (e.g. "cross_check")
 
 
 def subsystem_chart(footprints: dict[str, Footprint]) -> dict:
@@ -48,6 +49,11 @@ def _counts(counter, most: int | None = None) -> str:
     return ", ".join(f"{k} {v}" for k, v in counter.most_common(most))
 
 
+def _with_served(calls: int, served: int):
+    """A count of calls the kernel executed, with those an emulated device answered beside it (never added)."""
+    return f"{calls} (+{served} emulated)" if served else calls
+
+
 def footprint_sections(fp: Footprint, limit: int | None = 40) -> list[Section]:
     """The footprint's tables: subsystems, syscalls, ioctls, devices, network, programs, executables, files."""
     secs = []
@@ -59,8 +65,9 @@ def footprint_sections(fp: Footprint, limit: int | None = 40) -> list[Section]:
     rows = []
     for name, s in sorted(fp.syscalls.items(), key=lambda kv: (-kv[1].calls, kv[0])):
         info = fp.syscall_info(name)
-        where = f"{info.file}:{info.line}" if info.file else (info.note or "")
-        rows.append([name, info.number if info.number is not None else "", s.calls, _errors(s.errors),
+        where = info.defined_in or info.note or ""
+        rows.append([name, info.number if info.number is not None else "", _with_served(s.calls, s.served),
+                     _errors(s.errors),
                      f"{s.time * 1000:.2f}", subsystem_label(info.subsystem, info.file), where])
     secs.append(Section("System calls", ["syscall", "nr", "calls", "errors", "time ms", "subsystem",
                                          "defined in (Linux 6.19.9)"], rows))
@@ -69,7 +76,8 @@ def footprint_sections(fp: Footprint, limit: int | None = 40) -> list[Section]:
         secs.append(Section("ioctl requests", ["request", "name", "handled by", "subsystem", "device class",
                                                "devices", "calls", "errors"],
                             [[r["request"], r["name"] or "(unknown)", r["handler"] or "", r["subsystem"],
-                              r["device_class"], " ".join(r["devices"]), r["calls"], _errors(r["errors"])]
+                              r["device_class"], " ".join(r["devices"]), _with_served(r["calls"], r["served"]),
+                              _errors(r["errors"])]
                              for r in io]))
     if fp.devices:
         secs.append(Section("Devices and sysfs files behind fds", ["path", "class", "dev", "calls", "syscalls", "by"],
@@ -121,7 +129,7 @@ def kconfig_section(fp: Footprint) -> Section:
 def render(report: Report, fmt: str) -> str:
     if fmt == "json":
         return json.dumps({"title": report.title, "facts": dict(report.facts), "warnings": report.warnings,
-                           "charts": report.charts,
+                           **report.data, "charts": report.charts,
                            "sections": [{"title": s.title, "headers": s.headers, "rows": s.rows, "note": s.note,
                                          **({"code": s.code, "code_lang": s.code_lang} if s.code else {})}
                                         for s in report.sections]}, indent=1, default=str)
