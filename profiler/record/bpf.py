@@ -649,11 +649,9 @@ def _device_node(mode: int, rdev: int, name: str) -> str | None:
 # ---- aggregates → counted events -------------------------------------------------------------------------
 
 def _errno(n: int) -> str | None:
-    """errno number → strace's name for it (EOPNOTSUPP, not ENOTSUP; ERESTARTSYS …): the ptrace recorder's table."""
-    if not n:
-        return None
-    from profiler.record.ptrace import _ERRNO_NAME, _RESTART
-    return _RESTART[n][0] if n in _RESTART else _ERRNO_NAME.get(n, f"errno {n}")
+    """errno number → the name strace prints (EOPNOTSUPP, ERESTARTSYS …): kprof's one errno table."""
+    from profiler.kernel.errnos import errno_name
+    return errno_name(n) if n else None
 
 
 def _socket_path(info: int, ino: int) -> str:
