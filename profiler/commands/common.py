@@ -88,7 +88,7 @@ def run_report(scenario, outcomes, meta: dict, bundle: Path) -> Report:
         from profiler.record.bpf import LIMITS
         report.warnings.append(LIMITS)
     if first.analysis.mismatches == []:
-        report.facts.append(("cross-check", "per-syscall calls and errors equal strace's own -C summary"))
+        report.facts.append(("cross-check", first.analysis.cross_check("strace's own -C summary")))
     elif first.analysis.mismatches is None and meta["backend"] != "strace":
         report.facts.append(("cross-check", f"none: the {meta['backend']} backend's log has no strace -C summary "
                                             "(tests/test_ptrace_backend.py compares its footprints with strace's)"))
