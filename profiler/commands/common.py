@@ -91,7 +91,8 @@ def run_report(scenario, outcomes, meta: dict, bundle: Path) -> Report:
         report.facts.append(("cross-check", first.analysis.cross_check("strace's own -C summary")))
     elif first.analysis.mismatches is None and meta["backend"] != "strace":
         report.facts.append(("cross-check", f"none: the {meta['backend']} backend's log has no strace -C summary "
-                                            "(tests/test_ptrace_backend.py compares its footprints with strace's)"))
+                                            f"(tests/test_{meta['backend']}_backend.py compares its footprints with "
+                                            f"strace's)"))
     report.sections = footprint_sections(fp)
     report.charts.append(subsystem_chart({scenario.name: fp}))
     for s in first.services:
