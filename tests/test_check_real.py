@@ -17,14 +17,15 @@ pytestmark = [needs_strace, needs_oref0, needs_root]
 @pytest.fixture(scope="module")
 def baselines(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("baselines")
+    # -j 2: two scenarios side by side (each in its own namespaces), baselines and checks alike
     kprof("baseline", "save", *SCENARIOS, "--repeat", "3", "--dir", tmp / "b", "--results", tmp / "r",
-          check=0, timeout=900)
+          "-j", "2", check=0, timeout=900)
     return tmp
 
 
 def test_no_false_alarms_in_10_consecutive_checks_of_every_scenario(baselines):
     p = kprof("check", *SCENARIOS, "--baseline", baselines / "b", "--repeat", "10", "--results", baselines / "r",
-              timeout=1800)
+              "-j", "2", timeout=1800)
     assert p.returncode == 0, p.stdout + p.stderr
     assert p.stdout.count(": no change") == len(SCENARIOS)
 
