@@ -8,6 +8,7 @@ never stored as the source of truth.
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -121,19 +122,21 @@ def add_stat(row: SyscallStat, st: SyscallStat, sign: int = 1) -> None:
 
 
 def _count(stat: SyscallStat, ev: SyscallEvent) -> None:
-    """One call in a row: served by an emulated device (never kernel work), or made."""
+    """One call in a row (``ev.count`` identical calls for aggregated input): served by an emulated device
+    (never kernel work), or made."""
+    n = ev.count
     if ev.served:
-        stat.served += 1
+        stat.served += n
         return
-    stat.calls += 1
+    stat.calls += n
     if ev.errno:
-        stat.errors[ev.errno] += 1
+        stat.errors[ev.errno] += n
     if ev.duration:
         stat.time += ev.duration
     if ev.injected:
-        stat.injected += 1
+        stat.injected += n
     if ev.result is None and ev.errno is None:
-        stat.unfinished += 1
+        stat.unfinished += n
 
 
 @dataclass
@@ -152,6 +155,16 @@ class Footprint:
     processes: dict[int, dict] = field(default_factory=dict)
     root_pid: int | None = None
     source: dict = field(default_factory=dict)
+    # the derived rows, decoded once per state of the counts (reports ask for them several times)
+    _derived: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def _memo(self, name: str, make):
+        state = (self.arch, len(self.syscalls), self.total_calls, len(self.ioctls),
+                 sum(u["calls"] for u in self.ioctls.values()))
+        hit = self._derived.get(name)
+        if hit is None or hit[0] != state:
+            hit = self._derived[name] = (state, make())
+        return hit[1]
 
     # ---- derived views -------------------------------------------------
 
@@ -182,6 +195,9 @@ class Footprint:
 
     def ioctl_rows(self) -> list[dict]:
         """One row per (request, device class): name, driver, subsystem, devices, calls, errors."""
+        return copy.deepcopy(self._memo("ioctl", self._ioctl_rows))
+
+    def _ioctl_rows(self) -> list[dict]:
         rows: dict[tuple[int, str], dict] = {}
         for (request, path), stat in self.ioctls.items():
             info = ioctls.decode_ioctl(request, path or None, self.arch)
@@ -206,6 +222,9 @@ class Footprint:
 
     def subsystem_rows(self) -> list[dict]:
         """Calls per subsystem; an ioctl counts for the subsystem of the code that handles it."""
+        return copy.deepcopy(self._memo("subsystem", self._subsystem_rows))
+
+    def _subsystem_rows(self) -> list[dict]:
         subs: dict[str, dict] = {}
 
         def add(sub: str, name: str, calls: int, errors: int):
@@ -511,6 +530,7 @@ class FootprintBuilder:
             # call the kernel ran, not counted (strace's -c table does not count it either)
             fp.source["calls_cut_by_group_exit"] = fp.source.get("calls_cut_by_group_exit", 0) + 1
             return
+        n = ev.count
         proc = self._process(ev.pid)
         stat, held = self._rows(name, proc["images"][-1])
         _count(stat, ev)
@@ -528,7 +548,7 @@ class FootprintBuilder:
                 self._ioctl(ev)
             return
         image = proc["images"][-1]
-        image["syscalls"][name] += 1
+        image["syscalls"][name] += n
         self._exe = image["exe"] or BEFORE_EXEC
         self._pid = ev.pid
 
@@ -577,11 +597,13 @@ class FootprintBuilder:
                 self._adopt(cpid, exe)
 
     def _ioctl(self, ev: SyscallEvent) -> None:
-        args = split_args(ev.args)
-        if len(args) < 2:
-            return
-        # -X raw logs give the number; others give strace's name for it ("TCGETS"), mapped back here
-        request = ioctls.request_from_arg(args[1], self.fp.arch)
+        request = ev.request  # given decoded by aggregated input
+        if request is None:
+            args = split_args(ev.args)
+            if len(args) < 2:
+                return
+            # -X raw logs give the number; others give strace's name for it ("TCGETS"), mapped back here
+            request = ioctls.request_from_arg(args[1], self.fp.arch)
         if request is None:
             return
         self._touch(self.fp.ioctls, (request, self._alias(ev.fd_path) if ev.fd_path else ""), ev)
@@ -589,6 +611,8 @@ class FootprintBuilder:
     def _open(self, ev: SyscallEvent) -> None:
         if ev.result is not None and ev.result >= 0 and ev.result_path:
             path = strip_dev(ev.result_path)[0]
+        elif ev.path is not None:
+            path = ev.path
         else:
             idx = _OPENS[ev.name]
             args = split_args(ev.args)
@@ -601,9 +625,12 @@ class FootprintBuilder:
         self._touch(self.fp.files, self._alias(path), ev)
 
     def _exec(self, ev: SyscallEvent, proc: dict) -> None:
-        args = split_args(ev.args)
-        idx = 1 if ev.name == "execveat" else 0
-        path = unquote(args[idx]) if len(args) > idx else None
+        if ev.path is not None:
+            path = ev.path
+        else:
+            args = split_args(ev.args)
+            idx = 1 if ev.name == "execveat" else 0
+            path = unquote(args[idx]) if len(args) > idx else None
         if path is None:
             return
         path = self._alias(path)
@@ -613,11 +640,11 @@ class FootprintBuilder:
 
     def _address(self, ev: SyscallEvent) -> None:
         idx = _ADDRESSED[ev.name]
-        addr = None
-        if idx is not None:
+        addr = ev.address  # given decoded by aggregated input
+        if addr is None and idx is not None:
             args = split_args(ev.args)
             addr = sockaddr(args[idx]) if len(args) > idx else None
-        elif ev.result_path:  # accept: the connection is behind the returned fd
+        elif addr is None and ev.result_path:  # accept: the connection is behind the returned fd
             addr = accepted_address(ev.result_path)
         if not addr:
             return
@@ -633,11 +660,11 @@ class FootprintBuilder:
         if ev.served:
             e.setdefault("served", Counter())[ev.name] += 1
             return
-        e["calls"] += 1
-        e["syscalls"][ev.name] += 1
+        e["calls"] += ev.count
+        e["syscalls"][ev.name] += ev.count
         if ev.errno:
-            e["errors"][ev.errno] += 1
-        e["by"][self._exe] += 1
+            e["errors"][ev.errno] += ev.count
+        e["by"][self._exe] += ev.count
         if self._exe == BEFORE_EXEC and self._pid != self.fp.root_pid:
             self._unattributed.setdefault(self._pid, []).append(e["by"])
 

@@ -196,6 +196,12 @@ def check_runnable(scenario: Scenario) -> None:
             f"socat) or fix 'command'/'requires'.")
     if scenario.backend == "strace":
         strace_rec.strace_path()
+    elif scenario.backend == "bpf":
+        from profiler.record import bpf
+        if scenario.inject:
+            raise KprofError(f"{scenario.path}: inject: fault injection needs the strace or ptrace backend; the bpf "
+                             f"backend only counts")
+        bpf.bpftrace_path()
 
 
 def expand(value: str, variables: dict[str, str]) -> str:
@@ -289,7 +295,7 @@ def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analys
                                  f"{p.stderr.strip()}")
         argv = ["/bin/sh", "-c", scenario.command] if scenario.shell else list(scenario.command)
         outcome = recorder(scenario.backend)(
-            argv, str(run_dir / "trace.log"), cwd=str(workdir), env=env, timeout=scenario.timeout,
+            argv, str(run_dir / trace_name(scenario.backend)), cwd=str(workdir), env=env, timeout=scenario.timeout,
             stdout_path=str(run_dir / "stdout.txt"), stderr_path=str(run_dir / "stderr.txt"),
             consume=analysis.feed, inject=inject_rules(scenario, analysis.arch), **({"spi": spi} if spi else {}))
     finally:
@@ -346,11 +352,19 @@ def host_dirs_needed(scenario: Scenario, workdir: Path, run_dir: Path, env: dict
 
 
 def recorder(backend: str):
-    """The function that runs a command under the scenario's tracer (same contract for both)."""
+    """The function that runs a command under the scenario's tracer (same contract for all)."""
     if backend == "ptrace":
         from profiler.record.ptrace import record_ptrace
         return record_ptrace
+    if backend == "bpf":
+        from profiler.record.bpf import record_bpf
+        return record_bpf
     return strace_rec.record_strace
+
+
+def trace_name(backend: str) -> str:
+    """The raw trace in a bundle: a strace-format log, or the bpf backend's in-kernel aggregates."""
+    return "trace.bpf.json" if backend == "bpf" else "trace.log"
 
 
 def inject_rules(scenario: Scenario, arch: str) -> list:
@@ -430,8 +444,13 @@ def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None
             env = command_env(scenario, workdir)
             aliases = {str(workdir): "$WORKDIR", str(workdir.resolve()): "$WORKDIR", str(ROOT): "$KPROF_ROOT",
                        str(NODE_MODULES): "$NODE_MODULES", str(run_dir.resolve()): "$RESULT"}
-            analysis = StraceAnalysis(arch, aliases, {"kind": "strace", "log": "trace.log",
-                                                      "scenario": scenario.name}, name=str(run_dir / "trace.log"))
+            source = {"kind": "bpf" if scenario.backend == "bpf" else "strace",
+                      "log": trace_name(scenario.backend), "scenario": scenario.name}
+            if scenario.backend == "bpf":
+                from profiler.record.bpf import BpfAnalysis
+                analysis = BpfAnalysis(arch, aliases, source, name=str(run_dir / trace_name(scenario.backend)))
+            else:
+                analysis = StraceAnalysis(arch, aliases, source, name=str(run_dir / "trace.log"))
             # every scenario runs in its own mount namespace (private /tmp, and /dev for emulated devices);
             # the network namespace only for network: none
             from profiler.environment import namespaces

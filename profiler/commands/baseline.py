@@ -25,6 +25,16 @@ def add_arguments(p) -> None:
     save.add_argument("--dir", type=Path, default=Path("baselines"), help="baseline directory (default baselines/)")
     save.add_argument("--results", type=Path, default=Path("kprof-results"),
                       help="where the runs' result bundles go (default kprof-results/)")
+    from profiler.parallel import add_jobs_argument
+    add_jobs_argument(save)
+
+
+def _run(sc, bundle, repeat: int):
+    """One scenario's runs (a parallel job)."""
+    import dataclasses
+
+    from profiler import runner
+    return runner.run_scenario(dataclasses.replace(sc, repeat=repeat), bundle, progress=progress_printer())
 
 
 def main(args) -> int:
@@ -34,6 +44,7 @@ def main(args) -> int:
     from profiler.baseline import Baseline, baseline_path, now_iso, run_meta, sha256_of
     from profiler.compare import run_measures
     from profiler.errors import KprofError
+    from profiler.parallel import jobs_from, run_ordered
     from profiler.scenario import load_scenario
 
     if args.repeat < 1:
@@ -43,10 +54,12 @@ def main(args) -> int:
     scenarios = [load_scenario(s) for s in args.scenarios if Path(s) not in workloads]
     for w in workloads:
         save_workload_baseline(w, args)
+    todo = []
     for sc in scenarios:
         bundle = runner.new_bundle_dir(sc.name, args.results)
-        outcomes, meta = runner.run_scenario(dataclasses.replace(sc, repeat=args.repeat), bundle,
-                                             progress=progress_printer())
+        bundle.mkdir(parents=True)   # claimed now: jobs started in the same second get distinct names
+        todo.append((sc, bundle, args.repeat))
+    for (sc, bundle, _), (outcomes, meta) in zip(todo, run_ordered(_run, todo, jobs_from(args))):
         if any(o.trace.interrupted for o in outcomes):
             return 130
         failed = [r for r in meta["runs"] if not r["ok"]]

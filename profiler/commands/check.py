@@ -33,6 +33,16 @@ def add_arguments(p) -> None:
     p.add_argument("-o", "--output", type=Path, help="write the output here instead of stdout")
     p.add_argument("--results", type=Path, default=Path("kprof-results"),
                    help="where the runs' result bundles go (default kprof-results/)")
+    from profiler.parallel import add_jobs_argument
+    add_jobs_argument(p)
+
+
+def _run(sc, bundle, repeat: int):
+    """One scenario's runs (a parallel job)."""
+    import dataclasses
+
+    from profiler import runner
+    return runner.run_scenario(dataclasses.replace(sc, repeat=repeat), bundle, progress=progress_printer())
 
 
 def main(args) -> int:
@@ -44,6 +54,7 @@ def main(args) -> int:
     from profiler.compare import Change, Diff, diff, rules_for, run_measures
     from profiler.errors import KprofError
     from profiler.kernel import syscalls
+    from profiler.parallel import jobs_from, run_ordered
     from profiler.scenario import load_scenario
 
     if args.repeat < 1:
@@ -59,15 +70,22 @@ def main(args) -> int:
                              f"machine is {arch}: check on a {b.meta['arch']} machine, or compare footprints across "
                              f"arches with kprof compare")
     results = [check_workload(w, args) for w in workloads]
-    for sc, b in zip(scenarios, baselines):
+    jobs = jobs_from(args)
+    todo, bundles = [], []
+    for sc in scenarios:
         bundle = runner.new_bundle_dir(sc.name, args.results)
+        bundle.mkdir(parents=True)   # claimed now: jobs started in the same second get distinct names
+        bundles.append(bundle)
+        if not runner.missing_tools(sc):
+            todo.append((sc, bundle, args.repeat))
+    ran = dict(zip((id(t[0]) for t in todo), run_ordered(_run, todo, jobs)))
+    for sc, b, bundle in zip(scenarios, baselines, bundles):
         missing = runner.missing_tools(sc)
         if missing:  # e.g. an OpenAPS update that dropped a command: a change, not a usage error
             results.append((sc.name, Diff([Change("failed", "run", f"not installed: {', '.join(missing)}", (0, 0), 0)]),
                             bundle, b))
             continue
-        outcomes, meta = runner.run_scenario(dataclasses.replace(sc, repeat=args.repeat), bundle,
-                                             progress=progress_printer())
+        outcomes, meta = ran[id(sc)]
         rules = rules_for(sc.tolerance)
         total = Diff()
         for o, rec in zip(outcomes, meta["runs"]):

@@ -85,11 +85,15 @@ def run_report(scenario, outcomes, meta: dict, bundle: Path) -> Report:
         else:
             report.facts.append(("service", f"{s['type']} at {s['url']}: {len(s['requests'])} requests"))
     report.warnings += footprint_warnings(fp)
+    if meta["backend"] == "bpf":
+        from profiler.record.bpf import LIMITS
+        report.warnings.append(LIMITS)
     if first.analysis.mismatches == []:
         report.facts.append(("cross-check", first.analysis.cross_check("strace's own -C summary")))
     elif first.analysis.mismatches is None and meta["backend"] != "strace":
         report.facts.append(("cross-check", f"none: the {meta['backend']} backend's log has no strace -C summary "
-                                            "(tests/test_ptrace_backend.py compares its footprints with strace's)"))
+                                            f"(tests/test_{meta['backend']}_backend.py compares its footprints with "
+                                            f"strace's)"))
     report.sections = footprint_sections(fp)
     report.charts.append(subsystem_chart({scenario.name: fp}))
     for s in first.services:
