@@ -158,6 +158,7 @@ def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analys
 
     started = []
     resolv = None
+    strace_rec.become_subreaper()  # what prepare steps or the command leave running is ours to kill
     try:
         if scenario.services:
             from profiler.environment import nightscout  # services are rare: keep them out of start-up
@@ -171,11 +172,7 @@ def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analys
         if network == "none":
             resolv = devfs.loopback_resolver()
         for step in scenario.prepare:
-            p = subprocess.run(["/bin/sh", "-c", step], cwd=workdir, env=env, capture_output=True, text=True,
-                               timeout=scenario.timeout)
-            if p.returncode != 0:
-                raise KprofError(f"{scenario.path}: prepare step failed (exit {p.returncode}): {step}\n"
-                                 f"{p.stderr.strip()}")
+            prepare(scenario, step, workdir, env)
         argv = ["/bin/sh", "-c", scenario.command] if scenario.shell else list(scenario.command)
         outcome = recorder(scenario.backend)(
             argv, str(run_dir / "trace.log"), cwd=str(workdir), env=env, timeout=scenario.timeout,
@@ -186,8 +183,34 @@ def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analys
             s.stop()
         if resolv:
             os.unlink(resolv)
+        strace_rec.reap_orphans()
     strace_rec.check_ptrace_failure(outcome.strace_messages or [])
     return outcome, [service_report(s) for s in started], analysis.finish(require_events=False)
+
+
+def prepare(scenario: Scenario, step: str, workdir: Path, env: dict) -> None:
+    """One prepare step, under the scenario's timeout. Its output goes to an unlinked temp file, not a
+    pipe, so a daemon it starts cannot hold kprof up; what it leaves running is killed with the command's
+    tree (kprof is the subreaper)."""
+    with tempfile.TemporaryFile() as out:
+        p = subprocess.Popen(["/bin/sh", "-c", step], cwd=workdir, env=env, stdin=subprocess.DEVNULL,
+                             stdout=out, stderr=subprocess.STDOUT)
+        try:
+            code = p.wait(timeout=scenario.timeout)
+        except subprocess.TimeoutExpired:
+            code = None
+        finally:  # a timeout, Ctrl-C, SIGTERM: the step's whole tree goes
+            strace_rec.kill_tree(p.pid)
+            p.kill()
+            p.wait()
+        if code is None:
+            raise KprofError(f"{scenario.path}: prepare step timed out after {scenario.timeout:g} s "
+                             f"(killed): {step}")
+        if code != 0:
+            out.seek(0)
+            text = out.read(1 << 16).decode(errors="replace").strip()
+            raise KprofError(f"{scenario.path}: prepare step failed (exit {code}): {step}" +
+                             (f"\n{text}" if text else ""))
 
 
 def recorder(backend: str):
@@ -326,7 +349,8 @@ def run_record(scenario: Scenario, o: RunOutcome) -> dict:
     if o.trace.timed_out:
         failures.append(f"timed out after {scenario.timeout:g} s: process tree killed, partial trace analysed")
     if o.trace.interrupted:
-        failures.append("interrupted (Ctrl-C): process tree killed, partial trace analysed")
+        from profiler.signals import name
+        failures.append(f"interrupted ({name(o.trace.signal or 2)}): process tree killed, partial trace analysed")
     if end is None:
         failures.append("no exit status recorded for the command"
                         + (": " + "; ".join(o.trace.strace_messages) if o.trace.strace_messages else ""))

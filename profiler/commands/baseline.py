@@ -25,7 +25,7 @@ def add_arguments(p) -> None:
 def main(args) -> int:
     import dataclasses
 
-    from profiler import runner
+    from profiler import runner, signals
     from profiler.baseline import Baseline, baseline_path, now_iso, run_meta, sha256_of
     from profiler.compare import run_measures
     from profiler.errors import KprofError
@@ -38,8 +38,9 @@ def main(args) -> int:
         bundle = runner.new_bundle_dir(sc.name, args.results)
         outcomes, meta = runner.run_scenario(dataclasses.replace(sc, repeat=args.repeat), bundle,
                                              progress=progress_printer())
-        if any(o.trace.interrupted for o in outcomes):
-            return 130
+        stopped = signals.stop_code(outcomes)
+        if stopped:
+            return stopped
         failed = [r for r in meta["runs"] if not r["ok"]]
         if failed or len(outcomes) < args.repeat:
             raise KprofError(f"{sc.name}: not saving a baseline: {len(failed)} of {len(meta['runs'])} runs did not "

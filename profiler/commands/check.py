@@ -32,7 +32,7 @@ def add_arguments(p) -> None:
 def main(args) -> int:
     import dataclasses
 
-    from profiler import runner
+    from profiler import runner, signals
     from profiler.baseline import Baseline, baseline_path, sha256_of
     from profiler.commands.common import diff_report, write_output
     from profiler.compare import Change, Diff, diff, rules_for, run_measures
@@ -81,8 +81,9 @@ def main(args) -> int:
         if b.meta.get("kernel") != meta["kernel"]:
             total.notes.append(f"kernel: {b.meta.get('kernel')} at the baseline, {meta['kernel']} now")
         results.append((sc.name, total, bundle, b))
-        if any(o.trace.interrupted for o in outcomes):
-            return 130
+        stopped = signals.stop_code(outcomes)
+        if stopped:
+            return stopped
     text = diff_report([(name, d, f"baseline {baseline_path(args.baseline, name)} ({b.created}), runs in {bundle}")
                         for name, d, bundle, b in results], args.format, "kprof check")
     write_output(text, args.output)

@@ -31,7 +31,7 @@ def main(args) -> int:
     import dataclasses
     import json
 
-    from profiler import faults, runner
+    from profiler import faults, runner, signals
     from profiler.commands.common import error_path_report, run_report
     from profiler.render.report import render
     from profiler.scenario import load_scenario
@@ -54,6 +54,8 @@ def main(args) -> int:
         if faults.has_faults(sc):  # the error path is shown next to the normal path: run that first
             normal, _ = runner.run_scenario(faults.normal_variant(sc), bundle / "normal-path", network=args.network,
                                             progress=progress_printer())
+            if signals.stop_code(normal):
+                return signals.stop_code(normal)
         outcomes, meta = runner.run_scenario(sc, bundle, network=args.network, keep_workdir=args.keep_workdir,
                                              progress=progress_printer())
         report = run_report(sc, outcomes, meta, bundle)
@@ -76,8 +78,9 @@ def main(args) -> int:
         first = next((o.footprint for o in outcomes if o.footprint is not None), None)
         if first is not None:
             footprints[sc.name] = first
-        if any(o.trace.interrupted for o in outcomes):
-            return 130
+        stopped = signals.stop_code(outcomes)
+        if stopped:
+            return stopped
     if whole is not None and footprints:
         write_alongside(footprints, whole, args, bundle if len(scenarios) == 1 else bundle.parent)
     return status

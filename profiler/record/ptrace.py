@@ -60,6 +60,7 @@ from profiler.errors import KprofError
 from profiler.footprint import strip_dev
 from profiler.kernel import syscalls
 from profiler.record.strace import TraceOutcome, become_subreaper, supervise
+from profiler.signals import reset_in_child
 
 # ---- ptrace(2) constants python-ptrace 0.9.9 does not have --------------------------------------
 PTRACE_SEIZE = 0x4206
@@ -779,7 +780,7 @@ def _trace(path: str, argv: list[str], cwd: str, env: dict, log_path: str, stdou
            stderr_path: str, inject: list) -> int:
     """Body of the tracer process: start the command seized, trace it to the end; returns its exit code."""
     os.setsid()                                   # like strace's session: Ctrl-C reaches kprof only
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    reset_in_child()                              # SIGINT, SIGTERM, SIGHUP: default actions
     become_subreaper()                            # daemonised tracees stay our children
     # a stopped or ended tracee's SIGCHLD stays pending for _wait_or_wake's sigtimedwait (delay injection)
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})

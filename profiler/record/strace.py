@@ -33,6 +33,7 @@ class TraceOutcome:
     timed_out: bool = False
     interrupted: bool = False
     strace_messages: list[str] | None = None
+    signal: int | None = None       # what interrupted it: SIGINT (Ctrl-C), SIGTERM or SIGHUP
 
 
 def strace_path() -> str:
@@ -153,13 +154,16 @@ def record_strace(argv: list[str], log_path: str, *, cwd: str, env: dict, timeou
 def supervise(start, log_path: str, timeout: float, outcome: TraceOutcome, consume):
     """Start a tracer (``start()`` returns a Popen-like object) and follow its log until it ends.
 
-    Ctrl-C only sets a flag here (the traced tree is then killed, the tracer finishes the log), the
-    deadline is enforced, and whatever happens nothing is left running (we are the subreaper of the
-    traced tree) and SIGINT's handler is restored. Sets ``outcome.wall``; returns the tracer.
+    Ctrl-C, SIGTERM and SIGHUP only set a flag here (the traced tree is then killed, the tracer finishes
+    the log), the deadline is enforced, and whatever happens nothing is left running (we are the subreaper
+    of the traced tree). The signal handlers are restored, unless a signal came: then kprof is stopping,
+    and later signals are only noted while it writes its files. Sets ``outcome.wall``; returns the tracer.
     """
+    from profiler import signals
+
     become_subreaper()
     interrupted = []
-    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
+    previous = signals.watch(interrupted)
     started = time.monotonic()
     proc = None
     try:
@@ -171,7 +175,11 @@ def supervise(start, log_path: str, timeout: float, outcome: TraceOutcome, consu
             proc.kill()
             proc.wait()
         reap_orphans()
-        signal.signal(signal.SIGINT, previous)
+        if interrupted:  # also one that came after the tracer ended: kprof still stops with its code
+            outcome.interrupted, outcome.signal = True, outcome.signal or interrupted[0]
+            signals.defer()
+        else:
+            signals.restore(previous)
         outcome.wall = time.monotonic() - started
     return proc
 
@@ -195,6 +203,7 @@ def follow_log(proc, log_path: str, deadline: float, outcome: TraceOutcome, inte
         now = time.monotonic()
         if killed_at is None and (interrupted or now > deadline):
             outcome.interrupted, outcome.timed_out = bool(interrupted), not interrupted
+            outcome.signal = interrupted[0] if interrupted else None
             kill_tree(os.getpid(), spare=proc.pid)
             killed_at = now
         elif killed_at is not None and now > killed_at + _GRACE:
