@@ -91,7 +91,7 @@ def by_program(fp: Footprint, category: str, key: str) -> Counter:
 
 @dataclass
 class Change:
-    kind: str                 # "new" | "vanished" | "count"
+    kind: str                 # "failed" (the run itself) | "new" | "vanished" | "count"
     category: str
     key: str
     before: tuple[int, int]   # the range the baseline observed (min, max); (0, 0) for new
@@ -103,6 +103,8 @@ class Change:
     def message(self) -> str:
         lo, hi = self.before
         seen = f"{lo}" if lo == hi else f"{lo}–{hi}"
+        if self.kind == "failed":
+            return f"run failed: {self.key}"
         if self.kind == "new":
             text = f"new {self.category}: {self.key} ({self.after} calls)"
         elif self.kind == "vanished":
@@ -116,10 +118,31 @@ class Change:
 class Diff:
     changes: list[Change] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)   # informational: versions, arches
+    errors: list[str] = field(default_factory=list)  # why nothing could be compared (e.g. no baseline)
+    seconds: float = 0.0                              # how long the checked runs took
 
     @property
     def clean(self) -> bool:
-        return not self.changes
+        return not self.changes and not self.errors
+
+    def worst_first(self) -> list["Change"]:
+        return sorted(self.changes, key=severity)
+
+
+# worst first: the run itself failed; then the kernel used something new (what a safety case must cover),
+# something vanished, and counts that left their range, the furthest out first
+_KIND_RANK = {"failed": 0, "new": 1, "vanished": 2, "count": 3}
+_CATEGORY_RANK = {c: i for i, c in enumerate(("run", "subsystem", "device", "ioctl", "module", "network", "program",
+                                              "syscall", "error", "file"))}
+
+
+def severity(c: "Change") -> tuple:
+    if c.kind == "count" and c.allowed:
+        out = c.after - c.allowed[1] if c.after > c.allowed[1] else c.allowed[0] - c.after
+        excess = -out / max(c.allowed[1], 1)
+    else:
+        excess = 0
+    return _KIND_RANK.get(c.kind, 9), _CATEGORY_RANK.get(c.category, 9), excess, c.key
 
 
 def _timing(rules: dict, category: str, key: str) -> bool:

@@ -7,10 +7,15 @@ programs, network destinations and files. Counts are reported when they leave th
 baseline's runs took, widened by the tolerance rules (profiler/tolerance.json; a scenario's
 `tolerance:` overrides them; timing-dependent syscalls get wide bands).
 
+Output: a one-line summary first, then each scenario with its changes worst first (failed runs, new,
+vanished, then counts furthest out of range). A scenario whose baseline is missing or damaged is
+reported as an error (in JUnit an <error> test case) and the other scenarios are still checked.
+
 Exit status: 0 clean, 1 a regression (or a run that did not do what its scenario expects), 2 an
 error (missing or damaged baseline, baseline from another architecture or a newer kprof)."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from profiler.commands import progress_printer
@@ -43,25 +48,36 @@ def main(args) -> int:
     if args.repeat < 1:
         raise KprofError("--repeat must be at least 1")
     scenarios = [load_scenario(s) for s in args.scenarios]
-    baselines = [Baseline.load(baseline_path(args.baseline, sc.name)) for sc in scenarios]  # all, before running
     arch = syscalls.host_arch()
-    for sc, b in zip(scenarios, baselines):
+    baselines = []  # a missing or damaged baseline is that scenario's error; the others are still checked
+    for sc in scenarios:
+        path = baseline_path(args.baseline, sc.name)
+        try:
+            b = Baseline.load(path)
+        except KprofError as e:
+            baselines.append(str(e))
+            continue
         if b.meta.get("arch") not in (None, arch):
-            raise KprofError(f"{baseline_path(args.baseline, sc.name)}: baseline recorded on {b.meta['arch']}, this "
-                             f"machine is {arch}: check on a {b.meta['arch']} machine, or compare footprints across "
-                             f"arches with kprof compare")
+            baselines.append(f"{path}: baseline recorded on {b.meta['arch']}, this machine is {arch}: check on a "
+                             f"{b.meta['arch']} machine, or compare footprints across arches with kprof compare")
+            continue
+        baselines.append(b)
     results = []
     for sc, b in zip(scenarios, baselines):
+        if isinstance(b, str):
+            results.append((sc.name, Diff(errors=[b]), f"baseline {baseline_path(args.baseline, sc.name)}"))
+            continue
+        where = f"baseline {baseline_path(args.baseline, sc.name)} ({b.created})"
         bundle = runner.new_bundle_dir(sc.name, args.results)
         missing = runner.missing_tools(sc)
         if missing:  # e.g. an OpenAPS update that dropped a command: a change, not a usage error
             results.append((sc.name, Diff([Change("failed", "run", f"not installed: {', '.join(missing)}", (0, 0), 0)]),
-                            bundle, b))
+                            where))
             continue
         outcomes, meta = runner.run_scenario(dataclasses.replace(sc, repeat=args.repeat), bundle,
                                              progress=progress_printer())
         rules = rules_for(sc.tolerance)
-        total = Diff()
+        total = Diff(seconds=sum(o.trace.wall for o in outcomes))
         for o, rec in zip(outcomes, meta["runs"]):
             for failure in rec["failures"]:
                 total.changes.append(Change("failed", "run", failure, (0, 0), 0))
@@ -80,11 +96,14 @@ def main(args) -> int:
                 total.notes.append(f"{k}: {then} at the baseline, {v} now")
         if b.meta.get("kernel") != meta["kernel"]:
             total.notes.append(f"kernel: {b.meta.get('kernel')} at the baseline, {meta['kernel']} now")
-        results.append((sc.name, total, bundle, b))
+        results.append((sc.name, total, f"{where}, runs in {bundle}"))
         stopped = signals.stop_code(outcomes)
         if stopped:
             return stopped
-    text = diff_report([(name, d, f"baseline {baseline_path(args.baseline, name)} ({b.created}), runs in {bundle}")
-                        for name, d, bundle, b in results], args.format, "kprof check")
-    write_output(text, args.output)
-    return 0 if all(d.clean for _, d, _, _ in results) else 1
+    write_output(diff_report(results, args.format, "kprof check"), args.output)
+    errors = [e for _, d, _ in results for e in d.errors]
+    for e in errors:
+        print(f"kprof: error: {e}", file=sys.stderr)
+    if errors:
+        return 2
+    return 0 if all(d.clean for _, d, _ in results) else 1
