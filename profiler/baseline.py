@@ -70,10 +70,9 @@ class Baseline:
         return cls.from_dict(data, str(path))
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
-        tmp.replace(path)  # never a half-written baseline
+        from profiler.outfiles import output_dir, write_atomic
+        output_dir(path.parent, bundle=False)
+        write_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n")  # never a half-written baseline
 
 
 def baseline_path(directory: Path, scenario_name: str) -> Path:

@@ -28,6 +28,7 @@ from profiler.errors import KprofError
 from profiler.analysis import Analysis, StraceAnalysis
 from profiler.footprint import Footprint
 from profiler.kernel import syscalls
+from profiler.outfiles import write_atomic
 from profiler.record import strace as strace_rec
 from profiler.scenario import Scenario
 
@@ -123,6 +124,7 @@ def make_workdir(scenario: Scenario) -> Path:
                 shutil.copy2(src, workdir / src.name)
             else:
                 raise KprofError(f"{scenario.path}: fixtures: '{item}' does not exist (looked at {src})")
+        os.chmod(workdir, 0o700)  # copytree gave it the fixtures directory's mode (a 777 one, for instance)
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
@@ -270,7 +272,7 @@ def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None
     bundle = bundle.resolve()  # the command (and strace) run in the workdir: relative paths would point there
     network = network or scenario.network
     bundle.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(scenario.path, bundle / "scenario.yaml")
+    write_atomic(bundle / "scenario.yaml", scenario.path.read_bytes())
     arch = syscalls.host_arch()
     meta = {
         "kprof_format": 1, "scenario": scenario.name, "scenario_file": str(scenario.path),
@@ -321,7 +323,7 @@ def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None
                 meta.setdefault("workdirs", []).append(str(workdir))
             else:
                 shutil.rmtree(workdir, ignore_errors=True)
-            (bundle / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+            write_atomic(bundle / "meta.json", json.dumps(meta, indent=1) + "\n")
         if trace.interrupted:
             break
     return outcomes, meta

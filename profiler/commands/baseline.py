@@ -29,11 +29,13 @@ def main(args) -> int:
     from profiler.baseline import Baseline, baseline_path, now_iso, run_meta, sha256_of
     from profiler.compare import run_measures
     from profiler.errors import KprofError
+    from profiler.outfiles import output_dir
     from profiler.scenario import load_scenario
 
     if args.repeat < 1:
         raise KprofError("--repeat must be at least 1")
     scenarios = [load_scenario(s) for s in args.scenarios]
+    output_dir(args.results, bundle=False)  # writable, ours: before anything runs
     for sc in scenarios:
         bundle = runner.new_bundle_dir(sc.name, args.results)
         outcomes, meta = runner.run_scenario(dataclasses.replace(sc, repeat=args.repeat), bundle,

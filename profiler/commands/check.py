@@ -43,11 +43,13 @@ def main(args) -> int:
     from profiler.compare import Change, Diff, diff, rules_for, run_measures
     from profiler.errors import KprofError
     from profiler.kernel import syscalls
+    from profiler.outfiles import output_dir
     from profiler.scenario import load_scenario
 
     if args.repeat < 1:
         raise KprofError("--repeat must be at least 1")
     scenarios = [load_scenario(s) for s in args.scenarios]
+    output_dir(args.results, bundle=False)  # writable, ours: before anything runs
     arch = syscalls.host_arch()
     baselines = []  # a missing or damaged baseline is that scenario's error; the others are still checked
     for sc in scenarios:

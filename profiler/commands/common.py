@@ -173,7 +173,8 @@ def write_output(text: str, output) -> None:
         import sys
         sys.stdout.write(text)
     else:
-        output.write_text(text)
+        from profiler.outfiles import write_atomic
+        write_atomic(output, text)
 
 
 def error_path_report(report: Report, scenario, normal, error, arch: str) -> None:

@@ -52,12 +52,13 @@ def main(args) -> int:
         raise KprofError(f"{path} exists already (use --force to overwrite it)")
     command = args.command or ["oref0-determine-basal", "--help"]
     requires = ["node"] if command[0].startswith("oref0") else []
-    args.dir.mkdir(parents=True, exist_ok=True)
+    from profiler.outfiles import output_dir, write_atomic
+    output_dir(args.dir, bundle=False)
     import os
 
     from profiler.scenario import SCHEMA_PATH
     schema = os.path.relpath(SCHEMA_PATH, args.dir.resolve())
-    path.write_text(TEMPLATE.format(schema=schema, path=path, name=args.name, description=args.description,
+    write_atomic(path, TEMPLATE.format(schema=schema, path=path, name=args.name, description=args.description,
                                     command=json.dumps(command), requires=json.dumps(requires)))
     load_scenario(path)  # what we write must validate
     print(f"wrote {path}: edit it, then run: kprof run {path}")

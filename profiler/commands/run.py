@@ -19,6 +19,8 @@ def add_arguments(p) -> None:
     p.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario YAML file(s)")
     p.add_argument("-o", "--out", type=Path, help="result bundle directory (with several scenarios: a parent "
                    "directory holding one bundle each; default ./kprof-results/NAME-TIMESTAMP)")
+    p.add_argument("--force", action="store_true", help="-o names an existing result bundle: replace it (without "
+                   "--force kprof refuses, so two runs never mix in one bundle)")
     p.add_argument("-f", "--format", choices=FORMATS, default="table", help="report format (default: table)")
     p.add_argument("--network", choices=("none", "host"), help="override the scenario's network setting")
     p.add_argument("--keep-workdir", action="store_true", help="keep the temporary working directory")
@@ -33,6 +35,7 @@ def main(args) -> int:
 
     from profiler import faults, runner, signals
     from profiler.commands.common import error_path_report, run_report
+    from profiler.outfiles import output_dir, write_atomic
     from profiler.render.report import render
     from profiler.scenario import load_scenario
 
@@ -43,11 +46,10 @@ def main(args) -> int:
         whole = load_whole_workload(args.whole_workload, arch=args.whole_arch)
     footprints = {}
     status = 0
+    single = args.out is not None and len(scenarios) == 1
+    parent = output_dir(args.out or Path("kprof-results"), force=args.force, bundle=single)  # before any run
     for sc in scenarios:
-        if args.out is not None and len(scenarios) == 1:
-            bundle = args.out
-        else:
-            bundle = runner.new_bundle_dir(sc.name, args.out or Path("kprof-results"))
+        bundle = parent if single else runner.new_bundle_dir(sc.name, parent)
         if args.backend:
             sc = dataclasses.replace(sc, backend=args.backend)
         normal = None
@@ -65,9 +67,9 @@ def main(args) -> int:
             if unmatched:  # a fault scenario that injected nothing must not pass
                 meta["runs"][0]["failures"] += unmatched
                 meta["runs"][0]["ok"] = False
-                (bundle / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+                write_atomic(bundle / "meta.json", json.dumps(meta, indent=1) + "\n")
         for fmt, name in (("table", "report.txt"), ("markdown", "report.md"), ("html", "report.html")):
-            (bundle / name).write_text(render(report, fmt))
+            write_atomic(bundle / name, render(report, fmt))
         if not args.quiet:
             sys.stdout.write(render(report, args.format))
         print(f"kprof: result bundle: {bundle}", file=sys.stderr)
@@ -90,12 +92,13 @@ def write_alongside(footprints, whole, args, where: Path) -> None:
     """The commands next to the whole workload: subsystem × (each scenario, whole workload), and what the
     whole workload used that no scenario explains."""
     from profiler.alongside import alongside_chart, alongside_sections
+    from profiler.outfiles import write_atomic
     from profiler.render.report import Report, render
 
     report = Report("kprof: commands alongside the whole workload", sections=alongside_sections(footprints, whole),
                     charts=[alongside_chart(footprints, whole)])
     for fmt, name in (("table", "alongside.txt"), ("markdown", "alongside.md"), ("html", "alongside.html")):
-        (where / name).write_text(render(report, fmt))
+        write_atomic(where / name, render(report, fmt))
     if not args.quiet:
         sys.stdout.write(render(report, args.format))
     print(f"kprof: alongside the whole workload: {where / 'alongside.txt'}", file=sys.stderr)
