@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from profiler.errors import KprofError, file_error
+from profiler.errors import KprofError, check_input, file_error
 from profiler.footprint import Footprint, FootprintBuilder
 from profiler.kernel import syscalls
 from profiler.parse.strace_log import StraceLogParser, StraceSummary
@@ -53,6 +53,7 @@ class StraceAnalysis:
 
 
 def analyse_log(path, arch: str, path_aliases=None, source=None) -> Analysis:
+    check_input(path, "a strace log", stream_ok=True)
     analysis = StraceAnalysis(arch, path_aliases, source, name=str(path))
     try:
         with open(path, encoding="utf-8", errors="surrogateescape") as f:

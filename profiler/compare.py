@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from profiler.errors import KprofError
+from profiler.errors import KprofError, check_input
 from profiler.footprint import Footprint
 
 CATEGORIES = ("syscall", "error", "subsystem", "ioctl", "device", "program", "network", "file", "module")
@@ -215,6 +215,20 @@ def diff(baseline_runs: list[dict], base_fp: Footprint | None, now: dict, now_fp
     return out
 
 
+def bundle_meta(path: Path) -> dict:
+    """A bundle's meta.json, or {} when it has none; a damaged one is an error."""
+    try:
+        meta = json.loads((path / "meta.json").read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise KprofError(f"{path / 'meta.json'}: damaged bundle meta.json ({e or 'nested too deeply'})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("versions", {}), dict) \
+            or not isinstance(meta.get("runs", []), list) or not all(isinstance(r, dict) for r in meta.get("runs", [])):
+        raise KprofError(f"{path / 'meta.json'}: damaged bundle meta.json (meta, versions or runs of the wrong type)")
+    return meta
+
+
 def load_comparable(path: Path) -> tuple[list[dict], Footprint, dict]:
     """A result bundle, a footprint.json or a baseline file → (measures of its runs, first footprint, meta)."""
     path = Path(path)
@@ -224,21 +238,18 @@ def load_comparable(path: Path) -> tuple[list[dict], Footprint, dict]:
             raise KprofError(f"{path}: not a result bundle (no footprint.json)")
         runs = [fp_path] + sorted(path.glob("run-*/footprint.json"), key=lambda p: int(p.parent.name[4:]))
         fps = [Footprint.load(p) for p in runs]
-        meta = {}
-        if (path / "meta.json").is_file():
-            try:
-                meta = json.loads((path / "meta.json").read_text())
-            except ValueError:
-                pass
-        return [measures(fp) for fp in fps], fps[0], meta
+        return [measures(fp) for fp in fps], fps[0], bundle_meta(path)
+    if not path.exists():
+        raise KprofError(f"{path}: no such file or result bundle")
+    check_input(path, "a result bundle, footprint or baseline")
     try:
         data = json.loads(Path(path).read_text())
     except FileNotFoundError:
         raise KprofError(f"{path}: no such file or result bundle") from None
     except (OSError, UnicodeDecodeError) as e:
         raise KprofError(f"{path}: cannot read: {e}") from None
-    except ValueError as e:
-        raise KprofError(f"{path}: not valid JSON ({e})") from None
+    except (ValueError, RecursionError) as e:
+        raise KprofError(f"{path}: not valid JSON ({e or 'nested too deeply'})") from None
     if isinstance(data, dict) and data.get("format") == "kprof-baseline":
         from profiler.baseline import Baseline
         b = Baseline.from_dict(data, str(path))
