@@ -205,6 +205,9 @@ def analyze_main(args) -> int:
     from profiler.parse.ftrace_text import analyse_trace, event_group
     from profiler.render.report import Report, Section, footprint_sections, render, subsystem_chart
 
+    from profiler.errors import check_input
+    for t in args.traces:  # a device such as /dev/zero never ends; a pipe is fine
+        check_input(t, "an ftrace text file", stream_ok=True)
     st = resolve_trace_settings(args.traces, args.arch, args.skip, args.discard_tail, args.task_arch)
     res = analyse_trace(args.traces, st["arch"], st["task_arch"], st["skip"], st["discard_tail"], jobs=args.jobs,
                         source={"traces": [str(t) for t in args.traces]}, root_pid=st["root_pid"])
