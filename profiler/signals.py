@@ -83,3 +83,11 @@ def stop_code(outcomes) -> int | None:
     sig = next((o.trace.signal for o in outcomes if o.trace.interrupted and o.trace.signal), None)
     sig = sig or (received[0] if received else None)
     return 128 + sig if sig else None
+
+
+def pool_worker() -> None:
+    """Initializer of a worker process kprof starts and stops itself (multiprocessing): Ctrl-C and SIGHUP
+    are kprof's to handle, and SIGTERM (how the pool ends its workers) ends it quietly."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)

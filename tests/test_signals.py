@@ -43,6 +43,12 @@ def tree(pid: int) -> list[tuple]:
     return [i for i in map(identity, descendants(pid)) if i is not None]
 
 
+def start_daemon(pidfile, marker: str) -> str:
+    """sh that starts a daemon in its own session (setsid), its pid in ``pidfile``, and returns once it runs."""
+    return (f"setsid sh -c 'echo $$ > {pidfile}; exec sleep {marker}' >/dev/null 2>&1 & "
+            f"while [ ! -s {pidfile} ]; do sleep 0.01; done")
+
+
 def kprof_mounts(tmp_path) -> list[str]:
     with open("/proc/self/mountinfo") as f:
         return [line for line in f if str(tmp_path) in line or "kprof" in line]
@@ -119,7 +125,7 @@ def test_daemon_started_by_a_prepare_step_does_not_outlive_kprof(tmp_path):
     marker = "4715.5"
     pidfile = tmp_path / "daemon.pid"
     sc = scenario(tmp_path, "prepdaemon", "true", shell=True, network="host",
-                  prepare=[f"setsid sleep {marker} >/dev/null 2>&1 & echo $! > {pidfile}"])
+                  prepare=[start_daemon(pidfile, marker)])
     kprof("run", sc, "--out", tmp_path / "b", check=0, env={"TMPDIR": str(tmp_path)})
     daemon = identity(int(pidfile.read_text()))
     assert daemon is None or marker.encode() not in daemon[2][1], f"the prepare step's daemon survived: {daemon}"

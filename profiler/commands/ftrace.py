@@ -363,7 +363,7 @@ def record_main(args) -> int:
           f"lost events: {sum(meta.get('lost_events', {}).values())}", file=sys.stderr)
     print(f"kprof: analyse with: kprof ftrace analyze {out}", file=sys.stderr)
     if rec.interrupted:
-        return 130
+        return 128 + (meta.get("signal") or 2)  # 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP
     if not meta.get("tracing_state_restored"):
         return 2
     if end and end.get("exit", 1) != 0:

@@ -1120,7 +1120,8 @@ def read_part(path, task_arch: TaskArch, skip: float | None = None, discard_tail
             except ValueError:
                 ctx = mp.get_context()
             work = [(str(path), cuts[i], cuts[i + 1], task_arch.arch, spec, window) for i in range(len(cuts) - 1)]
-            with ctx.Pool(len(work)) as pool:
+            from profiler.signals import pool_worker
+            with ctx.Pool(len(work), initializer=pool_worker) as pool:
                 parts = pool.map(_worker, work, chunksize=1)
             return _merge(parts), (first, last, window)
     with open_trace(path) as f:
