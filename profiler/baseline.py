@@ -101,4 +101,5 @@ def now_iso() -> str:
 def run_meta(meta: dict) -> dict:
     """What a baseline keeps of a bundle's meta.json: what the footprint was measured on."""
     return {"arch": meta.get("arch"), "kernel": meta.get("kernel"), "versions": meta.get("versions", {}),
-            "network": meta.get("network"), "pump_client": meta.get("pump_client")}
+            "network": meta.get("network"), "pump_client": meta.get("pump_client"),
+            "oref0_tree": meta.get("oref0_tree")}

@@ -265,6 +265,38 @@ def versions() -> dict:
     return out
 
 
+def oref0_tree() -> dict:
+    """Which OpenAPS install ran: where, its version, the lockfile's hash and a hash of oref0's own files
+    (a patched copy under KPROF_NODE_MODULES has the pinned version and lockfile, not the same files)."""
+    import hashlib
+
+    def sha256(path: Path) -> str | None:
+        try:
+            return hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            return None
+
+    tree = oref0_dir()
+    out = {"path": str(tree), "version": None, "lockfile": None, "lockfile_sha256": None, "files_sha256": None,
+           "files": 0}
+    try:
+        out["version"] = json.loads((tree / "package.json").read_text())["version"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    for lock in (NODE_MODULES / ".package-lock.json", NODE_MODULES.parent / "package-lock.json"):
+        if lock.is_file():
+            out["lockfile"], out["lockfile_sha256"] = str(lock), sha256(lock)
+            break
+    if tree.is_dir():
+        h = hashlib.sha256()
+        for f in sorted(p for p in tree.rglob("*") if p.is_file() and not p.is_symlink()):
+            rel = str(f.relative_to(tree)).encode()
+            h.update(len(rel).to_bytes(4, "big") + rel + (sha256(f) or "unreadable").encode())
+            out["files"] += 1
+        out["files_sha256"] = h.hexdigest()
+    return out
+
+
 def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None, keep_workdir: bool = False,
                  progress=None) -> tuple[list[RunOutcome], dict]:
     """Run every repetition of ``scenario`` into ``bundle``; returns the outcomes and meta.json's content."""
@@ -283,7 +315,7 @@ def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None
         "network": network, "arch": arch,
         "kernel": platform.release(), "machine": platform.machine(),
         "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "versions": versions(), "runs": [],
+        "versions": versions(), "oref0_tree": oref0_tree(), "runs": [],
     }
     outcomes = []
     isolate = network == "none" or scenario.pump is not None

@@ -96,6 +96,10 @@ def main(args) -> int:
             then = b.meta.get("versions", {}).get(k)
             if then != v:
                 total.notes.append(f"{k}: {then} at the baseline, {v} now")
+        then_tree, now_tree = b.meta.get("oref0_tree") or {}, meta.get("oref0_tree") or {}
+        if then_tree.get("files_sha256") and then_tree.get("files_sha256") != now_tree.get("files_sha256"):
+            total.notes.append(f"oref0's files differ from the baseline's ({then_tree.get('path')} then, "
+                               f"{now_tree.get('path')} now): a patched or another install")
         if b.meta.get("kernel") != meta["kernel"]:
             total.notes.append(f"kernel: {b.meta.get('kernel')} at the baseline, {meta['kernel']} now")
         results.append((sc.name, total, f"{where}, runs in {bundle}"))

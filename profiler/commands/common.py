@@ -46,6 +46,9 @@ def run_report(scenario, outcomes, meta: dict, bundle: Path) -> Report:
                                      f"{' ' + str(meta['versions'].get('strace')) if meta['backend'] == 'strace' else ''}; "
                                      f"kernel {meta['kernel']}"),
                      ("versions", ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v))]
+    tree = meta.get("oref0_tree") or {}
+    if tree.get("files_sha256"):
+        report.facts.append(("oref0 tree", f"{tree['path']}: {tree['files']} files, sha256 {tree['files_sha256'][:16]}"))
     for i, (o, rec) in enumerate(zip(outcomes, meta["runs"]), 1):
         label = f"run {i}" if len(outcomes) > 1 else "result"
         verdict = "as expected" if rec["ok"] else "NOT as expected: " + "; ".join(rec["failures"])

@@ -36,7 +36,7 @@ def main(args) -> int:
     from profiler import faults, runner, signals
     from profiler.commands.common import error_path_report, run_report
     from profiler.outfiles import output_dir, write_atomic
-    from profiler.render.report import render
+    from profiler.render.report import render, report_to_dict
     from profiler.scenario import load_scenario
 
     scenarios = [load_scenario(s) for s in args.scenarios]  # all errors before anything runs
@@ -70,6 +70,7 @@ def main(args) -> int:
                 write_atomic(bundle / "meta.json", json.dumps(meta, indent=1) + "\n")
         for fmt, name in (("table", "report.txt"), ("markdown", "report.md"), ("html", "report.html")):
             write_atomic(bundle / name, render(report, fmt))
+        write_atomic(bundle / "report.json", json.dumps(report_to_dict(report), indent=1, default=str) + "\n")
         if not args.quiet:
             sys.stdout.write(render(report, args.format))
         print(f"kprof: result bundle: {bundle}", file=sys.stderr)

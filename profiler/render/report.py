@@ -33,6 +33,31 @@ class Report:
     charts: list[dict] = field(default_factory=list)   # {"title", "series": {label: {category: value}}}
 
 
+def report_to_dict(report: Report) -> dict:
+    """Everything of a report, to render it again later exactly as it was (report.json in a bundle)."""
+    return {"format": "kprof-report", "version": 1, "title": report.title, "facts": [list(f) for f in report.facts],
+            "warnings": report.warnings, "charts": report.charts,
+            "sections": [{"title": s.title, "headers": s.headers, "rows": s.rows, "note": s.note,
+                          "row_classes": s.row_classes, "code": s.code, "code_lang": s.code_lang}
+                         for s in report.sections]}
+
+
+def report_from_dict(data, origin: str) -> Report:
+    from profiler.errors import KprofError
+    try:
+        if not isinstance(data, dict) or data.get("format") != "kprof-report":
+            raise ValueError("not a kprof report")
+        facts = [(str(k), str(v)) for k, v in data["facts"]]
+        sections = [Section(str(x["title"]), [str(h) for h in x["headers"]], [list(r) for r in x["rows"]],
+                            x.get("note"), x.get("row_classes"), x.get("code"), x.get("code_lang") or "")
+                    for x in data["sections"]]
+        warnings = [str(w) for w in data["warnings"]]
+        charts = list(data.get("charts", []))
+    except (KeyError, TypeError, ValueError) as e:
+        raise KprofError(f"{origin}: damaged report ({type(e).__name__}: {e})") from None
+    return Report(str(data["title"]), facts, sections, warnings, charts)
+
+
 def subsystem_chart(footprints: dict[str, Footprint]) -> dict:
     """Calls per subsystem, one series per footprint (a command, or the whole workload)."""
     return {"title": "Kernel subsystems (calls)",
