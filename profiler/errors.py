@@ -30,6 +30,8 @@ def check_input(path, what: str, *, stream_ok: bool = False) -> None:
 
     try:
         mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise KprofError(f"{path}: no such file ({what} expected)") from None
     except OSError as e:
         raise file_error(path, e, what) from None
     if stat.S_ISDIR(mode):

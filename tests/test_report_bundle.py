@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 
 import pytest
@@ -67,3 +68,31 @@ def test_unedited_skeleton_with_missing_inputs_is_not_as_expected(tmp_path):
     assert "NOT as expected" in p.stdout and "TODO" in p.stdout
     kprof("new", "plain", "--dir", tmp_path, "--command", "true", "--flag", check=0)
     assert "NOT as expected" not in kprof("run", tmp_path / "plain.yaml", "--out", tmp_path / "c", check=0).stdout
+
+
+def table_lines(text: str, fmt: str) -> list[str]:
+    """The lines of the tables in a report: Markdown rows, or the blocks holding a '----  ---' rule."""
+    if fmt == "markdown":
+        return [line for line in text.splitlines() if line.startswith("|")]
+    blocks = [b.splitlines() for b in text.split("\n\n")]
+    return [line for b in blocks if any(re.fullmatch(r"-+(  -+)*", x) for x in b) for line in b
+            if not re.fullmatch(r"-+", line) or len(b) < 3]
+
+
+def test_terminal_and_markdown_tables_fit_100_columns(tmp_path):
+    """An ioctl used on 60 devices (a 700-character cell) and kprof list: no table line over 100 columns;
+    the JSON report keeps the whole list."""
+    log = tmp_path / "ioctl.log"
+    log.write_text("".join(f"1 1.{k:03d} ioctl(3</dev/pts/{k}<char 136:{k}>>, 0x5401, 0x7ffd0000) = 0 <0.000010>\n"
+                           for k in range(60)))
+    for fmt in ("table", "markdown"):
+        out = kprof("analyze", log, "-f", fmt, check=0).stdout
+        assert "TCGETS" in out
+        wide = [line for line in table_lines(out, fmt) if len(line) > 100]
+        assert table_lines(out, fmt) and not wide, wide[:3]
+    report = json.loads(kprof("analyze", log, "-f", "json", check=0).stdout)
+    row = next(s for s in report["sections"] if s["title"] == "ioctl requests")["rows"][0]
+    assert row[5].split() == [f"/dev/pts/{k}" for k in sorted(range(60), key=str)]
+    for fmt in ("table", "markdown"):
+        out = kprof("list", ROOT / "scenarios", "-f", fmt, check=0).stdout
+        assert max(map(len, table_lines(out, fmt))) <= 100

@@ -138,8 +138,6 @@ def render(report: Report, fmt: str) -> str:
     if fmt == "html":
         from profiler.render.html import render_html
         return render_html(report)
-    from tabulate import tabulate  # imported only when a table is drawn
-
     md = fmt == "markdown"
     out = [f"# {report.title}" if md else report.title, "" if md else "=" * len(report.title)]
     for label, value in report.facts:
@@ -149,8 +147,7 @@ def render(report: Report, fmt: str) -> str:
     for s in report.sections:
         out += ["", f"## {s.title}" if md else s.title, "" if md else "-" * len(s.title)]
         if s.rows:
-            rows = [[_md_cell(c) for c in r] for r in s.rows] if md else s.rows
-            out.append(tabulate(rows, headers=s.headers, tablefmt=_TABLEFMT[fmt], disable_numparse=True))
+            out.append(table_text(s.headers, s.rows, fmt))
         else:
             out.append("(none)")
         if s.note:
@@ -158,6 +155,71 @@ def render(report: Report, fmt: str) -> str:
         if s.code and md:
             out += ["", f"```{s.code_lang}", s.code, "```"]
     return "\n".join(out) + "\n"
+
+
+WIDTH = 100   # terminal and Markdown tables fit this many columns; JSON and HTML keep every cell whole
+_MAX_LINES = 4  # a terminal cell wraps to this many lines at most, then is cut
+
+
+def table_text(headers: list, rows: list, fmt: str, width: int = WIDTH) -> str:
+    """A table in ``fmt`` (table or markdown) no wider than ``width``: the widest columns are narrowed until
+    it fits; a long cell wraps (terminal, up to a few lines) or is cut with its length said (Markdown)."""
+    import tabulate as tb  # imported only when a table is drawn
+
+    md = fmt == "markdown"
+    texts = [[_md_cell(c) if md else str(c) for c in r] for r in rows]
+    heads = [str(h) for h in headers]
+    # a terminal column is as wide as its widest line, 2 spaces between; Markdown adds "| " and " |"
+    budget = width - (3 * len(heads) + 1 if md else 2 * (len(heads) - 1))
+    widths = _fit_widths(heads, texts, budget, headers_wrap=not md)
+    cut = _cut_md if md else _wrap
+    texts = [[cut(c, w) for c, w in zip(r, widths)] for r in texts]
+    heads = [h if md else _wrap(h, w) for h, w in zip(heads, widths)]
+    padding, tb.MIN_PADDING = tb.MIN_PADDING, 0   # no extra room around headers: widths are ours
+    try:
+        return tb.tabulate(texts, headers=heads, tablefmt=_TABLEFMT[fmt], disable_numparse=True)
+    finally:
+        tb.MIN_PADDING = padding
+
+
+def _fit_widths(headers: list[str], rows: list[list[str]], budget: int, headers_wrap: bool) -> list[int]:
+    """Column widths summing to at most ``budget`` where possible: the widest are capped at the largest cap
+    that fits, never below 8 characters (or the column's own width, if smaller), nor below the header's
+    width where headers cannot wrap (Markdown)."""
+    cols = list(zip(*rows)) if rows else [[] for _ in headers]
+    natural = [max([len(h)] + [max(map(len, c.split("\n"))) for c in col]) for h, col in zip(headers, cols)]
+    floor = [min(n, 8) if headers_wrap else max(min(n, 8), len(h)) for n, h in zip(natural, headers)]
+    if sum(natural) <= budget:
+        return natural
+    lo, hi = 0, max(natural)
+    while lo < hi:  # the largest cap whose widths fit
+        mid = (lo + hi + 1) // 2
+        if sum(max(f, min(n, mid)) for n, f in zip(natural, floor)) <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    return [max(f, min(n, lo)) for n, f in zip(natural, floor)]
+
+
+def _wrap(text: str, width: int) -> str:
+    import textwrap
+    if len(text) <= width and "\n" not in text:
+        return text
+    lines = [ln for part in text.split("\n") for ln in (textwrap.wrap(part, width, break_on_hyphens=False) or [""])]
+    if len(lines) > _MAX_LINES:  # the rest is in the JSON and HTML reports
+        n = sum(map(len, lines[_MAX_LINES - 1:]))
+        more = next(m for m in (f"… (+{n} chars: JSON/HTML)", f"… (+{n} chars)", f"… +{n}", "…") if len(m) <= width)
+        lines = lines[:_MAX_LINES - 1] + [more]
+    return "\n".join(lines)
+
+
+def _cut_md(text: str, width: int) -> str:
+    if len(text) <= width:
+        return text
+    for more in (f"… ({len(text)} chars in all)", f"… ({len(text)} chars)", "…"):  # all of it: JSON/HTML
+        if len(more) < width:
+            break
+    return text[:width - len(more)].rstrip("\\") + more
 
 
 def _md_cell(value) -> str:
