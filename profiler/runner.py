@@ -179,7 +179,7 @@ def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analys
         outcome = recorder(scenario.backend)(
             argv, str(run_dir / "trace.log"), cwd=str(workdir), env=env, timeout=scenario.timeout,
             stdout_path=str(run_dir / "stdout.txt"), stderr_path=str(run_dir / "stderr.txt"),
-            consume=analysis.feed, inject=inject_rules(scenario, analysis.arch))
+            consume=analysis.feed, inject=inject_rules(scenario, analysis.arch), stop_at_root=scenario.stop == "root")
     finally:
         for s in started:
             s.stop()
@@ -404,7 +404,8 @@ def run_record(scenario: Scenario, o: RunOutcome) -> dict:
         failures.append("kprof's counts differ from strace's own summary: " + "; ".join(mismatches[:5]))
     return {"dir": str(o.run_dir.name if o.run_dir.name.startswith("run-") else "."), "exit": end,
             "wall_seconds": round(o.trace.wall, 3), "timed_out": o.trace.timed_out,
-            "interrupted": o.trace.interrupted, "services": o.services, "parse_problems": o.analysis.problems,
+            "interrupted": o.trace.interrupted, "left_running": o.trace.left_running or [],
+            "services": o.services, "parse_problems": o.analysis.problems,
             "modules_loaded": o.modules,
             "summary_mismatches": mismatches, "failures": failures, "ok": not failures,
             "incomplete": bool(o.trace.timed_out or o.trace.interrupted or end is None or "signal" in end)}

@@ -160,6 +160,7 @@ class Scenario:
     prepare: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     timeout: float = 120.0
+    stop: str = "root"             # end the run when the root process exits ("root") or the whole tree ("tree")
     repeat: int = 1
     network: str = "none"
     services: list[dict] = field(default_factory=list)
@@ -210,7 +211,7 @@ def load_scenario(path) -> Scenario:
         path=path, name=data["name"], description=data["description"].strip(), command=data["command"],
         shell=data.get("shell", False), fixtures=[fixtures] if isinstance(fixtures, str) else fixtures,
         prepare=data.get("prepare", []), env={k: str(v) for k, v in data.get("env", {}).items()},
-        timeout=float(data.get("timeout", 120)), repeat=data.get("repeat", 1),
+        timeout=float(data.get("timeout", 120)), stop=data.get("stop", "root"), repeat=data.get("repeat", 1),
         network=data.get("network", "none"), services=data.get("services", []), pump=data.get("pump"),
         tolerance=data.get("tolerance"), inject=data.get("inject", []), backend=data.get("backend", "strace"),
         requires=data.get("requires", []), expect=data.get("expect", {}), raw=data,

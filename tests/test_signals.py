@@ -63,11 +63,11 @@ def start_kprof(tmp_path, *args):
 
 
 def wait_for(proc, marker: str, timeout: float = 30) -> list[tuple]:
-    """kprof's process tree once a process in it runs with ``marker`` in its arguments."""
+    """kprof's process tree once a `sleep MARKER` runs in it."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
         found = tree(proc.pid)
-        if any(marker.encode() in arg for _, _, argv in found for arg in argv):
+        if any(argv[0].endswith(b"sleep") and marker.encode() in argv for _, _, argv in found):
             return found
         time.sleep(0.05)
     proc.kill()
@@ -157,3 +157,27 @@ def test_signal_during_a_prepare_step(tmp_path, sig):
     assert "Traceback" not in err and f"kprof: interrupted ({'Ctrl-C' if sig == signal.SIGINT else 'SIGTERM'})" in err
     assert alive(before) == []
     assert list(tmpdir.iterdir()) == []
+
+
+@needs_strace
+@needs_root
+@pytest.mark.parametrize("backend", ["strace", "ptrace"])
+def test_daemonising_command_stops_when_its_root_process_exits(tmp_path, backend):
+    """stop: root (the default): the run ends with the command's own process; the daemon it left is named
+    and killed, and the run is not a timeout. stop: tree waits for the daemon (here: until the timeout)."""
+    marker = f"4719.{len(backend)}"
+    pidfile = tmp_path / "daemon.pid"
+    sc = scenario(tmp_path, "daemonises", start_daemon(pidfile, marker), shell=True, timeout=60, backend=backend)
+    bundle = tmp_path / "b"
+    p = kprof("run", sc, "--out", bundle, check=0, env={"TMPDIR": str(tmp_path)})
+    assert "exited leaving 1 process(es) running" in p.stdout and marker in p.stdout
+    run = json.loads((bundle / "meta.json").read_text())["runs"][0]
+    assert not run["timed_out"] and run["ok"] and any(marker in x for x in run["left_running"])
+    daemon = identity(int(pidfile.read_text()))
+    assert daemon is None or marker.encode() not in b" ".join(daemon[2]), daemon
+    pidfile.unlink()
+    tree_sc = scenario(tmp_path, "waits", start_daemon(pidfile, marker), shell=True, timeout=1, backend=backend,
+                       stop="tree")
+    kprof("run", tree_sc, "--out", tmp_path / "t", check=2, env={"TMPDIR": str(tmp_path)})
+    run = json.loads((tmp_path / "t" / "meta.json").read_text())["runs"][0]
+    assert run["timed_out"] and not run["left_running"]

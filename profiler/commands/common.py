@@ -54,6 +54,9 @@ def run_report(scenario, outcomes, meta: dict, bundle: Path) -> Report:
         verdict = "as expected" if rec["ok"] else "NOT as expected: " + "; ".join(rec["failures"])
         report.facts.append((label, f"{describe_end(o.exit)} in {o.trace.wall:.2f} s — {verdict}"))
         report.warnings += o.analysis.problems
+        if rec.get("left_running"):
+            report.warnings.append(f"{label + ': ' if len(outcomes) > 1 else ''}the command exited leaving {len(rec['left_running'])} process(es) "
+                                   f"running, killed then (stop: root): " + "; ".join(rec["left_running"][:5]))
     first = next((o for o in outcomes if o.footprint is not None), None)
     if first is None:
         report.warnings.append("no trace was recorded")

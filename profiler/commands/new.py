@@ -66,6 +66,11 @@ def main(args) -> int:
     if args.command is not None and not command:
         raise KprofError("--command: give the command and its arguments after it (last on the line)")
     command = command or ["oref0-determine-basal", "--help"]
+    own = [w for w in command[1:] if w.split("=")[0] in ("--dir", "--description", "--force")]
+    if own:
+        import sys
+        print(f"kprof: note: {', '.join(own)} after --command is part of the command (put kprof's options "
+              f"before --command)", file=sys.stderr)
     requires = ["node"] if command[0].startswith("oref0") else []
     from profiler.outfiles import output_dir, write_atomic
     output_dir(args.dir, bundle=False)

@@ -885,7 +885,7 @@ class _TracerProcess:
 
 
 def record_ptrace(argv: list[str], log_path: str, *, cwd: str, env: dict, timeout: float,
-                  stdout_path: str, stderr_path: str, consume=None, inject=()) -> TraceOutcome:
+                  stdout_path: str, stderr_path: str, consume=None, inject=(), stop_at_root: bool = False) -> TraceOutcome:
     """Run ``argv`` under kprof's ptrace tracer; on timeout or Ctrl-C kill the traced tree and keep the partial log.
 
     The contract of ``record_strace``: the log (strace's text format, no -C summary) is followed while
@@ -921,7 +921,7 @@ def record_ptrace(argv: list[str], log_path: str, *, cwd: str, env: dict, timeou
         return _TracerProcess(pid)
 
     try:
-        proc = supervise(start, log_path, timeout, outcome, consume)
+        proc = supervise(start, log_path, timeout, outcome, consume, stop_at_root)
     finally:
         if report_w >= 0:
             os.close(report_w)
