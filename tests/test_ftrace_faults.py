@@ -118,3 +118,18 @@ def test_unreadable_tracefs_is_named_as_such(tracefs):
         assert f"tracefs is mounted at {tracefs} but this user (uid 65534) cannot read it" in p.stderr, p.stderr
     finally:
         shutil.rmtree(work)
+
+
+def test_links_at_side_file_names_are_replaced_not_followed(tracefs, tmp_path):
+    """Another user's links at FILE.meta.json and at the old temp name FILE.meta.json.tmp (fs.protected_symlinks=0):
+    the root-owned files they point to stay as they were."""
+    victim = tmp_path / "victim"
+    victim.write_text("root's file\n")
+    trace = tmp_path / "x.txt"
+    for name in ("x.txt.meta.json", "x.txt.meta.json.tmp", "x.txt.modules-before", "x.txt.config"):
+        (tmp_path / name).symlink_to(victim)
+    p = start("ftrace", "record", "-q", "-o", trace, "--", "true")
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    assert victim.read_text() == "root's file\n"
+    assert meta_of(trace)["tracing_state_restored"] and not (tmp_path / "x.txt.meta.json").is_symlink()

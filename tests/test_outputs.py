@@ -190,3 +190,18 @@ def test_unwritable_directory_as_another_user(tmp_path):
                        capture_output=True, text=True, cwd=ROOT)
     assert p.returncode == 2 and "permission denied" in p.stderr, p.stderr
     no_traceback(p)
+
+
+@needs_strace
+@needs_root
+def test_baseline_save_does_not_follow_a_planted_temp_link(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("root's file\n")
+    sc = scenario(tmp_path, "based", "cat /etc/hostname", shell=True, network="host")
+    d = tmp_path / "baselines"
+    d.mkdir()
+    for name in ("based.json.tmp", "based.json"):
+        (d / name).symlink_to(victim)
+    kprof("baseline", "save", sc, "--repeat", "1", "--dir", d, "--results", tmp_path / "r", check=0)
+    assert victim.read_text() == "root's file\n"
+    assert json.loads((d / "based.json").read_text())["format"] == "kprof-baseline"

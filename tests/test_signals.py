@@ -181,3 +181,26 @@ def test_daemonising_command_stops_when_its_root_process_exits(tmp_path, backend
     kprof("run", tree_sc, "--out", tmp_path / "t", check=2, env={"TMPDIR": str(tmp_path)})
     run = json.loads((tmp_path / "t" / "meta.json").read_text())["runs"][0]
     assert run["timed_out"] and not run["left_running"]
+
+
+@needs_strace
+@needs_root
+def test_double_ctrl_c_keeps_meta_and_reports(tmp_path):
+    """A second Ctrl-C (and a SIGTERM after it) while kprof stops is only noted: meta.json and the reports
+    are written whole."""
+    marker = "4720.5"
+    bundle = tmp_path / "b"
+    sc = scenario(tmp_path, "twice", f"sleep {marker}", shell=True, timeout=60)
+    proc = start_kprof(tmp_path, "run", sc, "--out", bundle)
+    wait_for(proc, marker)
+    before = tree(proc.pid)
+    for sig in (signal.SIGINT, signal.SIGINT, signal.SIGTERM):
+        proc.send_signal(sig)
+        time.sleep(0.02)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err + out and alive(before) == []
+    meta = json.loads((bundle / "meta.json").read_text())
+    assert meta["runs"][0]["interrupted"]
+    for name in ("report.txt", "report.md", "report.html", "report.json", "footprint.json"):
+        assert (bundle / name).stat().st_size > 0, name
