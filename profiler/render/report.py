@@ -172,6 +172,9 @@ def table_text(headers: list, rows: list, fmt: str, width: int = WIDTH) -> str:
     # a terminal column is as wide as its widest line, 2 spaces between; Markdown adds "| " and " |"
     budget = width - (3 * len(heads) + 1 if md else 2 * (len(heads) - 1))
     widths = _fit_widths(heads, texts, budget, headers_wrap=not md)
+    # a path list too long for its cell becomes counts per directory; then the widths are fitted again
+    texts = [[_summarise_paths(c, w * (1 if md else _MAX_LINES)) for c, w in zip(r, widths)] for r in texts]
+    widths = _fit_widths(heads, texts, budget, headers_wrap=not md)
     cut = _cut_md if md else _wrap
     texts = [[cut(c, w) for c, w in zip(r, widths)] for r in texts]
     heads = [h if md else _wrap(h, w) for h, w in zip(heads, widths)]
@@ -201,10 +204,21 @@ def _fit_widths(headers: list[str], rows: list[list[str]], budget: int, headers_
     return [max(f, min(n, lo)) for n, f in zip(natural, floor)]
 
 
+def _summarise_paths(text: str, room: int) -> str:
+    """A list of paths too long for its cell → how many under each directory ("60 under /dev/pts")."""
+    paths = text.split()
+    if len(text) <= room or len(paths) < 4 or not all(p.startswith(("/", "$")) for p in paths):
+        return text
+    dirs = Counter(p.rsplit("/", 1)[0] or "/" for p in paths)
+    return ", ".join(f"{n} under {d}" if n > 1 else next(p for p in paths if p.startswith(d + "/"))
+                     for d, n in sorted(dirs.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def _wrap(text: str, width: int) -> str:
     import textwrap
     if len(text) <= width and "\n" not in text:
         return text
+    text = _summarise_paths(text, width * _MAX_LINES)
     lines = [ln for part in text.split("\n") for ln in (textwrap.wrap(part, width, break_on_hyphens=False) or [""])]
     if len(lines) > _MAX_LINES:  # the rest is in the JSON and HTML reports
         n = sum(map(len, lines[_MAX_LINES - 1:]))
@@ -216,8 +230,11 @@ def _wrap(text: str, width: int) -> str:
 def _cut_md(text: str, width: int) -> str:
     if len(text) <= width:
         return text
+    text = _summarise_paths(text, width)
+    if len(text) <= width:
+        return text
     for more in (f"… ({len(text)} chars in all)", f"… ({len(text)} chars)", "…"):  # all of it: JSON/HTML
-        if len(more) < width:
+        if len(more) <= width // 2 or more == "…":  # at least half of the cell keeps the text
             break
     return text[:width - len(more)].rstrip("\\") + more
 
