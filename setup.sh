@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything kprof needs on a fresh Debian machine, idempotently:
 #   system tools (strace, node, npm, jq, bc, socat, net-tools, chromium for the HTML report test,
-#   python3-venv) with apt-get when missing,
+#   gcc and gcc-multilib for the strace log tests, python3-venv) with apt-get when missing,
 #   the Python package and its dependencies in .venv/, and oref0 (pinned in package-lock.json) with npm ci.
 # Run as root for the apt-get step; as another user it says what to install and stops.
 set -euo pipefail
@@ -10,11 +10,13 @@ cd "$(dirname "$0")"
 say() { printf 'setup: %s\n' "$*" >&2; }
 
 # tool on PATH -> Debian package that provides it
-declare -A PKG=([strace]=strace [node]=nodejs [npm]=npm [jq]=jq [bc]=bc [socat]=socat [netstat]=net-tools [chromium]=chromium)
+declare -A PKG=([strace]=strace [node]=nodejs [npm]=npm [jq]=jq [bc]=bc [socat]=socat [netstat]=net-tools [chromium]=chromium [gcc]=gcc)
 missing=()
 for tool in "${!PKG[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${PKG[$tool]}")
 done
+# the strace log tests compile a 32-bit program (gcc -m32) that runs a 64-bit one: two personalities in one log
+if [ "$(uname -m)" = x86_64 ] && ! dpkg -s gcc-multilib >/dev/null 2>&1; then missing+=(gcc-multilib); fi
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then

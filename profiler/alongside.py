@@ -84,7 +84,7 @@ def alongside_sections(per_command: dict[str, Footprint], whole: Footprint, whol
         same = sorted(by_file.get(info.file, set())) if info.file else []
         hint = f"scenarios make {', '.join(same)} ({info.file})" if same else ""
         rows.append([n, _subsystem(whole, n), whole_names[n], _users(whole, n),
-                     f"{info.file}:{info.line}" if info.file else (info.note or ""), hint])
+                     info.defined_in or info.note or "", hint])
     secs.append(Section(
         f"Used by the {whole_label}, explained by no scenario (which command still needs a scenario?)",
         ["syscall", "subsystem", "calls", "made by", "defined in", "hint"], rows,

@@ -6,7 +6,10 @@ streaming, so memory stays flat and the work overlaps the recording.
 """
 from __future__ import annotations
 
+import glob
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from profiler.errors import KprofError, check_input, file_error
 from profiler.footprint import Footprint, FootprintBuilder
@@ -28,8 +31,21 @@ class StraceAnalysis:
                  name: str = "trace.log"):
         self.arch = syscalls.normalize_arch(arch)
         self.name = name
-        self.parser = StraceLogParser(lambda n: syscalls.canonical_name(self.arch, n))
+        self.parser = self._new_parser(0)
         self.builder = FootprintBuilder(self.arch, path_aliases, source)
+        self._done: list[tuple[str, StraceLogParser]] = []   # -ff: the files already read
+
+    def _new_parser(self, pid: int) -> StraceLogParser:
+        return StraceLogParser(lambda n: syscalls.canonical_name(self.arch, n), pid=pid)
+
+    def next_file(self, name: str, pid: int) -> "StraceAnalysis":
+        """The next file of a -ff run (one file per process, no pid on its lines: ``pid`` is from its name)."""
+        for ev in self.parser.finish():
+            self.builder.add(ev)
+        if self.parser.stats.lines:
+            self._done.append((self.name, self.parser))
+        self.name, self.parser = name, self._new_parser(pid)
+        return self
 
     def feed(self, lines) -> "StraceAnalysis":
         add = self.builder.add
@@ -40,40 +56,135 @@ class StraceAnalysis:
     def finish(self, require_events: bool = True) -> Analysis:
         for ev in self.parser.finish():
             self.builder.add(ev)
-        stats = self.parser.stats
-        if require_events and stats.events == 0:
+        parsers = self._done + [(self.name, self.parser)]
+        events = sum(p.stats.events for _, p in parsers)
+        summaries = [p.summary for _, p in parsers if p.summary is not None]
+        if require_events and events == 0:
+            if summaries:
+                raise KprofError(f"{self.name}: the log holds only strace's summary table (recorded with -c, "
+                                 f"--summary-only): no calls to profile; record with -C (the calls, then the "
+                                 f"summary) instead: {RECORD_HINT}")
             raise KprofError(f"{self.name}: no strace events found: empty, truncated at the start, or not a "
                              f"strace log (record with: {RECORD_HINT})")
-        problems = [f"{self.name}:{n}: unparsed line: {text}" for n, text in stats.first_unparsed]
-        if stats.unparsed > len(problems):
-            problems.append(f"… {stats.unparsed} unparsed lines in all")
+        problems = []
+        for name, p in parsers:
+            problems += [f"{name}:{n}: unparsed line: {text}" for n, text in p.stats.first_unparsed]
+            if p.stats.unparsed > len(p.stats.first_unparsed):
+                problems.append(f"{name}: {p.stats.unparsed} unparsed lines in all")
         fp = self.builder.finish()
-        summary = self.parser.summary
+        summary = merge_summaries(summaries) if summaries else None
         return Analysis(fp, problems, None if summary is None else summary_mismatches(fp, summary))
 
 
+def merge_summaries(summaries: list[StraceSummary]) -> StraceSummary:
+    if len(summaries) == 1:
+        return summaries[0]
+    out = StraceSummary()
+    for s in summaries:
+        out.tables += s.tables
+        for n, c in s.calls.items():
+            out.calls[n] = out.calls.get(n, 0) + c
+            out.errors[n] = out.errors.get(n, 0) + s.errors.get(n, 0)
+    return out
+
+
+_FF_NAME = re.compile(r"(.*)\.(\d+)")
+
+
+def log_files(paths: list[Path]) -> list[tuple[Path, int]]:
+    """The files of one run, each with the pid of a file of ``strace -ff -o PREFIX`` (0: lines carry pids).
+
+    One existing file is read as it is. Several files, or a PREFIX whose files are PREFIX.PID, are one -ff run.
+    """
+    if len(paths) == 1 and not paths[0].exists():
+        prefix = paths[0]
+        found = sorted((p for p in prefix.parent.glob(glob.escape(prefix.name) + ".*")
+                        if _FF_NAME.fullmatch(p.name) and p.name.rsplit(".", 1)[0] == prefix.name),
+                       key=lambda p: int(p.name.rsplit(".", 1)[1]))
+        if not found:
+            raise KprofError(f"{prefix}: no such file (nor files {prefix}.PID of a strace -ff run)")
+        paths = found
+    elif len(paths) == 1:   # one file; one of a -ff run names its pid
+        m = _FF_NAME.fullmatch(paths[0].name)
+        return [(paths[0], int(m.group(2)) if m else 0)]
+    out = []
+    for p in paths:
+        m = _FF_NAME.fullmatch(p.name)
+        if m is None:
+            raise KprofError(f"{p}: several logs are read as the files of one strace -ff run, named PREFIX.PID; "
+                             f"this name has no .PID (analyse separate runs one at a time)")
+        out.append((p, int(m.group(2))))
+    return sorted(out, key=lambda fp: fp[1])
+
+
 def analyse_log(path, arch: str, path_aliases=None, source=None) -> Analysis:
-    check_input(path, "a strace log", stream_ok=True)
-    analysis = StraceAnalysis(arch, path_aliases, source, name=str(path))
-    try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as f:
-            analysis.feed(f)
-    except OSError as e:
-        raise file_error(path, e, "a strace log") from None
+    return analyse_logs([(Path(path), 0)], arch, path_aliases, source)
+
+
+def analyse_logs(files: list[tuple[Path, int]], arch: str, path_aliases=None, source=None) -> Analysis:
+    for path, _ in files:  # a device such as /dev/zero never ends (a pipe is fine)
+        check_input(path, "a strace log", stream_ok=True)
+    analysis = StraceAnalysis(arch, path_aliases, source, name=str(files[0][0]))
+    for i, (path, pid) in enumerate(files):
+        if i or pid:
+            analysis.next_file(str(path), pid)
+        try:
+            with open(path, encoding="utf-8", errors="surrogateescape") as f:
+                analysis.feed(f)
+        except OSError as e:
+            raise file_error(path, e, "a strace log") from None
     return analysis.finish()
+
+
+# Paths a log shows when programs start (the dynamic loader and the multiarch library directory): the arch
+# the programs were built for. Debian/Ubuntu multiarch triplets and glibc/musl loader names.
+_ARCH_EVIDENCE = (
+    ("aarch64", re.compile(r"/lib/aarch64-linux-gnu/|ld-linux-aarch64\.so|ld-musl-aarch64\.so")),
+    ("arm", re.compile(r"/lib/arm-linux-gnueabi(?:hf)?/|ld-linux-armhf\.so|ld-linux\.so\.3|ld-musl-armhf?\.so")),
+    ("riscv64", re.compile(r"/lib/riscv64-linux-gnu/|ld-linux-riscv64|ld-musl-riscv64\.so")),
+    ("i386", re.compile(r"/lib/i386-linux-gnu/|/usr/lib32/|ld-linux\.so\.2|ld-musl-i386\.so")),
+    ("x86_64", re.compile(r"/lib/x86_64-linux-gnu/|ld-linux-x86-64\.so|ld-musl-x86_64\.so")),
+)
+
+
+def arch_evidence(text: str) -> dict[str, str]:
+    """arch → the first path in ``text`` that shows a program built for it, in order of appearance."""
+    found = []
+    for arch, pattern in _ARCH_EVIDENCE:
+        m = pattern.search(text)
+        if m:
+            found.append((m.start(), arch, m.group(0)))
+    return {arch: ev for _, arch, ev in sorted(found)}
 
 
 def summary_mismatches(fp: Footprint, summary: StraceSummary) -> list[str]:
     """Where kprof's per-syscall counts differ from strace's own -c table.
 
     strace counts a call when it returns, so calls that never return (exit,
-    exit_group, a call cut short by a kill) are compared without them.
+    exit_group, a call cut short by a kill) are compared without them. When the
+    differences are exactly the failed (or the successful) calls, the log was
+    recorded with -z (-Z): the first line says so.
     """
     out = []
     mine = {n: (s.calls - s.unfinished, sum(s.errors.values())) for n, s in fp.syscalls.items()}
-    theirs = {syscalls.canonical_name(fp.arch, n): (c, summary.errors.get(n, 0)) for n, c in summary.calls.items()}
+    theirs: dict[str, tuple[int, int]] = {}
+    for n, c in summary.calls.items():
+        name = syscalls.canonical_name(fp.arch, n)
+        old = theirs.get(name, (0, 0))
+        theirs[name] = (old[0] + c, old[1] + summary.errors.get(n, 0))
     for name in sorted(set(mine) | set(theirs)):
         a, b = mine.get(name, (0, 0)), theirs.get(name, (0, 0))
         if a != b:
             out.append(f"{name}: kprof {a[0]} calls/{a[1]} errors, strace -c {b[0]}/{b[1]}")
+    if out:
+        calls, errors = (sum(v[i] for v in mine.values()) for i in (0, 1))
+        their_calls, their_errors = (sum(v[i] for v in theirs.values()) for i in (0, 1))
+        if errors == 0 and their_errors > 0:
+            out.insert(0, FILTERED.format(opt="-z (--successful-only)", shown="succeeded"))
+        elif calls == errors and their_calls > their_errors:
+            out.insert(0, FILTERED.format(opt="-Z (--failed-only)", shown="failed"))
     return out
+
+
+FILTERED = ("the log was recorded with {opt}: strace printed only the calls that {shown} but counted them all, "
+            "so kprof's counts cannot match; record without it: " + RECORD_HINT)

@@ -16,7 +16,7 @@ from pathlib import Path
 from profiler.errors import KprofError, check_input
 from profiler.footprint import Footprint
 
-CATEGORIES = ("syscall", "error", "subsystem", "ioctl", "device", "program", "network", "file", "module")
+CATEGORIES = ("syscall", "error", "subsystem", "ioctl", "device", "program", "network", "file", "module", "kconfig")
 _TABLE = {"device": "devices", "program": "programs", "network": "network", "file": "files"}
 _DEFAULTS = None
 
@@ -58,7 +58,23 @@ def measures(fp: Footprint) -> dict[str, dict[str, int]]:
         m["ioctl"][key] = m["ioctl"].get(key, 0) + row["calls"]
     for cat, table in _TABLE.items():
         m[cat] = {k: v["calls"] for k, v in getattr(fp, table).items()}
+    m["kconfig"] = {r.condition: 1 for r in _kconfig_needs(fp)}   # a Kconfig condition the footprint needs
     return m
+
+
+def _kconfig_needs(fp: Footprint) -> list:
+    from profiler.kernel.kconfig import needed_symbols
+    return needed_symbols(fp)
+
+
+def _kconfig_syscalls(fp: Footprint | None, condition: str) -> set[str] | None:
+    """The syscalls that make ``fp`` need a Kconfig condition; None when something else (a device, an ioctl) does."""
+    if fp is None:
+        return None
+    for r in _kconfig_needs(fp):
+        if r.condition == condition:
+            return {u.what for u in r.uses} if all(u.kind == "syscall" for u in r.uses) else None
+    return None
 
 
 def run_measures(fp: Footprint, modules: dict | None = None) -> dict[str, dict[str, int]]:
@@ -79,8 +95,11 @@ def by_program(fp: Footprint, category: str, key: str) -> Counter:
             if _ioctl_key(row) == key:
                 out.update(row["by"])
         return out
-    names = {key.split(" ", 1)[0]} if category in ("syscall", "error") else next(
-        (set(r["syscalls"]) for r in fp.subsystem_rows() if r["subsystem"] == key), set())
+    if category == "kconfig":
+        names = _kconfig_syscalls(fp, key) or set()
+    else:
+        names = {key.split(" ", 1)[0]} if category in ("syscall", "error") else next(
+            (set(r["syscalls"]) for r in fp.subsystem_rows() if r["subsystem"] == key), set())
     out = Counter()
     for exe, row in fp.executables().items():
         n = sum(row["syscalls"].get(name, 0) for name in names)
@@ -179,6 +198,10 @@ def diff(baseline_runs: list[dict], base_fp: Footprint | None, now: dict, now_fp
     ignore = set(rules["ignore"])
     n_runs = len(baseline_runs)
     for cat in CATEGORIES:
+        if cat == "kconfig" and any(cat not in r for r in baseline_runs):
+            if now.get(cat):
+                out.notes.append(f"the baseline predates the {cat} measure: {cat} not compared (save it again)")
+            continue
         keys = set(now.get(cat, {})).union(*(set(r.get(cat, {})) for r in baseline_runs))
         for key in sorted(keys):
             if f"{cat}:{key}" in ignore or cat in ignore:
@@ -192,6 +215,9 @@ def diff(baseline_runs: list[dict], base_fp: Footprint | None, now: dict, now_fp
             # sched_yield, a futex wait cut by a signal); so do a few listed items: their presence is shown
             # as a note, and only their counts can be a regression
             optional = timing and cat in ("syscall", "error") or f"{cat}:{key}" in rules["optional"]
+            if cat == "kconfig" and not optional:    # needed only by timing-dependent syscalls (futex)
+                names = _kconfig_syscalls(now_fp if value is not None else base_fp, key)
+                optional = bool(names) and all(_timing(rules, "syscall", n) for n in names)
             lo, hi = min(counts), max(counts)     # an item absent from some baseline runs counts 0 there
             if value is None:
                 if present == n_runs:

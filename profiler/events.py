@@ -31,8 +31,9 @@ class ProcessEvent:
     """A task-level event: exit, death by signal, or a signal delivered."""
 
     pid: int
-    kind: str                      # "exit" | "killed" | "signal"
-    status: int | None = None      # exit status for "exit"
+    kind: str                      # "exit" | "killed" | "signal" | "renamed"
+    status: int | None = None      # exit status for "exit"; the task's real pid for "renamed" (a strace log
+                                   # on stderr prints no pid until a second task exists: it was 0 until then)
     signal: str | None = None      # signal name for "killed" and "signal"
     time: float | None = None
     core_dumped: bool = False

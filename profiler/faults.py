@@ -19,8 +19,8 @@ from profiler.events import ProcessEvent, SyscallEvent
 from profiler.footprint import strip_dev
 from profiler.kernel import devices, syscalls
 from profiler.parse.strace_log import StraceLogParser, split_args
-from profiler.kernel.ioctls import decode_ioctl
-from profiler.strace_text import parse_int, unquote
+from profiler.kernel.ioctls import decode_ioctl, request_from_arg
+from profiler.strace_text import unquote
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(us|ms|s)?$")
 
@@ -179,9 +179,9 @@ def read_sequences(log: Path, arch: str) -> dict[int, ProcessSequence]:
         detail = ""
         if ev.name == "ioctl":
             args = split_args(ev.args)
-            req = parse_int(args[1]) if len(args) > 1 else None
+            req = request_from_arg(args[1], arch) if len(args) > 1 else None
             if req is not None:
-                detail = decode_ioctl(req & 0xFFFFFFFF, ev.fd_path, arch).name or f"{req:#x}"
+                detail = decode_ioctl(req, ev.fd_path, arch).name or f"{req:#x}"
         elif ev.name in ("read", "recvfrom") and ev.result == 0:
             detail = "= 0 (nothing received)"
         last = seq.steps[-1] if seq.steps else None

@@ -20,7 +20,7 @@ from profiler.errors import KprofError
 from profiler.events import ProcessEvent, SyscallEvent
 from profiler.kernel import devices, ioctls, syscalls
 from profiler.parse.strace_log import split_args
-from profiler.strace_text import parse_int, sockaddr, unquote
+from profiler.strace_text import sockaddr, unquote
 
 FORMAT = "kprof-footprint"
 USE_TABLES = ("devices", "files", "network", "programs")
@@ -35,12 +35,16 @@ _ADDRESSED = {"connect": 1, "bind": 1, "sendto": 4, "accept": None, "accept4": N
 
 
 def strip_dev(path: str) -> tuple[str, str | None]:
-    """``/dev/pts/0<char 136:0>`` → (``/dev/pts/0``, ``char 136:0``)."""
+    """``/dev/pts/0<char 136:0>`` → (``/dev/pts/0``, ``char 136:0``); strace's escapes in the path undone
+    (``-y`` prints ``<``, ``>``, ``"`` and control characters in a path as ``\\74``, ``\\76``, ``\\"``, ``\\n``)."""
+    dev = None
     if path.endswith(">"):
         k = path.rfind("<")
         if k > 0 and path[k + 1:k + 6] in ("char ", "block"):
-            return path[:k], path[k + 1:-1]
-    return path, None
+            path, dev = path[:k], path[k + 1:-1]
+    if "\\" in path:
+        path = unquote('"' + path + '"')
+    return path, dev
 
 
 @dataclass
@@ -164,7 +168,7 @@ class Footprint:
                 "calls": s.calls, "errors": dict(sorted(s.errors.items())), "time": round(s.time, 6),
                 "unfinished": s.unfinished, "injected": s.injected,
                 "number": info.number, "subsystem": subsystem_label(info.subsystem, info.file),
-                "defined_in": f"{info.file}:{info.line}" if info.file else None,
+                "defined_in": info.defined_in,
                 "maintainers": info.maintainers, "note": info.note,
             }
         return {
@@ -305,6 +309,21 @@ class FootprintBuilder:
                                              "images": [{"exe": None, "syscalls": Counter()}]}
         return proc
 
+    def _rename(self, old: int, new: int) -> None:
+        procs = self.fp.processes
+        proc = procs.pop(old, None)
+        if proc is None:
+            return
+        if new in procs:   # already seen under its pid: the earlier calls come first
+            proc["images"][-1]["syscalls"].update(procs[new]["images"][0]["syscalls"])
+            proc["images"] += procs[new]["images"][1:]
+        procs[new] = proc
+        for p in procs.values():
+            if p["parent"] == old:
+                p["parent"] = new
+        if self.fp.root_pid == old:
+            self.fp.root_pid = new
+
     def add_all(self, events: Iterable) -> "FootprintBuilder":
         for ev in events:
             self.add(ev)
@@ -317,6 +336,8 @@ class FootprintBuilder:
                 proc["end"] = {"exit": ev.status}
             elif ev.kind == "killed":
                 proc["end"] = {"signal": ev.signal, "core_dumped": ev.core_dumped}
+            elif ev.kind == "renamed":
+                self._rename(ev.pid, ev.status)
             return
         fp = self.fp
         name = ev.name
@@ -368,12 +389,10 @@ class FootprintBuilder:
         if len(args) < 2:
             return
         # -X raw logs give the number; others give strace's name for it ("TCGETS"), mapped back here
-        request = parse_int(args[1])
-        if request is None:
-            request = ioctls.ioctl_code(args[1], self.fp.arch)
+        request = ioctls.request_from_arg(args[1], self.fp.arch)
         if request is None:
             return
-        self._touch(self.fp.ioctls, (request & 0xFFFFFFFF, self._alias(ev.fd_path) if ev.fd_path else ""), ev)
+        self._touch(self.fp.ioctls, (request, self._alias(ev.fd_path) if ev.fd_path else ""), ev)
 
     def _open(self, ev: SyscallEvent) -> None:
         if ev.result is not None and ev.result >= 0 and ev.result_path:

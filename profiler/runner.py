@@ -168,7 +168,8 @@ def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analys
                 started.append(nightscout.start_service(spec, workdir))
         if scenario.pump is not None:
             from profiler.pump.emulator import PumpEmulator, config_from_mapping
-            pump = PumpEmulator(config_from_mapping(scenario.pump, f"{scenario.path}: pump")).start()
+            # the command's env: its TZ is the pump clock's zone, its MEDTRONIC_FREQUENCY the pump's frequency
+            pump = PumpEmulator(config_from_mapping(scenario.pump, f"{scenario.path}: pump"), env=env).start()
             started.append(pump)
             devfs.private_dev({Path(SERIAL_DEVICE).name: pump.slave_path})
         if network == "none":

@@ -133,7 +133,8 @@ def test_ausyscall_table_disagreements_are_reported_not_used(tmp_path):
     # auditd 3.0.9's arm table, as ELISA used it: no 335, 336, 346
     dump = "Using armeb syscall table:\n" + "".join(
         f"{n}\t{name}\n" for n, name in [(54, "ioctl"), (192, "mmap2"), (248, "exit_group"), (334, "faccessat"),
-                                          (337, "unshare"), (364, "perf_event_open"), (140, "llseek")])
+                                          (337, "unshare"), (364, "perf_event_open"), (140, "llseek"),
+                                          (149, "sysctl")])
     trace = write(tmp_path, "pi.txt", ELISA)
     p = kp("ftrace", "analyze", trace, "--arch", "arm", "--syscall-table", write(tmp_path, "aus.txt", dump),
            "-f", "json", check=0)
@@ -142,8 +143,9 @@ def test_ausyscall_table_disagreements_are_reported_not_used(tmp_path):
     rows = {r[0]: r for r in sec["rows"]}
     assert rows[336][1:4] == ["(none)", "ppoll", 1]                 # used in the trace, listed first
     assert sec["rows"][0][0] == 336
-    assert rows[140][1:3] == ["llseek", "_llseek"] and "spelling" in rows[140][4]
+    assert rows[149][1:3] == ["sysctl", "_sysctl"] and "spelling" in rows[149][4]
     assert 54 not in rows and 364 not in rows                       # agreeing numbers are not listed
+    assert 140 not in rows                                          # ausyscall's llseek: a known spelling
     assert any("336: ausyscall (none), kernel ppoll" in w for w in report["warnings"])
     names = {r[0] for s in report["sections"] if s["title"] == "System calls" for r in s["rows"]}
     assert "ppoll" in names and "perf_event_open" not in names
@@ -436,3 +438,16 @@ def test_durations():
     assert ft.parse_duration("250ms") == 0.25 and ft.parse_duration(None) is None
     with pytest.raises(KprofError):
         ft.parse_duration("5 minutes")
+
+
+def test_enter_only_trace_is_diagnosed_as_such_not_as_lost_events(tmp_path):
+    enters = HEADER + "\n".join(
+        line("node", 1234, 1000.0 + i / 1000, f"sys_enter: NR {nr} (3, 0, 0, 0, 0, 0)", 1)
+        for i, nr in enumerate([3, 4, 3, 54, 6])) + "\n"
+    res = ft.analyse_trace([write(tmp_path, "enter.txt", enters)], "arm")
+    text = " ".join(res.warnings)
+    assert "sys_enter events only" in text and "did not pair up" not in text
+    assert res.footprint.syscalls["read"].calls == 2
+    exits = enters.replace("sys_enter: NR 3 (3, 0, 0, 0, 0, 0)", "sys_exit: NR 3 = 0")
+    lost = ft.analyse_trace([write(tmp_path, "lost.txt", exits)], "arm")
+    assert any("did not pair up" in w for w in lost.warnings)

@@ -252,3 +252,31 @@ def test_generated_data_matches_a_fresh_run(tmp_path):
     _, mismatch, errors = filecmp.cmpfiles(out, DATA_DIR, fresh, shallow=False)
     assert mismatch == [] and errors == [], "profiler/kernel/data differs from the generator's output; " \
         "regenerate with .venv/bin/python tools/gen_kernel_data.py"
+
+
+def test_definitions_without_a_line_print_the_file_alone():
+    from profiler.kernel.syscalls import ARCHES, syscall_info, syscall_names
+    for arch in ARCHES:
+        for name in syscall_names(arch):
+            where = syscall_info(arch, name).defined_in
+            assert where is None or not where.endswith(":None"), (arch, name, where)
+    assert syscall_info("arm", "sigreturn").defined_in == "arch/arm/kernel/signal.c"
+
+
+def test_i386_socketcall_and_ipc_subcalls_get_their_subsystem():
+    from profiler.kernel.syscalls import syscall_info
+    for name, sub, where in [("send", "net", "net/socket.c"), ("recv", "net", "net/socket.c"),
+                             ("accept", "net", "net/socket.c"), ("semop", "ipc", "ipc/sem.c")]:
+        info = syscall_info("i386", name)
+        assert (info.subsystem, info.defined_in, info.number) == (sub, where, None), name
+        assert "socketcall" in info.note or "ipc" in info.note
+    assert syscall_info("i386", "sendto").number == 369          # a direct syscall stays itself
+
+
+def test_ausyscall_spellings_are_known():
+    from .conftest import kprof
+    from profiler.kernel.syscalls import canonical_name
+    assert canonical_name("arm", "llseek") == "_llseek" and canonical_name("i386", "newselect") == "_newselect"
+    out = kprof("syscall", "llseek", "--arch", "arm", check=0).stdout
+    assert "_llseek" in out and "fs/read_write.c:" in out
+    assert "_newselect" in kprof("syscall", "newselect", check=0).stdout

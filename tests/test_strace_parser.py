@@ -167,3 +167,83 @@ def test_connected_sockets_and_realtime_signals():
 def test_strace_own_messages_are_not_unparsed_lines():
     _, p = parse("strace: Process 12 attached\n/usr/bin/strace: Process 13 detached\n1 getpid() = 1\n")
     assert p.stats.unparsed == 0
+
+
+def test_prefixes_of_i_n_Y_and_whole_second_times():
+    events, p = parse(
+        "12025<corpus> 1796563465.645614 [  59] [00007f166892dad7] execve(\"/x\", [\"x\"], 0x7ffe /* 3 vars */) = 0\n"
+        "[pid 12026<x y>] [  12] [00007f10bcc42c47] brk(NULL) = 0x55781d642000\n"
+        "12038 1796563456 getppid() = 1\n")
+    assert [(e.pid, e.name) for e in events] == [(12025, "execve"), (12026, "brk"), (12038, "getppid")]
+    assert events[0].time == pytest.approx(1796563465.645614) and events[2].time == 1796563456
+    (alone,), q = parse("1796563456 getpid()               = 7\n")   # no -f: a whole-second time, not a pid
+    assert (alone.pid, alone.time, alone.result) == (0, 1796563456, 7)
+    assert p.stats.unparsed == q.stats.unparsed == 0
+
+
+def test_results_are_found_by_scanning_not_by_the_last_equals_sign():
+    events, _ = parse(
+        '9 1.0 openat(-100</w>, "x) = -1 ENOENT (y", 0x42, 0600) = 3</w/x) = -1 ENOENT (y> <0.000045>\n'
+        '9 1.1 ioctl(3</w/trailing->, 0x5401, 0x7ff) = -1 ENOTTY (Inappropriate ioctl for device)\n'
+        '9 1.2 ioctl(3</w/q\\"u(ote[>, 0x40206b00 /* SPI_IOC_MESSAGE(32) */, 0) = -1 ENOTTY (x)\n'
+        "9 1.3 getppid() = -1 (errno 41) (INJECTED)\n")
+    op, tr, q, inj = events
+    assert (op.result, op.errno, op.result_path) == (3, None, "/w/x) = -1 ENOENT (y")
+    assert tr.fd_path == "/w/trailing-" and tr.errno == "ENOTTY"
+    assert q.fd_path == '/w/q\\"u(ote[' and split_args(q.args)[1] == "0x40206b00 /* SPI_IOC_MESSAGE(32) */"
+    assert inj.errno == "errno 41" and inj.injected
+
+
+def test_summary_tables_appended_per_personality_and_custom_columns_are_summed():
+    _, p = parse(
+        "1 read(0, \"\", 1) = 0\n"
+        "% time     seconds  usecs/call     calls    errors syscall\n"
+        "------ ----------- ----------- --------- --------- ----------------\n"
+        " 86.79    0.648678        7542        86        43 wait4\n"
+        "  2.02    0.015068          10      1451           read\n"
+        "------ ----------- ----------- --------- --------- ----------------\n"
+        "100.00    0.747396          78      1537        43 total\n"
+        "System call usage summary for 32 bit mode:\n"
+        "% time     seconds  usecs/call     calls    errors syscall\n"
+        "------ ----------- ----------- --------- --------- ----------------\n"
+        "100.00    0.000014          14         2           read\n"
+        "------ ----------- ----------- --------- --------- ----------------\n"
+        "100.00    0.000014          14         2           total\n"
+        "2 read(0, \"\", 1) = 0\n"
+        "syscall            calls    errors\n"
+        "---------------- --------- ---------\n"
+        "read                     3         1\n"
+        "wait4                    1\n"
+        "---------------- --------- ---------\n"
+        "total                    4         1\n")
+    assert p.summary.calls == {"wait4": 87, "read": 1456} and p.summary.errors == {"wait4": 43, "read": 1}
+    assert p.summary.tables == 3 and p.stats.events == 2 and p.stats.unparsed == 0
+
+
+def test_stderr_log_with_attach_messages_cutting_lines_and_no_pid_for_a_lone_task():
+    events, p = parse(
+        "execve(\"./a\", [\"./a\"], 0x7ffe /* 35 vars */) = 0\n"
+        "clone(child_stack=NULL, flags=SIGCHLDstrace: Process 31 attached\n"
+        " <unfinished ...>\n"
+        "[pid    31] getpid() = 31\n"
+        "[pid    30] <... clone resumed>, child_tidptr=0x7f) = 31\n"
+        "[pid    31] +++ exited with 0 +++\n"
+        "exit_group(0)                           = ?\n"
+        "+++ exited with 0 +++\n")
+    calls = [(e.pid, e.name) for e in events if isinstance(e, SyscallEvent)]
+    assert calls == [(0, "execve"), (31, "getpid"), (30, "clone"), (30, "exit_group")]
+    assert [e.status for e in events if getattr(e, "kind", "") == "renamed"] == [30]
+    assert events[-1].pid == 30 and p.stats.unparsed == 0
+
+
+def test_exec_from_a_non_leader_thread_moves_the_call_to_the_leader():
+    events, _ = parse(
+        "40 pause( <unfinished ...>\n"
+        '41 execve("/bin/x", ["x"], 0x7ff /* 1 var */ <unfinished ...>\n'
+        "40 <... pause resumed>) = ?\n"
+        "40 +++ superseded by execve in pid 41 +++\n"
+        "40 <... execve resumed>) = 0\n"
+        "40 ???( <unfinished ...>\n"
+        "40 <... ??? resumed>) = ?\n")
+    names = [(e.pid, e.name, e.args[:9]) for e in events]
+    assert names == [(40, "pause", ""), (40, "execve", '"/bin/x",')]

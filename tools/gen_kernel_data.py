@@ -423,11 +423,14 @@ def sys_calls_version() -> str:
     return _SC_VERSION
 
 
-def gen_syscalls(src: Sources, out: Path, tax: Taxonomy, maint: Maintainers) -> None:
+def gen_syscalls(src: Sources, out: Path, tax: Taxonomy, maint: Maintainers) -> dict[str, list[list]]:
+    """Writes syscalls-<arch>.tsv and syscall-aliases.tsv; returns arch -> its rows (for the kconfig tables)."""
     defs = Definitions(src.ref("syscall-definitions.tsv"))
+    all_rows: dict[str, list[list]] = {}
     facts = load_entry_facts()
     fact_aliases = read_tsv(FACTS / "syscall-aliases.tsv")
     alias_rows = []
+    subcall_rows = []
     for arch, (pkgmod, tbl, abis, col, _, _) in ARCH_CONFIG.items():
         table = getattr(importlib.import_module(f"system_calls.tables.{pkgmod}"), f"syscalls_{pkgmod}")
         tbl_rows = read_tbl(src.ref(f"syscall-tables/{tbl}"), abis, col)
@@ -463,6 +466,7 @@ def gen_syscalls(src: Sources, out: Path, tax: Taxonomy, maint: Maintainers) -> 
                          tax.elisa(sub, name), maint.lookup(r["file"]) if r["file"] else None,
                          "; ".join(r["notes"]) or None])
         rows.sort(key=lambda x: (x[0], x[1]))
+        all_rows[arch] = rows
         header = src.describe([f"syscall-tables/{tbl}", "syscall-definitions.tsv", "MAINTAINERS"],
                               ["subsystems.tsv", "subsystem-paths.tsv", "subsystem-overrides.tsv",
                                "elisa-syscalls.tsv", "syscall-entries.tsv"], pkg=True)
@@ -484,11 +488,21 @@ def gen_syscalls(src: Sources, out: Path, tax: Taxonomy, maint: Maintainers) -> 
                 raise GenError(f"syscall-aliases.tsv: {canon} is not a {arch} syscall")
             if alias in names or alias in pkg_aliases:
                 continue
-            alias_rows.append([arch, alias, canon, "strace name"])
+            alias_rows.append([arch, alias, canon, fa[3] if len(fa) > 3 and fa[3] else "strace name"])
+        for mux, call, sub, handler in read_tsv(FACTS / "syscall-subcalls.tsv"):
+            if mux in names and sub not in names and sub not in pkg_aliases:
+                subcall_rows.append([arch, sub, mux, int(call), handler])
+    subcall_rows.sort()
+    header = src.describe([], ["syscall-subcalls.tsv"])
+    header.insert(2, "Calls with no syscall of their own on an arch, reached through its multiplexer "
+                     "(socketcall, ipc): arch, name as strace prints it, multiplexer, call number, handler's file.")
+    write_tsv(out, "syscall-subcalls.tsv", header, ["arch", "name", "multiplexer", "call", "handler_file"],
+              subcall_rows)
     alias_rows = sorted({tuple(r) for r in alias_rows})
     header = src.describe([], ["syscall-aliases.tsv"], pkg=True)
     header.insert(2, "Other spellings of syscall names per arch -> the Linux .tbl name used in syscalls-<arch>.tsv.")
     write_tsv(out, "syscall-aliases.tsv", header, ["arch", "alias", "canonical", "source"], alias_rows)
+    return all_rows
 
 
 def gen_subsystems(src: Sources, out: Path, tax: Taxonomy) -> None:
@@ -683,7 +697,8 @@ def read_ioctl_table(path: Path) -> list[tuple[int, str, str]]:
     return rows
 
 
-def gen_ioctls(src: Sources, out: Path, tax: Taxonomy, maint: Maintainers, groups, known) -> None:
+def gen_ioctls(src: Sources, out: Path, tax: Taxonomy, maint: Maintainers, groups, known) -> set[str]:
+    """Writes the ioctl tables; returns the handler files."""
     special = parse_special(read_tsv(src.ref("ioctls-special.tsv")))
     rules = IoctlRules(groups, known, special)
     facts = ["ioctl-handlers.tsv", "device-classes.tsv"]
@@ -752,6 +767,272 @@ def gen_ioctls(src: Sources, out: Path, tax: Taxonomy, maint: Maintainers, group
     header = src.describe(["MAINTAINERS"], ["subsystem-paths.tsv", "ioctl-handlers.tsv"])
     header.insert(2, "ioctl handler files: subsystem id and MAINTAINERS sections (most specific first).")
     write_tsv(out, "kernel-files.tsv", header, ["file", "subsystem", "maintainers"], f_rows)
+    return handler_files
+
+
+# ----------------------------------------------------------------------------- kernel configuration (kconfig)
+
+# kprof arch -> column of kconfig/cond-syscalls.tsv, and what the whole ABI needs
+KCONFIG_ARCH = {"x86_64": ("x86_64", "y"), "i386": ("i386", "y"), "arm": ("arm", "y"), "aarch64": ("arm64", "y"),
+                "riscv64": ("riscv64", "y"), "arm64-compat": ("arm64", "CONFIG_COMPAT")}
+KCONFIG_WORD = re.compile(r"\b(?:CONFIG_)?([A-Z][A-Z0-9_]*)\b")
+
+
+def conjuncts(expr: str) -> list[str]:
+    """The top-level "&&" terms of an expression (outer parentheses of a term removed when they wrap it all)."""
+    terms, depth, start = [], 0, 0
+    for i, ch in enumerate(expr):
+        depth += (ch == "(") - (ch == ")")
+        if depth == 0 and expr.startswith(" && ", i):
+            terms.append(expr[start:i])
+            start = i + 4
+    terms.append(expr[start:])
+    return [t.strip() for t in terms]
+
+
+def and_expr(*parts: str) -> str:
+    """Conjunction of Kconfig expressions, dropping "y" and repeated terms; "n" if any term is "n"."""
+    terms = []
+    for p in parts:
+        for t in conjuncts(p):
+            if t == "n":
+                return "n"
+            if t != "y" and t not in terms:
+                terms.append(t)
+    if not terms:
+        return "y"
+    if len(terms) == 1:
+        return terms[0]
+    return " && ".join(f"({t})" if "||" in t else t for t in terms)
+
+
+def keyed_rows(path: Path) -> tuple[list[str], list[dict]]:
+    """(column names, rows as dicts) of a reference TSV."""
+    cols = None
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        cells = line.split("\t")
+        if cols is None:
+            cols = cells
+            continue
+        rows.append(dict(zip(cols, cells)))
+    return cols or [], rows
+
+
+def gen_kconfig(src: Sources, out: Path, tax: Taxonomy, syscall_rows: dict[str, list[list]],
+                handler_files: set[str], known_classes: dict) -> None:
+    """kconfig-*.tsv: the Kconfig condition of every syscall, ioctl handler file and device-class file kprof
+    names, the Kconfig facts of the symbols involved, and the Documentation/features rows."""
+    fc = {r["file"]: r for r in keyed_rows(src.ref("kconfig/file-config.tsv"))[1]}
+    cond = {(r["kind"], r["name"]): r for r in keyed_rows(src.ref("kconfig/cond-syscalls.tsv"))[1]}
+    in_file = {(r["file"], r["line"]): r["in_file_condition"]
+               for r in keyed_rows(src.ref("kconfig/syscall-config.tsv"))[1]}
+    used_by: dict[str, set[str]] = defaultdict(set)
+
+    def file_cond(f: str, what: str) -> dict:
+        row = fc.get(f)
+        if row is None:
+            raise GenError(f"kconfig/file-config.tsv has no row for {f} ({what})")
+        used_by[f].add(what)
+        return row
+
+    # -- syscalls, per kprof arch
+    sc_rows = []
+    for arch, rows in syscall_rows.items():
+        column, abi = KCONFIG_ARCH[arch]
+        for num, name, entry, f, line, macro, sub, *_rest in rows:
+            note = _rest[-1]
+            if f:
+                file_cond(f, "syscall")
+            key = None
+            if entry and entry.startswith("compat_sys_"):
+                key = ("COND_SYSCALL_COMPAT", entry[len("compat_sys_"):])
+            elif entry and entry.startswith("sys_"):
+                key = ("COND_SYSCALL", entry[len("sys_"):])
+            c = cond.get(key) if key else None
+            if c is not None and c[column] not in ("-", ""):
+                cell = c[column]
+                if cell.startswith("n (no definition)"):
+                    expr, source = "n", f"kernel/sys_ni.c:{c['sys_ni_line']} {c['kind']}({c['name']}): no definition"
+                else:
+                    expr, source = and_expr(abi, cell), f"kernel/sys_ni.c:{c['sys_ni_line']} {c['kind']}({c['name']})"
+            elif f:
+                # not in sys_ni.c: without a weak stub, the kernel only links when a definition exists, so the
+                # #if around it (an arch macro, a compiler macro, one of several variants) is no config choice
+                expr = and_expr(abi, fc[f]["minimal_expression"])
+                inner = in_file.get((f, str(line)), "y") if line is not None else "y"
+                source = "Kbuild chain of the file (no COND_SYSCALL: linked whenever the table names it)"
+                if inner != "y":
+                    source += f"; #if at the definition: {inner}"
+            else:
+                expr, source = "n", note or "not implemented: no definition"
+            sc_rows.append([arch, name, f or "-", expr, source])
+    header = src.describe(["kconfig/cond-syscalls.tsv", "kconfig/file-config.tsv", "kconfig/syscall-config.tsv"], [])
+    header.insert(2, "Kconfig condition of each syscall of kprof's syscalls-<arch>.tsv tables: the per-arch cell of "
+                     "kernel/sys_ni.c's COND_SYSCALL entry where there is one (the syscall can be configured out), "
+                     "else the Kbuild condition of its defining file (the #if around the definition is shown in "
+                     "source, not applied: without a sys_ni.c stub the kernel links only when a definition exists); "
+                     "n = the ABI has no working definition. arm64-compat needs CONFIG_COMPAT besides.")
+    write_tsv(out, "kconfig-syscalls.tsv", header, ["arch", "name", "file", "condition", "source"], sc_rows)
+
+    # -- device classes
+    ref_classes: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for r in keyed_rows(src.ref("kconfig/device-class-files.tsv"))[1]:
+        ref_classes[r["class"]].append((r["file"], r["note"]))
+    uses: dict[tuple[str, str], list[tuple[str, str, str]]] = defaultdict(list)
+    also: dict[str, list[str]] = defaultdict(list)
+    nets: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    reasons: dict[str, str] = {}
+    execs: list[str] = []
+    for r in read_tsv(FACTS / "kconfig-class-use.tsv"):
+        kind, key, f, when, mode, note = (r + [""] * 6)[:6]
+        if kind == "also":
+            if f not in ref_classes and not f.startswith("net:"):
+                raise GenError(f"kconfig-class-use.tsv: {f} is not a class of device-class-files.tsv")
+            also[key].append(f)
+        elif kind == "use":
+            if f not in {x for x, _ in ref_classes.get(key, [])}:
+                raise GenError(f"kconfig-class-use.tsv: {key} {f} is not a row of device-class-files.tsv")
+            if mode not in ("needs", "one-of", "context") or not (when == "always" or when.startswith("path:")):
+                raise GenError(f"kconfig-class-use.tsv: bad when/mode for {key} {f}: {when} {mode}")
+            if when.startswith("path:"):
+                re.compile(when[5:])
+            uses[(key, f)].append((when, mode, note))
+        elif kind == "net":
+            nets[key].append((f, note))
+        elif kind == "exec":
+            if f not in ref_classes:
+                raise GenError(f"kconfig-class-use.tsv: exec class {f} is not in device-class-files.tsv")
+            execs.append(f)
+        elif kind == "reason":
+            reasons[key] = note
+        else:
+            raise GenError(f"kconfig-class-use.tsv: unknown kind {kind!r}")
+    cl_rows = []
+
+    def class_rows(kclass: str, ref: str) -> None:
+        for f, note in ref_classes[ref]:
+            file_cond(f, f"class {kclass}")
+            for when, mode, unote in uses.get((ref, f)) or [("always", "needs", "")]:
+                cl_rows.append([kclass, f, when, mode, ref, unote or note])
+
+    def net_rows(kclass: str, family: str) -> None:
+        if family not in nets:
+            raise GenError(f"kconfig-class-use.tsv: no net row for {family}")
+        for f, note in nets[family]:
+            file_cond(f, f"{kclass}")
+            cl_rows.append([kclass, f, "always", "needs", f"net:{family}", note])
+
+    for kclass in known_classes:
+        n = len(cl_rows)
+        if kclass in ref_classes:
+            class_rows(kclass, kclass)
+        for target in also.get(kclass, []):
+            if target.startswith("net:"):
+                net_rows(kclass, target[4:])
+            else:
+                class_rows(kclass, target)
+        if kclass in reasons:
+            cl_rows.append([kclass, "-", "always", "reason", "-", reasons[kclass]])
+        if len(cl_rows) == n:
+            raise GenError(f"device class {kclass}: no file in kconfig/device-class-files.tsv and no reason row "
+                           "in kconfig-class-use.tsv")
+    for family in nets:
+        net_rows(f"net:{family}", family)
+    for ref in execs:
+        class_rows("exec:program", ref)
+    header = src.describe(["kconfig/device-class-files.tsv"], ["kconfig-class-use.tsv", "device-classes.tsv"])
+    header.insert(2, "Driver and core files behind each kprof device class (and net:FAMILY for network addresses, "
+                     "exec:program for executed programs). when: always, or path:REGEX (only if one of the "
+                     "footprint's device paths of the class matches); mode: needs | one-of (at least one of the "
+                     "class's applicable one-of files) | context (listed, never required) | reason (no file: why).")
+    write_tsv(out, "kconfig-classes.tsv", header, ["class", "file", "when", "mode", "from", "note"], cl_rows)
+
+    # -- files
+    for f in handler_files:
+        file_cond(f, "ioctl handler")
+    f_rows = []
+    for f in sorted(used_by):
+        r = fc[f]
+        f_rows.append([f, tax.by_path(f) or "-", r["arch"], r["minimal_expression"], r["config_expression"],
+                       r["tristate"], r["module_name"], r["in_file_ifdefs"], r["kbuild_chain"],
+                       ", ".join(sorted(used_by[f]))])
+    header = src.describe(["kconfig/file-config.tsv"], ["subsystem-paths.tsv"])
+    header.insert(2, "Kconfig condition under which Kbuild compiles each kernel file kprof names (syscall "
+                     "definitions, ioctl handlers, device-class drivers): minimal and literal expression, "
+                     "tristate (can be a module) / bool / y (always built), module name, the #if symbols inside "
+                     "the file, and the Kbuild chain as evidence.")
+    write_tsv(out, "kconfig-files.tsv", header,
+              ["file", "subsystem", "arch", "condition", "literal", "kind", "module", "in_file_ifdefs",
+               "kbuild_chain", "named_by"], f_rows)
+
+    # -- symbols: everything named above, closed under depends on / enclosing if
+    _, sym_rows = keyed_rows(src.ref("kconfig/kconfig-symbols.tsv"))
+    by_sym: dict[str, list[dict]] = defaultdict(list)
+    for r in sym_rows:
+        by_sym[r["symbol"][len("CONFIG_"):]].append(r)
+    todo = set()
+    for r in sc_rows:
+        todo.update(KCONFIG_WORD.findall(r[3]))
+    for r in f_rows:
+        todo.update(KCONFIG_WORD.findall(r[3]))
+    todo = {s for s in todo if s in by_sym}
+    wanted: set[str] = set()
+    while todo:
+        s = todo.pop()
+        wanted.add(s)
+        for d in by_sym[s]:
+            for w in KCONFIG_WORD.findall(d["depends_on"] + " " + d["enclosing_if_menu"]):
+                if w in by_sym and w not in wanted:
+                    todo.add(w)
+    s_rows = [[r["symbol"], r["type"], r["prompt"], r["defined_at"], r["arches"], r["depends_on"],
+               r["enclosing_if_menu"], r["defaults"], r["selected_by"]]
+              for s in sorted(wanted) for r in by_sym[s]]
+    header = src.describe(["kconfig/kconfig-symbols.tsv"], [])
+    header.insert(2, "Kconfig facts of every symbol in kconfig-syscalls.tsv and kconfig-files.tsv and of their "
+                     "depends on / enclosing if symbols: one row per definition (arches = the $(SRCARCH) "
+                     "trees that reach it).")
+    write_tsv(out, "kconfig-symbols.tsv", header,
+              ["symbol", "type", "prompt", "defined_at", "arches", "depends_on", "enclosing_if", "defaults",
+               "selected_by"], s_rows)
+
+    # -- Documentation/features rows that concern syscalls
+    feats = {r["feature"]: r for r in keyed_rows(src.ref("kconfig/features-arch-support.tsv"))[1]}
+    ft_rows = []
+    for feature, scs, why in read_tsv(FACTS / "kconfig-features.tsv"):
+        r = feats.get(feature)
+        if r is None:
+            raise GenError(f"kconfig-features.tsv: {feature} is not in features-arch-support.tsv")
+        ft_rows.append([feature, r["subsystem"], r["kconfig"], r["arm"], r["arm64"], r["x86"], r["riscv"], scs, why,
+                        r["description"]])
+    header = src.describe(["kconfig/features-arch-support.tsv"], ["kconfig-features.tsv"])
+    header.insert(2, "Documentation/features/*/arch-support.txt rows (get_feat list --arch=A) that concern a "
+                     "syscall: status for arm, arm64, x86, riscv (ok / TODO / N/A / .. = not possible).")
+    write_tsv(out, "kconfig-features.tsv", header,
+              ["feature", "subsystem", "kconfig", "arm", "arm64", "x86", "riscv", "syscalls", "why", "description"],
+              ft_rows)
+
+
+# ----------------------------------------------------------------------------- errnos
+
+def gen_errnos(src: Sources, out: Path) -> None:
+    rows = read_tsv(FACTS / "errnos.tsv")
+    seen_n, seen_name = set(), set()
+    for r in rows:
+        if len(r) != 4 or not r[0].isdigit() or not re.fullmatch(r"E[A-Z0-9_]+", r[1]):
+            raise GenError(f"errnos.tsv: bad row {r!r}")
+        names = [r[1], *filter(None, r[3].split(","))]
+        if r[0] in seen_n or seen_name & set(names):
+            raise GenError(f"errnos.tsv: {r[0]} or one of {names} twice")
+        seen_n.add(r[0])
+        seen_name.update(names)
+    header = src.describe([], ["errnos.tsv"])
+    header.insert(2, "errno number -> name as strace prints it (one table for strace, ptrace and ftrace); restart: "
+                     "strace's text for the codes it shows as '= ? NAME (text)'; aliases: other names, read only.")
+    write_tsv(out, "errnos.tsv", header, ["number", "name", "restart", "aliases"],
+              sorted(rows, key=lambda r: int(r[0])))
 
 
 # ----------------------------------------------------------------------------- main
@@ -762,9 +1043,11 @@ def generate(reference: Path, out: Path) -> None:
     tax = Taxonomy()
     maint = Maintainers(src.ref("MAINTAINERS").read_text(encoding="utf-8"))
     gen_subsystems(src, out, tax)
-    gen_syscalls(src, out, tax, maint)
+    syscall_rows = gen_syscalls(src, out, tax, maint)
     groups, known = gen_devices(src, out)
-    gen_ioctls(src, out, tax, maint, groups, known)
+    handler_files = gen_ioctls(src, out, tax, maint, groups, known)
+    gen_kconfig(src, out, tax, syscall_rows, handler_files, known)
+    gen_errnos(src, out)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,12 +1,14 @@
 """Analyse a strace log recorded elsewhere, e.g. on a rig, with the same report as kprof run.
 
-Record it with the options kprof uses itself (ioctl requests must be raw numbers):
+Record it with the options kprof uses itself (-X raw gives every ioctl request as a number):
 
     strace -f -yy -ttt -T -X raw -C -o trace.log -- COMMAND ARGS…
 
-Logs recorded with fewer options still work (no timestamps, no -yy paths, no -T times), with what they
-lack left out of the report. Use --arch for a log from another architecture (a Raspberry Pi running
-32-bit Raspberry Pi OS is arm; 64-bit is aarch64)."""
+Logs recorded with other options still work (see README, "strace logs kprof reads"): what they lack is left
+out of the report. A log of strace -ff (one file per process) is read from its prefix or from its files
+(PREFIX.PID). Exit status: 0, or 1 when kprof's counts differ from the log's own strace -C summary (with -z/-Z
+they always do). Without --arch the architecture is this machine's, unless the log's programs show another
+(their loader and library paths): a Raspberry Pi running 32-bit Raspberry Pi OS is arm; 64-bit is aarch64."""
 from __future__ import annotations
 
 import sys
@@ -16,11 +18,20 @@ from profiler.render import FORMATS
 
 
 def add_arguments(p) -> None:
-    p.add_argument("log", type=Path, help="strace log file")
+    p.add_argument("log", type=Path, nargs="+",
+                   help="strace log file; or the files of one strace -ff run (PREFIX.PID …), or their PREFIX")
     p.add_argument("--arch", help="architecture the log was recorded on (x86_64, i386, arm, aarch64, riscv64, "
-                   "arm64-compat); default: this machine's")
+                   "arm64-compat); default: this machine's, or the one the log's programs were built for")
     p.add_argument("-f", "--format", choices=FORMATS, default="table", help="report format (default: table)")
     p.add_argument("--footprint", type=Path, metavar="FILE", help="also save the footprint as JSON here")
+
+
+def _head(path: Path, size: int = 1 << 20) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read(size)
+    except OSError:
+        return b""   # analyse_logs reports it
 
 
 def main(args) -> int:
@@ -28,23 +39,46 @@ def main(args) -> int:
     from profiler.errors import KprofError
     from profiler.kernel import syscalls
     from profiler.render.report import Report, footprint_sections, render
-    from profiler.analysis import analyse_log
+    from profiler.analysis import analyse_logs, arch_evidence, log_files
 
-    arch = syscalls.normalize_arch(args.arch) if args.arch else syscalls.host_arch()
-    if args.log.is_file():
-        with open(args.log, "rb") as f:
-            head = f.read(4096)
-        if b"\0" in head:
-            raise KprofError(f"{args.log}: binary file, not a strace text log")
-    result = analyse_log(args.log, arch, source={"kind": "strace", "log": str(args.log)})
+    given = syscalls.normalize_arch(args.arch) if args.arch else None
+    files = log_files(args.log)
+    head = _head(files[0][0])
+    if b"\0" in head[:4096]:
+        raise KprofError(f"{files[0][0]}: binary file, not a strace text log")
+    warnings = []
+    if given:
+        arch, how = given, "given with --arch"
+    else:
+        arch, how = syscalls.host_arch(), "this machine's"
+        evidence = arch_evidence(head.decode("utf-8", "replace"))
+        if evidence and arch not in evidence:
+            arch = next(iter(evidence))
+            how = f"detected from the log: {evidence[arch]}"
+        others = {a: e for a, e in evidence.items() if a != arch}
+        if others:
+            warnings.append(f"the log also shows programs built for {', '.join(others)} "
+                            f"({', '.join(others.values())}); counted with the {arch} tables (pass --arch to choose)")
+    names = " ".join(str(p) for p, _ in files) if len(files) <= 3 else f"{files[0][0]} … ({len(files)} files)"
+    source = {"kind": "strace", "log": str(files[0][0]) if len(files) == 1 else [str(p) for p, _ in files]}
+    result = analyse_logs(files, arch, source=source)
     fp, problems, mismatches = result.footprint, result.problems, result.mismatches
-    report = Report(f"kprof analyze: {args.log}")
+    report = Report(f"kprof analyze: {names}")
     report.facts += footprint_facts(fp)
-    report.warnings += problems + footprint_warnings(fp)
+    report.facts[0] = ("arch", f"{fp.arch} ({how})")
+    report.warnings += warnings + problems + footprint_warnings(fp)
     if mismatches:
         report.warnings.append("counts differ from the log's own strace -c summary: " + "; ".join(mismatches))
+        report.facts.append(("cross-check", "FAILED: counts differ from the log's own strace -c summary"))
+    elif mismatches == []:
+        report.facts.append(("cross-check", "per-syscall calls and errors equal the log's own strace -c summary"))
+    else:
+        report.facts.append(("cross-check", "none: the log has no strace -c/-C summary"
+                             + (" (strace -ff cannot write one)" if len(files) > 1 or files[0][1] else "")))
+    report.data["cross_check"] = {"summary": mismatches is not None, "ok": mismatches is None or not mismatches,
+                                  "mismatches": mismatches or []}
     report.sections = footprint_sections(fp)
     if args.footprint:
         fp.save(args.footprint)
     sys.stdout.write(render(report, args.format))
-    return 0
+    return 1 if mismatches else 0

@@ -1,7 +1,7 @@
 """Run kprof's emulated Medtronic pump behind a subg_rfspy (CC111x) UART radio on a pseudo-terminal.
 
-  kprof pump serve [--id 123456] [--model 522] [--reservoir 135.5] [--battery 1.45] [--fault MODE]
-                   [--link PATH] [--no-latency] [-v]
+  kprof pump serve [--config FILE] [--id 123456] [--model 522] [--reservoir 135.5] [--battery 1.45]
+                   [--frequency MHZ] [--fault MODE] [--history FILE] [--link PATH] [--no-latency] [-v]
 
 serve prints the pty's slave path (first line of stdout), serves any number of client sessions one after
 another until Ctrl-C or SIGTERM, then prints the final pump state as JSON.  Pump state (reservoir, temp
@@ -13,10 +13,22 @@ or give --link /dev/serial0 (root) so that a real ecc1 mdt (uart build) finds th
 The link is removed on exit. An existing PATH is never replaced (on a Pi /dev/serial0 is the real UART),
 unless it is a link kprof left behind to a pty that no longer exists.
 
+The pump's clock is local time in the zone of serve's own TZ (run TZ=UTC kprof pump serve to match a
+client started with TZ=UTC).  The pump transmits on --frequency, else on serve's MEDTRONIC_FREQUENCY, else
+on 916.600 MHz (ecc1's default): a client tuned there hears it at -49 dBm, 7 dB less per 50 kHz off, and
+not at all more than 150 kHz off, so mmtune finds the pump's frequency.  Radio timing is real: an RX
+timeout takes the whole listen (listen -t 1s: 1 s; a silent pump costs ~13 s before "no response to
+wakeup"); --no-latency answers everything at once.  Settings, basal rates, BG targets, sensitivities and
+carb ratios come from --config (keys as in a scenario's pump: section: max_basal, max_bolus,
+insulin_action_curve, basal_schedule, bg_units, bg_targets, sensitivities, carb_ratios); the defaults are
+ecc1's test vectors.
+
 Faults (--fault MODE[:COMMAND,...][@N]): none, no-response, busy, crc, asleep, late, interrupted,
 zero-data, encoding, wrong-pump, nak, ack-lost, lost-fragment, duplicate-fragment, page-crc.
 COMMANDs (model, reservoir, settempbasal, bolus, history, ...) limit a fault to those pump commands;
 @N limits it to the first N matching exchanges (for asleep: the number of wake-ups needed, default 20).
+duplicate-fragment duplicates at most one fragment per history page (with @N: in the first N pages), so
+the client, which ACKs a duplicate again, always gets the whole page.
 Examples: --fault asleep, --fault crc:reservoir@1, --fault busy:version.
 """
 from __future__ import annotations
@@ -35,14 +47,18 @@ def add_arguments(p) -> None:
     sub.required = True
     s = sub.add_parser("serve", help="run the emulated radio + pump on a pty until Ctrl-C/SIGTERM",
                        description=__doc__.strip(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    s.add_argument("--id", default="123456", help="pump serial, 6 hex digits as MEDTRONIC_PUMP_ID (default 123456)")
-    s.add_argument("--model", default="522", help="pump model: 522/722 (x22 format), 523/723/554/754 (x23), ... "
-                                                 "(default 522)")
-    s.add_argument("--reservoir", type=float, default=135.0, help="insulin remaining, units (default 135)")
-    s.add_argument("--battery", type=float, default=1.45, help="battery voltage (default 1.45)")
-    s.add_argument("--clock-offset", type=float, default=0.0, metavar="SECONDS",
+    s.add_argument("--config", type=Path, metavar="FILE",
+                   help="JSON or YAML mapping of pump settings, the keys of a scenario's pump: section; the "
+                        "options below override it")
+    s.add_argument("--id", help="pump serial, 6 hex digits as MEDTRONIC_PUMP_ID (default 123456)")
+    s.add_argument("--model", help="pump model: 522/722 (x22 format), 523/723/554/754 (x23), ... (default 522)")
+    s.add_argument("--reservoir", type=float, help="insulin remaining, units (default 135)")
+    s.add_argument("--battery", type=float, help="battery voltage (default 1.45)")
+    s.add_argument("--clock-offset", type=float, metavar="SECONDS",
                    help="seconds added to this machine's clock for the pump's clock (default 0)")
-    s.add_argument("--fault", default="none", metavar="MODE", help="device fault to emulate (see above)")
+    s.add_argument("--frequency", type=float, metavar="MHZ",
+                   help="the pump's frequency (default: MEDTRONIC_FREQUENCY, else 916.6)")
+    s.add_argument("--fault", metavar="MODE", help="device fault to emulate (see above; default none)")
     s.add_argument("--history", type=Path, metavar="FILE",
                    help="JSON or YAML file: a list of initial history records, oldest first "
                         "(e.g. [{type: Bolus, time: '2026-11-27T03:19:28', amount: 1.5}])")
@@ -53,19 +69,19 @@ def add_arguments(p) -> None:
     s.add_argument("-v", "--verbose", action="store_true", help="print every exchange on stderr")
 
 
-def _load_history(path: Path):
+def _load(path: Path, option: str):
     from profiler.errors import KprofError
     try:
         text = path.read_text()
     except OSError as e:
-        raise KprofError(f"--history {path}: cannot read it ({e.strerror})") from None
+        raise KprofError(f"{option} {path}: cannot read it ({e.strerror})") from None
     try:
         if path.suffix.lower() == ".json":
             return json.loads(text)
         import yaml
         return yaml.safe_load(text)
     except Exception as e:  # json.JSONDecodeError, yaml.YAMLError
-        raise KprofError(f"--history {path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'} "
+        raise KprofError(f"{option} {path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'} "
                          f"({e})") from None
 
 
@@ -123,15 +139,23 @@ def main(args) -> int:
 
     if args.pump_action != "serve":
         raise KprofError(f"unknown pump action {args.pump_action!r}; use 'kprof pump serve'")
-    spec = {"id": args.id, "model": args.model, "reservoir": args.reservoir, "battery": args.battery,
-            "clock_offset": args.clock_offset, "fault": args.fault, "latency": not args.no_latency}
+    spec = {}
+    if args.config is not None:
+        spec = _load(args.config, "--config")
+        if not isinstance(spec, dict):
+            raise KprofError(f"--config {args.config}: must be a mapping of pump settings (id, model, ...)")
+    given = {"id": args.id, "model": args.model, "reservoir": args.reservoir, "battery": args.battery,
+             "clock_offset": args.clock_offset, "frequency": args.frequency, "fault": args.fault}
+    spec.update({k: v for k, v in given.items() if v is not None})
+    if args.no_latency:
+        spec["latency"] = False
     if args.history is not None:
-        spec["history"] = _load_history(args.history)
+        spec["history"] = _load(args.history, "--history")
     config = config_from_mapping(spec, "kprof pump serve")
     if args.link is not None:
         _check_link(args.link)
 
-    emulator = PumpEmulator(config)
+    emulator = PumpEmulator(config, env=dict(os.environ))   # TZ: the pump's zone; MEDTRONIC_FREQUENCY
     if args.verbose:
         emulator.on_exchange = _show
     stop = threading.Event()

@@ -27,13 +27,17 @@ def main(args) -> int:
             raise KprofError(f"no syscall number {number} on {arch} (kernel tables, Linux 6.19.9 / system-calls)")
     else:
         name = syscalls.canonical_name(arch, args.syscall)
-        if syscalls.syscall_number(arch, name) is None and not any(
-                syscalls.syscall_number(a, name) is not None for a in syscalls.ARCHES):
-            raise KprofError(f"no syscall named '{args.syscall}' on any architecture kprof knows")
+        if syscalls.syscall_number(arch, name) is None:
+            # another arch's name (_llseek), or its other spelling (ausyscall's llseek): show that arch's name
+            other = next((a for a in syscalls.ARCHES if syscalls.syscall_number(a, args.syscall) is not None), None)
+            if other is None and syscalls.syscall_info(arch, name).subsystem == "unknown":
+                raise KprofError(f"no syscall named '{args.syscall}' on any architecture kprof knows")
+            if other is not None:
+                name = syscalls.canonical_name(other, args.syscall)
     info = syscalls.syscall_info(arch, name)
-    rows = [("name", info.name), ("arch", arch),
+    rows = [("name", info.name), ("arch", arch if info.arch == arch else f"{info.arch} (a 32-bit program on {arch})"),
             ("number", info.number if info.number is not None else "not on this arch"),
-            ("entry point", info.entry or ""), ("defined in", f"{info.file}:{info.line} ({info.macro})" if info.file else ""),
+            ("entry point", info.entry or ""), ("defined in", f"{info.defined_in}" + (f" ({info.macro})" if info.macro else "") if info.file else ""),
             ("subsystem", subsystem_label(info.subsystem, info.file)), ("MAINTAINERS", info.maintainers or ""),
             ("ELISA category", info.elisa_category), ("note", info.note or "")]
     print(tabulate(rows, tablefmt="plain"))

@@ -308,7 +308,9 @@ def _code(name: str, arch: str) -> int | None:
             nr, size = lo, fixed if fixed >= 0 else 0
             for p, v in zip(params, values):
                 if p == "N":
-                    size = v * mult
+                    # strace prints the size field in bytes (SPI_IOC_MESSAGE(1) is "SPI_IOC_MESSAGE(32)");
+                    # a count that is no whole number of records is the kernel macro's spelling
+                    size = v if mult and v % mult == 0 else v * mult
                 elif p == "len":
                     size = v
                 else:
@@ -321,6 +323,16 @@ def _code(name: str, arch: str) -> int | None:
         return _int(name) & 0xFFFFFFFF
     except ValueError:
         return None
+
+
+def request_from_arg(text: str, arch: str = "x86_64") -> int | None:
+    """An ioctl request as strace prints the argument: ``0x5401`` (-X raw), ``TCGETS`` (default),
+    ``0x5401 /* TCGETS */`` (-X verbose), ``SPI_IOC_MESSAGE(32)``; None when unknown. 32 bits, as the kernel reads it."""
+    text = text.strip()
+    if text.endswith("*/"):
+        text = text.split("/*", 1)[0]
+    code = ioctl_code(text, arch)
+    return None if code is None else code & 0xFFFFFFFF
 
 
 def ioctl_code(name: str, arch: str = "x86_64") -> int | None:

@@ -1,6 +1,7 @@
 """Syscall number <-> name per ABI, and where each syscall is defined in Linux 6.19.9.
 
-Data: ``data/syscalls-<arch>.tsv`` (one per arch, loaded on first use) and ``data/syscall-aliases.tsv``.
+Data: ``data/syscalls-<arch>.tsv`` (one per arch, loaded on first use), ``data/syscall-aliases.tsv`` and
+``data/syscall-subcalls.tsv`` (socketcall/ipc calls with no syscall of their own).
 """
 from __future__ import annotations
 
@@ -53,6 +54,14 @@ class SyscallInfo:
     elisa_category: str
     note: str | None
 
+    @property
+    def defined_in(self) -> str | None:
+        """``file:line`` of the definition; the file alone when it has no line (an assembly shim, ARM's
+        private calls), None when nothing defines it."""
+        if not self.file:
+            return None
+        return f"{self.file}:{self.line}" if self.line is not None else self.file
+
 
 class _Table:
     __slots__ = ("rows", "by_number", "aliases")
@@ -69,6 +78,11 @@ class _Table:
 @lru_cache(maxsize=None)
 def _aliases() -> tuple:
     return tuple(tuple(r) for r in read_rows("syscall-aliases.tsv"))
+
+
+@lru_cache(maxsize=None)
+def _subcalls() -> dict[tuple[str, str], tuple[str, int, str]]:
+    return {(r[0], r[1]): (r[2], int(r[3]), r[4]) for r in read_rows("syscall-subcalls.tsv")}
 
 
 @lru_cache(maxsize=None)
@@ -109,11 +123,34 @@ def syscall_names(arch: str) -> list[str]:
     return [t.by_number[n] for n in sorted(t.by_number)]
 
 
+# A 64-bit kernel runs 32-bit programs through its compat ABI; strace names their calls the 32-bit way
+# (_llseek, mmap2), so a log of a 64-bit machine can hold them.
+COMPAT = {"x86_64": "i386", "aarch64": "arm64-compat"}
+
+
 @lru_cache(maxsize=4096)
 def _info(arch: str, name: str) -> SyscallInfo:
     canon = canonical_name(arch, name)
     r = _table(arch).rows.get(canon)
+    compat = COMPAT.get(arch)
+    if compat and (r is None or r[6] == "unknown"):
+        # not a native call, or one the 64-bit ABI does not implement (set_thread_area): a 32-bit program's
+        i = _info(compat, name)
+        if i.subsystem != "unknown":
+            note = (f"a 32-bit program's call ({compat} name): its {compat} number and definition "
+                    f"(a 64-bit kernel enters the compat_ variant where there is one)")
+            if r is not None:
+                note = f"not implemented for 64-bit {arch} programs; {note}"
+            return SyscallInfo(compat, i.name, i.number, i.entry, i.file, i.line, i.macro, i.subsystem,
+                               i.maintainers, i.elisa_category, f"{note}; {i.note}" if i.note else note)
     if r is None:
+        sub = _subcalls().get((arch, name))
+        if sub is not None:   # i386's send, recv, semop …: only through socketcall/ipc
+            mux, call, handler = sub
+            m = _info(arch, mux)
+            return SyscallInfo(arch, name, None, m.entry, handler, None, None, m.subsystem, m.maintainers,
+                               m.elisa_category, f"no syscall of its own on {arch}: {mux}(call {call}), "
+                                                 f"{mux} is number {m.number} ({m.defined_in})")
         return SyscallInfo(arch, name, None, None, None, None, None, "unknown", None, "Unknown",
                            _UNKNOWN_NOTE.format(arch=arch))
     return SyscallInfo(arch, canon, int(r[0]), r[2] or None, r[3] or None, int(r[4]) if r[4] else None,

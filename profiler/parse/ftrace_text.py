@@ -38,18 +38,17 @@ Counting rules (documented in docs/ftrace.md):
 """
 from __future__ import annotations
 
-import errno as _errno
 import lzma
 import gzip
 import os
 import re
-import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import BinaryIO, Iterable, Iterator
 
 from profiler.errors import KprofError, file_error
+from profiler.kernel.errnos import errno_name
 from profiler.events import ProcessEvent, SyscallEvent
 from profiler.kernel import read_rows, syscalls
 
@@ -114,25 +113,11 @@ _EXIT_NAMED = re.compile(r"sys_exit_(\w+): *(0x[0-9a-f]+)?$")
 _ENTER_FILE_KEY = re.compile(r"sys_(\w+)\(")
 _EVENT_NAME = re.compile(r"([^\s:(]+)")
 
-# Kernel-internal error codes a sys_exit can show before signal handling rewrites them
-# (include/linux/errno.h); not in userspace errno tables.
-_KERNEL_ERRNO = {512: "ERESTARTSYS", 513: "ERESTARTNOINTR", 514: "ERESTARTNOHAND", 515: "ENOIOCTLCMD",
-                 516: "ERESTART_RESTARTBLOCK", 517: "EPROBE_DEFER", 518: "EOPENSTALLED", 519: "ENOPARAM"}
-
 ARCH_BITS = {"x86_64": 64, "aarch64": 64, "riscv64": 64, "i386": 32, "arm": 32, "arm64-compat": 32}
 # syscalls whose lines are parsed in full: ioctl (request), process creation (child pid), exit_group (status)
 _RARE_NAMES = ("ioctl", "clone", "clone3", "fork", "vfork", "exit_group")
 _FORKS = frozenset(("clone", "clone3", "fork", "vfork"))
 _SCHED = (b"sched_process_fork:", b"sched_process_exec:")
-
-
-def errno_name(n: int) -> str:
-    """Linux errno number → name (the numbering kprof's arches share)."""
-    if n in _KERNEL_ERRNO:
-        return _KERNEL_ERRNO[n]
-    if sys.platform.startswith("linux") and n in _errno.errorcode:
-        return _errno.errorcode[n]
-    return f"errno {n}"
 
 
 def parse_duration(text: str | None, what: str = "duration") -> float | None:
@@ -1022,6 +1007,7 @@ class FtraceResult:
     other: Counter
     chunks: tuple = (0, 0)            # (fast, line by line)
     unpaired: int = 0                 # enters and exits that did not pair up (lost events)
+    enters_exits: tuple = (0, 0)      # sys_enter and sys_exit lines counted, all tasks
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -1271,7 +1257,7 @@ def _build(paths, ta: TaskArch, part: Part, windows, unparsed_samples, source, r
     by_pid: dict = {}
     for (pid, abi, name), rec in per.items():
         by_pid.setdefault(pid, []).append((abi, name, rec))
-    orphans = unfinished = mismatched = 0
+    orphans = unfinished = mismatched = all_enters = all_exits = 0
     images: dict = {}          # (abi, pid) → {comm: Counter}
     comm_of: dict = {}
     for comm, pid in rows:
@@ -1291,6 +1277,8 @@ def _build(paths, ta: TaskArch, part: Part, windows, unparsed_samples, source, r
             running = 1 if last == ("enter", name) else 0                   # still running (or never returns)
             d = enters + begun - running - exits
             surplus += d if d > 0 else 0
+            all_enters += enters
+            all_exits += exits
             plan.append((abi, name, enters, exits, errs, comm, begun, running, d))
         paired = all(x[-1] >= 0 for x in plan) and surplus == max(minus1, 0)
         for abi, name, enters, exits, errs, comm, begun, running, d in plan:
@@ -1371,7 +1359,7 @@ def _build(paths, ta: TaskArch, part: Part, windows, unparsed_samples, source, r
         unparsed_samples=unparsed_samples, lost=part.lost, first_ts=part.first_ts, last_ts=part.last_ts,
         windows=windows, formats=sorted(formats), named_ignored=named_ignored, orphan_exits=orphans,
         unfinished=unfinished, other=part.other, chunks=(part.fast_chunks, part.slow_chunks),
-        unpaired=mismatched)
+        unpaired=mismatched, enters_exits=(all_enters, all_exits))
     res.warnings = _warnings(res, part, raw_pids, rows)
     for fp in fps.values():
         fp.source.update(ftrace_summary(res))
@@ -1401,7 +1389,14 @@ def _warnings(res: FtraceResult, part: Part, raw_pids: set, rows: dict) -> list[
     if part.incomplete_last_line is not None:
         out.append("the last line is incomplete, the file does not end with a line end (cut off while it was "
                    "written?); it was read as far as it goes: " + part.incomplete_last_line.decode("utf-8", "replace"))
-    if res.unpaired:
+    enters, exits = res.enters_exits
+    if res.unpaired and enters and not exits:
+        out.append("the trace has sys_enter events only (sys_exit was not recorded): calls are counted from their "
+                   "enters, and which failed is unknown; record raw_syscalls:sys_exit (or the sys_exit_* events) too")
+    elif res.unpaired and exits and not enters:
+        out.append("the trace has sys_exit events only (sys_enter was not recorded): calls are counted from their "
+                   "exits, and ioctl requests are unknown; record raw_syscalls:sys_enter (or the sys_enter_* events) too")
+    elif res.unpaired:
         out.append(f"{res.unpaired} sys_enter/sys_exit lines did not pair up per task (events were lost or a task "
                    "changed ABI); those syscalls are counted as max(enters, exits)")
     if res.named_ignored:

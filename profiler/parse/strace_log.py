@@ -1,11 +1,13 @@
 """strace text log → events, streaming.
 
-Handles what strace writes with ``-f`` (pid prefix), ``-t``/``-tt``/``-ttt``
-(timestamps), ``-T`` (time in call), ``-y``/``-yy`` (paths behind fds),
-``-X raw`` (numbers for constants), ``<unfinished ...>``/``<... resumed>``
-pairs, signals, exits, kills, injected faults, and the ``-c``/``-C`` summary
-table at the end (returned separately: it is strace's own count of the same
-run, kprof's ground truth).
+Handles what strace writes with ``-f`` (pid prefix, ``[pid N]`` on stderr), ``-Y`` (``pid<comm>``),
+``-t``/``-tt``/``-ttt``/``-r`` and ``--absolute-timestamps=unix,s`` (timestamps), ``-n`` (syscall numbers),
+``-i`` (instruction pointers), ``-T`` (time in call), ``-y``/``-yy`` (paths behind fds, found by scanning:
+a path may hold ``) = ``, quotes or unbalanced brackets), ``-X raw``/``verbose``, ``-k`` (stack lines,
+skipped), ``<unfinished ...>``/``<... resumed>`` pairs, exec from a thread other than the leader, signals,
+exits, kills, injected faults, a log taken from strace's stderr ("Process N attached" cutting lines in two),
+and the ``-c``/``-C`` summary tables (any ``-U`` columns; one per personality and one per appended ``-A`` run,
+summed), returned separately: strace's own count of the same run, kprof's ground truth.
 """
 from __future__ import annotations
 
@@ -14,56 +16,142 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 from profiler.events import ProcessEvent, SyscallEvent
+from profiler.kernel.errnos import errno_name
 from profiler.strace_text import is_strace_message
 
-# "[pid  123] " (terminal output) or "123 " (-o with -f), then an optional timestamp.
-_PREFIX = re.compile(
-    r"(?:\[pid +(\d+)\] |(\d+) +)?"
-    r"(?:(\d+\.\d+|\d\d:\d\d:\d\d(?:\.\d+)?) )?"
-)
+# The line prefix: "[pid  123] " (terminal output) or "123 " (-o with -f), each maybe with -Y's "<comm>";
+# a timestamp (-t/-tt/-ttt/-r, or whole seconds with --absolute-timestamps=unix,s); -n's "[ 59] " syscall
+# number; -i's "[00007f…] " instruction pointer.
+_AFTER_PID = (r"(?:(\d+(?:\.\d+)?|\d\d:\d\d:\d\d(?:\.\d+)?) +)?"
+              r"(?:\[ *\d+\] )?"
+              r"(?:\[[0-9a-f?]+\] )?")
+_PREFIX = re.compile(r" *(?:\[pid +(\d+)(?:<[^>]*>)?\] |(\d+)(?:<[^>]*>)? +)?" + _AFTER_PID)
+_PREFIX_NO_PID = re.compile(r" *()()" + _AFTER_PID)
+_PID_MAX = 1 << 22  # PID_MAX_LIMIT: a bigger leading number is a whole-second timestamp, not a pid
 _FAST = re.compile(r"(\d+) +(\d+\.\d+) ([a-z_][a-z0-9_]*)\((.*)\) += (.*?)(?: <(\d+\.\d+)>)?", re.S)
-_CALL = re.compile(r"([a-z_][a-z0-9_]*|syscall_0x[0-9a-f]+)\(")
-_RESUMED = re.compile(r"<\.\.\. ([a-z_][a-z0-9_]*|syscall_0x[0-9a-f]+) resumed>")
-_EXIT = re.compile(r"\+\+\+ (?:exited with (\d+)|killed by (SIG[A-Z0-9_]+|\d+)( \(core dumped\))?|superseded by execve in pid \d+) \+\+\+")
+_CALL = re.compile(r"([a-z_][a-z0-9_]*|syscall_0x[0-9a-f]+|\?\?\?)\(")
+_RESUMED = re.compile(r"<\.\.\. ([a-z_][a-z0-9_]*|syscall_0x[0-9a-f]+|\?\?\?) resumed>")
+_EXIT = re.compile(r"\+\+\+ (?:exited with (\d+)|killed by (SIG[A-Z0-9_]+|\d+)( \(core dumped\))?"
+                   r"|superseded by execve in pid (\d+)) \+\+\+")
 _SIGNAL = re.compile(r"--- (?:(SIG[A-Z0-9_]+|\d+) |stopped by (SIG[A-Z0-9_]+))")
 _RESULT = re.compile(r"(0x[0-9a-f]+|-?\d+|\?)")
-_ERRNO = re.compile(r" (E[A-Z0-9_]+) \(")
+_ERRNO = re.compile(r" (?:(E[A-Z0-9_]+) \(|\(errno (\d+)\))")   # strace names no errno 41: "-1 (errno 41)"
 _UNFINISHED = " <unfinished ...>"
-_SUMMARY_ROW = re.compile(
-    r"\s*(\d+\.\d+)\s+(\d+\.\d+)\s+(\d+)\s+(\d+)\s+(?:(\d+)\s+)?(\S+)\s*$"
-)
+_DETACHED = " <detached ...>"
+# "strace: Process 12 attached" written into a half-printed line when the log is strace's stderr
+_ATTACHED = re.compile(r"(?:\S*/)?strace: Process (\d+) attached$")
+_PERSONALITY = re.compile(r"System call usage summary for (\d+) bit mode:|\[ Process PID=\d+ runs in ")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+# characters the argument scanner stops at: quotes, brackets, an fd's <path>, a /* comment */, a comma
+_SPECIAL = re.compile(r'["<()\[\]{},]|/\*')
+_FD_PATH_STOP = re.compile(r"[\\<>]")
 
 
-def _closing(text: str, start: int) -> int:
-    """Index just past the '>' matching the '<' at ``start`` (strace nests <char 1:3> inside)."""
-    depth = 0
-    for i in range(start, len(text)):
-        c = text[i]
+def skip_fd_path(text: str, i: int) -> int:
+    """Index just past the ``>`` that closes the ``<`` at ``i`` (``3</dev/null<char 1:3>>``).
+
+    strace escapes ``<``, ``>`` and ``"`` inside a path (``\\74``, ``\\76``, ``\\"``), so any other ``<`` opens
+    a nested ``<char M:N>``. A socket's endpoints (``TCP:[a:1->b:2]``) hold ``->``, which closes nothing;
+    a path (it starts with ``/``) may end in ``-``.
+    """
+    j = i + 1
+    path = text.startswith("/", j)
+    depth = 1
+    search = _FD_PATH_STOP.search
+    while True:
+        m = search(text, j)
+        if m is None:
+            return len(text)
+        k = m.start()
+        c = text[k]
+        if c == "\\":
+            j = k + 2
+            continue
         if c == "<":
             depth += 1
-        elif c == ">" and text[i - 1] != "-":  # "->" inside a socket's endpoints closes nothing
+        elif path or text[k - 1] != "-":
             depth -= 1
             if depth == 0:
-                return i + 1
-    return len(text)
+                return k + 1
+        j = k + 1
+
+
+def _skip_string(text: str, i: int) -> int:
+    n = len(text)
+    j = i + 1
+    while j < n:
+        c = text[j]
+        if c == "\\":
+            j += 2
+        elif c == '"':
+            return j + 1
+        else:
+            j += 1
+    return n
+
+
+def _scan(text: str, i: int = 0, split: bool = False):
+    """Walk strace's argument text at depth 0: yields the index of each top-level ``,`` (when ``split``)
+    and finally of the ``)`` that closes the call (or -1 when there is none)."""
+    depth = 0
+    search = _SPECIAL.search
+    while True:
+        m = search(text, i)
+        if m is None:
+            yield -1
+            return
+        k = m.start()
+        c = text[k]
+        if c == '"':
+            i = _skip_string(text, k)
+        elif c == "<":
+            # an fd's path: 3</a>, AT_FDCWD</a>, -X verbose's -100 /* AT_FDCWD */</a>
+            fd = k and (text[k - 1].isdigit() or text.startswith("AT_FDCWD", k - 8) or text.startswith("*/", k - 2))
+            i = skip_fd_path(text, k) if fd else k + 1
+        elif c == "/":
+            e = text.find("*/", k + 2)
+            i = len(text) if e < 0 else e + 2
+        elif c == ",":
+            if split and depth == 0:
+                yield k
+            i = k + 1
+        elif c in "([{":
+            depth += 1
+            i = k + 1
+        else:
+            if depth == 0:
+                yield k if c == ")" else -1
+                return
+            depth -= 1
+            i = k + 1
+
+
+def args_end(text: str) -> int:
+    """Where the arguments end in ``args) = result`` (the ``)`` at depth 0); -1 when absent.
+
+    Scanned from the start, not searched from the end: a path behind an fd (``-y``) or a string may hold
+    ``) = `` itself (a file named ``x) = -1 ENOENT (y``).
+    """
+    return next(_scan(text))
 
 
 def _result_split(rest: str) -> tuple[int, int]:
-    """Where the arguments end and the result starts in ``args) = result``.
+    """(end of the arguments, start of the result) in ``args)   = result``; (-1, -1) when absent.
 
-    strace pads short calls for alignment (``brk(NULL)       = 0x…``), so the
-    ``)`` may stand several spaces before ``=``. Returns (-1, -1) when absent.
+    strace pads short calls for alignment (``brk(NULL)       = 0x…``), so ``=`` may stand several spaces after ``)``.
     """
-    k = rest.rfind(" = ")
-    j = k
-    while j > 0 and rest[j - 1] == " ":
-        j -= 1
-    if k < 0 or j == 0 or rest[j - 1] != ")":
+    k = args_end(rest)
+    if k < 0:
         return -1, -1
-    return j - 1, k + 3
+    j = k + 1
+    while j < len(rest) and rest[j] == " ":
+        j += 1
+    if j == k + 1 or not rest.startswith("= ", j):
+        return -1, -1
+    return k, j + 2
 
 
-_FD = re.compile(r"\d+<")
+_FD = re.compile(r"-?\d+<")
 
 
 def fd_path_of(text: str) -> str | None:
@@ -72,37 +160,19 @@ def fd_path_of(text: str) -> str | None:
     AT_FDCWD (``-100</cwd>``) is not an fd the call operates on, and is skipped.
     """
     m = _FD.match(text)
-    if m is None:
+    if m is None or text[0] == "-":
         return None
-    j = m.end()
-    end = text.find(">", j)
-    while end > 0 and text[end - 1] == "-":  # TCP:[a:1->b:2], UNIX-STREAM:[1->2]
-        end = text.find(">", end + 1)
-    lt = text.find("<", j)
-    if end < 0:
-        return text[j:]
-    if lt < 0 or lt > end:  # no nested <char M:N>: the first '>' closes
-        return text[j:end]
-    return text[j:_closing(text, j - 1) - 1]
+    return text[m.end():skip_fd_path(text, m.end() - 1) - 1]
 
 
 def split_args(args: str) -> list[str]:
-    """Split strace's argument text at top-level commas (quotes, brackets, braces, <paths> respected)."""
-    parts, depth, start, i, n = [], 0, 0, 0, len(args)
-    while i < n:
-        c = args[i]
-        if c == '"':
-            i += 1
-            while i < n and args[i] != '"':
-                i += 2 if args[i] == "\\" else 1
-        elif c in "([{<":
-            depth += 1
-        elif c in ")]}" or c == ">" and args[i - 1] != "-":
-            depth -= 1
-        elif c == "," and depth == 0:
-            parts.append(args[start:i].strip())
-            start = i + 1
-        i += 1
+    """Split strace's argument text at top-level commas (quotes, brackets, braces, <paths>, comments respected)."""
+    parts, start = [], 0
+    for k in _scan(args, 0, split=True):
+        if k < 0 or args[k] != ",":
+            break
+        parts.append(args[start:k].strip())
+        start = k + 1
     tail = args[start:].strip()
     if tail or parts:
         parts.append(tail)
@@ -127,23 +197,28 @@ def parse_result(tail: str, event: SyscallEvent) -> None:
         event.result = int(value, 16) if value.startswith("0x") else int(value)
     rest = tail[m.end():]
     if rest.startswith("<"):
-        end = _closing(rest, 0)
+        end = skip_fd_path(rest, 0)
         event.result_path = rest[1:end - 1]
         rest = rest[end:]
     if rest:
         e = _ERRNO.match(rest)
         if e:
-            event.errno = e.group(1)
+            event.errno = e.group(1) or errno_name(int(e.group(2)))
         if rest.endswith("(INJECTED)"):
             event.injected = True
 
 
 @dataclass
 class StraceSummary:
-    """strace's own ``-c`` table: per syscall (calls, errors)."""
+    """strace's own ``-c`` table: per syscall (calls, errors).
+
+    Summed over every table in the log: one per personality (a 32-bit program's calls get a second table,
+    "… for 32 bit mode") and one per run when runs were appended to one log (``-A``).
+    """
 
     calls: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
+    tables: int = 0
 
 
 @dataclass
@@ -152,18 +227,26 @@ class ParseStats:
     events: int = 0
     unparsed: int = 0
     first_unparsed: list[tuple[int, str]] = field(default_factory=list)
+    stack_lines: int = 0          # -k's " > func+0x…" lines under a call
 
 
 class StraceLogParser:
-    """Streaming parser: feed lines, get events; pending unfinished calls are kept per pid."""
+    """Streaming parser: feed lines, get events; pending unfinished calls are kept per pid.
 
-    def __init__(self, canonical=None):
+    ``pid`` is the pid of a log with no pid on its lines (one ``-ff`` file: the pid is in its name).
+    """
+
+    def __init__(self, canonical=None, pid: int = 0):
         self._canonical = canonical or (lambda name: name)
         self._names: dict[str, str] = {}
         self._pending: dict[int, tuple[str, str, float | None]] = {}
         self.summary: StraceSummary | None = None
         self.stats = ParseStats()
-        self._in_summary = False
+        self._columns: dict[str, int] | None = None   # while inside a summary table: column → index
+        self._pid = pid
+        self._live: set[int] = set()      # tasks alive now (stderr logs print no pid while only one is)
+        self._last_pid = pid
+        self._carry = ""                   # a line cut by "strace: Process N attached" (stderr logs)
 
     def _name(self, raw: str) -> str:
         name = self._names.get(raw)
@@ -176,11 +259,51 @@ class StraceLogParser:
         if len(self.stats.first_unparsed) < 5:
             self.stats.first_unparsed.append((lineno, line[:200]))
 
-    def _summary_line(self, line: str) -> None:
-        m = _SUMMARY_ROW.match(line)
-        if m and m.group(6) != "total":
-            self.summary.calls[m.group(6)] = int(m.group(4))
-            self.summary.errors[m.group(6)] = int(m.group(5) or 0)
+    # ---- the -c/-C summary tables ------------------------------------------
+
+    def _summary_header(self, line: str) -> bool:
+        """A table's column titles (default, or chosen with -U): remember where calls, errors, name are."""
+        cols = line.replace("% time", "%time").split()
+        if "calls" not in cols or not ("syscall" in cols or "name" in cols):
+            return False
+        numeric = [c for c in cols if c not in ("syscall", "name")]
+        self._columns = {c: numeric.index(c) for c in ("calls", "errors") if c in numeric}
+        self._columns["#"] = len(numeric)
+        if self.summary is None:
+            self.summary = StraceSummary()
+        self.summary.tables += 1
+        return True
+
+    def _summary_line(self, line: str) -> bool:
+        """One line inside a table; False when the table has ended (the line is something else)."""
+        if line.startswith("---") or _PERSONALITY.match(line):
+            return True
+        numbers, name = [], None
+        for w in line.split():
+            if _NUMBER.fullmatch(w):
+                numbers.append(w)
+            elif name is None:
+                name = w
+            else:
+                return False
+        if name is None:
+            return False
+        cols = self._columns
+        want = cols["#"]
+        if len(numbers) == want - 1 and "errors" in cols:   # strace leaves "errors" blank when there were none
+            numbers.insert(cols["errors"], "0")
+        if len(numbers) != want:
+            return False
+        if name == "total":
+            self._columns = None
+            return True
+        calls = self.summary.calls
+        calls[name] = calls.get(name, 0) + int(numbers[cols["calls"]])
+        errors = self.summary.errors
+        errors[name] = errors.get(name, 0) + (int(numbers[cols["errors"]]) if "errors" in cols else 0)
+        return True
+
+    # ---- events --------------------------------------------------------------
 
     def feed(self, lines: Iterable[str]) -> Iterator[SyscallEvent | ProcessEvent]:
         stats = self.stats
@@ -189,28 +312,49 @@ class StraceLogParser:
         for line in lines:
             stats.lines += 1
             line = line.rstrip("\n")
-            if self._in_summary:
-                self._summary_line(line)
-                continue
+            if self._carry:
+                line, self._carry = self._carry + line, ""
+            if self._columns is not None:
+                if self._summary_line(line):
+                    continue
+                self._columns = None
             if not line:
                 continue
             f = _FAST.fullmatch(line)
-            if f is not None and not line.endswith(_UNFINISHED):
+            if f is not None and not line.endswith(_UNFINISHED) and " = " not in f.group(4):
                 # the common case, kprof's own format: "PID TIME name(args) = result <duration>"
                 pid, ts, raw, args, tail, dur = f.groups()
                 name = names.get(raw) or self._name(raw)
+                pid = int(pid)
+                if pid not in self._live:
+                    yield from self._task_seen(pid)
                 if tail.isdigit():  # most calls: a plain non-negative result
-                    ev = SyscallEvent(int(pid), name, args, int(tail), None, dur and float(dur), float(ts),
+                    ev = SyscallEvent(pid, name, args, int(tail), None, dur and float(dur), float(ts),
                                       fd_path_of(args))
                 else:
-                    ev = SyscallEvent(int(pid), name, args, time=float(ts), fd_path=fd_path_of(args),
+                    ev = SyscallEvent(pid, name, args, time=float(ts), fd_path=fd_path_of(args),
                                       duration=dur and float(dur))
                     parse_result(tail, ev)
                 stats.events += 1
                 yield ev
                 continue
+            if line[0] == " " and line.startswith(" > "):
+                stats.stack_lines += 1    # -k: the stack of the call above
+                continue
+            a = _ATTACHED.search(line)
+            if a is not None:
+                if a.start() > 0:          # the message cut a call's line in two: join the halves
+                    carry = line[:a.start()]
+                    if len(self._live) == 1 and not carry.startswith("[pid "):   # whose, before the new task
+                        carry = f"[pid {next(iter(self._live))}] " + carry
+                    self._carry = carry
+                self._live.add(int(a.group(1)))
+                continue
             m = _PREFIX.match(line)
-            pid = int(m.group(1) or m.group(2) or 0)
+            if m.group(2) and not m.group(3) and int(m.group(2)) >= _PID_MAX:
+                m = _PREFIX_NO_PID.match(line)   # "1700000000 read(": a whole-second time, not a pid
+            yield from self._task_seen_from(m)
+            pid = self._last_pid
             ts = m.group(3)
             time = float(ts) if ts and ":" not in ts else None
             body = line[m.end():]
@@ -220,6 +364,9 @@ class StraceLogParser:
                 rest = body[c.end():]
                 if rest.endswith(_UNFINISHED):
                     pending[pid] = (name, rest[: -len(_UNFINISHED)], time)
+                    continue
+                if rest.endswith(_DETACHED):   # strace detached (-p then ^C) while the call was running
+                    pending.pop(pid, None)
                     continue
                 ev = self._complete(pid, name, "", rest, time, line)
                 if ev is not None:
@@ -249,11 +396,22 @@ class StraceLogParser:
                 if not e:
                     self._unparsed(stats.lines, line)
                     continue
+                if e.group(4) is not None:
+                    # a thread other than the leader called execve: the kernel gives it the leader's pid,
+                    # and strace shows the call's end ("<... execve resumed>") under that pid
+                    thread = int(e.group(4))
+                    yield from self._flush(pid)
+                    p = pending.pop(thread, None)
+                    if p is not None:
+                        pending[pid] = p
+                    self._live.discard(thread)
+                    continue
                 yield from self._flush(pid)
+                self._live.discard(pid)
                 stats.events += 1
                 if e.group(1) is not None:
                     yield ProcessEvent(pid, "exit", status=int(e.group(1)), time=time)
-                elif e.group(2) is not None:
+                else:
                     yield ProcessEvent(pid, "killed", signal=e.group(2), time=time,
                                        core_dumped=bool(e.group(3)))
                 continue
@@ -265,19 +423,43 @@ class StraceLogParser:
                 else:
                     self._unparsed(stats.lines, line)
                 continue
-            if line.startswith("% time") or line.startswith("  % time"):
-                self._in_summary = True
-                self.summary = StraceSummary()
-                continue
-            if is_strace_message(line):
-                continue  # strace's own messages when stderr was captured with the log
+            if self._summary_header(line) or _PERSONALITY.match(line) or is_strace_message(line):
+                continue   # a summary table starts; or strace's own messages (stderr captured with the log)
             self._unparsed(stats.lines, line)
+
+    def _task_seen(self, pid: int) -> Iterator[ProcessEvent]:
+        """A pid not seen alive before; when it names the first task of a stderr log, say so."""
+        live = self._live
+        if 0 in live and self._pid == 0:
+            live.discard(0)
+            live.add(pid)
+            if 0 in self._pending:
+                self._pending[pid] = self._pending.pop(0)
+            yield ProcessEvent(0, "renamed", status=pid)
+        else:
+            live.add(pid)
+
+    def _task_seen_from(self, m: re.Match) -> Iterator[ProcessEvent]:
+        pid = m.group(1) or m.group(2)
+        if pid:
+            pid = int(pid)
+            if pid not in self._live:
+                yield from self._task_seen(pid)
+        elif len(self._live) == 1:
+            pid = next(iter(self._live))
+        else:
+            pid = self._pid
+            if not self._live:
+                self._live.add(pid)
+        self._last_pid = pid
 
     def _complete(self, pid, name, start_args, rest, time, line) -> SyscallEvent | None:
         """``rest`` is ``args) = result``; ``start_args`` what an ``<unfinished ...>`` line already gave."""
         k, r = _result_split(rest)
         if k < 0:
             self._unparsed(self.stats.lines, line)
+            return None
+        if name == "???":     # a task killed as it entered a call strace could not yet name: not counted
             return None
         ev = SyscallEvent(pid, self._name(name), start_args + rest[:k], time=time)
         parse_result(rest[r:], ev)
@@ -287,7 +469,7 @@ class StraceLogParser:
 
     def _flush(self, pid: int) -> Iterator[SyscallEvent]:
         p = self._pending.pop(pid, None)
-        if p is not None:
+        if p is not None and p[0] != "???":
             self.stats.events += 1
             ev = SyscallEvent(pid, self._name(p[0]), p[1], time=p[2])
             ev.fd_path = fd_path_of(ev.args)
@@ -295,5 +477,8 @@ class StraceLogParser:
 
     def finish(self) -> Iterator[SyscallEvent]:
         """Calls still unfinished at the end of the log: they never returned (or the log was cut)."""
+        if self._carry:
+            self._unparsed(self.stats.lines, self._carry)
+            self._carry = ""
         for pid in list(self._pending):
             yield from self._flush(pid)

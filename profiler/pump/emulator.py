@@ -7,18 +7,32 @@ The emulator owns a pty pair: a client opens the slave (``slave_path``) exactly 
 * **firmware** (§2): requests are buffered until complete; GetState, GetVersion (``subg_rfspy 1.0``),
   GetPacket, SendPacket, SendAndListen, Update/ReadRegister, Reset and LED (no reply), command bytes 00
   and > 09 ignored; a byte that arrives while the radio listens interrupts it (``BB 00``, then the new
-  command runs); every reply is one ``write`` ending in 00; RSSI 30 (-49 dBm), a packet counter that
-  starts at 1 and never sends 00;
+  command runs); every reply is one ``write`` ending in 00; a packet counter that starts at 1 and never
+  sends 00;
+* **air** (mmtune): the pump has a frequency (``PumpConfig.frequency``, else the command's
+  ``MEDTRONIC_FREQUENCY``); a packet is heard with RSSI -49 dBm on it, 7 dB less per 50 kHz off it, and not
+  at all more than 150 kHz off (RX timeout), so mmtune's scan finds a real best frequency;
 * **pump** (§4): heard packets must decode, pass CRC-8, be type A7 and carry this pump's ID, otherwise
-  the radio answers ``AA 00`` (RX timeout).  Commands 8D, 73, CE, 70, 72, 98, 9D, 71, 74 are answered;
+  the radio answers ``AA 00`` (RX timeout).  Commands 8D, 73, CE, 70, 72, 98, 9D, 71, 74 and the
+  settings and schedules below are answered;
   5D is ACKed; 4C, 69, 42, 5B, 40, 4D and 80 are two-step (ACK the short packet, act on the long one);
   history pages stream as 16 fragments on ACKs and a NAK re-sends the last fragment; anything else is
   NAKed with 08 (CommandRefused);
+* **framings**: ``handle_request`` is the framing-agnostic core (one request in, a :class:`Reply` out);
+  the pty server here is one framing, and an emulator that is never ``start()``ed serves it alone;
 * **state** persists for the emulator's life: reservoir, temp basal (counts down), bolusing (1.5 U/min),
   suspended, clock offset, history, asleep/awake, registers (frequency);
 * **latency** (§5.4) when ``latency`` is true: UART time (0.52 ms/byte), air time (16.39 kbit/s) and a
-  3 ms turnaround, never more than half the request's listen timeout T; an RX timeout is answered after
-  min(T/2, 200 ms).  With ``latency`` false every reply is immediate.
+  3 ms turnaround, never more than half the request's listen timeout T; an RX timeout takes the whole
+  listen, T, as on a real radio (``listen -t 1s``: 1 s; a silent pump's final 10 s wake-up: 10 s).  With
+  ``latency`` false every reply, RX timeouts included, is immediate;
+* **clock**: the pump's local time in the zone of the command's ``TZ`` (``PumpEmulator(env=…)``);
+* **settings** (C0, or 91 for x12 and older), basal rates (92, an extended response of 2 fragments, the
+  second after one ACK), BG targets (9F, or 8C), insulin sensitivities (8B) and carb ratios (8A), in the
+  model's format, from ``PumpConfig`` (``max_bolus``, ``max_basal``, ``insulin_action_curve``,
+  ``basal_schedule``, ``bg_units``, ``bg_targets``, ``sensitivities``, ``carb_ratios``; the defaults are
+  ecc1's test vectors: 1.0 U/h from 00:00 and 1.2 from 09:00, 80-120 then 90-110 mg/dL from 08:00, 50 then
+  60 mg/dL/U from 22:00, 10 then 12 g/U from 08:00).
 
 History records (``PumpConfig.history``, ``state["history"]``): a list of mappings, oldest first::
 
@@ -37,16 +51,20 @@ newest records; older ones spill into pages 1, 2, … (at most 36 pages).
 Faults (``PumpConfig.fault``), ``MODE[:TARGET,…][@N]``: MODE is one of :data:`FAULT_MODES`; TARGETs are
 pump commands by name (``model``, ``reservoir``, ``status``, ``clock``, ``battery``, ``tempbasal``,
 ``settempbasal``, ``bolus``, ``button``, ``setclock``, ``suspend``, ``wakeup``, ``history``,
-``pumpid``, ``firmware``) or hex code (``73``), and for ``busy`` also ``version``, ``register`` or
+``pumpid``, ``firmware``, ``settings``, ``basal``, ``targets``, ``sensitivities``, ``carbratios``) or
+hex code (``73``), and for ``busy`` also ``version``, ``register`` or
 ``all``; without targets a mode applies to every pump exchange.  ``@N`` limits the fault to the first N
 matching exchanges of the emulator's life (then it behaves), except for ``asleep``, where N is the
-number of wake-ups (5D) the pump needs (default 20).  See :func:`parse_fault` and ``FAULT_HELP``.
+number of wake-ups (5D) the pump needs (default 20).  ``duplicate-fragment`` duplicates at most one
+fragment per history page (the client ACKs a duplicate again: duplicating every fragment would never
+end); with ``@N`` only in the first N pages.  See :func:`parse_fault` and ``FAULT_HELP``.
 """
 from __future__ import annotations
 
 import datetime as _dt
 import math
 import os
+import re
 import select
 import threading
 import time
@@ -77,7 +95,7 @@ FAULT_HELP = {
     "ack-lost": "a state change (temp basal, bolus, button, clock, suspend) is applied but its ACK is lost "
                 "→ exit 2",
     "lost-fragment": "a history fragment is lost after an ACK; the NAK that follows re-sends it",
-    "duplicate-fragment": "a history fragment is sent twice (ignored by the client)",
+    "duplicate-fragment": "one fragment per history page is sent twice (ignored by the client)",
     "page-crc": "a history page's CRC-16 is corrupted → the page is read again",
 }
 
@@ -87,7 +105,9 @@ COMMAND_TARGETS = {
     "settempbasal": {P.SET_ABSOLUTE_TEMP_BASAL, P.SET_PERCENT_TEMP_BASAL}, "bolus": {P.BOLUS},
     "button": {P.BUTTON}, "setclock": {P.SET_CLOCK}, "suspend": {P.SUSPEND}, "resume": {P.SUSPEND},
     "wakeup": {P.WAKEUP}, "history": {P.LAST_HISTORY_PAGE, P.HISTORY_PAGE}, "pumpid": {P.PUMP_ID},
-    "firmware": {P.FIRMWARE_VERSION},
+    "firmware": {P.FIRMWARE_VERSION}, "settings": {P.SETTINGS, P.SETTINGS_512}, "basal": {P.BASAL_RATES},
+    "targets": {P.GLUCOSE_TARGETS, P.GLUCOSE_TARGETS_512}, "sensitivities": {P.INSULIN_SENSITIVITIES},
+    "carbratios": {P.CARB_RATIOS},
 }
 RADIO_TARGETS = {"version": "version", "register": "register", "listen": "listen", "all": "all"}
 STATE_CHANGES = frozenset({P.SET_ABSOLUTE_TEMP_BASAL, P.SET_PERCENT_TEMP_BASAL, P.BOLUS, P.BUTTON, P.SET_CLOCK,
@@ -99,6 +119,16 @@ DEFAULT_WAKEUPS = 20
 SLEEP_AFTER_S = 600.0
 BOLUS_RATE_MU_PER_S = 1500 / 60   # 1.5 U/min
 LOW_BATTERY_MV = 1300
+
+
+DEFAULT_BASAL_SCHEDULE = ({"start": "00:00", "rate": 1.0}, {"start": "09:00", "rate": 1.2})
+DEFAULT_BG_TARGETS = ({"start": "00:00", "low": 80, "high": 120}, {"start": "08:00", "low": 90, "high": 110})
+DEFAULT_SENSITIVITIES = ({"start": "00:00", "sensitivity": 50}, {"start": "22:00", "sensitivity": 60})
+DEFAULT_CARB_RATIOS = ({"start": "00:00", "ratio": 10}, {"start": "08:00", "ratio": 12})
+
+
+def _copies(entries):
+    return lambda: [dict(e) for e in entries]
 
 
 @dataclass
@@ -113,6 +143,13 @@ class PumpConfig:
     latency: bool = True          # realistic radio latencies (§5.4)
     max_basal: float = 35.0       # U/h: a higher temp basal is refused (NAK 09)
     max_bolus: float = 25.0       # U: a larger bolus is refused (NAK 09)
+    frequency: float | None = None   # MHz the pump transmits on; None: the client's MEDTRONIC_FREQUENCY
+    insulin_action_curve: int = 4    # hours (settings); x12 and older pumps know only 6 or 8
+    basal_schedule: list = field(default_factory=_copies(DEFAULT_BASAL_SCHEDULE))   # [{start, rate U/h}]
+    bg_units: str = "mg/dL"          # or mmol/L: the units of bg_targets and sensitivities
+    bg_targets: list = field(default_factory=_copies(DEFAULT_BG_TARGETS))           # [{start, low, high}]
+    sensitivities: list = field(default_factory=_copies(DEFAULT_SENSITIVITIES))     # [{start, sensitivity}]
+    carb_ratios: list = field(default_factory=_copies(DEFAULT_CARB_RATIOS))         # [{start, ratio g/U}]
 
 
 @dataclass(frozen=True)
@@ -243,6 +280,76 @@ def normalize_history(records, where: str) -> list:
     return out
 
 
+SCHEDULES = {   # key: (value keys, most entries, what a value is)
+    "basal_schedule": (("rate",), 48, "U/h"),
+    "bg_targets": (("low", "high"), 8, "BG"),
+    "sensitivities": (("sensitivity",), 8, "BG per unit"),
+    "carb_ratios": (("ratio",), 8, "g/U"),
+}
+
+
+def _start_half_hours(value, where: str) -> int:
+    """``start``: "HH:MM" on a half hour, or minutes since midnight (YAML reads an unquoted 22:00 as 1320)."""
+    minutes = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        minutes = value
+    elif isinstance(value, str):
+        parts = value.strip().split(":")
+        if 2 <= len(parts) <= 3 and all(p.isdigit() for p in parts) and (len(parts) == 2 or int(parts[2]) == 0) \
+                and int(parts[1]) < 60:
+            minutes = int(parts[0]) * 60 + int(parts[1])
+    if minutes is None or not 0 <= minutes < 1440:
+        raise KprofError(f"{where}: {value!r} is not a time of day; write it as '08:30'")
+    if minutes % 30:
+        raise KprofError(f"{where}: {value!r}: the pump's schedules start on the hour or the half hour")
+    return minutes // 30
+
+
+def _units(value: float, scale: int, where: str, lo: float, hi: float) -> int:
+    """``value`` × ``scale`` as a whole number of pump units, within [lo, hi] (in the value's own units)."""
+    _number(value, where, lo, hi)
+    n = round(value * scale)
+    if abs(n - value * scale) > 1e-6:
+        raise KprofError(f"{where}: {value} is not a multiple of {1 / scale:g}")
+    return n
+
+
+def normalize_schedule(key: str, entries, family: int, bg_units: str, where: str) -> list:
+    """A schedule from the config → [(start half-hours, value, …)] in the pump's units (P.*_body)."""
+    keys, most, what = SCHEDULES[key]
+    example = "{start: '00:00', " + ", ".join(f"{k}: …" for k in keys) + "}"
+    if not isinstance(entries, list) or not entries:
+        raise KprofError(f"{where}: must be a list of entries such as {example}")
+    if len(entries) > most:
+        raise KprofError(f"{where}: {len(entries)} entries; the pump holds at most {most}")
+    mmol = bg_units == "mmol/L"
+    out = []
+    for i, e in enumerate(entries):
+        w = f"{where}[{i}]"
+        if not isinstance(e, dict) or set(e) != {"start", *keys}:
+            raise KprofError(f"{w}: must be a mapping with exactly the keys start, {', '.join(keys)}, "
+                             f"e.g. {example}")
+        start = _start_half_hours(e["start"], f"{w}.start")
+        if (i == 0) != (start == 0) or (out and start <= out[-1][0]):
+            raise KprofError(f"{w}.start: the first entry starts at 00:00 and each later one after the one "
+                             f"before it")
+        if key == "basal_schedule":
+            values = (_units(e["rate"], 40, f"{w}.rate", 0, 35),)          # 25 mU/h strokes
+        elif key == "bg_targets":
+            values = tuple(_units(e[k], 10 if mmol else 1, f"{w}.{k}", 0, 25.5 if mmol else 255) for k in keys)
+            if values[0] > values[1]:
+                raise KprofError(f"{w}: low {e['low']} is above high {e['high']}")
+        elif key == "sensitivities":
+            values = (_units(e["sensitivity"], 10 if mmol else 1, f"{w}.sensitivity", 0, 51.1 if mmol else 511),)
+        else:                   # carb ratios: whole g/U on x22 and older, tenths on x23 and newer
+            if family <= 22:
+                values = (_units(e["ratio"], 1, f"{w}.ratio (a x{family} pump stores whole g/U)", 1, 255),)
+            else:
+                values = (_units(e["ratio"], 10, f"{w}.ratio", 0.1, 6553.5),)
+        out.append((start, *values))
+    return out
+
+
 def validate_config(cfg: PumpConfig, where: str = "pump") -> None:
     """Raise KprofError naming ``where`` and the setting for any bad value in ``cfg``."""
     if not isinstance(cfg.id, str) or len(cfg.id) != 6 or any(c not in "0123456789abcdefABCDEF" for c in cfg.id):
@@ -256,6 +363,15 @@ def validate_config(cfg: PumpConfig, where: str = "pump") -> None:
     _number(cfg.clock_offset, f"{where}: clock_offset", -10 * 365 * 86400, 10 * 365 * 86400)
     _number(cfg.max_basal, f"{where}: max_basal", 0, 35)
     _number(cfg.max_bolus, f"{where}: max_bolus", 0, 25)
+    if cfg.frequency is not None:
+        _number(cfg.frequency, f"{where}: frequency", 860, 920)
+    if isinstance(cfg.insulin_action_curve, bool) or cfg.insulin_action_curve not in range(2, 9):
+        raise KprofError(f"{where}: insulin_action_curve: {cfg.insulin_action_curve!r} is not a whole number of "
+                         f"hours from 2 to 8")
+    if cfg.bg_units not in P.BG_UNITS:
+        raise KprofError(f"{where}: bg_units: {cfg.bg_units!r}; use mg/dL or mmol/L")
+    for key in SCHEDULES:
+        normalize_schedule(key, getattr(cfg, key), P.family_of(str(cfg.model)), cfg.bg_units, f"{where}: {key}")
     if not isinstance(cfg.latency, bool):
         raise KprofError(f"{where}: latency: must be true or false")
     try:
@@ -266,7 +382,8 @@ def validate_config(cfg: PumpConfig, where: str = "pump") -> None:
 
 
 _CONFIG_KEYS = ("id", "model", "reservoir", "battery", "clock_offset", "history", "fault", "latency", "max_basal",
-                "max_bolus")
+                "max_bolus", "frequency", "insulin_action_curve", "basal_schedule", "bg_units", "bg_targets",
+                "sensitivities", "carb_ratios")
 
 
 def config_from_mapping(spec: dict, where: str = "pump") -> PumpConfig:
@@ -288,8 +405,8 @@ def config_from_mapping(spec: dict, where: str = "pump") -> PumpConfig:
         values["id"] = s
     if isinstance(values.get("model"), int) and not isinstance(values.get("model"), bool):
         values["model"] = str(values["model"])
-    for k in ("reservoir", "battery", "clock_offset", "max_basal", "max_bolus"):
-        if k in values:
+    for k in ("reservoir", "battery", "clock_offset", "max_basal", "max_bolus", "frequency"):
+        if k in values and not (k == "frequency" and values[k] is None):
             _number(values[k], f"{where}: {k}")
     cfg = PumpConfig(**values)
     validate_config(cfg, where)
@@ -305,8 +422,49 @@ UART_S_PER_BYTE = 10 / 19200          # 8N1 at 19200 baud
 AIR_S_PER_BYTE = 8 / 16390            # 16.39 kbit/s
 AIR_PREAMBLE_S = 0.004
 TURNAROUND_S = 0.003
-RX_TIMEOUT_CAP_S = 0.2
 INTERRUPTED_GAP_S = 0.006
+
+# --- the air between radio and pump: the pump hears (and is heard) only near its own frequency ---------
+
+RSSI_PEAK_DBM = -49                 # RSSI byte 30, as every reply carried before RSSI depended on frequency
+RSSI_DB_PER_KHZ = 0.14              # 7 dB less per 50 kHz (one mmtune step) off the pump's frequency
+PUMP_BANDWIDTH_HZ = 150_000         # farther off, neither side hears the other: RX timeout
+
+
+def rssi_byte(offset_hz: int) -> int | None:
+    """The RSSI byte (§2.3) of a packet heard ``offset_hz`` off the pump's frequency; None: not heard."""
+    off_khz = round(abs(offset_hz) / 1000)       # the FREQ words are ~10 Hz off the round frequencies
+    if off_khz * 1000 > PUMP_BANDWIDTH_HZ:
+        return None
+    dbm = RSSI_PEAK_DBM - RSSI_DB_PER_KHZ * off_khz
+    return (round((dbm + 73) * 2) & 0xFF) or 1
+
+
+def pump_zone(tz: str | None):
+    """The zone of the pump's clock from a TZ value (as the client's glibc reads it); None: this process's zone.
+
+    Zone names (Europe/Paris, UTC, with or without a leading ':'), a zone file's path, '' (UTC) and POSIX
+    fixed offsets such as UTC0 or <+03>-3 are understood; POSIX rules with daylight saving are not.
+    """
+    if tz is None:
+        return None
+    name = tz[1:] if tz.startswith(":") else tz
+    if name == "":
+        return _dt.timezone.utc
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    try:
+        if name.startswith("/"):
+            with open(name, "rb") as f:
+                return ZoneInfo.from_file(f, key=name)
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        pass
+    m = re.fullmatch(r"(?:[A-Za-z]{3,}|<[A-Za-z0-9+-]+>)([+-]?)(\d{1,2})(?::(\d{2}))?", name)
+    if m:
+        minutes = int(m.group(2)) * 60 + int(m.group(3) or 0)
+        return _dt.timezone(_dt.timedelta(minutes=minutes if m.group(1) == "-" else -minutes))
+    raise KprofError(f"TZ={tz!r}: the pump emulator cannot read this zone; use a zone name such as UTC or "
+                     f"Europe/Paris, or a fixed offset such as UTC0")
 
 
 def _air(n_encoded: int) -> float:
@@ -318,8 +476,9 @@ def _air(n_encoded: int) -> float:
 class _Pump:
     """Pump state and command logic (no I/O).  ``handle`` returns a reply packet (with CRC) or None."""
 
-    def __init__(self, cfg: PumpConfig, fault: Fault, hit):
+    def __init__(self, cfg: PumpConfig, fault: Fault, hit, zone=None):
         self.address = P.pump_address(cfg.id)
+        self.zone = zone              # tzinfo of the pump's clock; None: this process's local zone
         self.id = cfg.id
         self.model = str(cfg.model)
         self.family = P.family_of(self.model)
@@ -329,6 +488,7 @@ class _Pump:
         self.max_basal_mu = round(cfg.max_basal * 1000)
         self.max_bolus_mu = round(cfg.max_bolus * 1000)
         self.history = normalize_history(cfg.history, "history")
+        self.replies = self.settings_replies(cfg)
         self.fault = fault
         self.hit = hit
         self.temp = None              # {"temp", "rate" (mU/h or percent), "duration", "end" (monotonic)}
@@ -346,7 +506,30 @@ class _Pump:
 
     # clock
     def now(self) -> _dt.datetime:
-        return _dt.datetime.fromtimestamp(time.time() + self.clock_offset).replace(microsecond=0)
+        """The pump's clock: local time (naive) in the pump's zone."""
+        t = _dt.datetime.fromtimestamp(time.time() + self.clock_offset, self.zone)
+        return t.replace(tzinfo=None, microsecond=0)
+
+    def set_clock(self, t: _dt.datetime) -> None:
+        at = t.replace(tzinfo=self.zone) if self.zone is not None else t
+        self.clock_offset = at.timestamp() - time.time()
+
+    # settings and schedules: fixed for the emulator's life
+    def settings_replies(self, cfg: PumpConfig) -> dict:
+        """Command code → data response body, or a list of extended-response fragments (basal)."""
+        f, units = self.family, P.BG_UNITS[cfg.bg_units]
+
+        def sched(key):
+            return normalize_schedule(key, getattr(cfg, key), f, cfg.bg_units, key)
+        old = f <= 12
+        return {
+            P.SETTINGS_512 if old else P.SETTINGS: P.settings_body(
+                f, round(cfg.max_bolus * 10), round(cfg.max_basal * 40), cfg.insulin_action_curve),
+            P.BASAL_RATES: P.extended_fragments(P.basal_schedule_data(sched("basal_schedule"))),
+            P.GLUCOSE_TARGETS_512 if old else P.GLUCOSE_TARGETS: P.glucose_targets_body(f, units, sched("bg_targets")),
+            P.INSULIN_SENSITIVITIES: P.sensitivities_body(units, sched("sensitivities")),
+            P.CARB_RATIOS: P.carb_ratios_body(f, P.CARB_UNITS["grams"], sched("carb_ratios")),
+        }
 
     def temp_remaining_min(self) -> int:
         if self.temp is None:
@@ -437,7 +620,7 @@ class _Pump:
             if self.transfer is None:
                 return None, "NAK outside a history transfer"
             f = self.transfer
-            return self.data(P.HISTORY_PAGE, f["fragments"][f["index"]]), f"re-sent fragment {f['index'] + 1}"
+            return self.data(f["cmd"], f["fragments"][f["index"]]), f"re-sent fragment {f['index'] + 1}"
         self.transfer = None
         if cmd in P.TWO_STEP_COMMANDS:
             self.pending = cmd
@@ -479,20 +662,33 @@ class _Pump:
         if cmd == P.FIRMWARE_VERSION:
             fw = b"VER 2.4A1.1"
             return self.data(cmd, bytes([len(fw)]) + fw), None
+        reply = self.replies.get(cmd)
+        if isinstance(reply, list):           # an extended response: fragment 1 now, the others on ACKs
+            self.transfer = {"cmd": cmd, "fragments": reply, "index": 0}
+            return self.data(cmd, reply[0]), f"fragment 1 of {len(reply)}"
+        if reply is not None:
+            return self.data(cmd, reply), None
         return self.nak(P.NAK_COMMAND_REFUSED), f"unknown command {cmd:02X}"
 
     def next_fragment(self):
         f = self.transfer
-        if f is None or f["index"] >= P.FRAGMENTS - 1:
+        if f is None or f["index"] >= len(f["fragments"]) - 1:
             self.transfer = None
-            return None, "ACK outside a history transfer"
-        if self.fault.mode == "duplicate-fragment" and self.hit(P.HISTORY_PAGE):
-            return self.data(P.HISTORY_PAGE, f["fragments"][f["index"]]), "duplicate-fragment"
+            return None, "ACK outside a multi-packet transfer"
+        history = f["cmd"] == P.HISTORY_PAGE
+        # a duplicate once per page at most: the client ACKs a duplicate again, so duplicating every
+        # fragment would never end
+        if history and self.fault.mode == "duplicate-fragment" and not f.get("duplicated") \
+                and self.hit(P.HISTORY_PAGE):
+            f["duplicated"] = True
+            return self.data(f["cmd"], f["fragments"][f["index"]]), "duplicate-fragment"
         f["index"] += 1
-        if self.fault.mode == "lost-fragment" and self.hit(P.HISTORY_PAGE):
+        if history and self.fault.mode == "lost-fragment" and self.hit(P.HISTORY_PAGE):
             return None, "lost-fragment"
-        self.fragments_sent += 1
-        return self.data(P.HISTORY_PAGE, f["fragments"][f["index"]]), None
+        if history:
+            self.fragments_sent += 1
+        return self.data(f["cmd"], f["fragments"][f["index"]]), None if history else \
+            f"fragment {f['index'] + 1} of {len(f['fragments'])}"
 
     def handle_long(self, cmd: int, pkt: bytes):
         if self.pending != cmd:
@@ -512,7 +708,7 @@ class _Pump:
                 page = page[:P.PAGE_DATA] + bytes([page[P.PAGE_DATA] ^ 0xFF, page[P.PAGE_DATA + 1] ^ 0x5A])
                 note = "page-crc"
             frags = P.page_fragments(page)
-            self.transfer = {"page": page_no, "fragments": frags, "index": 0}
+            self.transfer = {"cmd": cmd, "page": page_no, "fragments": frags, "index": 0}
             self.fragments_sent += 1
             return self.data(cmd, frags[0]), note
         reply, note = self.apply(cmd, params)
@@ -575,9 +771,8 @@ class _Pump:
             if len(params) < 7:
                 return out_of_range, "short parameters"
             try:
-                t = _dt.datetime(int.from_bytes(params[3:5], "big"), params[5], params[6], params[0], params[1],
-                                 params[2])
-                self.clock_offset = t.timestamp() - time.time()
+                self.set_clock(_dt.datetime(int.from_bytes(params[3:5], "big"), params[5], params[6], params[0],
+                                            params[1], params[2]))
             except (ValueError, OverflowError, OSError):
                 return out_of_range, "bad date"
             return self.ack(), None
@@ -613,7 +808,7 @@ MAX_EXCHANGES = 20000
 
 
 @dataclass
-class _Reply:
+class Reply:
     steps: list = field(default_factory=list)   # [(delay_s, bytes)]
     listening: bool = False                      # a byte arriving before the reply interrupts it
     fault: str | None = None
@@ -623,6 +818,15 @@ class _Reply:
 
 class PumpEmulator:
     """The radio + pump on a pty.  ``start()`` → serve; ``slave_path`` for the client; ``stop()``.
+
+    The core is framing-agnostic: ``handle_request(req)`` takes one complete subg_rfspy request and returns
+    the :class:`Reply` (what to send, after which delays), and ``record(...)`` logs an exchange.  The pty
+    server is one framing; an emulator that is never ``start()``ed serves ``handle_request`` alone (no pty),
+    e.g. for another transport.
+
+    ``env``: the environment of the command the pump serves.  Its ``TZ`` is the zone of the pump's clock
+    (absent: this process's zone), and its ``MEDTRONIC_FREQUENCY`` the pump's frequency unless
+    ``config.frequency`` sets it (neither: ecc1's default, 916.600 MHz).
 
     ``exchanges``: one dict per serial request, oldest first (the last 20000 are kept)::
 
@@ -634,16 +838,30 @@ class PumpEmulator:
          "note": "…" (optional), "interrupted": True (optional: a byte arrived while listening)}
 
     ``state``: the pump's state as a JSON-ready dict (reservoir, temp_basal, suspended, bolusing, clock,
-    history, history_length, awake, frequency_mhz, requests, …).
+    history, history_length, awake, clock_zone, frequency_mhz (the radio's), pump_frequency_mhz, requests, …).
     """
 
-    def __init__(self, config: PumpConfig):
+    def __init__(self, config: PumpConfig, env: dict | None = None):
         validate_config(config, "pump")
         self.config = config
         self.fault = parse_fault(config.fault)
         self._fault_hits = 0
         self._lock = threading.RLock()
-        self._pump = _Pump(config, self.fault, self._hit)
+        if env is None:
+            env, self.zone = {}, None
+        elif "TZ" in env:
+            self.zone = pump_zone(env["TZ"])
+        else:                                  # glibc without TZ: /etc/localtime, or UTC when there is none
+            self.zone = pump_zone("/etc/localtime") if os.path.exists("/etc/localtime") else _dt.timezone.utc
+        if config.frequency is not None:
+            hz = round(config.frequency * 1_000_000)
+        else:
+            try:
+                hz = P.parse_frequency(env.get("MEDTRONIC_FREQUENCY"))
+            except ValueError:
+                hz = P.DEFAULT_FREQUENCY_HZ      # the client refuses it and never transmits
+        self.frequency_hz = P.word_frequency(P.frequency_word(hz))   # what a radio tuned to it reads back
+        self._pump = _Pump(config, self.fault, self._hit, self.zone)
         self.registers = dict(P.REGISTER_DEFAULTS)
         self.counter = 0
         self.exchanges: list = []
@@ -706,12 +924,16 @@ class PumpEmulator:
     def state(self) -> dict:
         with self._lock:
             s = self._pump.state()
-            s.update(frequency_mhz=round(P.word_frequency((self.registers[P.REG_FREQ2] << 16)
-                                                          | (self.registers[P.REG_FREQ1] << 8)
-                                                          | self.registers[P.REG_FREQ0]) / 1e6, 3),
+            s.update(frequency_mhz=round(self.radio_frequency_hz() / 1e6, 3),
+                     pump_frequency_mhz=round(self.frequency_hz / 1e6, 3),
+                     clock_zone="kprof's local zone" if self.zone is None else str(self.zone),
                      fault=self.fault.text, requests=self.requests, exchanges=len(self.exchanges),
                      packets_sent=self.counter)
             return s
+
+    def radio_frequency_hz(self) -> int:
+        return P.word_frequency((self.registers[P.REG_FREQ2] << 16) | (self.registers[P.REG_FREQ1] << 8)
+                                | self.registers[P.REG_FREQ0])
 
     # faults
     def _hit(self, code) -> bool:
@@ -731,11 +953,12 @@ class PumpEmulator:
 
     # timing
     def _rx_timeout_delay(self, timeout_ms: int):
+        """An RX timeout takes the whole listen, as on a real radio; at once with latency off."""
         if timeout_ms == 0:
             return None                      # the firmware listens for ever (until interrupted)
         if not self.config.latency:
             return 0.0
-        return min(timeout_ms / 2000, RX_TIMEOUT_CAP_S)
+        return timeout_ms / 1000
 
     def _reply_delay(self, seconds: float, timeout_ms: int | None = None) -> float:
         if not self.config.latency:
@@ -749,51 +972,57 @@ class PumpEmulator:
         return (self.counter - 1) % 255 + 1
 
     # request handling (the firmware)
-    def _handle_request(self, req: bytes) -> _Reply:
+    def handle_request(self, req: bytes) -> Reply:
+        """One complete subg_rfspy request (§2.2) → what the radio sends back, when (``Reply.steps``).
+
+        A truncated or over-long request (another framing may hand over any bytes) gets no answer.
+        """
+        if not req or P.request_length(req) != len(req):
+            return Reply(note=f"malformed request {bytes(req[:16]).hex()}")
         cmd = req[0]
         uart = len(req) * UART_S_PER_BYTE
         if cmd == P.CMD_GET_VERSION:
             if self.fault.mode == "busy" and self._hit("version"):
-                return _Reply(fault="busy")
+                return Reply(fault="busy")
             out = P.VERSION_STRING + b"\0"
-            return _Reply([(self._reply_delay(uart + len(out) * UART_S_PER_BYTE), out)])
+            return Reply([(self._reply_delay(uart + len(out) * UART_S_PER_BYTE), out)])
         if cmd == P.CMD_GET_STATE:
-            return _Reply([(self._reply_delay(uart + 3 * UART_S_PER_BYTE), b"OK\0")])
+            return Reply([(self._reply_delay(uart + 3 * UART_S_PER_BYTE), b"OK\0")])
         if cmd == P.CMD_UPDATE_REGISTER:
             if self.fault.mode == "busy" and self._hit("register"):
-                return _Reply(fault="busy")
+                return Reply(fault="busy")
             addr, value = req[1], req[2]
             ok = addr <= P.REG_AMP_MODE
             if ok:
                 self.registers[addr] = value
             out = bytes([P.REGISTER_UPDATE_OK if ok else P.REGISTER_UPDATE_INVALID, 0])
-            return _Reply([(self._reply_delay(uart + 2 * UART_S_PER_BYTE), out)])
+            return Reply([(self._reply_delay(uart + 2 * UART_S_PER_BYTE), out)])
         if cmd == P.CMD_READ_REGISTER:
             addr = req[1]
             value = self.registers.get(addr, 0) if addr < P.REG_AMP_MODE else P.REGISTER_READ_INVALID
-            return _Reply([(self._reply_delay(uart + 2 * UART_S_PER_BYTE), bytes([value, 0]))])
+            return Reply([(self._reply_delay(uart + 2 * UART_S_PER_BYTE), bytes([value, 0]))])
         if cmd in (P.CMD_RESET, P.CMD_LED):
-            return _Reply()
+            return Reply()
         if cmd == P.CMD_SEND_PACKET:
             data = req[4:-1]
-            return _Reply([(self._reply_delay(uart + _air(len(data))), b"\0")])
+            return Reply([(self._reply_delay(uart + _air(len(data))), b"\0")])
         if cmd == P.CMD_GET_PACKET:
             if self.fault.mode == "busy" and self._hit("listen"):
-                return _Reply(fault="busy", listening=True)
+                return Reply(fault="busy", listening=True)
             timeout_ms = int.from_bytes(req[2:6], "big")
             delay = self._rx_timeout_delay(timeout_ms)
             if delay is None:
-                return _Reply(listening=True)
-            return _Reply([(delay, bytes([P.ERR_RX_TIMEOUT, 0]))], listening=True, note="nothing heard")
+                return Reply(listening=True)
+            return Reply([(delay, bytes([P.ERR_RX_TIMEOUT, 0]))], listening=True, note="nothing heard")
         if cmd == P.CMD_SEND_AND_LISTEN:
             return self._send_and_listen(req)
-        return _Reply(note=f"ignored byte {cmd:02X}")
+        return Reply(note=f"ignored byte {cmd:02X}")
 
-    def _send_and_listen(self, req: bytes) -> _Reply:
+    def _send_and_listen(self, req: bytes) -> Reply:
         timeout_ms = int.from_bytes(req[5:9], "big")
         encoded = req[10:-1]
         aa = self._rx_timeout_delay(timeout_ms)
-        silent = _Reply([] if aa is None else [(aa, bytes([P.ERR_RX_TIMEOUT, 0]))], listening=True)
+        silent = Reply([] if aa is None else [(aa, bytes([P.ERR_RX_TIMEOUT, 0]))], listening=True)
         try:
             pkt = P.decode_packet(encoded)
         except P.ProtocolError as e:
@@ -807,7 +1036,12 @@ class PumpEmulator:
         name = P.COMMAND_NAMES.get(cmd, f"{cmd:02X}")
         silent.command = name
         if self.fault.mode == "busy" and self._hit(cmd):
-            return _Reply(fault="busy", command=name, listening=True)
+            return Reply(fault="busy", command=name, listening=True)
+        rssi = rssi_byte(self.radio_frequency_hz() - self.frequency_hz)
+        if rssi is None:
+            silent.note = (f"off frequency: the radio is on {self.radio_frequency_hz() / 1e6:.3f} MHz, "
+                           f"the pump on {self.frequency_hz / 1e6:.3f}")
+            return silent
         with self._lock:
             reply, note = self._pump.handle(pkt)
         if reply is None:
@@ -831,15 +1065,15 @@ class PumpEmulator:
             enc = enc[:6] + b"\xff" + enc[7:]
             fault = mode
         if mode == "zero-data" and self._hit(cmd):
-            return _Reply([(delay, bytes([P.ERR_ZERO_DATA, 0]))], listening=True, fault=mode, command=name)
-        out = P.radio_packet_response(enc, 0x30, self._next_counter())
+            return Reply([(delay, bytes([P.ERR_ZERO_DATA, 0]))], listening=True, fault=mode, command=name)
+        out = P.radio_packet_response(enc, rssi, self._next_counter())
         if mode == "interrupted" and self._hit(cmd):
-            return _Reply([(delay, bytes([P.ERR_INTERRUPTED, 0])), (INTERRUPTED_GAP_S, out)], listening=False,
+            return Reply([(delay, bytes([P.ERR_INTERRUPTED, 0])), (INTERRUPTED_GAP_S, out)], listening=False,
                           fault=mode, command=name, note=note)
         if mode == "late" and self._hit(cmd):
             late = 2 * (timeout_ms + P.CLIENT_EXTRA_MS) / 1000 + 0.1
-            return _Reply([(late, out)], listening=False, fault=mode, command=name, note=note)
-        return _Reply([(delay, out)], listening=True, fault=fault, command=name, note=note)
+            return Reply([(late, out)], listening=False, fault=mode, command=name, note=note)
+        return Reply([(delay, out)], listening=True, fault=fault, command=name, note=note)
 
     # the serving thread
     def _serve(self) -> None:
@@ -855,7 +1089,7 @@ class PumpEmulator:
                 del buf[:n]
                 rx = time.monotonic()
                 self.requests += 1
-                reply = self._handle_request(req)
+                reply = self.handle_request(req)
                 sent = []
                 interrupted = False
                 for delay, data in reply.steps:
@@ -877,11 +1111,11 @@ class PumpEmulator:
                     self._write(bytes([P.ERR_INTERRUPTED, 0]))
                     sent.append(bytes([P.ERR_INTERRUPTED, 0]))
                     interrupted = True
-                self._record(req, reply, sent, interrupted, rx)
+                self.record(req, reply, sent, interrupted, rx)
         except Exception as e:  # noqa: BLE001 - keep the reason for the report; the client sees silence
             self.error = f"{type(e).__name__}: {e}"
 
-    def _record(self, req: bytes, reply: _Reply, sent: list, interrupted: bool, rx: float) -> None:
+    def record(self, req: bytes, reply: Reply, sent: list, interrupted: bool, rx: float) -> None:
         entry = {"rx": round(rx - self._t0, 4), "t": round(time.monotonic() - self._t0, 4),
                  "radio": P.RADIO_COMMAND_NAMES.get(req[0], f"{req[0]:02X}"),
                  "command": reply.command, "request": req.hex(),

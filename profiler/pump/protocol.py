@@ -79,6 +79,13 @@ LAST_HISTORY_PAGE = 0x9D
 HISTORY_PAGE = 0x80
 PUMP_ID = 0x71
 FIRMWARE_VERSION = 0x74
+SETTINGS = 0xC0            # family >= 13
+SETTINGS_512 = 0x91        # family <= 12
+BASAL_RATES = 0x92         # extended response (§4.3 P3)
+GLUCOSE_TARGETS = 0x9F     # family >= 13
+GLUCOSE_TARGETS_512 = 0x8C # family <= 12
+INSULIN_SENSITIVITIES = 0x8B
+CARB_RATIOS = 0x8A
 
 # Go names of the commands, as the client prints them in "no response to <cmd>" (§1.8)
 COMMAND_NAMES = {
@@ -87,6 +94,9 @@ COMMAND_NAMES = {
     SET_PERCENT_TEMP_BASAL: "setPercentTempBasal", BOLUS: "bolus", BUTTON: "button", WAKEUP: "wakeup",
     SET_CLOCK: "setClock", SUSPEND: "suspend", LAST_HISTORY_PAGE: "lastHistoryPage",
     HISTORY_PAGE: "historyPage", PUMP_ID: "pumpID", FIRMWARE_VERSION: "firmwareVersion",
+    SETTINGS: "settings", SETTINGS_512: "settings512", BASAL_RATES: "basalRates",
+    GLUCOSE_TARGETS: "glucoseTargets", GLUCOSE_TARGETS_512: "glucoseTargets512",
+    INSULIN_SENSITIVITIES: "insulinSensitivities", CARB_RATIOS: "carbRatios",
 }
 
 # commands that take parameters: a short packet (answered by ACK), then a long one (§4.3 P2)
@@ -474,3 +484,77 @@ def family_of(model: str) -> int:
     if len(model) == 3 and model[0] in "57" and model[1:].isdigit():
         return int(model[1:])
     return -1
+
+
+# --- settings and schedules (the reply formats in real-tools/settings.txt, basal.txt, targets.txt, ----------
+# --- sensitivities.txt, carbratios.txt); values are already in the pump's units -----------------------------
+
+BG_UNITS = {"mg/dL": 1, "mmol/L": 2}
+CARB_UNITS = {"grams": 1, "exchanges": 2}
+
+
+def settings_body(family: int, max_bolus_tenths: int, max_basal_strokes: int, action_hours: int,
+                  auto_off_hours: int = 0, concentration: int = 100, rf_enable: bool = True,
+                  selected_pattern: int = 0) -> bytes:
+    """Settings (C0; 91 for family <= 12).  Byte 0 says the layout: 18 (x12 and older), 21 (x13-x22), 25 (x23+).
+
+    Common bytes: 1 auto-off hours, 10 concentration (0 = U-100, 1 = U-50), 12 selected pattern, 13 RF on,
+    14 temp basal type (0 absolute), 18 insulin action (hours; for x12 and older 0 = 6 h, else 8 h).  The
+    bytes no client reads keep the values of ecc1's family-22 test vector.
+    """
+    if family <= 12:
+        body = bytearray(19)
+        body[0] = 18
+    elif family <= 22:
+        body = bytearray(bytes.fromhex("150001010100"  "9600" "8C00000000010000640104001400"))
+    else:
+        body = bytearray(26)
+        body[0] = 25
+        body[2:5] = b"\x01\x01\x01"
+    bolus_at = 7 if family >= 23 else 6
+    body[1] = auto_off_hours
+    body[bolus_at] = max_bolus_tenths
+    body[bolus_at + 1:bolus_at + 3] = max_basal_strokes.to_bytes(2, "big")
+    body[10] = 0 if concentration == 100 else 1
+    body[12] = selected_pattern
+    body[13] = int(rf_enable)
+    body[14] = 0
+    body[18] = (0 if action_hours <= 6 else 1) if family <= 12 else action_hours
+    return bytes(body)
+
+
+def basal_schedule_data(entries) -> bytes:
+    """Basal rates (92): 3-byte entries ``rateLo rateHi start`` (rate in 25 mU/h strokes, start in half-hours)."""
+    return b"".join(strokes.to_bytes(2, "little") + bytes([start]) for start, strokes in entries)
+
+
+def extended_fragments(data: bytes, minimum: int = 2) -> list:
+    """An extended response (§4.3 P3): bodies ``SEQ`` + 64 data bytes, SEQ 1, 2, …, with 80 set on the last."""
+    n = max(minimum, -(-len(data) // FRAGMENT_DATA))
+    data = data.ljust(n * FRAGMENT_DATA, b"\0")
+    return [bytes([i + 1 | (0x80 if i == n - 1 else 0)]) + data[i * FRAGMENT_DATA:(i + 1) * FRAGMENT_DATA]
+            for i in range(n)]
+
+
+def glucose_targets_body(family: int, units: int, entries) -> bytes:
+    """BG targets (9F; 8C for family <= 12): ``n+1 units`` then ``start low high`` (x12: ``start target``)."""
+    if family <= 12:
+        sched = b"".join(bytes([start, (low + high) // 2]) for start, low, high in entries)
+    else:
+        sched = b"".join(bytes([start, low, high]) for start, low, high in entries)
+    return bytes([len(sched) + 1, units]) + sched
+
+
+def sensitivities_body(units: int, entries) -> bytes:
+    """Insulin sensitivities (8B): ``n+1 units`` then ``start|bit8<<6 value&FF`` per entry."""
+    sched = b"".join(bytes([start | ((value >> 8) & 1) << 6, value & 0xFF]) for start, value in entries)
+    return bytes([len(sched) + 1, units]) + sched
+
+
+def carb_ratios_body(family: int, units: int, entries) -> bytes:
+    """Carb ratios (8A): ``n+1 units``, then ``start ratio`` (x22 and older, from byte 2) or
+    ``start ratioHi ratioLo`` (x23+, from byte 3; byte 2 is 00)."""
+    if family <= 22:
+        return bytes([2 * len(entries) + 1, units]) + b"".join(bytes([s, r]) for s, r in entries)
+    sched = b"".join(bytes([s]) + r.to_bytes(2, "big") for s, r in entries)
+    return bytes([len(sched) + 1, units, 0]) + sched

@@ -59,6 +59,7 @@ from ptrace.binding import func as _pt
 from profiler.errors import KprofError
 from profiler.footprint import strip_dev
 from profiler.kernel import syscalls
+from profiler.kernel.errnos import errno_name, errno_number, restart_text
 from profiler.record.strace import TraceOutcome, become_subreaper, supervise
 from profiler.signals import reset_in_child
 
@@ -148,14 +149,6 @@ _F_DUPFD = (0, 1030)                        # fcntl commands that return a new f
 _EXITS = ("exit", "exit_group")             # never return: "= ?" when the task ends
 
 # kernel-internal restart codes strace shows as "= ? ERESTARTSYS (…)"
-_RESTART = {512: ("ERESTARTSYS", "To be restarted if SA_RESTART is set"),
-            513: ("ERESTARTNOINTR", "To be restarted"),
-            514: ("ERESTARTNOHAND", "To be restarted if no handler"),
-            515: ("ENOIOCTLCMD", "No ioctl command"),
-            516: ("ERESTART_RESTARTBLOCK", "Interrupted by signal")}
-_ERRNO_NAME = dict(_errno.errorcode)
-_ERRNO_NAME.update({_errno.EAGAIN: "EAGAIN", _errno.EDEADLK: "EDEADLK", _errno.EOPNOTSUPP: "EOPNOTSUPP"})
-
 _PRINTABLE = {c: chr(c) for c in range(0x20, 0x7F)}
 _ESCAPES = {i: _PRINTABLE.get(i, f"\\x{i:02x}") for i in range(256)}
 _ESCAPES.update({ord('"'): '\\"', ord("\\"): "\\\\", 9: "\\t", 10: "\\n", 13: "\\r", 11: "\\v", 12: "\\f"})
@@ -182,12 +175,13 @@ def _signame(sig: int) -> str:
 
 
 def _errtext(code: int) -> str:
-    if code in _RESTART:
-        name, desc = _RESTART[code]
-        return f"? {name} ({desc})"
-    name = _ERRNO_NAME.get(code)
-    if name is None:
-        return f"-1 ERRNO_{code} (Unknown error {code})"
+    """A failed call's result as strace prints it (its errno names: profiler/kernel/errnos.py)."""
+    name = errno_name(code)
+    restart = restart_text(code)
+    if restart is not None:
+        return f"? {name} ({restart})"
+    if name.startswith("errno "):
+        return f"-1 ({name})"
     return f"-1 {name} ({os.strerror(code)})"
 
 
@@ -677,8 +671,8 @@ class _Injections:
             where = f"inject rule '{r.describe()}'"
             retval, is_error = None, False
             if r.error is not None:
-                code = getattr(_errno, str(r.error), None)
-                if not isinstance(code, int):
+                code = errno_number(str(r.error)) if not str(r.error).isdigit() else int(r.error)
+                if code is None:
                     raise KprofError(f"{where}: unknown errno {r.error!r}")
                 retval, is_error = -code, True
             elif r.retval is not None:

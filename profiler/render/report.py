@@ -31,6 +31,7 @@ class Report:
     sections: list[Section] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     charts: list[dict] = field(default_factory=list)   # {"title", "series": {label: {category: value}}}
+    data: dict = field(default_factory=dict)           # more top-level keys of the JSON form (e.g. "cross_check")
 
 
 def report_to_dict(report: Report) -> dict:
@@ -84,7 +85,7 @@ def footprint_sections(fp: Footprint, limit: int | None = 40) -> list[Section]:
     rows = []
     for name, s in sorted(fp.syscalls.items(), key=lambda kv: (-kv[1].calls, kv[0])):
         info = fp.syscall_info(name)
-        where = f"{info.file}:{info.line}" if info.file else (info.note or "")
+        where = info.defined_in or info.note or ""
         rows.append([name, info.number if info.number is not None else "", s.calls, _errors(s.errors),
                      f"{s.time * 1000:.2f}", subsystem_label(info.subsystem, info.file), where])
     secs.append(Section("System calls", ["syscall", "nr", "calls", "errors", "time ms", "subsystem",
@@ -125,13 +126,28 @@ def footprint_sections(fp: Footprint, limit: int | None = 40) -> list[Section]:
     note = None if len(shown) == len(files) else f"{len(files) - len(shown)} more in footprint.json"
     secs.append(Section("Files opened", ["path", "opens", "errors", "by"],
                         [[p, d["calls"], _errors(d["errors"]), _counts(d["by"], 2)] for p, d in shown], note))
+    secs.append(kconfig_section(fp))
     return secs
+
+
+def kconfig_section(fp: Footprint) -> Section:
+    """The kernel configuration the footprint needs, grouped by subsystem (``kprof config`` has the detail)."""
+    from profiler.kernel import kconfig
+
+    by_sub: dict[str, list] = {}
+    for r in kconfig.needed_symbols(fp):
+        by_sub.setdefault(kconfig.subsystem_of(r), []).append(r)
+    rows = [[sub, ", ".join(r.condition for r in reqs), ", ".join(m for r in reqs for m in kconfig.module_names(r))]
+            for sub, reqs in sorted(by_sub.items())]
+    return Section("Kernel configuration (Linux 6.19.9 Kconfig)", ["subsystem", "needs", "can be modules"], rows,
+                   "what the kernel must be built with for these syscalls, ioctls and devices; `kprof config RESULT` "
+                   "shows why, and --check CONFIG checks a kernel's config")
 
 
 def render(report: Report, fmt: str) -> str:
     if fmt == "json":
         return json.dumps({"title": report.title, "facts": dict(report.facts), "warnings": report.warnings,
-                           "charts": report.charts,
+                           **report.data, "charts": report.charts,
                            "sections": [{"title": s.title, "headers": s.headers, "rows": s.rows, "note": s.note,
                                          **({"code": s.code, "code_lang": s.code_lang} if s.code else {})}
                                         for s in report.sections]}, indent=1, default=str)

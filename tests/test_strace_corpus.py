@@ -1,0 +1,333 @@
+"""kprof analyze on strace logs recorded with every option set a user may bring, against strace's own summary.
+
+The corpus is recorded once per session from small C programs of our own (tests/helpers/strace_corpus*.c,
+compiled here): threads, signals, a killed child, a failing execve, odd file names ("x) = -1 ENOENT (y", quotes,
+unbalanced brackets, a trailing '-'), TCGETS/SPI_IOC_MESSAGE(1)/pty/socket ioctls, exec from a thread other
+than the leader, a 32-bit program running a 64-bit one. Ground truth: strace's own -C summary of the same run,
+read by this file's own parser (not kprof's). Every option set counts exactly (calls and errors per syscall)
+or is refused / flagged with exit 1 and a message naming the option.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from profiler.analysis import analyse_logs, log_files
+from profiler.footprint import strip_dev
+
+from .conftest import IN_CI, ROOT, kprof, needs_strace
+
+HELPERS = ROOT / "tests" / "helpers"
+_YAMA = Path("/proc/sys/kernel/yama/ptrace_scope")
+# strace -p on a process that is not its descendant: root, or Yama's ptrace_scope 0
+CAN_ATTACH = os.geteuid() == 0 or not _YAMA.exists() or _YAMA.read_text().strip() == "0"
+HAVE_GCC = shutil.which("gcc") is not None
+pytestmark = [needs_strace, pytest.mark.skipif(not HAVE_GCC and not IN_CI, reason="gcc is not installed")]
+
+KPROF_OPTIONS = ["-yy", "-ttt", "-T", "-X", "raw"]
+# option set → strace options (each also gets -f, -C and -o; kprof records with -f -yy -ttt -T -X raw -C)
+OPTION_SETS = {
+    "kprof's own": KPROF_OPTIONS,
+    "none": [],
+    "-t": ["-t"], "-tt": ["-tt"], "-ttt": ["-ttt"], "-r": ["-r"], "-T": ["-T"],
+    "-y": ["-y"], "-yy": ["-yy"],
+    "-X raw": ["-X", "raw"], "-X verbose -yy": ["-X", "verbose", "-yy"], "-X abbrev -yy": ["-X", "abbrev", "-yy"],
+    "-s 4 -v -xx": ["-s", "4", "-v", "-xx"],
+    "-x -yy": ["-x", "-yy"],
+    "-e trace=": ["-e", "trace=openat,ioctl,close,execve,clone,clone3,wait4,unlink", "-yy"],
+    "--seccomp-bpf": ["--seccomp-bpf", "-yy"],
+    "-k": ["-k"],
+    "-i -n -Y": ["-i", "-n", "-Y", "-yy"],
+    "-ttt -i -n -Y -X verbose": ["-ttt", "-i", "-n", "-Y", "-X", "verbose", "-yy"],
+    "--absolute-timestamps=unix,s": ["--absolute-timestamps=unix,s", "-yy"],
+    "-U name,calls,errors": ["-U", "name,calls,errors"],
+    "-U all columns": ["-U", "name,calls,errors,time-percent,total-time,avg-time,min-time,max-time"],
+}
+
+
+def summary_of(text: str) -> dict[str, list[int]]:
+    """strace's -c tables in ``text`` → {syscall: [calls, errors]}, summed over tables (this test's own reader)."""
+    out: dict[str, list[int]] = {}
+    cols = None
+    for line in text.splitlines():
+        words = line.replace("% time", "%time").split()
+        if "calls" in words and "syscall" in words:
+            cols = words
+            continue
+        if cols is None or not words or line.startswith("-") or line.startswith("System call usage"):
+            continue
+        name = next((w for w in words if re.search(r"[a-z_]", w)), None)
+        nums = [w for w in words if w != name]
+        if name is None or len(nums) not in (len(cols) - 1, len(cols) - 2):
+            cols = None
+            continue
+        numcols = [c for c in cols if c != "syscall"]
+        if len(nums) < len(numcols):
+            nums.insert(numcols.index("errors"), "0")   # strace leaves a zero error count blank
+        row = dict(zip(numcols, nums))
+        if name == "total":
+            cols = None
+            continue
+        c = out.setdefault(name, [0, 0])
+        c[0] += int(row["calls"])
+        c[1] += int(row.get("errors", 0))
+    return out
+
+
+def counts(analysis) -> dict[str, list[int]]:
+    """kprof's counts as strace -c counts: calls that returned, and their errors."""
+    return {n: [s.calls - s.unfinished, sum(s.errors.values())]
+            for n, s in analysis.footprint.syscalls.items() if s.calls - s.unfinished or s.errors}
+
+
+def analyse(*paths):
+    return analyse_logs(log_files([Path(p) for p in paths]), "x86_64")
+
+
+def _strace(args, **kw):
+    return subprocess.run(["strace", *args], capture_output=True, timeout=60, **kw)
+
+
+def _attach(exe: Path, log: Path, wd: Path) -> None:
+    """strace -p on a running corpus program (it waits for one byte on stdin until the tracer is in)."""
+    prog = subprocess.Popen([str(exe), "wait", str(wd)], stdin=subprocess.PIPE)
+    tracer = subprocess.Popen(["strace", "-f", "-C", "-yy", "-o", str(log), "-p", str(prog.pid)],
+                              stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(1000):
+            with open(f"/proc/{prog.pid}/status") as f:
+                if "TracerPid:\t0\n" not in f.read():
+                    break
+            time.sleep(0.005)
+        prog.stdin.write(b"x")
+        prog.stdin.close()
+        prog.wait(timeout=30)
+        tracer.wait(timeout=30)
+    finally:
+        for p in (prog, tracer):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory):
+    """Every log, recorded once: name → (log paths, strace's own summary text of the same run)."""
+    d = tmp_path_factory.mktemp("strace-corpus")
+    exe = d / "strace_corpus"
+    subprocess.run(["gcc", "-O1", "-pthread", "-o", str(exe), str(HELPERS / "strace_corpus.c")], check=True)
+    exe32 = d / "strace_corpus32"
+    m32 = subprocess.run(["gcc", "-m32", "-O1", "-o", str(exe32), str(HELPERS / "strace_corpus32.c")],
+                         capture_output=True)
+    jobs: dict[str, tuple] = {}
+
+    def wd(name: str) -> str:
+        p = d / ("wd-" + re.sub(r"\W+", "_", name))
+        p.mkdir()
+        return str(p)
+
+    for name, opts in OPTION_SETS.items():
+        jobs[name] = (["-f", "-C", *opts, "-o", str(d / f"{len(jobs)}.log"), str(exe), wd(name)],)
+    jobs["-A (two runs appended)"] = ["-A"]
+    jobs["stderr (no -o)"] = ["stderr"]
+    if CAN_ATTACH:
+        jobs["-p attach"] = ["attach"]
+    jobs["-z"] = (["-f", "-C", "-z", "-o", str(d / "z.log"), str(exe), wd("z")],)
+    jobs["-Z"] = (["-f", "-C", "-Z", "-o", str(d / "Z.log"), str(exe), wd("Z")],)
+    jobs["-c"] = (["-f", "-c", "-o", str(d / "c.log"), str(exe), wd("c")],)
+    jobs["thread exec"] = (["-f", "-C", "-yy", "-o", str(d / "te.log"), str(exe), "thread-exec"],)
+    jobs["-ff"] = ["ff"]
+    if m32.returncode == 0:
+        jobs["32-bit running 64-bit"] = (["-f", "-C", "-yy", "-o", str(d / "m32.log"), str(exe32), str(exe),
+                                          wd("m32")],)
+
+    def record(name):
+        job = jobs[name]
+        if job == ["-A"]:
+            log, w = d / "A.log", wd(name)
+            for _ in range(2):
+                _strace(["-f", "-C", "-A", "-yy", "-o", str(log), str(exe), w], check=True)
+            return [log], log.read_text(errors="replace")
+        if job == ["stderr"]:
+            p = _strace(["-f", "-C", "-yy", str(exe), wd(name)], check=True)
+            log = d / "stderr.log"
+            log.write_bytes(p.stderr)
+            return [log], p.stderr.decode(errors="replace")
+        if job == ["attach"]:
+            log = d / "p.log"
+            _attach(exe, log, Path(wd(name)))
+            return [log], log.read_text(errors="replace")
+        if job == ["ff"]:
+            # strace cannot write a summary with -ff: the ground truth is a -C run of the same deterministic
+            # program (no threads, no kill: the same calls every run)
+            prefix = d / "ff"
+            _strace(["-ff", "-yy", "-o", str(prefix), str(exe), "det", wd("ff")], check=True)
+            ref = d / "ff-ref.log"
+            _strace(["-f", "-C", "-o", str(ref), str(exe), "det", wd("ff-ref")], check=True)
+            return sorted(d.glob("ff.*")), ref.read_text(errors="replace")
+        _strace(job[0], check=True)
+        log = Path(job[0][job[0].index("-o") + 1])
+        return [log], log.read_text(errors="replace")
+
+    with ThreadPoolExecutor(4) as pool:
+        results = dict(zip(jobs, pool.map(record, jobs)))
+    results["(gcc -m32)"] = m32.returncode == 0
+    return results
+
+
+COUNTED = [*OPTION_SETS, "-A (two runs appended)", "stderr (no -o)", "-p attach", "thread exec", "-ff",
+           "32-bit running 64-bit"]
+
+
+@pytest.mark.parametrize("name", COUNTED)
+def test_counts_equal_strace_own_summary(corpus, name):
+    if name not in corpus:
+        if name == "-p attach":
+            pytest.skip("strace -p needs root or Yama ptrace_scope 0 here")
+        if IN_CI:
+            pytest.fail("gcc -m32 does not work: ./setup.sh installs gcc-multilib")
+        pytest.skip("gcc -m32 does not work here (apt-get install gcc-multilib)")
+    logs, summary_text = corpus[name]
+    theirs = summary_of(summary_text)
+    assert theirs and sum(c for c, _ in theirs.values()) > 50
+    a = analyse(*logs)
+    assert counts(a) == theirs
+    assert a.problems == [], a.problems
+    if name != "-ff":
+        assert a.mismatches == []     # kprof's own cross-check agrees (it read the same table)
+    if name == "-A (two runs appended)":
+        assert summary_text.count("% time") == 2
+    if name == "32-bit running 64-bit":
+        assert "for 32 bit mode" in summary_text and "_llseek" in theirs
+    if name == "stderr (no -o)":
+        assert 0 not in a.footprint.processes   # the first task got its pid once strace printed it
+
+
+def _ioctl_paths(a) -> dict[int, set[str]]:
+    out: dict[int, set[str]] = {}
+    for (req, path), _ in a.footprint.ioctls.items():
+        out.setdefault(req, set()).add(path)
+    return out
+
+
+ODD = ["x) = -1 ENOENT (y", 'q"uote', "un(bal[anced{", "close)]}", "trailing-", "angle<b>", "tab\tnl\nname"]
+
+
+@pytest.mark.parametrize("name", ["kprof's own", "-X verbose -yy", "-X abbrev -yy", "-i -n -Y",
+                                  "--absolute-timestamps=unix,s", "stderr (no -o)"])
+def test_odd_file_names_keep_their_fd_paths_and_ioctls_decode(corpus, name):
+    """-yy paths with ') = ', quotes, unbalanced brackets, a trailing '-': the device and the request survive."""
+    a = analyse(*corpus[name][0])
+    fp = a.footprint
+    wd = next(p for p in fp.files if p.endswith("/" + ODD[1])).rsplit("/", 1)[0]
+    for odd in ODD:
+        path = f"{wd}/{odd}"
+        assert fp.files[path]["calls"] == 2 and fp.files[path]["errors"] == {"ENOTDIR": 1}, odd
+    paths = _ioctl_paths(a)
+    for req in (0x5401, 0x40206B00):   # TCGETS; SPI_IOC_MESSAGE(1), printed by strace as SPI_IOC_MESSAGE(32)
+        assert {f"{wd}/{o}" for o in ODD} <= {strip_dev(x)[0] for x in paths[req]}, (hex(req), paths[req])
+    rows = {r["request"]: r for r in fp.ioctl_rows()}
+    assert rows["0x40206b00"]["name"] == "SPI_IOC_MESSAGE(1)" and rows["0x40206b00"]["calls"] == len(ODD)
+    assert rows["0x80045430"]["name"] == "TIOCGPTN" and rows["0x80045430"]["devices"] == ["/dev/ptmx"]
+
+
+def test_exec_from_a_thread_other_than_the_leader(corpus):
+    logs, text = corpus["thread exec"]
+    assert "superseded by execve" in text
+    fp = analyse(*logs).footprint
+    leader = fp.root_pid
+    images = fp.processes[leader]["images"]
+    assert [i["exe"].rsplit("/", 1)[-1] for i in images if i["exe"]] == ["strace_corpus", "strace_corpus"]
+    assert images[-1]["syscalls"]["exit_group"] == 1          # the new program's calls are the new program's
+    assert fp.syscalls["execve"].calls == summary_of(text)["execve"][0]
+
+
+@pytest.mark.parametrize("name,option", [("-z", "-z (--successful-only)"), ("-Z", "-Z (--failed-only)")])
+def test_filtered_logs_exit_1_saying_counts_cannot_match(corpus, name, option):
+    log = corpus[name][0][0]
+    p = kprof("analyze", log, "-f", "json", check=1)
+    report = json.loads(p.stdout)
+    assert report["cross_check"]["ok"] is False
+    assert report["cross_check"]["mismatches"][0].startswith(f"the log was recorded with {option}")
+    assert "record without it" in report["cross_check"]["mismatches"][0]
+
+
+def test_summary_only_log_is_refused_naming_the_option(corpus):
+    p = kprof("analyze", corpus["-c"][0][0], check=2)
+    assert "recorded with -c" in p.stderr and "record with -C" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_analyze_exits_1_when_counts_differ_and_json_says_so(corpus, tmp_path):
+    log = corpus["kprof's own"][0][0]
+    ok = json.loads(kprof("analyze", log, "-f", "json", check=0).stdout)
+    assert ok["cross_check"] == {"summary": True, "ok": True, "mismatches": []}
+    lines = log.read_text(errors="surrogateescape").splitlines(True)
+    cut = next(i for i, ln in enumerate(lines) if " unlink(" in ln)
+    bad = tmp_path / "cut.log"
+    bad.write_text("".join(lines[:cut] + lines[cut + 1:]), errors="surrogateescape")
+    p = kprof("analyze", bad, "-f", "json", check=1)
+    report = json.loads(p.stdout)
+    assert report["cross_check"]["ok"] is False
+    assert any(m.startswith("unlink: kprof 6 calls/0 errors, strace -c 7/0") for m in report["cross_check"]["mismatches"])
+    assert "cross-check: FAILED" in kprof("analyze", bad, check=1).stdout
+
+
+def test_ff_files_or_their_prefix(corpus):
+    files = corpus["-ff"][0]
+    assert len(files) >= 2
+    prefix = str(files[0]).rsplit(".", 1)[0]
+    by_prefix = json.loads(kprof("analyze", prefix, "-f", "json", check=0).stdout)
+    by_files = json.loads(kprof("analyze", *files, "-f", "json", check=0).stdout)
+    assert by_prefix["sections"] == by_files["sections"]
+    assert by_prefix["cross_check"] == {"summary": False, "ok": True, "mismatches": []}
+    assert "strace -ff cannot write one" in by_prefix["facts"]["cross-check"]
+    a = analyse(*files)
+    pids = {int(str(f).rsplit(".", 1)[1]) for f in files}
+    assert set(a.footprint.processes) == pids                   # each file's pid from its name
+    p = kprof("analyze", files[0], ROOT / "README.md", check=2)
+    assert "PREFIX.PID" in p.stderr
+
+
+def test_an_aarch64_log_is_detected_without_arch(corpus, tmp_path):
+    """The loader and library paths show the arch the programs were built for."""
+    text = corpus["kprof's own"][0][0].read_text(errors="surrogateescape")
+    text = text.replace("x86_64-linux-gnu", "aarch64-linux-gnu").replace("ld-linux-x86-64.so.2", "ld-linux-aarch64.so.1")
+    text = re.sub(r"^(\d+ [\d.]+ )arch_prctl\(.*\n", "", text, flags=re.M)
+    log = tmp_path / "pi.log"
+    log.write_text(text, errors="surrogateescape")
+    report = json.loads(kprof("analyze", log, "-f", "json", check=None).stdout)
+    assert report["facts"]["arch"].startswith("aarch64 (detected from the log: /lib/aarch64-linux-gnu/")
+    given = json.loads(kprof("analyze", log, "--arch", "x86_64", "-f", "json", check=None).stdout)
+    assert given["facts"]["arch"] == "x86_64 (given with --arch)"
+
+
+def test_mixed_personality_log_names_its_32_bit_calls(corpus):
+    if "32-bit running 64-bit" not in corpus:
+        pytest.skip("gcc -m32 does not work here")
+    fp = analyse(*corpus["32-bit running 64-bit"][0]).footprint
+    info = fp.syscall_info("_llseek")
+    assert (info.arch, info.number, info.subsystem) == ("i386", 140, "fs.io")
+    d = fp.to_dict()["syscalls"]
+    assert d["_llseek"]["defined_in"].startswith("fs/read_write.c:")
+    assert all(not (r["defined_in"] or "").endswith(":None") for r in d.values())
+
+
+def test_readme_names_every_option_set_the_corpus_checks():
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## strace logs kprof reads", 1)[1].split("\n## ", 1)[0]
+    for opt in ["-yy", "-X raw", "-X verbose", "-ff", "-A", "-z", "-Z", "-c", "-U", "-k", "-i", "-n", "-Y", "-p",
+                "--seccomp-bpf", "-e trace=", "--absolute-timestamps=unix,s", "-r"]:
+        assert f"`{opt}" in section, opt
+
+
+@pytest.mark.skipif(os.geteuid() != 0 and not IN_CI, reason="setup.sh's package list is checked as root only")
+def test_setup_installs_gcc_multilib():
+    assert "gcc-multilib" in (ROOT / "setup.sh").read_text()
