@@ -37,7 +37,7 @@ def test_bad_scenarios_are_one_message(tmp_path, body, words):
 
 
 def test_device_as_input_is_refused_before_reading():
-    for args, what in ((["validate", "/dev/zero"], "not a scenario file"), (["analyze", "/dev/zero"], "a device"),
+    for args, what in ((["validate", "/dev/zero"], "not a scenario file"), (["analyze", "/dev/zero"], "/dev/zero: "),
                        (["report", "/dev/zero"], "a device"), (["compare", "/dev/zero", "/dev/zero"], "a device"),
                        (["ftrace", "analyze", "/dev/zero"], "a device, not an ftrace text file")):
         p = kprof(*args, timeout=60)
