@@ -157,8 +157,7 @@ def supervise(start, log_path: str, timeout: float, outcome: TraceOutcome, consu
 
     Ctrl-C, SIGTERM and SIGHUP only set a flag here (the traced tree is then killed, the tracer finishes
     the log), the deadline is enforced, and whatever happens nothing is left running (we are the subreaper
-    of the traced tree). With ``stop_at_root``, the run ends when the command's own process (the first
-    pid in the log) exits: what it left running is named in ``outcome.left_running`` and killed, so a
+    of the traced tree). With ``stop_at_root``, the run ends when the command's own process exits: what it left running is named in ``outcome.left_running`` and killed, so a
     daemonising command does not cost the whole timeout. The signal handlers are restored, unless a signal came: then kprof is stopping,
     and later signals are only noted while it writes its files. Sets ``outcome.wall``; returns the tracer.
     """
@@ -172,7 +171,7 @@ def supervise(start, log_path: str, timeout: float, outcome: TraceOutcome, consu
     try:
         proc = start()
         follow_log(proc, log_path, started + timeout, outcome, interrupted, consume or (lambda lines: None),
-                   RootWatch() if stop_at_root else None)
+                   RootWatch(proc.pid, from_log=isinstance(proc, subprocess.Popen)) if stop_at_root else None)
     finally:
         if proc is not None and proc.returncode is None:  # an exception in consume: leave nothing behind
             kill_tree(proc.pid)
@@ -189,12 +188,29 @@ def supervise(start, log_path: str, timeout: float, outcome: TraceOutcome, consu
 
 
 class RootWatch:
-    """Whether the traced command's own process has exited: its pid is the first in the log (its execve),
-    which stays right however short-lived the process is."""
+    """Whether the traced command's own process has exited. Its pid: with strace, the first pid in the log
+    (its execve; strace writes the log at once, and its own probe children come first among its children);
+    with kprof's ptrace tracer, whose log is buffered, its traced child, looked for right after it starts
+    (it holds the command stopped before exec, so it cannot be missed; later, a daemon re-parented to the
+    tracer could be taken for it)."""
 
-    def __init__(self):
+    def __init__(self, tracer: int, from_log: bool):
+        self.tracer = tracer
+        self.from_log = from_log
         self.root: int | None = None
         self.next_check = 0.0
+
+    def find(self, proc, wait: float = 5.0) -> None:
+        end = time.monotonic() + wait if not self.from_log else 0
+        while self.root is None and time.monotonic() < end and proc.poll() is None:
+            try:
+                with open(f"/proc/{self.tracer}/task/{self.tracer}/children") as f:
+                    kids = [int(k) for k in f.read().split()]
+            except (OSError, ValueError):
+                kids = []
+            traced = [k for k in kids if _tracer_of(k) == self.tracer]  # not a helper the tracer ran itself
+            self.root = min(traced) if traced else None
+            time.sleep(0.001)
 
     def first_line(self, line: str) -> None:
         head = line.split(None, 1)[0] if line.strip() else ""
@@ -213,6 +229,17 @@ class RootWatch:
         return stat[stat.rfind(b")") + 2:].split()[0] in (b"Z", b"X")
 
 
+def _tracer_of(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("TracerPid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def _describe(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
@@ -229,6 +256,8 @@ def follow_log(proc, log_path: str, deadline: float, outcome: TraceOutcome, inte
     log = None
     partial = ""
     killed_at = None
+    if root is not None:
+        root.find(proc)
     while True:
         if log is None and os.path.exists(log_path):
             log = open(log_path, encoding="utf-8", errors="surrogateescape")
