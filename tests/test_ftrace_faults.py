@@ -42,10 +42,14 @@ def test_full_disk_stops_restores_and_says_so(tracefs, tmp_path, small_tmpfs):
 def test_sighup_is_handled_like_ctrl_c(tracefs, tmp_path):
     before = snapshot()
     trace = tmp_path / "hup.txt"
-    script = ("import os, signal, time\nsignal.signal(signal.SIGINT, signal.SIG_DFL)\n"  # its own Ctrl-C: no traceback
-              "while True:\n    os.stat('/')\n    time.sleep(0.005)\n")
-    proc = start("ftrace", "record", "-q", "-o", trace, "--", sys.executable, "-c", script)
+    ready = tmp_path / "ready"
+    script = ("import os, signal, sys, time\nsignal.signal(signal.SIGINT, signal.SIG_DFL)\n"  # its Ctrl-C: no traceback
+              "open(sys.argv[1], 'w').close()\nwhile True:\n    os.stat('/')\n    time.sleep(0.005)\n")
+    proc = start("ftrace", "record", "-q", "-o", trace, "--", sys.executable, "-c", script, ready)
     wait_for_data(trace, proc)
+    while not ready.exists():  # the command is past its start-up (a signal there is its own traceback)
+        assert proc.poll() is None
+        time.sleep(0.01)
     proc.send_signal(signal.SIGHUP)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 129, err
