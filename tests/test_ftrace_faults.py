@@ -5,6 +5,7 @@ test's own snapshot, file by file)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -13,11 +14,25 @@ import tempfile
 import time
 
 from .conftest import ROOT, needs_root
-from .test_ftrace_record import assert_same, meta_of, snapshot, start, tracefs, wait_for_data  # noqa: F401
+from .test_ftrace_record import assert_same, meta_of, start, tracefs, wait_for_data  # noqa: F401
+from .test_ftrace_record import snapshot as full_snapshot
 from .test_outputs import small_tmpfs  # noqa: F401
 from .test_signals import identity, start_daemon
 
 pytestmark = needs_root
+
+def snapshot() -> dict:
+    """The tracing state without kprof instances: other jobs on this host may be recording at the same time
+    (each test checks that its own kprof's instance is gone with ``no_instance_of``)."""
+    state = full_snapshot()
+    state["instances/"] = [i for i in state["instances/"] if not re.fullmatch(r"kprof-\d+(-\d+)?", i)]
+    return state
+
+
+def no_instance_of(pid: int) -> bool:
+    return not [i for i in os.listdir(os.path.join("/sys/kernel/tracing", "instances"))
+                if i.startswith(f"kprof-{pid}-") or i == f"kprof-{pid}"]
+
 
 BUSY = "import os, sys\nopen(sys.argv[1], 'w').write(str(os.getpid()))\nwhile True:\n    os.stat('/')\n"
 
@@ -35,6 +50,7 @@ def test_full_disk_stops_restores_and_says_so(tracefs, tmp_path, small_tmpfs):
     assert proc.returncode == 2, err
     assert "Traceback" not in err and "no space left on the device" in err, err
     assert_same(before, snapshot())
+    assert no_instance_of(proc.pid)
     assert gone(pidfile), "the command was stopped"
     assert not [p for p in os.listdir(small_tmpfs) if p.endswith(".tmp")]
 
@@ -55,6 +71,7 @@ def test_sighup_is_handled_like_ctrl_c(tracefs, tmp_path):
     assert proc.returncode == 129, err
     assert "Traceback" not in err
     assert_same(before, snapshot())
+    assert no_instance_of(proc.pid)
     meta = meta_of(trace)
     assert meta["interrupted"] and meta["signal"] == signal.SIGHUP and meta["tracing_state_restored"]
     assert identity(meta["command_pid"]) is None
@@ -92,6 +109,7 @@ def test_two_recordings_at_once_and_a_foreign_namespace_instance(tracefs, tmp_pa
             assert meta_of(tmp_path / f"{i}.txt")["tracing_state_restored"]
         assert os.path.isdir(foreign)
         assert_same(before, snapshot())
+        assert all(no_instance_of(p.pid) for p in procs)
     finally:
         os.rmdir(foreign)
 
