@@ -180,7 +180,8 @@ def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analys
         outcome = recorder(scenario.backend)(
             argv, str(run_dir / "trace.log"), cwd=str(workdir), env=env, timeout=scenario.timeout,
             stdout_path=str(run_dir / "stdout.txt"), stderr_path=str(run_dir / "stderr.txt"),
-            consume=analysis.feed, inject=inject_rules(scenario, analysis.arch), stop_at_root=scenario.stop == "root")
+            consume=analysis.feed, inject=inject_rules(scenario, analysis.arch),
+            stop_at_root=scenario.stop == "root")
     finally:
         for s in started:
             s.stop()

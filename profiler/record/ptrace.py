@@ -879,7 +879,8 @@ class _TracerProcess:
 
 
 def record_ptrace(argv: list[str], log_path: str, *, cwd: str, env: dict, timeout: float,
-                  stdout_path: str, stderr_path: str, consume=None, inject=(), stop_at_root: bool = False) -> TraceOutcome:
+                  stdout_path: str, stderr_path: str, consume=None, inject=(),
+                  stop_at_root: bool = False) -> TraceOutcome:
     """Run ``argv`` under kprof's ptrace tracer; on timeout or Ctrl-C kill the traced tree and keep the partial log.
 
     The contract of ``record_strace``: the log (strace's text format, no -C summary) is followed while

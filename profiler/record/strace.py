@@ -124,7 +124,8 @@ def check_ptrace_failure(messages: list[str]) -> None:
 
 
 def record_strace(argv: list[str], log_path: str, *, cwd: str, env: dict, timeout: float,
-                  stdout_path: str, stderr_path: str, consume=None, inject=(), stop_at_root: bool = False) -> TraceOutcome:
+                  stdout_path: str, stderr_path: str, consume=None, inject=(),
+                  stop_at_root: bool = False) -> TraceOutcome:
     """Run ``argv`` under strace; on timeout or Ctrl-C kill the traced tree and keep the partial log.
 
     ``inject`` holds fault rules (profiler.faults.Rule) applied through strace's -e inject=.
@@ -157,9 +158,11 @@ def supervise(start, log_path: str, timeout: float, outcome: TraceOutcome, consu
 
     Ctrl-C, SIGTERM and SIGHUP only set a flag here (the traced tree is then killed, the tracer finishes
     the log), the deadline is enforced, and whatever happens nothing is left running (we are the subreaper
-    of the traced tree). With ``stop_at_root``, the run ends when the command's own process exits: what it left running is named in ``outcome.left_running`` and killed, so a
-    daemonising command does not cost the whole timeout. The signal handlers are restored, unless a signal came: then kprof is stopping,
-    and later signals are only noted while it writes its files. Sets ``outcome.wall``; returns the tracer.
+    of the traced tree). With ``stop_at_root``, the run ends when the command's own process exits: what
+    it left running is named in ``outcome.left_running`` and killed, so a daemonising command does not
+    cost the whole timeout. The signal handlers are restored, unless a signal came: then kprof is
+    stopping, and later signals are only noted while it writes its files. Sets ``outcome.wall``; returns
+    the tracer.
     """
     from profiler import signals
 
