@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything kprof needs on a fresh Debian machine, idempotently:
 #   system tools (strace, node, npm, jq, bc, socat, net-tools, chromium for the HTML report test,
-#   gcc and gcc-multilib for the strace log tests, python3-venv) with apt-get when missing,
-#   the Python package and its dependencies in .venv/, and oref0 (pinned in package-lock.json) with npm ci.
+#   gcc and gcc-multilib for the strace log tests, python3-venv, golang-go) with apt-get when missing,
+#   the Python package and its dependencies in .venv/, oref0 (pinned in package-lock.json) with npm ci,
+#   and kprof's pump tools (Go, profiler/pump/go) into build/rig-tools/<variant>/.
 # Run as root for the apt-get step; as another user it says what to install and stops.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -10,7 +11,7 @@ cd "$(dirname "$0")"
 say() { printf 'setup: %s\n' "$*" >&2; }
 
 # tool on PATH -> Debian package that provides it
-declare -A PKG=([strace]=strace [node]=nodejs [npm]=npm [jq]=jq [bc]=bc [socat]=socat [netstat]=net-tools [chromium]=chromium [gcc]=gcc)
+declare -A PKG=([strace]=strace [node]=nodejs [npm]=npm [jq]=jq [bc]=bc [socat]=socat [netstat]=net-tools [chromium]=chromium [gcc]=gcc [go]=golang-go)
 missing=()
 for tool in "${!PKG[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${PKG[$tool]}")
@@ -43,11 +44,30 @@ if ! .venv/bin/python -c 'import profiler, ptrace, tabulate, yaml, system_calls,
   touch .venv/.kprof-installed
 fi
 
-# the pump client runs under the system python3 (the scenarios' PATH): compile it once, not on every run
-/usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin python3 -m compileall -q profiler/pump >/dev/null
+# kprof's pump tools (mdt, pumphistory, listen, mmtune), one directory per radio variant: uart (/dev/serial0),
+# spi (Raspberry Pi + Explorer HAT) and edison (Explorer Board). Built with cgo (dynamically linked against
+# glibc, as ecc1's real tools are), offline (standard library only), rebuilt only when a source is newer.
+build_rig_tools() {
+  local root src out variant tags
+  root=$(pwd) src=profiler/pump/go out=build/rig-tools
+  for variant in uart spi edison; do
+    case $variant in uart) tags=uart ;; spi) tags=spi ;; edison) tags=edison ;; esac
+    if [ -x "$out/$variant/mmtune" ] && [ -z "$(find "$src" -newer "$out/$variant/mmtune" -print -quit)" ]; then
+      continue
+    fi
+    say "building the pump tools ($variant) into $out/$variant"
+    rm -rf "$out/$variant.new" && mkdir -p "$out/$variant.new"
+    (cd "$src" && env GOCACHE="$root/build/go-cache" GOPATH="$root/build/go-path" \
+       GOFLAGS= GOPROXY=off GO111MODULE=on CGO_ENABLED=1 \
+       go build -trimpath -buildvcs=false -tags "$tags" -o "$root/$out/$variant.new/" ./cmd/...)
+    ln -s mmtune "$out/$variant.new/Go-mmtune"   # the name oref0 (oref0-mmtune.sh) runs it by, as a rig installs it
+    rm -rf "$out/$variant" && mv "$out/$variant.new" "$out/$variant"
+  done
+}
+build_rig_tools
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing oref0 (npm ci)"
   npm ci --no-audit --no-fund --loglevel=error >/dev/null
 fi
-say "ready: $(.venv/bin/kprof --version), oref0 $(node -p 'require("./node_modules/oref0/package.json").version'), $(strace -V | head -1)"
+say "ready: $(.venv/bin/kprof --version), $(go version | cut -d' ' -f3), oref0 $(node -p 'require("./node_modules/oref0/package.json").version'), $(strace -V | head -1)"

@@ -16,7 +16,8 @@ from pathlib import Path
 from profiler.errors import KprofError, check_input
 from profiler.footprint import Footprint
 
-CATEGORIES = ("syscall", "error", "subsystem", "ioctl", "device", "program", "network", "file", "module", "kconfig")
+CATEGORIES = ("syscall", "error", "subsystem", "ioctl", "device", "program", "network", "file", "module", "kconfig",
+              "served")
 _TABLE = {"device": "devices", "program": "programs", "network": "network", "file": "files"}
 _DEFAULTS = None
 
@@ -48,6 +49,8 @@ def measures(fp: Footprint) -> dict[str, dict[str, int]]:
     """Everything compared, as category → key → count."""
     m: dict[str, dict[str, int]] = {c: {} for c in CATEGORIES}
     for name, s in fp.syscalls.items():
+        if not s.calls:
+            continue          # every call served by an emulated device: compared under "served"
         m["syscall"][name] = s.calls
         for errno, n in s.errors.items():
             m["error"][f"{name} {errno}"] = n
@@ -55,7 +58,10 @@ def measures(fp: Footprint) -> dict[str, dict[str, int]]:
         m["subsystem"][row["subsystem"]] = row["calls"]
     for row in fp.ioctl_rows():
         key = _ioctl_key(row)
-        m["ioctl"][key] = m["ioctl"].get(key, 0) + row["calls"]
+        if row["calls"]:
+            m["ioctl"][key] = m["ioctl"].get(key, 0) + row["calls"]
+        if row["served"]:   # answered by an emulated device: compared apart from what the kernel executed
+            m["served"][f"ioctl {key}"] = m["served"].get(f"ioctl {key}", 0) + row["served"]
     for cat, table in _TABLE.items():
         m[cat] = {k: v["calls"] for k, v in getattr(fp, table).items()}
     m["kconfig"] = {r.condition: 1 for r in _kconfig_needs(fp)}   # a Kconfig condition the footprint needs

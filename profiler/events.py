@@ -23,6 +23,7 @@ class SyscallEvent:
     fd_path: str | None = None     # what is behind the first argument when it is an fd (strace -yy form)
     result_path: str | None = None  # what is behind a returned fd (openat, socket, accept …)
     injected: bool = False         # the result was injected by the tracer, not produced by the kernel
+    served: bool = False           # the kernel never ran it: an emulated device answered it (ptrace "(SERVED)")
     number: int | None = None      # syscall number when the source gave one (ftrace, ptrace)
 
 

@@ -108,11 +108,12 @@ def strace_options(rules: list[Rule]) -> list[str]:
 def normal_variant(scenario):
     """The same scenario without its faults: the normal path the error path is compared with."""
     pump = dict(scenario.pump, fault="none") if scenario.pump is not None else None
-    return dataclasses.replace(scenario, inject=[], pump=pump, expect={})
+    return dataclasses.replace(scenario, inject=[], pump=pump, expect={}, radio_fault=None)
 
 
 def has_faults(scenario) -> bool:
-    return bool(scenario.inject) or bool(scenario.pump and scenario.pump.get("fault", "none") != "none")
+    return (bool(scenario.inject) or bool(scenario.pump and scenario.pump.get("fault", "none") != "none")
+            or bool(scenario.radio_fault))
 
 
 def call_target(ev: SyscallEvent) -> str | None:
@@ -160,13 +161,25 @@ class ProcessSequence:
 
 
 def read_sequences(log: Path, arch: str) -> dict[int, ProcessSequence]:
-    """Every process's calls in order, consecutive repeats collapsed (``read ×158 /dev/serial0``)."""
+    """Every process's calls in order, consecutive repeats collapsed (``read ×158 /dev/serial0``).
+
+    The threads of a process (clone with CLONE_THREAD: a Go program's calls move between 5-8 of them) make
+    one sequence, under the process's pid.
+    """
     parser = StraceLogParser(lambda n: syscalls.canonical_name(arch, n))
     seqs: dict[int, ProcessSequence] = {}
     with open(log, encoding="utf-8", errors="surrogateescape") as f:
         events = list(parser.feed(f)) + list(parser.finish())
+    leader: dict[int, int] = {}
+    for ev in events:   # a thread's first calls can be logged before its clone returns: map them all first
+        if getattr(ev, "name", None) in ("clone", "clone3") and isinstance(ev.result, int) and ev.result > 0 \
+                and _clone_thread(ev.args or ""):
+            leader[ev.result] = ev.pid
     for ev in events:
-        seq = seqs.setdefault(ev.pid, ProcessSequence(ev.pid, None))
+        pid = ev.pid
+        while pid in leader:
+            pid = leader[pid]
+        seq = seqs.setdefault(pid, ProcessSequence(pid, None))
         if isinstance(ev, ProcessEvent):
             if ev.kind == "exit":
                 seq.end = f"exit {ev.status}"
@@ -191,6 +204,15 @@ def read_sequences(log: Path, arch: str) -> dict[int, ProcessSequence]:
         else:
             seq.steps.append(Step(ev.name, target, 1, ev.errno, ev.injected, detail))
     return seqs
+
+
+def _clone_thread(args: str) -> bool:
+    """clone/clone3 flags (symbolic, or raw with -X raw) include CLONE_THREAD (0x10000)."""
+    m = re.search(r"flags=([^,}]+)", args)
+    if not m:
+        return False
+    flags = m.group(1)
+    return "CLONE_THREAD" in flags or (flags.startswith("0x") and bool(int(flags, 16) & 0x10000))
 
 
 def phases(seq: ProcessSequence, targets: set[str]) -> list[tuple[str, list[Step]]]:

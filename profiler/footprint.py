@@ -54,6 +54,8 @@ class SyscallStat:
     time: float = 0.0
     unfinished: int = 0     # entered but never returned (exit_group, a task killed inside the call)
     injected: int = 0
+    served: int = 0         # answered by an emulated device at the syscall boundary: not in calls, the
+                            # kernel never ran them (profiler.pump.spi under the ptrace backend)
 
 
 @dataclass
@@ -80,6 +82,15 @@ class Footprint:
         return sum(s.calls for s in self.syscalls.values())
 
     @property
+    def executed_syscalls(self) -> int:
+        """Distinct syscalls the kernel executed: a name only ever served by an emulated device is not one."""
+        return sum(1 for s in self.syscalls.values() if s.calls)
+
+    @property
+    def total_served(self) -> int:
+        return sum(s.served for s in self.syscalls.values())
+
+    @property
     def total_errors(self) -> int:
         return sum(sum(s.errors.values()) for s in self.syscalls.values())
 
@@ -103,13 +114,14 @@ class Footprint:
                     "request": f"{request:#x}", "name": info.name, "header": info.header,
                     "handler": info.handler, "subsystem": subsystem_label(info.subsystem, info.handler),
                     "device_class": info.device_class, "note": info.note,
-                    "devices": [], "calls": 0, "errors": Counter(), "by": Counter()}
+                    "devices": [], "calls": 0, "served": 0, "errors": Counter(), "by": Counter()}
             if path:
                 row["devices"].append(strip_dev(path)[0])
             row["calls"] += stat["calls"]
+            row["served"] += sum(stat.get("served", {}).values())
             row["errors"].update(stat["errors"])
             row["by"].update(stat["by"])
-        out = sorted(rows.values(), key=lambda r: (-r["calls"], r["request"]))
+        out = sorted(rows.values(), key=lambda r: (-r["calls"] - r["served"], r["request"]))
         for r in out:
             r["devices"] = sorted(set(r["devices"]))
         return out
@@ -130,6 +142,8 @@ class Footprint:
             if name == "ioctl" and ioctl_rows:
                 counted = 0
                 for r in ioctl_rows:
+                    if not r["calls"]:
+                        continue         # served only: the kernel's code for it never ran here
                     add(r["subsystem"], "ioctl", r["calls"], sum(r["errors"].values()))
                     counted += r["calls"]
                 if stat.calls > counted:  # ioctls whose request could not be read (log without -X raw)
@@ -166,7 +180,7 @@ class Footprint:
             info = self.syscall_info(name)
             sysrows[name] = {
                 "calls": s.calls, "errors": dict(sorted(s.errors.items())), "time": round(s.time, 6),
-                "unfinished": s.unfinished, "injected": s.injected,
+                "unfinished": s.unfinished, "injected": s.injected, **({"served": s.served} if s.served else {}),
                 "number": info.number, "subsystem": subsystem_label(info.subsystem, info.file),
                 "defined_in": info.defined_in,
                 "maintainers": info.maintainers, "note": info.note,
@@ -175,7 +189,8 @@ class Footprint:
             "format": FORMAT, "version": VERSION, "arch": self.arch, "source": self.source,
             "root_pid": self.root_pid, "exit": self.exit,
             "totals": {"calls": self.total_calls, "errors": self.total_errors,
-                       "syscalls": len(self.syscalls), "processes": len(self.processes)},
+                       **({"served": self.total_served} if self.total_served else {}),
+                       "syscalls": self.executed_syscalls, "processes": len(self.processes)},
             "syscalls": sysrows,
             "subsystems": self.subsystem_rows(),
             "ioctls": [dict(r, errors=dict(r["errors"]), by=dict(r["by"])) for r in self.ioctl_rows()],
@@ -204,7 +219,8 @@ class Footprint:
                 fp.syscalls[name] = SyscallStat(count(s["calls"], f"syscalls.{name}.calls"),
                                                 counts(s["errors"], f"syscalls.{name}.errors"), t,
                                                 count(s.get("unfinished", 0), f"syscalls.{name}.unfinished"),
-                                                count(s.get("injected", 0), f"syscalls.{name}.injected"))
+                                                count(s.get("injected", 0), f"syscalls.{name}.injected"),
+                                                count(s.get("served", 0), f"syscalls.{name}.served"))
             for row in data.get("ioctl_calls", []):
                 use = dict(row)
                 request, path = int(use.pop("request"), 16), use.pop("fd_path")
@@ -263,7 +279,7 @@ def _use_to_dict(e: dict) -> dict:
 def _use_from_dict(d: dict) -> dict:
     e = new_use()
     for k, v in d.items():
-        e[k] = counts(v, k) if isinstance(e.get(k), Counter) else v
+        e[k] = counts(v, k) if isinstance(e.get(k), Counter) or k == "served" else v
     e["calls"] = count(e["calls"], "calls")
     return e
 
@@ -344,6 +360,17 @@ class FootprintBuilder:
         stat = fp.syscalls.get(name)
         if stat is None:
             stat = fp.syscalls[name] = SyscallStat()
+        if ev.served:                  # kept apart: counted where it was served, never as kernel work
+            stat.served += 1
+            self._exe = self._process(ev.pid)["images"][-1]["exe"] or BEFORE_EXEC
+            if ev.fd_path is not None:
+                path, dev = strip_dev(ev.fd_path)
+                cls = devices.classify_path(ev.fd_path)
+                if devices.is_device(cls) or cls.startswith("sysfs") or name == "ioctl":
+                    self._touch(fp.devices, path, ev, dev=dev, **{"class": cls})
+            if name == "ioctl":
+                self._ioctl(ev)
+            return
         stat.calls += 1
         if ev.errno:
             stat.errors[ev.errno] += 1
@@ -438,6 +465,9 @@ class FootprintBuilder:
         e = table.get(key)
         if e is None:
             e = table[key] = new_use(**fields)
+        if ev.served:
+            e.setdefault("served", Counter())[ev.name] += 1
+            return
         e["calls"] += 1
         e["syscalls"][ev.name] += 1
         if ev.errno:

@@ -46,28 +46,126 @@ def oref0_dir() -> Path:
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-# kprof's mdt-compatible pump client comes last: a real mdt anywhere on the system PATH wins
-PUMP_CLIENT_DIR = Path(__file__).resolve().parent / "pump" / "bin"
 SERIAL_DEVICE = "/dev/serial0"  # ecc1's UART build of mdt hard-codes it
 
+# The pump tools a rig runs (ecc1's names). Which toolset serves a scenario is its own choice (pump.client, or
+# kprof run --pump-client), never whatever happens to be on the host's PATH:
+#   kprof   kprof's Go tools, built by ./setup.sh into build/rig-tools/<variant>/ (the default)
+#   system  the tools found on the system PATH (e.g. a real ecc1 install)
+#   DIR     a directory holding mdt, pumphistory, listen and mmtune (e.g. a real ecc1 build)
+PUMP_TOOLS = ("mdt", "pumphistory", "listen", "mmtune")
+RIG_TOOLS = ROOT / "build" / "rig-tools"
+PUMP_VARIANTS = ("uart", "spi", "edison")
 
-def search_path() -> str:
-    return os.pathsep.join([str(NODE_MODULES / ".bin"), SYSTEM_PATH, str(PUMP_CLIENT_DIR)])
+
+def pump_tool_dir(variant: str = "uart") -> Path:
+    """Where ./setup.sh builds kprof's tools for a radio variant: uart, spi (Pi + Explorer HAT) or edison."""
+    if variant not in PUMP_VARIANTS:
+        raise KprofError(f"unknown radio variant {variant!r} (one of {', '.join(PUMP_VARIANTS)})")
+    return RIG_TOOLS / variant
+
+
+def pump_variant(scenario: Scenario) -> str:
+    """The radio variant of kprof's tools a scenario runs: its radio (uart, spi or edison)."""
+    return scenario.radio
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _tool_dir(scenario: Scenario) -> Path | None:
+    """The directory of the scenario's pump tools, put first on its PATH (None: the system's PATH)."""
+    choice = scenario.pump_client
+    if choice == "system":
+        return None
+    if choice == "kprof":
+        return pump_tool_dir(pump_variant(scenario))
+    return Path(choice).expanduser().resolve()
 
 
 def pump_client(scenario: Scenario) -> dict | None:
-    """Which pump client the scenario's command will run: a real mdt, or kprof's own (said in every report)."""
+    """The scenario's pump toolset, each tool resolved (path and sha256) for meta.json and the report.
+
+    A choice that cannot be honoured is a KprofError naming what is missing: nothing falls back to another
+    toolset.
+    """
     if scenario.pump is None:
         return None
-    found = shutil.which("mdt", path=search_path())
-    own = found is not None and Path(found).resolve().parent == PUMP_CLIENT_DIR
-    return {"mdt": found, "kind": "kprof's mdt-compatible client (Python, same device-level syscalls as "
-                                  "ecc1's UART build)" if own else "real mdt"}
+    choice = scenario.pump_client
+    where = _tool_dir(scenario)
+    if where is None:
+        found = {t: shutil.which(t, path=SYSTEM_PATH) for t in PUMP_TOOLS}
+        if not any(found.values()):
+            raise KprofError(f"{scenario.path}: pump client 'system': none of {', '.join(PUMP_TOOLS)} is on the "
+                             f"system PATH ({SYSTEM_PATH})")
+        kind = "the system's tools (system PATH)"
+    else:
+        if choice != "kprof" and not where.is_dir():
+            raise KprofError(f"{scenario.path}: pump client directory {where} does not exist (give kprof, system "
+                             f"or a directory holding {', '.join(PUMP_TOOLS)})")
+        found = {t: str(where / t) if os.access(where / t, os.X_OK) and (where / t).is_file() else None
+                 for t in PUMP_TOOLS}
+        missing = [t for t, p in found.items() if p is None]
+        if missing and choice == "kprof":
+            raise KprofError(f"kprof's pump tools are not built ({where / missing[0]} is missing): run ./setup.sh "
+                             f"(it builds them with Go into {RIG_TOOLS})")
+        if missing:
+            raise KprofError(f"{scenario.path}: pump client directory {where}: no executable "
+                             f"{', '.join(missing)} there (it must hold {', '.join(PUMP_TOOLS)})")
+        kind = (f"kprof's Go tools ({pump_variant(scenario)} build)" if choice == "kprof"
+                else f"the tools in {where}")
+    tools = {t: ({"path": p, "sha256": _sha256(Path(p))} if p else None) for t, p in found.items()}
+    return {"client": choice, "kind": kind, "dir": None if where is None else str(where), "tools": tools}
+
+
+def search_path(scenario: Scenario | None = None) -> str:
+    """The command's PATH: oref0's node_modules/.bin, the scenario's pump tools, then the system PATH."""
+    parts = [str(NODE_MODULES / ".bin")]
+    if scenario is not None and scenario.pump is not None:
+        where = _tool_dir(scenario)
+        if where is not None:
+            parts.append(str(where))
+    return os.pathsep.join(parts + [SYSTEM_PATH])
+
+
+def with_overrides(scenario: Scenario, radio: str | None = None, backend: str | None = None,
+                   pump_client: str | None = None) -> Scenario:
+    """``kprof run --radio/--backend/--pump-client``: an SPI radio implies the ptrace backend unless one was asked
+    for.  The pump options belong to pump scenarios: given for another one, they are an error, not ignored."""
+    import dataclasses
+    for option, value in (("--radio", radio), ("--pump-client", pump_client)):
+        if value is not None and scenario.pump is None:
+            raise KprofError(f"{scenario.path}: {option} {value or repr(value)}: the option belongs to a pump "
+                             f"scenario (this one has no 'pump:' section)")
+    if pump_client is not None:
+        if not pump_client:
+            raise KprofError("--pump-client: empty; give kprof, system or a directory holding mdt, pumphistory, "
+                             "listen and mmtune")
+        if pump_client not in ("kprof", "system"):
+            pump_client = str(Path(pump_client).expanduser().resolve())
+    radio = radio or scenario.radio
+    if radio != "uart":
+        serial_rules = [r for r in scenario.inject
+                        if r.get("path") == SERIAL_DEVICE or r.get("fd_class") == "serial"]
+        if serial_rules:
+            raise KprofError(f"{scenario.path}: --radio {radio}: its inject: rules act on the UART device "
+                             f"({SERIAL_DEVICE}), which the {radio} radio path never opens; the SPI path's faults "
+                             f"are radio_fault: and the pump-spi-* scenarios")
+    backend = backend or scenario.raw.get("backend") or ("strace" if radio == "uart" else "ptrace")
+    return dataclasses.replace(scenario, radio=radio, backend=backend,
+                               radio_fault=scenario.radio_fault if radio != "uart" else None,
+                               pump_client=pump_client or scenario.pump_client)
 
 
 def missing_tools(scenario: Scenario) -> list[str]:
     """Executables the scenario needs that are not on kprof's PATH (node_modules/.bin first)."""
-    path = search_path()
+    path = search_path(scenario)
     wanted = list(scenario.requires)
     if not scenario.shell:
         wanted.insert(0, scenario.command[0])
@@ -79,9 +177,17 @@ def check_runnable(scenario: Scenario) -> None:
     if scenario.backend == "strace" and any(r.restricted for r in rules):
         raise KprofError(f"{scenario.path}: inject: a rule restricted to a path or fd class needs the ptrace "
                          f"backend (add 'backend: ptrace'): strace cannot restrict an injection by path")
+    if scenario.radio != "uart":
+        if scenario.pump is None:
+            raise KprofError(f"{scenario.path}: radio: {scenario.radio}: the radio path belongs to a pump scenario")
+        if scenario.backend != "ptrace":
+            raise KprofError(f"{scenario.path}: radio: {scenario.radio} is served at the syscall boundary by kprof's "
+                             f"ptrace backend (strace cannot answer an ioctl); drop 'backend: {scenario.backend}' "
+                             f"(or --backend {scenario.backend}), or run the UART path with --radio uart")
     if scenario.pump is not None:
         from profiler.pump.emulator import config_from_mapping
         config_from_mapping(scenario.pump, f"{scenario.path}: pump")
+        pump_client(scenario)  # the chosen toolset exists, or a clear error before anything runs
     missing = missing_tools(scenario)
     if missing:
         raise KprofError(
@@ -102,10 +208,9 @@ def command_env(scenario: Scenario, workdir: Path) -> dict[str, str]:
     variables = {"WORKDIR": str(workdir), "OREF0_DIR": str(oref0_dir()), "KPROF_ROOT": str(ROOT)}
     env = dict(os.environ)
     env.update(variables)
-    env["PATH"] = search_path()
+    env["PATH"] = search_path(scenario)
     if scenario.pump is not None:
         from profiler.pump.emulator import config_from_mapping
-        env["KPROF_SERIAL_DEVICE"] = SERIAL_DEVICE
         env["MEDTRONIC_PUMP_ID"] = config_from_mapping(scenario.pump, f"{scenario.path}: pump").id
     for k, v in scenario.env.items():
         env[k] = expand(v, variables)
@@ -160,13 +265,16 @@ def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analys
 
     started = []
     resolv = None
+    spi = holder = None
     strace_rec.become_subreaper()  # what prepare steps or the command leave running is ours to kill
     try:
         if scenario.services:
             from profiler.environment import nightscout  # services are rare: keep them out of start-up
             for spec in scenario.services:
                 started.append(nightscout.start_service(spec, workdir))
-        if scenario.pump is not None:
+        if scenario.pump is not None and scenario.radio != "uart":
+            spi, holder = _spi_radio(scenario, env)
+        elif scenario.pump is not None:
             from profiler.pump.emulator import PumpEmulator, config_from_mapping
             # the command's env: its TZ is the pump clock's zone, its MEDTRONIC_FREQUENCY the pump's frequency
             pump = PumpEmulator(config_from_mapping(scenario.pump, f"{scenario.path}: pump"), env=env).start()
@@ -181,15 +289,52 @@ def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analys
             argv, str(run_dir / "trace.log"), cwd=str(workdir), env=env, timeout=scenario.timeout,
             stdout_path=str(run_dir / "stdout.txt"), stderr_path=str(run_dir / "stderr.txt"),
             consume=analysis.feed, inject=inject_rules(scenario, analysis.arch),
-            stop_at_root=scenario.stop == "root")
+            stop_at_root=scenario.stop == "root", **({"spi": spi} if spi else {}))
     finally:
+        if holder is not None:
+            holder.close()
         for s in started:
             s.stop()
         if resolv:
             os.unlink(resolv)
         strace_rec.reap_orphans()
     strace_rec.check_ptrace_failure(outcome.strace_messages or [])
-    return outcome, [service_report(s) for s in started], analysis.finish(require_events=False)
+    reports = [service_report(s) for s in started]
+    if spi is not None:
+        reports.insert(0, spi_report(spi, outcome.device))
+    return outcome, reports, analysis.finish(require_events=False)
+
+
+def _spi_radio(scenario: Scenario, env: dict):
+    """The SPI radio path in this mount namespace (spi-radio.md §8): a placeholder spidev node, a fake sysfs
+    GPIO tree, and the emulated radio + pump the ptrace backend serves the ioctls from. Returns (the
+    device, the file holding the spidev's flock for radio_fault: device-in-use, else None)."""
+    import fcntl
+
+    from profiler.environment import devfs
+    from profiler.pump.emulator import PumpEmulator, config_from_mapping
+    from profiler.pump.spi import BOARDS, SpiDevice
+
+    board = BOARDS[scenario.radio]
+    # served by the tracer, never started; the command's env gives the pump clock's zone and frequency
+    emulator = PumpEmulator(config_from_mapping(scenario.pump, f"{scenario.path}: pump"), env=env)
+    devfs.private_dev({Path(board.device).name: None})
+    devfs.fake_gpio(board.pins, exported=scenario.radio_fault != "not-exported")
+    holder = None
+    if scenario.radio_fault == "device-in-use":   # another process (kprof, here) holds the radio (§2.1)
+        holder = open(board.device, "rb")
+        fcntl.flock(holder, fcntl.LOCK_EX)
+    return SpiDevice(board, emulator), holder
+
+
+def spi_report(spi, served: dict | None) -> dict:
+    """What the emulated SPI radio served, for meta.json and the report (made in the tracer process)."""
+    served = served or {}
+    return {"type": "pump", "radio": spi.board.radio, "device": spi.board.device, "board": spi.board.title,
+            "exchanges": len(served.get("exchanges", [])), "state": served.get("state", spi.emu.state),
+            "served": {k: served.get(k) for k in ("served_ioctls", "transfers", "frames", "resets", "processes",
+                                                 "latency_s", "gpio_writes")},
+            "radio_exchanges": served.get("exchanges", [])[-200:]}
 
 
 def prepare(scenario: Scenario, step: str, workdir: Path, env: dict) -> None:
@@ -235,8 +380,9 @@ def inject_rules(scenario: Scenario, arch: str) -> list:
 def service_report(service) -> dict:
     """What a started service or emulated device did, for meta.json and the report."""
     if hasattr(service, "slave_path"):  # the pump emulator
-        return {"type": "pump", "device": SERIAL_DEVICE, "pty": service.slave_path,
-                "exchanges": len(service.exchanges), "state": service.state}
+        return {"type": "pump", "radio": "uart", "device": SERIAL_DEVICE, "pty": service.slave_path,
+                "exchanges": len(service.exchanges), "state": service.state,
+                "radio_exchanges": service.exchanges[-200:]}
     return {"type": "nightscout", "url": service.url, "requests": list(service.requests)}
 
 
@@ -312,6 +458,7 @@ def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None
         "kprof_format": 1, "scenario": scenario.name, "scenario_file": str(scenario.path),
         "description": scenario.description,
         "command": scenario.command, "shell": scenario.shell, "backend": scenario.backend,
+        **({"radio": scenario.radio, "radio_fault": scenario.radio_fault} if scenario.pump is not None else {}),
         "inject": scenario.inject,
         **({"strace_options": strace_rec.STRACE_OPTIONS} if scenario.backend == "strace" else {}),
         "network": network, "arch": arch,
@@ -341,8 +488,10 @@ def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None
                     _execute, scenario, workdir, env, run_dir, analysis, network,
                     net=network == "none", mount=True)
                 meta["isolation"] = (f"network namespace ({how}), loopback only, resolv.conf naming 127.0.0.1"
-                                     if network == "none" else "host network") + ("; private /dev (mount namespace)"
-                                                             if scenario.pump is not None else "")
+                                     if network == "none" else "host network") + (
+                    "; private /dev (mount namespace)" if scenario.pump is not None and scenario.radio == "uart" else
+                    "; private /dev with a placeholder spidev node and a fake /sys/class/gpio (mount namespace)"
+                    if scenario.pump is not None else "")
             else:
                 trace, services, result = _execute(scenario, workdir, env, run_dir, analysis)
                 meta["isolation"] = "none: host network"

@@ -164,9 +164,12 @@ class Scenario:
     repeat: int = 1
     network: str = "none"
     services: list[dict] = field(default_factory=list)
-    pump: dict | None = None
+    pump: dict | None = None        # the emulator's settings (pump: without its client key)
+    pump_client: str = "kprof"      # pump.client: kprof, system or a directory of tools (see runner.pump_client)
     inject: list[dict] = field(default_factory=list)
     backend: str = "strace"
+    radio: str = "uart"               # the pump's radio path: uart (/dev/serial0), spi or edison (spidev)
+    radio_fault: str | None = None    # SPI set-up faults: device-in-use, not-exported
     tolerance: dict | None = None
     requires: list[str] = field(default_factory=list)
     expect: dict = field(default_factory=dict)
@@ -201,18 +204,33 @@ def load_scenario(path) -> Scenario:
             if "error" in rule and not hasattr(errno, rule["error"]):
                 errors.append(f"{path}:{lines.get(id(rule), {}).get('error', 1)}: inject[{i}].error: "
                               f"{rule['error']!r} is not an errno name (e.g. EIO, ENOSPC, EAGAIN)")
+        if data.get("radio", "uart") != "uart" or "radio_fault" in data:
+            if "pump" not in data:
+                errors.append(f"{path}:{keyline.get('radio', keyline.get('radio_fault', 1))}: radio: the radio path "
+                              f"belongs to a pump scenario (add a 'pump:' section)")
+            if "radio_fault" in data and data.get("radio", "uart") == "uart":
+                errors.append(f"{path}:{keyline['radio_fault']}: radio_fault: SPI set-up faults need radio: spi "
+                              f"or edison")
         if data["name"] != path.stem:
             errors.append(f"{path}:{keyline.get('name', 1)}: name: '{data['name']}' differs from the file "
                           f"name '{path.stem}'")
     if errors:
         raise KprofError("\n".join(errors))
     fixtures = data.get("fixtures", [])
+    pump, client = data.get("pump"), "kprof"
+    if isinstance(pump, dict) and "client" in pump:
+        pump = {k: v for k, v in pump.items() if k != "client"}
+        client = data["pump"]["client"]
+        if client not in ("kprof", "system"):  # a directory, relative to the scenario file
+            client = str((path.parent / Path(client).expanduser()).resolve())
     return Scenario(
         path=path, name=data["name"], description=data["description"].strip(), command=data["command"],
         shell=data.get("shell", False), fixtures=[fixtures] if isinstance(fixtures, str) else fixtures,
         prepare=data.get("prepare", []), env={k: str(v) for k, v in data.get("env", {}).items()},
         timeout=float(data.get("timeout", 120)), stop=data.get("stop", "root"), repeat=data.get("repeat", 1),
-        network=data.get("network", "none"), services=data.get("services", []), pump=data.get("pump"),
-        tolerance=data.get("tolerance"), inject=data.get("inject", []), backend=data.get("backend", "strace"),
+        network=data.get("network", "none"), services=data.get("services", []), pump=pump, pump_client=client,
+        tolerance=data.get("tolerance"), inject=data.get("inject", []),
+        backend=data.get("backend") or ("strace" if data.get("radio", "uart") == "uart" else "ptrace"),
+        radio=data.get("radio", "uart"), radio_fault=data.get("radio_fault"),
         requires=data.get("requires", []), expect=data.get("expect", {}), raw=data,
     )

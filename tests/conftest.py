@@ -36,3 +36,16 @@ def kprof(*args, check=None, cwd=None, timeout=300, env=None):
     if check is not None:
         assert p.returncode == check, f"exit {p.returncode}\nstdout:\n{p.stdout[-3000:]}\nstderr:\n{p.stderr[-3000:]}"
     return p
+
+
+def per_thread_logs_in_order(paths) -> list[str]:
+    """strace -ff -ttt logs (one per thread, so no <unfinished ...> splits: Go tools run on several threads)
+    merged by time, timestamps removed. A call interrupted by a signal (Go's preemption SIGURG) and restarted
+    by the kernel is logged twice, "= ? ERESTARTSYS" and then again: it is one call of the program, kept once."""
+    lines = []
+    for path in paths:
+        for line in Path(path).read_text().splitlines():
+            stamp, _, call = line.partition(" ")
+            if " = ? ERESTART" not in call:
+                lines.append((float(stamp), call))
+    return [call for _, call in sorted(lines, key=lambda x: x[0])]

@@ -1,7 +1,7 @@
-"""The pump emulator and kprof's mdt-compatible client, end to end over a real pty.
+"""The pump emulator and kprof's mdt-compatible Go tools, end to end over a real pty.
 
-The client runs as a real subprocess (profiler/pump/bin/mdt under the system python3, as the scenario runner
-starts it) with KPROF_SERIAL_DEVICE pointing at the emulator's pty slave.
+The tools (build/rig-tools/uart/, built by ./setup.sh) run as real subprocesses with /dev/serial0 bound to
+the emulator's pty slave in a private mount namespace (tests/helpers/with_serial0.py), as kprof run does.
 """
 from __future__ import annotations
 
@@ -23,9 +23,13 @@ import pytest
 from profiler.errors import KprofError
 from profiler.pump import protocol as P
 from profiler.pump.emulator import PumpConfig, PumpEmulator, config_from_mapping, parse_fault
-from tests.conftest import ROOT, needs_strace
+from tests.conftest import ROOT, needs_root, needs_strace, per_thread_logs_in_order
 
-BIN = ROOT / "profiler" / "pump" / "bin"
+BIN = ROOT / "build" / "rig-tools" / "uart"
+WITH_SERIAL0 = [sys.executable, str(ROOT / "tests" / "helpers" / "with_serial0.py")]
+SERIAL0 = "/dev/serial0"
+ALL = ("-s", "2000-01-01T00:00:00Z")            # pumphistory: every record
+pytestmark = needs_root                         # the private mount namespace that holds /dev/serial0
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"   # what kprof's runner uses
 CLIENT_ENV = {**os.environ, "MEDTRONIC_FREQUENCY": "916.55"}    # the pump is where the client tunes
 
@@ -49,11 +53,11 @@ def run(emu: PumpEmulator, *args, env: dict | None = None, prefix: list | None =
     """Run the client tool (mdt unless args[0] is pumphistory/listen) against ``emu``."""
     args = [str(a) for a in args]
     tool = args.pop(0) if args and args[0] in ("pumphistory", "listen") else "mdt"
-    e = {**CLIENT_ENV, "PATH": SYSTEM_PATH, "KPROF_SERIAL_DEVICE": emu.slave_path, "MEDTRONIC_PUMP_ID": emu.config.id}
+    e = {**CLIENT_ENV, "PATH": SYSTEM_PATH, "MEDTRONIC_PUMP_ID": emu.config.id}
     e.update(env or {})
     e = {k: v for k, v in e.items() if v is not None}
-    return subprocess.run([*(prefix or []), str(BIN / tool), *args], env=e, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run([*WITH_SERIAL0, emu.slave_path, *(prefix or []), str(BIN / tool), *args], env=e,
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def ok(p) -> str:
@@ -89,8 +93,8 @@ def test_reservoir_exchange_is_section6(pump):
     ]
     lines = p.stderr.splitlines()
     assert [re.sub(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d ", "", line) for line in lines] == [
-        f"connected to CC111x radio on {emu.slave_path}", "setting frequency to 916.550", "model 522 pump",
-        f"disconnecting CC111x radio on {emu.slave_path}"]
+        f"connected to CC111x radio on {SERIAL0}", "setting frequency to 916.550", "model 522 pump",
+        f"disconnecting CC111x radio on {SERIAL0}"]
 
 
 @pytest.mark.parametrize("model, reservoir, printed", [
@@ -146,8 +150,8 @@ def test_settempbasal_then_tempbasal(pump, tmp_path):
     assert emu.state["history_length"] == before + 1
     assert emu.state["temp_basal"] == {"temp": "absolute", "duration": 30, "rate": 0.9}
     history = json.loads(ok(run(emu, "pumphistory")))
-    assert [r["_type"] for r in history] == ["TempBasal", "TempBasalDuration"]
-    assert history[0]["rate"] == 0.9 and history[1]["duration (min)"] == 30
+    assert [r["Type"] for r in history] == ["TempBasalRate", "TempBasalDuration"]
+    assert history[0]["Info"] == {"Type": "Absolute", "Value": 0.9} and history[1]["Info"] == "30m0s"
     # percent temp, -f internal form
     assert ok(run(emu, "-f", "internal", "settempbasal", "50", "60", "percent")) == ""
     assert json.loads(ok(run(emu, "tempbasal"))) == {"duration": 60, "temp": "percent", "rate": 50}
@@ -184,7 +188,7 @@ def test_bolus_lowers_reservoir(pump, tmp_path, model, param_bytes):
     assert again.returncode == 1 and "bolus error: BolusInProgress" in again.stderr
     assert emu.state["reservoir"] == 98.5
     history = json.loads(ok(run(emu, "pumphistory")))
-    assert history[0]["_type"] == "Bolus" and history[0]["amount"] == 1.5
+    assert history[0]["Type"] == "Bolus" and history[0]["Info"]["Amount"] == 1.5
     pkt = P.decode_packet(bytes.fromhex(long["request"])[10:-1])
     assert pkt[5] == param_bytes and pkt[6:6 + param_bytes] == (b"\x0f" if param_bytes == 1 else b"\x00\x3c")
 
@@ -196,12 +200,12 @@ def test_suspend_resume_button_setclock(pump):
     assert emu.state["suspended"] is True
     assert ok(run(emu, "resume")) == ""
     assert json.loads(ok(run(emu, "status")))["suspended"] is False
-    assert ok(run(emu, "button", "esc", "esc")) == ""
+    assert ok(run(emu, "-f", "internal", "button", "esc", "esc")) == ""
     assert emu.state["buttons"] == ["esc", "esc"]
-    assert ok(run(emu, "setclock", "2030-01-02 03:04:05")) == ""
+    assert ok(run(emu, "-f", "internal", "setclock", "2030-01-02 03:04:05")) == ""
     assert json.loads(ok(run(emu, "clock"))).startswith("2030-01-02T03:04:0")
-    types = [r["_type"] for r in json.loads(ok(run(emu, "pumphistory", "-a")))]
-    assert types == ["PumpResume", "PumpSuspend"]
+    types = [r["Type"] for r in json.loads(ok(run(emu, "pumphistory", *ALL)))]
+    assert types == ["ResumePump", "SuspendPump"]
 
 
 def test_pumphistory_initial_records_x23(pump):
@@ -212,11 +216,11 @@ def test_pumphistory_initial_records_x23(pump):
              "unabsorbed": 0.1}]
     emu = pump(model="754", history=hist)
     recent = json.loads(ok(run(emu, "pumphistory", "-n", "6")))
-    assert [r["_type"] for r in recent] == ["Bolus", "TempBasal", "TempBasalDuration"]
-    assert recent[0]["amount"] == 0.325 and recent[0]["unabsorbed"] == 0.1
-    assert recent[1]["rate"] == 1.2 and recent[2]["duration (min)"] == 60
-    everything = json.loads(ok(run(emu, "pumphistory", "-a")))
-    assert len(everything) == 4 and everything[-1]["amount"] == 2.0
+    assert [r["Type"] for r in recent] == ["Bolus", "TempBasalRate", "TempBasalDuration"]
+    assert recent[0]["Info"]["Amount"] == 0.325 and recent[0]["Info"]["Unabsorbed"] == 0.1
+    assert recent[1]["Info"]["Value"] == 1.2 and recent[2]["Info"] == "1h0m0s"
+    everything = json.loads(ok(run(emu, "pumphistory", *ALL)))
+    assert len(everything) == 4 and everything[-1]["Info"]["Amount"] == 2.0
 
 
 def test_pumphistory_several_pages(pump):
@@ -225,9 +229,9 @@ def test_pumphistory_several_pages(pump):
             for i in range(250)]                 # 9 bytes each: 113 per page → 3 pages
     emu = pump(model="522", history=hist)
     assert emu.state["history_pages"] == 3
-    records = json.loads(ok(run(emu, "pumphistory", "-a")))
+    records = json.loads(ok(run(emu, "pumphistory", *ALL)))
     assert len(records) == 250
-    assert records[0]["timestamp"].startswith("2026-01-01T04:09:00")
+    assert records[0]["Time"].startswith("2026-01-01T04:09:00")
     assert len([x for x in pump_exchanges(emu) if x["command"] == "historyPage"
                 and len(x["request"]) == 2 * 118]) == 3
 
@@ -246,8 +250,9 @@ def test_client_errors(pump):
     p = run(emu, "reservoir", env={"MEDTRONIC_PUMP_ID": None})
     assert p.returncode == 1 and "MEDTRONIC_PUMP_ID environment variable is not set" in p.stderr
     assert [x["request"] for x in emu.exchanges] == ["02"]        # checked after GetVersion
-    p = run(emu, "reservoir", env={"KPROF_SERIAL_DEVICE": "/nonexistent/serial0"})
-    assert p.returncode == 1 and "cannot connect to CC111x radio on /nonexistent/serial0" in p.stderr
+    p = subprocess.run([str(BIN / "mdt"), "reservoir"], capture_output=True, text=True, timeout=30,
+                       env={"PATH": SYSTEM_PATH, "MEDTRONIC_PUMP_ID": "123456"})     # no /dev/serial0 here
+    assert p.returncode == 1 and "cannot connect to CC111x radio on /dev/serial0" in p.stderr
     p = run(emu, "reservoir", env={"MEDTRONIC_PUMP_ID": "654321"})   # another pump: silence, then wake-up
     assert p.returncode == 2 and "no response to wakeup" in p.stderr
     p = run(emu, "frobnicate")
@@ -256,8 +261,9 @@ def test_client_errors(pump):
 
 def test_sigterm_closes_and_exits_0(pump):
     emu = pump(fault="busy:listen")               # the radio never answers GetPacket: listen waits
-    e = {**os.environ, "PATH": SYSTEM_PATH, "KPROF_SERIAL_DEVICE": emu.slave_path, "MEDTRONIC_PUMP_ID": "123456"}
-    proc = subprocess.Popen([str(BIN / "listen"), "-t", "1h"], env=e, stdout=subprocess.PIPE,
+    e = {**os.environ, "PATH": SYSTEM_PATH, "MEDTRONIC_PUMP_ID": "123456"}
+    proc = subprocess.Popen([*WITH_SERIAL0, emu.slave_path, str(BIN / "listen"), "-t", "1h"], env=e,
+                            stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 10
     while not any(x["radio"] == "GetPacket" for x in emu.exchanges) and time.monotonic() < deadline:
@@ -274,10 +280,10 @@ def test_sigterm_closes_and_exits_0(pump):
 def test_strace_device_calls(pump, tmp_path):
     emu = pump(latency=True)
     log = tmp_path / "strace.log"
-    p = run(emu, "reservoir", prefix=["strace", "-f", "-X", "raw", "-yy", "-o", str(log)])
+    p = run(emu, "reservoir", prefix=["strace", "-ff", "-ttt", "-X", "raw", "-yy", "-o", str(log)])
     assert ok(p) == "135\n"
-    text = log.read_text().splitlines()
-    dev = emu.slave_path
+    text = per_thread_logs_in_order(tmp_path.glob("strace.log.*"))
+    dev = SERIAL0
     opens = [line for line in text if re.search(r'\bopenat\(.*"' + re.escape(dev) + '"', line)]
     assert len(opens) == 1, opens
     m = re.search(r'openat\((-100)<[^>]*>, "' + re.escape(dev) + r'", (0x[0-9a-f]+)\) = (\d+)<', opens[0])
@@ -338,7 +344,7 @@ def test_fault_busy(pump):
 def test_fault_busy_radio_commands(pump):
     emu = pump(fault="busy:version")
     p = run(emu, "reservoir")
-    assert p.returncode == 1 and f"cannot connect to CC111x radio on {emu.slave_path}" in p.stderr
+    assert p.returncode == 1 and f"cannot connect to CC111x radio on {SERIAL0}" in p.stderr
     emu = pump(fault="busy:register")        # a silent FREQ0 write leaves the radio error: nothing is sent
     p = run(emu, "reservoir")
     assert p.returncode == 1 and p.stderr.rstrip().endswith("cc111x: no response")
@@ -403,15 +409,15 @@ def test_fault_ack_lost_changes_state_anyway(pump):
 
 def test_fault_history_fragments(pump):
     emu = pump(fault="lost-fragment@2", history=[{"type": "PumpSuspend", "time": "2026-01-01T00:00:00"}])
-    p = run(emu, "pumphistory", "-a")
-    assert [r["_type"] for r in json.loads(ok(p))] == ["PumpSuspend"]
+    p = run(emu, "pumphistory", *ALL)
+    assert [r["Type"] for r in json.loads(ok(p))] == ["SuspendPump"]
     assert "received fragment 2 after 1 NAK" in p.stderr and "received fragment 3 after 1 NAK" in p.stderr
     emu = pump(fault="page-crc@1", history=[{"type": "PumpResume", "time": "2026-01-01T00:00:00"}])
-    p = run(emu, "pumphistory", "-a")
-    assert [r["_type"] for r in json.loads(ok(p))] == ["PumpResume"]
+    p = run(emu, "pumphistory", *ALL)
+    assert [r["Type"] for r in json.loads(ok(p))] == ["ResumePump"]
     assert "history page 0: computed CRC" in p.stderr
     emu = pump(fault="duplicate-fragment@3", history=[{"type": "PumpResume", "time": "2026-01-01T00:00:00"}])
-    assert [r["_type"] for r in json.loads(ok(run(emu, "pumphistory", "-a")))] == ["PumpResume"]
+    assert [r["Type"] for r in json.loads(ok(run(emu, "pumphistory", *ALL)))] == ["ResumePump"]
 
 
 # --- robustness ---
@@ -533,12 +539,13 @@ def test_pump_serve(tmp_path):
     try:
         slave = proc.stdout.readline().strip()
         assert slave.startswith("/dev/pts/") and os.readlink(link) == slave
-        e = {**os.environ, "PATH": SYSTEM_PATH, "KPROF_SERIAL_DEVICE": str(link), "MEDTRONIC_PUMP_ID": "123456"}
+        e = {**os.environ, "PATH": SYSTEM_PATH, "MEDTRONIC_PUMP_ID": "123456"}
         for _ in range(2):                                        # sessions one after another
-            p = subprocess.run([str(BIN / "mdt"), "reservoir"], env=e, capture_output=True, text=True, timeout=30)
+            p = subprocess.run([*WITH_SERIAL0, str(link), str(BIN / "mdt"), "reservoir"], env=e, capture_output=True,
+                               text=True, timeout=30)
             assert p.stdout == "135.5\n", p.stderr
-        p = subprocess.run([str(BIN / "mdt"), "-f", "internal", "bolus", "1"], env=e, capture_output=True,
-                           text=True, timeout=30)
+        p = subprocess.run([*WITH_SERIAL0, str(link), str(BIN / "mdt"), "-f", "internal", "bolus", "1"], env=e,
+                           capture_output=True, text=True, timeout=30)
         assert p.returncode == 0, p.stderr
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=15)

@@ -1,6 +1,7 @@
 """The pump scenarios end to end: kprof run → private /dev/serial0 → emulator ← client, under real strace."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 
@@ -67,12 +68,16 @@ def assert_nothing_left(bundle, marker: str | None = None) -> None:
 def test_pump_status_prints_the_reservoir_and_the_device_level_footprint(tmp_path):
     before = dev_listing()
     bundle = tmp_path / "b"
-    p = kprof("run", PUMP_SCENARIOS / "pump-status.yaml", "--out", bundle, check=0)
+    p = kprof("run", PUMP_SCENARIOS / "pump-status-uart.yaml", "--out", bundle, check=0)
     assert (bundle / "stdout.txt").read_text().strip() == "135.5"
     out = p.stdout
     assert "Device-level footprint: /dev/serial0" in out
     assert "TCSETS 1 (drivers/tty/" in out and "drivers/tty" in out
-    assert "kprof's mdt-compatible client" in out and "SPI" in out, "the report says which client ran and the rig path"
+    assert "kprof's Go tools (uart build)" in out and "SPI" in out, "the report says which client ran and the rig path"
+    tools = json.loads((bundle / "meta.json").read_text())["pump_client"]["tools"]
+    mdt = ROOT / "build" / "rig-tools" / "uart" / "mdt"
+    assert tools["mdt"]["path"] == str(mdt) and str(mdt) in out
+    assert tools["mdt"]["sha256"] == hashlib.sha256(mdt.read_bytes()).hexdigest()
     fp = json.loads((bundle / "footprint.json").read_text())
     serial = fp["devices"]["/dev/serial0"]
     assert serial["class"] == "serial" and serial["syscalls"]["ioctl"] == 1

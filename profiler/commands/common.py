@@ -25,9 +25,11 @@ def footprint_warnings(fp: Footprint) -> list[str]:
 
 def footprint_facts(fp: Footprint) -> list[tuple[str, str]]:
     return [("arch", fp.arch),
-            ("totals", f"{fp.total_calls} syscalls ({fp.total_errors} failed), {len(fp.syscalls)} distinct, "
+            ("totals", f"{fp.total_calls} syscalls ({fp.total_errors} failed), {fp.executed_syscalls} distinct, "
                        f"{len(fp.subsystem_rows())} subsystems, {len(fp.processes)} processes/threads, "
-                       f"{sum(d['calls'] for d in fp.programs.values())} exec calls")]
+                       f"{sum(d['calls'] for d in fp.programs.values())} exec calls"
+                       + (f"; {fp.total_served} more calls emulated at the syscall boundary (served, not counted)"
+                          if fp.total_served else ""))]
 
 
 def describe_end(end: dict | None) -> str:
@@ -68,25 +70,37 @@ def run_report(scenario, outcomes, meta: dict, bundle: Path) -> Report:
         if s["type"] == "pump":
             st = s["state"]
             temp = st.get("temp_basal")
+            where = f"pty {s['pty']}" if s.get("radio", "uart") == "uart" else \
+                f"SPI, {s['board']}, served at the syscall boundary"
             report.facts.append(("pump", f"emulated Medtronic {st.get('model', '?')} (id {st.get('id', '?')}) behind a "
-                                         f"subg_rfspy radio at {s['device']} (pty {s['pty']}), fault "
+                                         f"subg_rfspy radio at {s['device']} ({where}), fault "
                                          f"{st.get('fault', 'none')}, {s['exchanges']} radio exchanges; after: reservoir "
                                          f"{st.get('reservoir')} U, temp basal {temp or 'none'}, "
                                          f"{'suspended' if st.get('suspended') else 'not suspended'}, "
                                          f"{st.get('history_length', 0)} history records"))
             client = meta.get("pump_client") or {}
-            report.facts.append(("pump client", f"{client.get('kind')}: {client.get('mdt')}"))
-            report.warnings.append(RIG_DIFFERENCE)
+            report.facts.append(("pump client", f"{client.get('client')}: {client.get('kind')}"))
+            for name, tool in (client.get("tools") or {}).items():
+                report.facts.append((f"  {name}", f"{tool['path']} (sha256 {tool['sha256'][:16]}…)" if tool
+                                     else "not found"))
+            if s.get("radio", "uart") == "uart":
+                report.warnings.append(RIG_DIFFERENCE)
+            else:
+                report.facts.append(("emulated", spi_served_text(fp, s)))
         else:
             report.facts.append(("service", f"{s['type']} at {s['url']}: {len(s['requests'])} requests"))
     report.warnings += footprint_warnings(fp)
     if first.analysis.mismatches == []:
         report.facts.append(("cross-check", "per-syscall calls and errors equal strace's own -C summary"))
+    elif first.analysis.mismatches is None and meta["backend"] != "strace":
+        report.facts.append(("cross-check", f"none: the {meta['backend']} backend's log has no strace -C summary "
+                                            "(tests/test_ptrace_backend.py compares its footprints with strace's)"))
     report.sections = footprint_sections(fp)
     report.charts.append(subsystem_chart({scenario.name: fp}))
     for s in first.services:
         if s["type"] == "pump":
-            report.sections.insert(0, device_section(fp, s["device"]))
+            report.sections.insert(0, device_section(fp, s["device"]) if s.get("radio", "uart") == "uart"
+                                   else spi_device_section(fp, s))
     if len(outcomes) > 1:
         report.sections.insert(1, variation_section([o.footprint for o in outcomes if o.footprint]))
     return report
@@ -95,7 +109,8 @@ def run_report(scenario, outcomes, meta: dict, bundle: Path) -> Report:
 RIG_DIFFERENCE = (
     "this is the UART radio path (/dev/serial0, tty subsystem). A rig with an Explorer HAT talks to its radio "
     "over SPI instead: ioctl(SPI_IOC_MESSAGE(1)) on /dev/spidev0.0 per byte (drivers/spi/spidev.c) and sysfs "
-    "GPIO writes to reset the radio (drivers/gpio/gpiolib-sysfs.c) - analyse a log from the rig to see that path")
+    "GPIO writes to reset the radio (drivers/gpio/gpiolib-sysfs.c): pump-status.yaml runs that path, and "
+    "kprof run --radio spi serves it for any pump scenario")
 
 
 def device_section(fp: Footprint, path: str) -> Section:
@@ -120,6 +135,81 @@ def device_section(fp: Footprint, path: str) -> Section:
     return Section(f"Device-level footprint: {path}", ["syscall", "calls", "detail", "subsystem"], rows,
                    f"{path} is a {d['class']} device ({d['dev']}); the rest of the report includes the "
                    "runtime's start-up")
+
+
+EMULATED = "emulated at the syscall boundary"
+RADIO_FAULTS = {"device-in-use": "set-up: kprof holds an exclusive flock on {device} while the command runs",
+                "not-exported": "set-up: the GPIO pins are not exported in the fake /sys/class/gpio"}
+_SPIDEV_CODE = {"flock": "fs/locks.c (spidev has no lock handler)", "close": "drivers/spi/spidev.c (spidev_release)"}
+_SYSFS_CODE = {"close": "fs/kernfs/file.c (kernfs_fop_release)", "epoll_ctl": "fs/kernfs/file.c (kernfs_fop_poll)",
+               "fcntl": "fs/fcntl.c"}
+
+
+def _handler(device_class: str) -> str:
+    """The kernel file a device class's description names (device-classes.tsv: '..., drivers/spi/spidev.c')."""
+    from profiler.kernel.devices import device_classes
+    return device_classes().get(device_class, "").rsplit(", ", 1)[-1]
+
+
+def spi_served_text(fp: Footprint, s: dict) -> str:
+    served = s.get("served") or {}
+    frames = served.get("frames") or {}
+    return (f"{fp.total_served} calls {EMULATED} (kept apart from the {fp.total_calls} the kernel executed): "
+            f"{served.get('served_ioctls', 0)} ioctls on {s['device']}, {served.get('transfers', 0)} SPI bytes in "
+            f"{frames.get('command', 0)} command, {frames.get('data', 0)} data and {frames.get('empty', 0)} empty "
+            f"frames, {served.get('resets', 0)} radio resets" + poll_period_text(served))
+
+
+def poll_period_text(served: dict) -> str:
+    """How often the client polled while the emulated radio was busy: the count of empty polls (2 ioctls each)
+    follows the emulated latency divided by this period, and the period is the client's 1 ms sleep plus the
+    tracer's stops and the scheduler's delays: slower machines and heavier tracers poll less often."""
+    empty, latency = (served.get("frames") or {}).get("empty", 0), served.get("latency_s")
+    if not empty or not latency:
+        return ""
+    return (f"; the empty polls: {empty} over {latency:.3f} s of emulated radio latency, one every "
+            f"{1000 * latency / empty:.1f} ms (the client sleeps 1 ms between polls; the rest is the tracer's stops "
+            f"and scheduling, so the count depends on the machine and the backend)")
+
+
+def spi_device_section(fp: Footprint, s: dict) -> Section:
+    """The device-level footprint of the SPI radio path (spi-radio.md §2, §8.6): the spidev node and the sysfs GPIO
+    files, each call named with the kernel code a rig runs for it, and whether it ran here."""
+    path = s["device"]
+    rows = []
+    spidev, gpio = _handler("spi"), _handler("sysfs-gpio")
+    opens = fp.files.get(path, {}).get("calls", 0)
+    if opens:
+        name = "openat" if "openat" in fp.syscalls else "open"
+        rows.append([name, opens, path, f"{spidev} (spidev_open)", "ran: the placeholder is a regular file"])
+    d = fp.devices.get(path)
+    if d is not None:
+        for name, calls in d["syscalls"].most_common():
+            rows.append([name, calls, path, _SPIDEV_CODE.get(name, spidev), "ran: real semantics on the placeholder"])
+        for r in fp.ioctl_rows():
+            if path in r["devices"] and r["served"]:
+                rows.append(["ioctl", r["served"], f"{r['name'] or r['request']} on {path}",
+                             f"{r['handler']} (device class {r['device_class']})",
+                             f"**{EMULATED}** (the kernel's spidev and SPI controller code did not run here)"])
+    here = "ran on a tmpfs stand-in, counted as executed (the kernel's gpiolib-sysfs code did not run here)"
+    for p, use in sorted(fp.files.items()):
+        if p.startswith("/sys/class/gpio/"):
+            rows.append(["openat", use["calls"], p, "fs/kernfs/file.c (kernfs_fop_open)", here])
+            dev = fp.devices.get(p)
+            for name, calls in (dev["syscalls"].most_common() if dev else []):
+                rows.append([name, calls, p, gpio if name == "write" else _SYSFS_CODE.get(name, "fs/kernfs/file.c"),
+                             "ran: the same VFS code as on a rig" if name == "fcntl" else here])
+    polled = fp.syscalls["epoll_ctl"].served if "epoll_ctl" in fp.syscalls else 0
+    if polled:
+        rows.append(["epoll_ctl", polled, "the GPIO files (ADD after each open, DEL before each close)",
+                     _SYSFS_CODE["epoll_ctl"], f"**{EMULATED}**: answered 0 as sysfs would (tmpfs says EPERM)"])
+    note = (f"{s['board']}. What a rig's kernel runs for each call, and what ran here: the spidev ioctls were "
+            f"answered by kprof's emulated radio at the syscall boundary and are counted apart from the calls the "
+            f"kernel executed (footprint.json: 'served'); the sysfs GPIO writes ran on a tmpfs stand-in, with Go's "
+            f"netpoller registration of each file answered as real sysfs would (tmpfs refuses it with EPERM). The rest of the report includes "
+            f"the runtime's start-up.")
+    return Section(f"Device-level footprint: {path} (SPI radio)", ["syscall", "calls", "on", "kernel code on a rig",
+                                                                    "here"], rows, note)
 
 
 def variation_section(fps: list[Footprint]) -> Section:
@@ -204,6 +294,9 @@ def error_path_report(report: Report, scenario, normal, error, arch: str) -> Non
     if pump is not None and pump["state"].get("fault", "none") != "none":
         rows.append([f"pump emulator fault {pump['state']['fault']}", pump["exchanges"],
                      f"{pump['exchanges']} radio exchanges with the faulty device"])
+    if getattr(scenario, "radio_fault", None):
+        rows.append([f"radio_fault {scenario.radio_fault}", "",
+                     RADIO_FAULTS[scenario.radio_fault].format(device=pump["device"] if pump else "the spidev node")])
     report.sections.insert(0, Section("Injected faults", ["rule", "calls injected", "where"], rows))
 
     def behaviour(o, label):

@@ -43,8 +43,10 @@ def main(args) -> int:
             problems.append("no privilege for namespaces (run as root)")
         notes = []
         if sc.pump is not None:
-            client = runner.pump_client(sc)
-            notes.append(f"pump emulated; client: {'real mdt' if client and client['kind'] == 'real mdt' else 'kprof'}")
+            try:
+                notes.append(f"pump emulated, radio {sc.radio}; client: {runner.pump_client(sc)['client']}")
+            except KprofError as e:
+                problems.append(str(e))
         needs = ", ".join(sc.requires + (["network namespace"] if sc.network == "none" else []) +
                           (["pump emulator"] if sc.pump is not None else []))
         status = "no: " + "; ".join(problems) if problems else "yes" + (f" ({'; '.join(notes)})" if notes else "")

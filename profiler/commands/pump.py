@@ -7,11 +7,12 @@ serve prints the pty's slave path (first line of stdout), serves any number of c
 another until Ctrl-C or SIGTERM, then prints the final pump state as JSON.  Pump state (reservoir, temp
 basal, suspended, history, ...) lasts as long as the emulator runs.
 
-Talk to it with kprof's own mdt-compatible client:
-  KPROF_SERIAL_DEVICE=/dev/pts/N MEDTRONIC_PUMP_ID=123456 profiler/pump/bin/mdt reservoir
-or give --link /dev/serial0 (root) so that a real ecc1 mdt (uart build) finds the radio where it looks.
+The pump tools (kprof's Go tools in build/rig-tools/uart/, or ecc1's uart build) open /dev/serial0, a
+constant of their build: give --link /dev/serial0 (root) so that they find the radio where they look, e.g.
+  kprof pump serve --link /dev/serial0 &  MEDTRONIC_PUMP_ID=123456 build/rig-tools/uart/mdt reservoir
 The link is removed on exit. An existing PATH is never replaced (on a Pi /dev/serial0 is the real UART),
-unless it is a link kprof left behind to a pty that no longer exists.
+unless it is a link kprof left behind to a pty that no longer exists. (kprof run binds the pty at /dev/serial0 in the scenario's own mount
+namespace instead, leaving the host's /dev alone.)
 
 The pump's clock is local time in the zone of serve's own TZ (run TZ=UTC kprof pump serve to match a
 client started with TZ=UTC).  The pump transmits on --frequency, else on serve's MEDTRONIC_FREQUENCY, else
@@ -155,6 +156,7 @@ def main(args) -> int:
     if args.link is not None:
         _check_link(args.link)
 
+    from profiler.runner import pump_tool_dir
     emulator = PumpEmulator(config, env=dict(os.environ))   # TZ: the pump's zone; MEDTRONIC_FREQUENCY
     if args.verbose:
         emulator.on_exchange = _show
@@ -170,8 +172,10 @@ def main(args) -> int:
         where = args.link if linked else emulator.slave_path
         print(f"kprof pump: model {config.model} pump {config.id} behind a subg_rfspy radio on {where}"
               f" (fault: {config.fault}); Ctrl-C or SIGTERM stops it.\n"
-              f"kprof pump: try  KPROF_SERIAL_DEVICE={where} MEDTRONIC_PUMP_ID={config.id} "
-              f"{Path(__file__).resolve().parent.parent / 'pump' / 'bin' / 'mdt'} reservoir",
+              + (f"kprof pump: try  MEDTRONIC_PUMP_ID={config.id} "
+                 f"{pump_tool_dir('uart') / 'mdt'} reservoir"
+                 if str(where) == "/dev/serial0" else
+                 "kprof pump: the pump tools open /dev/serial0: give --link /dev/serial0 (root) to reach them"),
               file=sys.stderr, flush=True)
         try:
             while not stop.wait(0.25):

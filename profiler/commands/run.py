@@ -1,4 +1,5 @@
-"""Run scenario files: each command runs under strace in a fresh temp workdir (and, unless the scenario
+"""Run scenario files: each command runs under strace (or kprof's ptrace tracer: backend ptrace, and the SPI
+radio path, whose spidev ioctls it serves) in a fresh temp workdir (and, unless the scenario
 says network: host, a fresh network namespace with loopback only). Every run writes a result bundle
 (scenario, meta.json, raw trace, footprint.json, report) and prints the report.
 
@@ -25,12 +26,19 @@ def add_arguments(p) -> None:
     p.add_argument("--network", choices=("none", "host"), help="override the scenario's network setting")
     p.add_argument("--keep-workdir", action="store_true", help="keep the temporary working directory")
     p.add_argument("--backend", choices=("strace", "ptrace"), help="override the scenario's tracer")
+    p.add_argument("--radio", choices=("uart", "spi", "edison"),
+                   help="pump scenarios: the radio path (uart: /dev/serial0; spi: Pi + Explorer HAT, /dev/spidev0.0; "
+                        "edison: Explorer Board, /dev/spidev5.1); spi and edison are served at the syscall boundary "
+                        "by the ptrace backend")
+    p.add_argument("--pump-client", metavar="kprof|system|DIR",
+                   help="the pump tools a pump scenario runs (overrides its pump.client): kprof (kprof's Go tools, "
+                        "the default), system (mdt, pumphistory, listen, mmtune from the system PATH) or DIR "
+                        "(a directory holding those four, e.g. a real ecc1 build)")
     add_whole_workload_arguments(p)
     p.add_argument("-q", "--quiet", action="store_true", help="print no report, only where the bundle is")
 
 
 def main(args) -> int:
-    import dataclasses
     import json
 
     from profiler import faults, runner, signals
@@ -50,8 +58,8 @@ def main(args) -> int:
     parent = output_dir(args.out or Path("kprof-results"), force=args.force, bundle=single)  # before any run
     for sc in scenarios:
         bundle = parent if single else runner.new_bundle_dir(sc.name, parent)
-        if args.backend:
-            sc = dataclasses.replace(sc, backend=args.backend)
+        if args.backend or args.radio or args.pump_client is not None:
+            sc = runner.with_overrides(sc, radio=args.radio, backend=args.backend, pump_client=args.pump_client)
         normal = None
         if faults.has_faults(sc):  # the error path is shown next to the normal path: run that first
             normal, _ = runner.run_scenario(faults.normal_variant(sc), bundle / "normal-path", network=args.network,

@@ -7,7 +7,13 @@ namespace only, by an overlay whose lower layer is the host's /dev and whose
 upper layer is a private tmpfs; the host's /dev submounts (pts, shm, mqueue …)
 are bound back in; each wanted path is an empty file in the upper layer with
 the emulator's device (e.g. its pty slave) bind-mounted over it, so the
-traced program sees, and strace -yy prints, ``/dev/serial0``.
+traced program sees, and strace -yy prints, ``/dev/serial0``. A device served at the syscall boundary
+(the SPI radio's ``/dev/spidev0.0``) is a placeholder instead: an empty regular file, enough for
+``openat``, ``flock`` and ``close`` to run for real (spi-radio.md §8.1).
+
+``fake_gpio`` gives the same namespace a legacy sysfs GPIO tree (``/sys/class/gpio/export``, ``gpioN/{
+active_low,direction,value,edge}``) on tmpfs, for kernels without CONFIG_GPIOLIB (spi-radio.md §8.2); the
+host's /sys is never written.
 """
 from __future__ import annotations
 
@@ -51,8 +57,9 @@ def _dev_submounts() -> list[str]:
     return sorted(points, key=lambda p: p.count("/"))
 
 
-def private_dev(devices: dict[str, str]) -> None:
-    """Make each ``/dev/NAME`` in ``devices`` (NAME → device path to bind there) exist in this mount namespace."""
+def private_dev(devices: dict[str, str | None]) -> None:
+    """Make each ``/dev/NAME`` in ``devices`` exist in this mount namespace: NAME → the device path to bind
+    there, or None for a placeholder (an empty regular file, mode 0660)."""
     for name in devices:
         if "/" in name or name in ("", ".", ".."):
             raise KprofError(f"device name {name!r}: a plain name under /dev is expected (e.g. serial0)")
@@ -73,11 +80,52 @@ def private_dev(devices: dict[str, str]) -> None:
             if os.path.lexists(target):
                 os.unlink(target)  # a host entry of that name, hidden in this namespace only
             open(target, "w").close()
-            _mount(source, target, None, MS_BIND)
+            if source is None:
+                os.chmod(target, 0o660)
+            else:
+                _mount(source, target, None, MS_BIND)
         _mount(dev, "/dev", None, MS_MOVE)
     finally:
         _libc.umount2(stage.encode(), MNT_DETACH)
         os.rmdir(stage)
+
+
+def fake_gpio(pins, exported: bool = True, root: str = "/sys/class") -> None:
+    """Put a legacy sysfs GPIO tree at ``root``/gpio in this mount namespace, on tmpfs.
+
+    ``root`` becomes a tmpfs holding the fake ``gpio`` directory and, bound back from the host, every
+    other entry the real ``root`` had (net, tty, …), so nothing else in /sys changes for the command.
+    ``exported``: the pins' ``gpioN`` directories exist already (a rig after boot), else only ``export``
+    does and a write to it creates them (profiler.pump.spi.SpiDevice.gpio_write).
+    """
+    from profiler.pump.spi import make_pin
+
+    stage = tempfile.mkdtemp(prefix="kprof-sys-")
+    try:
+        _mount("kprof-sys", stage, "tmpfs", 0, "mode=755")
+        real = sorted(os.listdir(root)) if os.path.isdir(root) else []
+        for name in real:
+            if name == "gpio":
+                continue              # a real legacy GPIO tree (CONFIG_GPIOLIB): the fake one replaces it
+            target = os.path.join(stage, name)
+            os.mkdir(target)
+            _mount(os.path.join(root, name), target, None, MS_BIND | MS_REC)
+        gpio = os.path.join(stage, "gpio")
+        os.mkdir(gpio)
+        open(os.path.join(gpio, "export"), "w").close()
+        open(os.path.join(gpio, "unexport"), "w").close()
+        if exported:
+            for pin in pins:
+                make_pin(pin, gpio)
+        _mount(stage, root, None, MS_MOVE)
+    except BaseException:
+        _libc.umount2(stage.encode(), MNT_DETACH)
+        raise
+    finally:
+        try:
+            os.rmdir(stage)           # empty once the tmpfs moved (or was unmounted)
+        except OSError:
+            pass
 
 
 def loopback_resolver(path: str = "/etc/resolv.conf") -> str | None:

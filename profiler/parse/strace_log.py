@@ -206,6 +206,8 @@ def parse_result(tail: str, event: SyscallEvent) -> None:
             event.errno = e.group(1) or errno_name(int(e.group(2)))
         if rest.endswith("(INJECTED)"):
             event.injected = True
+        elif rest.endswith("(SERVED)"):
+            event.served = True
 
 
 @dataclass

@@ -36,6 +36,13 @@ How (the pitfalls measured in ../shared/reference/tools.md):
   retval=, delay_enter=, delay_exit=, when= per syscall and tracee), and may also be restricted to a
   path glob or an fd class, which strace cannot do. A delay holds only its tracee: the loop then
   waits in sigtimedwait for SIGCHLD or the next due delay, still without polling.
+- An emulated device served at the syscall boundary (``spi``, a ``profiler.pump.spi.SpiDevice``): every
+  ``ioctl`` on an fd whose path is the placeholder node (``/dev/spidev0.0``, a regular file, so a real
+  spidev character node is never served) is skipped in the kernel and answered by the device model,
+  which reads the transfers and writes ``rx_buf`` through /proc/PID/mem (spi-radio.md §8.3). Such a line
+  ends in ``(SERVED)``, so the footprint keeps served calls apart from calls the kernel executed. Writes
+  to the fake ``/sys/class/gpio`` tree run for real (on tmpfs) and are shown to the device model once
+  they returned (the reset pulse, a new export).
 """
 from __future__ import annotations
 
@@ -50,6 +57,7 @@ import shutil
 import signal
 import stat
 import struct
+import tempfile
 import time
 import traceback
 
@@ -147,6 +155,8 @@ _RESULT.update({n: _R_HEX for n in ("mmap", "mmap2", "old_mmap", "brk", "mremap"
 _RESULT.update({"accept": _R_PEER, "accept4": _R_PEER})
 _F_DUPFD = (0, 1030)                        # fcntl commands that return a new fd
 _EXITS = ("exit", "exit_group")             # never return: "= ?" when the task ends
+_SPI_CALLS = frozenset(("ioctl", "write", "epoll_ctl"))   # what an emulated spidev and its GPIO tree look at
+_EPOLL_CTL_ADD, _EPOLL_CTL_DEL = 1, 2
 
 # kernel-internal restart codes strace shows as "= ? ERESTARTSYS (…)"
 _PRINTABLE = {c: chr(c) for c in range(0x20, 0x7F)}
@@ -217,10 +227,25 @@ def _netaddr(text: str) -> str:
     return f"[{ip}]:{int(port, 16)}" if ip.version == 6 else f"{ip}:{int(port, 16)}"
 
 
+class _Memory:
+    """One tracee's memory, as profiler.pump.spi.SpiDevice reads and writes it (short read: bad address)."""
+
+    __slots__ = ("tracer", "tid")
+
+    def __init__(self, tracer: "_Tracer", tid: int):
+        self.tracer, self.tid = tracer, tid
+
+    def read(self, addr: int, size: int) -> bytes:
+        return self.tracer._read(self.tid, addr, size) if size else b""
+
+    def write(self, addr: int, data: bytes) -> bool:
+        return self.tracer._write_mem(self.tid, addr, data)
+
+
 class _Tracer:
     """The event loop of the tracer process: one blocking waitpid for every tracee, one log line per call."""
 
-    def __init__(self, log, root: int, inject: list | None = None, set_info: bool = False):
+    def __init__(self, log, root: int, inject: list | None = None, set_info: bool = False, spi=None):
         self.write = log.write
         self.root = root
         self.root_status: int | None = None
@@ -233,7 +258,12 @@ class _Tracer:
         self._buf = (ctypes.c_ubyte * INFO_SIZE)()
         self._sigbuf = (ctypes.c_ubyte * 128)()
         self._msg = ctypes.c_ulong()
+        self.set_info = set_info
         self.inject = _Injections(inject, set_info) if inject else None
+        self.spi = spi                           # an emulated spidev (profiler.pump.spi.SpiDevice) or None
+        self.spi_label = f"<{spi.board.device}>" if spi else None
+        self.gpio_writes: dict[int, tuple[str, bytes]] = {}   # tid → a write to the fake GPIO tree, in flight
+        self.tgids: dict[int, int] = {}
         self.timers: list[tuple[float, int, int]] = []   # (due, seq, tid): tracees held by a delay_enter/exit
         self._seq = itertools.count()
 
@@ -248,6 +278,7 @@ class _Tracer:
         pending, specs, hidden = self.pending, self.specs, self.hidden
         errtext: dict[int, str] = {}
         inject = self.inject.by_name if self.inject else None
+        spi, gpio = self.spi, self.gpio_writes
         while True:
             try:
                 tid, status = waitpid(-1, WALL) if not self.timers else self._wait_or_wake()
@@ -270,7 +301,10 @@ class _Tracer:
                                 if name in ("fcntl", "fcntl64") and args[1] in _F_DUPFD:
                                     rkind = _R_FD
                             pending[tid] = (name, text, t, rkind)
-                            if inject is not None and name in inject and self._inject_entry(tid, spec, args, t):
+                            held = inject is not None and name in inject and self._inject_entry(tid, spec, args, t)
+                            if spi is not None and name in _SPI_CALLS:
+                                self._spi_entry(tid, name, text, args)
+                            if held:
                                 continue                     # held for delay_enter: a timer resumes it
                         elif op == 2:
                             p = pending.pop(tid, None)
@@ -279,6 +313,8 @@ class _Tracer:
                                     continue                 # held for delay_exit
                             elif p is not None and not (hidden and tid in hidden):
                                 rval, is_error = exit_(buf)
+                                if gpio and tid in gpio and not is_error:
+                                    self.spi.gpio_write(self._tgid(tid), *gpio.pop(tid))
                                 if is_error:
                                     res = errtext.get(rval)
                                     if res is None:
@@ -310,7 +346,58 @@ class _Tracer:
                 continue
             self._ended(tid, status)
 
-    # ---- injection (profiler.faults rules) ---------------------------------------------------------
+    # ---- an emulated spidev and its GPIO tree (profiler.pump.spi) -------------------------------------
+
+    def _tgid(self, tid: int) -> int:
+        """The process a thread belongs to (the radio state is per process: spi-radio.md §8.4)."""
+        tgid = self.tgids.get(tid)
+        if tgid is None:
+            tgid = tid
+            try:
+                with open(f"/proc/{tid}/status") as f:
+                    for line in f:
+                        if line.startswith("Tgid:"):
+                            tgid = int(line.split()[1])
+                            break
+            except (OSError, ValueError):
+                pass
+            self.tgids[tid] = tgid
+        return tgid
+
+    def _spi_entry(self, tid: int, name: str, text: str, args: list[int]) -> None:
+        """An ioctl on the placeholder spidev node: skip it and answer as spidev would; a write to the
+        fake GPIO tree: remember it, for the device model once it returned; an epoll_ctl ADD or DEL of a
+        file in that tree: skip it and answer 0, as real sysfs files (kernfs, pollable) let Go's netpoller
+        register them (tmpfs would say EPERM; spi-radio.md §2.2, §8.2)."""
+        if self.hidden and tid in self.hidden:
+            return
+        p = self.pending[tid]
+        if len(p) > 4 and p[4].retval is not None:
+            return                                   # an injected fault: the device is not reached
+        first = text.split(", ", 1)[0]
+        if name == "ioctl":
+            if first.endswith(self.spi_label):
+                self._serve(tid, self.spi.ioctl(self._tgid(tid), args[1], args[2], _Memory(self, tid)))
+            return
+        if name == "epoll_ctl":
+            if args[1] in (_EPOLL_CTL_ADD, _EPOLL_CTL_DEL) and "</sys/class/gpio/" in text:
+                self._serve(tid, 0)
+            return
+        k = first.find("</sys/class/gpio/")
+        if k > 0:
+            self.gpio_writes[tid] = (first[k + 1:-1], self._read(tid, args[1], min(args[2], 64)))
+
+
+    def _serve(self, tid: int, rval: int) -> None:
+        """The kernel skips this call; the tracee sees ``rval``; the log line ends in (SERVED). An injected
+        fault on the same call wins (the device failed: nothing is served); an injected delay is kept."""
+        p = self.pending[tid]
+        if len(p) > 4:                               # an injected delay (a fault was turned away above)
+            self.pending[tid] = p[:4] + (_Act(rval, -4095 <= rval <= -1, p[4].delay_enter, p[4].delay_exit,
+                                              " (SERVED)"),)
+        else:
+            self.pending[tid] = p + (_Act(rval, -4095 <= rval <= -1, 0.0, 0.0, " (SERVED)"),)
+        _skip_call(tid, self.set_info)
 
     def _inject_entry(self, tid: int, spec: tuple, args: list[int], t: float) -> bool:
         """Apply the first rule that takes this call; True when the tracee is held for a delay."""
@@ -322,7 +409,7 @@ class _Tracer:
             return False
         self.pending[tid] += (act,)
         if act.retval is not None:
-            self.inject.skip_call(tid)
+            _skip_call(tid, self.set_info)
         if act.delay_enter:
             self._hold(tid, act.delay_enter)
             return True
@@ -332,8 +419,8 @@ class _Tracer:
         act = p[4]
         if act.retval is not None:
             rval, is_error = act.retval, act.is_error
-            self.inject.set_result(tid, rval)
-            tag = " (INJECTED)"
+            _set_result(tid, rval, self.set_info)
+            tag = act.tag
         else:
             rval, is_error = _EXIT.unpack_from(self._buf)
             tag = " (DELAYED)"
@@ -419,6 +506,9 @@ class _Tracer:
         self._close_mem(tid)
         self.started.discard(tid)
         self.hidden.discard(tid)
+        self.gpio_writes.pop(tid, None)
+        if self.spi is not None and self.tgids.pop(tid, tid) == tid:
+            self.spi.process_ended(tid)
         if tid == self.root:
             self.root_status = status
 
@@ -539,7 +629,7 @@ class _Tracer:
     def _memfd(self, tid: int) -> int:
         fd = self.mem.get(tid)
         if fd is None:
-            fd = self.mem[tid] = os.open(f"/proc/{tid}/mem", os.O_RDONLY | os.O_CLOEXEC)
+            fd = self.mem[tid] = os.open(f"/proc/{tid}/mem", os.O_RDWR | os.O_CLOEXEC)
         return fd
 
     def _close_mem(self, tid: int) -> None:
@@ -552,6 +642,12 @@ class _Tracer:
             return os.pread(self._memfd(tid), size, addr)
         except (OSError, OverflowError):
             return b""
+
+    def _write_mem(self, tid: int, addr: int, data: bytes) -> bool:
+        try:
+            return os.pwrite(self._memfd(tid), data, addr) == len(data)
+        except (OSError, OverflowError):
+            return False
 
     def _cstr(self, tid: int, addr: int, limit: int) -> tuple[bytes, bool] | None:
         """The NUL-terminated string at ``addr`` (at most ``limit`` bytes) and whether it was cut."""
@@ -650,10 +746,11 @@ def _when(expr: str | None):
 class _Act:
     """What to do to one call: replace its result (skipping the call), hold the tracee before or after it."""
 
-    __slots__ = ("retval", "is_error", "delay_enter", "delay_exit")
+    __slots__ = ("retval", "is_error", "delay_enter", "delay_exit", "tag")
 
-    def __init__(self, retval, is_error, delay_enter, delay_exit):
+    def __init__(self, retval, is_error, delay_enter, delay_exit, tag=" (INJECTED)"):
         self.retval, self.is_error, self.delay_enter, self.delay_exit = retval, is_error, delay_enter, delay_exit
+        self.tag = tag
 
 
 class _Injections:
@@ -705,26 +802,28 @@ class _Injections:
                 chosen = act
         return chosen
 
-    def skip_call(self, tid: int) -> None:
-        """At syscall entry: make the kernel run no syscall (number -1), as strace's error=/retval= do."""
-        if self.use_set_info:
-            self._set_info(tid, 24, struct.pack("<q", -1))
-        else:
-            _ptrace(PTRACE_POKEUSER, tid, X86_64_ORIG_RAX, 0xFFFFFFFFFFFFFFFF)
 
-    def set_result(self, tid: int, rval: int) -> None:
-        """At syscall exit: the return value the tracee sees."""
-        if self.use_set_info:
-            self._set_info(tid, 24, struct.pack("<qB", rval, -4095 <= rval <= -1))
-        else:
-            _ptrace(PTRACE_POKEUSER, tid, X86_64_RAX, rval & 0xFFFFFFFFFFFFFFFF)
+def _skip_call(tid: int, use_set_info: bool) -> None:
+    """At syscall entry: make the kernel run no syscall (number -1), as strace's error=/retval= do."""
+    if use_set_info:
+        _set_info(tid, 24, struct.pack("<q", -1))
+    else:
+        _ptrace(PTRACE_POKEUSER, tid, X86_64_ORIG_RAX, 0xFFFFFFFFFFFFFFFF)
 
-    @staticmethod
-    def _set_info(tid: int, offset: int, data: bytes) -> None:
-        buf = (ctypes.c_ubyte * INFO_SIZE)()
-        if _ptrace(PTRACE_GET_SYSCALL_INFO, tid, INFO_SIZE, ctypes.addressof(buf)) > 0:
-            ctypes.memmove(ctypes.addressof(buf) + offset, data, len(data))
-            _ptrace(PTRACE_SET_SYSCALL_INFO, tid, INFO_SIZE, ctypes.addressof(buf))
+
+def _set_result(tid: int, rval: int, use_set_info: bool) -> None:
+    """At syscall exit: the return value the tracee sees."""
+    if use_set_info:
+        _set_info(tid, 24, struct.pack("<qB", rval, -4095 <= rval <= -1))
+    else:
+        _ptrace(PTRACE_POKEUSER, tid, X86_64_RAX, rval & 0xFFFFFFFFFFFFFFFF)
+
+
+def _set_info(tid: int, offset: int, data: bytes) -> None:
+    buf = (ctypes.c_ubyte * INFO_SIZE)()
+    if _ptrace(PTRACE_GET_SYSCALL_INFO, tid, INFO_SIZE, ctypes.addressof(buf)) > 0:
+        ctypes.memmove(ctypes.addressof(buf) + offset, data, len(data))
+        _ptrace(PTRACE_SET_SYSCALL_INFO, tid, INFO_SIZE, ctypes.addressof(buf))
 
 
 # ---- the tracer process ------------------------------------------------------------------------
@@ -771,7 +870,7 @@ def not_permitted_message(error: str) -> str:
 
 
 def _trace(path: str, argv: list[str], cwd: str, env: dict, log_path: str, stdout_path: str,
-           stderr_path: str, inject: list) -> int:
+           stderr_path: str, inject: list, spi=None, device_report: str | None = None) -> int:
     """Body of the tracer process: start the command seized, trace it to the end; returns its exit code."""
     os.setsid()                                   # like strace's session: Ctrl-C reaches kprof only
     reset_in_child()                              # SIGINT, SIGTERM, SIGHUP: default actions
@@ -815,10 +914,11 @@ def _trace(path: str, argv: list[str], cwd: str, env: dict, log_path: str, stdou
         # error=/retval= injection rewrites the syscall number and result: POKEUSER on x86_64, elsewhere
         # PTRACE_SET_SYSCALL_INFO (Linux 6.16; EINVAL at this non-syscall stop means the kernel has it)
         set_info = syscalls.host_arch() != "x86_64"
-        if inject and set_info and _Injections(inject, True).skips:
+        if set_info and (spi is not None or inject and _Injections(inject, True).skips):
             if _ptrace(PTRACE_SET_SYSCALL_INFO, child, INFO_SIZE, ctypes.addressof(probe)) < 0 \
                     and ctypes.get_errno() == _errno.EIO:
-                raise KprofError(f"error=/retval= injection with the ptrace backend on {syscalls.host_arch()} needs "
+                raise KprofError(f"error=/retval= injection and emulated SPI with the ptrace backend on "
+                                 f"{syscalls.host_arch()} need "
                                  f"PTRACE_SET_SYSCALL_INFO (Linux 6.16 or newer); this kernel is "
                                  f"{os.uname().release}. Use the strace backend for rules without path or fd_class.")
     except KprofError:
@@ -837,10 +937,17 @@ def _trace(path: str, argv: list[str], cwd: str, env: dict, log_path: str, stdou
     os.write(release_w, b"x")
     os.close(release_w)
     with open(log_path, "w", buffering=1 << 16, encoding="utf-8", errors="surrogateescape") as log:
-        tracer = _Tracer(log, child, inject, set_info)
+        tracer = _Tracer(log, child, inject, set_info, spi)
         tracer.started.add(child)
         _ptrace(_pt.PTRACE_SYSCALL, child, 0, 0)
-        tracer.run()
+        try:
+            tracer.run()
+        finally:
+            if spi is not None and device_report:
+                for tgid in list(spi.firmware):
+                    spi.process_ended(tgid)
+                with open(device_report, "w") as f:
+                    json.dump(spi.report(), f)
     status = tracer.root_status
     if status is None:
         return 125
@@ -879,14 +986,16 @@ class _TracerProcess:
 
 
 def record_ptrace(argv: list[str], log_path: str, *, cwd: str, env: dict, timeout: float,
-                  stdout_path: str, stderr_path: str, consume=None, inject=(),
+                  stdout_path: str, stderr_path: str, consume=None, inject=(), spi=None,
                   stop_at_root: bool = False) -> TraceOutcome:
     """Run ``argv`` under kprof's ptrace tracer; on timeout or Ctrl-C kill the traced tree and keep the partial log.
 
     The contract of ``record_strace``: the log (strace's text format, no -C summary) is followed while
     it grows and its complete lines are handed to ``consume``; ``returncode`` is the command's exit
     status (128+N when a signal N killed it). ``inject`` holds fault rules (profiler.faults.Rule), applied
-    by the tracer, path- and fd-class-restricted ones included. Raises KprofError when ptrace is not permitted.
+    by the tracer, path- and fd-class-restricted ones included. ``spi`` (a profiler.pump.spi.SpiDevice)
+    serves the ioctls on its placeholder node; what it served (``SpiDevice.report()``, made in the tracer
+    process) is ``outcome.device``. Raises KprofError when ptrace is not permitted.
     """
     inject = list(inject)
     if inject:
@@ -896,6 +1005,10 @@ def record_ptrace(argv: list[str], log_path: str, *, cwd: str, env: dict, timeou
     open(log_path, "w").close()                   # follow_log must never see an older log at this path
     outcome = TraceOutcome(returncode=None, wall=0.0, strace_messages=[])
     report_r, report_w = os.pipe()
+    device_report = None
+    if spi is not None:
+        fd, device_report = tempfile.mkstemp(prefix="kprof-spi-", suffix=".json")
+        os.close(fd)
 
     def start():
         nonlocal report_w
@@ -904,7 +1017,8 @@ def record_ptrace(argv: list[str], log_path: str, *, cwd: str, env: dict, timeou
             code = 125
             try:
                 os.close(report_r)
-                code = _trace(path, list(argv), cwd, env, log_path, stdout_path, stderr_path, inject)
+                code = _trace(path, list(argv), cwd, env, log_path, stdout_path, stderr_path, inject, spi,
+                              device_report)
             except KprofError as e:
                 os.write(report_w, json.dumps({"kprof": str(e)}).encode())
             except BaseException:                 # noqa: BLE001
@@ -922,6 +1036,13 @@ def record_ptrace(argv: list[str], log_path: str, *, cwd: str, env: dict, timeou
             os.close(report_w)
         with os.fdopen(report_r, "rb") as f:
             report = f.read()
+        if device_report is not None:
+            try:
+                with open(device_report) as f:
+                    outcome.device = json.load(f)
+            except (OSError, ValueError):
+                outcome.device = None
+            os.unlink(device_report)
     outcome.returncode = proc.returncode
     if report:
         problem = json.loads(report)

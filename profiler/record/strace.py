@@ -33,6 +33,7 @@ class TraceOutcome:
     timed_out: bool = False
     interrupted: bool = False
     strace_messages: list[str] | None = None
+    device: dict | None = None      # what an emulated device served at the syscall boundary (ptrace backend)
     signal: int | None = None       # what interrupted it: SIGINT (Ctrl-C), SIGTERM or SIGHUP
     left_running: list[str] | None = None   # what was still running when the root process exited (killed)
 

@@ -74,6 +74,11 @@ def _counts(counter, most: int | None = None) -> str:
     return ", ".join(f"{k} {v}" for k, v in counter.most_common(most))
 
 
+def _with_served(calls: int, served: int):
+    """A count of calls the kernel executed, with those an emulated device answered beside it (never added)."""
+    return f"{calls} (+{served} emulated)" if served else calls
+
+
 def footprint_sections(fp: Footprint, limit: int | None = 40) -> list[Section]:
     """The footprint's tables: subsystems, syscalls, ioctls, devices, network, programs, executables, files."""
     secs = []
@@ -86,7 +91,8 @@ def footprint_sections(fp: Footprint, limit: int | None = 40) -> list[Section]:
     for name, s in sorted(fp.syscalls.items(), key=lambda kv: (-kv[1].calls, kv[0])):
         info = fp.syscall_info(name)
         where = info.defined_in or info.note or ""
-        rows.append([name, info.number if info.number is not None else "", s.calls, _errors(s.errors),
+        rows.append([name, info.number if info.number is not None else "", _with_served(s.calls, s.served),
+                     _errors(s.errors),
                      f"{s.time * 1000:.2f}", subsystem_label(info.subsystem, info.file), where])
     secs.append(Section("System calls", ["syscall", "nr", "calls", "errors", "time ms", "subsystem",
                                          "defined in (Linux 6.19.9)"], rows))
@@ -95,7 +101,8 @@ def footprint_sections(fp: Footprint, limit: int | None = 40) -> list[Section]:
         secs.append(Section("ioctl requests", ["request", "name", "handled by", "subsystem", "device class",
                                                "devices", "calls", "errors"],
                             [[r["request"], r["name"] or "(unknown)", r["handler"] or "", r["subsystem"],
-                              r["device_class"], " ".join(r["devices"]), r["calls"], _errors(r["errors"])]
+                              r["device_class"], " ".join(r["devices"]), _with_served(r["calls"], r["served"]),
+                              _errors(r["errors"])]
                              for r in io]))
     if fp.devices:
         secs.append(Section("Devices and sysfs files behind fds", ["path", "class", "dev", "calls", "syscalls", "by"],

@@ -1,0 +1,3 @@
+module kprof/rigtools
+
+go 1.19
