@@ -84,8 +84,9 @@ def check_owner(path: Path) -> None:
                              f"link to any file root can write). Use a directory root owns.")
 
 
-def output_dir(path, *, force: bool = False, bundle: bool = True) -> Path:
-    """Make sure ``path`` is a directory kprof can write its results into, created if needed.
+def output_dir(path, *, force: bool = False, bundle: bool = True, create: bool = True) -> Path:
+    """Make sure ``path`` is a directory kprof can write its results into, created if needed (or, without
+    ``create``, that it can be created: the run creates it once it starts).
 
     An existing bundle there is refused (results would mix) unless ``force``, which clears it; a
     directory holding anything else is refused either way when ``bundle``."""
@@ -107,10 +108,16 @@ def output_dir(path, *, force: bool = False, bundle: bool = True) -> Path:
                     child.unlink()
             except OSError as e:
                 raise write_error(child, e, "remove") from None
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise write_error(path, e, "create the directory") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise KprofError(f"{path}: cannot write: permission denied")
+    if create:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise write_error(path, e, "create the directory") from None
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise KprofError(f"{path}: cannot create the directory: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise KprofError(f"{existing}: cannot write: permission denied")
     return path

@@ -451,7 +451,11 @@ def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None
     check_runnable(scenario)
     bundle = bundle.resolve()  # the command (and strace) run in the workdir: relative paths would point there
     network = network or scenario.network
-    bundle.mkdir(parents=True, exist_ok=True)
+    try:
+        bundle.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        from profiler.outfiles import write_error
+        raise write_error(bundle, e, "create the directory") from None
     write_atomic(bundle / "scenario.yaml", scenario.path.read_bytes())
     arch = syscalls.host_arch()
     meta = {

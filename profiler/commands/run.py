@@ -55,7 +55,8 @@ def main(args) -> int:
     footprints = {}
     status = 0
     single = args.out is not None and len(scenarios) == 1
-    parent = output_dir(args.out or Path("kprof-results"), force=args.force, bundle=single)  # before any run
+    # checked before any run; created by the run itself (a scenario refused on the way leaves no directory)
+    parent = output_dir(args.out or Path("kprof-results"), force=args.force, bundle=single, create=False)
     for sc in scenarios:
         bundle = parent if single else runner.new_bundle_dir(sc.name, parent)
         if args.backend or args.radio or args.pump_client is not None:
