@@ -24,6 +24,10 @@ class Analysis:
     footprint: Footprint
     problems: list[str] = field(default_factory=list)     # unparsed lines, with where
     mismatches: list[str] | None = None                   # vs strace's -C summary; None: the log has none
+    summary: StraceSummary | None = None                  # that summary (its columns: what was compared)
+
+    def cross_check(self, against: str = "the log's own strace -c summary") -> str:
+        return cross_check_text(self.footprint, self.summary, self.mismatches, against)
 
 
 class StraceAnalysis:
@@ -64,6 +68,13 @@ class StraceAnalysis:
                 raise KprofError(f"{self.name}: the log holds only strace's summary table (recorded with -c, "
                                  f"--summary-only): no calls to profile; record with -C (the calls, then the "
                                  f"summary) instead: {RECORD_HINT}")
+            detached = [n for _, p in parsers for n in p.stats.detached]
+            if detached:
+                raise KprofError(
+                    f"{self.name}: the log holds no call that completed, only {len(detached)} strace detached "
+                    f"from while it ran ({', '.join(sorted(set(detached)))} <detached ...>): a strace -p attach "
+                    f"that ended while the process waited. Nothing to profile: attach for longer (until the "
+                    f"work is done), or record the command from its start: {RECORD_HINT}")
             raise KprofError(f"{self.name}: no strace events found: empty, truncated at the start, or not a "
                              f"strace log (record with: {RECORD_HINT})")
         problems = []
@@ -72,8 +83,12 @@ class StraceAnalysis:
             if p.stats.unparsed > len(p.stats.first_unparsed):
                 problems.append(f"{name}: {p.stats.unparsed} unparsed lines in all")
         fp = self.builder.finish()
+        if fp.syscalls and all(st.unfinished == st.calls for st in fp.syscalls.values()):
+            problems.append(f"{self.name}: no call in the log returned (each is <unfinished ...> at its end): "
+                            f"a strace -p attach, or a log cut short, taken while the process waited; the "
+                            f"footprint is only the calls it was waiting in")
         summary = merge_summaries(summaries) if summaries else None
-        return Analysis(fp, problems, None if summary is None else summary_mismatches(fp, summary))
+        return Analysis(fp, problems, None if summary is None else summary_mismatches(fp, summary), summary)
 
 
 def merge_summaries(summaries: list[StraceSummary]) -> StraceSummary:
@@ -82,6 +97,7 @@ def merge_summaries(summaries: list[StraceSummary]) -> StraceSummary:
     out = StraceSummary()
     for s in summaries:
         out.tables += s.tables
+        out.columns &= s.columns
         for n, c in s.calls.items():
             out.calls[n] = out.calls.get(n, 0) + c
             out.errors[n] = out.errors.get(n, 0) + s.errors.get(n, 0)
@@ -157,26 +173,43 @@ def arch_evidence(text: str) -> dict[str, str]:
     return {arch: ev for _, arch, ev in sorted(found)}
 
 
+# calls that end the task: they never return by design, and strace -c never counts them
+_NO_RETURN = {"exit", "exit_group"}
+
+
 def summary_mismatches(fp: Footprint, summary: StraceSummary) -> list[str]:
-    """Where kprof's per-syscall counts differ from strace's own -c table.
+    """Where kprof's per-syscall counts differ from strace's own -c table, in the columns the table has.
 
     strace counts a call when it returns, so calls that never return (exit,
-    exit_group, a call cut short by a kill) are compared without them. When the
+    exit_group, a call cut short by a kill or by another thread's execve: ``= ?``)
+    are compared without them (``never_returned`` names them). When the
     differences are exactly the failed (or the successful) calls, the log was
-    recorded with -z (-Z): the first line says so.
+    recorded with -z (-Z): the first line says so. Without a calls column (``-U``)
+    the syscalls strace lists are compared with those kprof saw return.
     """
     out = []
+    cols = summary.columns
     mine = {n: (s.calls - s.unfinished, sum(s.errors.values())) for n, s in fp.syscalls.items()}
     theirs: dict[str, tuple[int, int]] = {}
     for n, c in summary.calls.items():
-        name = syscalls.canonical_name(fp.arch, n)
+        name = summary_row_key(fp.arch, n)
         old = theirs.get(name, (0, 0))
         theirs[name] = (old[0] + c, old[1] + summary.errors.get(n, 0))
     for name in sorted(set(mine) | set(theirs)):
         a, b = mine.get(name, (0, 0)), theirs.get(name, (0, 0))
-        if a != b:
-            out.append(f"{name}: kprof {a[0]} calls/{a[1]} errors, strace -c {b[0]}/{b[1]}")
-    if out:
+        if "calls" in cols and "errors" in cols:
+            if a != b:
+                out.append(f"{name}: kprof {a[0]} calls/{a[1]} errors, strace -c {b[0]}/{b[1]}")
+        elif "calls" in cols:
+            if a[0] != b[0]:
+                out.append(f"{name}: kprof {a[0]} calls, strace -c {b[0]} (its table has no errors column)")
+        else:
+            if "errors" in cols and a[1] != b[1]:
+                out.append(f"{name}: kprof {a[1]} errors, strace -c {b[1]}")
+            if (a[0] > 0) != (name in theirs):
+                out.append(f"{name}: kprof {a[0]} calls that returned, strace -c "
+                           + ("lists it" if name in theirs else "does not list it"))
+    if out and cols == {"calls", "errors"}:
         calls, errors = (sum(v[i] for v in mine.values()) for i in (0, 1))
         their_calls, their_errors = (sum(v[i] for v in theirs.values()) for i in (0, 1))
         if errors == 0 and their_errors > 0:
@@ -184,6 +217,51 @@ def summary_mismatches(fp: Footprint, summary: StraceSummary) -> list[str]:
         elif calls == errors and their_calls > their_errors:
             out.insert(0, FILTERED.format(opt="-Z (--failed-only)", shown="failed"))
     return out
+
+
+_MODE_ROW = re.compile(r"(.+) \((\d+) bit mode\)")
+
+
+def summary_row_key(arch: str, row: str) -> str:
+    """A row of strace's summary → the footprint row it counts: ``getpid (32 bit mode)`` on x86_64 is
+    ``getpid (i386)``, the 32-bit ABI's call (one of its own tables: strace -C's "for 32 bit mode")."""
+    m = _MODE_ROW.fullmatch(row)
+    compat = syscalls.COMPAT.get(arch)
+    if m is None or compat is None:
+        return syscalls.canonical_name(arch, m.group(1) if m else row)
+    return syscalls.abi_key(syscalls.canonical_name(arch, m.group(1)), compat)
+
+
+def never_returned(fp: Footprint) -> dict[str, int]:
+    """Calls kprof counted that never returned (``= ?``, cut by a kill or an execve), other than exit/exit_group:
+    strace -c does not count them, so the cross-check compares without them and must say so."""
+    return {n: s.unfinished for n, s in sorted(fp.syscalls.items())
+            if s.unfinished and syscalls.split_abi_key(n)[0] not in _NO_RETURN}
+
+
+def cross_check_text(fp: Footprint, summary: StraceSummary | None, mismatches: list[str] | None,
+                     against: str = "the log's own strace -c summary") -> str:
+    """One sentence: what the cross-check compared, and its outcome."""
+    if mismatches is None:
+        return f"none: {against} is missing"
+    if mismatches:
+        return f"FAILED: counts differ from {against}"
+    cols = summary.columns
+    if cols == {"calls", "errors"}:
+        what, caveat = "per-syscall calls and errors equal", ""
+    elif "calls" in cols:
+        what, caveat = "per-syscall calls equal", " (its table has no errors column: errors not checked)"
+    elif "errors" in cols:
+        what, caveat = ("per-syscall errors and the syscalls called equal",
+                        " (its table has no calls column: call counts not checked)")
+    else:
+        what, caveat = "the syscalls called equal", " (its table has no calls or errors column: counts not checked)"
+    text = f"{what} {against}{caveat}"
+    cut = never_returned(fp)
+    if cut:
+        names = ", ".join(f"{c} {name}" for name, c in cut.items())
+        text += f", except {names} that never returned (= ?), which strace -c does not count"
+    return text
 
 
 FILTERED = ("the log was recorded with {opt}: strace printed only the calls that {shown} but counted them all, "

@@ -58,6 +58,35 @@ class SyscallStat:
                             # kernel never ran them (profiler.pump.spi under the ptrace backend)
 
 
+def add_stat(row: SyscallStat, st: SyscallStat, sign: int = 1) -> None:
+    """``row`` += ``st`` (``sign`` -1: -=)."""
+    row.calls += sign * st.calls
+    for errno, n in st.errors.items():
+        row.errors[errno] += sign * n
+        if not row.errors[errno]:
+            del row.errors[errno]
+    row.time += sign * st.time
+    row.unfinished += sign * st.unfinished
+    row.injected += sign * st.injected
+    row.served += sign * st.served
+
+
+def _count(stat: SyscallStat, ev: SyscallEvent) -> None:
+    """One call in a row: served by an emulated device (never kernel work), or made."""
+    if ev.served:
+        stat.served += 1
+        return
+    stat.calls += 1
+    if ev.errno:
+        stat.errors[ev.errno] += 1
+    if ev.duration:
+        stat.time += ev.duration
+    if ev.injected:
+        stat.injected += 1
+    if ev.result is None and ev.errno is None:
+        stat.unfinished += 1
+
+
 @dataclass
 class Footprint:
     arch: str
@@ -137,18 +166,22 @@ class Footprint:
             row["syscalls"].add(name)
 
         ioctl_rows = self.ioctl_rows()
+        # every ABI's ioctl rows ("ioctl", "ioctl (i386)") are counted once, by the code that handled each request
+        ioctl_keys = [n for n in self.syscalls if syscalls.split_abi_key(n)[0] == "ioctl"] if ioctl_rows else []
+        if ioctl_keys:
+            counted = 0
+            for r in ioctl_rows:
+                if not r["calls"]:
+                    continue         # served only: the kernel's code for it never ran here
+                add(r["subsystem"], "ioctl", r["calls"], sum(r["errors"].values()))
+                counted += r["calls"]
+            left = sum(self.syscalls[n].calls for n in ioctl_keys) - counted
+            if left > 0:             # ioctls whose request could not be read (log without -X raw)
+                info = self.syscall_info("ioctl")
+                add(subsystem_label(info.subsystem, info.file), "ioctl", left, 0)
         for name, stat in self.syscalls.items():
             errors = sum(stat.errors.values())
-            if name == "ioctl" and ioctl_rows:
-                counted = 0
-                for r in ioctl_rows:
-                    if not r["calls"]:
-                        continue         # served only: the kernel's code for it never ran here
-                    add(r["subsystem"], "ioctl", r["calls"], sum(r["errors"].values()))
-                    counted += r["calls"]
-                if stat.calls > counted:  # ioctls whose request could not be read (log without -X raw)
-                    info = self.syscall_info(name)
-                    add(subsystem_label(info.subsystem, info.file), name, stat.calls - counted, 0)
+            if name in ioctl_keys:
                 continue
             info = self.syscall_info(name)
             add(subsystem_label(info.subsystem, info.file), name, stat.calls, errors)
@@ -303,17 +336,27 @@ class FootprintBuilder:
 
     def __init__(self, arch: str, path_aliases: dict[str, str] | None = None, source: dict | None = None):
         self.fp = Footprint(arch=syscalls.normalize_arch(arch), source=source or {})
+        # A 64-bit kernel runs 32-bit programs too: each call is counted under its task's ABI (``getpid`` and
+        # ``getpid (i386)`` are two rows, as strace -C's "for 32 bit mode" table has them). A program image's
+        # ABI is known from its first call that only one ABI has (strace names calls from the task's own
+        # table: mmap2 is i386's, newfstatat x86_64's); its calls before that count as the footprint's ABI's
+        # and are moved if it turns out to be the other.
+        self._compat = syscalls.COMPAT.get(self.fp.arch)
+        self._held: dict[int, tuple[list, dict[str, SyscallStat]]] = {}   # id(abi cell) → (cell, name → stat)
         self._fd_paths: dict[str, tuple] = {}  # what is behind an fd path: classified once
         # longest prefix first, so a workdir inside /tmp wins over /tmp
         self._aliases = sorted((path_aliases or {}).items(), key=lambda kv: -len(kv[0]))
 
     def _alias(self, path: str) -> str:
-        """Run-specific parts of a path made comparable: the workdir → $WORKDIR, /proc/1234 → /proc/PID."""
+        """Run-specific parts of a path made comparable: the workdir → $WORKDIR, /proc/1234 → /proc/PID,
+        /sys/fs/cgroup/<the process's cgroup>/memory.max → /sys/fs/cgroup/$CGROUP/memory.max."""
         for prefix, alias in self._aliases:
             if path == prefix or path.startswith(prefix + "/"):
                 return alias + path[len(prefix):]
         if path.startswith("/proc/"):
             return _PROC_PID.sub(r"/\1PID", path)
+        if path.startswith("/sys/fs/cgroup/"):
+            return devices.normalise_cgroup_path(path)
         return path
 
     def _process(self, pid: int) -> dict:
@@ -322,8 +365,43 @@ class FootprintBuilder:
             if self.fp.root_pid is None:
                 self.fp.root_pid = pid
             proc = self.fp.processes[pid] = {"parent": None, "end": None,
-                                             "images": [{"exe": None, "syscalls": Counter()}]}
+                                             "images": [{"exe": None, "syscalls": Counter(), "abi": [None]}]}
         return proc
+
+    def _rows(self, name: str, image: dict) -> tuple[SyscallStat, SyscallStat | None]:
+        """The row a call of ``image``'s program is counted in, by its ABI; and, while that ABI is not known
+        (the call is counted as the footprint's own ABI's meanwhile), the image's held count of the call."""
+        cell = None
+        if self._compat is not None:
+            cell = image.setdefault("abi", [None])
+            if cell[0] is None:
+                abi = syscalls.abi_evidence(self.fp.arch, name)
+                if abi is not None:
+                    cell[0] = abi
+                    self._settle(cell)
+        key = name if cell is None or cell[0] in (None, self.fp.arch) else syscalls.abi_key(name, cell[0])
+        stat = self.fp.syscalls.get(key)
+        if stat is None:
+            stat = self.fp.syscalls[key] = SyscallStat()
+        if cell is None or cell[0] is not None:
+            return stat, None
+        rows = self._held.setdefault(id(cell), (cell, {}))[1]
+        held = rows.get(name)
+        if held is None:
+            held = rows[name] = SyscallStat()
+        return stat, held
+
+    def _settle(self, cell: list) -> None:
+        """An image's ABI is now known: the calls it made before move to that ABI's rows."""
+        held = self._held.pop(id(cell), None)
+        if held is None or cell[0] == self.fp.arch:
+            return
+        for name, st in held[1].items():
+            row = self.fp.syscalls[name]
+            add_stat(row, st, -1)
+            if not row.calls and not row.served:
+                del self.fp.syscalls[name]
+            add_stat(self.fp.syscalls.setdefault(syscalls.abi_key(name, cell[0]), SyscallStat()), st)
 
     def _rename(self, old: int, new: int) -> None:
         procs = self.fp.processes
@@ -331,6 +409,7 @@ class FootprintBuilder:
         if proc is None:
             return
         if new in procs:   # already seen under its pid: the earlier calls come first
+            self._inherit_abi(procs[new]["images"][0], proc["images"][-1])
             proc["images"][-1]["syscalls"].update(procs[new]["images"][0]["syscalls"])
             proc["images"] += procs[new]["images"][1:]
         procs[new] = proc
@@ -357,12 +436,13 @@ class FootprintBuilder:
             return
         fp = self.fp
         name = ev.name
-        stat = fp.syscalls.get(name)
-        if stat is None:
-            stat = fp.syscalls[name] = SyscallStat()
+        proc = self._process(ev.pid)
+        stat, held = self._rows(name, proc["images"][-1])
+        _count(stat, ev)
+        if held is not None:
+            _count(held, ev)
         if ev.served:                  # kept apart: counted where it was served, never as kernel work
-            stat.served += 1
-            self._exe = self._process(ev.pid)["images"][-1]["exe"] or BEFORE_EXEC
+            self._exe = proc["images"][-1]["exe"] or BEFORE_EXEC
             if ev.fd_path is not None:
                 path, dev = strip_dev(ev.fd_path)
                 cls = devices.classify_path(ev.fd_path)
@@ -371,16 +451,6 @@ class FootprintBuilder:
             if name == "ioctl":
                 self._ioctl(ev)
             return
-        stat.calls += 1
-        if ev.errno:
-            stat.errors[ev.errno] += 1
-        if ev.duration:
-            stat.time += ev.duration
-        if ev.injected:
-            stat.injected += 1
-        if ev.result is None and ev.errno is None:
-            stat.unfinished += 1
-        proc = self._process(ev.pid)
         image = proc["images"][-1]
         image["syscalls"][name] += 1
         self._exe = image["exe"] or BEFORE_EXEC
@@ -406,6 +476,7 @@ class FootprintBuilder:
                 first = child["images"][0]
                 if first["exe"] is None:
                     first["exe"] = proc["images"][-1]["exe"]
+                self._inherit_abi(first, proc["images"][-1])
         elif name in _EXECS:
             self._exec(ev, proc)
         elif name in _ADDRESSED:
@@ -444,7 +515,7 @@ class FootprintBuilder:
         path = self._alias(path)
         self._touch(self.fp.programs, path, ev)
         if ev.errno is None and ev.result == 0:
-            proc["images"].append({"exe": path, "syscalls": Counter()})
+            proc["images"].append({"exe": path, "syscalls": Counter(), "abi": [None]})
 
     def _address(self, ev: SyscallEvent) -> None:
         idx = _ADDRESSED[ev.name]
@@ -474,7 +545,27 @@ class FootprintBuilder:
             e["errors"][ev.errno] += 1
         e["by"][self._exe] += 1
 
+    def _inherit_abi(self, child: dict, parent: dict) -> None:
+        """A forked child runs its parent's program: the same ABI, known when either's is."""
+        mine, theirs = child.get("abi"), parent.get("abi")
+        if mine is None or theirs is None or mine is theirs:
+            return
+        if theirs[0] is None and mine[0] is not None:
+            theirs[0] = mine[0]
+            self._settle(theirs)
+        elif mine[0] is None and theirs[0] is not None:
+            mine[0] = theirs[0]
+            self._settle(mine)
+        if mine[0] is None:                     # neither known: one cell for both, held calls together
+            held = self._held.pop(id(mine), None)
+            if held is not None:
+                rows = self._held.setdefault(id(theirs), (theirs, {}))[1]
+                for name, st in held[1].items():
+                    add_stat(rows.setdefault(name, SyscallStat()), st)
+            child["abi"] = theirs
+
     def finish(self) -> Footprint:
+        self._held.clear()      # images no call showed the ABI of: counted as the footprint's own, as they are
         return self.fp
 
 

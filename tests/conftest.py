@@ -49,3 +49,35 @@ def per_thread_logs_in_order(paths) -> list[str]:
             if " = ? ERESTART" not in call:
                 lines.append((float(stamp), call))
     return [call for _, call in sorted(lines, key=lambda x: x[0])]
+
+
+def assert_kconfig_explains(fp, uses=None) -> int:
+    """kprof config's acceptance on a footprint (issue 18): every syscall, ioctl handler and device class in it
+    has a Kconfig condition (a symbol, "y" = always built, or "n" = the arch has no such syscall, with the
+    reason), and any use without a kernel file says why. In-process and cheap: no scenario is run for it.
+    ``uses`` (default: kprof's own) lets a test show that the check can fail. Returns the number of uses."""
+    from profiler.kernel import kconfig as kc
+    from profiler.kernel.devices import classify_path, is_device
+
+    uses = kc.footprint_uses(fp) if uses is None else uses
+    for u in uses:
+        assert (u.condition and u.file) or u.note, f"unexplained use: {u}"
+        if u.condition:
+            kc.parse(u.condition)
+    syscalls = {u.what: u for u in uses if u.kind == "syscall"}
+    assert set(syscalls) == set(fp.syscalls), set(fp.syscalls) ^ set(syscalls)
+    for name, u in syscalls.items():
+        assert u.condition and u.note and (u.file or u.condition == "n"), f"syscall {name}: {u}"
+    for r in fp.ioctl_rows():
+        what = f"{r['name'] or r['request']} on {r['device_class']}"
+        mine = [u for u in uses if u.kind == "ioctl" and u.what == what]
+        assert mine and all(u.condition or u.note for u in mine), f"ioctl {what}: {mine}"
+        fd = [u for u in uses if u.kind == "ioctl fd" and u.what.startswith(f"of class {r['device_class']}")]
+        assert fd, f"device class {r['device_class']} of ioctl {what}: no use"
+    opened = [p for p, d in fp.files.items() if d["calls"] > sum(d["errors"].values()) and p not in fp.devices
+              and (classify_path(p) in ("proc", "sysfs", "sysfs-gpio", "cgroup") or is_device(classify_path(p)))]
+    for path, cls in [(p, d["class"]) for p, d in fp.devices.items()] + [(p, classify_path(p)) for p in opened]:
+        mine = [u for u in uses if u.kind in ("device", "file") and u.what.startswith(f"{path} ({cls})")]
+        assert mine, f"{path} (class {cls}): no use"
+        assert any(u.condition for u in mine) or all(u.note for u in mine), f"{path} (class {cls}): {mine}"
+    return len(uses)

@@ -10,7 +10,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,7 @@ from profiler.kernel import kconfig as kc
 from profiler.kernel.devices import classify_path, device_classes
 from profiler.kernel.syscalls import syscall_names
 
-from .conftest import ROOT, kprof, needs_oref0, needs_root, needs_strace
+from .conftest import ROOT, assert_kconfig_explains, kprof, needs_oref0, needs_root, needs_strace
 
 KCONFIG_REF = ROOT.parent / "shared" / "reference" / "kernel" / "kconfig"
 needs_reference = pytest.mark.skipif(not KCONFIG_REF.is_dir(), reason=f"reference data {KCONFIG_REF} is absent")
@@ -35,6 +35,7 @@ CLASS_PATHS = {
     "sysfs-gpio": "/sys/class/gpio/gpio17/value", "hidraw": "/dev/hidraw0", "hiddev": "/dev/usb/hiddev0",
     "usb": "/dev/bus/usb/001/002", "input": "/dev/input/event0", "block": "/dev/sda", "mem": "/dev/urandom",
     "chardev": "/dev/kprof-test-node", "sysfs": "/sys/kernel/mm/transparent_hugepage/enabled",
+    "cgroup": "/sys/fs/cgroup/$CGROUP/memory.max",
     "proc": "/proc/self/status", "socket:tcp": "TCP:[127.0.0.1:1->127.0.0.1:2]", "socket:udp": "UDP:[3]",
     "socket:unix": "UNIX-STREAM:[4]", "socket:netlink": "NETLINK:[ROUTE:5]", "socket": "socket:[6]",
     "pipe": "pipe:[7]", "eventpoll": "anon_inode:[eventpoll]", "eventfd": "anon_inode:[eventfd]",
@@ -120,9 +121,17 @@ def test_worked_examples_match_the_reference_files():
 @needs_reference
 def test_every_file_and_cond_syscall_agrees_with_the_reference():
     files = {r["file"]: r for r in ref_rows("file-config.tsv")}
+    symbols = {r["symbol"]: r for r in ref_rows("kconfig-symbols.tsv")}
+    hand_read = 0
     for f, fc in kc._files().items():
+        if f not in files:        # the cgroup files: hand-read Kbuild facts, their symbols from the reference
+            assert "hand-read: tools/kernel_facts/kconfig-extra-files.tsv" in fc.kbuild_chain, f
+            assert symbols[fc.condition]["type"] == fc.kind == "bool", f
+            hand_read += 1
+            continue
         r = files[f]
         assert (fc.condition, fc.literal, fc.kind) == (r["minimal_expression"], r["config_expression"], r["tristate"])
+    assert hand_read == 4
     column = {"x86_64": "x86_64", "i386": "i386", "arm": "arm", "aarch64": "arm64", "riscv64": "riscv64"}
     cond = {(r["kind"], r["name"]): r for r in ref_rows("cond-syscalls.tsv")}
     checked = 0
@@ -150,6 +159,31 @@ def test_every_x86_64_syscall_maps_to_a_condition_or_a_stated_reason():
     assert counts["y"] > 200 and counts["config"] > 80 and 0 < counts["n"] < 40, counts
 
 
+@needs_reference
+def test_one_rule_for_syscalls_with_and_without_a_sys_ni_stub():
+    """kernel/sys_ni.c is the only place a syscall can be configured out. Its COND_SYSCALL cells already apply
+    the arch (mprotect: CONFIG_MMU, y on x86_64 where MMU is forced); a syscall with no stub is linked by every
+    kernel of the arch (brk/munmap: mm/mmap.c under MMU, mm/nommu.c otherwise), so it is y too, never its
+    file's Kbuild condition."""
+    cond = {(r["kind"], r["name"]): r for r in ref_rows("cond-syscalls.tsv")}
+    stubbed = {name for (_, name) in cond}
+    defs = {}
+    for r in ref_rows("syscall-config.tsv"):
+        defs.setdefault(r["name"], set()).add(r["file_config"])
+    for arch in ("x86_64", "i386", "arm", "aarch64", "riscv64"):
+        for name in syscall_names(arch):
+            f, c, source = kc.syscall_condition(arch, name)
+            if "sys_ni.c" not in source and c != "n":
+                assert c == "y", (arch, name, c, source)
+    assert kc.syscall_condition("x86_64", "mprotect")[1] == cond[("COND_SYSCALL", "mprotect")]["x86_64"] == "y"
+    for name in ("brk", "munmap"):
+        assert name not in stubbed and {"CONFIG_MMU", "!CONFIG_MMU"} <= defs[name]     # both variants exist
+        for arch in ("x86_64", "arm"):
+            assert kc.syscall_condition(arch, name)[1] == "y", (arch, name)
+    assert kc.syscall_condition("arm", "mprotect")[1] == cond[("COND_SYSCALL", "mprotect")]["arm"] == "CONFIG_MMU"
+    assert kc.syscall_condition("arm64-compat", "brk")[1] == "CONFIG_COMPAT"
+
+
 # ----------------------------------------------------------------------------- footprints
 
 def test_every_device_class_is_explained():
@@ -173,7 +207,7 @@ def test_every_device_class_is_explained():
         if u.condition:
             kc.parse(u.condition)
     conds = {u.condition for u in uses}
-    for expected in ("CONFIG_SPI_SPIDEV", "CONFIG_I2C_CHARDEV", "CONFIG_GPIO_CDEV", "CONFIG_GPIO_SYSFS",
+    for expected in ("CONFIG_SPI_SPIDEV", "CONFIG_I2C_CHARDEV", "CONFIG_GPIO_CDEV", "CONFIG_GPIO_SYSFS && CONFIG_GPIO_SYSFS_LEGACY",
                      "CONFIG_HIDRAW", "CONFIG_USB_HIDDEV", "CONFIG_USB_ACM", "CONFIG_INPUT_EVDEV", "CONFIG_SERIAL_8250",
                      "CONFIG_INET", "CONFIG_IPV6", "CONFIG_UNIX", "CONFIG_PROC_FS", "CONFIG_SYSFS", "CONFIG_BINFMT_ELF",
                      "CONFIG_TTY", "CONFIG_BLOCK"):
@@ -185,6 +219,24 @@ def test_every_device_class_is_explained():
     assert "CONFIG_SPI_BCM2835" not in {r.condition for r in kc.needed_symbols(fp)}
 
 
+def test_the_every_scenario_check_can_fail():
+    """tests/test_run.py runs assert_kconfig_explains on every shipped scenario's footprint; here it is shown
+    to reject what it must: a syscall, an ioctl or a device with no Kconfig condition and no reason."""
+    fp = footprint(syscalls=["openat", "epoll_pwait"], ioctls=[(SPI_IOC_MESSAGE_1, "/dev/spidev0.0")],
+                   devices=["/dev/spidev0.0", "/sys/class/gpio/gpio4/value"],
+                   files=["/sys/fs/cgroup/$CGROUP/memory.max", "/proc/meminfo"])
+    uses = kc.footprint_uses(fp)
+    assert assert_kconfig_explains(fp, uses) == len(uses)
+    import dataclasses
+    for broken in (
+            [u for u in uses if u.what != "epoll_pwait"],                                  # a syscall not named
+            [dataclasses.replace(u, condition="", note="") if u.kind == "ioctl" else u for u in uses],
+            [u for u in uses if not u.what.startswith("/sys/class/gpio/gpio4/value")],      # a device not named
+            [u for u in uses if not u.what.startswith("/sys/fs/cgroup")]):                  # an opened file
+        with pytest.raises(AssertionError):
+            assert_kconfig_explains(fp, broken)
+
+
 def test_path_rules_pick_the_driver_of_the_device():
     conds = {u.condition for u in kc.footprint_uses(footprint(devices=["/dev/ttyAMA0"]))}
     assert "CONFIG_SERIAL_AMBA_PL011" in conds and "CONFIG_SERIAL_8250" not in conds
@@ -192,15 +244,136 @@ def test_path_rules_pick_the_driver_of_the_device():
     one_of = [r for r in reqs if r.mode == "one-of"]
     assert len(one_of) == 1 and "CONFIG_USB_SERIAL_FTDI_SIO" in one_of[0].condition
     assert "CONFIG_USB_SERIAL_CP210X" in one_of[0].condition
-    # /dev/serial0 on a Pi is the PL011 or the mini UART; the emulated pump's is a pty (char 136:N)
-    fp = footprint(devices=["/dev/serial0"])
-    fp.devices["/dev/serial0"]["dev"] = "char 136:4"
-    reqs = kc.needed_symbols(fp)
-    assert [r.condition for r in reqs if r.mode == "one-of"] == [
-        "CONFIG_SERIAL_8250_BCM2835AUX || CONFIG_SERIAL_AMBA_PL011"]
-    stand_in = [u for u in kc.footprint_uses(fp) if "a pts device in this trace" in u.what]
-    assert "drivers/tty/pty.c" in {u.file for u in stand_in}
-    assert "CONFIG_SERIAL_CORE" in {r.condition for r in reqs}
+    # /dev/serial0 on a Pi (arm, aarch64) is the PL011 or the mini UART; the emulated pump's is a pty (char 136:N)
+    pi_uarts = "CONFIG_SERIAL_8250_BCM2835AUX || CONFIG_SERIAL_AMBA_PL011"
+    for arch in ("arm", "aarch64"):
+        fp = footprint(arch=arch, devices=["/dev/serial0"])
+        fp.devices["/dev/serial0"]["dev"] = "char 136:4"
+        reqs = kc.needed_symbols(fp)
+        assert [r.condition for r in reqs if r.mode == "one-of"] == [pi_uarts], arch
+        stand_in = [u for u in kc.footprint_uses(fp) if "a pts device in this trace" in u.what]
+        assert "drivers/tty/pty.c" in {u.file for u in stand_in}
+        assert "CONFIG_SERIAL_CORE" in {r.condition for r in reqs}
+
+
+def test_platform_drivers_are_needed_only_on_their_platforms_arches():
+    """The Pi's UART drivers behind /dev/serial0 are needed (one of them) on arm/aarch64; on x86_64 (where the
+    UART scenario runs here) they are context, like the Pi's SPI controller, and never counted as missing.
+    The arches come from the reference: the platform symbol ARCH_BCM2835 is defined only in arch/arm and
+    arch/arm64, and each such driver's Kconfig symbol depends on it (or on ARM_AMBA, which it selects)."""
+    rows = [r for r in ref_rows("kconfig-symbols.tsv") if r["symbol"] == "CONFIG_ARCH_BCM2835"]
+    assert sorted(r["arches"] for r in rows) == ["arm", "arm64"]
+    pi_files = {"drivers/tty/serial/8250/8250_bcm2835aux.c", "drivers/tty/serial/amba-pl011.c",
+                "drivers/spi/spi-bcm2835.c", "drivers/i2c/busses/i2c-bcm2835.c",
+                "drivers/pinctrl/bcm/pinctrl-bcm2835.c"}
+    for arch in ("x86_64", "i386", "riscv64"):
+        fp = footprint(arch=arch, devices=["/dev/serial0", "/dev/spidev0.0", "/dev/i2c-1", "/dev/gpiochip0",
+                                           "/dev/ttyAMA0"])
+        uses = kc.footprint_uses(fp)
+        pi = [u for u in uses if u.file in pi_files]
+        assert {u.file for u in pi} == pi_files, arch
+        assert all(u.mode == "context" for u in pi), [(u.file, u.mode) for u in pi if u.mode != "context"]
+        assert all("Raspberry Pi" in u.note for u in pi)
+        needed = kc.needed_symbols(fp)
+        assert not [r for r in needed if set(r.files) & pi_files], arch
+        assert "CONFIG_SERIAL_CORE" in {r.condition for r in needed}
+        # checked against a config without any Pi driver: nothing of the Pi is missing
+        missing = [r.condition for r in needed if kc.check(r, {"CONFIG_SERIAL_CORE": "y", "CONFIG_TTY": "y"},
+                                                          arch)[0] == 0]
+        assert not [m for m in missing if "BCM2835" in m or "PL011" in m], missing
+    # on the Pi's arches the platform rule changes nothing: spi-bcm2835 stays context (its own mode)
+    uses = kc.footprint_uses(footprint(arch="aarch64", devices=["/dev/spidev0.0", "/dev/ttyAMA0"]))
+    modes = {u.file: u.mode for u in uses}
+    assert modes["drivers/spi/spi-bcm2835.c"] == "context" and modes["drivers/tty/serial/amba-pl011.c"] == "needs"
+
+
+def test_uart_scenario_check_passes_on_this_machine(tmp_path):
+    """pump-status-uart (a pty stands in for the Pi's UART) succeeds here, so --check of this x86_64
+    machine's own config must not report a missing symbol for it."""
+    cfg = running_config()
+    if cfg is None or os.uname().machine != "x86_64":
+        pytest.skip("needs an x86_64 kernel with a readable config")
+    fp = footprint(arch="x86_64", syscalls=["openat", "ioctl", "read", "write"],
+                   ioctls=[(0x5402, "/dev/serial0")], devices=["/dev/serial0"])
+    fp.devices["/dev/serial0"]["dev"] = "char 136:0"
+    fp_path = tmp_path / "uart.json"
+    fp.save(fp_path)
+    p = kprof("config", fp_path, "--check", cfg, check=None)
+    assert p.returncode == 0, p.stdout[-3000:]
+    assert "CONFIG_SERIAL_8250_BCM2835AUX" in p.stdout          # listed, as context
+
+
+@needs_reference
+def test_legacy_gpio_sysfs_needs_gpio_sysfs_legacy():
+    """The rig's client writes /sys/class/gpio/export and uses gpioN/: in 6.19 those sit under
+    CONFIG_GPIO_SYSFS_LEGACY, a #if inside drivers/gpio/gpiolib-sysfs.c (the reference's in_file_ifdefs; the
+    symbol "Enable legacy functionalities of the sysfs interface" depends on GPIO_SYSFS)."""
+    ref = {r["file"]: r for r in ref_rows("file-config.tsv")}["drivers/gpio/gpiolib-sysfs.c"]
+    assert "CONFIG_GPIO_SYSFS_LEGACY" in ref["in_file_ifdefs"].split(",")
+    assert ref["minimal_expression"] == "CONFIG_GPIO_SYSFS"
+    legacy = next(r for r in ref_rows("kconfig-symbols.tsv") if r["symbol"] == "CONFIG_GPIO_SYSFS_LEGACY")
+    assert legacy["depends_on"] == "GPIO_SYSFS"
+    for path in ("/sys/class/gpio/export", "/sys/class/gpio/unexport", "/sys/class/gpio/gpio4/value",
+                 "/sys/devices/platform/soc/3f200000.gpio/gpio/gpio4/direction"):
+        fp = footprint(devices=[path])
+        assert classify_path(path) == "sysfs-gpio", path
+        needed = {r.condition for r in kc.needed_symbols(fp)}
+        assert "CONFIG_GPIO_SYSFS && CONFIG_GPIO_SYSFS_LEGACY" in needed, (path, needed)
+        req = next(r for r in kc.needed_symbols(fp) if "LEGACY" in r.condition)
+        value, detail = kc.check(req, {"CONFIG_GPIOLIB": "y", "CONFIG_GPIO_SYSFS": "y"}, "x86_64")
+        assert value == 0 and "CONFIG_GPIO_SYSFS_LEGACY" in detail
+        assert kc.check(req, {"CONFIG_GPIO_SYSFS": "y", "CONFIG_GPIO_SYSFS_LEGACY": "y"}, "x86_64")[0] == 2
+    # the chip-based interface of 6.19 (/sys/class/gpio/chipN/...) needs only GPIO_SYSFS
+    needed = {r.condition for r in kc.needed_symbols(footprint(devices=["/sys/class/gpio/chip512/export"]))}
+    assert "CONFIG_GPIO_SYSFS" in needed and not [c for c in needed if "LEGACY" in c], needed
+
+
+CGROUP_LOG = """\
+10387 1796566755.099160 openat(-100</tmp/w>, "/proc/self/cgroup", 0x80000) = 17</proc/10387/cgroup> <0.000013>
+10387 1796566755.099247 openat(-100</tmp/w>, "/sys/fs/cgroup/memory/process_api/9098b7/memory.soft_limit_in_bytes", \
+0x80000) = 17</sys/fs/cgroup/memory/process_api/9098b7/memory.soft_limit_in_bytes> <0.000019>
+10387 1796566755.099282 read(17</sys/fs/cgroup/memory/process_api/9098b7/memory.soft_limit_in_bytes>, "9\\n", 31) = 2 \
+<0.000006>
+10387 1796566755.099300 openat(-100</tmp/w>, "/sys/fs/cgroup/user.slice/user-0.slice/session-4.scope/memory.max", \
+0x80000) = 18</sys/fs/cgroup/user.slice/user-0.slice/session-4.scope/memory.max> <0.000019>
+10387 1796566755.099400 openat(-100</tmp/w>, "/sys/fs/cgroup/cgroup.controllers", 0x80000) = 19</sys/fs/cgroup/cgroup.controllers> \
+<0.000019>
+10387 1796566755.099500 openat(-100</tmp/w>, "/sys/fs/cgroup/cpuset/a/b/cpuset.cpus", 0x80000) = 20</sys/fs/cgroup/cpuset/a/b/cpuset.cpus> \
+<0.000019>
+10387 1796566755.099600 exit_group(0) = ?
+10387 1796566755.099700 +++ exited with 0 +++
+""".replace("\\\n", "")
+
+
+def test_cgroup_files_are_cgroupfs_with_normalised_keys(tmp_path):
+    """libuv reads the memory limit of its own cgroup (/sys/fs/cgroup/<its cgroup path>/memory.*): that is
+    cgroupfs (CONFIG_CGROUPS, and MEMCG for the memory controller's files), not sysfs, and the cgroup path
+    (process_api/<hash>, a systemd scope) is run-specific, so the footprint's key does not carry it."""
+    log = tmp_path / "trace.log"
+    log.write_text(CGROUP_LOG)
+    fp_path = tmp_path / "fp.json"
+    kprof("analyze", log, "--footprint", fp_path, "-f", "json", check=0)
+    fp = Footprint.load(fp_path)
+    cg = sorted(p for p in fp.files if "cgroup" in p)
+    assert cg == ["/proc/PID/cgroup", "/sys/fs/cgroup/$CGROUP/memory.max", "/sys/fs/cgroup/cgroup.controllers",
+                  "/sys/fs/cgroup/cpuset/$CGROUP/cpuset.cpus",
+                  "/sys/fs/cgroup/memory/$CGROUP/memory.soft_limit_in_bytes"], cg
+    assert not [p for p in fp.devices if "cgroup" in p], fp.devices        # not the device model
+    for p in cg[1:]:
+        assert classify_path(p) == "cgroup", p
+    uses = [u for u in kc.footprint_uses(fp) if "/sys/fs/cgroup" in u.what]
+    by_path = defaultdict(set)
+    for u in uses:
+        by_path[u.what.split(" (")[0]].add(u.condition)
+    assert by_path["/sys/fs/cgroup/memory/$CGROUP/memory.soft_limit_in_bytes"] == {"CONFIG_CGROUPS", "CONFIG_MEMCG"}
+    assert by_path["/sys/fs/cgroup/$CGROUP/memory.max"] == {"CONFIG_CGROUPS", "CONFIG_MEMCG"}
+    assert by_path["/sys/fs/cgroup/cgroup.controllers"] == {"CONFIG_CGROUPS"}
+    assert by_path["/sys/fs/cgroup/cpuset/$CGROUP/cpuset.cpus"] == {"CONFIG_CGROUPS", "CONFIG_CPUSETS"}
+    needed = {r.condition for r in kc.needed_symbols(fp)}
+    assert {"CONFIG_CGROUPS", "CONFIG_MEMCG", "CONFIG_CPUSETS"} <= needed and "CONFIG_SYSFS" not in needed
+    # the symbols are the reference's (Kconfig facts of 6.19.9)
+    syms = {r["symbol"]: r for r in ref_rows("kconfig-symbols.tsv")}
+    assert syms["CONFIG_MEMCG"]["enclosing_if_menu"] == "CGROUPS" and syms["CONFIG_CGROUPS"]["type"] == "bool"
 
 
 @pytest.fixture(scope="module")
@@ -284,7 +457,7 @@ def test_shipped_scenarios_every_use_named(tmp_path):
         for kind, what, file, cond, note in uses:
             assert (cond != "(none)" and file) or note, (name, kind, what)
         needed = {r[0] for s in report["sections"] if s["title"] == "Kconfig symbols needed" for r in s["rows"]}
-        assert {"CONFIG_FUTEX", "CONFIG_MMU"} <= needed, needed
+        assert {"CONFIG_FUTEX", "CONFIG_EPOLL"} <= needed, needed   # brk/mmap: y (no sys_ni.c stub)
         if name == "pump-model":
             assert {"CONFIG_TTY", "CONFIG_SERIAL_CORE"} <= needed, needed
 

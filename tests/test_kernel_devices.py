@@ -32,6 +32,8 @@ CASES = {
     "/sys/class/gpio/gpio4/value": "sysfs-gpio",
     "/sys/class/gpio/export": "sysfs-gpio",
     "/sys/devices/system/cpu/online": "sysfs",
+    "/sys/fs/cgroup/memory/$CGROUP/memory.limit_in_bytes": "cgroup",
+    "/sys/fs/cgroup": "cgroup",
     "/proc/self/stat": "proc",
     "TCP:[127.0.0.1:40000->127.0.0.1:80]": "socket:tcp",
     "TCPv6:[[::1]:40000->[::1]:80]": "socket:tcp",

@@ -10,7 +10,9 @@ import re
 
 import pytest
 
-from .conftest import ROOT, SCENARIOS, kprof, needs_oref0, needs_root, needs_strace
+from profiler.footprint import Footprint
+
+from .conftest import ROOT, SCENARIOS, assert_kconfig_explains, kprof, needs_oref0, needs_root, needs_strace
 
 ROW = re.compile(r"^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(\d*)\s*(\w+)\s*$")
 
@@ -48,7 +50,9 @@ def test_scenario_runs_and_counts_equal_strace_summary(scenario, tmp_path):
     titles = [s["title"] for s in report["sections"]]
     i = titles.index("Kernel subsystems")
     assert titles[i + 1] == "System calls"
-    if "pump" in scenario.stem or scenario.stem == "set-temp-basal":
+    if meta.get("radio") == "spi":      # the rig's SPI radio path (pump-status, pump-spi-*)
+        assert "Device-level footprint: /dev/spidev0.0 (SPI radio)" in titles
+    elif "pump" in scenario.stem or scenario.stem == "set-temp-basal":
         assert "Device-level footprint: /dev/serial0" in titles
     if meta["backend"] == "strace":  # strace's summary is strace's: the ptrace backend has parity tests
         truth = strace_summary((bundle / "trace.log").read_text())
@@ -61,6 +65,9 @@ def test_scenario_runs_and_counts_equal_strace_summary(scenario, tmp_path):
         truth.pop("exit_group", None)
         assert mine == truth
     assert "node" in " ".join(fp["programs"]) or "simulator" in scenario.stem or fp["programs"]
+    # kprof config (issue 18): every syscall, ioctl handler and device class of this footprint has a Kconfig
+    # condition (or y), or says why not; in-process, on the bundle's own footprint.json
+    assert assert_kconfig_explains(Footprint.load(bundle / "footprint.json")) > len(fp["syscalls"])
 
 
 @needs_strace

@@ -821,6 +821,29 @@ def keyed_rows(path: Path) -> tuple[list[str], list[dict]]:
     return cols or [], rows
 
 
+# $(SRCARCH) -> the kprof arches built from that arch tree
+SRCARCH_KPROF = {"x86": "x86_64,i386", "arm": "arm", "arm64": "aarch64,arm64-compat", "riscv": "riscv64"}
+
+
+def platform_arches(symbol: str, f: str, fc: dict, sym_defs: dict) -> str:
+    """The kprof arches of a board driver: those whose Kconfig tree defines the platform symbol. Checked: the
+    file's gating symbol depends on the platform symbol, or on a symbol that the platform symbol selects."""
+    defs = sym_defs.get(symbol)
+    if not defs or any(d["arches"] == "all" for d in defs):
+        raise GenError(f"kconfig-class-use.tsv: platform {symbol} is not an arch-specific Kconfig symbol")
+    trees = sorted({a for d in defs for a in re.split(r"[ ,]+", d["arches"]) if a})
+    if f not in fc:
+        raise GenError(f"kconfig-class-use.tsv: platform file {f} is not in kconfig/file-config.tsv")
+    gate = fc[f]["gating_symbol"][len("CONFIG_"):]
+    deps = set()
+    for d in sym_defs.get(gate, []):
+        deps.update(KCONFIG_WORD.findall(d["depends_on"] + " " + d["enclosing_if_menu"]))
+    via = [s for s in deps if any(re.search(rf"\b{symbol}\b", d["selected_by"]) for d in sym_defs.get(s, []))]
+    if symbol not in deps and not via:
+        raise GenError(f"kconfig-class-use.tsv: {f} ({gate}) does not depend on platform {symbol}")
+    return ",".join(SRCARCH_KPROF[t] for t in trees if t in SRCARCH_KPROF)
+
+
 def gen_kconfig(src: Sources, out: Path, tax: Taxonomy, syscall_rows: dict[str, list[list]],
                 handler_files: set[str], known_classes: dict) -> None:
     """kconfig-*.tsv: the Kconfig condition of every syscall, ioctl handler file and device-class file kprof
@@ -829,6 +852,20 @@ def gen_kconfig(src: Sources, out: Path, tax: Taxonomy, syscall_rows: dict[str, 
     cond = {(r["kind"], r["name"]): r for r in keyed_rows(src.ref("kconfig/cond-syscalls.tsv"))[1]}
     in_file = {(r["file"], r["line"]): r["in_file_condition"]
                for r in keyed_rows(src.ref("kconfig/syscall-config.tsv"))[1]}
+    sym_defs: dict[str, list[dict]] = defaultdict(list)
+    for r in keyed_rows(src.ref("kconfig/kconfig-symbols.tsv"))[1]:
+        sym_defs[r["symbol"][len("CONFIG_"):]].append(r)
+    extra_classes: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for cls, f, cond_, kind, chain, note in read_tsv(FACTS / "kconfig-extra-files.tsv"):
+        if f in fc:
+            raise GenError(f"kconfig-extra-files.tsv: {f} is in kconfig/file-config.tsv: use the reference")
+        for word in KCONFIG_WORD.findall(cond_):
+            if {d["type"] for d in sym_defs.get(word, [])} != {kind}:
+                raise GenError(f"kconfig-extra-files.tsv: {word} is not a {kind} of kconfig/kconfig-symbols.tsv")
+        fc[f] = {"file": f, "minimal_expression": cond_, "config_expression": cond_, "arch": "all", "tristate": kind,
+                 "module_name": "-", "gating_symbol": cond_, "in_file_ifdefs": "-",
+                 "kbuild_chain": chain + " (hand-read: tools/kernel_facts/kconfig-extra-files.tsv)"}
+        extra_classes[cls].append((f, note))
     used_by: dict[str, set[str]] = defaultdict(set)
 
     def file_cond(f: str, what: str) -> dict:
@@ -859,21 +896,25 @@ def gen_kconfig(src: Sources, out: Path, tax: Taxonomy, syscall_rows: dict[str, 
                 else:
                     expr, source = and_expr(abi, cell), f"kernel/sys_ni.c:{c['sys_ni_line']} {c['kind']}({c['name']})"
             elif f:
-                # not in sys_ni.c: without a weak stub, the kernel only links when a definition exists, so the
-                # #if around it (an arch macro, a compiler macro, one of several variants) is no config choice
-                expr = and_expr(abi, fc[f]["minimal_expression"])
+                # not in sys_ni.c: the table names the entry point and there is no weak -ENOSYS stub, so every
+                # kernel of this arch that links has a definition (brk and munmap: mm/mmap.c under MMU, mm/nommu.c
+                # otherwise). The file's Kbuild condition and the #if around the definition say which variant
+                # serves it, never whether it is there: the same rule that makes sys_ni.c's cells "y" where the
+                # arch forces the condition (mprotect on x86_64).
+                expr = abi
                 inner = in_file.get((f, str(line)), "y") if line is not None else "y"
-                source = "Kbuild chain of the file (no COND_SYSCALL: linked whenever the table names it)"
-                if inner != "y":
-                    source += f"; #if at the definition: {inner}"
+                source = (f"always there: no COND_SYSCALL stub, so a kernel that links defines it (here {f}, "
+                          f"Kbuild: {fc[f]['minimal_expression']}")
+                source += f"; #if at the definition: {inner})" if inner != "y" else ")"
             else:
                 expr, source = "n", note or "not implemented: no definition"
             sc_rows.append([arch, name, f or "-", expr, source])
     header = src.describe(["kconfig/cond-syscalls.tsv", "kconfig/file-config.tsv", "kconfig/syscall-config.tsv"], [])
     header.insert(2, "Kconfig condition of each syscall of kprof's syscalls-<arch>.tsv tables: the per-arch cell of "
                      "kernel/sys_ni.c's COND_SYSCALL entry where there is one (the syscall can be configured out), "
-                     "else the Kbuild condition of its defining file (the #if around the definition is shown in "
-                     "source, not applied: without a sys_ni.c stub the kernel links only when a definition exists); "
+                     "else y (the ABI's condition for arm64-compat): without a sys_ni.c stub the kernel links only "
+                     "when a definition exists, so the defining file's Kbuild condition and #if (shown in source) "
+                     "pick the variant, not whether the syscall is there; "
                      "n = the ABI has no working definition. arm64-compat needs CONFIG_COMPAT besides.")
     write_tsv(out, "kconfig-syscalls.tsv", header, ["arch", "name", "file", "condition", "source"], sc_rows)
 
@@ -881,13 +922,18 @@ def gen_kconfig(src: Sources, out: Path, tax: Taxonomy, syscall_rows: dict[str, 
     ref_classes: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for r in keyed_rows(src.ref("kconfig/device-class-files.tsv"))[1]:
         ref_classes[r["class"]].append((r["file"], r["note"]))
-    uses: dict[tuple[str, str], list[tuple[str, str, str]]] = defaultdict(list)
+    for cls, rows in extra_classes.items():
+        if cls in ref_classes:
+            raise GenError(f"kconfig-extra-files.tsv: class {cls} is in kconfig/device-class-files.tsv")
+        ref_classes[cls] = rows
+    uses: dict[tuple[str, str], list[tuple[str, str, str, str]]] = defaultdict(list)
     also: dict[str, list[str]] = defaultdict(list)
     nets: dict[str, list[tuple[str, str]]] = defaultdict(list)
     reasons: dict[str, str] = {}
     execs: list[str] = []
+    platforms: dict[str, tuple[str, str]] = {}      # file -> (kprof arches, "board (SYMBOL)")
     for r in read_tsv(FACTS / "kconfig-class-use.tsv"):
-        kind, key, f, when, mode, note = (r + [""] * 6)[:6]
+        kind, key, f, when, mode, note, also_needs = (r + [""] * 7)[:7]
         if kind == "also":
             if f not in ref_classes and not f.startswith("net:"):
                 raise GenError(f"kconfig-class-use.tsv: {f} is not a class of device-class-files.tsv")
@@ -899,7 +945,9 @@ def gen_kconfig(src: Sources, out: Path, tax: Taxonomy, syscall_rows: dict[str, 
                 raise GenError(f"kconfig-class-use.tsv: bad when/mode for {key} {f}: {when} {mode}")
             if when.startswith("path:"):
                 re.compile(when[5:])
-            uses[(key, f)].append((when, mode, note))
+            if also_needs and also_needs not in fc.get(f, {}).get("in_file_ifdefs", "").split(","):
+                raise GenError(f"kconfig-class-use.tsv: {also_needs} is not an #if symbol of {f} (in_file_ifdefs)")
+            uses[(key, f)].append((when, mode, note, also_needs))
         elif kind == "net":
             nets[key].append((f, note))
         elif kind == "exec":
@@ -908,6 +956,8 @@ def gen_kconfig(src: Sources, out: Path, tax: Taxonomy, syscall_rows: dict[str, 
             execs.append(f)
         elif kind == "reason":
             reasons[key] = note
+        elif kind == "platform":
+            platforms[f] = (platform_arches(key, f, fc, sym_defs), f"{note} ({key})")
         else:
             raise GenError(f"kconfig-class-use.tsv: unknown kind {kind!r}")
     cl_rows = []
@@ -915,15 +965,17 @@ def gen_kconfig(src: Sources, out: Path, tax: Taxonomy, syscall_rows: dict[str, 
     def class_rows(kclass: str, ref: str) -> None:
         for f, note in ref_classes[ref]:
             file_cond(f, f"class {kclass}")
-            for when, mode, unote in uses.get((ref, f)) or [("always", "needs", "")]:
-                cl_rows.append([kclass, f, when, mode, ref, unote or note])
+            only_on, board = platforms.get(f, ("-", "-"))
+            for when, mode, unote, also in uses.get((ref, f)) or [("always", "needs", "", "")]:
+                cond = and_expr(fc[f]["minimal_expression"], also) if also else "-"
+                cl_rows.append([kclass, f, when, mode, ref, only_on, board, cond, unote or note])
 
     def net_rows(kclass: str, family: str) -> None:
         if family not in nets:
             raise GenError(f"kconfig-class-use.tsv: no net row for {family}")
         for f, note in nets[family]:
             file_cond(f, f"{kclass}")
-            cl_rows.append([kclass, f, "always", "needs", f"net:{family}", note])
+            cl_rows.append([kclass, f, "always", "needs", f"net:{family}", "-", "-", "-", note])
 
     for kclass in known_classes:
         n = len(cl_rows)
@@ -935,7 +987,7 @@ def gen_kconfig(src: Sources, out: Path, tax: Taxonomy, syscall_rows: dict[str, 
             else:
                 class_rows(kclass, target)
         if kclass in reasons:
-            cl_rows.append([kclass, "-", "always", "reason", "-", reasons[kclass]])
+            cl_rows.append([kclass, "-", "always", "reason", "-", "-", "-", "-", reasons[kclass]])
         if len(cl_rows) == n:
             raise GenError(f"device class {kclass}: no file in kconfig/device-class-files.tsv and no reason row "
                            "in kconfig-class-use.tsv")
@@ -943,12 +995,17 @@ def gen_kconfig(src: Sources, out: Path, tax: Taxonomy, syscall_rows: dict[str, 
         net_rows(f"net:{family}", family)
     for ref in execs:
         class_rows("exec:program", ref)
-    header = src.describe(["kconfig/device-class-files.tsv"], ["kconfig-class-use.tsv", "device-classes.tsv"])
+    header = src.describe(["kconfig/device-class-files.tsv"], ["kconfig-class-use.tsv", "kconfig-extra-files.tsv",
+                                                                "device-classes.tsv"])
     header.insert(2, "Driver and core files behind each kprof device class (and net:FAMILY for network addresses, "
                      "exec:program for executed programs). when: always, or path:REGEX (only if one of the "
                      "footprint's device paths of the class matches); mode: needs | one-of (at least one of the "
-                     "class's applicable one-of files) | context (listed, never required) | reason (no file: why).")
-    write_tsv(out, "kconfig-classes.tsv", header, ["class", "file", "when", "mode", "from", "note"], cl_rows)
+                     "class's applicable one-of files) | context (listed, never required) | reason (no file: why); "
+                     "only_on: a board driver's kprof arches (its platform symbol's arch trees), elsewhere its uses "
+                     "are context; platform: the board and its Kconfig symbol; condition: what these paths need "
+                     "when more than the file's Kbuild condition (an #if inside the file), else -.")
+    write_tsv(out, "kconfig-classes.tsv", header, ["class", "file", "when", "mode", "from", "only_on", "platform",
+                                                   "condition", "note"], cl_rows)
 
     # -- files
     for f in handler_files:
@@ -959,7 +1016,7 @@ def gen_kconfig(src: Sources, out: Path, tax: Taxonomy, syscall_rows: dict[str, 
         f_rows.append([f, tax.by_path(f) or "-", r["arch"], r["minimal_expression"], r["config_expression"],
                        r["tristate"], r["module_name"], r["in_file_ifdefs"], r["kbuild_chain"],
                        ", ".join(sorted(used_by[f]))])
-    header = src.describe(["kconfig/file-config.tsv"], ["subsystem-paths.tsv"])
+    header = src.describe(["kconfig/file-config.tsv"], ["kconfig-extra-files.tsv", "subsystem-paths.tsv"])
     header.insert(2, "Kconfig condition under which Kbuild compiles each kernel file kprof names (syscall "
                      "definitions, ioctl handlers, device-class drivers): minimal and literal expression, "
                      "tristate (can be a module) / bool / y (always built), module name, the #if symbols inside "

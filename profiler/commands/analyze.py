@@ -39,14 +39,14 @@ def main(args) -> int:
     from profiler.errors import KprofError
     from profiler.kernel import syscalls
     from profiler.render.report import Report, footprint_sections, render
-    from profiler.analysis import analyse_logs, arch_evidence, log_files
+    from profiler.analysis import analyse_logs, arch_evidence, log_files, never_returned
 
     given = syscalls.normalize_arch(args.arch) if args.arch else None
     files = log_files(args.log)
     head = _head(files[0][0])
     if b"\0" in head[:4096]:
         raise KprofError(f"{files[0][0]}: binary file, not a strace text log")
-    warnings = []
+    warnings, abi_facts = [], []
     if given:
         arch, how = given, "given with --arch"
     else:
@@ -55,7 +55,11 @@ def main(args) -> int:
         if evidence and arch not in evidence:
             arch = next(iter(evidence))
             how = f"detected from the log: {evidence[arch]}"
-        others = {a: e for a, e in evidence.items() if a != arch}
+        compat = syscalls.COMPAT.get(arch)
+        if compat in evidence:   # a 32-bit program on a 64-bit kernel: its calls are its own ABI's rows
+            abi_facts.append((f"{compat} programs", f"built for {compat} ({evidence[compat]}): their calls are "
+                              f"counted with the {compat} tables, as rows 'NAME ({compat})'"))
+        others = {a: e for a, e in evidence.items() if a not in (arch, compat)}
         if others:
             warnings.append(f"the log also shows programs built for {', '.join(others)} "
                             f"({', '.join(others.values())}); counted with the {arch} tables (pass --arch to choose)")
@@ -66,17 +70,19 @@ def main(args) -> int:
     report = Report(f"kprof analyze: {names}")
     report.facts += footprint_facts(fp)
     report.facts[0] = ("arch", f"{fp.arch} ({how})")
+    report.facts[1:1] = abi_facts
     report.warnings += warnings + problems + footprint_warnings(fp)
     if mismatches:
         report.warnings.append("counts differ from the log's own strace -c summary: " + "; ".join(mismatches))
-        report.facts.append(("cross-check", "FAILED: counts differ from the log's own strace -c summary"))
-    elif mismatches == []:
-        report.facts.append(("cross-check", "per-syscall calls and errors equal the log's own strace -c summary"))
-    else:
-        report.facts.append(("cross-check", "none: the log has no strace -c/-C summary"
-                             + (" (strace -ff cannot write one)" if len(files) > 1 or files[0][1] else "")))
+    check = result.cross_check()
+    if mismatches is None:
+        check = "none: the log has no strace -c/-C summary" + (
+            " (strace -ff cannot write one)" if len(files) > 1 or files[0][1] else "")
+    report.facts.append(("cross-check", check))
     report.data["cross_check"] = {"summary": mismatches is not None, "ok": mismatches is None or not mismatches,
-                                  "mismatches": mismatches or []}
+                                  "mismatches": mismatches or [],
+                                  "columns": sorted(result.summary.columns) if result.summary else [],
+                                  "never_returned": never_returned(fp)}
     report.sections = footprint_sections(fp)
     if args.footprint:
         fp.save(args.footprint)

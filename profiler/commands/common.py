@@ -91,7 +91,7 @@ def run_report(scenario, outcomes, meta: dict, bundle: Path) -> Report:
             report.facts.append(("service", f"{s['type']} at {s['url']}: {len(s['requests'])} requests"))
     report.warnings += footprint_warnings(fp)
     if first.analysis.mismatches == []:
-        report.facts.append(("cross-check", "per-syscall calls and errors equal strace's own -C summary"))
+        report.facts.append(("cross-check", first.analysis.cross_check("strace's own -C summary")))
     elif first.analysis.mismatches is None and meta["backend"] != "strace":
         report.facts.append(("cross-check", f"none: the {meta['backend']} backend's log has no strace -C summary "
                                             "(tests/test_ptrace_backend.py compares its footprints with strace's)"))

@@ -32,6 +32,32 @@ def _classes() -> dict[str, tuple[bool, tuple[str, ...], str]]:
     return {r[0]: (r[1] == "yes", tuple(filter(None, r[2].split(","))), r[3]) for r in read_rows("device-classes.tsv")}
 
 
+# The names cgroup v1 hierarchies are mounted under in /sys/fs/cgroup (one controller, or several joined by
+# commas; "systemd"/"unified" for systemd's named and v2 hierarchies): Linux 6.19.9
+# Documentation/admin-guide/cgroup-v1/ and the controllers' cgroup_subsys names.
+_CGROUP_V1_NAMES = frozenset("cpu cpuacct cpuset memory devices freezer net_cls net_prio blkio perf_event hugetlb "
+                             "pids rdma misc systemd unified".split())
+# interface files (cgroup.procs, memory.max, ...), not systemd's cgroups (user.slice, init.scope)
+_CGROUP_FILE = re.compile(r"^(?!.*\.(slice|scope|service|socket|mount)$)[a-z_]+\.[a-z0-9_.]+$")
+
+
+def normalise_cgroup_path(path: str) -> str:
+    """A /sys/fs/cgroup path with the cgroup's own path (run-specific: a systemd scope, a container's id) made
+    ``$CGROUP``: /sys/fs/cgroup/memory/process_api/9098/memory.max → /sys/fs/cgroup/memory/$CGROUP/memory.max.
+    The v1 hierarchy's mount name and the interface file stay; a file at a hierarchy's root stays as it is."""
+    prefix = "/sys/fs/cgroup/"
+    if not path.startswith(prefix):
+        return path
+    parts = [p for p in path[len(prefix):].split("/") if p]
+    head = []
+    if parts and set(parts[0].replace("name=", "").split(",")) <= _CGROUP_V1_NAMES:
+        head.append(parts.pop(0))
+    tail = [parts.pop()] if parts and _CGROUP_FILE.match(parts[-1]) else []
+    if parts:
+        head.append("$CGROUP")
+    return prefix + "/".join(head + tail)
+
+
 def device_classes() -> dict[str, str]:
     """Every class id classify_path() can return -> its description."""
     return {k: v[2] for k, v in _classes().items()}

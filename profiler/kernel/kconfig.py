@@ -21,14 +21,14 @@ from functools import lru_cache
 
 from profiler.kernel import read_rows
 from profiler.kernel.devices import classify_path, is_device
-from profiler.kernel.syscalls import canonical_name, normalize_arch
+from profiler.kernel.syscalls import COMPAT, canonical_name, normalize_arch, split_abi_key
 
 # kprof arch -> Kconfig $(SRCARCH) and the Documentation/features column
 _SRCARCH = {"x86_64": "x86", "i386": "x86", "arm": "arm", "aarch64": "arm64", "arm64-compat": "arm64",
             "riscv64": "riscv"}
 _FEATURE_COLUMN = {"x86": "x86", "arm": "arm", "arm64": "arm64", "riscv": "riscv"}
 # what a footprint's opened files can add: the classes of the kernel's own filesystems and device nodes
-_FILE_CLASSES = ("proc", "sysfs", "sysfs-gpio")
+_FILE_CLASSES = ("proc", "sysfs", "sysfs-gpio", "cgroup")
 
 
 # ----------------------------------------------------------------------------- expressions
@@ -170,10 +170,10 @@ def _syscalls(arch: str) -> dict[str, tuple[str | None, str, str]]:
 
 
 @lru_cache(maxsize=None)
-def _classes() -> dict[str, list[tuple[str, str, str, str, str]]]:
+def _classes() -> dict[str, list[tuple[str, str, str, str, str, str, str]]]:
     out: dict[str, list] = defaultdict(list)
-    for cls, f, when, mode, src, note in read_rows("kconfig-classes.tsv"):
-        out[cls].append((f, when, mode, src, note))
+    for cls, f, when, mode, src, only_on, platform, cond, note in read_rows("kconfig-classes.tsv"):
+        out[cls].append((f, when, mode, src, only_on, platform, cond, note))
     return dict(out)
 
 
@@ -267,19 +267,28 @@ class Requirement:
         return sorted({u.file for u in self.uses if u.file})
 
 
-def _class_uses(cls: str, paths: list[str], what: str, kind: str) -> list[Use]:
+def _class_uses(cls: str, paths: list[str], what: str, kind: str, arch: str) -> list[Use]:
+    """The uses of a class's files for ``arch``. A board driver (only_on: its platform's arches) is context on
+    any other arch, whatever its mode: it is needed only on its board."""
     rows = _classes().get(cls)
     if not rows:
         return [Use(kind, what, None, "", "needs", f"kprof has no driver files for class {cls}")]
     out = []
-    for f, when, mode, src, note in rows:
+    for f, when, mode, src, only_on, platform, cond, note in rows:
         if mode == "reason":
             out.append(Use(kind, what, None, "", "needs", note))
             continue
         if when.startswith("path:") and not any(re.search(when[5:], p) for p in paths):
             continue
+        if only_on != "-" and arch not in only_on.split(","):
+            board = platform.split(" (")[0]
+            role = {"needs": "needed", "one-of": "one of the alternatives"}.get(mode)
+            note = (f"board driver of {platform}, arches {only_on}"
+                    + (f"; on {board} this is {role}: " if role else ": ") + note)
+            mode = "context"
         fc = _files()[f]
-        out.append(Use(kind, what, f, fc.condition, mode, note, f"{src} {when}" if mode == "one-of" else ""))
+        out.append(Use(kind, what, f, fc.condition if cond == "-" else cond, mode, note,
+                       f"{src} {when}" if mode == "one-of" else ""))
     return out
 
 
@@ -289,7 +298,8 @@ def footprint_uses(fp, arch: str | None = None) -> list[Use]:
     target = normalize_arch(arch or fp.arch)
     uses: list[Use] = []
     for name in sorted(fp.syscalls):
-        row = syscall_condition(target, canonical_name(fp.arch, name))
+        base, abi = split_abi_key(name)     # "getpid (i386)": a 32-bit program's call, the target's compat ABI
+        row = syscall_condition(COMPAT.get(target, target) if abi else target, canonical_name(abi or fp.arch, base))
         if row is None:
             uses.append(Use("syscall", name, None, "n", "needs",
                             f"{target} has no syscall of this name (Linux 6.19.9 table)"))
@@ -305,13 +315,13 @@ def footprint_uses(fp, arch: str | None = None) -> list[Use]:
         else:
             uses.append(Use("ioctl", what, fc.file, fc.condition, "needs", "handles the request"))
         uses += _class_uses(r["device_class"], r["devices"], f"of class {r['device_class']}"
-                            + (f" ({', '.join(r['devices'][:2])})" if r["devices"] else ""), "ioctl fd")
+                            + (f" ({', '.join(r['devices'][:2])})" if r["devices"] else ""), "ioctl fd", target)
     for path, d in sorted(fp.devices.items()):
-        uses += _class_uses(d["class"], [path], f"{path} ({d['class']})", "device")
+        uses += _class_uses(d["class"], [path], f"{path} ({d['class']})", "device", target)
         real = classify_path(f"<{d['dev']}>") if d.get("dev") else "unknown"
         if real not in ("unknown", "chardev", "file", d["class"]):
             # e.g. the emulated pump's /dev/serial0 is a pty: the rig needs the UART, this run used a pty
-            for u in _class_uses(real, [], f"{path} (<{d['dev']}>: a {real} device in this trace)", "device"):
+            for u in _class_uses(real, [], f"{path} (<{d['dev']}>: a {real} device in this trace)", "device", target):
                 u.note = f"{u.note}; the node at {path} was a {real} device here (a stand-in?)"
                 uses.append(u)
     for path, d in sorted(fp.files.items()):
@@ -319,17 +329,17 @@ def footprint_uses(fp, arch: str | None = None) -> list[Use]:
             continue                       # never opened successfully
         cls = classify_path(path)
         if path not in fp.devices and (cls in _FILE_CLASSES or is_device(cls)):
-            uses += _class_uses(cls, [path], f"{path} ({cls})", "file")
+            uses += _class_uses(cls, [path], f"{path} ({cls})", "file", target)
     for addr in sorted(fp.network):
         family = addr.split(":", 1)[0]
         if f"net:{family}" in _classes():
-            uses += _class_uses(f"net:{family}", [], addr, "network")
+            uses += _class_uses(f"net:{family}", [], addr, "network", target)
         else:
             uses.append(Use("network", addr, None, "", "needs", f"address family {family} is not modelled"))
     ran = [p for p, d in fp.programs.items() if d["calls"] > sum(d["errors"].values())]
     if ran:
         uses += _class_uses("exec:program", [], f"{len(ran)} program{'s' if len(ran) > 1 else ''} executed",
-                            "program")
+                            "program", target)
     return _dedupe(uses)
 
 
@@ -489,7 +499,8 @@ def availability(fp, arch: str) -> tuple[list[list], list[list]]:
     target = normalize_arch(arch)
     rows = []
     for name in sorted(fp.syscalls):
-        row = syscall_condition(target, canonical_name(fp.arch, name))
+        base, abi = split_abi_key(name)     # "getpid (i386)": a 32-bit program's call, the target's compat ABI
+        row = syscall_condition(COMPAT.get(target, target) if abi else target, canonical_name(abi or fp.arch, base))
         if row is None:
             rows.append([name, "absent", "", f"not in the {target} syscall table"])
         elif row[1] == "n":
@@ -497,7 +508,7 @@ def availability(fp, arch: str) -> tuple[list[list], list[list]]:
         elif "sys_ni.c" in row[2] and row[1] != "y":
             rows.append([name, "configurable", row[1], row[2]])
     col = _FEATURE_COLUMN[_SRCARCH[target]]
-    used = set(fp.syscalls) | {canonical_name(fp.arch, n) for n in fp.syscalls}
+    used = set(fp.syscalls) | {canonical_name(fp.arch, split_abi_key(n)[0]) for n in fp.syscalls}
     feats = []
     for f in _features():
         hit = [s for s in f["syscalls"].split(",") if s in used]

@@ -6,7 +6,8 @@ Data: ``data/syscalls-<arch>.tsv`` (one per arch, loaded on first use), ``data/s
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from profiler.kernel import read_rows
@@ -128,8 +129,45 @@ def syscall_names(arch: str) -> list[str]:
 COMPAT = {"x86_64": "i386", "aarch64": "arm64-compat"}
 
 
+_ABI_KEY = re.compile(r"(.+) \(([a-z0-9_-]+)\)")
+_COMPAT_NOTE = ("a 32-bit program's call ({compat} ABI): its {compat} number and definition "
+                "(a 64-bit kernel enters the compat_ variant where there is one)")
+
+
+def abi_key(name: str, abi: str) -> str:
+    """A footprint row of a call a task made through another ABI than the footprint's: ``getpid (i386)``."""
+    return f"{name} ({abi})"
+
+
+def split_abi_key(key: str) -> tuple[str, str | None]:
+    """``getpid (i386)`` → (``getpid``, ``i386``); ``getpid`` → (``getpid``, None)."""
+    m = _ABI_KEY.fullmatch(key)
+    if m and m.group(2) in ARCHES:
+        return m.group(1), m.group(2)
+    return key, None
+
+
+def abi_evidence(arch: str, name: str) -> str | None:
+    """Which ABI a call named ``name`` (strace names calls from the task's own ABI's table) shows its task
+    uses, on a 64-bit ``arch`` that runs 32-bit programs too: ``arch``, its compat ABI, or None (both have it)."""
+    arch = normalize_arch(arch)
+    compat = COMPAT.get(arch)
+    if compat is None:
+        return arch
+    if _info(arch, name).arch == compat:      # only the 32-bit ABI has it (or the 64-bit one leaves it out)
+        return compat
+    if syscall_number(arch, name) is not None and syscall_number(compat, name) is None:
+        return arch
+    return None
+
+
 @lru_cache(maxsize=4096)
 def _info(arch: str, name: str) -> SyscallInfo:
+    base, abi = split_abi_key(name)
+    if abi is not None and abi != arch:
+        i = _info(abi, base)
+        note = _COMPAT_NOTE.format(compat=abi)
+        return replace(i, note=f"{note}; {i.note}" if i.note else note)
     canon = canonical_name(arch, name)
     r = _table(arch).rows.get(canon)
     compat = COMPAT.get(arch)
@@ -137,8 +175,7 @@ def _info(arch: str, name: str) -> SyscallInfo:
         # not a native call, or one the 64-bit ABI does not implement (set_thread_area): a 32-bit program's
         i = _info(compat, name)
         if i.subsystem != "unknown":
-            note = (f"a 32-bit program's call ({compat} name): its {compat} number and definition "
-                    f"(a 64-bit kernel enters the compat_ variant where there is one)")
+            note = _COMPAT_NOTE.format(compat=compat)
             if r is not None:
                 note = f"not implemented for 64-bit {arch} programs; {note}"
             return SyscallInfo(compat, i.name, i.number, i.entry, i.file, i.line, i.macro, i.subsystem,

@@ -41,6 +41,8 @@ _DETACHED = " <detached ...>"
 # "strace: Process 12 attached" written into a half-printed line when the log is strace's stderr
 _ATTACHED = re.compile(r"(?:\S*/)?strace: Process (\d+) attached$")
 _PERSONALITY = re.compile(r"System call usage summary for (\d+) bit mode:|\[ Process PID=\d+ runs in ")
+# every column title strace -c/-C prints (-U chooses which, in which order)
+_SUMMARY_TITLES = frozenset({"syscall", "%time", "seconds", "usecs/call", "calls", "errors", "shortest", "longest"})
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 # characters the argument scanner stops at: quotes, brackets, an fd's <path>, a /* comment */, a comma
 _SPECIAL = re.compile(r'["<()\[\]{},]|/\*')
@@ -214,13 +216,16 @@ def parse_result(tail: str, event: SyscallEvent) -> None:
 class StraceSummary:
     """strace's own ``-c`` table: per syscall (calls, errors).
 
-    Summed over every table in the log: one per personality (a 32-bit program's calls get a second table,
-    "… for 32 bit mode") and one per run when runs were appended to one log (``-A``).
+    Summed over the tables of every run appended to one log (``-A``). A personality's own table (a 32-bit
+    program's calls: "… for 32 bit mode") keeps its rows apart: ``getpid (32 bit mode)``.
     """
 
     calls: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
     tables: int = 0
+    # the columns every table had (-U chooses them): a missing one is not known, not 0. Without "calls",
+    # ``calls`` still lists each syscall strace saw return (its count is 0 there)
+    columns: frozenset = frozenset({"calls", "errors"})
 
 
 @dataclass
@@ -230,6 +235,7 @@ class ParseStats:
     unparsed: int = 0
     first_unparsed: list[tuple[int, str]] = field(default_factory=list)
     stack_lines: int = 0          # -k's " > func+0x…" lines under a call
+    detached: list[str] = field(default_factory=list)   # calls strace detached from while they ran (-p, ^C)
 
 
 class StraceLogParser:
@@ -245,6 +251,8 @@ class StraceLogParser:
         self.summary: StraceSummary | None = None
         self.stats = ParseStats()
         self._columns: dict[str, int] | None = None   # while inside a summary table: column → index
+        self._mode: str = ""               # the table's personality: "" (the native one) or " (32 bit mode)"
+        self._next_mode: str = ""
         self._pid = pid
         self._live: set[int] = set()      # tasks alive now (stderr logs print no pid while only one is)
         self._last_pid = pid
@@ -266,14 +274,17 @@ class StraceLogParser:
     def _summary_header(self, line: str) -> bool:
         """A table's column titles (default, or chosen with -U): remember where calls, errors, name are."""
         cols = line.replace("% time", "%time").split()
-        if "calls" not in cols or not ("syscall" in cols or "name" in cols):
+        if "syscall" not in cols or not set(cols) <= _SUMMARY_TITLES:
             return False
-        numeric = [c for c in cols if c not in ("syscall", "name")]
+        numeric = [c for c in cols if c != "syscall"]
         self._columns = {c: numeric.index(c) for c in ("calls", "errors") if c in numeric}
         self._columns["#"] = len(numeric)
         if self.summary is None:
             self.summary = StraceSummary()
-        self.summary.tables += 1
+        s = self.summary
+        s.columns = (s.columns if s.tables else frozenset({"calls", "errors"})) & set(self._columns)
+        s.tables += 1
+        self._mode, self._next_mode = self._next_mode, ""
         return True
 
     def _summary_line(self, line: str) -> bool:
@@ -299,8 +310,9 @@ class StraceLogParser:
         if name == "total":
             self._columns = None
             return True
+        name += self._mode
         calls = self.summary.calls
-        calls[name] = calls.get(name, 0) + int(numbers[cols["calls"]])
+        calls[name] = calls.get(name, 0) + (int(numbers[cols["calls"]]) if "calls" in cols else 0)
         errors = self.summary.errors
         errors[name] = errors.get(name, 0) + (int(numbers[cols["errors"]]) if "errors" in cols else 0)
         return True
@@ -369,6 +381,7 @@ class StraceLogParser:
                     continue
                 if rest.endswith(_DETACHED):   # strace detached (-p then ^C) while the call was running
                     pending.pop(pid, None)
+                    stats.detached.append(name)
                     continue
                 ev = self._complete(pid, name, "", rest, time, line)
                 if ev is not None:
@@ -417,6 +430,8 @@ class StraceLogParser:
                     yield ProcessEvent(pid, "killed", signal=e.group(2), time=time,
                                        core_dumped=bool(e.group(3)))
                 continue
+            if body.startswith("[ Process PID="):   # "[pid 5] [ Process PID=5 runs in 64 bit mode. ]" (stderr)
+                continue
             if body.startswith("--- "):
                 s = _SIGNAL.match(body)
                 if s:
@@ -425,7 +440,11 @@ class StraceLogParser:
                 else:
                     self._unparsed(stats.lines, line)
                 continue
-            if self._summary_header(line) or _PERSONALITY.match(line) or is_strace_message(line):
+            mode = _PERSONALITY.match(line)
+            if mode is not None and mode.group(1):    # the next table counts one personality's calls
+                self._next_mode = f" ({mode.group(1)} bit mode)"
+                continue
+            if self._summary_header(line) or mode is not None or is_strace_message(line):
                 continue   # a summary table starts; or strace's own messages (stderr captured with the log)
             self._unparsed(stats.lines, line)
 

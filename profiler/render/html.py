@@ -45,6 +45,11 @@ def _e(value) -> str:
     return html.escape(str(value), quote=True)
 
 
+def _cell(value) -> str:
+    """A cell; a list (e.g. every path an ioctl reached) one item a line."""
+    return "<br>".join(_e(v) for v in value) if isinstance(value, list) else _e(value)
+
+
 def _is_num(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) or (
         isinstance(value, str) and value.replace(".", "", 1).isdigit())
@@ -96,7 +101,7 @@ def render_html(report) -> str:
             body = []
             for i, row in enumerate(s.rows):
                 cls = f' class="{_e(s.row_classes[i])}"' if s.row_classes and s.row_classes[i] else ""
-                cells = "".join(f'<td class="num">{_e(c)}</td>' if _is_num(c) else f"<td>{_e(c)}</td>" for c in row)
+                cells = "".join(f'<td class="num">{_e(c)}</td>' if _is_num(c) else f"<td>{_cell(c)}</td>" for c in row)
                 body.append(f"<tr{cls}>{cells}</tr>")
             parts.append(f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>')
         else:

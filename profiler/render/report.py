@@ -22,6 +22,7 @@ class Section:
     row_classes: list[str] | None = None   # e.g. a diff's change kinds, highlighted in HTML
     code: str | None = None                # a diagram or listing shown after the table (Mermaid in Markdown)
     code_lang: str = ""
+    text: "Section | None" = None          # a narrower form for the terminal and Markdown (JSON/HTML: this one)
 
 
 @dataclass
@@ -79,6 +80,23 @@ def _with_served(calls: int, served: int):
     return f"{calls} (+{served} emulated)" if served else calls
 
 
+def _handled_by(handler: str | None, subsystem: str) -> str:
+    """``drivers/tty/pty.c`` (its subsystem is its directory); ``fs/ioctl.c (fs.io)``."""
+    if not handler:
+        return subsystem
+    return handler if handler.startswith(subsystem + "/") else f"{handler} ({subsystem})"
+
+
+_DEVICE_CELL = 14
+
+
+def _devices_cell(paths: list[str]) -> str:
+    """The devices an ioctl row reached, within a terminal column: one short path, else their number."""
+    if len(paths) == 1 and len(paths[0]) <= _DEVICE_CELL and paths[0].isprintable():
+        return paths[0]
+    return f"{len(paths)} paths" if paths else ""
+
+
 def footprint_sections(fp: Footprint, limit: int | None = 40) -> list[Section]:
     """The footprint's tables: subsystems, syscalls, ioctls, devices, network, programs, executables, files."""
     secs = []
@@ -98,12 +116,20 @@ def footprint_sections(fp: Footprint, limit: int | None = 40) -> list[Section]:
                                          "defined in (Linux 6.19.9)"], rows))
     io = fp.ioctl_rows()
     if io:
-        secs.append(Section("ioctl requests", ["request", "name", "handled by", "subsystem", "device class",
-                                               "devices", "calls", "errors"],
-                            [[r["request"], r["name"] or "(unknown)", r["handler"] or "", r["subsystem"],
-                              r["device_class"], " ".join(r["devices"]), _with_served(r["calls"], r["served"]),
+        full = Section("ioctl requests", ["request", "name", "handled by", "subsystem", "device class",
+                                          "devices", "calls", "errors"],
+                       [[r["request"], r["name"] or "(unknown)", r["handler"] or "", r["subsystem"],
+                         r["device_class"], list(r["devices"]), _with_served(r["calls"], r["served"]),
+                         _errors(r["errors"])]
+                        for r in io])
+        full.text = Section(full.title, ["request", "name", "handled by", "class", "devices", "calls", "errors"],
+                            [[r["request"], r["name"] or "(unknown)", _handled_by(r["handler"], r["subsystem"]),
+                              r["device_class"], _devices_cell(r["devices"]), _with_served(r["calls"], r["served"]),
                               _errors(r["errors"])]
-                             for r in io]))
+                             for r in io],
+                            "handled by (subsystem, when not the file's directory); every device path: "
+                            "-f json or html")
+        secs.append(full)
     if fp.devices:
         secs.append(Section("Devices and sysfs files behind fds", ["path", "class", "dev", "calls", "syscalls", "by"],
                             [[p, d["class"], d["dev"] or "", d["calls"], _counts(d["syscalls"]), _counts(d["by"], 3)]
@@ -168,6 +194,7 @@ def render(report: Report, fmt: str) -> str:
     for w in report.warnings:
         out.append(f"> **Warning:** {w}" if md else f"WARNING: {w}")
     for s in report.sections:
+        s = s.text or s
         out += ["", f"## {s.title}" if md else s.title, "" if md else "-" * len(s.title)]
         if s.rows:
             out.append(table_text(s.headers, s.rows, fmt))

@@ -80,6 +80,7 @@ static int work(const char *dir, int threads) {
 
 int main(int argc, char **argv) {
     self = argv[0];
+    getpid();                      /* the 64-bit getpid a 32-bit parent's getpid is told apart from */
     if (argc < 2) return 2;
     if (strcmp(argv[1], "plain") == 0) return 0;
     if (strcmp(argv[1], "thread-exec") == 0) {

@@ -6,6 +6,7 @@
 
 int main(int argc, char **argv) {
     char b[4];
+    getpid();                                    /* a call both ABIs have: 20 on i386, 39 on x86_64 */
     int fd = open("/dev/null", O_RDONLY);
     read(fd, b, sizeof b);
     lseek(fd, 0, SEEK_SET);                      /* _llseek on i386 */
