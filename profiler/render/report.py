@@ -35,13 +35,22 @@ class Report:
     data: dict = field(default_factory=dict)           # more top-level keys of the JSON form (e.g. "cross_check")
 
 
+def _section_dict(s: Section) -> dict:
+    return {"title": s.title, "headers": s.headers, "rows": s.rows, "note": s.note, "row_classes": s.row_classes,
+            "code": s.code, "code_lang": s.code_lang, "text": _section_dict(s.text) if s.text else None}
+
+
+def _section_from(x: dict) -> Section:
+    return Section(str(x["title"]), [str(h) for h in x["headers"]], [list(r) for r in x["rows"]], x.get("note"),
+                   x.get("row_classes"), x.get("code"), x.get("code_lang") or "",
+                   _section_from(x["text"]) if x.get("text") else None)
+
+
 def report_to_dict(report: Report) -> dict:
     """Everything of a report, to render it again later exactly as it was (report.json in a bundle)."""
     return {"format": "kprof-report", "version": 1, "title": report.title, "facts": [list(f) for f in report.facts],
-            "warnings": report.warnings, "charts": report.charts,
-            "sections": [{"title": s.title, "headers": s.headers, "rows": s.rows, "note": s.note,
-                          "row_classes": s.row_classes, "code": s.code, "code_lang": s.code_lang}
-                         for s in report.sections]}
+            "warnings": report.warnings, "charts": report.charts, "data": report.data,
+            "sections": [_section_dict(s) for s in report.sections]}
 
 
 def report_from_dict(data, origin: str) -> Report:
@@ -50,14 +59,15 @@ def report_from_dict(data, origin: str) -> Report:
         if not isinstance(data, dict) or data.get("format") != "kprof-report":
             raise ValueError("not a kprof report")
         facts = [(str(k), str(v)) for k, v in data["facts"]]
-        sections = [Section(str(x["title"]), [str(h) for h in x["headers"]], [list(r) for r in x["rows"]],
-                            x.get("note"), x.get("row_classes"), x.get("code"), x.get("code_lang") or "")
-                    for x in data["sections"]]
+        sections = [_section_from(x) for x in data["sections"]]
         warnings = [str(w) for w in data["warnings"]]
         charts = list(data.get("charts", []))
-    except (KeyError, TypeError, ValueError) as e:
+        extra = data.get("data") or {}
+        if not isinstance(extra, dict):
+            raise ValueError("'data' is not a mapping")
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as e:
         raise KprofError(f"{origin}: damaged report ({type(e).__name__}: {e})") from None
-    return Report(str(data["title"]), facts, sections, warnings, charts)
+    return Report(str(data["title"]), facts, sections, warnings, charts, extra)
 
 
 def subsystem_chart(footprints: dict[str, Footprint]) -> dict:
@@ -208,12 +218,13 @@ def render(report: Report, fmt: str) -> str:
 
 
 WIDTH = 100   # terminal and Markdown tables fit this many columns; JSON and HTML keep every cell whole
-_MAX_LINES = 4  # a terminal cell wraps to this many lines at most, then is cut
+_MAX_LINES = 4  # a path list longer than this many lines of its terminal cell is summarised per directory
 
 
 def table_text(headers: list, rows: list, fmt: str, width: int = WIDTH) -> str:
     """A table in ``fmt`` (table or markdown) no wider than ``width``: the widest columns are narrowed until
-    it fits; a long cell wraps (terminal, up to a few lines) or is cut with its length said (Markdown)."""
+    it fits; a long cell wraps (terminal) or is cut with its length said (Markdown: JSON/HTML have it all);
+    a long list of paths becomes counts per directory."""
     import tabulate as tb  # imported only when a table is drawn
 
     md = fmt == "markdown"
@@ -237,11 +248,14 @@ def table_text(headers: list, rows: list, fmt: str, width: int = WIDTH) -> str:
 
 def _fit_widths(headers: list[str], rows: list[list[str]], budget: int, headers_wrap: bool) -> list[int]:
     """Column widths summing to at most ``budget`` where possible: the widest are capped at the largest cap
-    that fits, never below 8 characters (or the column's own width, if smaller), nor below the header's
-    width where headers cannot wrap (Markdown)."""
+    that fits, never below the floors below (a table whose floors do not fit is wider)."""
     cols = list(zip(*rows)) if rows else [[] for _ in headers]
     natural = [max([len(h)] + [max(map(len, c.split("\n"))) for c in col]) for h, col in zip(headers, cols)]
-    floor = [min(n, 8) if headers_wrap else max(min(n, 8), len(h)) for n, h in zip(natural, headers)]
+    # a column is never narrower than its longest word (up to 32 characters: a CONFIG_ name, a path part),
+    # so wrapping breaks between words; in Markdown, where headers cannot wrap, than its header
+    words = [min(32, max([len(w) for c in col for w in c.split()] + [0])) for col in cols]
+    floor = [min(n, max(8, w)) if headers_wrap else max(min(n, max(8, w)), len(h))
+             for n, w, h in zip(natural, words, headers)]
     if sum(natural) <= budget:
         return natural
     lo, hi = 0, max(natural)
@@ -269,12 +283,9 @@ def _wrap(text: str, width: int) -> str:
     if len(text) <= width and "\n" not in text:
         return text
     text = _summarise_paths(text, width * _MAX_LINES)
-    lines = [ln for part in text.split("\n") for ln in (textwrap.wrap(part, width, break_on_hyphens=False) or [""])]
-    if len(lines) > _MAX_LINES:  # the rest is in the JSON and HTML reports
-        n = sum(map(len, lines[_MAX_LINES - 1:]))
-        more = next(m for m in (f"… (+{n} chars: JSON/HTML)", f"… (+{n} chars)", f"… +{n}", "…") if len(m) <= width)
-        lines = lines[:_MAX_LINES - 1] + [more]
-    return "\n".join(lines)
+    # wrapped whole: nothing of a terminal table is lost, it only grows taller
+    return "\n".join(ln for part in text.split("\n")
+                     for ln in (textwrap.wrap(part, width, break_on_hyphens=False) or [""]))
 
 
 def _cut_md(text: str, width: int) -> str:
