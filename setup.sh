@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything kprof needs on a fresh Debian machine, idempotently:
 #   system tools (strace, node, npm, jq, bc, socat, net-tools, chromium for the HTML report test,
-#   gcc and gcc-multilib for the strace log tests, python3-venv, golang-go) with apt-get when missing,
+#   gcc and gcc-multilib for the strace log tests, python3-venv, golang-go, bpftrace for the bpf backend)
+#   with apt-get when missing,
 #   the Python package and its dependencies in .venv/, oref0 (pinned in package-lock.json) with npm ci,
 #   and kprof's pump tools (Go, profiler/pump/go) into build/rig-tools/<variant>/.
 # Run as root for the apt-get step; as another user it says what to install and stops.
@@ -11,7 +12,7 @@ cd "$(dirname "$0")"
 say() { printf 'setup: %s\n' "$*" >&2; }
 
 # tool on PATH -> Debian package that provides it
-declare -A PKG=([strace]=strace [node]=nodejs [npm]=npm [jq]=jq [bc]=bc [socat]=socat [netstat]=net-tools [chromium]=chromium [gcc]=gcc [go]=golang-go)
+declare -A PKG=([strace]=strace [node]=nodejs [npm]=npm [jq]=jq [bc]=bc [socat]=socat [netstat]=net-tools [chromium]=chromium [gcc]=gcc [go]=golang-go [bpftrace]=bpftrace)
 missing=()
 for tool in "${!PKG[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${PKG[$tool]}")

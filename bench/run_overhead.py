@@ -4,7 +4,8 @@ For each scenario (default: simulator-step, the oref0-simulator loop step, and d
 round runs, in alternating order:
 
   baseline  plain `strace -f -o LOG -- COMMAND` in the same kind of environment kprof gives the command
-            (fresh workdir with the fixtures, prepare steps, same env and PATH, a fresh network namespace);
+            (fresh workdir with the fixtures, the scenario's namespaces, services and emulated pump, prepare
+            steps, same env and PATH);
   same-opts the same with kprof's strace options (-f -yy -ttt -T -X raw -C): what kprof itself adds;
   kprof     `kprof run SCENARIO -q` (all of it: isolation, strace with kprof's options, analysis, bundle);
   analyze   `kprof analyze` of the log kprof just recorded, as a user would run it (a new process).
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -45,17 +47,45 @@ def timed(cmd, **kw) -> float:
 
 
 def baseline(sc, options=("-f",)) -> float:
-    """strace (plain -f -o by default), in a fresh workdir and network namespace like kprof's."""
+    """strace alone, in the environment kprof gives the command: a fresh workdir with the fixtures, the
+    scenario's namespaces (private /tmp; loopback only for network: none), its fake services and emulated
+    pump at /dev/serial0, the prepare steps, the same env and PATH. Only strace's run is timed."""
+    from profiler.environment import namespaces
     workdir = runner.make_workdir(sc)
     try:
         env = runner.command_env(sc, workdir)
-        for step in sc.prepare:
-            subprocess.run(["/bin/sh", "-c", step], cwd=workdir, env=env, check=True)
         argv = ["/bin/sh", "-c", sc.command] if sc.shell else list(sc.command)
-        cmd = ["unshare", "--net", "--", "strace", *options, "-o", str(workdir / "plain.log"), "--", *argv]
-        return timed(cmd, cwd=workdir, env=env)
+        cmd = ["strace", *options, "-o", str(workdir / "plain.log"), "--", *argv]
+        seconds, _ = namespaces.run_isolated(_plain_strace, sc, workdir, env, cmd, net=sc.network == "none",
+                                             mount=True)
+        return seconds
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _plain_strace(sc, workdir: Path, env: dict, cmd: list) -> float:
+    """In the scenario's namespaces: its services, pump and prepare steps, then the timed strace run."""
+    from profiler.environment import devfs, nightscout
+    devfs.private_tmp([str(workdir), str(ROOT), str(runner.NODE_MODULES)])
+    started, resolv = [], None
+    try:
+        started += [nightscout.start_service(spec, workdir) for spec in sc.services]
+        if sc.pump is not None:
+            from profiler.pump.emulator import PumpEmulator, config_from_mapping
+            pump = PumpEmulator(config_from_mapping(sc.pump), env=env).start()
+            started.append(pump)
+            devfs.private_dev({"serial0": pump.slave_path})
+        if sc.network == "none":
+            resolv = devfs.loopback_resolver()
+        for step in sc.prepare:
+            subprocess.run(["/bin/sh", "-c", step], cwd=workdir, env=env, check=True, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+        return timed(cmd, cwd=workdir, env=env)
+    finally:
+        for service in started:
+            service.stop()
+        if resolv:
+            os.unlink(resolv)
 
 
 def peak_rss_kib(cmd) -> int:

@@ -25,6 +25,7 @@ COMMANDS = {
     "check": ("check", "rerun scenarios and compare with their baselines (exit 1 on a regression)"),
     "compare": ("compare", "compare two result bundles, footprints or baselines"),
     "ftrace": ("ftrace", "whole-workload ftrace: record one (root) or analyse one, e.g. ELISA's, next to the commands"),
+    "workload": ("workload", "a whole workload (a rig's crontab) run here, recorded with ftrace, beside the scenarios"),
     "config": ("config", "the kernel configuration a footprint needs, and whether a kernel config has it"),
     "modules": ("modules", "kernel modules: loaded by the workload vs the default system, built in vs loadable"),
     "pump": ("pump", "run the emulated Medtronic pump + radio on a pty (for testing pump tools)"),

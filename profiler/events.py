@@ -25,6 +25,12 @@ class SyscallEvent:
     injected: bool = False         # the result was injected by the tracer, not produced by the kernel
     served: bool = False           # the kernel never ran it: an emulated device answered it (ptrace "(SERVED)")
     number: int | None = None      # syscall number when the source gave one (ftrace, ptrace)
+    # aggregated input (the bpf backend counts in the kernel): one event stands for ``count`` identical calls,
+    # ``duration`` is their total, and what the footprint reads is given decoded instead of as strace text
+    count: int = 1
+    path: str | None = None        # the path argument (open*, exec*): as the call named it
+    address: str | None = None     # the sockaddr argument (connect, bind, sendto) in kprof's form (inet:1.2.3.4:80)
+    request: int | None = None     # the ioctl request number
 
 
 @dataclass(slots=True)

@@ -8,6 +8,7 @@ never stored as the source of truth.
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -31,6 +32,41 @@ _FORKS = {"clone", "clone3", "fork", "vfork"}
 _EXECS = {"execve", "execveat"}
 _OPENS = {"open": 0, "openat": 1, "openat2": 1, "creat": 0, "open_by_handle_at": None}
 _PROC_PID = re.compile(r"/(proc/|task/)\d+(?=/|$)")
+# temporary files' random names: mktemp's template tail (shared_node.54XYisQ1C9id) and Python's tmpXXXXXXXX
+_MKTEMP = re.compile(r"^(/tmp/(?:[^/]+/)*[^/]*[._-])([A-Za-z0-9]{6,})$")
+_PYTEMP = re.compile(r"^(/tmp/(?:[^/]+/)*tmp)([a-z0-9_]{8})$")
+# an accepted connection, as strace -yy shows its fd: UNIX-STREAM:[inode->peer,"/path"], TCP:[a:p->b:q]
+_ACCEPTED_UNIX = re.compile(r'^UNIX(?:-[A-Z]+)?:\[\d+(?:->\d+)?(?:,"(.*)")?\]$')
+_ACCEPTED_INET = re.compile(r"^(TCP|UDP|TCPv6|UDPv6):\[(.+?)->(.+)\]$")
+
+
+def _random_tail(text: str) -> bool:
+    """Looks like mktemp's random letters: at least two of lower case, upper case and digits."""
+    return sum(any(f(c) for c in text) for f in (str.islower, str.isupper, str.isdigit)) >= 2
+
+
+def temp_name(path: str) -> str:
+    """A temporary file's run-specific random name made comparable: /tmp/shared_node.XXXXXX."""
+    m = _MKTEMP.match(path)
+    if m and _random_tail(m.group(2)):
+        return m.group(1) + "XXXXXX"
+    m = _PYTEMP.match(path)
+    if m and any(c.isdigit() for c in m.group(2)):
+        return m.group(1) + "XXXXXXXX"
+    return path
+
+
+def accepted_address(fd_path: str) -> str:
+    """The key of a connection accept() returned: the listening side's address, without the run-specific
+    socket inodes or the peer's ephemeral port (UNIX-STREAM:[1->2,"/tmp/s"] → unix:/tmp/s,
+    TCP:[127.0.0.1:1337->127.0.0.1:50432] → inet:127.0.0.1:1337)."""
+    m = _ACCEPTED_UNIX.match(fd_path)
+    if m:
+        return f"unix:{m.group(1) or '(unnamed)'}"
+    m = _ACCEPTED_INET.match(fd_path)
+    if m:
+        return f"{'inet6' if m.group(1).endswith('v6') else 'inet'}:{m.group(2)}"
+    return fd_path
 _ADDRESSED = {"connect": 1, "bind": 1, "sendto": 4, "accept": None, "accept4": None}
 
 
@@ -72,19 +108,21 @@ def add_stat(row: SyscallStat, st: SyscallStat, sign: int = 1) -> None:
 
 
 def _count(stat: SyscallStat, ev: SyscallEvent) -> None:
-    """One call in a row: served by an emulated device (never kernel work), or made."""
+    """One call in a row (``ev.count`` identical calls for aggregated input): served by an emulated device
+    (never kernel work), or made."""
+    n = ev.count
     if ev.served:
-        stat.served += 1
+        stat.served += n
         return
-    stat.calls += 1
+    stat.calls += n
     if ev.errno:
-        stat.errors[ev.errno] += 1
+        stat.errors[ev.errno] += n
     if ev.duration:
         stat.time += ev.duration
     if ev.injected:
-        stat.injected += 1
+        stat.injected += n
     if ev.result is None and ev.errno is None:
-        stat.unfinished += 1
+        stat.unfinished += n
 
 
 @dataclass
@@ -103,6 +141,16 @@ class Footprint:
     processes: dict[int, dict] = field(default_factory=dict)
     root_pid: int | None = None
     source: dict = field(default_factory=dict)
+    # the derived rows, decoded once per state of the counts (reports ask for them several times)
+    _derived: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def _memo(self, name: str, make):
+        state = (self.arch, len(self.syscalls), self.total_calls, len(self.ioctls),
+                 sum(u["calls"] for u in self.ioctls.values()))
+        hit = self._derived.get(name)
+        if hit is None or hit[0] != state:
+            hit = self._derived[name] = (state, make())
+        return hit[1]
 
     # ---- derived views -------------------------------------------------
 
@@ -133,6 +181,9 @@ class Footprint:
 
     def ioctl_rows(self) -> list[dict]:
         """One row per (request, device class): name, driver, subsystem, devices, calls, errors."""
+        return copy.deepcopy(self._memo("ioctl", self._ioctl_rows))
+
+    def _ioctl_rows(self) -> list[dict]:
         rows: dict[tuple[int, str], dict] = {}
         for (request, path), stat in self.ioctls.items():
             info = ioctls.decode_ioctl(request, path or None, self.arch)
@@ -157,6 +208,9 @@ class Footprint:
 
     def subsystem_rows(self) -> list[dict]:
         """Calls per subsystem; an ioctl counts for the subsystem of the code that handles it."""
+        return copy.deepcopy(self._memo("subsystem", self._subsystem_rows))
+
+    def _subsystem_rows(self) -> list[dict]:
         subs: dict[str, dict] = {}
 
         def add(sub: str, name: str, calls: int, errors: int):
@@ -202,6 +256,30 @@ class Footprint:
                 row["processes"] += 1
                 row["syscalls"].update(image["syscalls"])
                 row["calls"] += sum(image["syscalls"].values())
+        return out
+
+    def program_runs(self) -> dict[str, dict]:
+        """The process tree summed by program name (the exec'd path's last part): how often each program was
+        started (successful execs), by which programs, and the processes/threads and calls while it ran
+        (its forked children that did not exec, e.g. a shell's subshells, and its threads included)."""
+        out: dict[str, dict] = {}
+
+        def row(name: str) -> dict:
+            return out.setdefault(name, {"runs": 0, "started_by": Counter(), "processes": 0, "calls": 0,
+                                         "paths": set()})
+        for proc in self.processes.values():
+            images = proc["images"]
+            for k, image in enumerate(images):
+                name = program_name(image["exe"])
+                if k:  # images after the first were started by an execve of the program before
+                    r = row(name)
+                    r["runs"] += 1
+                    r["started_by"][program_name(images[k - 1]["exe"])] += 1
+                    r["paths"].add(image["exe"])
+                if image["syscalls"]:
+                    r = row(name)
+                    r["processes"] += 1
+                    r["calls"] += sum(image["syscalls"].values())
         return out
 
     # ---- serialisation -------------------------------------------------
@@ -300,6 +378,11 @@ def subsystem_label(subsystem: str, kernel_file: str | None) -> str:
 BEFORE_EXEC = "(before the first exec)"
 
 
+def program_name(exe: str | None) -> str:
+    """A program's name in summaries: the last part of its exec'd path."""
+    return os.path.basename(exe) if exe else BEFORE_EXEC
+
+
 def new_use(**fields) -> dict:
     """A use of a device, file, network address, program or ioctl: calls, by syscall, errors, by program."""
     return {"calls": 0, "syscalls": Counter(), "errors": Counter(), "by": Counter(), **fields}
@@ -346,6 +429,10 @@ class FootprintBuilder:
         self._fd_paths: dict[str, tuple] = {}  # what is behind an fd path: classified once
         # longest prefix first, so a workdir inside /tmp wins over /tmp
         self._aliases = sorted((path_aliases or {}).items(), key=lambda kv: -len(kv[0]))
+        # a new thread or child can make calls before strace shows its parent's fork/clone returning: until
+        # then its uses are counted "(before the first exec)"; these are moved to the parent's program then
+        self._unattributed: dict[int, list[Counter]] = {}
+        self._pid: int | None = None
 
     def _alias(self, path: str) -> str:
         """Run-specific parts of a path made comparable: the workdir → $WORKDIR, /proc/1234 → /proc/PID,
@@ -355,6 +442,8 @@ class FootprintBuilder:
                 return alias + path[len(prefix):]
         if path.startswith("/proc/"):
             return _PROC_PID.sub(r"/\1PID", path)
+        if path.startswith("/tmp/"):
+            return temp_name(path)
         if path.startswith("/sys/fs/cgroup/"):
             return devices.normalise_cgroup_path(path)
         return path
@@ -436,6 +525,7 @@ class FootprintBuilder:
             return
         fp = self.fp
         name = ev.name
+        n = ev.count
         proc = self._process(ev.pid)
         stat, held = self._rows(name, proc["images"][-1])
         _count(stat, ev)
@@ -452,8 +542,9 @@ class FootprintBuilder:
                 self._ioctl(ev)
             return
         image = proc["images"][-1]
-        image["syscalls"][name] += 1
+        image["syscalls"][name] += n
         self._exe = image["exe"] or BEFORE_EXEC
+        self._pid = ev.pid
 
         if ev.fd_path is not None:
             seen = self._fd_paths.get(ev.fd_path)
@@ -476,6 +567,11 @@ class FootprintBuilder:
                 first = child["images"][0]
                 if first["exe"] is None:
                     first["exe"] = proc["images"][-1]["exe"]
+                    for by in self._unattributed.pop(ev.result, ()):
+                        by[BEFORE_EXEC] -= 1
+                        if not by[BEFORE_EXEC]:
+                            del by[BEFORE_EXEC]
+                        by[first["exe"] or BEFORE_EXEC] += 1
                 self._inherit_abi(first, proc["images"][-1])
         elif name in _EXECS:
             self._exec(ev, proc)
@@ -483,11 +579,13 @@ class FootprintBuilder:
             self._address(ev)
 
     def _ioctl(self, ev: SyscallEvent) -> None:
-        args = split_args(ev.args)
-        if len(args) < 2:
-            return
-        # -X raw logs give the number; others give strace's name for it ("TCGETS"), mapped back here
-        request = ioctls.request_from_arg(args[1], self.fp.arch)
+        request = ev.request  # given decoded by aggregated input
+        if request is None:
+            args = split_args(ev.args)
+            if len(args) < 2:
+                return
+            # -X raw logs give the number; others give strace's name for it ("TCGETS"), mapped back here
+            request = ioctls.request_from_arg(args[1], self.fp.arch)
         if request is None:
             return
         self._touch(self.fp.ioctls, (request, self._alias(ev.fd_path) if ev.fd_path else ""), ev)
@@ -495,6 +593,8 @@ class FootprintBuilder:
     def _open(self, ev: SyscallEvent) -> None:
         if ev.result is not None and ev.result >= 0 and ev.result_path:
             path = strip_dev(ev.result_path)[0]
+        elif ev.path is not None:
+            path = ev.path
         else:
             idx = _OPENS[ev.name]
             args = split_args(ev.args)
@@ -507,9 +607,12 @@ class FootprintBuilder:
         self._touch(self.fp.files, self._alias(path), ev)
 
     def _exec(self, ev: SyscallEvent, proc: dict) -> None:
-        args = split_args(ev.args)
-        idx = 1 if ev.name == "execveat" else 0
-        path = unquote(args[idx]) if len(args) > idx else None
+        if ev.path is not None:
+            path = ev.path
+        else:
+            args = split_args(ev.args)
+            idx = 1 if ev.name == "execveat" else 0
+            path = unquote(args[idx]) if len(args) > idx else None
         if path is None:
             return
         path = self._alias(path)
@@ -519,12 +622,12 @@ class FootprintBuilder:
 
     def _address(self, ev: SyscallEvent) -> None:
         idx = _ADDRESSED[ev.name]
-        addr = None
-        if idx is not None:
+        addr = ev.address  # given decoded by aggregated input
+        if addr is None and idx is not None:
             args = split_args(ev.args)
             addr = sockaddr(args[idx]) if len(args) > idx else None
-        elif ev.result_path:  # accept: the peer is behind the returned fd
-            addr = ev.result_path
+        elif addr is None and ev.result_path:  # accept: the connection is behind the returned fd
+            addr = accepted_address(ev.result_path)
         if not addr:
             return
         if addr.startswith("unix:"):
@@ -539,11 +642,13 @@ class FootprintBuilder:
         if ev.served:
             e.setdefault("served", Counter())[ev.name] += 1
             return
-        e["calls"] += 1
-        e["syscalls"][ev.name] += 1
+        e["calls"] += ev.count
+        e["syscalls"][ev.name] += ev.count
         if ev.errno:
-            e["errors"][ev.errno] += 1
-        e["by"][self._exe] += 1
+            e["errors"][ev.errno] += ev.count
+        e["by"][self._exe] += ev.count
+        if self._exe == BEFORE_EXEC and self._pid != self.fp.root_pid:
+            self._unattributed.setdefault(self._pid, []).append(e["by"])
 
     def _inherit_abi(self, child: dict, parent: dict) -> None:
         """A forked child runs its parent's program: the same ABI, known when either's is."""

@@ -18,6 +18,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -196,6 +197,12 @@ def check_runnable(scenario: Scenario) -> None:
             f"socat) or fix 'command'/'requires'.")
     if scenario.backend == "strace":
         strace_rec.strace_path()
+    elif scenario.backend == "bpf":
+        from profiler.record import bpf
+        if scenario.inject:
+            raise KprofError(f"{scenario.path}: inject: fault injection needs the strace or ptrace backend; the bpf "
+                             f"backend only counts")
+        bpf.bpftrace_path()
 
 
 def expand(value: str, variables: dict[str, str]) -> str:
@@ -266,6 +273,7 @@ def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analys
     started = []
     resolv = None
     spi = holder = None
+    devfs.private_tmp(host_dirs_needed(scenario, workdir, run_dir, env))
     strace_rec.become_subreaper()  # what prepare steps or the command leave running is ours to kill
     try:
         if scenario.services:
@@ -286,7 +294,7 @@ def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analys
             prepare(scenario, step, workdir, env)
         argv = ["/bin/sh", "-c", scenario.command] if scenario.shell else list(scenario.command)
         outcome = recorder(scenario.backend)(
-            argv, str(run_dir / "trace.log"), cwd=str(workdir), env=env, timeout=scenario.timeout,
+            argv, str(run_dir / trace_name(scenario.backend)), cwd=str(workdir), env=env, timeout=scenario.timeout,
             stdout_path=str(run_dir / "stdout.txt"), stderr_path=str(run_dir / "stderr.txt"),
             consume=analysis.feed, inject=inject_rules(scenario, analysis.arch),
             stop_at_root=scenario.stop == "root", **({"spi": spi} if spi else {}))
@@ -341,7 +349,7 @@ def prepare(scenario: Scenario, step: str, workdir: Path, env: dict) -> None:
     """One prepare step, under the scenario's timeout. Its output goes to an unlinked temp file, not a
     pipe, so a daemon it starts cannot hold kprof up; what it leaves running is killed with the command's
     tree (kprof is the subreaper)."""
-    with tempfile.TemporaryFile() as out:
+    with tempfile.TemporaryFile(dir=workdir) as out:  # unlinked at once: the command never sees it
         p = subprocess.Popen(["/bin/sh", "-c", step], cwd=workdir, env=env, stdin=subprocess.DEVNULL,
                              stdout=out, stderr=subprocess.STDOUT)
         try:
@@ -362,12 +370,27 @@ def prepare(scenario: Scenario, step: str, workdir: Path, env: dict) -> None:
                              (f"\n{text}" if text else ""))
 
 
+def host_dirs_needed(scenario: Scenario, workdir: Path, run_dir: Path, env: dict) -> list[str]:
+    """Host directories the run uses: kept visible when they lie under the /tmp the scenario replaces."""
+    dirs = [workdir, run_dir, ROOT, NODE_MODULES, scenario.base_dir, Path(sys.prefix)]
+    dirs += [Path(p) for p in env.get("PATH", "").split(os.pathsep) if p]
+    return [str(d) for d in dirs]
+
+
 def recorder(backend: str):
-    """The function that runs a command under the scenario's tracer (same contract for both)."""
+    """The function that runs a command under the scenario's tracer (same contract for all)."""
     if backend == "ptrace":
         from profiler.record.ptrace import record_ptrace
         return record_ptrace
+    if backend == "bpf":
+        from profiler.record.bpf import record_bpf
+        return record_bpf
     return strace_rec.record_strace
+
+
+def trace_name(backend: str) -> str:
+    """The raw trace in a bundle: a strace-format log, or the bpf backend's in-kernel aggregates."""
+    return "trace.bpf.json" if backend == "bpf" else "trace.log"
 
 
 def inject_rules(scenario: Scenario, arch: str) -> list:
@@ -471,7 +494,6 @@ def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None
         "versions": versions(), "oref0_tree": oref0_tree(), "runs": [],
     }
     outcomes = []
-    isolate = network == "none" or scenario.pump is not None
     meta["pump_client"] = pump_client(scenario)
     for i in range(1, scenario.repeat + 1):
         if progress:
@@ -484,27 +506,30 @@ def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None
             env = command_env(scenario, workdir)
             aliases = {str(workdir): "$WORKDIR", str(workdir.resolve()): "$WORKDIR", str(ROOT): "$KPROF_ROOT",
                        str(NODE_MODULES): "$NODE_MODULES", str(run_dir.resolve()): "$RESULT"}
-            analysis = StraceAnalysis(arch, aliases, {"kind": "strace", "log": "trace.log",
-                                                      "scenario": scenario.name}, name=str(run_dir / "trace.log"))
-            if isolate:
-                from profiler.environment import namespaces
-                (trace, services, result), how = namespaces.run_isolated(
-                    _execute, scenario, workdir, env, run_dir, analysis, network,
-                    net=network == "none", mount=True)
-                meta["isolation"] = (f"network namespace ({how}), loopback only, resolv.conf naming 127.0.0.1"
-                                     if network == "none" else "host network") + (
-                    "; private /dev (mount namespace)" if scenario.pump is not None and scenario.radio == "uart" else
-                    "; private /dev with a placeholder spidev node and a fake /sys/class/gpio (mount namespace)"
-                    if scenario.pump is not None else "")
+            source = {"kind": "bpf" if scenario.backend == "bpf" else "strace",
+                      "log": trace_name(scenario.backend), "scenario": scenario.name}
+            if scenario.backend == "bpf":
+                from profiler.record.bpf import BpfAnalysis
+                analysis = BpfAnalysis(arch, aliases, source, name=str(run_dir / trace_name(scenario.backend)))
             else:
-                trace, services, result = _execute(scenario, workdir, env, run_dir, analysis)
-                meta["isolation"] = "none: host network"
+                analysis = StraceAnalysis(arch, aliases, source, name=str(run_dir / "trace.log"))
+            # every scenario runs in its own mount namespace (private /tmp, and /dev for emulated devices);
+            # the network namespace only for network: none
+            from profiler.environment import namespaces
+            (trace, services, result), how = namespaces.run_isolated(
+                _execute, scenario, workdir, env, run_dir, analysis, network, net=network == "none", mount=True)
+            meta["isolation"] = "; ".join(
+                [f"network namespace ({how}), loopback only, resolv.conf naming 127.0.0.1" if network == "none"
+                 else "host network", f"mount namespace ({how}): private /tmp"
+                 + (", private /dev" if scenario.pump is not None and scenario.radio == "uart" else
+                    ", private /dev with a placeholder spidev node and a fake /sys/class/gpio"
+                    if scenario.pump is not None else "")])
             outcome = RunOutcome(run_dir=run_dir, trace=trace, services=services, analysis=result)
             if result.footprint.syscalls:
                 result.footprint.save(run_dir / "footprint.json")
             outcome.modules = modules_loaded_during(modules_before, loaded_modules())
             outcomes.append(outcome)
-            meta["runs"].append(run_record(scenario, outcome))
+            meta["runs"].append(run_record(scenario, outcome, workdir))
         finally:
             if keep_workdir:
                 meta.setdefault("workdirs", []).append(str(workdir))
@@ -531,7 +556,29 @@ def modules_loaded_during(before: tuple, after: tuple) -> dict:
     return {"loaded": sorted(set(after[0]) - set(before[0])), "note": None}
 
 
-def run_record(scenario: Scenario, o: RunOutcome) -> dict:
+def temp_basal_mismatch(enacted_file: Path, services: list[dict]) -> str | None:
+    """Why the emulated pump's temp basal at the end is not the one the command says it enacted, or None."""
+    pump = next((s for s in services if s.get("type") == "pump"), None)
+    if pump is None:
+        return "expect.pump_temp_basal needs an emulated pump (pump:)"
+    try:
+        enacted = json.loads(enacted_file.read_text())
+        rate, duration = float(enacted["rate"]), float(enacted["duration"])
+    except (OSError, ValueError, TypeError, KeyError) as e:
+        return f"no enacted temp basal in {enacted_file.name} ({type(e).__name__}: {e})"
+    running = pump["state"].get("temp_basal")
+    if duration == 0:
+        return None if not running or not running["duration"] else f"the pump still runs a temp basal: {running}"
+    want = f"{rate:g} U/h for up to {duration:g} min"
+    if not running or not running["duration"]:
+        return f"the pump runs no temp basal; {enacted_file.name} says {want}"
+    if running["temp"] != "absolute" or abs(running["rate"] - rate) > 1e-6 or running["duration"] > duration:
+        return (f"the pump runs {running['rate']:g}{' %' if running['temp'] == 'percent' else ' U/h'} with "
+                f"{running['duration']:g} min left; {enacted_file.name} says {want}")
+    return None
+
+
+def run_record(scenario: Scenario, o: RunOutcome, workdir: Path | None = None) -> dict:
     """What meta.json says of one run, including whether it did what the scenario expects."""
     failures = []
     end = o.exit
@@ -552,6 +599,11 @@ def run_record(scenario: Scenario, o: RunOutcome) -> dict:
         path = o.run_dir / f"{stream}.txt"
         if want is not None and want not in (path.read_text(errors="replace") if path.exists() else ""):
             failures.append(f"{stream} does not contain {want!r}")
+    enacted = scenario.expect.get("pump_temp_basal")
+    if enacted is not None and workdir is not None:
+        problem = temp_basal_mismatch(workdir / enacted, o.services)
+        if problem:
+            failures.append(problem)
     mismatches = o.analysis.mismatches
     if mismatches is None and o.footprint is not None and scenario.backend == "strace":
         failures.append("the log has no strace -C summary to check kprof's counts against")

@@ -278,3 +278,79 @@ def test_start_service_rejects_bad_specs(tmp_path, spec, message):
     (tmp_path / "e.json").write_text("[]")
     with pytest.raises(KprofError, match=message):
         start_service(spec, tmp_path)
+
+
+def test_redate_moves_every_entry_by_the_same_amount():
+    from profiler.environment.nightscout import redate_entries
+
+    old = [_entry(0, 142), _entry(5, 136), {"type": "sgv", "sgv": 124, "dateString": "2018-09-05T14:48:09.731Z"}]
+    old[0]["date"], old[1]["date"] = 1536159489623, 1536159189786   # 2018-09-05T14:58:09.623Z, 14:53:09.786Z
+    old[0]["dateString"], old[1]["dateString"] = "2018-09-05T14:58:09.623Z", "2018-09-05T14:53:09.786Z"
+    now = 1796560000.0
+    new = redate_entries(old, 60, now)
+    assert new[0]["date"] == int(now * 1000) - 60000
+    assert new[0]["date"] - new[1]["date"] == 1536159489623 - 1536159189786      # spacing kept
+    assert new[0]["dateString"] == _iso(new[0]["date"])                          # same ISO form, moved
+    third = dt.datetime.fromisoformat(new[2]["dateString"].replace("Z", "+00:00")).timestamp() * 1000
+    assert round(third) == new[0]["date"] - (1536159489623 - 1536158889731)
+    assert old[0]["date"] == 1536159489623 and new[0]["sgv"] == 142                # input untouched
+
+
+def test_start_service_serves_redated_entries(tmp_path):
+    import time
+    (tmp_path / "e.json").write_text(json.dumps([{"type": "sgv", "sgv": 142, "date": 1536159489623}]))
+    service = start_service({"type": "nightscout", "entries": "e.json", "redate": 30}, tmp_path)
+    try:
+        status, _, body = get(f"{service.url}/api/v1/entries/sgv.json?count=1")
+    finally:
+        service.stop()
+    age = time.time() - body[0]["date"] / 1000
+    assert status == 200 and 29 <= age < 40
+    with pytest.raises(KprofError, match="redate must be"):
+        start_service({"type": "nightscout", "entries": "e.json", "redate": True}, tmp_path)
+
+
+# ----------------------------------------------------------------------------- a rig's Nightscout
+
+def test_rig_nightscout_takes_uploads_and_serves_them_back():
+    with FakeNightscout([], uploads=True) as server:
+        body = json.dumps([{"device": "openaps://rig", "openaps": {"iob": {"iob": 0.5}}}]).encode()
+        req = urllib.request.Request(server.url + "/api/v1/devicestatus.json", data=body, method="POST",
+                                     headers={"content-type": "application/json"})
+        with urllib.request.urlopen(req) as r:
+            stored = json.loads(r.read())
+        assert stored[0]["device"] == "openaps://rig" and stored[0]["_id"]
+        treat = {"eventType": "Temp Basal", "created_at": "2026-01-01T10:00:00Z", "rate": 1.2}
+        req = urllib.request.Request(server.url + "/api/v1/treatments.json", data=json.dumps(treat).encode(),
+                                     method="POST")
+        urllib.request.urlopen(req).read()
+        with urllib.request.urlopen(server.url + "/api/v1/treatments.json?find[eventType]=Temp+Basal") as r:
+            assert [t["rate"] for t in json.loads(r.read())] == [1.2]
+        with urllib.request.urlopen(server.url + "/api/v1/devicestatus.json?count=5") as r:
+            assert json.loads(r.read())[0]["openaps"]["iob"]["iob"] == 0.5
+        assert server.uploaded("devicestatus")[0]["device"] == "openaps://rig"
+        assert server.uploaded("entries") == []
+        assert "POST /api/v1/devicestatus.json" in server.requests
+
+
+def test_moving_glucose_follows_the_clock():
+    from profiler.environment.nightscout import moving_entries
+    recorded = [_entry(m, 100 + m) for m in range(0, 50, 5)]        # values 100, 105, … newest first
+    values = [100 + m for m in range(0, 50, 5)]
+    t = 1_800_000_000.0
+    a = moving_entries(recorded, t, 150, 330)
+    b = moving_entries(recorded, t + 150, 150, 330)
+    slot = int((t - 330) // 150)
+    assert a[0]["date"] == slot * 150 * 1000 and a[0]["date"] <= (t - 330) * 1000
+    assert [e["date"] for e in a][:3] == [a[0]["date"] - i * 150_000 for i in range(3)]
+    assert b[0]["date"] == a[0]["date"] + 150_000                  # one step later: one new reading
+    assert a[0]["sgv"] == values[slot % len(values)] and b[0]["sgv"] == values[(slot + 1) % len(values)]
+    assert a[0]["sgv"] != b[0]["sgv"]
+    assert a[0]["dateString"] == _iso(a[0]["date"])
+
+
+def test_moving_and_uploads_spec_errors(tmp_path):
+    (tmp_path / "e.json").write_text("[]")
+    for bad in ({"moving": 0.5}, {"moving": "yes"}, {"uploads": 1}, {"lag": -1}, {"next_reading": True}):
+        with pytest.raises(KprofError):
+            start_service({"type": "nightscout", "entries": "e.json", **bad}, tmp_path)

@@ -63,6 +63,12 @@ def test_scenario_runs_and_counts_equal_strace_summary(scenario, tmp_path):
                 if s["calls"] > s["unfinished"]}
         mine.pop("exit_group", None)
         truth.pop("exit_group", None)
+        # a thread that dies inside a call (Go's futex waits at exit) leaves "= ?" in the log, but strace's
+        # table may still count some of those, as calls and/or errors: at most that many more of each
+        for n, (calls, errors) in list(truth.items()):
+            unknown = fp["syscalls"][n]["unfinished"] if n in fp["syscalls"] else 0
+            if n in mine and 0 <= calls - mine[n][0] <= unknown and 0 <= errors - mine[n][1] <= unknown:
+                truth[n] = mine[n]
         assert mine == truth
     assert "node" in " ".join(fp["programs"]) or "simulator" in scenario.stem or fp["programs"]
     # kprof config (issue 18): every syscall, ioctl handler and device class of this footprint has a Kconfig

@@ -169,6 +169,28 @@ def test_strace_own_messages_are_not_unparsed_lines():
     assert p.stats.unparsed == 0
 
 
+def test_summary_cross_check_allows_strace_more_only_for_calls_the_log_shows_as_unknown():
+    from profiler.analysis import summary_mismatches
+    from profiler.footprint import Footprint, SyscallStat
+    from profiler.parse.strace_log import StraceSummary
+    from collections import Counter
+
+    fp = Footprint(arch="x86_64")
+    fp.syscalls["futex"] = SyscallStat(calls=12, errors=Counter({"EAGAIN": 3}), unfinished=2)
+    fp.syscalls["read"] = SyscallStat(calls=5, errors=Counter({"EAGAIN": 1}))
+    ok = StraceSummary(calls={"futex": 10, "read": 5}, errors={"futex": 5, "read": 1})
+    assert summary_mismatches(fp, ok) == []   # 2 more futex errors, 2 calls ended "= ?" in the log
+    too_many = StraceSummary(calls={"futex": 10, "read": 5}, errors={"futex": 6, "read": 2})
+    assert summary_mismatches(fp, too_many) == ["futex: kprof 10 calls/3 errors, strace -c 10/6",
+                                                "read: kprof 5 calls/1 errors, strace -c 5/2"]
+    fewer = StraceSummary(calls={"futex": 10, "read": 5}, errors={"futex": 2, "read": 1})
+    assert summary_mismatches(fp, fewer) == ["futex: kprof 10 calls/3 errors, strace -c 10/2"]
+    one_counted = StraceSummary(calls={"futex": 11, "read": 5}, errors={"futex": 4, "read": 1})
+    assert summary_mismatches(fp, one_counted) == []   # strace counted one "= ?" call, with its error
+    three = StraceSummary(calls={"futex": 13, "read": 5}, errors={"futex": 3, "read": 1})
+    assert summary_mismatches(fp, three) == ["futex: kprof 10 calls/3 errors, strace -c 13/3"]
+
+
 def test_prefixes_of_i_n_Y_and_whole_second_times():
     events, p = parse(
         "12025<corpus> 1796563465.645614 [  59] [00007f166892dad7] execve(\"/x\", [\"x\"], 0x7ffe /* 3 vars */) = 0\n"

@@ -12,7 +12,11 @@ vanished, then counts furthest out of range). A scenario whose baseline is missi
 reported as an error (in JUnit an <error> test case) and the other scenarios are still checked.
 
 Exit status: 0 clean, 1 a regression (or a run that did not do what its scenario expects), 2 an
-error (missing or damaged baseline, baseline from another architecture or a newer kprof)."""
+error (missing or damaged baseline, baseline from another architecture or a newer kprof).
+
+A whole workload (a workload file, run for --duration, or a bundle of kprof workload run) is checked
+against its baseline by program, syscall, subsystem, ioctl and module: membership strictly, counts per
+loop iteration in wide bands (see docs/workload.md)."""
 from __future__ import annotations
 
 import sys
@@ -24,7 +28,9 @@ FORMATS = ("table", "markdown", "json", "html", "junit")
 
 
 def add_arguments(p) -> None:
-    p.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario YAML file(s)")
+    p.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario YAML file(s), workload files or "
+                   "workload bundles")
+    p.add_argument("--duration", metavar="DUR", help="how long a workload file runs (default: its duration:)")
     p.add_argument("--baseline", type=Path, default=Path("baselines"), metavar="DIR",
                    help="baseline directory (default baselines/)")
     p.add_argument("--repeat", type=int, default=1, help="check this many consecutive runs (default 1)")
@@ -32,6 +38,16 @@ def add_arguments(p) -> None:
     p.add_argument("-o", "--output", type=Path, help="write the output here instead of stdout")
     p.add_argument("--results", type=Path, default=Path("kprof-results"),
                    help="where the runs' result bundles go (default kprof-results/)")
+    from profiler.parallel import add_jobs_argument
+    add_jobs_argument(p)
+
+
+def _run(sc, bundle, repeat: int):
+    """One scenario's runs (a parallel job)."""
+    import dataclasses
+
+    from profiler import runner
+    return runner.run_scenario(dataclasses.replace(sc, repeat=repeat), bundle, progress=progress_printer())
 
 
 def main(args) -> int:
@@ -44,11 +60,14 @@ def main(args) -> int:
     from profiler.errors import KprofError
     from profiler.kernel import syscalls
     from profiler.outfiles import output_dir
+    from profiler.parallel import jobs_from, run_ordered
     from profiler.scenario import load_scenario
 
     if args.repeat < 1:
         raise KprofError("--repeat must be at least 1")
-    scenarios = [load_scenario(s) for s in args.scenarios]
+    from profiler.workload import is_workload_bundle, is_workload_file
+    workloads = [Path(s) for s in args.scenarios if is_workload_bundle(s) or is_workload_file(s)]
+    scenarios = [load_scenario(s) for s in args.scenarios if Path(s) not in workloads]
     output_dir(args.results, bundle=False)  # writable, ours: before anything runs
     arch = syscalls.host_arch()
     baselines = []  # a missing or damaged baseline is that scenario's error; the others are still checked
@@ -65,19 +84,32 @@ def main(args) -> int:
             continue
         baselines.append(b)
     results = []
+    for w in workloads:
+        name, d, bundle, b = check_workload(w, args)
+        results.append((name, d, f"baseline {baseline_path(args.baseline, name)} ({b.created}), runs in {bundle}"))
+    jobs = jobs_from(args)
+    todo, bundles = [], []
     for sc, b in zip(scenarios, baselines):
+        if isinstance(b, str):
+            bundles.append(None)
+            continue
+        bundle = runner.new_bundle_dir(sc.name, args.results)
+        bundle.mkdir(parents=True)   # claimed now: jobs started in the same second get distinct names
+        bundles.append(bundle)
+        if not runner.missing_tools(sc):
+            todo.append((sc, bundle, args.repeat))
+    ran = dict(zip((id(t[0]) for t in todo), run_ordered(_run, todo, jobs)))
+    for sc, b, bundle in zip(scenarios, baselines, bundles):
         if isinstance(b, str):
             results.append((sc.name, Diff(errors=[b]), f"baseline {baseline_path(args.baseline, sc.name)}"))
             continue
         where = f"baseline {baseline_path(args.baseline, sc.name)} ({b.created})"
-        bundle = runner.new_bundle_dir(sc.name, args.results)
         missing = runner.missing_tools(sc)
         if missing:  # e.g. an OpenAPS update that dropped a command: a change, not a usage error
             results.append((sc.name, Diff([Change("failed", "run", f"not installed: {', '.join(missing)}", (0, 0), 0)]),
                             where))
             continue
-        outcomes, meta = runner.run_scenario(dataclasses.replace(sc, repeat=args.repeat), bundle,
-                                             progress=progress_printer())
+        outcomes, meta = ran[id(sc)]
         rules = rules_for(sc.tolerance)
         total = Diff(seconds=sum(o.trace.wall for o in outcomes))
         for o, rec in zip(outcomes, meta["runs"]):
@@ -113,3 +145,31 @@ def main(args) -> int:
     if errors:
         return 2
     return 0 if all(d.clean for _, d, _ in results) else 1
+
+
+def check_workload(path: Path, args):
+    """(name, Diff, bundle, baseline) of a workload run against its baseline."""
+    from profiler.baseline import Baseline, baseline_path
+    from profiler.compare import Change, diff, rules_for
+    from profiler.errors import KprofError
+    from profiler.workload import (WORKLOAD_TOLERANCE, bundle_measures, check_usable, is_workload_bundle,
+                                   load_bundle_meta, load_workload, run_bundle)
+
+    name = load_bundle_meta(path)["workload"] if is_workload_bundle(path) else load_workload(path).name
+    b = Baseline.load(baseline_path(args.baseline, name))      # before running
+    if b.meta.get("kind") != "workload":
+        raise KprofError(f"{baseline_path(args.baseline, name)}: a scenario's baseline, not a workload's")
+    bundle = run_bundle(path, args.results, args.duration)
+    meta, fp, m = bundle_measures(bundle)
+    if b.meta.get("arch") not in (None, fp.arch):
+        raise KprofError(f"{baseline_path(args.baseline, name)}: baseline recorded on {b.meta['arch']}, this run on "
+                         f"{fp.arch}")
+    total = diff(b.runs, b.footprint, m, fp, rules_for({**WORKLOAD_TOLERANCE, **(b.meta.get("tolerance") or {})}))
+    total.changes[:0] = [Change("failed", "run", p, (0, 0), 0) for p in check_usable(bundle, meta)]
+    total.notes.append(f"{meta.get('iterations')} iterations now, {b.meta.get('iterations')} at the baseline; "
+                       f"counts compared per iteration")
+    for k, v in (meta.get("versions") or {}).items():
+        then = b.meta.get("versions", {}).get(k)
+        if then != v:
+            total.notes.append(f"{k}: {then} at the baseline, {v} now")
+    return name, total, bundle, b

@@ -1,9 +1,10 @@
 """Report assembly shared by the commands that show a footprint."""
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
-from profiler.footprint import Footprint, subsystem_label
+from profiler.footprint import Footprint, program_name, subsystem_label
 from profiler.strace_text import is_strace_message
 from profiler.render.report import Report, Section, footprint_sections, subsystem_chart
 
@@ -90,17 +91,24 @@ def run_report(scenario, outcomes, meta: dict, bundle: Path) -> Report:
         else:
             report.facts.append(("service", f"{s['type']} at {s['url']}: {len(s['requests'])} requests"))
     report.warnings += footprint_warnings(fp)
+    if meta["backend"] == "bpf":
+        from profiler.record.bpf import LIMITS
+        report.warnings.append(LIMITS)
     if first.analysis.mismatches == []:
         report.facts.append(("cross-check", first.analysis.cross_check("strace's own -C summary")))
     elif first.analysis.mismatches is None and meta["backend"] != "strace":
         report.facts.append(("cross-check", f"none: the {meta['backend']} backend's log has no strace -C summary "
-                                            "(tests/test_ptrace_backend.py compares its footprints with strace's)"))
+                                            f"(tests/test_{meta['backend']}_backend.py compares its footprints with "
+                                            f"strace's)"))
     report.sections = footprint_sections(fp)
     report.charts.append(subsystem_chart({scenario.name: fp}))
     for s in first.services:
         if s["type"] == "pump":
             report.sections.insert(0, device_section(fp, s["device"]) if s.get("radio", "uart") == "uart"
                                    else spi_device_section(fp, s))
+            users = device_users_section(fp, s["device"])
+            if users is not None:
+                report.sections.insert(1, users)
     if len(outcomes) > 1:
         report.sections.insert(1, variation_section([o.footprint for o in outcomes if o.footprint]))
     return report
@@ -132,9 +140,29 @@ def device_section(fp: Footprint, path: str) -> Section:
             detail = ", ".join(f"{r['name'] or r['request']} {r['calls']} ({r['handler']})" for r in ioctls)
             sub = ", ".join(sorted({r["subsystem"] for r in ioctls}))
         rows.append([name, calls, detail, sub])
-    return Section(f"Device-level footprint: {path}", ["syscall", "calls", "detail", "subsystem"], rows,
-                   f"{path} is a {d['class']} device ({d['dev']}); the rest of the report includes the "
-                   "runtime's start-up")
+    note = (f"{path} is a {d['class']} device ({d['dev']}); the rest of the report includes the "
+            "runtime's start-up")
+    if sum(r["runs"] for r in fp.program_runs().values()) > 1:
+        note += "; summed over every program that used it (per program below)"
+    return Section(f"Device-level footprint: {path}", ["syscall", "calls", "detail", "subsystem"], rows, note)
+
+
+def device_users_section(fp: Footprint, path: str) -> Section | None:
+    """Who made the device-level calls: per program, its runs and its calls on the device (None: one run)."""
+    d = fp.devices.get(path)
+    runs = fp.program_runs()
+    if d is None or sum(r["runs"] for r in runs.values()) <= 1:
+        return None
+    users = Counter()
+    for exe, calls in d["by"].items():
+        users[program_name(exe)] += calls
+    rows = []
+    for name, calls in users.most_common():
+        n = runs.get(name, {}).get("runs", 0)
+        rows.append([name, n, calls, f"{calls / n:.0f}" if n else ""])
+    return Section(f"Device-level footprint by program: {path}", ["program", "runs", "calls on the device",
+                                                                   "per run"], rows,
+                   f"the {sum(users.values())} calls on {path} (opens not included) by the programs that made them")
 
 
 EMULATED = "emulated at the syscall boundary"

@@ -25,7 +25,8 @@ def add_arguments(p) -> None:
     p.add_argument("-f", "--format", choices=FORMATS, default="table", help="report format (default: table)")
     p.add_argument("--network", choices=("none", "host"), help="override the scenario's network setting")
     p.add_argument("--keep-workdir", action="store_true", help="keep the temporary working directory")
-    p.add_argument("--backend", choices=("strace", "ptrace"), help="override the scenario's tracer")
+    p.add_argument("--backend", choices=("strace", "ptrace", "bpf"),
+                   help="override the scenario's tracer (bpf: counted in the kernel by bpftrace, needs root)")
     p.add_argument("--radio", choices=("uart", "spi", "edison"),
                    help="pump scenarios: the radio path (uart: /dev/serial0; spi: Pi + Explorer HAT, /dev/spidev0.0; "
                         "edison: Explorer Board, /dev/spidev5.1); spi and edison are served at the syscall boundary "
@@ -35,15 +36,18 @@ def add_arguments(p) -> None:
                         "the default), system (mdt, pumphistory, listen, mmtune from the system PATH) or DIR "
                         "(a directory holding those four, e.g. a real ecc1 build)")
     add_whole_workload_arguments(p)
+    from profiler.parallel import add_jobs_argument
+    add_jobs_argument(p)
     p.add_argument("-q", "--quiet", action="store_true", help="print no report, only where the bundle is")
 
 
 def main(args) -> int:
     import json
 
-    from profiler import faults, runner, signals
+    from profiler import runner, signals
     from profiler.commands.common import error_path_report, run_report
     from profiler.outfiles import output_dir, write_atomic
+    from profiler.parallel import jobs_from, run_ordered
     from profiler.render.report import render, report_to_dict
     from profiler.scenario import load_scenario
 
@@ -54,21 +58,22 @@ def main(args) -> int:
         whole = load_whole_workload(args.whole_workload, arch=args.whole_arch)
     footprints = {}
     status = 0
+    jobs = jobs_from(args)
+    todo = []
     single = args.out is not None and len(scenarios) == 1
-    # checked before any run; created by the run itself (a scenario refused on the way leaves no directory)
-    parent = output_dir(args.out or Path("kprof-results"), force=args.force, bundle=single, create=False)
+    # checked before any run; a single bundle is created by the run itself (a scenario refused on the way
+    # leaves no directory)
+    parent = output_dir(args.out or Path("kprof-results"), force=args.force, bundle=single, create=not single)
     for sc in scenarios:
-        bundle = parent if single else runner.new_bundle_dir(sc.name, parent)
+        if single:
+            bundle = parent
+        else:
+            bundle = runner.new_bundle_dir(sc.name, parent)
+            bundle.mkdir(parents=True)   # claimed now: jobs started in the same second get distinct names
         if args.backend or args.radio or args.pump_client is not None:
             sc = runner.with_overrides(sc, radio=args.radio, backend=args.backend, pump_client=args.pump_client)
-        normal = None
-        if faults.has_faults(sc):  # the error path is shown next to the normal path: run that first
-            normal, _ = runner.run_scenario(faults.normal_variant(sc), bundle / "normal-path", network=args.network,
-                                            progress=progress_printer())
-            if signals.stop_code(normal):
-                return signals.stop_code(normal)
-        outcomes, meta = runner.run_scenario(sc, bundle, network=args.network, keep_workdir=args.keep_workdir,
-                                             progress=progress_printer())
+        todo.append((sc, bundle, args.network, args.keep_workdir))
+    for (sc, bundle, _, _), (normal, outcomes, meta) in zip(todo, run_ordered(_run_one, todo, jobs)):
         report = run_report(sc, outcomes, meta, bundle)
         if normal and outcomes:
             error_path_report(report, sc, normal[0], outcomes[0], meta["arch"])
@@ -96,6 +101,19 @@ def main(args) -> int:
     if whole is not None and footprints:
         write_alongside(footprints, whole, args, bundle if len(scenarios) == 1 else bundle.parent)
     return status
+
+
+def _run_one(sc, bundle: Path, network, keep_workdir: bool):
+    """One scenario (a parallel job): its normal path first when it injects faults, then the scenario."""
+    from profiler import faults, runner
+
+    normal = None
+    if faults.has_faults(sc):  # the error path is shown next to the normal path: run that first
+        normal, _ = runner.run_scenario(faults.normal_variant(sc), bundle / "normal-path", network=network,
+                                        progress=progress_printer())
+    outcomes, meta = runner.run_scenario(sc, bundle, network=network, keep_workdir=keep_workdir,
+                                         progress=progress_printer())
+    return normal, outcomes, meta
 
 
 def write_alongside(footprints, whole, args, where: Path) -> None:

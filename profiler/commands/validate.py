@@ -1,4 +1,5 @@
-"""Check scenario files against the scenario schema (profiler/schema/scenario.schema.json).
+"""Check scenario files against the scenario schema (profiler/schema/scenario.schema.json), and workload
+files (kind: workload) against the workload schema (profiler/schema/workload.schema.json).
 
 Every problem is reported as FILE:LINE: KEY: what is wrong. Exit status 0 when all files are valid, 2
 otherwise."""
@@ -15,11 +16,12 @@ def add_arguments(p) -> None:
 def main(args) -> int:
     from profiler.errors import KprofError
     from profiler.scenario import load_scenario
+    from profiler.workload import is_workload_file, load_workload
 
     bad = 0
     for path in args.files:
         try:
-            load_scenario(path)
+            (load_workload if is_workload_file(path) else load_scenario)(path)
             print(f"ok: {path}")
         except KprofError as e:
             bad += 1

@@ -1,5 +1,6 @@
-"""Private files for one scenario, in its own mount namespace: a /dev where device paths a client
-hard-codes (``/dev/serial0``) are bound to emulators, and a resolv.conf that points at loopback.
+"""Private files for one scenario, in its own mount namespace: an empty /tmp of its own, a /dev where
+device paths a client hard-codes (``/dev/serial0``) are bound to emulators, and a resolv.conf that points
+at loopback.
 
 Runs inside the scenario's own mount namespace (the caller has unshared
 CLONE_NEWNS and called make_mounts_private()). The host's /dev is never written: /dev is replaced, in this
@@ -33,17 +34,45 @@ MNT_DETACH = 2
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
 
-def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None,
+           what: str = "/dev") -> None:
     enc = [None if v is None else v.encode() for v in (source, target, fstype, data)]
     if _libc.mount(enc[0], enc[1], enc[2], flags, enc[3]) != 0:
         e = ctypes.get_errno()
-        raise KprofError(f"cannot set up the scenario's private /dev: mount {source or ''} on {target}"
+        raise KprofError(f"cannot set up the scenario's private {what}: mount {source or ''} on {target}"
                          f"{' (' + fstype + ')' if fstype else ''}: {os.strerror(e)}")
 
 
 def make_mounts_private() -> None:
     """In a fresh mount namespace: no mount made here propagates back to the host (and none from it)."""
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
+
+
+def private_tmp(keep: list[str], path: str = "/tmp") -> None:
+    """Give this mount namespace an empty /tmp of its own (a tmpfs), like systemd's PrivateTmp.
+
+    Whatever the command writes there (oref0-pump-loop's ``/tmp/pump_loop_*``, the shared node's socket
+    ``/tmp/oaps_shared_node``, ``mktemp`` files) never reaches the host's /tmp and vanishes with the
+    namespace. ``keep`` lists host directories under /tmp that the run itself needs (its workdir, the
+    result bundle, kprof's own tree when it lives there): each is bind-mounted back at the same path.
+    """
+    real = os.path.realpath(path)
+    inside = sorted({q for q in map(os.path.realpath, keep)
+                     if q != real and os.path.commonpath([q, real]) == real and os.path.isdir(q)}, key=len)
+    wanted: list[str] = []
+    for q in inside:  # a directory inside one already kept comes along with it
+        if not any(os.path.commonpath([q, w]) == w for w in wanted):
+            wanted.append(q)
+    # reach each kept directory through an O_PATH fd: the host's /tmp is hidden once the tmpfs is on it
+    fds = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p in wanted}
+    try:
+        _mount("kprof-tmp", real, "tmpfs", 0, "mode=1777", what="/tmp")
+        for p, fd in fds.items():
+            os.makedirs(p, mode=0o700, exist_ok=True)
+            _mount(f"/proc/self/fd/{fd}", p, None, MS_BIND | MS_REC, what="/tmp")
+    finally:
+        for fd in fds.values():
+            os.close(fd)
 
 
 def _dev_submounts() -> list[str]:

@@ -1,5 +1,5 @@
-"""The scenario's own namespaces: a fresh network namespace with loopback only, and (for emulated
-devices) a private mount namespace.
+"""The scenario's own namespaces: a private mount namespace (its own /tmp; /dev for emulated devices)
+and, for ``network: none``, a fresh network namespace with loopback only.
 
 The work happens in a forked child that calls unshare(2) on itself: as root
 the namespaces alone; otherwise with CLONE_NEWUSER too, the caller mapped to
@@ -79,7 +79,7 @@ def loopback_up() -> None:
 def _isolation_message(reason: str, net: bool) -> str:
     what = ("a network namespace" if net else "a mount namespace") + f" ({reason}). "
     why = ("The scenario asks for network: none (loopback only) and kprof never falls back to the host network. "
-           if net else "The scenario's emulated device needs a private /dev. ")
+           if net else "Every scenario runs with a private /tmp (and emulated devices in a private /dev). ")
     return ("cannot create " + what + why + "Run kprof as root, or enable "
             "unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 and "
             "user.max_user_namespaces>0; on Ubuntu also kernel.apparmor_restrict_unprivileged_userns=0), "

@@ -12,6 +12,9 @@ What is served (stdlib only: ``http.server`` + ``threading``):
 * ``GET /api/v1/entries.json`` (also ``/api/v1/entries``): all entries;
 * everything else: 404 with a small JSON error body.
 
+Recorded entries can be served re-dated (``redate: N``: the newest is N seconds
+old when the service starts), for commands that check that the CGM data is fresh.
+
 Replies are JSON arrays, newest first (by ``date``), cut to ``count=``
 (Nightscout's default is 10).  ``find[field]=v`` and
 ``find[field][$gte|$gt|$lte|$lt|$ne|$eq]=v`` filter loosely: numbers compare as
@@ -47,6 +50,7 @@ import socket
 import socketserver
 import sys
 import threading
+import time
 import urllib.parse
 
 from profiler.errors import KprofError
@@ -194,10 +198,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         owner._log(self.path)
         split = urllib.parse.urlsplit(self.path)
         path = split.path.rstrip("/") or "/"
+        stored = owner._collection(path)
+        if stored is not None:  # a rig's Nightscout: what the loop uploaded (treatments, devicestatus)
+            self._send_json(200, select_entries(stored, split.query, None))
+            return
         if path not in _ENTRIES_PATHS:
             self._send_json(404, {"status": 404, "message": f"Not found: {split.path}"})
             return
-        selected = select_entries(owner._entries, split.query, _ENTRIES_PATHS[path])
+        entries = owner._entries if owner.moving is None else moving_entries(owner._entries, time.time(), *owner.moving)
+        selected = select_entries(entries + owner.uploaded("entries"), split.query, _ENTRIES_PATHS[path])
         newest = max((_entry_millis(e) or 0.0 for e in selected), default=0.0)
         headers = {}
         if newest > 0:
@@ -220,7 +229,23 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    do_POST = do_PUT = do_DELETE = do_HEAD  # noqa: N815
+    do_PUT = do_DELETE = do_HEAD  # noqa: N815
+
+    def do_POST(self):  # noqa: N802
+        """A rig's uploads (``uploads: true``): devicestatus, treatments, entries; 405 otherwise."""
+        owner: FakeNightscout = self.server.owner  # type: ignore[attr-defined]
+        path = (urllib.parse.urlsplit(self.path).path.rstrip("/") or "/")
+        name = _upload_name(path)
+        if not owner.accepts_uploads or name is None:
+            return self.do_HEAD()
+        owner._log("POST " + self.path)
+        try:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"null")
+        except ValueError:
+            self._send_json(400, {"status": 400, "message": "body is not JSON"})
+            return
+        docs = [d for d in (body if isinstance(body, list) else [body]) if isinstance(d, dict)]
+        self._send_json(200, owner._store(name, docs))
 
     def _send_json(self, status: int, body, headers: dict | None = None):
         data = json.dumps(body).encode("utf-8")
@@ -261,7 +286,8 @@ class FakeNightscout:
     (path with query string) in the order they arrived, whatever their status.
     """
 
-    def __init__(self, entries: list, host="127.0.0.1", port=0):
+    def __init__(self, entries: list, host="127.0.0.1", port=0, uploads: bool = False, moving: bool | float = False,
+                 lag: float = 0.0, next_reading: float | None = None):
         if not isinstance(entries, list):
             raise TypeError("entries must be a list of Nightscout entry objects")
         self._entries = list(entries)
@@ -272,6 +298,35 @@ class FakeNightscout:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._requests: list[str] = []
+        self.accepts_uploads = uploads
+        # moving glucose: (seconds between readings, seconds a reading takes to reach Nightscout)
+        # moving glucose: (seconds between readings, seconds a reading takes to reach Nightscout, slot anchor)
+        step = float(_GLUCOSE_STEP_S if moving is True else moving)
+        anchor = 0.0 if next_reading is None else (time.time() + next_reading - lag) % step
+        self.moving = None if not moving else (step, float(lag), anchor)
+        self._uploads: dict[str, list] = {name: [] for name in _UPLOADS}
+
+    def _collection(self, path: str) -> list | None:
+        """The stored uploads a GET of ``path`` reads (treatments, devicestatus), or None."""
+        name = _upload_name(path)
+        if not self.accepts_uploads or name in (None, "entries"):
+            return None
+        return self.uploaded(name)
+
+    def uploaded(self, name: str) -> list:
+        """What the client POSTed to ``/api/v1/<name>`` (devicestatus, treatments, entries), oldest first."""
+        with self._lock:
+            return list(self._uploads[name])
+
+    def _store(self, name: str, docs: list) -> list:
+        with self._lock:
+            stored = []
+            for doc in docs:
+                doc = dict(doc)
+                doc.setdefault("_id", f"{len(self._uploads[name]) + 1:024x}")
+                self._uploads[name].append(doc)
+                stored.append(doc)
+            return stored
 
     def start(self) -> "FakeNightscout":
         """Bind and serve in a background thread; OSError if the port is taken."""
@@ -356,25 +411,124 @@ def load_entries(path: pathlib.Path) -> list:
     return entries
 
 
+_DATE_STRINGS = ("dateString", "sysTime", "created_at")
+
+
+def _iso_millis(millis: float) -> str:
+    t = _dt.datetime.fromtimestamp(millis / 1000.0, _dt.timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+def redate_entries(entries: list, newest_age_s: float, now_s: float) -> list:
+    """The entries moved in time, spacing kept, so that the newest is ``newest_age_s`` seconds old at ``now_s``.
+
+    Recorded CGM data (oref0's test fixtures are from 2018) is "too old" for a loop that checks freshness;
+    served re-dated, it reads like a sensor that is running now. ``date`` (ms) and the ISO date strings
+    (dateString, sysTime, created_at) move by the same amount; other fields are kept.
+    """
+    times = [m for m in map(_entry_millis, entries) if m is not None]
+    if not times:
+        return list(entries)
+    shift = (now_s - newest_age_s) * 1000.0 - max(times)
+    out = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            out.append(entry)
+            continue
+        entry = dict(entry)
+        date = entry.get("date")
+        if isinstance(date, (int, float)) and not isinstance(date, bool):
+            entry["date"] = int(round(date + shift))
+        for key in _DATE_STRINGS:
+            seconds = _parse_time(entry.get(key))
+            if seconds is not None:
+                entry[key] = _iso_millis(seconds * 1000.0 + shift)
+        out.append(entry)
+    return out
+
+
+_UPLOADS = ("devicestatus", "treatments", "entries")
+_GLUCOSE_STEP_S = 300
+
+
+def _upload_name(path: str) -> str | None:
+    for name in _UPLOADS:
+        if path in (f"/api/v1/{name}", f"/api/v1/{name}.json"):
+            return name
+    return None
+
+
+def moving_entries(entries: list, now_s: float, step_s: float = _GLUCOSE_STEP_S, lag_s: float = 0.0,
+                   anchor_s: float = 0.0) -> list:
+    """The recorded glucose as a sensor running now, one reading every ``step_s`` seconds (a CGM: 300).
+
+    The recorded values (newest first) repeat as a cycle in wall-clock slots: the reading of slot ``k``
+    (``anchor_s + k * step_s`` s since the epoch) has value number ``k mod N``. A reading is served once it is
+    ``lag_s`` seconds old (the time it takes to reach Nightscout). A new reading appears every ``step_s`` and its value
+    differs from the last, so a loop that keeps running keeps deciding on fresh glucose.
+    """
+    recorded = sorted((e for e in entries if isinstance(e, dict) and _entry_millis(e) is not None),
+                      key=lambda e: -_entry_millis(e))
+    if not recorded:
+        return list(entries)
+    values = [e.get("sgv", e.get("glucose")) for e in recorded]
+    slot = int((now_s - lag_s - anchor_s) // step_s)
+    out = []
+    for i, entry in enumerate(recorded):
+        entry, millis = dict(entry), int((anchor_s + (slot - i) * step_s) * 1000)
+        value = values[(slot - i) % len(values)]
+        for key in ("sgv", "glucose"):
+            if key in entry:
+                entry[key] = value
+        entry["date"] = millis
+        for key in _DATE_STRINGS:
+            if key in entry:
+                entry[key] = _iso_millis(millis)
+        out.append(entry)
+    return out
+
+
 def start_service(spec: dict, workdir: pathlib.Path) -> FakeNightscout:
     """Start the fake Nightscout a scenario's ``services:`` item describes.
 
     ``spec`` is like ``{"type": "nightscout", "port": 17580, "entries":
     "ns-entries.json"}``; ``entries`` is relative to ``workdir`` (default
     ``ns-entries.json``), ``port`` defaults to 0 (any free port), ``host`` to
-    127.0.0.1 (loopback only).
+    127.0.0.1 (loopback only). ``redate: N`` serves the entries moved in time so
+    that the newest is N seconds old when the service starts (:func:`redate_entries`); ``moving: true``
+    serves them as a sensor running now, a new value every 5 minutes (``moving: N``: every N seconds;
+    ``lag: S``: each reading served once it is S seconds old; ``next_reading: T``: the first new reading
+    arrives T seconds after the service starts) (:func:`moving_entries`);
+    ``uploads: true`` makes it a rig's Nightscout: it takes the loop's POSTs to devicestatus, treatments
+    and entries and serves them back (GET treatments, devicestatus; uploaded entries join the glucose).
     """
     if not isinstance(spec, dict):
         raise KprofError(f"services: item must be a mapping, not {spec!r}")
     kind = spec.get("type", "nightscout")
     if kind != "nightscout":
         raise KprofError(f"services: unknown service type {kind!r} (known: nightscout)")
-    unknown = set(spec) - {"type", "port", "entries", "host"}
+    unknown = set(spec) - {"type", "port", "entries", "host", "redate", "uploads", "moving", "lag", "next_reading"}
     if unknown:
         raise KprofError(
             f"services: nightscout item has unknown key(s) {', '.join(sorted(unknown))} "
-            "(allowed: type, port, entries, host)"
+            "(allowed: type, port, entries, host, redate, uploads, moving, lag, next_reading)"
         )
+    if not isinstance(spec.get("uploads", False), bool):
+        raise KprofError(f"services: nightscout uploads must be true or false, not {spec['uploads']!r}")
+    moving, lag = spec.get("moving", False), spec.get("lag", 0)
+    if not (isinstance(moving, bool) or isinstance(moving, (int, float)) and 1 <= moving <= 3600):
+        raise KprofError(f"services: nightscout moving must be true (a reading every 5 minutes) or the seconds "
+                         f"between readings (1-3600), not {moving!r}")
+    if isinstance(lag, bool) or not isinstance(lag, (int, float)) or not 0 <= lag <= 3600:
+        raise KprofError(f"services: nightscout lag must be a number of seconds 0-3600, not {lag!r}")
+    nxt = spec.get("next_reading")
+    if nxt is not None and (isinstance(nxt, bool) or not isinstance(nxt, (int, float)) or not 0 <= nxt <= 3600):
+        raise KprofError(f"services: nightscout next_reading must be a number of seconds 0-3600, not {nxt!r}")
+    redate = spec.get("redate")
+    if redate is not None and (isinstance(redate, bool) or not isinstance(redate, (int, float))
+                               or not 0 <= redate <= 86400):
+        raise KprofError(f"services: nightscout redate must be a number of seconds 0-86400 (the newest "
+                         f"entry's age), not {redate!r}")
     port = spec.get("port", 0)
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise KprofError(f"services: nightscout port must be an integer 0-65535, not {port!r}")
@@ -387,7 +541,11 @@ def start_service(spec: dict, workdir: pathlib.Path) -> FakeNightscout:
     if not isinstance(entries_name, str) or not entries_name:
         raise KprofError(f"services: nightscout entries must be a file name, not {entries_name!r}")
     entries = load_entries(pathlib.Path(workdir) / entries_name)
-    service = FakeNightscout(entries, host=host, port=port)
+    if redate is not None:
+        entries = redate_entries(entries, float(redate), time.time())
+    service = FakeNightscout(entries, host=host, port=port, uploads=spec.get("uploads", False),
+                             moving=moving, lag=float(lag),
+                             next_reading=None if nxt is None else float(nxt))
     try:
         return service.start()
     except OSError as e:

@@ -350,9 +350,13 @@ def _signame(n: int) -> str:
 
 def record_ftrace(out: str | Path, *, events: str = "syscalls", duration: float | None = None,
                   command: list[str] | None = None, discard_tail: float | None = None, buffer_kb: int = 4096,
-                  cwd: str | None = None, env: dict | None = None, progress=None) -> Recording:
+                  cwd: str | None = None, env: dict | None = None, progress=None,
+                  whole_system: bool = False, stop: list | None = None) -> Recording:
     """Record; see the module docstring. ``progress(elapsed, limit, bytes, lost)`` is called about once a
-    second. Raises KprofError for what a user can fix; the tracing state is restored in every case."""
+    second. ``whole_system`` with a command: run the command, but trace every process (kprof's own left out),
+    as ELISA did. ``stop``: a list the caller's own signal handler appends to (a Ctrl-C that came while
+    the caller set things up, before this function's handlers were installed, is not lost). Raises
+    KprofError for what a user can fix; the tracing state is restored in every case."""
     from profiler import signals
 
     out = Path(out)
@@ -364,7 +368,7 @@ def record_ftrace(out: str | Path, *, events: str = "syscalls", duration: float 
         raise KprofError("give --duration (e.g. 30m) or a command to trace (-- COMMAND ARGS…)")
     out_f = _open_output(out)
     # from here on SIGINT, SIGTERM and SIGHUP only ask to stop: set-up and teardown always run whole
-    stop: list = []
+    stop = stop if stop is not None else []
     previous = signals.watch(stop)
     try:
         try:
@@ -375,7 +379,7 @@ def record_ftrace(out: str | Path, *, events: str = "syscalls", duration: float 
             raise
         return _record(out, out_f, root, mounted, stop, events=events, duration=duration, command=command,
                        exe=exe if command else None, discard_tail=discard_tail, buffer_kb=buffer_kb, cwd=cwd,
-                       env=env, progress=progress)
+                       env=env, progress=progress, whole_system=whole_system)
     finally:
         if stop:
             signals.defer()  # kprof is stopping: later signals are only noted
@@ -384,7 +388,7 @@ def record_ftrace(out: str | Path, *, events: str = "syscalls", duration: float 
 
 
 def _record(out: Path, out_f, root: str, mounted: bool, stop: list, *, events, duration, command, exe,
-            discard_tail, buffer_kb, cwd, env, progress) -> Recording:
+            discard_tail, buffer_kb, cwd, env, progress, whole_system=False) -> Recording:
     """The recording proper, tracefs found (or mounted); everything after this point is undone in the end."""
     from profiler.record.strace import become_subreaper, reap_orphans
 
@@ -400,7 +404,8 @@ def _record(out: Path, out_f, root: str, mounted: bool, stop: list, *, events, d
         "analysis_arch": analysis_arch(kernel_arch, command_arch), "hostname": uname.nodename,
         "python": platform.python_version(), "tracefs": root, "mounted_tracefs": mounted, "kprof_pid": os.getpid(),
         "instance": os.path.basename(inst), "events": events, "buffer_kb": buffer_kb, "trace_clock": "mono",
-        "command": command, "cwd": cwd, "duration_limit_s": duration, "discard_tail_s": discard_tail,
+        "command": command, "cwd": cwd, "whole_system": bool(whole_system or not command),
+        "duration_limit_s": duration, "discard_tail_s": discard_tail,
     }
     rec = Recording(out, meta, warnings=warnings)
     child = gate = pipe_fd = before = None
@@ -438,6 +443,7 @@ def _record(out: Path, out_f, root: str, mounted: bool, stop: list, *, events, d
             become_subreaper()  # what the command daemonises (setsid) stays ours to stop
             child, gate = _spawn_gated(exe, command, cwd, env)
             meta["command_pid"] = child
+        if command and not whole_system:
             _write(os.path.join(inst, "options", "event-fork"), "1")
             _write(os.path.join(inst, "set_event_pid"), str(child))
         elif os.path.exists(os.path.join(inst, "set_event_notrace_pid")):

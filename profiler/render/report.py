@@ -148,6 +148,9 @@ def footprint_sections(fp: Footprint, limit: int | None = 40) -> list[Section]:
         secs.append(Section("Network destinations", ["address", "syscalls", "errors", "by"],
                             [[a, _counts(d["syscalls"]), _errors(d["errors"]), _counts(d["by"], 3)]
                              for a, d in sorted(fp.network.items())]))
+    runs = fp.program_runs()
+    if sum(r["runs"] for r in runs.values()) > 1:
+        secs.append(process_tree_section(fp, runs))
     if fp.programs:
         secs.append(Section("Programs executed", ["program", "execs", "errors", "by"],
                             [[p, d["calls"], _errors(d["errors"]), _counts(d["by"], 3)]
@@ -171,6 +174,20 @@ def footprint_sections(fp: Footprint, limit: int | None = 40) -> list[Section]:
                         [[p, d["calls"], _errors(d["errors"]), _counts(d["by"], 2)] for p, d in shown], note))
     secs.append(kconfig_section(fp))
     return secs
+
+
+def process_tree_section(fp: Footprint, runs: dict[str, dict]) -> Section:
+    """Which programs the command's process tree ran, how often, started by what, and their share of calls."""
+    total = fp.total_calls or 1
+    rows = [[name, r["runs"], _counts(r["started_by"], 3), r["processes"], r["calls"],
+             f"{100 * r['calls'] / total:.1f}", " ".join(sorted(r["paths"]))]
+            for name, r in sorted(runs.items(), key=lambda kv: (-kv[1]["runs"], -kv[1]["calls"], kv[0]))]
+    n = sum(r["runs"] for r in runs.values())
+    return Section("Process tree: programs run", ["program", "runs", "started by", "processes/threads", "calls",
+                                                  "% calls", "path"], rows,
+                   f"{n} programs started (successful execs; failed PATH probes are under Programs executed); "
+                   "calls include a program's forked children that did not exec (a shell's subshells) and "
+                   "its threads")
 
 
 def kconfig_section(fp: Footprint) -> Section:

@@ -1,0 +1,865 @@
+"""Run a command under ``bpftrace``: the footprint counted in the kernel, handed over once at the end.
+
+The third recorder, for when a tracer's cost changes what is measured (strace stops a command twice per
+syscall; a 1 ms polling loop then makes a different number of empty reads). kprof generates a bpftrace
+program (Debian's bpftrace, no BPF loader of kprof's own) that
+
+- follows the command's process tree: it starts counting at the command's own ``execve`` (the command is
+  started gated: it waits, forked, until bpftrace has attached every probe, so nothing is missed), and
+  ``sched_process_fork`` / ``sched_process_exit`` add and end its children and threads (exit status or
+  killing signal from the task's ``exit_code``);
+- counts per task, program image (each successful execve starts one), syscall and errno: calls, calls that
+  returned, nanoseconds in the call (``raw_syscalls`` enter/exit);
+- keeps what the footprint reads: the path argument of open/exec/chdir calls, the sockaddr of
+  connect/bind/sendto, the ioctl request, and for calls on an fd that is a device, a sysfs file, or the
+  target of an ioctl, what is behind the fd, read from the task's fd table in the kernel (type, device
+  number, filesystem, socket family/type/protocol, the path it was opened by);
+- prints its maps once, at the end (``-f json``): no per-syscall stream reaches user space.
+
+What it cannot see that strace can (said in every report, see ``LIMITS``): argument detail beyond those
+fields; paths are the call's argument (resolved to what strace's ``-yy`` shows after the run, in the
+command's mount namespace), at most ``STRLEN - 1`` bytes, and a path in user memory not yet paged in
+reads as empty; no fault injection; no strace ``-C`` summary to cross-check against.
+
+The bundle keeps the raw aggregates (``trace.bpf.json``); ``BpfAnalysis`` turns them into counted events
+for the one ``FootprintBuilder``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import time
+
+from profiler.errors import KprofError
+from profiler.events import ProcessEvent, SyscallEvent
+from profiler.kernel import syscalls
+from profiler.record.strace import TraceOutcome, become_subreaper, kill_tree
+
+FORMAT = "kprof-bpf-aggregates"
+TRACE_NAME = "trace.bpf.json"
+STRLEN = 200          # bytes of a path (BPFTRACE_STRLEN; bpftrace 0.17's largest)
+MAP_KEYS = 65536      # entries per map (BPFTRACE_MAP_KEYS_MAX): a full map would drop counts, so it is checked
+_READY_WAIT = 60.0    # seconds bpftrace may take to compile and attach (LLVM on a loaded 2-core machine)
+_GRACE = 10.0
+
+LIMITS = ("bpf backend: counts come from the kernel (bpftrace); what strace shows and it does not: argument "
+          f"detail beyond paths, addresses, ioctl requests and fds; paths longer than {STRLEN - 1} bytes are "
+          "cut, and a path in memory not yet paged in reads as empty; opened paths are resolved (symlinks, "
+          "relative to the cwd) after the run, not at the call; no strace -C cross-check")
+
+_SYSFS_MAGIC, _PIPEFS_MAGIC, _ANON_MAGIC = 0x62656572, 0x50495045, 0x09041934
+_CGROUP_MAGICS = (0x27E0EB, 0x63677270)   # cgroup v1, v2: mounted under /sys/fs/cgroup (sysfs by path)
+_S_IFCHR, _S_IFBLK, _S_IFSOCK = 2, 6, 12    # i_mode >> 12
+_AT_FDCWD = -100
+_OPENS = {"open": 0, "creat": 0, "openat": 1, "openat2": 1}
+_EXECS = {"execve": 0, "execveat": 1}
+_ADDRESSED = {"connect": (1, 2), "bind": (1, 2), "sendto": (4, 5)}
+_FORKS = ("clone", "clone3", "fork", "vfork")
+
+
+# ---- availability ---------------------------------------------------------------------------------
+
+def bpftrace_path() -> str:
+    """bpftrace, root and BTF, or one clear error naming what is missing (never a fallback to another tracer)."""
+    path = shutil.which("bpftrace")
+    if path is None:
+        raise KprofError("the bpf backend needs bpftrace, which is not installed (or not on PATH): install it "
+                         "with 'apt-get install bpftrace', or use --backend strace")
+    if os.geteuid() != 0:
+        raise KprofError("the bpf backend needs root (loading BPF programs needs CAP_BPF and CAP_PERFMON): run "
+                         "kprof as root, or use --backend strace")
+    if not os.path.exists("/sys/kernel/btf/vmlinux"):
+        raise KprofError("the bpf backend needs a kernel with BPF and BTF type information (CONFIG_BPF_SYSCALL, "
+                         "CONFIG_BPF_EVENTS, CONFIG_DEBUG_INFO_BTF; /sys/kernel/btf/vmlinux is missing): use "
+                         "--backend strace")
+    return path
+
+
+# ---- the program ------------------------------------------------------------------------------------
+
+def _numbers(arch: str, names) -> list[int]:
+    return sorted({n for n in (syscalls.syscall_number(arch, name) for name in names) if n is not None})
+
+
+def _any(var: str, numbers: list[int]) -> str:
+    return " || ".join(f"{var} == {n}" for n in numbers) or "0"
+
+
+def fd_first_syscalls() -> list[str]:
+    """Syscalls whose first argument is an fd: the one table of argument kinds, the ptrace recorder's."""
+    from profiler.record.ptrace import _ARGS
+    return [name for name, kinds in _ARGS.items() if kinds.startswith("f") and name not in _OPENS
+            and name not in _EXECS]
+
+
+def program(root: int, arch: str) -> str:
+    """The bpftrace program for a command whose gated process is ``root`` (it starts counting at its execve)."""
+    nr = lambda name: syscalls.syscall_number(arch, name)  # noqa: E731
+    execve = nr("execve")
+    fd_first = _numbers(arch, fd_first_syscalls())
+    opens_at = _numbers(arch, [n for n, i in _OPENS.items() if i == 1])
+    opens_cwd = _numbers(arch, [n for n, i in _OPENS.items() if i == 0] + ["execve", "chdir"])
+    addressed = "\n".join(
+        f"  if ($id == {nr(name)}{' && $a4 != 0' if name == 'sendto' else ''}) "
+        f"{{ $sa = $a{a}; $salen = $a{ln}; $addr = 1; }}"
+        for name, (a, ln) in _ADDRESSED.items() if nr(name) is not None)
+    fdsys = " ".join(f"@fdsys[{n}] = 1;" for n in fd_first)
+    ioctl = nr("ioctl")
+    return f"""
+BEGIN {{ {fdsys} printf("READY\\n"); }}
+
+tracepoint:raw_syscalls:sys_enter /@traced[tid] || tid == {root}/ {{
+  $id = args->id;
+  if (@traced[tid] || $id == {execve}) {{
+    @traced[tid] = 1;
+    $g = @gen[tid];
+    @eid[tid] = $id; @eg[tid] = $g; @inflight[tid] = 1; @t0[tid] = nsecs;
+    @ent[tid, $g, $id] = count();
+  }}
+}}
+
+// what the footprint reads is taken in probes of their own (the BPF stack holds 512 bytes)
+tracepoint:raw_syscalls:sys_enter /@traced[tid] && ({_any('args->id', opens_at)} || args->id == {nr('execveat') or -1})/ {{
+  $a0 = (int64)args->args[0]; $a1 = args->args[1];
+  @darg[tid] = $a0; @sptr[tid] = $a1;
+  // a directory fd: the struct file behind it stands for the fd (its path is in @fpath when kprof saw it opened)
+  $fd = (int32)$a0;
+  $fdt = curtask->files->fdt;
+  @dino[tid] = 0;
+  if ($fd >= 0 && $fd < (int64)$fdt->max_fds) {{
+    $df = (struct file *)*(uint64 *)((uint64)$fdt->fd + (uint64)$fd * 8);
+    @darg[tid] = (int64)$df;
+    @dino[tid] = $df != 0 ? (uint64)$df->f_inode : 0;
+  }}
+}}
+
+tracepoint:raw_syscalls:sys_enter /@traced[tid] && ({_any('args->id', opens_cwd)})/ {{
+  $a0 = args->args[0];
+  @darg[tid] = {_AT_FDCWD}; @dino[tid] = 0; @sptr[tid] = $a0;
+}}
+
+// an exec's path is gone from memory when a successful exec returns: kept at entry, one entry per exec call
+tracepoint:raw_syscalls:sys_enter /@traced[tid] && (args->id == {execve} || args->id == {nr('execveat') or -1})/ {{
+  $id = args->id; $a0 = args->args[0]; $a1 = args->args[1];
+  @xseq[tid] = @xseq[tid] + 1;
+  @xpath[tid, @xseq[tid]] = str($id == {execve} ? $a0 : $a1);
+}}
+
+tracepoint:raw_syscalls:sys_enter /@traced[tid]/ {{
+  // every argument read first, unconditionally: the verifier refuses ctx reads LLVM merges across branches
+  $id = args->id; $a1 = args->args[1]; $a2 = args->args[2]; $a4 = args->args[4]; $a5 = args->args[5];
+  $addr = 0; $sa = (uint64)0; $salen = (uint64)0;
+{addressed}
+  if ($addr) {{
+    $fam = *(uint16 *)uptr($sa);
+    @safam[tid] = $fam | ($salen << 16); @saport[tid] = 0; @saa[tid] = 0; @sab[tid] = 0;
+    if ($fam == 2) {{ @saport[tid] = *(uint16 *)uptr($sa + 2); @saa[tid] = *(uint32 *)uptr($sa + 4); }}
+    if ($fam == 10) {{
+      @saport[tid] = *(uint16 *)uptr($sa + 2); @saa[tid] = *(uint64 *)uptr($sa + 8);
+      @sab[tid] = *(uint64 *)uptr($sa + 16);
+    }}
+    $off = (uint64)2;
+    if ($fam == 1 && $salen > 2 && *(uint8 *)uptr($sa + 2) == 0) {{ @saa[tid] = 1; $off = 3; }}
+    if ($fam == 1 && $salen <= 2) {{ $off = 0; }}
+    @saptr[tid] = ($fam != 1 || $off == 0) ? 0 : $sa + $off;   // the unix path is read at exit, into the key
+    @saset[tid] = 1;
+  }}
+}}
+
+tracepoint:raw_syscalls:sys_enter /@traced[tid] && @fdsys[args->id]/ {{
+  $id = args->id;
+  $fd = (int64)args->args[0];
+  $arg1 = args->args[1];
+  $fdt = curtask->files->fdt;
+  if ($fd >= 0 && $fd < (int64)$fdt->max_fds) {{
+    $f = (struct file *)*(uint64 *)((uint64)$fdt->fd + (uint64)$fd * 8);
+    if ($f != 0) {{
+      $ino = $f->f_inode;
+      $mode = $ino->i_mode >> 12;
+      $magic = $ino->i_sb->s_magic;
+      if ($id == {ioctl} || $mode == {_S_IFCHR} || $mode == {_S_IFBLK} || $magic == {_SYSFS_MAGIC}
+          || $magic == {_CGROUP_MAGICS[0]} || $magic == {_CGROUP_MAGICS[1]}) {{
+        $sock = (uint64)0;
+        if ($mode == {_S_IFSOCK}) {{
+          $sk = ((struct socket *)$f->private_data)->sk;
+          $sock = ($sk->__sk_common.skc_family << 16) | ($sk->sk_type << 8) | $sk->sk_protocol;
+        }}
+        $req = $id == {ioctl} ? ($arg1 & 0xffffffff) : 0;
+        // packed, so the exit probe's map key stays small: (device number, request), (type, fs, socket)
+        @fk[tid] = 1;
+        @fkdev[tid] = ((uint64)$ino->i_rdev << 32) | $req;
+        @fkkind[tid] = (uint64)$mode | ((uint64)$magic << 32) | ($sock << 4);
+        @fkopened[tid] = @fpathset[(uint64)$f, (uint64)$ino];
+        @fkfile[tid] = (uint64)$f; @fkinode[tid] = (uint64)$ino;
+      }}
+    }}
+  }}
+}}
+
+tracepoint:raw_syscalls:sys_enter /@fk[tid]/ {{
+  $d = ((struct file *)@fkfile[tid])->f_path.dentry;
+  @fkdentry[tid] = (uint64)$d;
+  @dname[(uint64)$d] = str($d->d_name.name);
+}}
+
+tracepoint:raw_syscalls:sys_exit /@inflight[tid]/ {{
+  $ret = args->ret;
+  $id = @eid[tid];
+  $g = @eg[tid];
+  $err = ($ret < 0 && $ret > -4096) ? -$ret : 0;
+  @ret[tid, $g, $id, $err] = count();
+  @tns[tid, $g, $id] = sum(nsecs - @t0[tid]);
+  @eerr[tid] = $err;
+}}
+
+tracepoint:raw_syscalls:sys_exit /@inflight[tid] && ({_any('@eid[tid]', opens_at + _numbers(arch, [n for n, i in _OPENS.items() if i == 0]))})/ {{
+  $ret = args->ret;
+  $id = @eid[tid];
+  $err = @eerr[tid];
+  // packed key (a small key keeps the probe within the BPF stack): gen << 48 | cwd gen << 32 | nr << 16 | errno
+  $k = (@eg[tid] << 48) | (@cwdg[tid] << 32) | ($id << 16) | $err;
+  @opens[tid, $k, @darg[tid], @dino[tid], str(uptr(@sptr[tid]))] = count();
+  if ($err == 0) {{
+    $fdt = curtask->files->fdt;
+    if ($ret < (int64)$fdt->max_fds) {{
+      $f = (struct file *)*(uint64 *)((uint64)$fdt->fd + (uint64)$ret * 8);
+      if ($f != 0) {{ @fpathset[(uint64)$f, (uint64)$f->f_inode] = 1; @fpending[tid] = (uint64)$f; }}
+    }}
+  }}
+}}
+
+tracepoint:raw_syscalls:sys_exit /@fpending[tid]/ {{
+  $f = (struct file *)@fpending[tid];
+  @fpath[(uint64)$f, (uint64)$f->f_inode] = str(uptr(@sptr[tid]));
+  delete(@fpending[tid]);
+}}
+
+tracepoint:raw_syscalls:sys_exit /@inflight[tid] && (@eid[tid] == {execve} || @eid[tid] == {nr('execveat') or -1})/ {{
+  $ret = args->ret;
+  $k = (@eg[tid] << 48) | (@eid[tid] << 16) | @eerr[tid];
+  @execs[tid, $k, @darg[tid], @xseq[tid]] = count();
+  if ($ret == 0) {{ @gen[tid] = @eg[tid] + 1; }}
+}}
+
+tracepoint:raw_syscalls:sys_exit /@inflight[tid] && @eid[tid] == {nr('chdir') or -1} && args->ret == 0/ {{
+  @cwdg[tid] = @cwdg[tid] + 1;
+  @chdirs[tid, @cwdg[tid], str(uptr(@sptr[tid]))] = count();
+}}
+
+tracepoint:raw_syscalls:sys_exit /@inflight[tid] && @saset[tid]/ {{
+  $k = (@eg[tid] << 48) | (@eid[tid] << 16) | @eerr[tid];
+  $p = @saptr[tid];
+  @addrs[tid, $k, (@safam[tid] << 16) | @saport[tid], @saa[tid], @sab[tid], $p ? str(uptr($p)) : ""] = count();
+  delete(@saset[tid]);
+}}
+
+tracepoint:raw_syscalls:sys_exit /@inflight[tid] && @fk[tid]/ {{
+  @fduse[tid, @eg[tid], @eid[tid], @eerr[tid], @fkdev[tid], @fkkind[tid], @fkopened[tid] ? @fkfile[tid] : 0,
+         @fkinode[tid], @fkdentry[tid]] = count();
+  delete(@fk[tid]);
+}}
+
+tracepoint:raw_syscalls:sys_exit /@inflight[tid]/ {{
+  delete(@inflight[tid]);
+}}
+
+tracepoint:sched:sched_process_fork /@traced[args->parent_pid]/ {{
+  $c = args->child_pid;
+  $p = args->parent_pid;
+  @traced[$c] = 1; @gen[$c] = 0; @cwdg[$c] = 0;
+  @forks[$p, @gen[$p], $c, @cwdg[$p]] = 1;
+}}
+
+tracepoint:sched:sched_process_exit /@traced[tid]/ {{
+  @ends[tid] = curtask->exit_code;
+  delete(@traced[tid]);
+}}
+
+END {{
+  clear(@traced); clear(@gen); clear(@eid); clear(@eg); clear(@inflight); clear(@t0); clear(@darg); clear(@dino); clear(@sptr); clear(@xseq);
+  clear(@safam); clear(@saport); clear(@saa); clear(@sab); clear(@saptr); clear(@saset); clear(@fk); clear(@fkdev); clear(@fkkind); clear(@fkdentry); clear(@fkopened);
+  clear(@fpathset); clear(@fkinode); clear(@cwdg); clear(@fdsys); clear(@eerr); clear(@fkfile);
+  clear(@fpending);
+}}
+"""
+
+
+# Map name → (number of numeric key fields before the string, or None when the key has no string)
+_KEYS = {"ent": (3, False), "ret": (4, False), "tns": (3, False), "opens": (4, True), "execs": (4, False), "xpath": (2, False),
+         "chdirs": (2, True), "addrs": (5, True), "fduse": (9, False), "fpath": (2, False), "dname": (1, False), "forks": (4, False), "ends": (1, False)}
+
+
+def parse_output(text: str) -> dict:
+    """bpftrace's ``-f json`` lines → {map name: [(key tuple, value)]}; the string, when a key has one, is last."""
+    maps: dict[str, list] = {name: [] for name in _KEYS}
+    for line in text.splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            continue
+        if doc.get("type") != "map":
+            continue
+        for name, entries in doc["data"].items():
+            name = name.lstrip("@")
+            if name not in _KEYS or not isinstance(entries, dict):
+                continue
+            n, has_str = _KEYS[name]
+            for key, value in entries.items():
+                parts = key.split(",", n if has_str else -1)
+                fields = [int(p) for p in parts[:n]] + ([parts[n] if len(parts) > n else ""] if has_str else [])
+                maps[name].append((fields, value))
+    return maps
+
+
+# ---- the recorder -------------------------------------------------------------------------------------
+
+def record_bpf(argv: list[str], log_path: str, *, cwd: str, env: dict, timeout: float, stdout_path: str,
+               stderr_path: str, consume=None, inject=()) -> TraceOutcome:
+    """Run ``argv`` gated, bpftrace counting its process tree; write the aggregates to ``log_path`` (JSON).
+
+    Same contract as record_strace (``consume`` is not called: there is no stream). The aggregates hold,
+    next to bpftrace's maps, what only this moment can tell: the paths resolved in the command's mount
+    namespace and working directory, and the device nodes behind device numbers.
+    """
+    if inject:
+        raise KprofError("fault injection (inject:) needs the strace or ptrace backend: the bpf backend only counts")
+    bpftrace = bpftrace_path()
+    exe = argv[0] if "/" in argv[0] else shutil.which(argv[0], path=env.get("PATH", os.defpath))
+    if exe is None:
+        raise KprofError(f"{argv[0]!r} not found on the command's PATH ({env.get('PATH', '')})")
+    arch = syscalls.host_arch()
+    become_subreaper()
+    interrupted: list = []
+    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
+    outcome = TraceOutcome(returncode=None, wall=0.0)
+    gate_r, gate_w = os.pipe()
+    child = tracer = None
+    raw_path = log_path + ".bpftrace"
+    started = time.monotonic()
+    try:
+        child = GatedChild(exe, argv, cwd, env, stdout_path, stderr_path, gate_r, gate_w)
+        os.close(gate_r)
+        gate_r = None
+        tracer = _start_tracer(bpftrace, program(child.pid, arch), raw_path, log_path + ".err")
+        _wait_ready(tracer, raw_path, log_path + ".err")
+        started = time.monotonic()
+        os.write(gate_w, b"g")                      # the command may exec now: every probe is attached
+        os.close(gate_w)
+        gate_w = None
+        _wait_tree(child, tracer.pid, started + timeout, outcome, interrupted)
+        outcome.wall = time.monotonic() - started
+        try:
+            _stop(tracer)
+        except subprocess.TimeoutExpired:
+            tracer.kill()
+            tracer.wait()
+            raise KprofError("bpftrace did not print its maps within 60 s of the command's end") from None
+        outcome.returncode = child.returncode
+        with open(raw_path, errors="surrogateescape") as f:
+            maps = parse_output(f.read())
+        full = [name for name, entries in maps.items() if len(entries) >= MAP_KEYS]
+        doc = {"format": FORMAT, "version": 1, "arch": arch, "root": child.pid, "cwd": cwd,
+               "bpftrace": _version(bpftrace), "maps": maps, "full_maps": full, **resolve(maps, cwd)}
+        with open(log_path, "w") as f:
+            json.dump(doc, f)
+        os.unlink(raw_path)
+    finally:
+        for fd in (gate_r, gate_w):
+            if fd is not None:
+                os.close(fd)
+        if child is not None and child.poll() is None:
+            kill_tree(os.getpid(), spare=tracer.pid if tracer else None)
+            child.kill()
+            child.wait()
+        if tracer is not None and tracer.poll() is None:
+            tracer.kill()
+            tracer.wait()
+        _reap_all(None)
+        signal.signal(signal.SIGINT, previous)
+        if not outcome.wall:
+            outcome.wall = time.monotonic() - started
+    try:
+        with open(log_path + ".err", errors="replace") as f:
+            outcome.strace_messages = [line.rstrip("\n") for line in f if line.strip()
+                                       and "RLIMIT_MEMLOCK" not in line
+                                       and "Addrspace is not set" not in line]
+        os.unlink(log_path + ".err")
+    except OSError:
+        outcome.strace_messages = []
+    return outcome
+
+
+class GatedChild:
+    """The command, forked and waiting on a pipe: it execs only when the gate opens (subprocess.Popen cannot
+    do this: it waits for the exec). Between the gate and the exec the child makes no syscall but a read's
+    return, so the first call counted is the command's own execve, as strace shows it."""
+
+    def __init__(self, exe: str, argv: list[str], cwd: str, env: dict, stdout_path: str, stderr_path: str,
+                 gate_r: int, gate_w: int):
+        out = os.open(stdout_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        err = os.open(stderr_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        null = os.open(os.devnull, os.O_RDONLY)
+        env_b = {os.fsencode(k): os.fsencode(v) for k, v in env.items()}
+        self.returncode = None
+        self.pid = os.fork()
+        if self.pid == 0:  # the child: only async-signal-safe work, then wait at the gate, then exec
+            try:
+                os.setsid()
+                os.chdir(cwd)
+                for fd, target in ((null, 0), (out, 1), (err, 2)):
+                    os.dup2(fd, target)
+                os.closerange(3, gate_r)
+                os.closerange(gate_r + 1, 65536)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                if os.read(gate_r, 1) == b"g":
+                    os.execve(exe, argv, env_b)
+            except BaseException:
+                pass
+            os._exit(127)
+        for fd in (out, err, null):
+            os.close(fd)
+
+    def poll(self):
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                self.returncode = -1
+                return self.returncode
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+                if self.returncode < 0:
+                    self.returncode = 128 - self.returncode
+        return self.returncode
+
+    def kill(self):
+        if self.poll() is None:
+            os.kill(self.pid, signal.SIGKILL)
+
+    def wait(self):
+        while self.poll() is None:
+            time.sleep(0.005)
+        return self.returncode
+
+
+def _stop(tracer) -> None:
+    """SIGINT: bpftrace prints its maps and ends. A signal that lands while it is between polls can be
+    missed, so it is repeated until bpftrace ends (TimeoutExpired after a minute)."""
+    deadline = time.monotonic() + 60
+    while True:
+        tracer.send_signal(signal.SIGINT)
+        try:
+            tracer.wait(timeout=2)
+            return
+        except subprocess.TimeoutExpired:
+            if time.monotonic() > deadline:
+                raise
+
+
+def _start_tracer(bpftrace: str, text: str, raw_path: str, err_path: str):
+    """bpftrace in a mount namespace of its own where tracefs is mounted (nothing changes outside it)."""
+    script = ('grep -q " /sys/kernel/tracing tracefs " /proc/mounts || mount -t tracefs nodev /sys/kernel/tracing '
+              '|| exit 97; exec "$@"')
+    env = {**os.environ, "BPFTRACE_STRLEN": str(STRLEN), "BPFTRACE_MAP_KEYS_MAX": str(MAP_KEYS)}
+    with open(err_path, "wb") as err:
+        return subprocess.Popen(["unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script, "sh",
+                                 bpftrace, "-f", "json", "-o", raw_path, "-e", text],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                                start_new_session=True, env=env)
+
+
+def _wait_ready(tracer, raw_path: str, err_path: str) -> None:
+    deadline = time.monotonic() + _READY_WAIT
+    while time.monotonic() < deadline:
+        try:
+            with open(raw_path) as f:
+                if '"READY' in f.read():
+                    return
+        except OSError:
+            pass
+        if tracer.poll() is not None:
+            break
+        time.sleep(0.01)
+    try:
+        with open(err_path, errors="replace") as f:
+            why = "\n  ".join(line.rstrip() for line in f if line.strip() and "RLIMIT_MEMLOCK" not in line)
+    except OSError:
+        why = ""
+    if tracer.poll() is None:
+        tracer.kill()
+        tracer.wait()
+    raise KprofError("the bpf backend could not start: bpftrace did not attach its probes"
+                     + (f" (exit {tracer.returncode})" if tracer.returncode is not None else "")
+                     + (":\n  " + why if why else "")
+                     + "\nThe kernel needs BPF (CONFIG_BPF_SYSCALL, CONFIG_BPF_EVENTS), tracepoints and BTF, and kprof "
+                       "root (or CAP_BPF and CAP_PERFMON); or use --backend strace")
+
+
+def _children(pid: int) -> list[tuple[int, bool]]:
+    """Direct children of ``pid`` (pid, is a zombie)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                st = f.read()
+        except OSError:
+            continue
+        fields = st[st.rfind(b")") + 2:].split()
+        if int(fields[1]) == pid:
+            out.append((int(entry), fields[0] == b"Z"))
+    return out
+
+
+def _reap_all(spare: int | None) -> list[int]:
+    """Reap our zombie children except ``spare``; returns the live ones left (``spare`` excluded)."""
+    live = []
+    for pid, zombie in _children(os.getpid()):
+        if pid == spare:
+            continue
+        if zombie:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+        else:
+            live.append(pid)
+    return live
+
+
+def _wait_tree(child, tracer_pid: int, deadline: float, outcome: TraceOutcome, interrupted: list) -> None:
+    """Until the command and everything it left behind (re-parented to us, the subreaper) have ended."""
+    killed_at = None
+    pause = 0.002
+    while True:
+        child.poll()
+        if child.returncode is not None and not _reap_all(tracer_pid) and not _live_below(tracer_pid):
+            return
+        now = time.monotonic()
+        if killed_at is None and (interrupted or now > deadline):
+            outcome.interrupted, outcome.timed_out = bool(interrupted), not interrupted
+            kill_tree(os.getpid(), spare=tracer_pid)
+            killed_at = now
+        elif killed_at is not None and now > killed_at + _GRACE:
+            return
+        time.sleep(pause)
+        pause = min(pause * 2, 0.02)
+
+
+def _live_below(tracer_pid: int) -> bool:
+    """Any live process under us other than bpftrace (and its unshare/sh wrapper, which it replaced)?"""
+    from profiler.record.strace import descendants
+    return any(p != tracer_pid for p in descendants(os.getpid()))
+
+
+def _version(bpftrace: str) -> str | None:
+    try:
+        return subprocess.run([bpftrace, "--version"], capture_output=True, text=True, timeout=10).stdout.split()[-1]
+    except (OSError, subprocess.SubprocessError, IndexError):
+        return None
+
+
+def _full_path(cwd: str, dirfd: tuple, path: str, dirs: dict) -> str:
+    """The path an open named: relative to the cwd for AT_FDCWD (a C int, printed unsigned), or to the
+    directory behind a directory fd (``dirfd`` is then its (struct file, inode); ``dirs`` maps those to paths)."""
+    if path.startswith("/"):
+        return path
+    if (dirfd[0] & 0xFFFFFFFF) == (_AT_FDCWD & 0xFFFFFFFF):
+        return os.path.join(cwd, path)
+    base = dirs.get(dirfd)
+    return os.path.join(cwd, base, path) if base else path
+
+
+def unpack(k: int) -> tuple[int, int, int, int]:
+    """A packed key field: (image generation, cwd generation, syscall number, errno)."""
+    return k >> 48, (k >> 32) & 0xFFFF, (k >> 16) & 0xFFFF, k & 0xFFFF
+
+
+# ---- what only the end of the run can tell ---------------------------------------------------------------
+
+def resolve(maps: dict, cwd: str) -> dict:
+    """Per-task working directories, opened paths resolved as strace's -yy shows them, device nodes by number."""
+    chdirs = {(f[0], f[1]): f[2] for f, _ in maps["chdirs"]}
+    inherit = {f[2]: (f[0], f[3]) for f, _ in maps["forks"]}   # child → (parent, parent's cwd generation)
+    memo: dict = {}
+
+    def cwd_of(tid: int, gen: int, depth: int = 0) -> str:
+        key = (tid, gen)
+        if key not in memo:
+            if depth > 10000:
+                memo[key] = cwd
+            elif gen > 0:
+                memo[key] = os.path.join(cwd_of(tid, gen - 1, depth + 1), chdirs.get(key, "."))
+            elif tid in inherit:
+                memo[key] = cwd_of(*inherit[tid], depth + 1)
+            else:
+                memo[key] = cwd
+        return memo[key]
+
+    cwds = {}
+    paths = {}
+    dirs = {tuple(f): p for f, p in maps["fpath"]}
+    for (tid, k, dirfd, dino, path), _ in maps["opens"]:
+        _g, cg, _nr, err = unpack(k)
+        base = cwd_of(tid, cg)
+        cwds[f"{tid},{cg}"] = base
+        full = _full_path(base, (dirfd, dino), path, dirs)
+        if err == 0 and full not in paths and full.startswith("/"):
+            paths[full] = os.path.realpath(full)
+    devices = {}
+    dnames = {f[0]: name for f, name in maps["dname"]}
+    for f, _ in maps["fduse"]:
+        u = fd_use(f)
+        mode, rdev, name = u["mode"], u["rdev"], dnames.get(u["dentry"], "")
+        if mode in (_S_IFCHR, _S_IFBLK) and str(rdev) not in devices:
+            devices[str(rdev)] = _device_node(mode, rdev, name)
+    return {"cwds": cwds, "resolved": paths, "devices": devices}
+
+
+def _device_node(mode: int, rdev: int, name: str) -> str | None:
+    """The /dev node with kernel device number ``rdev`` (MAJOR << 20 | MINOR), the one named ``name`` first."""
+    major, minor = rdev >> 20, rdev & 0xFFFFF
+    want = os.makedev(major, minor)
+    kind = stat.S_ISCHR if mode == _S_IFCHR else stat.S_ISBLK
+    found = []
+    for top in ("/dev", "/dev/pts", "/dev/input", "/dev/bus/usb", "/dev/usb"):
+        try:
+            entries = os.scandir(top)
+        except OSError:
+            continue
+        with entries:
+            for e in entries:
+                try:
+                    st = e.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if kind(st.st_mode) and st.st_rdev == want:
+                    found.append(e.path)
+    found.sort(key=lambda p: (os.path.basename(p) != name, len(p), p))
+    return found[0] if found else None
+
+
+# ---- aggregates → counted events -------------------------------------------------------------------------
+
+def _errno(n: int) -> str | None:
+    """errno number → the name strace prints (EOPNOTSUPP, ERESTARTSYS …): kprof's one errno table."""
+    from profiler.kernel.errnos import errno_name
+    return errno_name(n) if n else None
+
+
+def _socket_path(info: int, ino: int) -> str:
+    family, typ, proto = info >> 16, (info >> 8) & 0xFF, info & 0xFF
+    if family in (2, 10):
+        v6 = "v6" if family == 10 else ""
+        kind = {6: "TCP", 17: "UDP", 136: "UDPLITE"}.get(proto) or {1: "TCP", 2: "UDP"}.get(typ, "socket")
+        return f"{kind}{v6}:[{ino}]" if kind != "socket" else f"socket:[{ino}]"
+    if family == 1:
+        return f"UNIX-{ {1: 'STREAM', 2: 'DGRAM', 5: 'SEQPACKET'}.get(typ, 'STREAM') }:[{ino}]".replace(" ", "")
+    if family == 16:
+        return f"NETLINK:[{ino}]"
+    return f"socket:[{ino}]"
+
+
+def fd_use(fields: list) -> dict:
+    """An @fduse key unpacked: tid, gen, nr, err, (rdev << 32 | request), (mode | socket << 4 | magic << 32),
+    the struct file when kprof saw it opened (else 0), its inode, its dentry."""
+    tid, g, nr, err, dev, kind, filep, inode, dentry = fields
+    return {"tid": tid, "gen": g, "nr": nr, "err": err, "rdev": dev >> 32, "request": dev & 0xFFFFFFFF,
+            "mode": kind & 0xF, "sock": (kind >> 4) & 0xFFFFFFF, "magic": kind >> 32, "file": filep, "inode": inode,
+            "dentry": dentry}
+
+
+def fd_path(u: dict, doc: dict, opened_as: dict, dnames: dict) -> str:
+    """What is behind the fd, in strace -yy's form (``/dev/pts/0<char 136:0>``, ``TCP:[…]``, ``pipe:[…]``)."""
+    mode, rdev, magic, sock, ino = u["mode"], u["rdev"], u["magic"], u["sock"], 0
+    name = dnames.get(u["dentry"], "")
+    opened = bool(u["file"]) and (u["file"], u["inode"]) in opened_as
+    if opened:
+        name = opened_as[(u["file"], u["inode"])]
+    if mode in (_S_IFCHR, _S_IFBLK):
+        if opened and name.startswith("/"):   # opened under trace: the path it was opened by (a bind mount too)
+            node = doc["resolved"].get(name) or os.path.realpath(name)
+        else:                                   # inherited (stdin …): the /dev node with its number
+            node = doc["devices"].get(str(rdev)) or f"/dev/{name}"
+        return f"{node}<{'char' if mode == _S_IFCHR else 'block'} {rdev >> 20}:{rdev & 0xFFFFF}>"
+    if mode == _S_IFSOCK:
+        return _socket_path(sock, ino)
+    if magic == _PIPEFS_MAGIC:
+        return f"pipe:[{ino}]"
+    if magic == _ANON_MAGIC:
+        return f"anon_inode:{name}"
+    if opened and name.startswith("/"):
+        return doc["resolved"].get(name) or os.path.realpath(name)
+    return name
+
+
+def _address(fam: int, port: int, a: int, b: int, text: str, salen_unnamed: bool = False) -> str | None:
+    import ipaddress
+    import socket as _s
+    port = _s.ntohs(port)
+    if fam == 2:
+        return f"inet:{ipaddress.IPv4Address(a.to_bytes(4, 'little'))}:{port}"
+    if fam == 10:
+        raw = a.to_bytes(8, "little") + b.to_bytes(8, "little")
+        return f"inet6:[{ipaddress.IPv6Address(raw)}]:{port}"
+    if fam == 1:
+        return f"unix:{'@' if a == 1 else ''}{text}" if text or a == 1 else "unix:(unnamed)"
+    if fam == 16:
+        return "netlink"
+    return f"family:{fam:#x}"
+
+
+def events(doc: dict):
+    """The aggregates as counted events, per task in creation order and per program image in exec order,
+    so the builder credits each call to the program that made it (as it does from a strace log)."""
+    arch = doc["arch"]
+    maps = doc["maps"]
+    name_of = lambda nr: syscalls.syscall_name(arch, nr) or f"syscall_{nr}"  # noqa: E731
+    per: dict = {}   # (tid, gen) → list of events
+    dirs = {tuple(f): p for f, p in maps["fpath"]}   # struct file → the path it was opened by
+
+    def add(tid, gen, ev):
+        per.setdefault((tid, gen), []).append(ev)
+
+    entered = {tuple(f): v for f, v in maps["ent"]}
+    returned: dict = {}
+    for (tid, g, nr, err), n in maps["ret"]:
+        returned.setdefault((tid, g, nr), {})[err] = n
+    time_ns = {tuple(f): v for f, v in maps["tns"]}
+    forks = sorted(maps["forks"], key=lambda e: e[0][2])
+    children: dict = {}
+    for (parent, g, child, _cg), _ in forks:
+        children.setdefault((parent, g), []).append(child)
+    tree = {parent: [c for (p, _g), cs in sorted(children.items()) if p == parent for c in cs]
+            for parent, _g in children}
+    # what the special tables count separately is subtracted from the plain counts, so nothing counts twice
+    special: dict = {}
+
+    def take(tid, g, nr, err, n):
+        special[(tid, g, nr, err)] = special.get((tid, g, nr, err), 0) + n
+
+    execs_ok: dict = {}
+    xpath = {tuple(f): path for f, path in maps["xpath"]}
+    for (tid, k, dirfd, seq), n in maps["execs"]:
+        g, _cg, nr, err = unpack(k)
+        path = xpath.get((tid, seq), "")
+        take(tid, g, nr, err, n)
+        ev = SyscallEvent(tid, name_of(nr), result=0 if err == 0 else -1, errno=_errno(err), count=n, path=path)
+        if err == 0:
+            execs_ok[(tid, g)] = ev
+        else:
+            add(tid, g, ev)
+    for (tid, k, dirfd, dino, path), n in maps["opens"]:
+        g, cg, nr, err = unpack(k)
+        take(tid, g, nr, err, n)
+        base = doc["cwds"].get(f"{tid},{cg}", doc["cwd"])
+        full = _full_path(base, (dirfd, dino), path, dirs)
+        if err == 0:
+            add(tid, g, SyscallEvent(tid, name_of(nr), result=0, count=n, result_path=doc["resolved"].get(full, full)))
+        else:
+            add(tid, g, SyscallEvent(tid, name_of(nr), result=-1, errno=_errno(err), count=n, path=full))
+    for (tid, k, famport, a, b, text), n in maps["addrs"]:
+        g, _cg, nr, err = unpack(k)
+        fam, port, salen = (famport >> 16) & 0xFFFF, famport & 0xFFFF, famport >> 32
+        if fam == 1 and a == 1:   # an abstract name is not NUL-terminated: its length is the address's
+            text = text[:max(salen - 3, 0)]
+        take(tid, g, nr, err, n)
+        add(tid, g, SyscallEvent(tid, name_of(nr), result=-1 if err else 0, errno=_errno(err), count=n,
+                                 address=_address(fam, port, a, b, text)))
+    opened_as = {tuple(f): path for f, path in maps["fpath"]}
+    dnames = {f[0]: name for f, name in maps["dname"]}
+    for fields, n in maps["fduse"]:
+        u = fd_use(fields)
+        tid, g, nr, err = u["tid"], u["gen"], u["nr"], u["err"]
+        take(tid, g, nr, err, n)
+        add(tid, g, SyscallEvent(tid, name_of(nr), result=-1 if err else 0, errno=_errno(err), count=n,
+                                 fd_path=fd_path(u, doc, opened_as, dnames),
+                                 request=u["request"] if name_of(nr) == "ioctl" else None))
+    for (tid, g, nr), calls in sorted(entered.items()):
+        name = name_of(nr)
+        rets = returned.get((tid, g, nr), {})
+        duration = time_ns.get((tid, g, nr), 0) / 1e9
+        for err, n in sorted(rets.items()):
+            n -= special.get((tid, g, nr, err), 0)
+            if name in _FORKS and err == 0:   # one event per child created: it makes the child's process
+                kids = children.get((tid, g), [])
+                while n > 0 and kids:
+                    add(tid, g, SyscallEvent(tid, name, result=kids.pop(0)))
+                    n -= 1
+            if n > 0:
+                add(tid, g, SyscallEvent(tid, name, result=-1 if err else 0, errno=_errno(err), count=n,
+                                         duration=duration))
+                duration = 0.0
+        unfinished = calls - sum(rets.values())
+        if unfinished > 0:
+            add(tid, g, SyscallEvent(tid, name, result=None, count=unfinished, duration=duration))
+    ends = {f[0]: v for f, v in maps["ends"]}
+    # creation order: the root, then each task's children after the image that forked them
+    order, todo, seen = [], [doc["root"]], set()
+    while todo:
+        tid = todo.pop(0)
+        if tid in seen:
+            continue
+        seen.add(tid)
+        order.append(tid)
+        todo += tree.get(tid, [])
+    gens: dict = {}
+    for tid, g in per.keys() | execs_ok.keys():
+        gens[tid] = max(gens.get(tid, 0), g)
+    for tid in order + sorted(set(gens) - set(order)):
+        for g in range(gens.get(tid, 0) + 1):
+            yield from per.get((tid, g), [])
+            if (tid, g) in execs_ok:
+                yield execs_ok[(tid, g)]
+        if tid in ends:
+            yield _end(tid, ends[tid])
+
+
+def _end(tid: int, code: int) -> ProcessEvent:
+    if code & 0x7F:
+        try:
+            sig = signal.Signals(code & 0x7F).name
+        except ValueError:
+            sig = f"SIG{code & 0x7F}"
+        return ProcessEvent(tid, "killed", signal=sig, core_dumped=bool(code & 0x80))
+    return ProcessEvent(tid, "exit", status=(code >> 8) & 0xFF)
+
+
+class BpfAnalysis:
+    """The bpf counterpart of analysis.StraceAnalysis: nothing to feed, the aggregates are read at the end."""
+
+    def __init__(self, arch: str, path_aliases: dict[str, str] | None = None, source: dict | None = None,
+                 name: str = TRACE_NAME):
+        self.arch = syscalls.normalize_arch(arch)
+        self.aliases = path_aliases
+        self.source = source
+        self.name = name
+
+    def feed(self, lines) -> "BpfAnalysis":
+        return self
+
+    def finish(self, require_events: bool = True):
+        from profiler.analysis import Analysis
+        from profiler.footprint import FootprintBuilder
+        builder = FootprintBuilder(self.arch, self.aliases, self.source)
+        problems = []
+        try:
+            with open(self.name) as f:
+                doc = json.load(f)
+        except (OSError, ValueError) as e:
+            if require_events:
+                raise KprofError(f"{self.name}: cannot read the bpf aggregates: {e}") from None
+            return Analysis(builder.finish(), [f"{self.name}: no bpf aggregates ({e})"], None)
+        if doc.get("format") != FORMAT:
+            raise KprofError(f"{self.name}: not kprof bpf aggregates (no \"format\": \"{FORMAT}\")")
+        builder.add_all(events(doc))
+        for name in doc.get("full_maps", []):
+            problems.append(f"{self.name}: bpf map @{name} reached {MAP_KEYS} entries: counts may be missing")
+        return Analysis(builder.finish(), problems, None)

@@ -1,0 +1,58 @@
+"""Every scenario gets a private /tmp (a tmpfs in its own mount namespace): what the command writes there,
+files and unix sockets alike, never reaches the host's /tmp, while the run's own directories under /tmp
+(workdir, result bundle, the scenario file's directory) stay visible at their paths."""
+from __future__ import annotations
+
+import json
+import os
+import uuid
+
+import pytest
+
+from .conftest import kprof, needs_root, needs_strace
+
+SCENARIO = """\
+name: {name}
+description: writes a file and binds a unix socket in /tmp, reads a fixture, lists /tmp
+command: >-
+  touch /tmp/{token}.file && python3 -c "import socket; socket.socket(socket.AF_UNIX).bind('/tmp/{token}.sock')"
+  && cat fixture.txt && ls -a /tmp
+shell: true
+fixtures: [fixture.txt]
+network: {network}
+timeout: 30
+requires: [python3]
+expect:
+  exit: 0
+  stdout_contains: fixture-content
+"""
+
+
+@needs_strace
+@needs_root
+@pytest.mark.parametrize("network", ["host", "none"])
+def test_command_writes_stay_in_the_private_tmp(network, tmp_path):
+    assert str(tmp_path).startswith("/tmp/"), "this test needs pytest's tmp_path under /tmp"
+    token = f"kprof-private-tmp-{uuid.uuid4().hex}"
+    name = f"private-tmp-{network}"
+    (tmp_path / f"{name}.yaml").write_text(SCENARIO.format(name=name, token=token, network=network))
+    (tmp_path / "fixture.txt").write_text("fixture-content\n")
+    bundle = tmp_path / "bundle"
+    kprof("run", tmp_path / f"{name}.yaml", "-o", bundle, "--format", "json", check=0)
+
+    host_tmp = os.listdir("/tmp")
+    assert not [n for n in host_tmp if n.startswith(token)], "the command wrote into the host's /tmp"
+    meta = json.loads((bundle / "meta.json").read_text())
+    assert meta["runs"][0]["ok"], meta["runs"][0]["failures"]
+    assert "private /tmp" in meta["isolation"]
+    # inside, the command saw its own file and socket, and of the host's /tmp only what the run needs:
+    # its workdir (kprof-NAME-*, removed since) and the top directory of pytest's tmp_path (bundle, fixtures);
+    # kprof's own loopback resolv.conf (kprof-resolv-*, bound over /etc/resolv.conf) lives in the private one
+    seen = set((bundle / "stdout.txt").read_text().split())
+    assert {f"{token}.file", f"{token}.sock"} <= seen
+    others = seen - {f"{token}.file", f"{token}.sock", ".", "..", "fixture-content"}
+    top = tmp_path.relative_to("/tmp").parts[0]
+    assert {n for n in others if not n.startswith((f"kprof-{name}-", "kprof-resolv-"))} == {top}, sorted(others)
+    # the trace names the paths as the command used them
+    trace = (bundle / "trace.log").read_text()
+    assert f"/tmp/{token}.sock" in trace

@@ -1,0 +1,191 @@
+"""scenarios/pump-loop.yaml end to end: OpenAPS's real oref0-pump-loop against kprof's pump emulator, run twice
+in a row by the real CLI. Each run must complete ("Completed oref0-pump-loop"), with the temp basal the loop
+enacted running in the emulated pump (the scenario's expect.pump_temp_basal, checked by kprof against the
+emulator's final state), and leave nothing behind: no file in the host's /tmp, no change in /dev, no process.
+
+Left-over processes are found through the tree this test started, not by name: the test process becomes a
+child subreaper, so anything kprof's tree leaves running is re-parented to it and shows up as its child."""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import json
+import os
+import shutil
+
+import pytest
+
+from .conftest import ROOT, kprof, needs_oref0, needs_root, needs_strace
+
+PR_SET_CHILD_SUBREAPER = 36
+SCENARIO = ROOT / "scenarios" / "pump-loop.yaml"
+# what the loop and its helpers write to /tmp (oref0-pump-loop.sh, oref0-bash-common-functions.sh, the
+# shared node, the scenario's own scripts) and the prefix of kprof's workdir for this scenario
+LOOP_TMP_NAMES = ("pump_loop_", "oaps_shared_node", "shared_node.", "oref0-shared-node.log", "wait_for_silence",
+                  "oref0-updates.txt", "kprof-previous-temp.json", "kprof-pump-loop-")
+needs_tools = pytest.mark.skipif(
+    not all(shutil.which(t) for t in ("jq", "bc", "socat")) and os.environ.get("CI") != "true",
+    reason="jq, bc and socat are needed (./setup.sh installs them)")
+
+
+def _children() -> set[int]:
+    out = set()
+    for tid in os.listdir(f"/proc/{os.getpid()}/task"):
+        try:
+            with open(f"/proc/{os.getpid()}/task/{tid}/children") as f:
+                out |= {int(p) for p in f.read().split()}
+        except FileNotFoundError:
+            pass
+    return out
+
+
+def _loop_tmp_entries() -> set[str]:
+    return {n for n in os.listdir("/tmp") if n.startswith(LOOP_TMP_NAMES)}
+
+
+@pytest.fixture
+def subreaper():
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    assert libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    try:
+        yield
+    finally:
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+
+
+@needs_strace
+@needs_oref0
+@needs_root
+@needs_tools
+def test_pump_loop_completes_twice_and_leaves_nothing_behind(tmp_path, subreaper):
+    dev_before, tmp_before, children_before = sorted(os.listdir("/dev")), _loop_tmp_entries(), _children()
+    for n in (1, 2):
+        bundle = tmp_path / f"run{n}"
+        p = kprof("run", SCENARIO, "-o", bundle, "--format", "json", check=0, timeout=600)
+        meta = json.loads((bundle / "meta.json").read_text())
+        run = meta["runs"][0]
+        assert run["ok"], run["failures"]
+        assert "Completed oref0-pump-loop" in (bundle / "stdout.txt").read_text()
+        # the emulator's own account: the temp the loop enacted is running in the pump (kprof compared it with
+        # enact/smb-enacted.json; here: it is a new one, not the previous iteration's 0.1 U/h from the prepare step)
+        pump = next(s for s in run["services"] if s["type"] == "pump")
+        temp = pump["state"]["temp_basal"]
+        assert temp and temp["temp"] == "absolute" and 0 < temp["duration"] <= 30 and temp["rate"] != 0.1, temp
+        assert [h["type"] for h in pump["state"]["history"]].count("TempBasal") == 2, pump["state"]["history"]
+        # the process tree: the real loop's programs, the pump tools among them
+        fp = json.loads((bundle / "footprint.json").read_text())
+        execs = {os.path.basename(p): d["calls"] - sum(d["errors"].values()) for p, d in fp["programs"].items()}
+        assert execs.get("oref0-pump-loop") == 1 and execs.get("mdt", 0) >= 10, execs
+        for tool in ("listen", "pumphistory", "jq", "socat", "oref0-determine-basal"):
+            assert execs.get(tool, 0) >= 1, (tool, execs)
+        sections = {s["title"]: s for s in json.loads(p.stdout)["sections"]}
+        assert "Process tree: programs run" in sections and "Device-level footprint: /dev/serial0" in sections
+        by_program = {r[0]: r for r in sections["Device-level footprint by program: /dev/serial0"]["rows"]}
+        assert set(by_program) == {"mdt", "listen", "pumphistory"}, by_program
+        assert by_program["mdt"][1] == execs["mdt"]   # runs, as counted from the execs
+        assert sum(r[2] for r in by_program.values()) == sum(fp["devices"]["/dev/serial0"]["syscalls"].values())
+        # what the loop wrote to /tmp went to the scenario's private /tmp
+        assert "/tmp/pump_loop_completed" in fp["files"] or any("/tmp/pump_loop_" in f for f in fp["files"])
+        assert _loop_tmp_entries() == tmp_before, "the loop wrote into the host's /tmp"
+    assert sorted(os.listdir("/dev")) == dev_before, "the host's /dev changed"
+    left = _children() - children_before
+    assert not left, f"processes left running: {[open(f'/proc/{p}/cmdline').read() for p in left]}"
+
+
+@needs_strace
+def test_process_tree_runs_match_the_execs_in_the_log(tmp_path):
+    """program_runs() against the log itself: successful execve lines, counted by the test's own regex."""
+    import re
+    import subprocess
+    from collections import Counter
+
+    from profiler.analysis import analyse_log
+    from profiler.kernel.syscalls import host_arch
+    from profiler.record.strace import STRACE_OPTIONS, strace_path
+    from profiler.render.report import process_tree_section
+
+    log = tmp_path / "trace.log"
+    subprocess.run([strace_path(), *STRACE_OPTIONS, "-o", str(log), "--", "/bin/sh", "-c",
+                    "ls / >/dev/null; ls / | cat >/dev/null; (date; true) >/dev/null; nosuchprogram 2>/dev/null"],
+                   check=False, timeout=60)
+    execs, pending = Counter(), {}   # successful execve lines, an unfinished call paired with its resumption
+    for line in log.read_text().splitlines():
+        m = re.match(r'(\d+) +\S+ execve\("([^"]+)", (.*)', line)
+        if m:
+            pending[m.group(1)] = m.group(2)
+            if not m.group(3).endswith("<unfinished ...>"):
+                line = f"{m.group(1)} x <... execve resumed>{m.group(3)}"
+        m = re.match(r'(\d+) +\S+ <\.\.\. execve resumed>.*\) = (-?\d+)', line)
+        if m and m.group(1) in pending:
+            path = pending.pop(m.group(1))
+            if m.group(2) == "0":
+                execs[os.path.basename(path)] += 1
+    fp = analyse_log(log, host_arch()).footprint
+    runs = fp.program_runs()
+    assert {n: r["runs"] for n, r in runs.items() if r["runs"]} == dict(execs)
+    assert execs["ls"] == 2 and execs["cat"] == 1 and "nosuchprogram" not in execs
+    assert runs["ls"]["started_by"] == Counter({"sh": 2})
+    assert sum(r["calls"] for r in runs.values()) == fp.total_calls   # every call belongs to one program
+    section = process_tree_section(fp, runs)
+    assert section.rows[0][:3] == ["ls", 2, "sh 2"]   # most runs first
+
+
+def test_pump_temp_basal_expectation(tmp_path):
+    from profiler.runner import temp_basal_mismatch
+
+    enacted = tmp_path / "smb-enacted.json"
+    enacted.write_text('{"rate": 2.2, "duration": 30, "received": true}')
+    pump = {"type": "pump", "state": {"temp_basal": {"temp": "absolute", "rate": 2.2, "duration": 30}}}
+    assert temp_basal_mismatch(enacted, [pump]) is None
+    pump["state"]["temp_basal"]["rate"] = 1.0
+    assert "the pump runs 1 U/h with 30 min left" in temp_basal_mismatch(enacted, [pump])
+    pump["state"]["temp_basal"] = None
+    assert "the pump runs no temp basal" in temp_basal_mismatch(enacted, [pump])
+    assert "no enacted temp basal" in temp_basal_mismatch(tmp_path / "missing.json", [pump])
+    assert "needs an emulated pump" in temp_basal_mismatch(enacted, [])
+    enacted.write_text('{"rate": 0, "duration": 0}')   # a cancel: nothing may run
+    assert temp_basal_mismatch(enacted, [pump]) is None
+
+
+def test_a_thread_seen_before_its_clone_returns_is_credited_to_its_parents_program():
+    """strace -f can print a new thread's first calls before the parent's clone3 returns (Go's threads read the
+    radio at once): those uses belong to the parent's program, not to "(before the first exec)"."""
+    from profiler.events import SyscallEvent as E
+    from profiler.footprint import FootprintBuilder
+
+    b = FootprintBuilder("x86_64")
+    b.add(E(100, "execve", '"/usr/bin/mdt", ["mdt"], 0x1 /* 1 vars */', result=0))
+    b.add(E(101, "read", "3</dev/serial0<char 136:0>>, \"\", 256", result=0, fd_path="/dev/serial0<char 136:0>"))
+    b.add(E(100, "clone3", "{flags=CLONE_VM|CLONE_THREAD}, 88", result=101))
+    b.add(E(101, "read", "3</dev/serial0<char 136:0>>, \"\", 256", result=0, fd_path="/dev/serial0<char 136:0>"))
+    fp = b.finish()
+    assert dict(fp.devices["/dev/serial0"]["by"]) == {"/usr/bin/mdt": 2}
+    runs = fp.program_runs()
+    assert runs["mdt"]["calls"] == 3 and runs["mdt"]["processes"] == 2          # clone3 + the thread's reads
+    assert runs["(before the first exec)"]["calls"] == 1                         # only the root's execve
+
+
+def test_run_specific_names_are_made_comparable():
+    """Keys a baseline compares must not carry what differs from run to run: mktemp's random letters, the
+    inodes of an accepted unix socket, a peer's ephemeral port (each pump-loop run made 4 new
+    /tmp/shared_node.* files and 4 new UNIX-STREAM:[inode->inode,…] destinations before)."""
+    from profiler.events import SyscallEvent as E
+    from profiler.footprint import FootprintBuilder, accepted_address, temp_name
+
+    assert temp_name("/tmp/shared_node.54XYisQ1C9id") == "/tmp/shared_node.XXXXXX"
+    assert temp_name("/tmp/tmpk3j_x9q1") == "/tmp/tmpXXXXXXXX"
+    for kept in ("/tmp/pump_loop_success", "/tmp/oref0-shared-node.log", "/tmp/x.config", "/etc/a.B1c2D3e4"):
+        assert temp_name(kept) == kept
+    assert accepted_address('UNIX-STREAM:[1136227->1134574,"/tmp/oaps_shared_node"]') == "unix:/tmp/oaps_shared_node"
+    assert accepted_address("TCP:[127.0.0.1:1337->127.0.0.1:50432]") == "inet:127.0.0.1:1337"
+    b = FootprintBuilder("x86_64")
+    for inode, name in ((11, "Ab3dE6fGh1J2"), (13, "x9Y8w7V6u5T4")):
+        b.add(E(1, "openat", f'AT_FDCWD, "/tmp/shared_node.{name}", O_RDWR|O_CREAT|O_EXCL, 0600', result=3,
+                result_path=f"/tmp/shared_node.{name}"))
+        b.add(E(2, "accept4", "3<UNIX:[9,\"/tmp/oaps_shared_node\"]>, NULL, NULL, SOCK_CLOEXEC", result=4,
+                result_path=f'UNIX-STREAM:[{inode}->{inode + 1},"/tmp/oaps_shared_node"]'))
+    b.add(E(3, "connect", '5<UNIX-STREAM:[20]>, {sa_family=AF_UNIX, sun_path="/tmp/oaps_shared_node"}, 110', result=0))
+    fp = b.finish()
+    assert fp.files["/tmp/shared_node.XXXXXX"]["calls"] == 2
+    assert dict(fp.network["unix:/tmp/oaps_shared_node"]["syscalls"]) == {"accept4": 2, "connect": 1}
+    assert len(fp.network) == 1
