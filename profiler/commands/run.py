@@ -109,8 +109,10 @@ def _run_one(sc, bundle: Path, network, keep_workdir: bool):
 
     normal = None
     if faults.has_faults(sc):  # the error path is shown next to the normal path: run that first
-        normal, _ = runner.run_scenario(faults.normal_variant(sc), bundle / "normal-path", network=network,
-                                        progress=progress_printer())
+        normal, normal_meta = runner.run_scenario(faults.normal_variant(sc), bundle / "normal-path",
+                                                  network=network, progress=progress_printer())
+        if any(o.trace.interrupted for o in normal):  # stopped by a signal: no error path after it
+            return None, normal, normal_meta
     outcomes, meta = runner.run_scenario(sc, bundle, network=network, keep_workdir=keep_workdir,
                                          progress=progress_printer())
     return normal, outcomes, meta
