@@ -12,7 +12,6 @@ unexplained, with a hint naming the scenario syscalls defined in the same kernel
 """
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 
@@ -129,12 +128,9 @@ def load_footprints(paths) -> dict[str, Footprint]:
         if r.is_dir() and not fp_path.is_file():
             raise KprofError(f"{r}: not a result bundle (no footprint.json)")
         label = r.name if r.is_dir() else r.stem
-        meta = fp_path.parent / "meta.json"
-        if meta.is_file():
-            try:
-                label = json.loads(meta.read_text()).get("scenario") or label
-            except ValueError:
-                pass
+        if r.is_dir():
+            from profiler.compare import bundle_meta
+            label = bundle_meta(r).get("scenario") or label
         while label in out:
             label += "'"
         out[label] = Footprint.load(fp_path)

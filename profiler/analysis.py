@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from profiler.errors import KprofError, file_error
+from profiler.errors import KprofError, check_input, file_error
 from profiler.footprint import Footprint, FootprintBuilder
 from profiler.kernel import syscalls
 from profiler.parse.strace_log import StraceLogParser, StraceSummary
@@ -138,6 +138,8 @@ def analyse_log(path, arch: str, path_aliases=None, source=None) -> Analysis:
 
 
 def analyse_logs(files: list[tuple[Path, int]], arch: str, path_aliases=None, source=None) -> Analysis:
+    for path, _ in files:  # a device such as /dev/zero never ends (a pipe is fine)
+        check_input(path, "a strace log", stream_ok=True)
     analysis = StraceAnalysis(arch, path_aliases, source, name=str(files[0][0]))
     for i, (path, pid) in enumerate(files):
         if i or pid:

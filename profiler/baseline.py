@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from profiler.errors import KprofError
-from profiler.footprint import Footprint
+from profiler.footprint import Footprint, counts
 
 FORMAT = "kprof-baseline"
 VERSION = 1
@@ -46,11 +46,17 @@ class Baseline:
                              f"({VERSION}): upgrade kprof, or save the baseline again with this one")
         try:
             runs = data["runs"]
-            if not runs or not all(isinstance(r, dict) for r in runs):
-                raise ValueError("no runs")
+            if not isinstance(runs, list) or not runs or not all(isinstance(r, dict) for r in runs):
+                raise ValueError("'runs' is not a list of runs")
+            runs = [{cat: counts(m, f"runs[{i}].{cat}") for cat, m in r.items()} for i, r in enumerate(runs)]
+            meta = data.get("meta", {})
+            if not isinstance(meta, dict) or not isinstance(meta.get("versions", {}), dict):
+                raise ValueError("'meta' or 'meta.versions' is not a mapping")
+            if not isinstance(data["scenario"], str) or not isinstance(data.get("created", ""), str):
+                raise ValueError("'scenario' or 'created' is not a string")
             return cls(scenario=data["scenario"], runs=runs,
                        footprint=Footprint.from_dict(data["footprint"], f"{origin} (footprint)"),
-                       meta=data.get("meta", {}), scenario_sha256=data.get("scenario_sha256"),
+                       meta=meta, scenario_sha256=data.get("scenario_sha256"),
                        created=data.get("created", ""))
         except (KeyError, TypeError, ValueError) as e:
             raise KprofError(f"{origin}: damaged baseline ({type(e).__name__}: {e}); save it again with "
@@ -58,6 +64,11 @@ class Baseline:
 
     @classmethod
     def load(cls, path: Path) -> "Baseline":
+        from profiler.errors import check_input
+        if not Path(path).exists():
+            raise KprofError(f"{path}: no baseline here: save one with kprof baseline save SCENARIO "
+                             f"--dir {Path(path).parent}")
+        check_input(path, "a baseline (JSON)")
         try:
             data = json.loads(Path(path).read_text())
         except FileNotFoundError:
@@ -65,15 +76,14 @@ class Baseline:
                              f"--dir {Path(path).parent}") from None
         except (OSError, UnicodeDecodeError) as e:
             raise KprofError(f"{path}: cannot read baseline: {e}") from None
-        except ValueError as e:
-            raise KprofError(f"{path}: damaged baseline, not valid JSON ({e})") from None
+        except (ValueError, RecursionError) as e:
+            raise KprofError(f"{path}: damaged baseline, not valid JSON ({e or 'nested too deeply'})") from None
         return cls.from_dict(data, str(path))
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
-        tmp.replace(path)  # never a half-written baseline
+        from profiler.outfiles import output_dir, write_atomic
+        output_dir(path.parent, bundle=False)
+        write_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n")  # never a half-written baseline
 
 
 def baseline_path(directory: Path, scenario_name: str) -> Path:
@@ -91,4 +101,5 @@ def now_iso() -> str:
 def run_meta(meta: dict) -> dict:
     """What a baseline keeps of a bundle's meta.json: what the footprint was measured on."""
     return {"arch": meta.get("arch"), "kernel": meta.get("kernel"), "versions": meta.get("versions", {}),
-            "network": meta.get("network"), "pump_client": meta.get("pump_client")}
+            "network": meta.get("network"), "pump_client": meta.get("pump_client"),
+            "oref0_tree": meta.get("oref0_tree")}

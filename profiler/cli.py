@@ -2,12 +2,14 @@
 
 Exit codes: 0 success; 1 the run finished but something did not hold (the
 command failed its scenario's expectations, a check found a regression);
-2 a usage or input error (message on stderr, no traceback); 130 Ctrl-C.
+2 a usage or input error (message on stderr, no traceback); 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP (handled
+alike: the traced tree is killed, the partial trace kept and analysed, temporary files removed).
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
 import profiler
@@ -37,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kprof", description="Per-command kernel-footprint profiler for OpenAPS: which kernel subsystems, "
         "syscalls, ioctls and devices a command uses, traced back to the kernel's own sources.",
-        epilog="Exit status: 0 ok, 1 a run or check did not hold, 2 usage or input error.")
+        epilog="Exit status: 0 ok, 1 a run or check did not hold, 2 usage or input error, "
+               "128+N stopped by signal N (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP).")
     parser.add_argument("--version", action="version", version=f"kprof {profiler.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -51,16 +54,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from profiler import signals
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    signals.install()
     try:
         return args.func(args) or 0
     except KprofError as e:
         print(f"kprof: error: {e}", file=sys.stderr)
         return e.exit_code
-    except KeyboardInterrupt:
-        print("kprof: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        signals.defer()
+        sig = getattr(e, "signum", signal.SIGINT)
+        print(f"kprof: interrupted ({signals.name(sig)})", file=sys.stderr)
+        return signals.exit_code(e)
     except BrokenPipeError:
         return 0
 

@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from profiler.errors import KprofError
+from profiler.errors import KprofError, check_input
 from profiler.footprint import Footprint
 
 CATEGORIES = ("syscall", "error", "subsystem", "ioctl", "device", "program", "network", "file", "module", "kconfig",
@@ -116,7 +116,7 @@ def by_program(fp: Footprint, category: str, key: str) -> Counter:
 
 @dataclass
 class Change:
-    kind: str                 # "new" | "vanished" | "count"
+    kind: str                 # "failed" (the run itself) | "new" | "vanished" | "count"
     category: str
     key: str
     before: tuple[int, int]   # the range the baseline observed (min, max); (0, 0) for new
@@ -128,6 +128,8 @@ class Change:
     def message(self) -> str:
         lo, hi = self.before
         seen = f"{lo}" if lo == hi else f"{lo}–{hi}"
+        if self.kind == "failed":
+            return f"run failed: {self.key}"
         if self.kind == "new":
             text = f"new {self.category}: {self.key} ({self.after} calls)"
         elif self.kind == "vanished":
@@ -141,10 +143,31 @@ class Change:
 class Diff:
     changes: list[Change] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)   # informational: versions, arches
+    errors: list[str] = field(default_factory=list)  # why nothing could be compared (e.g. no baseline)
+    seconds: float = 0.0                              # how long the checked runs took
 
     @property
     def clean(self) -> bool:
-        return not self.changes
+        return not self.changes and not self.errors
+
+    def worst_first(self) -> list["Change"]:
+        return sorted(self.changes, key=severity)
+
+
+# worst first: the run itself failed; then the kernel used something new (what a safety case must cover),
+# something vanished, and counts that left their range, the furthest out first
+_KIND_RANK = {"failed": 0, "new": 1, "vanished": 2, "count": 3}
+_CATEGORY_RANK = {c: i for i, c in enumerate(("run", "subsystem", "device", "ioctl", "module", "network", "program",
+                                              "syscall", "error", "file"))}
+
+
+def severity(c: "Change") -> tuple:
+    if c.kind == "count" and c.allowed:
+        out = c.after - c.allowed[1] if c.after > c.allowed[1] else c.allowed[0] - c.after
+        excess = -out / max(c.allowed[1], 1)
+    else:
+        excess = 0
+    return _KIND_RANK.get(c.kind, 9), _CATEGORY_RANK.get(c.category, 9), excess, c.key
 
 
 def _timing(rules: dict, category: str, key: str) -> bool:
@@ -224,6 +247,20 @@ def diff(baseline_runs: list[dict], base_fp: Footprint | None, now: dict, now_fp
     return out
 
 
+def bundle_meta(path: Path) -> dict:
+    """A bundle's meta.json, or {} when it has none; a damaged one is an error."""
+    try:
+        meta = json.loads((path / "meta.json").read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise KprofError(f"{path / 'meta.json'}: damaged bundle meta.json ({e or 'nested too deeply'})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("versions", {}), dict) \
+            or not isinstance(meta.get("runs", []), list) or not all(isinstance(r, dict) for r in meta.get("runs", [])):
+        raise KprofError(f"{path / 'meta.json'}: damaged bundle meta.json (meta, versions or runs of the wrong type)")
+    return meta
+
+
 def load_comparable(path: Path) -> tuple[list[dict], Footprint, dict]:
     """A result bundle, a footprint.json or a baseline file → (measures of its runs, first footprint, meta)."""
     path = Path(path)
@@ -233,21 +270,18 @@ def load_comparable(path: Path) -> tuple[list[dict], Footprint, dict]:
             raise KprofError(f"{path}: not a result bundle (no footprint.json)")
         runs = [fp_path] + sorted(path.glob("run-*/footprint.json"), key=lambda p: int(p.parent.name[4:]))
         fps = [Footprint.load(p) for p in runs]
-        meta = {}
-        if (path / "meta.json").is_file():
-            try:
-                meta = json.loads((path / "meta.json").read_text())
-            except ValueError:
-                pass
-        return [measures(fp) for fp in fps], fps[0], meta
+        return [measures(fp) for fp in fps], fps[0], bundle_meta(path)
+    if not path.exists():
+        raise KprofError(f"{path}: no such file or result bundle")
+    check_input(path, "a result bundle, footprint or baseline")
     try:
         data = json.loads(Path(path).read_text())
     except FileNotFoundError:
         raise KprofError(f"{path}: no such file or result bundle") from None
     except (OSError, UnicodeDecodeError) as e:
         raise KprofError(f"{path}: cannot read: {e}") from None
-    except ValueError as e:
-        raise KprofError(f"{path}: not valid JSON ({e})") from None
+    except (ValueError, RecursionError) as e:
+        raise KprofError(f"{path}: not valid JSON ({e or 'nested too deeply'})") from None
     if isinstance(data, dict) and data.get("format") == "kprof-baseline":
         from profiler.baseline import Baseline
         b = Baseline.from_dict(data, str(path))

@@ -20,3 +20,22 @@ def file_error(path, exc: OSError, what: str) -> KprofError:
     if isinstance(exc, PermissionError):
         return KprofError(f"{path}: permission denied")
     return KprofError(f"{path}: cannot read: {exc.strerror}")
+
+
+def check_input(path, what: str, *, stream_ok: bool = False) -> None:
+    """Refuse, before reading, an input that is not a regular file: a device such as /dev/zero never ends
+    (a pipe, e.g. /dev/stdin, is fine where ``stream_ok``)."""
+    import os
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise KprofError(f"{path}: no such file ({what} expected)") from None
+    except OSError as e:
+        raise file_error(path, e, what) from None
+    if stat.S_ISDIR(mode):
+        raise KprofError(f"{path}: is a directory, not {what}")
+    if not (stat.S_ISREG(mode) or stream_ok and stat.S_ISFIFO(mode)):
+        kind = "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file"
+        raise KprofError(f"{path}: {kind}, not {what}")

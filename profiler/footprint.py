@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import re
 from collections import Counter
@@ -332,14 +333,20 @@ class Footprint:
     def from_dict(cls, data: dict, origin: str = "footprint") -> "Footprint":
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise KprofError(f"{origin}: not a kprof footprint (no \"format\": \"{FORMAT}\")")
-        if data.get("version", 0) > VERSION:
+        if not isinstance(data.get("version", 0), int) or data.get("version", 0) > VERSION:
             raise KprofError(f"{origin}: footprint format version {data.get('version')} is newer than this "
                              f"kprof understands ({VERSION}); upgrade kprof")
         try:
             fp = cls(arch=data["arch"], root_pid=data.get("root_pid"), source=data.get("source", {}))
             for name, s in data["syscalls"].items():
-                fp.syscalls[name] = SyscallStat(s["calls"], Counter(s["errors"]), s["time"],
-                                                s.get("unfinished", 0), s.get("injected", 0), s.get("served", 0))
+                t = s["time"]
+                if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t < 0:
+                    raise ValueError(f"syscalls.{name}.time: {t!r} is not a duration")
+                fp.syscalls[name] = SyscallStat(count(s["calls"], f"syscalls.{name}.calls"),
+                                                counts(s["errors"], f"syscalls.{name}.errors"), t,
+                                                count(s.get("unfinished", 0), f"syscalls.{name}.unfinished"),
+                                                count(s.get("injected", 0), f"syscalls.{name}.injected"),
+                                                count(s.get("served", 0), f"syscalls.{name}.served"))
             for row in data.get("ioctl_calls", []):
                 use = dict(row)
                 request, path = int(use.pop("request"), 16), use.pop("fd_path")
@@ -348,19 +355,20 @@ class Footprint:
                 getattr(fp, table).update({k: _use_from_dict(v) for k, v in data.get(table, {}).items()})
             for p in data.get("processes", []):
                 fp.processes[p["pid"]] = {"parent": p["parent"], "end": p["end"],
-                                          "images": [{"exe": i["exe"], "syscalls": Counter(i["syscalls"])}
+                                          "images": [{"exe": i["exe"], "syscalls": counts(i["syscalls"], "images")}
                                                      for i in p["images"]]}
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise KprofError(f"{origin}: damaged footprint ({type(e).__name__}: {e})") from None
         return fp
 
     def save(self, path) -> None:
-        with open(path, "w") as f:
-            json.dump(self.to_dict(), f, indent=1)
-            f.write("\n")
+        from profiler.outfiles import write_atomic
+        write_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n")
 
     @classmethod
     def load(cls, path) -> "Footprint":
+        from profiler.errors import check_input
+        check_input(path, "a footprint (JSON)")
         try:
             with open(path) as f:
                 data = json.load(f)
@@ -368,6 +376,8 @@ class Footprint:
             raise KprofError(f"{path}: cannot read footprint: {e.strerror}") from None
         except json.JSONDecodeError as e:
             raise KprofError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
+        except (UnicodeDecodeError, RecursionError) as e:
+            raise KprofError(f"{path}: not a footprint ({'nested too deeply' if isinstance(e, RecursionError) else e})") from None
         return cls.from_dict(data, str(path))
 
 
@@ -400,8 +410,23 @@ def _use_to_dict(e: dict) -> dict:
 def _use_from_dict(d: dict) -> dict:
     e = new_use()
     for k, v in d.items():
-        e[k] = Counter(v) if isinstance(e.get(k), Counter) or k == "served" else v
+        e[k] = counts(v, k) if isinstance(e.get(k), Counter) or k == "served" else v
+    e["calls"] = count(e["calls"], "calls")
     return e
+
+
+def count(value, what: str) -> int:
+    """A count read from a file: a non-negative integer, else ValueError (a damaged file)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{what}: {value!r} is not a count")
+    return value
+
+
+def counts(mapping, what: str) -> Counter:
+    """A mapping of name → count read from a file (see ``count``)."""
+    if not isinstance(mapping, dict):
+        raise ValueError(f"{what}: not a mapping")
+    return Counter({str(k): count(v, f"{what}.{k}") for k, v in mapping.items()})
 
 
 class FootprintBuilder:

@@ -29,6 +29,7 @@ from profiler.errors import KprofError
 from profiler.analysis import Analysis, StraceAnalysis
 from profiler.footprint import Footprint
 from profiler.kernel import syscalls
+from profiler.outfiles import write_atomic
 from profiler.record import strace as strace_rec
 from profiler.scenario import Scenario
 
@@ -235,6 +236,7 @@ def make_workdir(scenario: Scenario) -> Path:
                 shutil.copy2(src, workdir / src.name)
             else:
                 raise KprofError(f"{scenario.path}: fixtures: '{item}' does not exist (looked at {src})")
+        os.chmod(workdir, 0o700)  # copytree gave it the fixtures directory's mode (a 777 one, for instance)
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
@@ -272,6 +274,7 @@ def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analys
     resolv = None
     spi = holder = None
     devfs.private_tmp(host_dirs_needed(scenario, workdir, run_dir, env))
+    strace_rec.become_subreaper()  # what prepare steps or the command leave running is ours to kill
     try:
         if scenario.services:
             from profiler.environment import nightscout  # services are rare: keep them out of start-up
@@ -288,16 +291,13 @@ def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analys
         if network == "none":
             resolv = devfs.loopback_resolver()
         for step in scenario.prepare:
-            p = subprocess.run(["/bin/sh", "-c", step], cwd=workdir, env=env, capture_output=True, text=True,
-                               timeout=scenario.timeout)
-            if p.returncode != 0:
-                raise KprofError(f"{scenario.path}: prepare step failed (exit {p.returncode}): {step}\n"
-                                 f"{p.stderr.strip()}")
+            prepare(scenario, step, workdir, env)
         argv = ["/bin/sh", "-c", scenario.command] if scenario.shell else list(scenario.command)
         outcome = recorder(scenario.backend)(
             argv, str(run_dir / trace_name(scenario.backend)), cwd=str(workdir), env=env, timeout=scenario.timeout,
             stdout_path=str(run_dir / "stdout.txt"), stderr_path=str(run_dir / "stderr.txt"),
-            consume=analysis.feed, inject=inject_rules(scenario, analysis.arch), **({"spi": spi} if spi else {}))
+            consume=analysis.feed, inject=inject_rules(scenario, analysis.arch),
+            stop_at_root=scenario.stop == "root", **({"spi": spi} if spi else {}))
     finally:
         if holder is not None:
             holder.close()
@@ -305,6 +305,7 @@ def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analys
             s.stop()
         if resolv:
             os.unlink(resolv)
+        strace_rec.reap_orphans()
     strace_rec.check_ptrace_failure(outcome.strace_messages or [])
     reports = [service_report(s) for s in started]
     if spi is not None:
@@ -342,6 +343,31 @@ def spi_report(spi, served: dict | None) -> dict:
             "served": {k: served.get(k) for k in ("served_ioctls", "transfers", "frames", "resets", "processes",
                                                  "latency_s", "gpio_writes")},
             "radio_exchanges": served.get("exchanges", [])[-200:]}
+
+
+def prepare(scenario: Scenario, step: str, workdir: Path, env: dict) -> None:
+    """One prepare step, under the scenario's timeout. Its output goes to an unlinked temp file, not a
+    pipe, so a daemon it starts cannot hold kprof up; what it leaves running is killed with the command's
+    tree (kprof is the subreaper)."""
+    with tempfile.TemporaryFile(dir=workdir) as out:  # unlinked at once: the command never sees it
+        p = subprocess.Popen(["/bin/sh", "-c", step], cwd=workdir, env=env, stdin=subprocess.DEVNULL,
+                             stdout=out, stderr=subprocess.STDOUT)
+        try:
+            code = p.wait(timeout=scenario.timeout)
+        except subprocess.TimeoutExpired:
+            code = None
+        finally:  # a timeout, Ctrl-C, SIGTERM: the step's whole tree goes
+            strace_rec.kill_tree(p.pid)
+            p.kill()
+            p.wait()
+        if code is None:
+            raise KprofError(f"{scenario.path}: prepare step timed out after {scenario.timeout:g} s "
+                             f"(killed): {step}")
+        if code != 0:
+            out.seek(0)
+            text = out.read(1 << 16).decode(errors="replace").strip()
+            raise KprofError(f"{scenario.path}: prepare step failed (exit {code}): {step}" +
+                             (f"\n{text}" if text else ""))
 
 
 def host_dirs_needed(scenario: Scenario, workdir: Path, run_dir: Path, env: dict) -> list[str]:
@@ -410,14 +436,50 @@ def versions() -> dict:
     return out
 
 
+def oref0_tree() -> dict:
+    """Which OpenAPS install ran: where, its version, the lockfile's hash and a hash of oref0's own files
+    (a patched copy under KPROF_NODE_MODULES has the pinned version and lockfile, not the same files)."""
+    import hashlib
+
+    def sha256(path: Path) -> str | None:
+        try:
+            return hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            return None
+
+    tree = oref0_dir()
+    out = {"path": str(tree), "version": None, "lockfile": None, "lockfile_sha256": None, "files_sha256": None,
+           "files": 0}
+    try:
+        out["version"] = json.loads((tree / "package.json").read_text())["version"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    for lock in (NODE_MODULES / ".package-lock.json", NODE_MODULES.parent / "package-lock.json"):
+        if lock.is_file():
+            out["lockfile"], out["lockfile_sha256"] = str(lock), sha256(lock)
+            break
+    if tree.is_dir():
+        h = hashlib.sha256()
+        for f in sorted(p for p in tree.rglob("*") if p.is_file() and not p.is_symlink()):
+            rel = str(f.relative_to(tree)).encode()
+            h.update(len(rel).to_bytes(4, "big") + rel + (sha256(f) or "unreadable").encode())
+            out["files"] += 1
+        out["files_sha256"] = h.hexdigest()
+    return out
+
+
 def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None, keep_workdir: bool = False,
                  progress=None) -> tuple[list[RunOutcome], dict]:
     """Run every repetition of ``scenario`` into ``bundle``; returns the outcomes and meta.json's content."""
     check_runnable(scenario)
     bundle = bundle.resolve()  # the command (and strace) run in the workdir: relative paths would point there
     network = network or scenario.network
-    bundle.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(scenario.path, bundle / "scenario.yaml")
+    try:
+        bundle.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        from profiler.outfiles import write_error
+        raise write_error(bundle, e, "create the directory") from None
+    write_atomic(bundle / "scenario.yaml", scenario.path.read_bytes())
     arch = syscalls.host_arch()
     meta = {
         "kprof_format": 1, "scenario": scenario.name, "scenario_file": str(scenario.path),
@@ -429,7 +491,7 @@ def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None
         "network": network, "arch": arch,
         "kernel": platform.release(), "machine": platform.machine(),
         "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "versions": versions(), "runs": [],
+        "versions": versions(), "oref0_tree": oref0_tree(), "runs": [],
     }
     outcomes = []
     meta["pump_client"] = pump_client(scenario)
@@ -475,7 +537,7 @@ def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None
                 meta.setdefault("workdirs", []).append(str(workdir))
             else:
                 shutil.rmtree(workdir, ignore_errors=True)
-            (bundle / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+            write_atomic(bundle / "meta.json", json.dumps(meta, indent=1) + "\n")
         if trace.interrupted:
             break
     return outcomes, meta
@@ -525,7 +587,8 @@ def run_record(scenario: Scenario, o: RunOutcome, workdir: Path | None = None) -
     if o.trace.timed_out:
         failures.append(f"timed out after {scenario.timeout:g} s: process tree killed, partial trace analysed")
     if o.trace.interrupted:
-        failures.append("interrupted (Ctrl-C): process tree killed, partial trace analysed")
+        from profiler.signals import name
+        failures.append(f"interrupted ({name(o.trace.signal or 2)}): process tree killed, partial trace analysed")
     if end is None:
         failures.append("no exit status recorded for the command"
                         + (": " + "; ".join(o.trace.strace_messages) if o.trace.strace_messages else ""))
@@ -550,7 +613,8 @@ def run_record(scenario: Scenario, o: RunOutcome, workdir: Path | None = None) -
         failures.append("kprof's counts differ from strace's own summary: " + "; ".join(mismatches[:5]))
     return {"dir": str(o.run_dir.name if o.run_dir.name.startswith("run-") else "."), "exit": end,
             "wall_seconds": round(o.trace.wall, 3), "timed_out": o.trace.timed_out,
-            "interrupted": o.trace.interrupted, "services": o.services, "parse_problems": o.analysis.problems,
+            "interrupted": o.trace.interrupted, "left_running": o.trace.left_running or [],
+            "services": o.services, "parse_problems": o.analysis.problems,
             "modules_loaded": o.modules,
             "summary_mismatches": mismatches, "failures": failures, "ok": not failures,
             "incomplete": bool(o.trace.timed_out or o.trace.interrupted or end is None or "signal" in end)}

@@ -7,7 +7,9 @@ extra dependency).
 """
 from __future__ import annotations
 
+import errno
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,13 +52,20 @@ def _construct_mapping(loader, node, deep=False):
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+MAX_BYTES = 1 << 20  # a scenario is a page of YAML: more is not one (and /dev/zero never ends)
+
+
 def load_yaml(path: Path) -> tuple[object, dict]:
     """Parse YAML; returns (data, {id(mapping): {key: line}})."""
     try:
-        text = path.read_text()
+        with open(path, "rb") as f:
+            raw = f.read(MAX_BYTES + 1)
+        if len(raw) > MAX_BYTES:
+            raise KprofError(f"{path}: more than {MAX_BYTES >> 20} MiB: not a scenario file")
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise KprofError(f"{path}: no such scenario file") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
+    except (OSError, UnicodeDecodeError) as e:
         raise KprofError(f"{path}: cannot read scenario file ({e})") from None
     loader = _Loader(text)
     loader.kprof_file = str(path)
@@ -69,6 +78,8 @@ def load_yaml(path: Path) -> tuple[object, dict]:
         raise KprofError(f"{where}: malformed YAML: {e.problem or e.context}") from None
     except yaml.YAMLError as e:
         raise KprofError(f"{path}: malformed YAML: {e}") from None
+    except RecursionError:
+        raise KprofError(f"{path}: malformed YAML: nested too deeply") from None
     finally:
         loader.dispose()
     return data, loader.kprof_lines
@@ -127,6 +138,9 @@ def validate_data(data, sch: dict, where: str, line: int, key: str, lines: dict,
         if "pattern" in sch and not re.search(sch["pattern"], data):
             err(f"{data!r} does not match {sch['pattern']}")
     elif isinstance(data, (int, float)):
+        if not math.isfinite(data):
+            err(f"must be a finite number (got {data!r})")
+            return
         if "minimum" in sch and data < sch["minimum"]:
             err(f"must be at least {sch['minimum']}")
         if "maximum" in sch and data > sch["maximum"]:
@@ -146,6 +160,7 @@ class Scenario:
     prepare: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     timeout: float = 120.0
+    stop: str = "root"             # end the run when the root process exits ("root") or the whole tree ("tree")
     repeat: int = 1
     network: str = "none"
     services: list[dict] = field(default_factory=list)
@@ -176,12 +191,19 @@ def load_scenario(path) -> Scenario:
     if data is None:
         raise KprofError(f"{path}:1: empty scenario file (needs at least name, description, command)")
     errors: list[str] = []
-    validate_data(data, schema(), str(path), 1, "", lines, errors)
+    try:
+        validate_data(data, schema(), str(path), 1, "", lines, errors)
+    except RecursionError:
+        raise KprofError(f"{path}: nested too deeply to be a scenario") from None
     if not errors:
         keyline = lines.get(id(data), {})
         if isinstance(data["command"], str) and not data.get("shell", False):
             errors.append(f"{path}:{keyline.get('command', 1)}: command: a string command needs 'shell: true' "
                           f"(or write it as an argv list)")
+        for i, rule in enumerate(data.get("inject", [])):
+            if "error" in rule and not hasattr(errno, rule["error"]):
+                errors.append(f"{path}:{lines.get(id(rule), {}).get('error', 1)}: inject[{i}].error: "
+                              f"{rule['error']!r} is not an errno name (e.g. EIO, ENOSPC, EAGAIN)")
         if data.get("radio", "uart") != "uart" or "radio_fault" in data:
             if "pump" not in data:
                 errors.append(f"{path}:{keyline.get('radio', keyline.get('radio_fault', 1))}: radio: the radio path "
@@ -205,7 +227,7 @@ def load_scenario(path) -> Scenario:
         path=path, name=data["name"], description=data["description"].strip(), command=data["command"],
         shell=data.get("shell", False), fixtures=[fixtures] if isinstance(fixtures, str) else fixtures,
         prepare=data.get("prepare", []), env={k: str(v) for k, v in data.get("env", {}).items()},
-        timeout=float(data.get("timeout", 120)), repeat=data.get("repeat", 1),
+        timeout=float(data.get("timeout", 120)), stop=data.get("stop", "root"), repeat=data.get("repeat", 1),
         network=data.get("network", "none"), services=data.get("services", []), pump=pump, pump_client=client,
         tolerance=data.get("tolerance"), inject=data.get("inject", []),
         backend=data.get("backend") or ("strace" if data.get("radio", "uart") == "uart" else "ptrace"),

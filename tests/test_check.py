@@ -71,7 +71,7 @@ def test_junit_and_markdown_outputs(saved, tmp_path):
     out = tmp_path / "check.xml"
     kprof("check", variant, "--baseline", saved / "baselines", "--results", tmp_path / "r", "-f", "junit",
           "-o", out, check=1)
-    root = ET.parse(out).getroot()
+    root = valid_junit(out)
     failures = [f.get("message") for f in root.iter("failure")]
     assert any(m.startswith(message) for m in failures), failures
     assert root.find("testsuite").get("name") == "probe"
@@ -135,3 +135,48 @@ def test_baseline_from_another_arch_exits_2(tmp_path):
     (tmp_path / "determine-basal.json").write_text(json.dumps(baseline))
     p = kprof("check", ROOT / "scenarios" / "determine-basal.yaml", "--baseline", tmp_path, check=2)
     assert "recorded on aarch64" in p.stderr
+
+
+def valid_junit(path):
+    """The file validates against the JUnit schema written down from Jenkins xunit's junit-10.xsd."""
+    from lxml import etree
+    schema = etree.XMLSchema(etree.parse(str(ROOT / "tests" / "data" / "junit-10.xsd")))
+    doc = etree.parse(str(path))
+    assert schema.validate(doc), schema.error_log
+    return ET.parse(path).getroot()
+
+
+def test_junit_schema_rejects_what_ci_cannot_read(tmp_path):
+    """The schema file is not a formality: a suite without errors= or time= does not validate."""
+    from lxml import etree
+    schema = etree.XMLSchema(etree.parse(str(ROOT / "tests" / "data" / "junit-10.xsd")))
+    for attrs in ('tests="1" failures="0" time="0"', 'tests="1" failures="0" errors="0"'):
+        doc = etree.fromstring(f'<testsuites><testsuite name="x" {attrs}><testcase name="c"/></testsuite>'
+                               f'</testsuites>')
+        assert not schema.validate(doc)
+
+
+@needs_strace
+@needs_root
+def test_junit_when_a_run_fails_and_a_baseline_is_missing(saved, tmp_path):
+    """A run failing its expectations is a <failure>; a scenario without baseline an <error>; both in one valid
+    file, with the clean scenario still checked; summary first and the failed run first among the changes."""
+    failing = scenario(tmp_path / "v", bash(BASE + "; /bin/true; exit 3"))
+    orphan = scenario(tmp_path / "o", bash(BASE), name="nobaseline")
+    out = tmp_path / "check.xml"
+    p = kprof("check", failing, orphan, saved / "base" / "probe.yaml", "--baseline", saved / "baselines",
+              "--results", tmp_path / "r", "-f", "junit", "-o", out, check=2)
+    assert "Traceback" not in p.stderr and "nobaseline" in p.stderr
+    root = valid_junit(out)
+    suites = root.findall("testsuite")
+    assert [s.get("name") for s in suites] == ["probe", "nobaseline", "probe"]
+    assert root.get("errors") == "1" and suites[1].get("errors") == "1"
+    assert "no baseline" in suites[1].find("testcase/error").get("message")
+    run_case = suites[0].find("testcase[@name='run footprint']")
+    assert run_case.find("failure").get("message").startswith("run failed: exit status 3, expected 0")
+    assert suites[2].get("failures") == "0", "the scenario after the missing baseline was still checked"
+    p = kprof("check", failing, orphan, "--baseline", saved / "baselines", "--results", tmp_path / "r", check=2)
+    lines = p.stdout.splitlines()
+    assert lines[2].startswith("summary: FAIL: 2 checked: 1 error(s) (nobaseline), 1 failed run(s) (probe)"), lines
+    table = p.stdout[p.stdout.index("probe: what changed"):]
+    assert table.index("failed") < table.index("new"), "the failed run comes before the new program"

@@ -86,6 +86,12 @@ def test_default_count_is_ten(server):
     assert len(body) == 10
 
 
+@pytest.mark.parametrize("count", ["1e400", "inf", "-inf", "nan", "1e308"])
+def test_absurd_counts_answer_instead_of_crashing(server, count):
+    status, _, body = get(server.url + f"/api/v1/entries/sgv.json?count={count}")
+    assert status == 200 and len(body) in (10, 13), (count, body)
+
+
 def test_count_larger_than_data_returns_all_sgv(server):
     _, _, body = get(server.url + "/api/v1/entries/sgv.json?count=1000")
     assert len(body) == 13

@@ -572,6 +572,34 @@ def test_pump_serve_rejects_bad_input(tmp_path):
         assert p.returncode == 2 and all(w in p.stderr for w in words), p.stderr
 
 
+def test_pump_serve_never_replaces_an_existing_link(tmp_path):
+    """On a Pi /dev/serial0 -> ttyAMA0 is the real UART: --link refuses it and leaves it as it was; only a
+    link kprof left behind (to a pty that no longer exists) is reused, and removed on exit."""
+    real = tmp_path / "serial0"
+    real.symlink_to("ttyAMA0")
+    existing = tmp_path / "live"
+    existing.symlink_to("/dev/ptmx")
+    for link in (real, existing):
+        p = subprocess.run([sys.executable, "-c", SERVE, "serve", "--link", str(link)], cwd=ROOT,
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode == 2 and "exists already" in p.stderr and "Traceback" not in p.stderr, p.stderr
+    assert os.readlink(real) == "ttyAMA0" and os.readlink(existing) == "/dev/ptmx"
+    stale = tmp_path / "stale"
+    stale.symlink_to("/dev/pts/4711999")
+    proc = subprocess.Popen([sys.executable, "-c", SERVE, "serve", "--no-latency", "--link", str(stale)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        slave = proc.stdout.readline().strip()
+        assert os.readlink(stale) == slave
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not os.path.lexists(stale)
+
+
 # --- the framing-agnostic core: handle_request on an emulator that is never start()ed (no pty) ---
 #
 # Reply bodies are decoded here from the layouts documented in ../shared/reference/real-tools/*.txt, and

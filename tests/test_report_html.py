@@ -63,7 +63,7 @@ def test_html_diff_rows_are_highlighted(tmp_path):
 @needs_strace
 @needs_root
 def test_new_scenario_validates_and_runs(tmp_path):
-    kprof("new", "my-command", "--command", "cat", "/etc/hostname", "--dir", tmp_path, check=0)
+    kprof("new", "my-command", "--dir", tmp_path, "--command", "cat", "/etc/hostname", check=0)
     path = tmp_path / "my-command.yaml"
     kprof("validate", path, check=0)
     p = kprof("run", path, "--out", tmp_path / "b", check=0)

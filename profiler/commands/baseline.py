@@ -40,10 +40,11 @@ def _run(sc, bundle, repeat: int):
 def main(args) -> int:
     import dataclasses
 
-    from profiler import runner
+    from profiler import runner, signals
     from profiler.baseline import Baseline, baseline_path, now_iso, run_meta, sha256_of
     from profiler.compare import run_measures
     from profiler.errors import KprofError
+    from profiler.outfiles import output_dir
     from profiler.parallel import jobs_from, run_ordered
     from profiler.scenario import load_scenario
 
@@ -52,6 +53,7 @@ def main(args) -> int:
     from profiler.workload import is_workload_bundle, is_workload_file
     workloads = [Path(s) for s in args.scenarios if is_workload_bundle(s) or is_workload_file(s)]
     scenarios = [load_scenario(s) for s in args.scenarios if Path(s) not in workloads]
+    output_dir(args.results, bundle=False)  # writable, ours: before anything runs
     for w in workloads:
         save_workload_baseline(w, args)
     todo = []
@@ -60,8 +62,9 @@ def main(args) -> int:
         bundle.mkdir(parents=True)   # claimed now: jobs started in the same second get distinct names
         todo.append((sc, bundle, args.repeat))
     for (sc, bundle, _), (outcomes, meta) in zip(todo, run_ordered(_run, todo, jobs_from(args))):
-        if any(o.trace.interrupted for o in outcomes):
-            return 130
+        stopped = signals.stop_code(outcomes)
+        if stopped:
+            return stopped
         failed = [r for r in meta["runs"] if not r["ok"]]
         if failed or len(outcomes) < args.repeat:
             raise KprofError(f"{sc.name}: not saving a baseline: {len(failed)} of {len(meta['runs'])} runs did not "

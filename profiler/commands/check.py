@@ -7,6 +7,10 @@ programs, network destinations and files. Counts are reported when they leave th
 baseline's runs took, widened by the tolerance rules (profiler/tolerance.json; a scenario's
 `tolerance:` overrides them; timing-dependent syscalls get wide bands).
 
+Output: a one-line summary first, then each scenario with its changes worst first (failed runs, new,
+vanished, then counts furthest out of range). A scenario whose baseline is missing or damaged is
+reported as an error (in JUnit an <error> test case) and the other scenarios are still checked.
+
 Exit status: 0 clean, 1 a regression (or a run that did not do what its scenario expects), 2 an
 error (missing or damaged baseline, baseline from another architecture or a newer kprof).
 
@@ -15,6 +19,7 @@ against its baseline by program, syscall, subsystem, ioctl and module: membershi
 loop iteration in wide bands (see docs/workload.md)."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from profiler.commands import progress_printer
@@ -48,12 +53,13 @@ def _run(sc, bundle, repeat: int):
 def main(args) -> int:
     import dataclasses
 
-    from profiler import runner
+    from profiler import runner, signals
     from profiler.baseline import Baseline, baseline_path, sha256_of
     from profiler.commands.common import diff_report, write_output
     from profiler.compare import Change, Diff, diff, rules_for, run_measures
     from profiler.errors import KprofError
     from profiler.kernel import syscalls
+    from profiler.outfiles import output_dir
     from profiler.parallel import jobs_from, run_ordered
     from profiler.scenario import load_scenario
 
@@ -62,17 +68,31 @@ def main(args) -> int:
     from profiler.workload import is_workload_bundle, is_workload_file
     workloads = [Path(s) for s in args.scenarios if is_workload_bundle(s) or is_workload_file(s)]
     scenarios = [load_scenario(s) for s in args.scenarios if Path(s) not in workloads]
-    baselines = [Baseline.load(baseline_path(args.baseline, sc.name)) for sc in scenarios]  # all, before running
+    output_dir(args.results, bundle=False)  # writable, ours: before anything runs
     arch = syscalls.host_arch()
-    for sc, b in zip(scenarios, baselines):
+    baselines = []  # a missing or damaged baseline is that scenario's error; the others are still checked
+    for sc in scenarios:
+        path = baseline_path(args.baseline, sc.name)
+        try:
+            b = Baseline.load(path)
+        except KprofError as e:
+            baselines.append(str(e))
+            continue
         if b.meta.get("arch") not in (None, arch):
-            raise KprofError(f"{baseline_path(args.baseline, sc.name)}: baseline recorded on {b.meta['arch']}, this "
-                             f"machine is {arch}: check on a {b.meta['arch']} machine, or compare footprints across "
-                             f"arches with kprof compare")
-    results = [check_workload(w, args) for w in workloads]
+            baselines.append(f"{path}: baseline recorded on {b.meta['arch']}, this machine is {arch}: check on a "
+                             f"{b.meta['arch']} machine, or compare footprints across arches with kprof compare")
+            continue
+        baselines.append(b)
+    results = []
+    for w in workloads:
+        name, d, bundle, b = check_workload(w, args)
+        results.append((name, d, f"baseline {baseline_path(args.baseline, name)} ({b.created}), runs in {bundle}"))
     jobs = jobs_from(args)
     todo, bundles = [], []
-    for sc in scenarios:
+    for sc, b in zip(scenarios, baselines):
+        if isinstance(b, str):
+            bundles.append(None)
+            continue
         bundle = runner.new_bundle_dir(sc.name, args.results)
         bundle.mkdir(parents=True)   # claimed now: jobs started in the same second get distinct names
         bundles.append(bundle)
@@ -80,14 +100,18 @@ def main(args) -> int:
             todo.append((sc, bundle, args.repeat))
     ran = dict(zip((id(t[0]) for t in todo), run_ordered(_run, todo, jobs)))
     for sc, b, bundle in zip(scenarios, baselines, bundles):
+        if isinstance(b, str):
+            results.append((sc.name, Diff(errors=[b]), f"baseline {baseline_path(args.baseline, sc.name)}"))
+            continue
+        where = f"baseline {baseline_path(args.baseline, sc.name)} ({b.created})"
         missing = runner.missing_tools(sc)
         if missing:  # e.g. an OpenAPS update that dropped a command: a change, not a usage error
             results.append((sc.name, Diff([Change("failed", "run", f"not installed: {', '.join(missing)}", (0, 0), 0)]),
-                            bundle, b))
+                            where))
             continue
         outcomes, meta = ran[id(sc)]
         rules = rules_for(sc.tolerance)
-        total = Diff()
+        total = Diff(seconds=sum(o.trace.wall for o in outcomes))
         for o, rec in zip(outcomes, meta["runs"]):
             for failure in rec["failures"]:
                 total.changes.append(Change("failed", "run", failure, (0, 0), 0))
@@ -104,15 +128,23 @@ def main(args) -> int:
             then = b.meta.get("versions", {}).get(k)
             if then != v:
                 total.notes.append(f"{k}: {then} at the baseline, {v} now")
+        then_tree, now_tree = b.meta.get("oref0_tree") or {}, meta.get("oref0_tree") or {}
+        if then_tree.get("files_sha256") and then_tree.get("files_sha256") != now_tree.get("files_sha256"):
+            total.notes.append(f"oref0's files differ from the baseline's ({then_tree.get('path')} then, "
+                               f"{now_tree.get('path')} now): a patched or another install")
         if b.meta.get("kernel") != meta["kernel"]:
             total.notes.append(f"kernel: {b.meta.get('kernel')} at the baseline, {meta['kernel']} now")
-        results.append((sc.name, total, bundle, b))
-        if any(o.trace.interrupted for o in outcomes):
-            return 130
-    text = diff_report([(name, d, f"baseline {baseline_path(args.baseline, name)} ({b.created}), runs in {bundle}")
-                        for name, d, bundle, b in results], args.format, "kprof check")
-    write_output(text, args.output)
-    return 0 if all(d.clean for _, d, _, _ in results) else 1
+        results.append((sc.name, total, f"{where}, runs in {bundle}"))
+        stopped = signals.stop_code(outcomes)
+        if stopped:
+            return stopped
+    write_output(diff_report(results, args.format, "kprof check"), args.output)
+    errors = [e for _, d, _ in results for e in d.errors]
+    for e in errors:
+        print(f"kprof: error: {e}", file=sys.stderr)
+    if errors:
+        return 2
+    return 0 if all(d.clean for _, d, _ in results) else 1
 
 
 def check_workload(path: Path, args):

@@ -49,11 +49,17 @@ def run_report(scenario, outcomes, meta: dict, bundle: Path) -> Report:
                                      f"{' ' + str(meta['versions'].get('strace')) if meta['backend'] == 'strace' else ''}; "
                                      f"kernel {meta['kernel']}"),
                      ("versions", ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v))]
+    tree = meta.get("oref0_tree") or {}
+    if tree.get("files_sha256"):
+        report.facts.append(("oref0 tree", f"{tree['path']}: {tree['files']} files, sha256 {tree['files_sha256'][:16]}"))
     for i, (o, rec) in enumerate(zip(outcomes, meta["runs"]), 1):
         label = f"run {i}" if len(outcomes) > 1 else "result"
         verdict = "as expected" if rec["ok"] else "NOT as expected: " + "; ".join(rec["failures"])
         report.facts.append((label, f"{describe_end(o.exit)} in {o.trace.wall:.2f} s — {verdict}"))
         report.warnings += o.analysis.problems
+        if rec.get("left_running"):
+            report.warnings.append(f"{label + ': ' if len(outcomes) > 1 else ''}the command exited leaving {len(rec['left_running'])} process(es) "
+                                   f"running, killed then (stop: root): " + "; ".join(rec["left_running"][:5]))
     first = next((o for o in outcomes if o.footprint is not None), None)
     if first is None:
         report.warnings.append("no trace was recorded")
@@ -246,24 +252,44 @@ def variation_section(fps: list[Footprint]) -> Section:
 
 
 def diff_report(results: list, fmt: str, title: str) -> str:
-    """``results``: (label, Diff, where) per scenario or comparison → the output text in ``fmt``."""
+    """``results``: (label, Diff, where) per scenario or comparison → the output text in ``fmt``: a one-line
+    summary first, then each scenario with its changes worst first."""
     if fmt == "junit":
         from profiler.render.junit import junit_xml
-        return junit_xml([(label, d.changes) for label, d, _ in results])
+        return junit_xml([(label, d) for label, d, _ in results], title)
     from profiler.render.report import Report, render
 
     report = Report(title)
+    report.facts.append(("summary", diff_summary([(label, d) for label, d, _ in results])))
     for label, d, where in results:
-        verdict = "no change" if d.clean else f"{len(d.changes)} change(s)"
+        if d.errors:
+            verdict = "ERROR: " + "; ".join(d.errors)
+        else:
+            verdict = "no change" if d.clean else f"{len(d.changes)} change(s)"
         report.facts.append((label, f"{verdict} — {where}"))
         report.warnings += [f"{label}: {n}" for n in d.notes]
-        if not d.clean:
+        if d.changes:
+            changes = d.worst_first()
             report.sections.append(Section(
                 f"{label}: what changed", ["change", "kind", "key", "baseline", "now", "allowed", "by (program, Δ calls)"],
                 [[c.kind, c.category, c.key, f"{c.before[0]}" if c.before[0] == c.before[1] else f"{c.before[0]}–{c.before[1]}",
-                  c.after, f"{c.allowed[0]}–{c.allowed[1]}" if c.allowed else "", c.by] for c in d.changes],
-                row_classes=[c.kind for c in d.changes]))
+                  c.after, f"{c.allowed[0]}–{c.allowed[1]}" if c.allowed else "", c.by] for c in changes],
+                row_classes=[c.kind for c in changes]))
     return render(report, fmt)
+
+
+def diff_summary(results: list) -> str:
+    """One line: how many scenarios were checked and how they came out, the worst named first."""
+    errors = [label for label, d in results if d.errors]
+    failed = [label for label, d in results if not d.errors and any(c.kind == "failed" for c in d.changes)]
+    changed = [label for label, d in results if not d.errors and d.changes and label not in failed]
+    clean = len(results) - len(errors) - len(failed) - len(changed)
+    parts = [f"{len(errors)} error(s) ({', '.join(errors)})" if errors else "",
+             f"{len(failed)} failed run(s) ({', '.join(failed)})" if failed else "",
+             f"{len(changed)} changed ({', '.join(changed)})" if changed else "",
+             f"{clean} without change" if clean else ""]
+    verdict = "FAIL" if errors or failed or changed else "PASS"
+    return f"{verdict}: {len(results)} checked: " + ", ".join(p for p in parts if p)
 
 
 def write_output(text: str, output) -> None:
@@ -271,7 +297,8 @@ def write_output(text: str, output) -> None:
         import sys
         sys.stdout.write(text)
     else:
-        output.write_text(text)
+        from profiler.outfiles import write_atomic
+        write_atomic(output, text)
 
 
 def error_path_report(report: Report, scenario, normal, error, arch: str) -> None:

@@ -205,6 +205,9 @@ def analyze_main(args) -> int:
     from profiler.parse.ftrace_text import analyse_trace, event_group
     from profiler.render.report import Report, Section, footprint_sections, render, subsystem_chart
 
+    from profiler.errors import check_input
+    for t in args.traces:  # a device such as /dev/zero never ends; a pipe is fine
+        check_input(t, "an ftrace text file", stream_ok=True)
     st = resolve_trace_settings(args.traces, args.arch, args.skip, args.discard_tail, args.task_arch)
     res = analyse_trace(args.traces, st["arch"], st["task_arch"], st["skip"], st["discard_tail"], jobs=args.jobs,
                         source={"traces": [str(t) for t in args.traces]}, root_pid=st["root_pid"])
@@ -360,7 +363,7 @@ def record_main(args) -> int:
           f"lost events: {sum(meta.get('lost_events', {}).values())}", file=sys.stderr)
     print(f"kprof: analyse with: kprof ftrace analyze {out}", file=sys.stderr)
     if rec.interrupted:
-        return 130
+        return 128 + (meta.get("signal") or 2)  # 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP
     if not meta.get("tracing_state_restored"):
         return 2
     if end and end.get("exit", 1) != 0:

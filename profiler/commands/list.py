@@ -14,7 +14,7 @@ def main(args) -> int:
     import json
     import os
 
-    from tabulate import tabulate
+    from profiler.render.report import table_text
 
     from profiler import runner
     from profiler.errors import KprofError
@@ -55,8 +55,7 @@ def main(args) -> int:
     if args.format == "json":
         print(json.dumps(rows, indent=1))
     else:
-        print(tabulate([list(r.values()) for r in rows], headers=list(rows[0]),
-                       tablefmt="github" if args.format == "markdown" else "simple"))
+        print(table_text(list(rows[0]), [list(r.values()) for r in rows], args.format))
     return 0
 
 

@@ -2,6 +2,7 @@
 fixtures and expectations, then `kprof run scenarios/NAME.yaml`. See docs/adding-a-scenario.md."""
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -26,14 +27,23 @@ timeout: 60
 requires: {requires}
 expect:
   exit: 0
-  # stdout_contains: 'a line the command prints when it worked'
+{expect_output}"""
+
+# OpenAPS commands often exit 0 when their input files are missing (they print an error): a skeleton whose
+# command names input files must not pass before its fixtures and expected output are filled in
+_UNEDITED = """\
+  # the command names input files ({files}): put them in fixtures, then say what the command prints when
+  # it worked. Until this line is edited, runs are NOT as expected (the files are missing, it did not work).
+  stdout_contains: 'TODO: a line the command prints when it worked'
 """
+_OPTIONAL = "  # stdout_contains: 'a line the command prints when it worked'\n"
 
 
 def add_arguments(p) -> None:
     p.add_argument("name", help="scenario name: lower-case letters, digits and dashes (the file is NAME.yaml)")
-    p.add_argument("--command", nargs="+", metavar="WORD", help="the command and its arguments "
-                   "(default: oref0-determine-basal --help)")
+    p.add_argument("--command", nargs=argparse.REMAINDER, metavar="WORD", help="the command and its arguments, "
+                   "dash arguments included: give it last (e.g. --command stress-ng --netdev 1; default: "
+                   "oref0-determine-basal --help)")
     p.add_argument("--description", default="TODO: which OpenAPS command this is and what it does on a rig.")
     p.add_argument("--dir", type=Path, default=Path("scenarios"), help="where to write it (default scenarios/)")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
@@ -50,15 +60,29 @@ def main(args) -> int:
     path = args.dir / f"{args.name}.yaml"
     if path.exists() and not args.force:
         raise KprofError(f"{path} exists already (use --force to overwrite it)")
-    command = args.command or ["oref0-determine-basal", "--help"]
+    command = list(args.command or [])
+    if command[:1] == ["--"]:
+        command = command[1:]
+    if args.command is not None and not command:
+        raise KprofError("--command: give the command and its arguments after it (last on the line)")
+    command = command or ["oref0-determine-basal", "--help"]
+    own = [w for w in command[1:] if w.split("=")[0] in ("--dir", "--description", "--force")]
+    if own:
+        import sys
+        print(f"kprof: note: {', '.join(own)} after --command is part of the command (put kprof's options "
+              f"before --command)", file=sys.stderr)
     requires = ["node"] if command[0].startswith("oref0") else []
-    args.dir.mkdir(parents=True, exist_ok=True)
+    from profiler.outfiles import output_dir, write_atomic
+    output_dir(args.dir, bundle=False)
     import os
 
     from profiler.scenario import SCHEMA_PATH
     schema = os.path.relpath(SCHEMA_PATH, args.dir.resolve())
-    path.write_text(TEMPLATE.format(schema=schema, path=path, name=args.name, description=args.description,
-                                    command=json.dumps(command), requires=json.dumps(requires)))
+    files = [w for w in command[1:] if not w.startswith("-") and re.fullmatch(r"[\w./-]+\.(json|csv|txt)", w)]
+    expect_output = _UNEDITED.format(files=", ".join(files)) if files else _OPTIONAL
+    write_atomic(path, TEMPLATE.format(schema=schema, path=path, name=args.name, description=args.description,
+                                       command=json.dumps(command), requires=json.dumps(requires),
+                                       expect_output=expect_output))
     load_scenario(path)  # what we write must validate
     print(f"wrote {path}: edit it, then run: kprof run {path}")
     return 0

@@ -10,7 +10,8 @@ basal, suspended, history, ...) lasts as long as the emulator runs.
 The pump tools (kprof's Go tools in build/rig-tools/uart/, or ecc1's uart build) open /dev/serial0, a
 constant of their build: give --link /dev/serial0 (root) so that they find the radio where they look, e.g.
   kprof pump serve --link /dev/serial0 &  MEDTRONIC_PUMP_ID=123456 build/rig-tools/uart/mdt reservoir
-The link is removed on exit. (kprof run binds the pty at /dev/serial0 in the scenario's own mount
+The link is removed on exit. An existing PATH is never replaced (on a Pi /dev/serial0 is the real UART),
+unless it is a link kprof left behind to a pty that no longer exists. (kprof run binds the pty at /dev/serial0 in the scenario's own mount
 namespace instead, leaving the host's /dev alone.)
 
 The pump's clock is local time in the zone of serve's own TZ (run TZ=UTC kprof pump serve to match a
@@ -64,7 +65,8 @@ def add_arguments(p) -> None:
                         "(e.g. [{type: Bolus, time: '2026-11-27T03:19:28', amount: 1.5}])")
     s.add_argument("--no-latency", action="store_true", help="answer at once instead of with radio latencies")
     s.add_argument("--link", type=Path, metavar="PATH",
-                   help="also make PATH a symlink to the pty (e.g. /dev/serial0); removed on exit")
+                   help="also make PATH a symlink to the pty (e.g. /dev/serial0); removed on exit; an existing "
+                   "PATH is refused (unless it is kprof's own stale link)")
     s.add_argument("-v", "--verbose", action="store_true", help="print every exchange on stderr")
 
 
@@ -85,11 +87,18 @@ def _load(path: Path, option: str):
 
 
 def _check_link(link: Path) -> None:
+    """--link never replaces what is there (on a Pi, /dev/serial0 -> ttyAMA0 is the real UART): only a
+    link kprof left behind (to a pty that no longer exists, from a pump serve that was killed) is reused."""
     from profiler.errors import KprofError
     if link.is_symlink():
-        return
+        target = os.readlink(link)
+        if target.startswith("/dev/pts/") and not os.path.exists(target):
+            return  # kprof's own, stale
+        raise KprofError(f"--link {link}: exists already (a symlink to {target}); kprof does not replace it. "
+                         f"Choose another path, or remove it if it is not needed")
     if link.exists():
-        raise KprofError(f"--link {link}: exists and is not a symlink; remove it or choose another path")
+        raise KprofError(f"--link {link}: exists already and is not a symlink; kprof does not replace it. "
+                         f"Choose another path")
     if not link.parent.is_dir():
         raise KprofError(f"--link {link}: directory {link.parent} does not exist")
 

@@ -1,5 +1,6 @@
-"""Render saved results again, in any format: one or more result bundles (or footprint.json files) in
-one report, with the subsystems of all of them side by side in one chart.
+"""Render saved results again, in any format. One result bundle: the report `kprof run` printed (versions,
+result, cross-check, warnings, device-level table …, kept in the bundle's report.json). Several bundles (or
+footprint.json files): their footprints in one report, with the subsystems side by side in one chart.
 
     kprof report kprof-results/determine-basal-*/ kprof-results/meal-*/ -f html -o report.html"""
 from __future__ import annotations
@@ -17,6 +18,24 @@ def add_arguments(p) -> None:
     add_whole_workload_arguments(p)
 
 
+def saved_report(bundle: Path):
+    """The report ``kprof run`` made for a bundle (its report.json), or None for a bundle without one."""
+    import json
+
+    from profiler.errors import KprofError, check_input
+    from profiler.render.report import report_from_dict
+
+    path = bundle / "report.json"
+    if not path.exists():
+        return None
+    check_input(path, "a kprof report (JSON)")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise KprofError(f"{path}: damaged report ({e or 'nested too deeply'})") from None
+    return report_from_dict(data, str(path))
+
+
 _SUFFIX = {".html": "html", ".htm": "html", ".md": "markdown", ".json": "json", ".txt": "table"}
 
 
@@ -25,8 +44,13 @@ def main(args) -> int:
     from profiler.commands.common import footprint_facts, footprint_warnings, write_output
     from profiler.render.report import Report, footprint_sections, render, subsystem_chart
 
-    loaded = load_footprints(args.results)
     fmt = args.format or (_SUFFIX.get(args.output.suffix, "table") if args.output else "table")
+    if len(args.results) == 1 and args.results[0].is_dir() and not args.whole_workload:
+        saved = saved_report(args.results[0])
+        if saved is not None:  # the report kprof run printed, in any format
+            write_output(render(saved, fmt), args.output)
+            return 0
+    loaded = load_footprints(args.results)
     report = Report("kprof report: " + ", ".join(loaded))
     if args.whole_workload:
         whole = load_whole_workload(args.whole_workload, arch=args.whole_arch)

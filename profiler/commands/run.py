@@ -20,6 +20,8 @@ def add_arguments(p) -> None:
     p.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario YAML file(s)")
     p.add_argument("-o", "--out", type=Path, help="result bundle directory (with several scenarios: a parent "
                    "directory holding one bundle each; default ./kprof-results/NAME-TIMESTAMP)")
+    p.add_argument("--force", action="store_true", help="-o names an existing result bundle: replace it (without "
+                   "--force kprof refuses, so two runs never mix in one bundle)")
     p.add_argument("-f", "--format", choices=FORMATS, default="table", help="report format (default: table)")
     p.add_argument("--network", choices=("none", "host"), help="override the scenario's network setting")
     p.add_argument("--keep-workdir", action="store_true", help="keep the temporary working directory")
@@ -42,10 +44,11 @@ def add_arguments(p) -> None:
 def main(args) -> int:
     import json
 
-    from profiler import runner
+    from profiler import runner, signals
     from profiler.commands.common import error_path_report, run_report
+    from profiler.outfiles import output_dir, write_atomic
     from profiler.parallel import jobs_from, run_ordered
-    from profiler.render.report import render
+    from profiler.render.report import render, report_to_dict
     from profiler.scenario import load_scenario
 
     scenarios = [load_scenario(s) for s in args.scenarios]  # all errors before anything runs
@@ -57,11 +60,15 @@ def main(args) -> int:
     status = 0
     jobs = jobs_from(args)
     todo = []
+    single = args.out is not None and len(scenarios) == 1
+    # checked before any run; a single bundle is created by the run itself (a scenario refused on the way
+    # leaves no directory)
+    parent = output_dir(args.out or Path("kprof-results"), force=args.force, bundle=single, create=not single)
     for sc in scenarios:
-        if args.out is not None and len(scenarios) == 1:
-            bundle = args.out
+        if single:
+            bundle = parent
         else:
-            bundle = runner.new_bundle_dir(sc.name, args.out or Path("kprof-results"))
+            bundle = runner.new_bundle_dir(sc.name, parent)
             bundle.mkdir(parents=True)   # claimed now: jobs started in the same second get distinct names
         if args.backend or args.radio or args.pump_client is not None:
             sc = runner.with_overrides(sc, radio=args.radio, backend=args.backend, pump_client=args.pump_client)
@@ -74,9 +81,10 @@ def main(args) -> int:
             if unmatched:  # a fault scenario that injected nothing must not pass
                 meta["runs"][0]["failures"] += unmatched
                 meta["runs"][0]["ok"] = False
-                (bundle / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+                write_atomic(bundle / "meta.json", json.dumps(meta, indent=1) + "\n")
         for fmt, name in (("table", "report.txt"), ("markdown", "report.md"), ("html", "report.html")):
-            (bundle / name).write_text(render(report, fmt))
+            write_atomic(bundle / name, render(report, fmt))
+        write_atomic(bundle / "report.json", json.dumps(report_to_dict(report), indent=1, default=str) + "\n")
         if not args.quiet:
             sys.stdout.write(render(report, args.format))
         print(f"kprof: result bundle: {bundle}", file=sys.stderr)
@@ -87,8 +95,9 @@ def main(args) -> int:
         first = next((o.footprint for o in outcomes if o.footprint is not None), None)
         if first is not None:
             footprints[sc.name] = first
-        if any(o.trace.interrupted for o in outcomes):
-            return 130
+        stopped = signals.stop_code(outcomes)
+        if stopped:
+            return stopped
     if whole is not None and footprints:
         write_alongside(footprints, whole, args, bundle if len(scenarios) == 1 else bundle.parent)
     return status
@@ -100,8 +109,10 @@ def _run_one(sc, bundle: Path, network, keep_workdir: bool):
 
     normal = None
     if faults.has_faults(sc):  # the error path is shown next to the normal path: run that first
-        normal, _ = runner.run_scenario(faults.normal_variant(sc), bundle / "normal-path", network=network,
-                                        progress=progress_printer())
+        normal, normal_meta = runner.run_scenario(faults.normal_variant(sc), bundle / "normal-path",
+                                                  network=network, progress=progress_printer())
+        if any(o.trace.interrupted for o in normal):  # stopped by a signal: no error path after it
+            return None, normal, normal_meta
     outcomes, meta = runner.run_scenario(sc, bundle, network=network, keep_workdir=keep_workdir,
                                          progress=progress_printer())
     return normal, outcomes, meta
@@ -111,12 +122,13 @@ def write_alongside(footprints, whole, args, where: Path) -> None:
     """The commands next to the whole workload: subsystem × (each scenario, whole workload), and what the
     whole workload used that no scenario explains."""
     from profiler.alongside import alongside_chart, alongside_sections
+    from profiler.outfiles import write_atomic
     from profiler.render.report import Report, render
 
     report = Report("kprof: commands alongside the whole workload", sections=alongside_sections(footprints, whole),
                     charts=[alongside_chart(footprints, whole)])
     for fmt, name in (("table", "alongside.txt"), ("markdown", "alongside.md"), ("html", "alongside.html")):
-        (where / name).write_text(render(report, fmt))
+        write_atomic(where / name, render(report, fmt))
     if not args.quiet:
         sys.stdout.write(render(report, args.format))
     print(f"kprof: alongside the whole workload: {where / 'alongside.txt'}", file=sys.stderr)

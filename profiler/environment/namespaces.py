@@ -86,9 +86,11 @@ def _isolation_message(reason: str, net: bool) -> str:
             + ("or run the scenario with --network host if touching the host network is acceptable." if net else ""))
 
 
-def _forward_sigint(pid: int) -> None:
+def _forward(pid: int, exc: BaseException) -> None:
+    from profiler import signals
+    signals.defer()  # kprof is stopping: later signals are only noted
     try:
-        os.kill(pid, signal.SIGINT)
+        os.kill(pid, getattr(exc, "signum", signal.SIGINT))
     except ProcessLookupError:
         pass
 
@@ -97,8 +99,8 @@ def run_isolated(func, *args, net: bool = True, mount: bool = False):
     """Call ``func(*args)`` in a forked child inside fresh namespaces; return (its result, how).
 
     Exceptions in the child (KprofError included) are carried back and raised
-    here; Ctrl-C reaches both processes, and the child's own handling (kill the
-    traced tree, keep the partial trace) decides the result.
+    here; Ctrl-C, SIGTERM and SIGHUP sent to kprof alone are passed on to the child,
+    whose own handling (kill the traced tree, keep the partial trace) decides the result.
     """
     read_fd, write_fd = os.pipe()
     pid = os.fork()
@@ -116,6 +118,8 @@ def run_isolated(func, *args, net: bool = True, mount: bool = False):
             result = ("ok", func(*args), how)
         except KprofError as e:
             result = ("error", str(e), None)
+        except KeyboardInterrupt as e:  # interrupted outside the recording (e.g. a prepare step)
+            result = ("interrupted", getattr(e, "signum", signal.SIGINT), None)
         except BaseException as e:  # noqa: BLE001 - carried to the parent, which raises it
             result = ("crash", "".join(traceback.format_exception(e)), None)
         try:
@@ -130,9 +134,9 @@ def run_isolated(func, *args, net: bool = True, mount: bool = False):
         while True:
             try:
                 chunk = r.read()
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as e:
                 # the child does the cleaning up (kill the traced tree, keep the trace) and still reports
-                _forward_sigint(pid)
+                _forward(pid, e)
                 continue
             if not chunk:
                 break
@@ -150,6 +154,9 @@ def run_isolated(func, *args, net: bool = True, mount: bool = False):
     kind, value, how = pickle.loads(data)
     if kind == "error":
         raise KprofError(value)
+    if kind == "interrupted":
+        from profiler.signals import Interrupted
+        raise Interrupted(value)
     if kind == "crash":
         raise RuntimeError("isolated run failed:\n" + value)
     return value, how

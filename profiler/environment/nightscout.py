@@ -161,8 +161,8 @@ def select_entries(entries: list, query: str, entry_type: str | None) -> list:
     for key, value in params:
         if key == "count":
             number = _as_number(value)
-            if number is not None and number >= 0:
-                count = int(number)
+            if number is not None and number >= 0:  # NaN is not; a huge or infinite one means all
+                count = int(min(number, len(entries)))
             continue
         match = _FIND_RE.match(key)
         if match:

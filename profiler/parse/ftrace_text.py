@@ -76,7 +76,7 @@ def _evkey(ioctl_nrs: tuple = (), exit_nrs: tuple = (), fork_nrs: tuple = ()) ->
         alts += b"(?:%s) \\([0-9a-f]+|" % nrs(exit_nrs)
     if fork_nrs:
         alts += b"(?:%s) = -?\\d+$|" % nrs(fork_nrs)
-    return rb"[^:]*: *(?:NR (?:" + alts + rb"-?\d+ (?:\(|= (?:-\d{1,4}$|)))|0x(?:f{8})?fffff[0-9a-f]{3}$|)"
+    return rb"[^:\n]*: *(?:NR (?:" + alts + rb"-?\d+ (?:\(|= (?:-\d{1,4}$|)))|0x(?:f{8})?fffff[0-9a-f]{3}$|)"
 
 
 _EVKEY_RE = re.compile(_evkey(), re.M)
@@ -86,7 +86,9 @@ _EVKEY_RE = re.compile(_evkey(), re.M)
 def _chunk_regexes(ioctl_nrs: tuple, exit_nrs: tuple = (), fork_nrs: tuple = ()) -> tuple:
     """(chunk regex, one line's event-key regex)."""
     evkey = _evkey(ioctl_nrs, exit_nrs, fork_nrs)
-    return re.compile(rb"\n([^\[]*)\[\d+\] [^:]*: (" + evkey + rb")", re.M), re.compile(evkey, re.M)
+    # no part spans a line break: on input that is not ftrace, a match attempt at every line must not
+    # scan the rest of the file (quadratic: 100k lines of a strace log took over 10 minutes)
+    return re.compile(rb"\n([^\[\n]*)\[\d+\] [^:\n]*: (" + evkey + rb")", re.M), re.compile(evkey, re.M)
 
 
 _FAST = _chunk_regexes(())[0]          # the shape without ioctl requests (tests, benchmarks)
@@ -1104,7 +1106,8 @@ def read_part(path, task_arch: TaskArch, skip: float | None = None, discard_tail
             except ValueError:
                 ctx = mp.get_context()
             work = [(str(path), cuts[i], cuts[i + 1], task_arch.arch, spec, window) for i in range(len(cuts) - 1)]
-            with ctx.Pool(len(work)) as pool:
+            from profiler.signals import pool_worker
+            with ctx.Pool(len(work), initializer=pool_worker) as pool:
                 parts = pool.map(_worker, work, chunksize=1)
             return _merge(parts), (first, last, window)
     with open_trace(path) as f:

@@ -11,16 +11,19 @@ What it does, in order:
 4. with a command: starts it held at a gate, restricts the instance to its pid (``set_event_pid`` +
    ``options/event-fork``, so children and threads follow), then opens the gate; without one, traces the
    whole system and leaves kprof's own pid out (``set_event_notrace_pid``);
-5. streams ``trace_pipe`` to the output file until the command ends, ``duration`` passes, or Ctrl-C (SIGINT
-   or SIGTERM): the command is stopped (SIGINT, then SIGTERM, then SIGKILL), what the buffer still holds is
-   drained, and nothing captured is lost;
-6. always — also after an error — stops tracing, removes the instance, unmounts tracefs if it mounted it,
-   and compares the tracing state with the snapshot, file by file.
+5. streams ``trace_pipe`` to the output file until the command ends, ``duration`` passes, or Ctrl-C (SIGINT,
+   SIGTERM or SIGHUP, from the moment the output is open): the command is stopped (SIGINT, then SIGTERM, then
+   SIGKILL), what the buffer still holds is drained, and nothing captured is lost; what the command left
+   running (a daemon it started with setsid included: kprof is its subreaper) is killed;
+6. always — also after an error, a full disk included — stops tracing, removes the instance, unmounts
+   tracefs if it mounted it, and compares the tracing state with the snapshot, file by file (other kprof
+   recordings' instances, ``kprof-PID-PIDNS``, are theirs and not part of the comparison).
 
 Written alongside the trace FILE: ``FILE.meta.json`` (kernel release, arch, kernel config source, events,
 command and its exit, lost events per CPU, clock mapping, the state check), ``FILE.modules-before`` and
 ``FILE.modules-during`` (``/proc/modules``; the last snapshot taken while the workload still ran) and
-``FILE.config`` (the kernel config, when readable).
+``FILE.config`` (the kernel config, when readable). All are written atomically; FILE must be a regular file
+(a link or a device such as /dev/full is refused).
 """
 from __future__ import annotations
 
@@ -29,9 +32,11 @@ import errno
 import json
 import os
 import platform
+import re
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -39,6 +44,7 @@ from pathlib import Path
 
 import profiler
 from profiler.errors import KprofError
+from profiler.outfiles import write_atomic, write_error
 from profiler.kernel import modules as kmodules
 from profiler.kernel import syscalls
 
@@ -68,8 +74,11 @@ def _mounts() -> list[tuple[str, str]]:
 
 
 def find_tracefs() -> str | None:
-    """Where tracefs is mounted, or None."""
+    """Where tracefs is mounted, or None; KprofError when it is mounted but this user cannot read it."""
     for mnt, fstype in _mounts():
+        if fstype == "tracefs" and not os.access(mnt, os.R_OK | os.X_OK):
+            raise KprofError(f"tracefs is mounted at {mnt} but this user (uid {os.geteuid()}) cannot read it: "
+                             f"run kprof ftrace record as root")
         if fstype == "tracefs" and os.path.isdir(os.path.join(mnt, "instances")):
             return mnt
     for mnt, fstype in _mounts():
@@ -134,8 +143,9 @@ def tracing_state(root: str) -> dict[str, str]:
         for name in sorted(os.listdir(opts)):
             state[f"options/{name}"] = _read(os.path.join(opts, name))
     inst = os.path.join(root, "instances")
-    if os.path.isdir(inst):
-        state["instances/"] = " ".join(sorted(os.listdir(inst)))
+    if os.path.isdir(inst):  # another kprof's recording (running now, or in another pid namespace) is its own
+        state["instances/"] = " ".join(sorted(n for n in os.listdir(inst)
+                                              if n == instance_name() or not _KPROF_INSTANCE.fullmatch(n)))
     ev = os.path.join(root, "events")
     if os.path.isdir(ev):
         state["events/enable"] = _read(os.path.join(ev, "enable"))
@@ -171,15 +181,34 @@ def _short(v) -> str:
     return repr(v[:80] + ("…" if len(v) > 80 else ""))
 
 
+_KPROF_INSTANCE = re.compile(r"kprof-(\d+)(?:-(\d+))?")   # kprof-PID-PIDNS (older kprof: kprof-PID)
+
+
+def _pid_namespace() -> int:
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return 0
+
+
+def instance_name() -> str:
+    """This recording's tracefs instance: kprof-PID-PIDNS, so a kprof in another pid namespace (a container)
+    can tell it is not its own to judge."""
+    return f"kprof-{os.getpid()}-{_pid_namespace()}"
+
+
 def stale_instances(root: str) -> list[str]:
-    """kprof instances left by a kprof that was killed (SIGKILL, power loss): their pid is gone."""
+    """kprof instances left by a kprof that was killed (SIGKILL, power loss): in this pid namespace, and
+    their pid is gone. One from another pid namespace is left alone (its pid means nothing here)."""
     out = []
     try:
         names = os.listdir(os.path.join(root, "instances"))
     except OSError:
         return out
+    ns = str(_pid_namespace())
     for name in names:
-        if name.startswith("kprof-") and name[6:].isdigit() and not os.path.exists(f"/proc/{name[6:]}"):
+        m = _KPROF_INSTANCE.fullmatch(name)
+        if m and m.group(2) in (None, ns) and not os.path.exists(f"/proc/{m.group(1)}"):
             out.append(name)
     return out
 
@@ -326,7 +355,10 @@ def record_ftrace(out: str | Path, *, events: str = "syscalls", duration: float 
     """Record; see the module docstring. ``progress(elapsed, limit, bytes, lost)`` is called about once a
     second. ``whole_system`` with a command: run the command, but trace every process (kprof's own left out),
     as ELISA did. ``stop``: a list the caller's own signal handler appends to (a Ctrl-C that came while
-    the caller set things up, before this function's handlers were installed, is not lost). Raises KprofError for what a user can fix; the tracing state is restored in every case."""
+    the caller set things up, before this function's handlers were installed, is not lost). Raises
+    KprofError for what a user can fix; the tracing state is restored in every case."""
+    from profiler import signals
+
     out = Path(out)
     if command:
         exe = shutil.which(command[0], path=(env or os.environ).get("PATH"))
@@ -334,32 +366,37 @@ def record_ftrace(out: str | Path, *, events: str = "syscalls", duration: float 
             raise KprofError(f"command not found: {command[0]}")
     if duration is None and not command:
         raise KprofError("give --duration (e.g. 30m) or a command to trace (-- COMMAND ARGS…)")
+    out_f = _open_output(out)
+    # from here on SIGINT, SIGTERM and SIGHUP only ask to stop: set-up and teardown always run whole
+    stop = stop if stop is not None else []
+    previous = signals.watch(stop)
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out_f = open(out, "wb")
-    except OSError as e:
-        raise KprofError(f"{out}: cannot write the trace: {e.strerror}") from None
+        try:
+            root, mounted = mount_tracefs()
+        except BaseException:
+            out_f.close()
+            out.unlink(missing_ok=True)
+            raise
+        return _record(out, out_f, root, mounted, stop, events=events, duration=duration, command=command,
+                       exe=exe if command else None, discard_tail=discard_tail, buffer_kb=buffer_kb, cwd=cwd,
+                       env=env, progress=progress, whole_system=whole_system)
+    finally:
+        if stop:
+            signals.defer()  # kprof is stopping: later signals are only noted
+        else:
+            signals.restore(previous)
 
-    try:
-        root, mounted = mount_tracefs()
-    except BaseException:
-        out_f.close()
-        out.unlink(missing_ok=True)
-        raise
+
+def _record(out: Path, out_f, root: str, mounted: bool, stop: list, *, events, duration, command, exe,
+            discard_tail, buffer_kb, cwd, env, progress, whole_system=False) -> Recording:
+    """The recording proper, tracefs found (or mounted); everything after this point is undone in the end."""
+    from profiler.record.strace import become_subreaper, reap_orphans
+
     warnings: list[str] = []
-    before = tracing_state(root)
-    for name in stale_instances(root):
-        err = _rmdir_instance(os.path.join(root, "instances", name))
-        warnings.append(f"removed tracefs instance {name} left by a kprof that was killed" if err is None
-                        else f"tracefs instance {name} left by a killed kprof could not be removed: {err}")
-    if warnings:
-        before = tracing_state(root)
-    inst = os.path.join(root, "instances", f"kprof-{os.getpid()}")
+    inst = os.path.join(root, "instances", instance_name())
     uname = os.uname()
     kernel_arch = syscalls.normalize_arch(uname.machine)
     command_arch = elf_arch(exe) if command else None
-    config = kmodules.read_config()
-    modules_before, modules_where = kmodules.read_modules()
     meta = {
         "format": META_FORMAT, "version": 1, "kprof": profiler.__version__, "complete": False,
         "trace": out.name, "kernel_release": uname.release, "kernel_version": uname.version,
@@ -369,24 +406,30 @@ def record_ftrace(out: str | Path, *, events: str = "syscalls", duration: float 
         "instance": os.path.basename(inst), "events": events, "buffer_kb": buffer_kb, "trace_clock": "mono",
         "command": command, "cwd": cwd, "whole_system": bool(whole_system or not command),
         "duration_limit_s": duration, "discard_tail_s": discard_tail,
-        "kernel_config": {"source": config.source, "note": config.note,
-                          "copy": sidecar(out, "config").name if config.readable else None,
-                          "CONFIG_MODULES": config.options.get("CONFIG_MODULES") if config.readable else None},
-        "modules": {"before": sidecar(out, "modules-before").name if modules_before is not None else None,
-                    "during": None, "note": None if modules_before is not None else modules_where},
     }
-    if config.readable:
-        sidecar(out, "config").write_text(config.text())
-    if modules_before is not None:
-        shutil.copyfile(kmodules.PROC_MODULES, sidecar(out, "modules-before"))
     rec = Recording(out, meta, warnings=warnings)
-    _write_meta(out, meta)
-
-    stop = stop if stop is not None else []
-    old = {s: signal.signal(s, lambda n, f: stop.append(n)) for s in (signal.SIGINT, signal.SIGTERM)}
-    child = gate = pipe_fd = None
-    created = False
+    child = gate = pipe_fd = before = None
+    created = finished = False
     try:
+        before = tracing_state(root)
+        for name in stale_instances(root):
+            err = _rmdir_instance(os.path.join(root, "instances", name))
+            warnings.append(f"removed tracefs instance {name} left by a kprof that was killed" if err is None
+                            else f"tracefs instance {name} left by a killed kprof could not be removed: {err}")
+        if warnings:
+            before = tracing_state(root)
+        config = kmodules.read_config()
+        modules_before, modules_where = kmodules.read_modules()
+        meta["kernel_config"] = {"source": config.source, "note": config.note,
+                                 "copy": sidecar(out, "config").name if config.readable else None,
+                                 "CONFIG_MODULES": config.options.get("CONFIG_MODULES") if config.readable else None}
+        meta["modules"] = {"before": sidecar(out, "modules-before").name if modules_before is not None else None,
+                           "during": None, "note": None if modules_before is not None else modules_where}
+        if config.readable:
+            write_atomic(sidecar(out, "config"), config.text())
+        if modules_before is not None:
+            _copy_modules(out, "modules-before")
+        _write_meta(out, meta)
         try:
             os.mkdir(inst)
         except OSError as e:
@@ -397,6 +440,7 @@ def record_ftrace(out: str | Path, *, events: str = "syscalls", duration: float 
         _write(os.path.join(inst, "trace_clock"), "mono")
         enables = _event_paths(inst, events)
         if command:
+            become_subreaper()  # what the command daemonises (setsid) stays ours to stop
             child, gate = _spawn_gated(exe, command, cwd, env)
             meta["command_pid"] = child
         if command and not whole_system:
@@ -418,9 +462,12 @@ def record_ftrace(out: str | Path, *, events: str = "syscalls", duration: float 
             os.write(gate, b"g")
             os.close(gate)
             gate = None
-        rec.exit, written = _stream(pipe_fd, out_f, inst, child, start, duration, stop, rec, meta, progress)
-        _write(os.path.join(inst, "tracing_on"), "0")
-        written += _drain(pipe_fd, out_f)
+        try:
+            rec.exit, written = _stream(pipe_fd, out_f, inst, child, start, duration, stop, rec, meta, progress)
+            _write(os.path.join(inst, "tracing_on"), "0")
+            written += _drain(pipe_fd, out_f)
+        except OSError as e:   # the trace file cannot take more (a full disk): what it holds is kept
+            raise write_error(out, e, "write the trace") from None
         meta["ended_mono"] = time.clock_gettime(time.CLOCK_MONOTONIC)
         meta["duration_s"] = round(time.monotonic() - start, 3)
         meta["bytes"] = written
@@ -431,39 +478,73 @@ def record_ftrace(out: str | Path, *, events: str = "syscalls", duration: float 
             rec.warnings.append("the ring buffer lost events (" + ", ".join(
                 f"CPU {c}: {n}" for c, n in meta["lost_events"].items()) + f"); record with a bigger --buffer-kb "
                 f"(now {buffer_kb} per CPU) or fewer events")
+        finished = True
     finally:
         if gate is not None:
             os.close(gate)
         if child is not None and rec.exit is None:
             rec.exit = _stop_child(child, [signal.SIGKILL])
+        if child is not None:
+            reap_orphans()  # what the command left running (a setsid daemon included) goes with it
         if pipe_fd is not None:
             os.close(pipe_fd)
-        out_f.close()
         cleanup_errors = _teardown(inst, created)
-        changes = state_changes(before, tracing_state(root))
+        changes = state_changes(before, tracing_state(root)) if before is not None else []
         if mounted:
             p = subprocess.run(["umount", root], capture_output=True, text=True)
-            if p.returncode != 0 or find_tracefs() is not None:
+            if p.returncode != 0 or any(m == root and t == "tracefs" for m, t in _mounts()):
                 cleanup_errors.append(f"umount {root}: {(p.stderr or p.stdout).strip() or 'still mounted'}")
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
+        try:
+            out_f.close()
+        except OSError:
+            pass
         meta["tracing_state_restored"] = not changes and not cleanup_errors
         meta["tracing_state_changes"] = changes + cleanup_errors
         if changes or cleanup_errors:
             rec.warnings.append("tracing state NOT restored: " + "; ".join(changes + cleanup_errors))
         meta["exit"] = rec.exit
         meta["interrupted"] = rec.interrupted
+        meta["signal"] = stop[0] if stop else None
         meta["timed_out"] = rec.timed_out
         meta["warnings"] = rec.warnings
         meta["complete"] = True
-        _write_meta(out, meta)
+        try:
+            _write_meta(out, meta)
+        except KprofError:
+            if finished:  # else the error that stopped the recording is the one to report
+                raise
     return rec
 
 
 def _write_meta(out: Path, meta: dict) -> None:
-    tmp = sidecar(out, "meta.json.tmp")
-    tmp.write_text(json.dumps(meta, indent=1, default=str) + "\n")
-    os.replace(tmp, sidecar(out, "meta.json"))
+    write_atomic(sidecar(out, "meta.json"), json.dumps(meta, indent=1, default=str) + "\n")
+
+
+def _copy_modules(out: Path, what: str) -> None:
+    with open(kmodules.PROC_MODULES, "rb") as f:
+        write_atomic(sidecar(out, what), f.read())
+
+
+def _open_output(out: Path):
+    """The trace file, opened for writing without following a link; a device or other non-regular file is
+    refused (the side files are named after it: -o /dev/full would put them in /dev)."""
+    try:
+        st = os.lstat(out)
+    except FileNotFoundError:
+        st = None
+    except OSError as e:
+        raise write_error(out, e, "write the trace") from None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        kind = "a symbolic link" if stat.S_ISLNK(st.st_mode) else "a directory" if stat.S_ISDIR(st.st_mode) \
+            else "not a regular file"
+        raise KprofError(f"{out}: {kind}: give the path of a regular file for the trace (its side files "
+                         f"{out.name}.meta.json … go next to it)")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as e:
+        raise write_error(out, e, "write the trace") from None
+    return os.fdopen(fd, "wb", buffering=0)  # unbuffered: a full disk shows at the write, not at close
 
 
 _CHILD_ERRORS: dict[int, int] = {}     # child pid → read end of the pipe its exec error would come through
@@ -483,8 +564,8 @@ def _spawn_gated(exe: str, command: list[str], cwd: str | None, env: dict | None
             os.close(err_r)
             os.close(ready_r)
             os.setpgid(0, 0)
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(s, signal.SIG_DFL)
             if cwd:
                 os.chdir(cwd)
             os.write(ready_w, b"r")                    # tracing starts after this: only the gate read and
@@ -534,8 +615,8 @@ def _stream(fd, out_f, inst, child, start, duration, stop, rec: Recording, meta,
         if now - last_tick >= 1.0:
             last_tick = now
             snap, _ = kmodules.read_modules()
-            if snap is not None:
-                shutil.copyfile(kmodules.PROC_MODULES, sidecar(rec.trace, "modules-during"))
+            if snap is not None and meta["modules"]["before"]:
+                _copy_modules(rec.trace, "modules-during")
                 meta["modules"]["during"] = sidecar(rec.trace, "modules-during").name
                 meta["modules"]["during_at_s"] = round(now - start, 1)
             if progress is not None:
@@ -557,7 +638,7 @@ def _stream(fd, out_f, inst, child, start, duration, stop, rec: Recording, meta,
     if end is None and child is not None:
         end = _stop_child(child, [signal.SIGKILL])
     if meta["modules"].get("during") is None and meta["modules"]["before"]:   # shorter than a second
-        shutil.copyfile(kmodules.PROC_MODULES, sidecar(rec.trace, "modules-during"))
+        _copy_modules(rec.trace, "modules-during")
         meta["modules"]["during"] = sidecar(rec.trace, "modules-during").name
         meta["modules"]["during_at_s"] = round(time.monotonic() - start, 1)
     return end, written

@@ -69,6 +69,7 @@ from profiler.footprint import strip_dev
 from profiler.kernel import syscalls
 from profiler.kernel.errnos import errno_name, errno_number, restart_text
 from profiler.record.strace import TraceOutcome, become_subreaper, supervise
+from profiler.signals import reset_in_child
 
 # ---- ptrace(2) constants python-ptrace 0.9.9 does not have --------------------------------------
 PTRACE_SEIZE = 0x4206
@@ -885,7 +886,7 @@ def _trace(path: str, argv: list[str], cwd: str, env: dict, log_path: str, stdou
            stderr_path: str, inject: list, spi=None, device_report: str | None = None) -> int:
     """Body of the tracer process: start the command seized, trace it to the end; returns its exit code."""
     os.setsid()                                   # like strace's session: Ctrl-C reaches kprof only
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    reset_in_child()                              # SIGINT, SIGTERM, SIGHUP: default actions
     become_subreaper()                            # daemonised tracees stay our children
     # a stopped or ended tracee's SIGCHLD stays pending for _wait_or_wake's sigtimedwait (delay injection)
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
@@ -998,7 +999,8 @@ class _TracerProcess:
 
 
 def record_ptrace(argv: list[str], log_path: str, *, cwd: str, env: dict, timeout: float,
-                  stdout_path: str, stderr_path: str, consume=None, inject=(), spi=None) -> TraceOutcome:
+                  stdout_path: str, stderr_path: str, consume=None, inject=(), spi=None,
+                  stop_at_root: bool = False) -> TraceOutcome:
     """Run ``argv`` under kprof's ptrace tracer; on timeout or Ctrl-C kill the traced tree and keep the partial log.
 
     The contract of ``record_strace``: the log (strace's text format, no -C summary) is followed while
@@ -1041,7 +1043,7 @@ def record_ptrace(argv: list[str], log_path: str, *, cwd: str, env: dict, timeou
         return _TracerProcess(pid)
 
     try:
-        proc = supervise(start, log_path, timeout, outcome, consume)
+        proc = supervise(start, log_path, timeout, outcome, consume, stop_at_root)
     finally:
         if report_w >= 0:
             os.close(report_w)

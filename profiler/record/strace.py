@@ -34,6 +34,8 @@ class TraceOutcome:
     interrupted: bool = False
     strace_messages: list[str] | None = None
     device: dict | None = None      # what an emulated device served at the syscall boundary (ptrace backend)
+    signal: int | None = None       # what interrupted it: SIGINT (Ctrl-C), SIGTERM or SIGHUP
+    left_running: list[str] | None = None   # what was still running when the root process exited (killed)
 
 
 def strace_path() -> str:
@@ -123,7 +125,8 @@ def check_ptrace_failure(messages: list[str]) -> None:
 
 
 def record_strace(argv: list[str], log_path: str, *, cwd: str, env: dict, timeout: float,
-                  stdout_path: str, stderr_path: str, consume=None, inject=()) -> TraceOutcome:
+                  stdout_path: str, stderr_path: str, consume=None, inject=(),
+                  stop_at_root: bool = False) -> TraceOutcome:
     """Run ``argv`` under strace; on timeout or Ctrl-C kill the traced tree and keep the partial log.
 
     ``inject`` holds fault rules (profiler.faults.Rule) applied through strace's -e inject=.
@@ -145,43 +148,120 @@ def record_strace(argv: list[str], log_path: str, *, cwd: str, env: dict, timeou
             return subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                     start_new_session=True)
 
-    proc = supervise(start, log_path, timeout, outcome, consume)
+    proc = supervise(start, log_path, timeout, outcome, consume, stop_at_root)
     outcome.returncode = proc.returncode
     outcome.strace_messages = _strace_messages(stderr_path)
     return outcome
 
 
-def supervise(start, log_path: str, timeout: float, outcome: TraceOutcome, consume):
+def supervise(start, log_path: str, timeout: float, outcome: TraceOutcome, consume, stop_at_root: bool = False):
     """Start a tracer (``start()`` returns a Popen-like object) and follow its log until it ends.
 
-    Ctrl-C only sets a flag here (the traced tree is then killed, the tracer finishes the log), the
-    deadline is enforced, and whatever happens nothing is left running (we are the subreaper of the
-    traced tree) and SIGINT's handler is restored. Sets ``outcome.wall``; returns the tracer.
+    Ctrl-C, SIGTERM and SIGHUP only set a flag here (the traced tree is then killed, the tracer finishes
+    the log), the deadline is enforced, and whatever happens nothing is left running (we are the subreaper
+    of the traced tree). With ``stop_at_root``, the run ends when the command's own process exits: what
+    it left running is named in ``outcome.left_running`` and killed, so a daemonising command does not
+    cost the whole timeout. The signal handlers are restored, unless a signal came: then kprof is
+    stopping, and later signals are only noted while it writes its files. Sets ``outcome.wall``; returns
+    the tracer.
     """
+    from profiler import signals
+
     become_subreaper()
     interrupted = []
-    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
+    previous = signals.watch(interrupted)
     started = time.monotonic()
     proc = None
     try:
         proc = start()
-        follow_log(proc, log_path, started + timeout, outcome, interrupted, consume or (lambda lines: None))
+        follow_log(proc, log_path, started + timeout, outcome, interrupted, consume or (lambda lines: None),
+                   RootWatch(proc.pid, from_log=isinstance(proc, subprocess.Popen)) if stop_at_root else None)
     finally:
         if proc is not None and proc.returncode is None:  # an exception in consume: leave nothing behind
             kill_tree(proc.pid)
             proc.kill()
             proc.wait()
         reap_orphans()
-        signal.signal(signal.SIGINT, previous)
+        if interrupted:  # also one that came after the tracer ended: kprof still stops with its code
+            outcome.interrupted, outcome.signal = True, outcome.signal or interrupted[0]
+            signals.defer()
+        else:
+            signals.restore(previous)
         outcome.wall = time.monotonic() - started
     return proc
 
 
-def follow_log(proc, log_path: str, deadline: float, outcome: TraceOutcome, interrupted: list, consume) -> None:
-    """Follow the growing log until strace exits; enforce the deadline and Ctrl-C on the way."""
+class RootWatch:
+    """Whether the traced command's own process has exited. Its pid: with strace, the first pid in the log
+    (its execve; strace writes the log at once, and its own probe children come first among its children);
+    with kprof's ptrace tracer, whose log is buffered, its traced child, looked for right after it starts
+    (it holds the command stopped before exec, so it cannot be missed; later, a daemon re-parented to the
+    tracer could be taken for it)."""
+
+    def __init__(self, tracer: int, from_log: bool):
+        self.tracer = tracer
+        self.from_log = from_log
+        self.root: int | None = None
+        self.next_check = 0.0
+
+    def find(self, proc, wait: float = 5.0) -> None:
+        end = time.monotonic() + wait if not self.from_log else 0
+        while self.root is None and time.monotonic() < end and proc.poll() is None:
+            try:
+                with open(f"/proc/{self.tracer}/task/{self.tracer}/children") as f:
+                    kids = [int(k) for k in f.read().split()]
+            except (OSError, ValueError):
+                kids = []
+            traced = [k for k in kids if _tracer_of(k) == self.tracer]  # not a helper the tracer ran itself
+            self.root = min(traced) if traced else None
+            time.sleep(0.001)
+
+    def first_line(self, line: str) -> None:
+        head = line.split(None, 1)[0] if line.strip() else ""
+        if self.root is None and head.isdigit():
+            self.root = int(head)
+
+    def exited(self, now: float) -> bool:
+        if self.root is None or now < self.next_check:
+            return False
+        self.next_check = now + 0.05
+        try:
+            with open(f"/proc/{self.root}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            return True
+        return stat[stat.rfind(b")") + 2:].split()[0] in (b"Z", b"X")
+
+
+def _tracer_of(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("TracerPid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _describe(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().rstrip(b"\0").split(b"\0")
+    except OSError:
+        return f"pid {pid}"
+    return f"pid {pid} ({' '.join(a.decode(errors='replace') for a in argv)[:120]})"
+
+
+def follow_log(proc, log_path: str, deadline: float, outcome: TraceOutcome, interrupted: list, consume,
+               root: RootWatch | None = None) -> None:
+    """Follow the growing log until strace exits; enforce the deadline, Ctrl-C and (``root``) the end of the
+    command's own process on the way."""
     log = None
     partial = ""
     killed_at = None
+    if root is not None:
+        root.find(proc)
     while True:
         if log is None and os.path.exists(log_path):
             log = open(log_path, encoding="utf-8", errors="surrogateescape")
@@ -189,13 +269,21 @@ def follow_log(proc, log_path: str, deadline: float, outcome: TraceOutcome, inte
         if chunk:
             lines = (partial + chunk).split("\n")
             partial = lines.pop()
+            if root is not None and root.root is None and lines:
+                root.first_line(lines[0])
             consume(lines)
             continue
         if proc.poll() is not None:
             break
         now = time.monotonic()
+        if root is not None and killed_at is None and outcome.left_running is None and root.exited(now):
+            left = [p for p in descendants(os.getpid()) if p != proc.pid]
+            outcome.left_running = [_describe(p) for p in left]
+            if left:
+                kill_tree(os.getpid(), spare=proc.pid)
         if killed_at is None and (interrupted or now > deadline):
             outcome.interrupted, outcome.timed_out = bool(interrupted), not interrupted
+            outcome.signal = interrupted[0] if interrupted else None
             kill_tree(os.getpid(), spare=proc.pid)
             killed_at = now
         elif killed_at is not None and now > killed_at + _GRACE:

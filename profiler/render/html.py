@@ -57,7 +57,7 @@ def _is_num(value) -> bool:
 
 def bar_chart(title: str, series: dict[str, dict[str, float]]) -> str:
     """Horizontal grouped bars: one group per category (e.g. subsystem), one bar per series (e.g. command)."""
-    categories = sorted({c for s in series.values() for c in s}, key=lambda c: -max(s.get(c, 0) for s in series.values()))
+    categories = sorted({c for s in series.values() for c in s}, key=lambda c: (-max(s.get(c, 0) for s in series.values()), c))
     names = list(series)
     peak = max((v for s in series.values() for v in s.values()), default=1) or 1
     bar, gap, label_w, width = 14, 8, 170, 900

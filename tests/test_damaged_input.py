@@ -1,0 +1,143 @@
+"""Damaged and hostile inputs: deep YAML, NaN where a number belongs, a bad errno, damaged baselines,
+footprints and bundles, a device as input, a huge Nightscout count, ftrace analyze on a strace log.
+Each is one message and exit 2 (the CLI's output is grepped for a traceback), never a crash or a hang."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import ROOT, kprof
+from .test_bad_input import no_traceback
+
+SCENARIO = 'name: {name}\ndescription: x\ncommand: ["true"]\n'
+LOG = '1 1.0 openat(-100</>, "/etc/hosts", 0x80000) = 3</etc/hosts> <0.1>\n1 1.1 close(3</etc/hosts>) = 0 <0.1>\n'
+
+
+def one_message(p, *words):
+    assert p.returncode == 2, (p.returncode, p.stdout[-2000:], p.stderr[-2000:])
+    no_traceback(p)
+    assert all(w in p.stderr for w in words), p.stderr
+
+
+@pytest.mark.parametrize("body,words", [
+    ("x: " + "[" * 300 + "]" * 300 + "\n", ["nested too deeply"]),
+    ("x: " + "{a: " * 300 + "1" + "}" * 300 + "\n", ["missing required key"]),
+    ("timeout: .nan\n", ["timeout: must be a finite number"]),
+    ("timeout: .inf\n", ["timeout: must be a finite number"]),
+    ("inject: [{syscall: read, error: EFOO}]\n", ["inject[0].error: 'EFOO' is not an errno name"]),
+], ids=["deep-list", "deep-map", "nan-timeout", "inf-timeout", "bad-errno"])
+def test_bad_scenarios_are_one_message(tmp_path, body, words):
+    f = tmp_path / "bad.yaml"
+    f.write_text((SCENARIO.format(name="bad") + body) if not body.startswith("x:") else body)
+    one_message(kprof("validate", f), *words)
+    one_message(kprof("run", f, "-o", tmp_path / "b"), *words)
+
+
+def test_device_as_input_is_refused_before_reading():
+    for args, what in ((["validate", "/dev/zero"], "not a scenario file"), (["analyze", "/dev/zero"], "/dev/zero: "),
+                       (["report", "/dev/zero"], "a device"), (["compare", "/dev/zero", "/dev/zero"], "a device"),
+                       (["ftrace", "analyze", "/dev/zero"], "a device, not an ftrace text file")):
+        p = kprof(*args, timeout=60)
+        one_message(p, what)
+
+
+def test_list_goes_on_past_a_bad_file(tmp_path):
+    (tmp_path / "deep.yaml").write_text("x: " + "[" * 300 + "]" * 300 + "\n")
+    (tmp_path / "nan.yaml").write_text(SCENARIO.format(name="nan") + "timeout: .nan\n")
+    (tmp_path / "good.yaml").write_text(SCENARIO.format(name="good"))
+    p = kprof("list", tmp_path, "-f", "json", check=0)
+    no_traceback(p)
+    rows = {r["scenario"]: r["runs here"] for r in json.loads(p.stdout)}
+    assert rows["good"].startswith("yes") or rows["good"].startswith("no: ")
+    assert "nested too deeply" in rows["deep"] and "finite number" in rows["nan"]
+
+
+@pytest.fixture
+def footprint(tmp_path):
+    log = tmp_path / "x.log"
+    log.write_text(LOG)
+    fp = tmp_path / "fp.json"
+    kprof("analyze", log, "--footprint", fp, check=0)
+    return json.loads(fp.read_text())
+
+
+def damaged_footprints(fp):
+    def changed(f):
+        d = json.loads(json.dumps(fp))
+        f(d)
+        return d
+    yield "string count", changed(lambda d: d["syscalls"]["openat"].update(calls="7"))
+    yield "NaN count", changed(lambda d: d["syscalls"]["openat"].update(calls=float("nan")))
+    yield "negative count", changed(lambda d: d["syscalls"]["openat"].update(calls=-1))
+    yield "NaN time", changed(lambda d: d["syscalls"]["openat"].update(time=float("nan")))
+    yield "errors not a mapping", changed(lambda d: d["syscalls"]["openat"].update(errors=[1]))
+    yield "file count a string", changed(lambda d: next(iter(d["files"].values())).update(calls="x"))
+
+
+def test_damaged_footprints(tmp_path, footprint):
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(footprint))
+    for case, data in damaged_footprints(footprint):
+        f = tmp_path / "bad.json"
+        f.write_text(json.dumps(data))
+        for args in (["report", f], ["compare", good, f]):
+            p = kprof(*args)
+            assert p.returncode == 2, (case, p.stdout, p.stderr)
+            no_traceback(p)
+            assert "damaged footprint" in p.stderr, (case, p.stderr)
+
+
+def test_damaged_baselines(tmp_path, footprint):
+    good = {"format": "kprof-baseline", "version": 1, "scenario": "determine-basal", "created": "now",
+            "meta": {"arch": "x86_64", "versions": {}}, "runs": [{"syscall": {"openat": 1}}], "footprint": footprint}
+    cases = {"runs a mapping": {"runs": {"syscall": {"openat": 1}}}, "runs a string": {"runs": "abc"},
+             "string count": {"runs": [{"syscall": {"openat": "1"}}]},
+             "NaN count": {"runs": [{"syscall": {"openat": float("nan")}}]},
+             "category a list": {"runs": [{"syscall": [1]}]},
+             "meta a list": {"meta": []}, "versions a string": {"meta": {"versions": "1.0"}},
+             "version a string": {"version": "1"}}
+    for case, change in cases.items():
+        d = tmp_path / case.replace(" ", "-")
+        d.mkdir()
+        (d / "determine-basal.json").write_text(json.dumps({**good, **change}))
+        for args in (["compare", d / "determine-basal.json", d / "determine-basal.json"],
+                     ["check", ROOT / "scenarios" / "determine-basal.yaml", "--baseline", d, "--results", tmp_path]):
+            p = kprof(*args)
+            assert p.returncode == 2, (case, args[0], p.stdout[-1000:], p.stderr[-1000:])
+            no_traceback(p)
+            assert "baseline" in p.stderr, (case, p.stderr)
+
+
+def test_damaged_bundles(tmp_path, footprint):
+    for case, meta in {"meta a list": "[1, 2]", "versions a string": '{"versions": "x"}',
+                       "runs a mapping": '{"runs": {"a": 1}}', "not JSON": "{", "deep": "[" * 100000}.items():
+        b = tmp_path / case.replace(" ", "-")
+        b.mkdir()
+        (b / "footprint.json").write_text(json.dumps(footprint))
+        (b / "meta.json").write_text(meta)
+        for args in (["report", b], ["compare", b, b]):
+            p = kprof(*args)
+            assert p.returncode == 2, (case, p.stdout[-500:], p.stderr[-500:])
+            no_traceback(p)
+            assert "meta.json" in p.stderr, (case, p.stderr)
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100000)
+    one_message(kprof("report", deep), "nested too deeply")
+
+
+def test_ftrace_analyze_on_a_strace_log_is_linear(tmp_path):
+    """Input that is not ftrace (here 100k strace lines, which hold no '[') is refused with a message at once:
+    no pattern spans a line break (one did, and every line's match attempt scanned the rest: > 10 min)."""
+    from profiler.parse.ftrace_text import _chunk_regexes
+    for regex in _chunk_regexes(()):
+        m = regex.search(b"\nnot ftrace at all\n  cat-1 [000] 1.0: sys_enter: NR 0 (0\n")
+        assert m and b"\n" not in m.group(0).strip(b"\n"), m.group(0)
+    log = tmp_path / "strace.log"
+    log.write_text("".join(f'{1000 + i % 7} 1.{i:06d} openat(AT_FDCWD</>, "/etc/hosts", O_RDONLY) = 3</etc/hosts> '
+                           f'<0.000010>\n' for i in range(100_000)))
+    p = subprocess.run([sys.executable, "-m", "profiler", "ftrace", "analyze", str(log), "--arch", "x86_64"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=300)   # a hang guard, not a measurement
+    one_message(p, "no ftrace event lines found", "kprof analyze")
