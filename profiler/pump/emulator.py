@@ -816,6 +816,17 @@ class Reply:
     note: str | None = None
 
 
+def _prefer_this_thread() -> None:
+    """The radio must answer within the client's timeouts (50 ms for GetVersion and register updates, §1.6),
+    while kprof's log analysis runs in the same process and the traced command, strace and other scenarios
+    (-j) want the same cores: give the serving thread a larger CPU share (nice -10 for this thread only).
+    Needs CAP_SYS_NICE; without it the thread keeps its priority."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), -10)
+    except OSError:
+        pass
+
+
 class PumpEmulator:
     """The radio + pump on a pty.  ``start()`` → serve; ``slave_path`` for the client; ``stop()``.
 
@@ -1077,6 +1088,7 @@ class PumpEmulator:
 
     # the serving thread
     def _serve(self) -> None:
+        _prefer_this_thread()
         buf = bytearray()
         try:
             while not self._stopping:
