@@ -92,7 +92,8 @@ def finish(proc, sig, to_group):
 @needs_root
 @pytest.mark.parametrize("sig,backend,to_group", [
     (signal.SIGTERM, "strace", False), (signal.SIGHUP, "strace", True), (signal.SIGTERM, "ptrace", True),
-    (signal.SIGHUP, "ptrace", False)], ids=["term-strace", "hup-group-strace", "term-group-ptrace", "hup-ptrace"])
+    (signal.SIGHUP, "ptrace", False), (signal.SIGTERM, "bpf", False)],
+    ids=["term-strace", "hup-group-strace", "term-group-ptrace", "hup-ptrace", "term-bpf"])
 def test_term_and_hup_are_handled_like_ctrl_c(tmp_path, sig, backend, to_group):
     marker = f"4714.{sig}{len(backend)}"
     bundle = tmp_path / "b"
@@ -102,7 +103,8 @@ def test_term_and_hup_are_handled_like_ctrl_c(tmp_path, sig, backend, to_group):
     proc = start_kprof(tmp_path, "run", sc, "--out", bundle)
     before = wait_for(proc, marker)
     assert any(b"sleep" in argv[0] for _, _, argv in before)
-    tracer = [p for p in before if (b"strace" in p[2][0]) or backend == "ptrace"]
+    tracer = [p for p in before if (b"strace" in p[2][0]) or backend == "ptrace"
+              or (backend == "bpf" and any(b"bpftrace" in a for a in p[2]))]
     assert tracer, "the tracer is part of kprof's tree"
     time.sleep(0.3)
     out, err = finish(proc, sig, to_group)
@@ -161,7 +163,7 @@ def test_signal_during_a_prepare_step(tmp_path, sig):
 
 @needs_strace
 @needs_root
-@pytest.mark.parametrize("backend", ["strace", "ptrace"])
+@pytest.mark.parametrize("backend", ["strace", "ptrace", "bpf"])
 def test_daemonising_command_stops_when_its_root_process_exits(tmp_path, backend):
     """stop: root (the default): the run ends with the command's own process; the daemon it left is named
     and killed, and the run is not a timeout. stop: tree waits for the daemon (here: until the timeout)."""

@@ -320,10 +320,11 @@ def parse_output(text: str) -> dict:
 # ---- the recorder -------------------------------------------------------------------------------------
 
 def record_bpf(argv: list[str], log_path: str, *, cwd: str, env: dict, timeout: float, stdout_path: str,
-               stderr_path: str, consume=None, inject=()) -> TraceOutcome:
+               stderr_path: str, consume=None, inject=(), stop_at_root: bool = False) -> TraceOutcome:
     """Run ``argv`` gated, bpftrace counting its process tree; write the aggregates to ``log_path`` (JSON).
 
-    Same contract as record_strace (``consume`` is not called: there is no stream). The aggregates hold,
+    Same contract as record_strace (``consume`` is not called: there is no stream; ``stop_at_root``: the run
+    ends when the command's own process exits, what it left running named and killed). The aggregates hold,
     next to bpftrace's maps, what only this moment can tell: the paths resolved in the command's mount
     namespace and working directory, and the device nodes behind device numbers.
     """
@@ -335,8 +336,9 @@ def record_bpf(argv: list[str], log_path: str, *, cwd: str, env: dict, timeout: 
         raise KprofError(f"{argv[0]!r} not found on the command's PATH ({env.get('PATH', '')})")
     arch = syscalls.host_arch()
     become_subreaper()
+    from profiler import signals
     interrupted: list = []
-    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
+    previous = signals.watch(interrupted)     # Ctrl-C, SIGTERM, SIGHUP: stop the tree, keep the counts
     outcome = TraceOutcome(returncode=None, wall=0.0)
     gate_r, gate_w = os.pipe()
     child = tracer = None
@@ -352,7 +354,7 @@ def record_bpf(argv: list[str], log_path: str, *, cwd: str, env: dict, timeout: 
         os.write(gate_w, b"g")                      # the command may exec now: every probe is attached
         os.close(gate_w)
         gate_w = None
-        _wait_tree(child, tracer.pid, started + timeout, outcome, interrupted)
+        _wait_tree(child, tracer.pid, started + timeout, outcome, interrupted, stop_at_root)
         outcome.wall = time.monotonic() - started
         try:
             _stop(tracer)
@@ -381,7 +383,11 @@ def record_bpf(argv: list[str], log_path: str, *, cwd: str, env: dict, timeout: 
             tracer.kill()
             tracer.wait()
         _reap_all(None)
-        signal.signal(signal.SIGINT, previous)
+        if interrupted:  # kprof is stopping: later signals are only noted while it writes its files
+            outcome.signal = outcome.signal or interrupted[0]
+            signals.defer()
+        else:
+            signals.restore(previous)
         if not outcome.wall:
             outcome.wall = time.monotonic() - started
     try:
@@ -534,8 +540,11 @@ def _reap_all(spare: int | None) -> list[int]:
     return live
 
 
-def _wait_tree(child, tracer_pid: int, deadline: float, outcome: TraceOutcome, interrupted: list) -> None:
-    """Until the command and everything it left behind (re-parented to us, the subreaper) have ended."""
+def _wait_tree(child, tracer_pid: int, deadline: float, outcome: TraceOutcome, interrupted: list,
+               stop_at_root: bool = False) -> None:
+    """Until the command and everything it left behind (re-parented to us, the subreaper) have ended; with
+    ``stop_at_root``, what is left when the command's own process exits is named and killed."""
+    from profiler.record.strace import _describe, descendants
     killed_at = None
     pause = 0.002
     while True:
@@ -543,8 +552,14 @@ def _wait_tree(child, tracer_pid: int, deadline: float, outcome: TraceOutcome, i
         if child.returncode is not None and not _reap_all(tracer_pid) and not _live_below(tracer_pid):
             return
         now = time.monotonic()
+        if stop_at_root and child.returncode is not None and killed_at is None and outcome.left_running is None:
+            left = [p for p in descendants(os.getpid()) if p != tracer_pid]
+            outcome.left_running = [_describe(p) for p in left]
+            if left:
+                kill_tree(os.getpid(), spare=tracer_pid)
         if killed_at is None and (interrupted or now > deadline):
             outcome.interrupted, outcome.timed_out = bool(interrupted), not interrupted
+            outcome.signal = interrupted[0] if interrupted else None
             kill_tree(os.getpid(), spare=tracer_pid)
             killed_at = now
         elif killed_at is not None and now > killed_at + _GRACE:
