@@ -509,19 +509,8 @@ def _wait_ready(tracer, raw_path: str, err_path: str) -> None:
 
 def _children(pid: int) -> list[tuple[int, bool]]:
     """Direct children of ``pid`` (pid, is a zombie)."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                st = f.read()
-        except OSError:
-            continue
-        fields = st[st.rfind(b")") + 2:].split()
-        if int(fields[1]) == pid:
-            out.append((int(entry), fields[0] == b"Z"))
-    return out
+    from profiler.record.strace import processes
+    return [(child, state == b"Z") for child, state, ppid in processes() if ppid == pid]
 
 
 def _reap_all(spare: int | None) -> list[int]:

@@ -46,9 +46,8 @@ def strace_path() -> str:
     return path
 
 
-def descendants(root: int) -> list[int]:
-    """Every live process below ``root`` (from /proc; children may have left its process group)."""
-    children: dict[int, list[int]] = {}
+def processes():
+    """(pid, state, ppid) of every process in /proc, e.g. (412, b"S", 1)."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -57,11 +56,17 @@ def descendants(root: int) -> list[int]:
                 stat = f.read()
         except OSError:
             continue
-        # the comm field may hold spaces and parens: the ppid follows the last ')'
+        # the comm field may hold spaces and parens: the state and ppid follow the last ')'
         fields = stat[stat.rfind(b")") + 2:].split()
-        if fields[0] == b"Z":
-            continue  # already dead, waiting for its parent to reap it
-        children.setdefault(int(fields[1]), []).append(int(entry))
+        yield int(entry), fields[0], int(fields[1])
+
+
+def descendants(root: int) -> list[int]:
+    """Every live process below ``root`` (from /proc; children may have left its process group)."""
+    children: dict[int, list[int]] = {}
+    for pid, state, ppid in processes():
+        if state != b"Z":  # a zombie is already dead, waiting for its parent to reap it
+            children.setdefault(ppid, []).append(pid)
     out, todo = [], [root]
     while todo:
         for child in children.get(todo.pop(), []):
