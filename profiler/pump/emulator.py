@@ -62,10 +62,12 @@ end); with ``@N`` only in the first N pages.  See :func:`parse_fault` and ``FAUL
 from __future__ import annotations
 
 import datetime as _dt
+import gc
 import math
 import os
 import re
 import select
+import sys
 import threading
 import time
 import tty
@@ -901,6 +903,12 @@ class PumpEmulator:
             os.close(slave)
             raise
         self._master, self._slave = master, slave
+        # the serving thread shares the interpreter with kprof's live log analysis: a thread holding the GIL
+        # gives it up only every switch interval (5 ms by default) and a full garbage collection holds it for
+        # as long as it scans, while the client allows the radio 50 ms (§1.6): switch every 1 ms, and keep
+        # the objects that exist now (modules, tables) out of later collections
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
+        gc.freeze()
         self._thread = threading.Thread(target=self._serve, name="kprof-pump-emulator", daemon=True)
         self._thread.start()
         return self
