@@ -25,6 +25,7 @@ from profiler.record import strace as strace_rec
 from profiler.scenario import load_scenario
 
 from .conftest import IN_CI, ROOT, needs_oref0, needs_root, needs_strace
+from .helpers.decoding import DECODING as DECODING_PROGRAM
 
 needs_bpf = pytest.mark.skipif(not IN_CI and (os.geteuid() != 0 or shutil.which("bpftrace") is None),
                                reason="needs root and bpftrace")
@@ -33,41 +34,12 @@ PY = sys.executable
 # a deterministic program: the same syscalls, in the same number, on every run (no threads, no timing)
 SHELL = ("cat /etc/hostname /nonexistent; ls /dev/null > /dev/null; echo hi > x.txt; "
          "(cd /; cat etc/hostname) > /dev/null; exec 3< /dev/zero; head -c 10 <&3 > /dev/null")
-DECODING = """
-    import fcntl, os, socket, termios
-    fd = os.open("/dev/null", os.O_RDONLY)
-    try:
-        fcntl.ioctl(fd, termios.TCGETS, bytes(64))
-    except OSError:
-        pass
-    os.close(os.dup(fd))
-    os.close(os.open("relative.txt", os.O_CREAT | os.O_WRONLY, 0o644))
-    try:
-        os.open("/nonexistent/kprof", os.O_RDONLY)
-    except OSError:
-        pass
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    u.setblocking(False)                                  # ioctl FIONBIO on a UDP socket
-    u.connect(("127.0.0.1", 9))
-    u.sendto(b"x", ("127.0.0.2", 9))
-    s6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-    try:
-        s6.connect(("::1", 9))
-    except OSError:
-        pass
-    x = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    x.bind("unix.sock")
-    a = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    a.bind("\\0kprof-abstract")
-    try:
-        socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).connect("/nonexistent.sock")
-    except OSError:
-        pass
-    for i in range(3):
-        pid = os.fork()
-        if pid == 0:
-            os.execv("/bin/sh", ["sh", "-c", f"exit {i}"])
-        os.waitpid(pid, 0)
+DECODING = DECODING_PROGRAM + """
+for i in range(3):
+    pid = os.fork()
+    if pid == 0:
+        os.execv("/bin/sh", ["sh", "-c", f"exit {i}"])
+    os.waitpid(pid, 0)
 """
 
 

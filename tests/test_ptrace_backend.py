@@ -31,6 +31,7 @@ from profiler.record.strace import descendants
 from profiler.scenario import load_scenario
 
 from .conftest import ROOT, SCENARIOS, needs_oref0, needs_root, needs_strace
+from .helpers.decoding import DECODING
 
 PY = sys.executable
 SHORT = 60  # seconds: every test program ends in well under this; a hang fails as a timeout, never blocks CI
@@ -243,37 +244,7 @@ def test_ctrl_c_kills_the_tree_and_keeps_the_log(tmp_path):
 
 @needs_strace
 def test_paths_devices_sockets_and_ioctls_decoded_as_strace_does(tmp_path):
-    prog = program(tmp_path, """
-        import fcntl, os, socket, termios
-        fd = os.open("/dev/null", os.O_RDONLY)
-        try:
-            fcntl.ioctl(fd, termios.TCGETS, bytes(64))
-        except OSError:
-            pass
-        os.close(os.dup(fd))
-        os.close(os.open("relative.txt", os.O_CREAT | os.O_WRONLY, 0o644))
-        try:
-            os.open("/nonexistent/kprof", os.O_RDONLY)
-        except OSError:
-            pass
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        u.setblocking(False)                                  # ioctl FIONBIO on a UDP socket
-        u.connect(("127.0.0.1", 9))
-        u.sendto(b"x", ("127.0.0.2", 9))
-        try:
-            s6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-            s6.connect(("::1", 9))
-        except OSError:
-            pass
-        x = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        x.bind("unix.sock")
-        a = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        a.bind("\\0kprof-abstract")
-        try:
-            socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).connect("/nonexistent.sock")
-        except OSError:
-            pass
-    """)
+    prog = program(tmp_path, DECODING)
     got = {b: record(tmp_path, [PY, prog], b) for b in ("strace", "ptrace")}
     for b, (o, a, _, _) in got.items():
         assert o.returncode == 0 and not a.problems, b

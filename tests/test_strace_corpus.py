@@ -113,17 +113,22 @@ def _strace(args, **kw):
     return subprocess.run(["strace", *args], capture_output=True, timeout=60, **kw)
 
 
+def _wait_until_traced(pid: int) -> None:
+    """Until a tracer has attached to ``pid`` (its TracerPid is no longer 0), 5 s at most."""
+    for _ in range(1000):
+        with open(f"/proc/{pid}/status") as f:
+            if "TracerPid:\t0\n" not in f.read():
+                return
+        time.sleep(0.005)
+
+
 def _attach(exe: Path, log: Path, wd: Path) -> None:
     """strace -p on a running corpus program (it waits for one byte on stdin until the tracer is in)."""
     prog = subprocess.Popen([str(exe), "wait", str(wd)], stdin=subprocess.PIPE)
     tracer = subprocess.Popen(["strace", "-f", "-C", "-yy", "-o", str(log), "-p", str(prog.pid)],
                               stderr=subprocess.DEVNULL)
     try:
-        for _ in range(1000):
-            with open(f"/proc/{prog.pid}/status") as f:
-                if "TracerPid:\t0\n" not in f.read():
-                    break
-            time.sleep(0.005)
+        _wait_until_traced(prog.pid)
         prog.stdin.write(b"x")
         prog.stdin.close()
         prog.wait(timeout=30)
@@ -427,11 +432,7 @@ def _attach_and_detach(log: Path) -> None:
     tracer = subprocess.Popen(["strace", "-f", "-C", "-yy", "-o", str(log), "-p", str(prog.pid)],
                               stderr=subprocess.DEVNULL)
     try:
-        for _ in range(1000):
-            with open(f"/proc/{prog.pid}/status") as f:
-                if "TracerPid:\t0\n" not in f.read():
-                    break
-            time.sleep(0.005)
+        _wait_until_traced(prog.pid)
         time.sleep(0.1)
         tracer.send_signal(2)
         tracer.wait(timeout=30)

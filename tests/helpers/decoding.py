@@ -1,0 +1,35 @@
+"""A small Python program that exercises what a footprint decodes from each call: paths, fds behind
+devices, sockets of every family kprof keys, ioctls on a device and on a socket. The ptrace and bpf
+backends' tests run it and compare their footprints with strace's."""
+
+DECODING = """
+import fcntl, os, socket, termios
+fd = os.open("/dev/null", os.O_RDONLY)
+try:
+    fcntl.ioctl(fd, termios.TCGETS, bytes(64))
+except OSError:
+    pass
+os.close(os.dup(fd))
+os.close(os.open("relative.txt", os.O_CREAT | os.O_WRONLY, 0o644))
+try:
+    os.open("/nonexistent/kprof", os.O_RDONLY)
+except OSError:
+    pass
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.setblocking(False)                                  # ioctl FIONBIO on a UDP socket
+u.connect(("127.0.0.1", 9))
+u.sendto(b"x", ("127.0.0.2", 9))
+try:
+    s6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s6.connect(("::1", 9))
+except OSError:
+    pass
+x = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+x.bind("unix.sock")
+a = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+a.bind("\\0kprof-abstract")
+try:
+    socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).connect("/nonexistent.sock")
+except OSError:
+    pass
+"""
