@@ -83,6 +83,13 @@ def _kconfig_syscalls(fp: Footprint | None, condition: str) -> set[str] | None:
     return None
 
 
+def _subsystem_syscalls(fp: Footprint | None, subsystem: str) -> set[str] | None:
+    """The syscalls that put ``subsystem`` in ``fp``; None when there is no footprint to ask."""
+    if fp is None:
+        return None
+    return next((set(r["syscalls"]) for r in fp.subsystem_rows() if r["subsystem"] == subsystem), set())
+
+
 def run_measures(fp: Footprint, modules: dict | None = None) -> dict[str, dict[str, int]]:
     """measures() plus the kernel modules the run made the kernel load (from the run's record)."""
     m = measures(fp)
@@ -221,8 +228,11 @@ def diff(baseline_runs: list[dict], base_fp: Footprint | None, now: dict, now_fp
             # sched_yield, a futex wait cut by a signal); so do a few listed items: their presence is shown
             # as a note, and only their counts can be a regression
             optional = timing and cat in ("syscall", "error") or f"{cat}:{key}" in rules["optional"]
-            if cat == "kconfig" and not optional:    # needed only by timing-dependent syscalls (futex)
-                names = _kconfig_syscalls(now_fp if value is not None else base_fp, key)
+            if cat in ("kconfig", "subsystem") and not optional:
+                # needed, or entered, only through timing-dependent syscalls (futex; the Go runtime's nanosleep
+                # is the time subsystem's only call in a client that gives up early): as optional as they are
+                find = _kconfig_syscalls if cat == "kconfig" else _subsystem_syscalls
+                names = find(now_fp if value is not None else base_fp, key)
                 optional = bool(names) and all(_timing(rules, "syscall", n) for n in names)
             lo, hi = min(counts), max(counts)     # an item absent from some baseline runs counts 0 there
             if value is None:

@@ -180,3 +180,30 @@ def test_junit_when_a_run_fails_and_a_baseline_is_missing(saved, tmp_path):
     assert lines[2].startswith("summary: FAIL: 2 checked: 1 error(s) (nobaseline), 1 failed run(s) (probe)"), lines
     table = p.stdout[p.stdout.index("probe: what changed"):]
     assert table.index("failed") < table.index("new"), "the failed run comes before the new program"
+
+
+def test_a_subsystem_entered_only_by_timing_dependent_syscalls_may_come_and_go():
+    """A Go client that gives up early may exit before its runtime sleeps (nanosleep, the time subsystem's only
+    call there): a note. A subsystem with any other call that vanishes is a change, even with a sleep in it."""
+    from collections import Counter
+
+    from profiler.compare import diff, measures, rules_for
+    from profiler.footprint import Footprint, SyscallStat
+
+    def fp(*names):
+        f = Footprint(arch="x86_64")
+        for n in names:
+            f.syscalls[n] = SyscallStat(2, Counter())
+        return f
+    base, now = fp("openat", "read", "nanosleep"), fp("openat", "read")
+    time_sub = next(r["subsystem"] for r in base.subsystem_rows() if r["syscalls"] == ["nanosleep"])
+    d = diff([measures(base)], base, measures(now), now, rules_for(None))
+    assert not [c for c in d.changes if c.category == "subsystem"], [c.message for c in d.changes]
+    assert any(time_sub in n and "timing-dependent" in n for n in d.notes), d.notes
+    d = diff([measures(now)], now, measures(base), base, rules_for(None))        # and when it appears
+    assert not [c for c in d.changes if c.category == "subsystem"]
+    base, now = fp("openat", "read", "nanosleep", "timer_settime"), fp("openat", "read")
+    assert {"nanosleep", "timer_settime"} <= set(next(r["syscalls"] for r in base.subsystem_rows()
+                                                  if r["subsystem"] == time_sub)), "timer_settime moved"
+    d = diff([measures(base)], base, measures(now), now, rules_for(None))
+    assert any(c.kind == "vanished" and c.category == "subsystem" and c.key == time_sub for c in d.changes)
