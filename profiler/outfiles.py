@@ -3,13 +3,16 @@
 Every file kprof writes goes through ``write_atomic``: a temp file created in the target directory with
 O_EXCL|O_NOFOLLOW (mkstemp), written, flushed to disk, then renamed over the target. A full disk leaves
 the old file (or none), never a 0-byte footprint.json or meta.json; a symlink planted at the target or at
-a guessable temp name is replaced, never followed. Output directories go through ``output_dir``.
+a guessable temp name is replaced, never followed. A terminal, pipe or character device the user names
+(``-o /dev/stdout``, ``-o /dev/null``) is written into, never replaced: renamed over, ``/dev/null`` would
+become a regular file for the whole machine. Output directories go through ``output_dir``.
 """
 from __future__ import annotations
 
 import errno
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 
@@ -32,6 +35,25 @@ def _umask() -> int:
     return mask
 
 
+def _stream_target(path: Path) -> bool:
+    """Whether ``path`` is something to write into rather than replace: an existing character device or FIFO
+    (a terminal, a pipe, /dev/null), or an open file of the caller's named by /dev/stdout, /dev/fd/N or
+    /proc/self/fd/N — reached directly or through a link root or the caller owns. A block device is refused."""
+    try:
+        link = os.lstat(path)
+        st = os.stat(path)
+    except OSError:
+        return False
+    if stat.S_ISLNK(link.st_mode) and link.st_uid not in (0, os.geteuid()):
+        return False              # someone else's link: replaced, never followed
+    if stat.S_ISBLK(st.st_mode):
+        raise KprofError(f"{path}: is a block device: kprof writes reports to files, terminals and pipes only")
+    if stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode) or stat.S_ISSOCK(st.st_mode):
+        return True
+    parent = os.path.realpath(path.parent)
+    return stat.S_ISLNK(link.st_mode) and (parent == "/dev" or parent.startswith("/proc/"))
+
+
 def write_atomic(path, data: str | bytes, mode: int = 0o644) -> None:
     """Replace ``path`` with ``data`` all at once (see the module's docstring); KprofError on failure."""
     path = Path(path)
@@ -39,6 +61,18 @@ def write_atomic(path, data: str | bytes, mode: int = 0o644) -> None:
         raise KprofError(f"{path}: is a directory, not a file to write")
     if isinstance(data, str):
         data = data.encode("utf-8", "surrogateescape")
+    if _stream_target(path):
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOCTTY)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise write_error(path, e) from None
+        return
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")

@@ -288,6 +288,8 @@ def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analys
             pump = PumpEmulator(config_from_mapping(scenario.pump, f"{scenario.path}: pump"), env=env).start()
             started.append(pump)
             devfs.private_dev({Path(SERIAL_DEVICE).name: pump.slave_path})
+        else:   # nothing the command does under /dev (a script's mv over /dev/null, as root) reaches the host's
+            devfs.private_dev({})
         if network == "none":
             resolv = devfs.loopback_resolver()
         for step in scenario.prepare:
@@ -513,19 +515,16 @@ def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None
                 analysis = BpfAnalysis(arch, aliases, source, name=str(run_dir / trace_name(scenario.backend)))
             else:
                 analysis = StraceAnalysis(arch, aliases, source, name=str(run_dir / "trace.log"))
-            # every scenario runs in its own mount namespace (private /tmp, and /dev for emulated devices);
+            # every scenario runs in its own mount namespace (private /tmp and /dev, emulated devices in it);
             # the network namespace only for network: none
             from profiler.environment import namespaces
             (trace, services, result), how = namespaces.run_isolated(
                 _execute, scenario, workdir, env, run_dir, analysis, network, net=network == "none", mount=True)
-            dev = ("" if scenario.pump is None else ", private /dev" if scenario.radio == "uart" else
-                   ", private /dev with a placeholder spidev node and a fake /sys/class/gpio")
+            dev = ("private /dev" if scenario.pump is None or scenario.radio == "uart" else
+                   "private /dev with a placeholder spidev node and a fake /sys/class/gpio")
             meta["isolation"] = "; ".join(
                 [f"network namespace ({how}), loopback only, resolv.conf naming 127.0.0.1" if network == "none"
-                 else "host network", f"mount namespace ({how}): private /tmp"
-                 + (", private /dev" if scenario.pump is not None and scenario.radio == "uart" else
-                    ", private /dev with a placeholder spidev node and a fake /sys/class/gpio"
-                    if scenario.pump is not None else "")])
+                 else "host network", f"mount namespace ({how}): private /tmp, {dev}"])
             outcome = RunOutcome(run_dir=run_dir, trace=trace, services=services, analysis=result)
             if result.footprint.syscalls:
                 result.footprint.save(run_dir / "footprint.json")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +28,44 @@ needs_strace = _needs(shutil.which("strace") is not None, "strace is not install
 needs_root = _needs(os.geteuid() == 0, "needs root (network namespaces, tracefs)")
 needs_oref0 = _needs((ROOT / "node_modules" / "oref0").is_dir() and shutil.which("node") is not None,
                      "oref0/node not installed (./setup.sh runs npm ci)")
+
+
+HOST_DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+
+
+def device_state(paths=HOST_DEVICES) -> dict:
+    """path → (file type, device number), None when absent."""
+    out = {}
+    for path in paths:
+        try:
+            st = os.lstat(path)
+            out[path] = (stat.S_IFMT(st.st_mode), st.st_rdev)
+        except OSError:
+            out[path] = None
+    return out
+
+
+def restore_device(path: str, state) -> None:
+    """Put a character device of the host's /dev back as it was (a failing test must not break the machine)."""
+    if state is None or state[0] != stat.S_IFCHR or os.geteuid() != 0:
+        return
+    if os.path.lexists(path):
+        os.unlink(path)
+    os.mknod(path, 0o666 | stat.S_IFCHR, state[1])
+    os.chmod(path, 0o666)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def host_devices_unchanged():
+    """The suite leaves the machine's /dev as it found it. A command renaming a file over /dev/null as root
+    (an oref0 script did, in a run without a private /dev) breaks every later redirect on the machine: reported
+    as an error of the last test, and put right."""
+    before = device_state()
+    yield
+    changed = {path: was for path, was in before.items() if device_state((path,))[path] != was}
+    for path, was in changed.items():
+        restore_device(path, was)
+    assert not changed, f"the suite changed the host's devices (restored): {sorted(changed)}"
 
 
 def kprof(*args, check=None, cwd=None, timeout=300, env=None):

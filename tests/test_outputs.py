@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from .conftest import ROOT, kprof, needs_root, needs_strace
+from .conftest import ROOT, device_state, kprof, needs_root, needs_strace, restore_device
 from .test_bad_input import no_traceback, scenario
 
 LOG = '1 1.0 openat(-100</>, "/etc/hosts", 0x80000) = 3</etc/hosts> <0.1>\n1 1.1 close(3</etc/hosts>) = 0 <0.1>\n'
@@ -205,3 +205,28 @@ def test_baseline_save_does_not_follow_a_planted_temp_link(tmp_path):
     kprof("baseline", "save", sc, "--repeat", "1", "--dir", d, "--results", tmp_path / "r", check=0)
     assert victim.read_text() == "root's file\n"
     assert json.loads((d / "based.json").read_text())["format"] == "kprof-baseline"
+
+
+def _device_id(path):
+    st = os.lstat(path)
+    return stat.S_IFMT(st.st_mode), st.st_rdev, st.st_ino
+
+
+def test_output_to_a_device_or_stdout_is_written_into_never_replaced(tmp_path):
+    """-o /dev/null must not turn the machine's /dev/null into a regular file (renaming over it would, as root);
+    -o /dev/stdout writes to the caller's stdout, a pipe here."""
+    log = tmp_path / "x.log"
+    log.write_text(LOG)
+    kprof("analyze", log, "--footprint", tmp_path / "fp.json", check=0)
+    before, state = _device_id("/dev/null"), device_state()
+    try:
+        kprof("report", tmp_path / "fp.json", "-f", "json", "-o", "/dev/null", check=0)
+        assert _device_id("/dev/null") == before
+    finally:
+        if device_state() != state:
+            restore_device("/dev/null", state["/dev/null"])
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    p = kprof("report", tmp_path / "fp.json", "-f", "json", "-o", "/dev/stdout", check=0)
+    assert json.loads(p.stdout)["sections"], p.stdout[:300]
+    assert os.path.islink("/dev/stdout")
+    assert not [n for n in os.listdir("/dev") if n.endswith(".tmp")]

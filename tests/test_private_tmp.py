@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, kprof, needs_root, needs_strace
+from .conftest import ROOT, device_state, kprof, needs_root, needs_strace, restore_device
 
 SCENARIO = """\
 name: {name}
@@ -60,3 +60,29 @@ def test_command_writes_stay_in_the_private_tmp(network, tmp_path):
     # the trace names the paths as the command used them
     trace = (bundle / "trace.log").read_text()
     assert f"/tmp/{token}.sock" in trace
+
+
+@needs_strace
+@needs_root
+def test_what_a_command_does_under_dev_stays_in_its_private_dev(tmp_path):
+    """As root, a script that renames a file over /dev/null would break the machine's /dev/null for everyone:
+    every scenario gets a /dev of its own, so the host's is never touched (nor is anything created there)."""
+    before = device_state()
+    token = f"kprof-test-{uuid.uuid4().hex}"
+    (tmp_path / "dev.yaml").write_text(
+        "name: dev\ndescription: renames a file over /dev/null and creates a file in /dev\n"
+        f"command: echo x > f && mv f /dev/null && test -f /dev/null && touch /dev/{token}\n"
+        "shell: true\ntimeout: 30\nexpect:\n  exit: 0\n")
+    try:
+        kprof("run", tmp_path / "dev.yaml", "-o", tmp_path / "bundle", "--format", "json", check=0)
+    finally:
+        broken = device_state() != before
+        if broken:   # put the machine right before failing
+            restore_device("/dev/null", before["/dev/null"])
+        leaked = os.path.lexists(f"/dev/{token}")
+        if leaked:
+            os.unlink(f"/dev/{token}")
+    assert not broken, "the command replaced the host's /dev/null"
+    assert not leaked, "the command's file appeared in the host's /dev"
+    meta = json.loads((tmp_path / "bundle" / "meta.json").read_text())
+    assert "private /dev" in meta["isolation"]

@@ -1,6 +1,7 @@
-"""Private files for one scenario, in its own mount namespace: an empty /tmp of its own, a /dev where
-device paths a client hard-codes (``/dev/serial0``) are bound to emulators, and a resolv.conf that points
-at loopback.
+"""Private files for one scenario, in its own mount namespace: an empty /tmp of its own, a /dev of its own
+(what the command does there — a script that renames a file over ``/dev/null`` as root — never reaches the
+host's) where device paths a client hard-codes (``/dev/serial0``) are bound to emulators, and a resolv.conf
+that points at loopback.
 
 Runs inside the scenario's own mount namespace (the caller has unshared
 CLONE_NEWNS and called make_mounts_private()). The host's /dev is never written: /dev is replaced, in this

@@ -79,7 +79,7 @@ def loopback_up() -> None:
 def _isolation_message(reason: str, net: bool) -> str:
     what = ("a network namespace" if net else "a mount namespace") + f" ({reason}). "
     why = ("The scenario asks for network: none (loopback only) and kprof never falls back to the host network. "
-           if net else "Every scenario runs with a private /tmp (and emulated devices in a private /dev). ")
+           if net else "Every scenario runs with a private /tmp and /dev (emulated devices in it). ")
     return ("cannot create " + what + why + "Run kprof as root, or enable "
             "unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 and "
             "user.max_user_namespaces>0; on Ubuntu also kernel.apparmor_restrict_unprivileged_userns=0), "
