@@ -211,9 +211,12 @@ def _execute(wl: Workload, workdir: Path, env: dict, out: Path, rec_opts: dict) 
         if rec_opts.get("untraced"):          # bench/workload_overhead.py: the same run, nothing recorded
             result = _run_untraced(list(sc.command), workdir, env, rec_opts["duration"])
         else:
+            iterations = rec_opts.pop("iterations", None)
+            until = (lambda: (count_iterations(wl, out / "logs") or 0) >= iterations) if iterations else None
             rec = record_ftrace(out / TRACE, command=list(sc.command), cwd=str(workdir), env=env,
-                                stop=_interrupted, **rec_opts)
+                                stop=_interrupted, until=until, **rec_opts)
             result = {"exit": rec.exit, "interrupted": rec.interrupted, "timed_out": rec.timed_out,
+                      "iterations_reached": rec.done,
                       "warnings": rec.warnings}
     finally:
         for s in started:
@@ -278,14 +281,18 @@ def count_iterations(wl: Workload, logs: Path) -> int | None:
 
 def run_workload(wl: Workload, out: Path, *, duration: float, discard_tail: float | None = None,
                  events: str = "syscalls", whole_system: bool = False, buffer_kb: int = 16384,
-                 progress=None, untraced: bool = False) -> dict:
-    """Run and record the workload into the bundle ``out``; returns meta.json's content. Ctrl-C or SIGTERM
-    stops it early (everything is stopped and restored; the partial recording is kept and analysed)."""
+                 progress=None, untraced: bool = False, iterations: int | None = None) -> dict:
+    """Run and record the workload into the bundle ``out``; returns meta.json's content. It ends after
+    ``duration``, or once ``iterations`` loop iterations have completed (the workload's iteration marker),
+    whichever comes first. Ctrl-C or SIGTERM stops it early (everything is stopped and restored; the partial
+    recording is kept and analysed)."""
     from profiler import runner
     from profiler.environment import namespaces
 
     sc = wl.scenario
     runner.check_runnable(sc)
+    if iterations is not None and not wl.iteration_log:
+        raise KprofError(f"{wl.path}: --iterations needs the workload's iteration: (a log and a marker to count)")
     out = out.resolve()
     if out.exists() and any(out.iterdir()):
         raise KprofError(f"{out}: exists and is not empty: give a new -o directory")
@@ -296,7 +303,8 @@ def run_workload(wl: Workload, out: Path, *, duration: float, discard_tail: floa
             "cron": {"interval_s": wl.cron_interval, "loops": [{"name": n, "command": c} for n, c in wl.loops]},
             "iteration": {"log": wl.iteration_log, "marker": wl.iteration_marker},
             "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "duration_limit_s": duration, "discard_tail_s": discard_tail, "events": events,
+            "duration_limit_s": duration, "iterations_limit": iterations, "discard_tail_s": discard_tail,
+            "events": events,
             "whole_system": whole_system, "trace": TRACE, "versions": runner.versions(),
             "pump_client": runner.pump_client(sc),
             "isolation": "network namespace, loopback only; mount namespace: private /tmp, private /dev "
@@ -309,7 +317,7 @@ def run_workload(wl: Workload, out: Path, *, duration: float, discard_tail: floa
     env.update({"KPROF_CRON_INTERVAL": f"{wl.cron_interval:g}", "KPROF_RIG_LOGS": str(out / "logs"),
                 "KPROF_LOOPS": " ".join(f"{n}={c}" for n, c in wl.loops)})
     rec_opts = {"events": events, "duration": duration, "discard_tail": discard_tail, "buffer_kb": buffer_kb,
-                "whole_system": whole_system}
+                "whole_system": whole_system, "iterations": iterations}
     if untraced:
         rec_opts = {"untraced": True, "duration": duration}
     old_term = signal.signal(signal.SIGTERM, _term_to_interrupt)
@@ -504,7 +512,7 @@ def check_usable(bundle: Path, meta: dict) -> list[str]:
     return problems
 
 
-def run_bundle(path: Path, results: Path, duration: str | None = None) -> Path:
+def run_bundle(path: Path, results: Path, duration: str | None = None, iterations: int | None = None) -> Path:
     """A workload bundle: ``path`` itself, or a fresh run of the workload file ``path`` under ``results``."""
     from profiler.parse.ftrace_text import parse_duration
     from profiler.runner import new_bundle_dir
@@ -514,5 +522,6 @@ def run_bundle(path: Path, results: Path, duration: str | None = None) -> Path:
         return path.resolve()
     wl = load_workload(path)
     out = new_bundle_dir(wl.name, Path(results))
-    run_workload(wl, out, duration=parse_duration(duration, "--duration") if duration else (wl.duration or 180.0))
+    run_workload(wl, out, duration=parse_duration(duration, "--duration") if duration else (wl.duration or 180.0),
+                 iterations=iterations)
     return out.resolve()

@@ -271,3 +271,19 @@ def test_exec_from_a_non_leader_thread_moves_the_call_to_the_leader():
         "40 <... ??? resumed>) = ?\n")
     names = [(e.pid, e.name, e.args[:9]) for e in events]
     assert names == [(40, "pause", ""), (40, "execve", '"/bin/x",')]
+
+
+def test_exec_from_a_non_leader_thread_with_pid_changed():
+    """strace's other form of the same exec (its own test suite, threads-execve): the thread's execve line
+    ends "<pid changed to LEADER ...>" and no "<... execve resumed>" follows: one successful execve, of the
+    leader, whose cut call is flushed when the leader's old self is superseded."""
+    events, p = parse(
+        "40 nanosleep({tv_sec=123, tv_nsec=0},  <unfinished ...>\n"
+        '41 execve("/bin/x", ["/bin/x", "0"], NULL <pid changed to 40 ...>\n'
+        "40 +++ superseded by execve in pid 41 +++\n"
+        "40 exit_group(0) = ?\n"
+        "40 +++ exited with 0 +++\n")
+    calls = [(e.pid, e.name, e.result, e.args) for e in events if isinstance(e, SyscallEvent)]
+    assert calls[0] == (40, "execve", 0, '"/bin/x", ["/bin/x", "0"], NULL')
+    assert [c[:2] for c in calls[1:]] == [(40, "nanosleep"), (40, "exit_group")]
+    assert p.stats.unparsed == 0

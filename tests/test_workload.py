@@ -87,11 +87,12 @@ def scenario_results(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def rig_run(tmp_path_factory, scenario_results, tracefs):  # noqa: F811
-    """One 3-minute run of the whole rig, with the scenario results alongside."""
+    """One run of the whole rig until its second pump-loop iteration (3 minutes at most), with the scenario
+    results alongside."""
     bundle = tmp_path_factory.mktemp("rig") / "run1"
     machine = Machine()
-    p = kprof("workload", "run", RIG, "--duration", "3m", "-o", bundle, "-q", "--alongside", *scenario_results,
-              timeout=900)
+    p = kprof("workload", "run", RIG, "--duration", "3m", "--iterations", "2", "-o", bundle, "-q", "--alongside",
+              *scenario_results, timeout=900)
     return {"bundle": bundle, "proc": p, "leftovers": machine.leftovers(bundle)}
 
 
@@ -103,6 +104,7 @@ def test_rig_runs_two_pump_loop_iterations_and_leaves_nothing(rig_run):
     assert log.count(MARKER) >= 2, log[-3000:]
     meta = json.loads((bundle / "meta.json").read_text())
     assert meta["iterations"] == log.count(MARKER)
+    assert meta["iterations_reached"] is True and meta["iterations_limit"] == 2 and meta["iterations"] == 2
     assert meta["tracing_state_restored"] is True
     assert rig_run["leftovers"] == []
     # the fake Nightscout took the loop's uploads (its own record), the emulated pump answered the tools
@@ -143,11 +145,12 @@ def test_rig_report_has_elisas_tables_and_coverage(rig_run):
 
 @needs_strace
 def test_second_run_has_the_same_programs_and_syscalls(rig_run, tmp_path):
-    """kprof check of a second, shorter (2-minute) run against a baseline saved from the first."""
+    """kprof check of a second run against a baseline saved from the first. Both end at their second pump-loop
+    iteration: the loops' other work (ns-loop's uploads, logger) comes in the second cron minute."""
     assert rig_run["proc"].returncode == 0
     kprof("baseline", "save", rig_run["bundle"], "--dir", tmp_path / "baselines", check=0, timeout=300)
     machine = Machine()
-    p = kprof("check", RIG, "--duration", "2m", "--baseline", tmp_path / "baselines", "--results",
+    p = kprof("check", RIG, "--duration", "3m", "--iterations", "2", "--baseline", tmp_path / "baselines", "--results",
               tmp_path / "results", timeout=900)
     assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-2000:]
     assert "no change" in p.stdout
@@ -252,6 +255,12 @@ def test_bad_input(tmp_path):
     bad.write_text("kind: workload\nname: bad\ndescription: x\ncommand: [bash]\ncron: {interval: 0, loops: []}\n")
     p = kprof("workload", "run", bad)
     assert p.returncode == 2 and "cron.interval" in p.stderr and "Traceback" not in p.stderr
+    p = kprof("workload", "run", RIG, "--iterations", "0")
+    assert p.returncode == 2 and "--iterations" in p.stderr and "at least 1" in p.stderr
+    wl = _constructed(tmp_path)                       # no iteration: to count
+    p = kprof("workload", "run", wl, "--iterations", "1", "-o", tmp_path / "never")
+    assert p.returncode == 2 and "iteration:" in p.stderr and "Traceback" not in p.stderr
+    assert not (tmp_path / "never").exists()
 
 
 @needs_strace

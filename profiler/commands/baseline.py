@@ -21,6 +21,8 @@ def add_arguments(p) -> None:
     save.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario YAML file(s), workload files or "
                       "workload bundles")
     save.add_argument("--duration", metavar="DUR", help="how long a workload file runs (default: its duration:)")
+    from profiler.commands.workload import add_iterations_argument
+    add_iterations_argument(save)
     save.add_argument("--repeat", type=int, default=5, help="runs per scenario (default 5)")
     save.add_argument("--dir", type=Path, default=Path("baselines"), help="baseline directory (default baselines/)")
     save.add_argument("--results", type=Path, default=Path("kprof-results"),
@@ -87,7 +89,7 @@ def save_workload_baseline(path: Path, args) -> None:
     from profiler.errors import KprofError
     from profiler.workload import bundle_measures, check_usable, run_bundle
 
-    bundle = run_bundle(path, args.results, getattr(args, "duration", None))
+    bundle = run_bundle(path, args.results, getattr(args, "duration", None), getattr(args, "iterations", None))
     meta, fp, m = bundle_measures(bundle)
     problems = check_usable(bundle, meta)
     if problems:

@@ -31,6 +31,8 @@ def add_arguments(p) -> None:
     p.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario YAML file(s), workload files or "
                    "workload bundles")
     p.add_argument("--duration", metavar="DUR", help="how long a workload file runs (default: its duration:)")
+    from profiler.commands.workload import add_iterations_argument
+    add_iterations_argument(p)
     p.add_argument("--baseline", type=Path, default=Path("baselines"), metavar="DIR",
                    help="baseline directory (default baselines/)")
     p.add_argument("--repeat", type=int, default=1, help="check this many consecutive runs (default 1)")
@@ -159,7 +161,7 @@ def check_workload(path: Path, args):
     b = Baseline.load(baseline_path(args.baseline, name))      # before running
     if b.meta.get("kind") != "workload":
         raise KprofError(f"{baseline_path(args.baseline, name)}: a scenario's baseline, not a workload's")
-    bundle = run_bundle(path, args.results, args.duration)
+    bundle = run_bundle(path, args.results, args.duration, args.iterations)
     meta, fp, m = bundle_measures(bundle)
     if b.meta.get("arch") not in (None, fp.arch):
         raise KprofError(f"{baseline_path(args.baseline, name)}: baseline recorded on {b.meta['arch']}, this run on "

@@ -20,6 +20,23 @@ from pathlib import Path
 from profiler.render import FORMATS
 
 
+def positive_int(text: str) -> int:
+    import argparse
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"a whole number of at least 1 expected, got {text!r}")
+    return n
+
+
+def add_iterations_argument(p) -> None:
+    p.add_argument("--iterations", type=positive_int, metavar="N", help="end a workload file's run once N loop "
+                   "iterations have completed (its iteration: marker, counted in the loop's log), or at --duration "
+                   "if that comes first (default: run for the whole duration)")
+
+
 def add_arguments(p) -> None:
     sub = p.add_subparsers(dest="workload_command", metavar="{run,report}")
     sub.required = True
@@ -31,6 +48,7 @@ def add_arguments(p) -> None:
     r.add_argument("workload", type=Path, metavar="FILE", help="workload YAML (kind: workload)")
     r.add_argument("--duration", metavar="DUR", help="how long (default: the file's duration:, else 3m; ELISA "
                    "ran 30m)")
+    add_iterations_argument(r)
     r.add_argument("--discard-tail", metavar="DUR", help="leave the last DUR out of the analysis (ELISA: 5m; "
                    "default: none)")
     r.add_argument("--events", default="syscalls", metavar="syscalls|all|LIST",
@@ -105,6 +123,8 @@ def build_report(bundle: Path, alongside=None, discard_tail: float | None = None
                           + ("the whole system (kprof's own pid left out)" if meta.get("whole_system") else
                              "the workload's process tree (set_event_pid + event-fork)")
                           + f", {_fmt_s(tmeta.get('duration_s'))} of {_fmt_s(meta.get('duration_limit_s'))}"
+                          + (f", ended after {meta['iterations_limit']} iterations" if meta.get("iterations_reached")
+                             else "")
                           + (", interrupted" if meta.get("interrupted") else "")))
     if meta.get("iterations") is not None:
         f.append(("iterations", f"{meta['iterations']} ('{meta.get('iteration', {}).get('marker')}' lines in "
@@ -241,12 +261,13 @@ def run_main(args) -> int:
             load_scenario(f)                   # a bad scenario file fails before the workload runs
     out = args.output or new_bundle_dir(wl.name, Path("kprof-results"))
     if not args.quiet:
-        print(f"kprof: running {wl.name} for {_fmt_s(duration)} into {out} (Ctrl-C stops it cleanly)",
+        until = f" or until {args.iterations} iterations complete" if args.iterations else ""
+        print(f"kprof: running {wl.name} for {_fmt_s(duration)}{until} into {out} (Ctrl-C stops it cleanly)",
               file=sys.stderr)
     interrupted = False
     try:
         meta = run_workload(wl, out, duration=duration, discard_tail=tail, events=args.events,
-                            whole_system=args.whole_system, buffer_kb=args.buffer_kb)
+                            whole_system=args.whole_system, buffer_kb=args.buffer_kb, iterations=args.iterations)
     except KeyboardInterrupt:
         interrupted = True
         meta = json.loads((out / "meta.json").read_text()) if (out / "meta.json").is_file() else {}

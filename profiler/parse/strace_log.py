@@ -37,6 +37,9 @@ _SIGNAL = re.compile(r"--- (?:(SIG[A-Z0-9_]+|\d+) |stopped by (SIG[A-Z0-9_]+))")
 _RESULT = re.compile(r"(0x[0-9a-f]+|-?\d+|\?)")
 _ERRNO = re.compile(r" (?:(E[A-Z0-9_]+) \(|\(errno (\d+)\))")   # strace names no errno 41: "-1 (errno 41)"
 _UNFINISHED = " <unfinished ...>"
+# execve from a thread other than the leader, when strace sees the exec under the leader's pid at once: the
+# call's line ends "<pid changed to LEADER ...>" (no result, no "<... execve resumed>" after it: it succeeded)
+_PID_CHANGED = re.compile(r" <pid changed to (\d+) \.\.\.>$")
 _DETACHED = " <detached ...>"
 # "strace: Process 12 attached" written into a half-printed line when the log is strace's stderr
 _ATTACHED = re.compile(r"(?:\S*/)?strace: Process (\d+) attached$")
@@ -378,6 +381,15 @@ class StraceLogParser:
                 rest = body[c.end():]
                 if rest.endswith(_UNFINISHED):
                     pending[pid] = (name, rest[: -len(_UNFINISHED)], time)
+                    continue
+                changed = _PID_CHANGED.search(rest) if rest.endswith("...>") else None
+                if changed is not None:        # the new program runs as the leader: the call is the leader's
+                    leader = int(changed.group(1))
+                    self._live.discard(pid)
+                    self._live.add(leader)
+                    ev = self._complete(leader, name, "", rest[:changed.start()] + ") = 0", time, line)
+                    if ev is not None:
+                        yield ev
                     continue
                 if rest.endswith(_DETACHED):   # strace detached (-p then ^C) while the call was running
                     pending.pop(pid, None)

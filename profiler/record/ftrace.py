@@ -297,6 +297,7 @@ class Recording:
     meta: dict
     interrupted: bool = False
     timed_out: bool = False
+    done: bool = False                    # the caller's ``until`` said the work is done (loop iterations)
     exit: dict | None = None              # the command's end: {"exit": n} or {"signal": name}
     warnings: list[str] = field(default_factory=list)
 
@@ -351,11 +352,13 @@ def _signame(n: int) -> str:
 def record_ftrace(out: str | Path, *, events: str = "syscalls", duration: float | None = None,
                   command: list[str] | None = None, discard_tail: float | None = None, buffer_kb: int = 4096,
                   cwd: str | None = None, env: dict | None = None, progress=None,
-                  whole_system: bool = False, stop: list | None = None) -> Recording:
+                  whole_system: bool = False, stop: list | None = None, until=None) -> Recording:
     """Record; see the module docstring. ``progress(elapsed, limit, bytes, lost)`` is called about once a
     second. ``whole_system`` with a command: run the command, but trace every process (kprof's own left out),
     as ELISA did. ``stop``: a list the caller's own signal handler appends to (a Ctrl-C that came while
-    the caller set things up, before this function's handlers were installed, is not lost). Raises
+    the caller set things up, before this function's handlers were installed, is not lost). ``until()``,
+    asked about once a second, ends the recording early when it returns true (the command is stopped as at
+    the end of ``duration``). Raises
     KprofError for what a user can fix; the tracing state is restored in every case."""
     from profiler import signals
 
@@ -379,7 +382,7 @@ def record_ftrace(out: str | Path, *, events: str = "syscalls", duration: float 
             raise
         return _record(out, out_f, root, mounted, stop, events=events, duration=duration, command=command,
                        exe=exe if command else None, discard_tail=discard_tail, buffer_kb=buffer_kb, cwd=cwd,
-                       env=env, progress=progress, whole_system=whole_system)
+                       env=env, progress=progress, whole_system=whole_system, until=until)
     finally:
         if stop:
             signals.defer()  # kprof is stopping: later signals are only noted
@@ -388,7 +391,7 @@ def record_ftrace(out: str | Path, *, events: str = "syscalls", duration: float 
 
 
 def _record(out: Path, out_f, root: str, mounted: bool, stop: list, *, events, duration, command, exe,
-            discard_tail, buffer_kb, cwd, env, progress, whole_system=False) -> Recording:
+            discard_tail, buffer_kb, cwd, env, progress, whole_system=False, until=None) -> Recording:
     """The recording proper, tracefs found (or mounted); everything after this point is undone in the end."""
     from profiler.record.strace import become_subreaper, reap_orphans
 
@@ -463,7 +466,8 @@ def _record(out: Path, out_f, root: str, mounted: bool, stop: list, *, events, d
             os.close(gate)
             gate = None
         try:
-            rec.exit, written = _stream(pipe_fd, out_f, inst, child, start, duration, stop, rec, meta, progress)
+            rec.exit, written = _stream(pipe_fd, out_f, inst, child, start, duration, stop, rec, meta, progress,
+                                        until)
             _write(os.path.join(inst, "tracing_on"), "0")
             written += _drain(pipe_fd, out_f)
         except OSError as e:   # the trace file cannot take more (a full disk): what it holds is kept
@@ -588,8 +592,8 @@ def _spawn_gated(exe: str, command: list[str], cwd: str | None, env: dict | None
     return pid, w
 
 
-def _stream(fd, out_f, inst, child, start, duration, stop, rec: Recording, meta, progress):
-    """Copy trace_pipe to the file until the command ends, the time is up, or a stop signal."""
+def _stream(fd, out_f, inst, child, start, duration, stop, rec: Recording, meta, progress, until=None):
+    """Copy trace_pipe to the file until the command ends, the time is up, ``until()``, or a stop signal."""
     poller = select.poll()
     poller.register(fd, select.POLLIN)
     written = 0
@@ -621,9 +625,11 @@ def _stream(fd, out_f, inst, child, start, duration, stop, rec: Recording, meta,
                 meta["modules"]["during_at_s"] = round(now - start, 1)
             if progress is not None:
                 progress(now - start, duration, written, sum(_lost(_cpu_stats(inst)).values()))
+            if until is not None and stopping_at is None and not rec.done:
+                rec.done = bool(until())
         over = duration is not None and now - start >= duration
-        if (stop or over) and stopping_at is None:
-            rec.interrupted, rec.timed_out = bool(stop), not stop
+        if (stop or over or rec.done) and stopping_at is None:
+            rec.interrupted, rec.timed_out = bool(stop), not stop and not rec.done
             if child is None:
                 break
             stopping_at = now
