@@ -10,7 +10,6 @@ when neither works.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import fcntl
 import os
@@ -21,6 +20,7 @@ import struct
 import traceback
 
 from profiler.errors import KprofError
+from profiler.libc import libc
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
@@ -29,14 +29,9 @@ SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
 
-_libc = None
-
 
 def _unshare(flags: int) -> None:
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    if _libc.unshare(flags) != 0:
+    if libc().unshare(flags) != 0:
         e = ctypes.get_errno()
         raise OSError(e, os.strerror(e))
 

@@ -91,11 +91,8 @@ def kill_tree(root: int, spare: int | None = None) -> None:
 
 def become_subreaper() -> None:
     """Daemonising tracees (double fork) are re-parented to us, not to init, so we can find and reap them."""
-    import ctypes
-    import ctypes.util
-
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    from profiler.libc import libc
+    libc().prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
 
 
 def reap_orphans() -> None:
