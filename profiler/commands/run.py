@@ -114,8 +114,17 @@ def _run_one(sc, bundle: Path, network, keep_workdir: bool):
         if any(o.trace.interrupted for o in normal):  # stopped by a signal: no error path after it
             return None, normal, normal_meta
     outcomes, meta = runner.run_scenario(sc, bundle, network=network, keep_workdir=keep_workdir,
-                                         progress=progress_printer())
+                                         progress=progress_printer(), meanwhile=_load_report_code)
     return normal, outcomes, meta
+
+
+def _load_report_code() -> None:
+    """The modules writing the bundle's reports needs, imported while the command records instead of after it
+    (tabulate alone takes ~20 ms: it reads its version from the installed package's metadata)."""
+    import tabulate  # noqa: F401
+
+    from profiler.kernel import kconfig  # noqa: F401
+    from profiler.render import html  # noqa: F401
 
 
 def write_alongside(footprints, whole, args, where: Path) -> None:

@@ -17,6 +17,7 @@ import pickle
 import signal
 import socket
 import struct
+import threading
 import traceback
 
 from profiler.errors import KprofError
@@ -90,12 +91,31 @@ def _forward(pid: int, exc: BaseException) -> None:
         pass
 
 
-def run_isolated(func, *args, net: bool = True, mount: bool = False):
+class _Meanwhile(threading.Thread):
+    """A callable run in a thread of the parent while the isolated child works; its exception is kept."""
+
+    def __init__(self, fn):
+        super().__init__(name="kprof-meanwhile", daemon=True)
+        self.fn, self.error = fn, None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self.fn()
+        except BaseException as e:  # noqa: BLE001 - raised in the caller's thread by run_isolated
+            self.error = e
+
+
+def run_isolated(func, *args, net: bool = True, mount: bool = False, meanwhile=None):
     """Call ``func(*args)`` in a forked child inside fresh namespaces; return (its result, how).
 
     Exceptions in the child (KprofError included) are carried back and raised
     here; Ctrl-C, SIGTERM and SIGHUP sent to kprof alone are passed on to the child,
     whose own handling (kill the traced tree, keep the partial trace) decides the result.
+
+    ``meanwhile`` (a callable) runs in the parent while the child works, in a thread started after the
+    fork (the child never has it): work the parent needs anyway overlaps the recording instead of
+    delaying it. The thread is joined before this returns; its exception is raised after the child's.
     """
     read_fd, write_fd = os.pipe()
     pid = os.fork()
@@ -125,7 +145,13 @@ def run_isolated(func, *args, net: bool = True, mount: bool = False):
         os._exit(code)
     os.close(write_fd)
     data = b""
+    side = None
     with os.fdopen(read_fd, "rb") as r:
+        if meanwhile is not None:
+            try:
+                side = _Meanwhile(meanwhile)
+            except KeyboardInterrupt as e:
+                _forward(pid, e)
         while True:
             try:
                 chunk = r.read()
@@ -144,6 +170,8 @@ def run_isolated(func, *args, net: bool = True, mount: bool = False):
             continue
         except ChildProcessError:
             break
+    if side is not None:
+        side.join()
     if not data:
         raise KprofError("the isolated run ended without a result (killed?)")
     kind, value, how = pickle.loads(data)
@@ -154,4 +182,6 @@ def run_isolated(func, *args, net: bool = True, mount: bool = False):
         raise Interrupted(value)
     if kind == "crash":
         raise RuntimeError("isolated run failed:\n" + value)
+    if side is not None and side.error is not None:
+        raise side.error
     return value, how
