@@ -82,11 +82,12 @@ def main(args) -> int:
                 meta["runs"][0]["failures"] += unmatched
                 meta["runs"][0]["ok"] = False
                 write_atomic(bundle / "meta.json", json.dumps(meta, indent=1) + "\n")
+        texts = {fmt: render(report, fmt) for fmt in ("table", "markdown", "html")}
         for fmt, name in (("table", "report.txt"), ("markdown", "report.md"), ("html", "report.html")):
-            write_atomic(bundle / name, render(report, fmt))
+            write_atomic(bundle / name, texts[fmt])
         write_atomic(bundle / "report.json", json.dumps(report_to_dict(report), indent=1, default=str) + "\n")
-        if not args.quiet:
-            sys.stdout.write(render(report, args.format))
+        if not args.quiet:  # the format asked for is one of those just written (json: rendered now)
+            sys.stdout.write(texts.get(args.format) or render(report, args.format))
         print(f"kprof: result bundle: {bundle}", file=sys.stderr)
         if not meta["runs"] or any(r["incomplete"] for r in meta["runs"]):
             status = 2  # crashed, killed or timed out: only a partial trace (kept and analysed)
