@@ -120,12 +120,19 @@ def _run_one(sc, bundle: Path, network, keep_workdir: bool):
 
 
 def _load_report_code() -> None:
-    """The modules writing the bundle's reports needs, imported while the command records instead of after it
-    (tabulate alone takes ~20 ms: it reads its version from the installed package's metadata)."""
+    """The modules and kernel tables writing the bundle's reports needs, loaded while the command records
+    instead of after it (tabulate alone takes ~20 ms to import: it reads its version from the installed
+    package's metadata; the ioctl, device and Kconfig tables ~10 ms)."""
     import tabulate  # noqa: F401
 
-    from profiler.kernel import kconfig  # noqa: F401
+    from profiler.kernel import kconfig, syscalls
+    from profiler.kernel.ioctls import decode_ioctl
     from profiler.render import html  # noqa: F401
+
+    arch = syscalls.host_arch()
+    decode_ioctl(0x5401, "/dev/pts/0", arch)   # TCGETS on a terminal: reads the ioctl and device tables
+    kconfig.syscall_condition(arch, "read")    # the syscalls' Kconfig conditions
+    kconfig.file_config("fs/read_write.c")     # the kernel files' conditions
 
 
 def write_alongside(footprints, whole, args, where: Path) -> None:
