@@ -18,7 +18,6 @@ import signal
 import socket
 import struct
 import threading
-import traceback
 
 from profiler.errors import KprofError
 from profiler.libc import libc
@@ -136,6 +135,7 @@ def run_isolated(func, *args, net: bool = True, mount: bool = False, meanwhile=N
         except KeyboardInterrupt as e:  # interrupted outside the recording (e.g. a prepare step)
             result = ("interrupted", getattr(e, "signum", signal.SIGINT), None)
         except BaseException as e:  # noqa: BLE001 - carried to the parent, which raises it
+            import traceback
             result = ("crash", "".join(traceback.format_exception(e)), None)
         try:
             with os.fdopen(write_fd, "wb") as w:
