@@ -8,6 +8,7 @@ alike: the traced tree is killed, the partial trace kept and analysed, temporary
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import signal
 import sys
@@ -61,9 +62,17 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    code = _main(sys.argv[1:] if argv is None else argv)
+    if argv is None:
+        # kprof is about to exit: the interpreter's last garbage collections would walk every object it
+        # loaded (kernel tables, footprints, reports) for nothing; frozen, they are skipped (10-30 ms a run)
+        gc.freeze()
+    return code
+
+
+def _main(argv: list[str]) -> int:
     from profiler import signals
 
-    argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     signals.install()
