@@ -31,6 +31,7 @@ MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
 MNT_DETACH = 2
 
+
 def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None,
            what: str = "/dev") -> None:
     enc = [None if v is None else v.encode() for v in (source, target, fstype, data)]
