@@ -44,6 +44,10 @@ if ! .venv/bin/python -c 'import profiler, ptrace, tabulate, yaml, system_calls,
   .venv/bin/python -m pip install -q --disable-pip-version-check --config-settings editable_mode=compat -e '.[test]'
   touch .venv/.kprof-installed
 fi
+# kprof's own bytecode, written once: Python reads existing .pyc files even with PYTHONDONTWRITEBYTECODE=1 (set in
+# some CI and container images), which otherwise makes every kprof process recompile its modules (~0.1 s a run).
+# Only stale files are rewritten; the __pycache__ directories are git-ignored.
+.venv/bin/python -m compileall -q profiler
 
 # kprof's pump tools (mdt, pumphistory, listen, mmtune), one directory per radio variant: uart (/dev/serial0),
 # spi (Raspberry Pi + Explorer HAT) and edison (Explorer Board). Built with cgo (dynamically linked against

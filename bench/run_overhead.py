@@ -10,8 +10,9 @@ round runs, in alternating order:
   kprof     `kprof run SCENARIO -q` (all of it: isolation, strace with kprof's options, analysis, bundle);
   analyze   `kprof analyze` of the log kprof just recorded, as a user would run it (a new process).
 
-Reported: the median over rounds of kprof/baseline and of analyze/recording (recording = the strace wall
-time kprof measured for that run), plus peak memory of `kprof analyze` on the log and on the same log
+Reported: the median over rounds of kprof/baseline, kprof/same-opts, same-opts/baseline (what strace's own
+work for kprof's options costs) and analyze/recording (recording = the strace wall time kprof measured for
+that run), each with its per-round values, plus peak memory of `kprof analyze` on the log and on the same log
 repeated 10x (memory must stay flat as the log grows). Targets (issue 2): run overhead <= 1.15x on the
 loop step; analysis <= 0.1x of recording. Machines here are noisy: ratios, never absolute seconds.
 
@@ -97,7 +98,7 @@ def peak_rss_kib(cmd) -> int:
 
 def bench(path: Path, rounds: int) -> dict:
     sc = load_scenario(path)
-    run_ratios, same_ratios, analyze_ratios = [], [], []
+    run_ratios, same_ratios, options_ratios, analyze_ratios = [], [], [], []
     with tempfile.TemporaryDirectory(prefix="kprof-bench-") as tmp:
         for i in range(rounds):
             bundle = Path(tmp) / f"b{i}"
@@ -108,6 +109,7 @@ def bench(path: Path, rounds: int) -> dict:
                 t_same, t_base, t_kprof = baseline(sc, STRACE_OPTIONS), baseline(sc), timed(kprof_cmd, cwd=ROOT)
             run_ratios.append(t_kprof / t_base)
             same_ratios.append(t_kprof / t_same)
+            options_ratios.append(t_same / t_base)
             recording = json.loads((bundle / "meta.json").read_text())["runs"][0]["wall_seconds"]
             t_analyze = timed([PY, "-m", "profiler", "analyze", str(bundle / "trace.log"), "-f", "json"], cwd=ROOT)
             analyze_ratios.append(t_analyze / recording)
@@ -123,6 +125,9 @@ def bench(path: Path, rounds: int) -> dict:
             "run_over_strace_median": round(statistics.median(run_ratios), 3),
             "run_over_strace_all": [round(r, 3) for r in run_ratios],
             "run_over_strace_same_options_median": round(statistics.median(same_ratios), 3),
+            "run_over_strace_same_options_all": [round(r, 3) for r in same_ratios],
+            "strace_options_over_plain_median": round(statistics.median(options_ratios), 3),
+            "strace_options_over_plain_all": [round(r, 3) for r in options_ratios],
             "analyze_over_recording_median": round(statistics.median(analyze_ratios), 3),
             "analyze_over_recording_all": [round(r, 3) for r in analyze_ratios],
             "analyze_peak_rss_kib": {"1x": rss1, "10x": rss10, "ratio": round(rss10 / rss1, 2)}}

@@ -14,8 +14,8 @@ import math
 import os
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from profiler.errors import KprofError
 from profiler.events import ProcessEvent, SyscallEvent

@@ -11,8 +11,7 @@ from __future__ import annotations
 import os
 import pickle
 import select
-import traceback
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from profiler.errors import KprofError
 
@@ -52,6 +51,7 @@ def run_ordered(fn: Callable, items: Sequence[tuple], jobs: int) -> list:
                 try:
                     payload = ("ok", fn(*item))
                 except BaseException as e:  # noqa: BLE001 - handed to the parent, raised there
+                    import traceback
                     payload = ("error", e if _picklable(e) else KprofError("".join(
                         traceback.format_exception_only(type(e), e)).strip()))
                 try:

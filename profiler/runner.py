@@ -470,9 +470,21 @@ def oref0_tree() -> dict:
     return out
 
 
+def _tool_facts(meta: dict) -> None:
+    """meta.json's versions and oref0 tree, unless known already (the first run finds them while it records)."""
+    if meta["versions"] is None:
+        meta["versions"] = versions()
+    if meta["oref0_tree"] is None:
+        meta["oref0_tree"] = oref0_tree()
+
+
 def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None, keep_workdir: bool = False,
-                 progress=None) -> tuple[list[RunOutcome], dict]:
-    """Run every repetition of ``scenario`` into ``bundle``; returns the outcomes and meta.json's content."""
+                 progress=None, meanwhile=None) -> tuple[list[RunOutcome], dict]:
+    """Run every repetition of ``scenario`` into ``bundle``; returns the outcomes and meta.json's content.
+
+    The tool versions and the oref0 tree's hash are found while the first run records (~30 ms: two version
+    probes and hashing oref0's ~200 files), and so is ``meanwhile`` (a callable, e.g. imports the report
+    needs afterwards), in a thread of this process: neither delays the command."""
     check_runnable(scenario)
     bundle = bundle.resolve()  # the command (and strace) run in the workdir: relative paths would point there
     network = network or scenario.network
@@ -493,7 +505,7 @@ def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None
         "network": network, "arch": arch,
         "kernel": platform.release(), "machine": platform.machine(),
         "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "versions": versions(), "oref0_tree": oref0_tree(), "runs": [],
+        "versions": None, "oref0_tree": None, "runs": [],   # filled in while the first run records
     }
     outcomes = []
     meta["pump_client"] = pump_client(scenario)
@@ -518,8 +530,15 @@ def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None
             # every scenario runs in its own mount namespace (private /tmp and /dev, emulated devices in it);
             # the network namespace only for network: none
             from profiler.environment import namespaces
+
+            def alongside(first=i == 1):
+                if first:
+                    _tool_facts(meta)
+                    if meanwhile is not None:
+                        meanwhile()
             (trace, services, result), how = namespaces.run_isolated(
-                _execute, scenario, workdir, env, run_dir, analysis, network, net=network == "none", mount=True)
+                _execute, scenario, workdir, env, run_dir, analysis, network, net=network == "none", mount=True,
+                meanwhile=alongside)
             dev = ("private /dev" if scenario.pump is None or scenario.radio == "uart" else
                    "private /dev with a placeholder spidev node and a fake /sys/class/gpio")
             meta["isolation"] = "; ".join(
@@ -532,6 +551,7 @@ def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None
             outcomes.append(outcome)
             meta["runs"].append(run_record(scenario, outcome, workdir))
         finally:
+            _tool_facts(meta)  # a run that failed before it recorded
             if keep_workdir:
                 meta.setdefault("workdirs", []).append(str(workdir))
             else:

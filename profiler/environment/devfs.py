@@ -20,11 +20,11 @@ host's /sys is never written.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import tempfile
 
 from profiler.errors import KprofError
+from profiler.libc import libc
 
 MS_BIND = 0x1000
 MS_MOVE = 0x2000
@@ -32,13 +32,11 @@ MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
 MNT_DETACH = 2
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-
 
 def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None,
            what: str = "/dev") -> None:
     enc = [None if v is None else v.encode() for v in (source, target, fstype, data)]
-    if _libc.mount(enc[0], enc[1], enc[2], flags, enc[3]) != 0:
+    if libc().mount(enc[0], enc[1], enc[2], flags, enc[3]) != 0:
         e = ctypes.get_errno()
         raise KprofError(f"cannot set up the scenario's private {what}: mount {source or ''} on {target}"
                          f"{' (' + fstype + ')' if fstype else ''}: {os.strerror(e)}")
@@ -116,7 +114,7 @@ def private_dev(devices: dict[str, str | None]) -> None:
                 _mount(source, target, None, MS_BIND)
         _mount(dev, "/dev", None, MS_MOVE)
     finally:
-        _libc.umount2(stage.encode(), MNT_DETACH)
+        libc().umount2(stage.encode(), MNT_DETACH)
         os.rmdir(stage)
 
 
@@ -149,7 +147,7 @@ def fake_gpio(pins, exported: bool = True, root: str = "/sys/class") -> None:
                 make_pin(pin, gpio)
         _mount(stage, root, None, MS_MOVE)
     except BaseException:
-        _libc.umount2(stage.encode(), MNT_DETACH)
+        libc().umount2(stage.encode(), MNT_DETACH)
         raise
     finally:
         try:

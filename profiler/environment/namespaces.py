@@ -10,7 +10,6 @@ when neither works.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import fcntl
 import os
@@ -18,9 +17,10 @@ import pickle
 import signal
 import socket
 import struct
-import traceback
+import threading
 
 from profiler.errors import KprofError
+from profiler.libc import libc
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
@@ -29,14 +29,9 @@ SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
 
-_libc = None
-
 
 def _unshare(flags: int) -> None:
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    if _libc.unshare(flags) != 0:
+    if libc().unshare(flags) != 0:
         e = ctypes.get_errno()
         raise OSError(e, os.strerror(e))
 
@@ -95,12 +90,31 @@ def _forward(pid: int, exc: BaseException) -> None:
         pass
 
 
-def run_isolated(func, *args, net: bool = True, mount: bool = False):
+class _Meanwhile(threading.Thread):
+    """A callable run in a thread of the parent while the isolated child works; its exception is kept."""
+
+    def __init__(self, fn):
+        super().__init__(name="kprof-meanwhile", daemon=True)
+        self.fn, self.error = fn, None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self.fn()
+        except BaseException as e:  # noqa: BLE001 - raised in the caller's thread by run_isolated
+            self.error = e
+
+
+def run_isolated(func, *args, net: bool = True, mount: bool = False, meanwhile=None):
     """Call ``func(*args)`` in a forked child inside fresh namespaces; return (its result, how).
 
     Exceptions in the child (KprofError included) are carried back and raised
     here; Ctrl-C, SIGTERM and SIGHUP sent to kprof alone are passed on to the child,
     whose own handling (kill the traced tree, keep the partial trace) decides the result.
+
+    ``meanwhile`` (a callable) runs in the parent while the child works, in a thread started after the
+    fork (the child never has it): work the parent needs anyway overlaps the recording instead of
+    delaying it. The thread is joined before this returns; its exception is raised after the child's.
     """
     read_fd, write_fd = os.pipe()
     pid = os.fork()
@@ -121,6 +135,7 @@ def run_isolated(func, *args, net: bool = True, mount: bool = False):
         except KeyboardInterrupt as e:  # interrupted outside the recording (e.g. a prepare step)
             result = ("interrupted", getattr(e, "signum", signal.SIGINT), None)
         except BaseException as e:  # noqa: BLE001 - carried to the parent, which raises it
+            import traceback
             result = ("crash", "".join(traceback.format_exception(e)), None)
         try:
             with os.fdopen(write_fd, "wb") as w:
@@ -130,7 +145,13 @@ def run_isolated(func, *args, net: bool = True, mount: bool = False):
         os._exit(code)
     os.close(write_fd)
     data = b""
+    side = None
     with os.fdopen(read_fd, "rb") as r:
+        if meanwhile is not None:
+            try:
+                side = _Meanwhile(meanwhile)
+            except KeyboardInterrupt as e:
+                _forward(pid, e)
         while True:
             try:
                 chunk = r.read()
@@ -149,6 +170,8 @@ def run_isolated(func, *args, net: bool = True, mount: bool = False):
             continue
         except ChildProcessError:
             break
+    if side is not None:
+        side.join()
     if not data:
         raise KprofError("the isolated run ended without a result (killed?)")
     kind, value, how = pickle.loads(data)
@@ -159,4 +182,6 @@ def run_isolated(func, *args, net: bool = True, mount: bool = False):
         raise Interrupted(value)
     if kind == "crash":
         raise RuntimeError("isolated run failed:\n" + value)
+    if side is not None and side.error is not None:
+        raise side.error
     return value, how

@@ -12,8 +12,8 @@ summed), returned separately: strace's own count of the same run, kprof's ground
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
 
 from profiler.events import ProcessEvent, SyscallEvent
 from profiler.kernel.errnos import errno_name

@@ -13,6 +13,7 @@ its counts against.
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -91,11 +92,8 @@ def kill_tree(root: int, spare: int | None = None) -> None:
 
 def become_subreaper() -> None:
     """Daemonising tracees (double fork) are re-parented to us, not to init, so we can find and reap them."""
-    import ctypes
-    import ctypes.util
-
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    from profiler.libc import libc
+    libc().prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
 
 
 def reap_orphans() -> None:
@@ -258,10 +256,42 @@ def _describe(pid: int) -> str:
     return f"pid {pid} ({' '.join(a.decode(errors='replace') for a in argv)[:120]})"
 
 
+class _ExitWait:
+    """Waits up to a timeout, woken early when the process exits: a pidfd (Linux 5.3+) polled with the
+    timeout, so the end of the trace is seen at once rather than at the next 10 ms tick; a plain sleep
+    where there is no pidfd."""
+
+    def __init__(self, pid: int):
+        try:
+            self.fd = os.pidfd_open(pid)
+        except (AttributeError, OSError):
+            self.fd = None
+
+    def wait(self, seconds: float) -> None:
+        if self.fd is None:
+            time.sleep(seconds)
+        else:
+            select.select([self.fd], [], [], seconds)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
 def follow_log(proc, log_path: str, deadline: float, outcome: TraceOutcome, interrupted: list, consume,
                root: RootWatch | None = None) -> None:
     """Follow the growing log until strace exits; enforce the deadline, Ctrl-C and (``root``) the end of the
     command's own process on the way."""
+    exit_wait = _ExitWait(proc.pid)
+    try:
+        _follow(proc, log_path, deadline, outcome, interrupted, consume, root, exit_wait)
+    finally:
+        exit_wait.close()
+
+
+def _follow(proc, log_path: str, deadline: float, outcome: TraceOutcome, interrupted: list, consume,
+            root: RootWatch | None, exit_wait: _ExitWait) -> None:
     log = None
     partial = ""
     killed_at = None
@@ -293,7 +323,7 @@ def follow_log(proc, log_path: str, deadline: float, outcome: TraceOutcome, inte
             killed_at = now
         elif killed_at is not None and now > killed_at + _GRACE:
             proc.kill()  # strace itself is stuck: the log ends where it ends
-        time.sleep(0.01)
+        exit_wait.wait(0.01)
     if log is not None:
         rest = partial + log.read()
         log.close()
