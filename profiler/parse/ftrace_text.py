@@ -55,6 +55,7 @@ from profiler.kernel import read_rows, syscalls
 
 CHUNK = 1 << 22                 # bytes read at a time; memory stays a few chunks whatever the trace size
 PARALLEL_MIN = 48 << 20         # plain files at least this big are split between worker processes
+PART_MIN = 16 << 20             # ... in pieces of at least this size, a few per worker
 SAMPLES = 16                    # raw sys_enter lines per task looked at for 32/64-bit evidence
 _WINDOW_MARGIN = 1.0            # s: a chunk this close to a window edge is read line by line
 
@@ -1123,7 +1124,9 @@ def read_part(path, task_arch: TaskArch, skip: float | None = None, discard_tail
     size = os.path.getsize(path)
     spec = {**task_arch.by_pid, **task_arch.by_comm}
     if kind is None and jobs > 1 and size >= PARALLEL_MIN:
-        cuts = _split_points(path, size, jobs)
+        # a few pieces per worker, handed out as workers become free: on a shared machine one worker can
+        # get less CPU than the other, and equal halves would make the whole run wait for it
+        cuts = _split_points(path, size, max(jobs, min(4 * jobs, size // PART_MIN)))
         if len(cuts) > 2:
             import multiprocessing as mp
             try:
@@ -1132,7 +1135,7 @@ def read_part(path, task_arch: TaskArch, skip: float | None = None, discard_tail
                 ctx = mp.get_context()
             work = [(str(path), cuts[i], cuts[i + 1], task_arch.arch, spec, window) for i in range(len(cuts) - 1)]
             from profiler.signals import pool_worker
-            with ctx.Pool(len(work), initializer=pool_worker) as pool:
+            with ctx.Pool(min(jobs, len(work)), initializer=pool_worker) as pool:
                 parts = pool.map(_worker, work, chunksize=1)
             return _merge(parts), (first, last, window)
     with open_trace(path) as f:
