@@ -306,6 +306,123 @@ def test_fast_path_parallel_path_and_event_path_agree(tmp_path, monkeypatch):
     assert fp_summary(exact)[1][(0x40206b00, "")] == (600, {"ETIMEDOUT": 100})
 
 
+def _mixed_trace(lines=6000, seed=7):
+    """x86_64 raw_syscalls of tasks on 4 CPUs whose lines interleave at random, with every kind of line the
+    chunk path reads or skips on its own: ioctls of several requests per task (so their errors must be
+    paired line by line), errors, clone (the parent's exit with the child's pid, the child's first line its
+    return), exit_group, exec (a pid's comm changes), sched_process_fork/exec and irq events, a header, a
+    lost-events line, an event name too long for the quick chunk regex, and rt_sigreturn's NR -1 exit."""
+    import random
+    rnd = random.Random(seed)
+    calls = [(0, None), (1, None), (202, -11), (232, None), (257, -2), (16, None), (16, None), (15, None)]
+    requests = [(0x5401, -25), (0x40206b00, -110), (0x80046b01, None)]
+    out = HEADER.splitlines()
+    tasks = [["node", 100], ["python3", 2001], ["cron", 455], ["kworker/u8:2", 88], ["oref0-pump-loo", 4100]]
+    cpus = [[t, None] for t in tasks[:4]]          # per CPU: task, the call it is in (nr, text of the exit)
+    spare, next_pid, t, started = tasks[4:], 3000, 500.0, set()
+
+    def switch(c, new):                            # another task on CPU c; a child begins with its clone's return
+        cpus[c] = [new, None]
+        if new[1] >= 3000 and new[1] not in started:
+            started.add(new[1])
+            out.append(line(new[0], new[1], t, "sys_exit: NR 56 = 0", c, "d..2.", 7))
+
+    for i in range(lines):
+        t += rnd.random() * 0.0002
+        c = rnd.randrange(4) if rnd.random() < 0.4 else i % 4
+        task, pending = cpus[c]
+        comm, pid = task
+
+        def add(text, who=None):
+            out.append(line(*(who or task), t, text, c, "d..2.", 7))
+        if i == lines // 2:
+            out.append("CPU:%d [LOST 3 EVENTS]" % c)
+        r = rnd.random()
+        if r < 0.02:
+            add("irq_handler_entry: irq=19 name=arch_timer", ("<idle>", 0))
+        elif r < 0.025:
+            add("an_event_name_longer_than_sixty_four_characters_which_the_quick_regex_leaves_alone: x=1")
+        elif pending is None:
+            nr, err = rnd.choice(calls)
+            if nr == 16:
+                req, err = rnd.choice(requests)
+                add("sys_enter: NR 16 (%x, %x, 7ffd5a1c0b10, 0, 0, 0)" % (rnd.randrange(3, 20), req))
+            elif rnd.random() < 0.02 and len(spare) < 6:             # clone: the parent returns the child's pid
+                add("sys_enter: NR 56 (3d0f00, 7f0000000000, 7f10, 7f20, 7f30, 0)")
+                cpus[c][1] = (56, "= %d" % next_pid)
+                child = [comm, next_pid]
+                next_pid += 1
+                spare.append(child)
+                add("sched_process_fork: comm=%s pid=%d child_comm=%s child_pid=%d" % (comm, pid, comm, child[1]))
+                continue
+            elif pid >= 3000 and rnd.random() < 0.02 and spare:      # a child's exit_group: never returns
+                add("sys_enter: NR 231 (%x, 0, 0, 0, 0, 0)" % rnd.randrange(3))
+                switch(c, spare.pop(0))
+                continue
+            else:
+                add("sys_enter: NR %d (%x, 7ffd5a1c0b10, %x, 0, 0, 0)" % (nr, rnd.randrange(16), rnd.randrange(99999)))
+            ret = err if err is not None and rnd.random() < 0.3 else rnd.randrange(4096)
+            cpus[c][1] = (nr, "= %d" % ret)
+        else:
+            nr, ret = pending
+            add("sys_exit: NR %d %s" % (-1 if nr == 15 else nr, ret))
+            cpus[c][1] = None
+            if rnd.random() < 0.004:                                 # exec: same pid, new comm
+                add("sched_process_exec: filename=/usr/bin/node pid=%d old_pid=%d" % (pid, pid))
+                task[0] = "node"
+            elif rnd.random() < 0.05 and spare:                      # another task on this CPU
+                spare.append(task)
+                switch(c, spare.pop(0))
+    return "\n".join(out) + "\n"
+
+
+def _result(res):
+    """Everything analyse_trace reports but its chunk statistics."""
+    return ({abi: fp.to_dict() for abi, fp in res.footprints.items()},
+            [(r.comm, r.pid, r.tgid, r.abi, r.calls, r.errors, r.events, dict(r.syscalls)) for r in res.tasks],
+            dict(res.events), res.lines, res.unparsed, res.unparsed_samples, dict(res.lost), res.first_ts,
+            res.last_ts, res.formats, res.named_ignored, res.orphan_exits, res.unfinished, res.unpaired,
+            res.enters_exits, dict(res.other), res.warnings)
+
+
+def test_quick_and_strict_chunk_regexes_and_line_by_line_reading_agree(tmp_path, monkeypatch):
+    """The chunk path (quick regex, strict regex where the quick one misses, halving around odd lines,
+    lines cut by chunk ends, several worker processes) against reading every line on its own."""
+    trace = write(tmp_path, "mixed.txt", _mixed_trace())
+
+    def by_line(self, body, lo, hi):
+        for text in body[lo:hi].split(b"\n")[1:]:
+            self.part.lines += 1
+            self.line(text, self.part.lines)
+
+    with monkeypatch.context() as m:
+        m.setattr(ft._Pass, "chunk", by_line)
+        reference = ft.analyse_trace([trace], "x86_64", jobs=1)
+    assert reference.chunks == (0, 0)
+    assert reference.footprint.ioctls and reference.footprint.processes and reference.unparsed == 0
+    assert sum(fp.total_errors for fp in reference.footprints.values()) > 50
+    assert any(not p["parent"] is None for p in reference.footprint.processes.values())
+    assert {r.comm for r in reference.tasks if r.pid == 100} == {"node"} and len(reference.lost) == 1
+
+    quick, strict = [], []
+    real_quick = ft._quick_regex
+    for chunk in (1 << 22, 50_000, 7_919):
+        monkeypatch.setattr(ft, "CHUNK", chunk)
+        res = ft.analyse_trace([trace], "x86_64", jobs=1)
+        assert res.chunks[0] >= 1, chunk
+        quick.append(_result(res))
+        monkeypatch.setattr(ft, "_quick_regex", lambda *nrs: ft._chunk_regexes(*nrs)[0])   # the strict one only
+        strict.append(_result(ft.analyse_trace([trace], "x86_64", jobs=1)))
+        monkeypatch.setattr(ft, "_quick_regex", real_quick)
+    monkeypatch.setattr(ft, "CHUNK", 7_919)
+    monkeypatch.setattr(ft, "PARALLEL_MIN", 0)
+    monkeypatch.setattr(ft, "PART_MIN", 40_000)
+    parallel = _result(ft.analyse_trace([trace], "x86_64", jobs=3))
+    want = _result(reference)
+    for got in (*quick, *strict, parallel):
+        assert got == want
+
+
 def test_lost_events_are_counted_and_warned(tmp_path):
     res = ft.analyse_trace([write(tmp_path, "w.txt", _workload(3, lost=True))], "x86_64")
     assert res.lost == {1: 5}
