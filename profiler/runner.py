@@ -263,10 +263,12 @@ class RunOutcome:
 
 
 def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analysis: StraceAnalysis,
-             network: str = "host"):
+             network: str = "host", serial: str | None = None):
     """Services, emulated devices, prepare steps and the traced command, in the scenario's namespaces.
 
-    The log is analysed while strace writes it; returns (trace outcome, service reports, analysis).
+    ``serial``: the pty of the UART pump emulator, served by the parent process (see ``uart_pump``), bound
+    at /dev/serial0 here. The log is analysed while strace writes it; returns (trace outcome, service
+    reports, analysis).
     """
     from profiler.environment import devfs
 
@@ -282,12 +284,8 @@ def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analys
                 started.append(nightscout.start_service(spec, workdir))
         if scenario.pump is not None and scenario.radio != "uart":
             spi, holder = _spi_radio(scenario, env)
-        elif scenario.pump is not None:
-            from profiler.pump.emulator import PumpEmulator, config_from_mapping
-            # the command's env: its TZ is the pump clock's zone, its MEDTRONIC_FREQUENCY the pump's frequency
-            pump = PumpEmulator(config_from_mapping(scenario.pump, f"{scenario.path}: pump"), env=env).start()
-            started.append(pump)
-            devfs.private_dev({Path(SERIAL_DEVICE).name: pump.slave_path})
+        elif serial is not None:
+            devfs.private_dev({Path(SERIAL_DEVICE).name: serial})
         else:   # nothing the command does under /dev (a script's mv over /dev/null, as root) reaches the host's
             devfs.private_dev({})
         if network == "none":
@@ -400,6 +398,20 @@ def inject_rules(scenario: Scenario, arch: str) -> list:
         return []
     from profiler.faults import rules_from
     return rules_from(scenario.inject, str(scenario.path), arch)
+
+
+def uart_pump(scenario: Scenario, env: dict):
+    """The UART radio + pump emulator for one run, started and serving, or None when the scenario has none.
+
+    It runs in the process that waits for the namespaces' child, not in the child: there kprof's live log
+    analysis (or the trace streaming) holds the interpreter for long stretches, and the radio must answer
+    within the client's 50 ms (pump-protocol.md §1.6) on a loaded machine too. The pty it serves is reached
+    from the child's mount namespace through the host's /dev/pts, bound there at /dev/serial0."""
+    if scenario.pump is None or scenario.radio != "uart":
+        return None
+    from profiler.pump.emulator import PumpEmulator, config_from_mapping
+    # the command's env: its TZ is the pump clock's zone, its MEDTRONIC_FREQUENCY the pump's frequency
+    return PumpEmulator(config_from_mapping(scenario.pump, f"{scenario.path}: pump"), env=env).start()
 
 
 def service_report(service) -> dict:
@@ -536,9 +548,16 @@ def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None
                     _tool_facts(meta)
                     if meanwhile is not None:
                         meanwhile()
-            (trace, services, result), how = namespaces.run_isolated(
-                _execute, scenario, workdir, env, run_dir, analysis, network, net=network == "none", mount=True,
-                meanwhile=alongside)
+            pump = uart_pump(scenario, env)
+            try:
+                (trace, services, result), how = namespaces.run_isolated(
+                    _execute, scenario, workdir, env, run_dir, analysis, network, pump and pump.slave_path,
+                    net=network == "none", mount=True, meanwhile=alongside)
+            finally:
+                if pump is not None:
+                    pump.stop()
+            if pump is not None:
+                services.append(service_report(pump))
             dev = ("private /dev" if scenario.pump is None or scenario.radio == "uart" else
                    "private /dev with a placeholder spidev node and a fake /sys/class/gpio")
             meta["isolation"] = "; ".join(

@@ -171,8 +171,9 @@ class SyslogSink:
 _interrupted: list[int] = []
 
 
-def _execute(wl: Workload, workdir: Path, env: dict, out: Path, rec_opts: dict) -> dict:
-    """In the workload's namespaces: private /tmp and /dev, services, prepare, then the recording."""
+def _execute(wl: Workload, workdir: Path, env: dict, out: Path, rec_opts: dict, serial: str | None = None) -> dict:
+    """In the workload's namespaces: private /tmp and /dev, services, prepare, then the recording. ``serial``:
+    the pty of the pump emulator the parent serves (runner.uart_pump says why there), bound at /dev/serial0."""
     from profiler import runner
     from profiler.environment import devfs
     from profiler.record.ftrace import record_ftrace
@@ -192,11 +193,8 @@ def _execute(wl: Workload, workdir: Path, env: dict, out: Path, rec_opts: dict) 
             from profiler.environment import nightscout
             started.append(nightscout.start_service(spec, workdir))
         devices = {}
-        if sc.pump is not None:
-            from profiler.pump.emulator import PumpEmulator, config_from_mapping
-            pump = PumpEmulator(config_from_mapping(sc.pump, f"{sc.path}: pump"), env=env).start()
-            started.append(pump)
-            devices[Path(runner.SERIAL_DEVICE).name] = pump.slave_path
+        if serial is not None:
+            devices[Path(runner.SERIAL_DEVICE).name] = serial
         sink = SyslogSink(Path("/tmp/kprof-syslog.sock"), out / "logs" / "syslog.log")   # in the private /tmp
         devices["log"] = str(sink.path)
         devfs.private_dev(devices)
@@ -323,7 +321,18 @@ def run_workload(wl: Workload, out: Path, *, duration: float, discard_tail: floa
     old_term = signal.signal(signal.SIGTERM, _term_to_interrupt)
     started = time.monotonic()
     try:
-        result, how = namespaces.run_isolated(_execute, wl, workdir, env, out, rec_opts, net=True, mount=True)
+        pump = None
+        if sc.pump is not None:
+            from profiler.pump.emulator import PumpEmulator, config_from_mapping
+            pump = PumpEmulator(config_from_mapping(sc.pump, f"{sc.path}: pump"), env=env).start()
+        try:
+            result, how = namespaces.run_isolated(_execute, wl, workdir, env, out, rec_opts,
+                                                  pump and pump.slave_path, net=True, mount=True)
+        finally:
+            if pump is not None:
+                pump.stop()
+        if pump is not None:
+            result["services"].append(_service_report(pump))
     finally:
         signal.signal(signal.SIGTERM, old_term)
         shutil.rmtree(workdir, ignore_errors=True)

@@ -820,8 +820,8 @@ class Reply:
 
 def _prefer_this_thread() -> None:
     """The radio must answer within the client's timeouts (50 ms for GetVersion and register updates, §1.6),
-    while kprof's log analysis runs in the same process and the traced command, strace and other scenarios
-    (-j) want the same cores: give the serving thread a larger CPU share (nice -10 for this thread only).
+    while the traced command, strace, kprof's log analysis and other scenarios (-j) want the same cores: give
+    the serving thread a larger CPU share (nice -10 for this thread only).
     Needs CAP_SYS_NICE; without it the thread keeps its priority."""
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), -10)
@@ -903,10 +903,11 @@ class PumpEmulator:
             os.close(slave)
             raise
         self._master, self._slave = master, slave
-        # the serving thread shares the interpreter with kprof's live log analysis: a thread holding the GIL
-        # gives it up only every switch interval (5 ms by default) and a full garbage collection holds it for
-        # as long as it scans, while the client allows the radio 50 ms (§1.6): switch every 1 ms, and keep
-        # the objects that exist now (modules, tables) out of later collections
+        # the serving thread may share the interpreter with other work (kprof runs it in the process that
+        # waits for the scenario's namespaces, away from the live log analysis; other callers may not): a
+        # thread holding the GIL gives it up only every switch interval (5 ms by default) and a full garbage
+        # collection holds it for as long as it scans, while the client allows the radio 50 ms (§1.6):
+        # switch every 1 ms, and keep the objects that exist now (modules, tables) out of later collections
         sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
         gc.freeze()
         self._thread = threading.Thread(target=self._serve, name="kprof-pump-emulator", daemon=True)
