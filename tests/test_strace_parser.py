@@ -273,17 +273,22 @@ def test_exec_from_a_non_leader_thread_moves_the_call_to_the_leader():
     assert names == [(40, "pause", ""), (40, "execve", '"/bin/x",')]
 
 
-def test_exec_from_a_non_leader_thread_with_pid_changed():
-    """strace's other form of the same exec (its own test suite, threads-execve): the thread's execve line
-    ends "<pid changed to LEADER ...>" and no "<... execve resumed>" follows: one successful execve, of the
-    leader, whose cut call is flushed when the leader's old self is superseded."""
+@pytest.mark.parametrize("quiet", [False, True])
+def test_exec_from_a_non_leader_thread_with_pid_changed(quiet):
+    """strace's other form of the same exec (its own test, threads-execve): the thread's execve line ends
+    "<pid changed to LEADER ...>" and the leader's pid finishes it, after the "superseded" line (left out by
+    -qqq): one execve, the leader's, with its arguments; the leader's own cut call never returned."""
     events, p = parse(
         "40 nanosleep({tv_sec=123, tv_nsec=0},  <unfinished ...>\n"
-        '41 execve("/bin/x", ["/bin/x", "0"], NULL <pid changed to 40 ...>\n'
-        "40 +++ superseded by execve in pid 41 +++\n"
+        "41 nanosleep({tv_sec=0, tv_nsec=12345}, NULL) = 0\n"
+        '41 execve("/bin/x", ["/bin/x", "0"], 0x7ff /* 1 var */ <pid changed to 40 ...>\n'
+        + ("" if quiet else "40 +++ superseded by execve in pid 41 +++\n") +
+        "40 <... execve resumed>) = 0\n"
         "40 exit_group(0) = ?\n"
         "40 +++ exited with 0 +++\n")
     calls = [(e.pid, e.name, e.result, e.args) for e in events if isinstance(e, SyscallEvent)]
-    assert calls[0] == (40, "execve", 0, '"/bin/x", ["/bin/x", "0"], NULL')
-    assert [c[:2] for c in calls[1:]] == [(40, "nanosleep"), (40, "exit_group")]
+    assert calls == [(41, "nanosleep", 0, "{tv_sec=0, tv_nsec=12345}, NULL"),
+                     (40, "nanosleep", None, "{tv_sec=123, tv_nsec=0}, "),
+                     (40, "execve", 0, '"/bin/x", ["/bin/x", "0"], 0x7ff /* 1 var */'),
+                     (40, "exit_group", None, "0")]
     assert p.stats.unparsed == 0

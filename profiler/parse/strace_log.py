@@ -37,8 +37,9 @@ _SIGNAL = re.compile(r"--- (?:(SIG[A-Z0-9_]+|\d+) |stopped by (SIG[A-Z0-9_]+))")
 _RESULT = re.compile(r"(0x[0-9a-f]+|-?\d+|\?)")
 _ERRNO = re.compile(r" (?:(E[A-Z0-9_]+) \(|\(errno (\d+)\))")   # strace names no errno 41: "-1 (errno 41)"
 _UNFINISHED = " <unfinished ...>"
-# execve from a thread other than the leader, when strace sees the exec under the leader's pid at once: the
-# call's line ends "<pid changed to LEADER ...>" (no result, no "<... execve resumed>" after it: it succeeded)
+# execve from a thread other than the leader: strace may end the thread's line "<pid changed to LEADER ...>"
+# instead of "<unfinished ...>"; the call ends as "<... execve resumed>" under the leader's pid (strace's own
+# test, threads-execve), after "+++ superseded by execve in pid THREAD +++" unless -qqq left that out
 _PID_CHANGED = re.compile(r" <pid changed to (\d+) \.\.\.>$")
 _DETACHED = " <detached ...>"
 # "strace: Process 12 attached" written into a half-printed line when the log is strace's stderr
@@ -251,6 +252,7 @@ class StraceLogParser:
         self._canonical = canonical or (lambda name: name)
         self._names: dict[str, str] = {}
         self._pending: dict[int, tuple[str, str, float | None]] = {}
+        self._handed: dict[int, int] = {}  # leader → the thread whose execve it will finish ("pid changed")
         self.summary: StraceSummary | None = None
         self.stats = ParseStats()
         self._columns: dict[str, int] | None = None   # while inside a summary table: column → index
@@ -383,13 +385,9 @@ class StraceLogParser:
                     pending[pid] = (name, rest[: -len(_UNFINISHED)], time)
                     continue
                 changed = _PID_CHANGED.search(rest) if rest.endswith("...>") else None
-                if changed is not None:        # the new program runs as the leader: the call is the leader's
-                    leader = int(changed.group(1))
-                    self._live.discard(pid)
-                    self._live.add(leader)
-                    ev = self._complete(leader, name, "", rest[:changed.start()] + ") = 0", time, line)
-                    if ev is not None:
-                        yield ev
+                if changed is not None:        # unfinished, and the leader's pid will finish it
+                    pending[pid] = (name, rest[:changed.start()], time)
+                    self._handed[int(changed.group(1))] = pid
                     continue
                 if rest.endswith(_DETACHED):   # strace detached (-p then ^C) while the call was running
                     pending.pop(pid, None)
@@ -408,6 +406,13 @@ class StraceLogParser:
                 rest = body[r.end():]
                 start_args, start_time = "", time
                 p = pending.pop(pid, None)
+                if (p is None or p[0] != name) and pid in self._handed:
+                    # no "superseded" line handed the thread's execve over (-qqq): the leader's own cut call
+                    # never returned, and the thread's call is the one resumed here
+                    if p is not None:
+                        pending[pid] = p
+                        yield from self._flush(pid)
+                    p = pending.pop(self._handed.pop(pid), None)
                 if p is not None and p[0] == name:
                     start_args, start_time = p[1], p[2]
                 if rest.endswith(_UNFINISHED):
@@ -428,6 +433,7 @@ class StraceLogParser:
                     # and strace shows the call's end ("<... execve resumed>") under that pid
                     thread = int(e.group(4))
                     yield from self._flush(pid)
+                    self._handed.pop(pid, None)
                     p = pending.pop(thread, None)
                     if p is not None:
                         pending[pid] = p
