@@ -68,6 +68,23 @@ def host_devices_unchanged():
     assert not changed, f"the suite changed the host's devices (restored): {sorted(changed)}"
 
 
+@pytest.fixture(scope="session")
+def scenario_run(tmp_path_factory):
+    """``kprof run`` of a shipped scenario as a user runs it (its own backend and settings), once per session:
+    ``scenario_run(path)`` → (CompletedProcess, bundle). test_run checks every scenario's run against strace's
+    own summary, and the ptrace parity test compares its ptrace run with the same strace run: one strace run
+    of each scenario serves both."""
+    base = tmp_path_factory.mktemp("scenario-runs")
+    runs: dict[str, tuple] = {}
+
+    def get(path: Path):
+        if path.stem not in runs:
+            bundle = base / path.stem
+            runs[path.stem] = (kprof("run", path, "--out", bundle, "--format", "json", check=0), bundle)
+        return runs[path.stem]
+    return get
+
+
 def kprof(*args, check=None, cwd=None, timeout=300, env=None):
     """Run the real CLI in a subprocess, as a user would; returns the CompletedProcess."""
     p = subprocess.run([sys.executable, "-m", "profiler", *map(str, args)], capture_output=True, text=True,

@@ -31,9 +31,8 @@ def strace_summary(log_text: str) -> dict[str, tuple[int, int]]:
 @needs_oref0
 @needs_root
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.stem for s in SCENARIOS])
-def test_scenario_runs_and_counts_equal_strace_summary(scenario, tmp_path):
-    bundle = tmp_path / "bundle"
-    p = kprof("run", scenario, "--out", bundle, "--format", "json", check=0)
+def test_scenario_runs_and_counts_equal_strace_summary(scenario, scenario_run):
+    p, bundle = scenario_run(scenario)
     for name in ("scenario.yaml", "meta.json", "trace.log", "stdout.txt", "stderr.txt", "footprint.json",
                  "report.txt", "report.md"):
         assert (bundle / name).is_file(), name
