@@ -80,8 +80,10 @@ def scenario_run(tmp_path_factory):
     def get(path: Path):
         if path.stem not in runs:
             bundle = base / path.stem
-            runs[path.stem] = (kprof("run", path, "--out", bundle, "--format", "json", check=0), bundle)
-        return runs[path.stem]
+            runs[path.stem] = (kprof("run", path, "--out", bundle, "--format", "json"), bundle)
+        p, bundle = runs[path.stem]
+        assert p.returncode == 0, f"kprof run {path.name}: exit {p.returncode}\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
+        return p, bundle
     return get
 
 

@@ -345,11 +345,10 @@ def tool_names(fp: dict) -> set[str]:
     return names | {"execve"}
 
 
-def test_shell_scenario_tools_footprint(tmp_path):
+def test_shell_scenario_tools_footprint(scenario_run):
     """set-temp-basal runs `mdt settempbasal … && mdt tempbasal` under /bin/sh: the shell adds its own names
     (vfork, wait4, getppid, …); the tools' own names are the real tools'."""
-    bundle = tmp_path / "b"
-    kprof("run", ROOT / "scenarios" / "set-temp-basal.yaml", "--out", bundle, "-q", check=0)
+    bundle = scenario_run(ROOT / "scenarios" / "set-temp-basal.yaml")[1]
     fp = json.loads((bundle / "footprint.json").read_text())
     names = tool_names(fp) - {"exit_group"}
     real = reference("settempbasal")["names"] | reference("tempbasal")["names"]
@@ -360,9 +359,8 @@ def test_shell_scenario_tools_footprint(tmp_path):
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIO_COMMAND))
-def test_scenario_footprint_is_the_real_tools(scenario, tmp_path):
-    bundle = tmp_path / "b"
-    kprof("run", ROOT / "scenarios" / f"{scenario}.yaml", "--out", bundle, "-q", check=0)
+def test_scenario_footprint_is_the_real_tools(scenario, scenario_run):
+    bundle = scenario_run(ROOT / "scenarios" / f"{scenario}.yaml")[1]
     fp = json.loads((bundle / "footprint.json").read_text())
     # the real tools' sets come from strace -c, which does not list exit_group (it never returns); kprof's
     # footprint counts it
@@ -377,12 +375,11 @@ def test_scenario_footprint_is_the_real_tools(scenario, tmp_path):
     assert list(fp["programs"]) == [f"$KPROF_ROOT/build/rig-tools/uart/{tool}"]      # what the trace says ran
 
 
-def test_spi_scenario_footprint_is_the_real_spi_build(tmp_path):
+def test_spi_scenario_footprint_is_the_real_spi_build(scenario_run):
     """pump-status runs the SPI build (radio: spi), its spidev ioctls served by kprof's ptrace backend: its
     names against the real SPI build's (spi-radio.md §5: the real client, Pi constants, served by a
     prototype tracer on x86_64)."""
-    bundle = tmp_path / "b"
-    kprof("run", ROOT / "scenarios" / "pump-status.yaml", "--out", bundle, "-q", check=0)
+    bundle = scenario_run(ROOT / "scenarios" / "pump-status.yaml")[1]
     fp = json.loads((bundle / "footprint.json").read_text())
     names = set(fp["syscalls"]) - {"exit_group"}
     real = spi_reference_names()
