@@ -145,7 +145,7 @@ def load_whole_workload(path, arch: str | None = None, skip: float | None = None
     p = Path(path)
     if p.is_dir() or p.suffix == ".json":
         return Footprint.load(p / "footprint.json" if p.is_dir() else p)
-    from profiler.commands.ftrace import check_arch_source, resolve_trace_settings
+    from profiler.wholetrace import check_arch_source, resolve_trace_settings
     from profiler.parse.ftrace_text import analyse_trace
 
     settings = resolve_trace_settings([p], arch, skip, discard_tail)

@@ -419,7 +419,7 @@ def program_rows(fp, programs_by_pid: dict[int, str]) -> dict[str, dict]:
 
 def analyse_bundle(bundle: Path, discard_tail: float | None = None):
     """(meta, FtraceResult, footprint, program rows) of a workload bundle."""
-    from profiler.commands.ftrace import resolve_trace_settings
+    from profiler.wholetrace import resolve_trace_settings
     from profiler.parse.ftrace_text import analyse_trace
 
     bundle = Path(bundle)
