@@ -87,6 +87,20 @@ def scenario_run(tmp_path_factory):
     return get
 
 
+@pytest.fixture(scope="session", autouse=True)
+def host_tmp_unchanged():
+    """The suite leaves no kprof temp directory (a run's workdir, kprof-NAME-*) in the host's /tmp: reported as
+    an error of the last test, and removed."""
+    def ours() -> set[str]:
+        return {n for n in os.listdir("/tmp") if n.startswith("kprof-")}
+    before = ours()
+    yield
+    left = sorted(ours() - before)
+    for name in left:
+        shutil.rmtree(os.path.join("/tmp", name), ignore_errors=True)
+    assert not left, f"the suite left these in /tmp (removed): {left}"
+
+
 def kprof(*args, check=None, cwd=None, timeout=300, env=None):
     """Run the real CLI in a subprocess, as a user would; returns the CompletedProcess."""
     p = subprocess.run([sys.executable, "-m", "profiler", *map(str, args)], capture_output=True, text=True,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -90,7 +91,7 @@ def wait_for_data(path: Path, proc, min_bytes=2000, timeout=20.0):
 
 @needs_oref0
 @needs_strace
-def test_record_oref0_command_and_analyse(tracefs, tmp_path):
+def test_record_oref0_command_and_analyse(tracefs, tmp_path, request):
     """kprof ftrace record around determine-basal's command, then ftrace analyze: the node process's
     syscalls have the right names — checked against strace's own record of the same command."""
     from profiler import runner
@@ -98,6 +99,7 @@ def test_record_oref0_command_and_analyse(tracefs, tmp_path):
 
     sc = load_scenario(ROOT / "scenarios" / "determine-basal.yaml")
     workdir = runner.make_workdir(sc)
+    request.addfinalizer(lambda: shutil.rmtree(workdir, ignore_errors=True))   # a temp dir of kprof's: removed
     env = runner.command_env(sc, workdir)
     trace = tmp_path / "db.txt"
     before = snapshot()
