@@ -31,7 +31,7 @@ from profiler.record.ptrace import record_ptrace
 from profiler.record.strace import descendants
 from profiler.scenario import load_scenario
 
-from .conftest import ROOT, SCENARIOS, needs_oref0, needs_root, needs_strace
+from .conftest import ROOT, SCENARIOS, needs_oref0, needs_root, needs_strace, parity_changes
 from .helpers.decoding import DECODING
 
 PY = sys.executable
@@ -126,9 +126,8 @@ def test_ptrace_footprint_matches_strace_on_every_scenario(scenario, tmp_path, s
     assert m_p["program"].keys() == m_s["program"].keys()
     timing = {k for k in m_s["syscall"].keys() | m_p["syscall"].keys() if compare._timing(rules, "syscall", k)}
     assert m_p["syscall"].keys() - timing == m_s["syscall"].keys() - timing
-    # and every count is within the regression-check tolerance of the strace run's
-    d = compare.diff([m_s], fp_s, m_p, fp_p, rules)
-    assert d.clean, "\n".join(c.message for c in d.changes)
+    # and every count is within the regression-check tolerance of the strace run's (timing-dependent ones aside)
+    assert parity_changes(compare.diff([m_s], fp_s, m_p, fp_p, rules), rules) == []
 
 
 # ---- programs that stress a tracer ------------------------------------------------------------------------
