@@ -111,8 +111,7 @@ def by_program(fp: Footprint, category: str, key: str) -> Counter:
     if category == "kconfig":
         names = _kconfig_syscalls(fp, key) or set()
     else:
-        names = {key.split(" ", 1)[0]} if category in ("syscall", "error") else next(
-            (set(r["syscalls"]) for r in fp.subsystem_rows() if r["subsystem"] == key), set())
+        names = {key.split(" ", 1)[0]} if category in ("syscall", "error") else _subsystem_syscalls(fp, key)
     out = Counter()
     for exe, row in fp.executables().items():
         n = sum(row["syscalls"].get(name, 0) for name in names)

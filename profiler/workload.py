@@ -321,10 +321,7 @@ def run_workload(wl: Workload, out: Path, *, duration: float, discard_tail: floa
     old_term = signal.signal(signal.SIGTERM, _term_to_interrupt)
     started = time.monotonic()
     try:
-        pump = None
-        if sc.pump is not None:
-            from profiler.pump.emulator import PumpEmulator, config_from_mapping
-            pump = PumpEmulator(config_from_mapping(sc.pump, f"{sc.path}: pump"), env=env).start()
+        pump = runner.uart_pump(sc, env)     # a workload's pump is always on the UART path
         try:
             result, how = namespaces.run_isolated(_execute, wl, workdir, env, out, rec_opts,
                                                   pump and pump.slave_path, net=True, mount=True)
