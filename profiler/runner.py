@@ -548,6 +548,11 @@ def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None
                     _tool_facts(meta)
                     if meanwhile is not None:
                         meanwhile()
+            if scenario.pump is not None and scenario.radio == "uart":
+                # the emulator serves from this process: its interpreter is the radio's alone while the client
+                # runs (a GetVersion missed its 50 ms once with this work in a thread beside it)
+                alongside()
+                alongside = None
             pump = uart_pump(scenario, env)
             try:
                 (trace, services, result), how = namespaces.run_isolated(
