@@ -45,6 +45,7 @@ from pathlib import Path
 import profiler
 from profiler.errors import KprofError
 from profiler.outfiles import write_atomic, write_error
+from profiler.kernel import arches
 from profiler.kernel import modules as kmodules
 from profiler.kernel import syscalls
 
@@ -230,7 +231,7 @@ def _rmdir_instance(path: str) -> str | None:
 
 # ----------------------------------------------------------------------------- what runs
 
-EM = {3: "i386", 62: "x86_64", 40: "arm", 183: "aarch64", 243: "riscv64"}
+EM = arches.by_elf_machine()      # ELF e_machine -> kprof arch (data/arches.tsv)
 
 
 def elf_arch(path: str) -> str | None:
@@ -245,7 +246,7 @@ def elf_arch(path: str) -> str | None:
             bits = 64 if head[4] == 2 else 32
             machine = int.from_bytes(head[18:20], "little" if head[5] == 1 else "big")
             name = EM.get(machine)
-            if name == "riscv64" and bits == 32:
+            if name is not None and arches.bits(name) != bits:   # a 32-bit ELF of a 64-bit machine (riscv32)
                 return None
             return name
         if head[:2] != b"#!":
@@ -262,11 +263,7 @@ def elf_arch(path: str) -> str | None:
 def analysis_arch(kernel_arch: str, command_arch: str | None) -> str:
     """The ABI to read a recording's syscall numbers with: a 32-bit command on a 64-bit kernel uses the
     compat numbers (raw_syscalls has no ABI field)."""
-    if kernel_arch == "aarch64" and command_arch == "arm":
-        return "arm64-compat"
-    if kernel_arch == "x86_64" and command_arch == "i386":
-        return "i386"
-    return kernel_arch
+    return arches.abi_on(kernel_arch, command_arch)
 
 
 def sidecar(trace: str | Path, what: str) -> Path:

@@ -66,7 +66,7 @@ from ptrace.binding import func as _pt
 
 from profiler.errors import KprofError
 from profiler.footprint import strip_dev
-from profiler.kernel import syscalls
+from profiler.kernel import arches, syscalls
 from profiler.kernel.errnos import errno_name, errno_number, restart_text
 from profiler.record.strace import TraceOutcome, become_subreaper, supervise
 from profiler.signals import reset_in_child
@@ -93,9 +93,8 @@ _EXIT = struct.Struct("<24xqB")          # rval, is_error
 _SIGINFO = struct.Struct("<iii4xiI")     # si_signo, si_errno, si_code, then si_pid, si_uid (or si_addr)
 _ADDR = struct.Struct("<Q")
 
-# AUDIT_ARCH_* (include/uapi/linux/audit.h) → kprof arch; bit 31 means a 64-bit ABI
-_AUDIT_ARCH = {0xC000003E: "x86_64", 0x40000003: "i386", 0x40000028: "arm", 0xC00000B7: "aarch64",
-               0xC00000F3: "riscv64"}
+# AUDIT_ARCH_* (include/uapi/linux/audit.h) → kprof arch (data/arches.tsv); bit 31 means a 64-bit ABI
+_AUDIT_ARCH = arches.by_audit_arch()
 _X32_BIT = 0x40000000
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -107,52 +106,13 @@ _ptrace.restype = ctypes.c_long
 # One letter per argument, by syscall name (every arch's spelling): f fd (N</path>; AT_FDCWD as
 # -100</cwd>), s path string, v argv array, a sockaddr (its length is the next argument), r ioctl request
 # (32-bit hex), _ raw hex. Arguments past the string are raw hex. Like strace's own per-syscall table,
-# this covers what the footprint reads and the fds and paths a reader of the raw log looks for.
-_ARGS = {}
-for _names, _kinds in (
-    ("read write close fstat fstat64 lseek _llseek llseek fcntl fcntl64 flock fsync fdatasync ftruncate "
-     "ftruncate64 getdents getdents64 readdir fchdir fchmod fchown fchown32 fstatfs fstatfs64 pread64 pwrite64 "
-     "readv writev preadv pwritev preadv2 pwritev2 accept accept4 listen getsockname getpeername recvfrom "
-     "sendmsg recvmsg sendmmsg recvmmsg shutdown setsockopt getsockopt epoll_wait epoll_pwait epoll_pwait2 "
-     "fadvise64 fadvise64_64 arm_fadvise64_64 readahead fsetxattr fgetxattr flistxattr fremovexattr syncfs "
-     "sync_file_range sync_file_range2 arm_sync_file_range fallocate timerfd_settime timerfd_settime64 "
-     "timerfd_gettime timerfd_gettime64 inotify_rm_watch signalfd signalfd4 vmsplice dup "
-     "pidfd_send_signal pidfd_getfd process_madvise io_uring_enter io_uring_register recv send", "f"),
-    ("ioctl", "fr"),
-    ("connect bind", "fa"),
-    ("sendto", "f___a"),
-    ("epoll_ctl", "f_f"),
-    ("dup2 dup3 sendfile sendfile64 tee", "ff"),
-    ("splice copy_file_range", "f_f"),
-    ("mmap mmap2", "____f"),
-    ("openat openat2 mkdirat mknodat fchownat futimesat newfstatat fstatat64 unlinkat readlinkat fchmodat "
-     "fchmodat2 faccessat faccessat2 utimensat utimensat_time64 name_to_handle_at statx open_tree fspick "
-     "mount_setattr inotify_add_watch getxattrat setxattrat listxattrat removexattrat file_getattr "
-     "file_setattr", "fs"),
-    ("renameat renameat2 linkat move_mount", "fsfs"),
-    ("symlinkat", "sfs"),
-    ("execveat", "fsv"),
-    ("fanotify_mark", "f__fs"),
-    ("open creat stat lstat stat64 lstat64 oldstat oldlstat access readlink chdir mkdir rmdir unlink chmod "
-     "chown chown32 lchown lchown32 truncate truncate64 statfs statfs64 utime utimes mknod chroot getxattr "
-     "lgetxattr setxattr lsetxattr listxattr llistxattr removexattr lremovexattr swapon swapoff acct uselib "
-     "umount umount2 memfd_create mq_open mq_unlink", "s"),
-    ("execve", "sv"),
-    ("rename link symlink pivot_root", "ss"),
-    ("mount", "sss"),
-):
-    for _n in _names.split():
-        _ARGS[_n] = _kinds
+# this covers what the footprint reads and the fds and paths a reader of the raw log looks for
+# (kernel data: data/syscall-args.tsv).
+_ARGS = syscalls.arg_kinds()
 
 # What the return value is: an fd (printed with its path), an address (hex), or a plain number.
 _R_NUM, _R_FD, _R_HEX, _R_PEER = 0, 1, 2, 3
-_RESULT = {n: _R_FD for n in (
-    "open openat openat2 creat dup dup2 dup3 socket epoll_create epoll_create1 eventfd eventfd2 signalfd "
-    "signalfd4 timerfd_create inotify_init inotify_init1 memfd_create memfd_secret pidfd_open pidfd_getfd "
-    "perf_event_open fanotify_init userfaultfd io_uring_setup open_tree fsopen fsmount fspick "
-    "open_by_handle_at landlock_create_ruleset").split()}
-_RESULT.update({n: _R_HEX for n in ("mmap", "mmap2", "old_mmap", "brk", "mremap", "shmat")})
-_RESULT.update({"accept": _R_PEER, "accept4": _R_PEER})
+_RESULT = {n: {"fd": _R_FD, "hex": _R_HEX, "peer": _R_PEER}[k] for n, k in syscalls.result_kinds().items()}
 _F_DUPFD = (0, 1030)                        # fcntl commands that return a new fd
 _EXITS = ("exit", "exit_group")             # never return: "= ?" when the task ends
 _SPI_CALLS = frozenset(("ioctl", "write", "epoll_ctl"))   # what an emulated spidev and its GPIO tree look at
