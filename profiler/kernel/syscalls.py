@@ -116,7 +116,6 @@ def syscall_names(arch: str) -> list[str]:
     return [t.by_number[n] for n in sorted(t.by_number)]
 
 
-
 _ABI_KEY = re.compile(r"(.+) \(([a-z0-9_-]+)\)")
 _COMPAT_NOTE = ("a 32-bit program's call ({compat} ABI): its {compat} number and definition "
                 "(a 64-bit kernel enters the compat_ variant where there is one)")

@@ -90,7 +90,7 @@ def _any(var: str, numbers: list[int]) -> str:
 
 
 def fd_first_syscalls() -> list[str]:
-    """Syscalls whose first argument is an fd: the one table of argument kinds, the ptrace recorder's."""
+    """Syscalls whose first argument is an fd: the one table of argument kinds (kernel data, as ptrace's)."""
     return [name for name, kinds in syscalls.arg_kinds().items() if kinds.startswith("f") and name not in _OPENS
             and name not in _EXECS]
 
