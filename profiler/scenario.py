@@ -2,15 +2,15 @@
 
 The schema (``profiler/schema/scenario.schema.json``) is the one description of
 the format: editors use it for completion, and this module checks files with
-it (a small interpreter of the keywords the schema uses, so kprof needs no
-extra dependency).
+it (jsonschema does the checking; a small adapter here words each problem as
+``file:line: key: problem``, the line found by walking the error's path
+through the loaded YAML).
 """
 from __future__ import annotations
 
 import errno
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,68 +85,125 @@ def load_yaml(path: Path) -> tuple[object, dict]:
     return data, loader.kprof_lines
 
 
-_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "integer": int, "number": (int, float)}
+def _finite_number(checker, value) -> bool:
+    """JSON Schema's number, without bool and without inf/nan (YAML reads .inf and .nan as floats)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _type_ok(value, t: str) -> bool:
-    if t in ("integer", "number") and isinstance(value, bool):
-        return False
-    return isinstance(value, _TYPES[t])
+def _integer(checker, value) -> bool:
+    """An int, not a bool and not 1.0: a count or a status written as a float is a mistake in a scenario."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
-def validate_data(data, sch: dict, where: str, line: int, key: str, lines: dict, errors: list[str]) -> None:
-    """Check ``data`` against the subset of JSON Schema the scenario schema uses.
+_VALIDATORS: dict[int, tuple] = {}
 
-    ``where`` is the file, ``line`` the line of ``key`` (a dotted path such as
-    ``services[0].port``); messages read ``file:line: key: problem``.
-    """
-    def err(msg, ln=line, k=key):
-        errors.append(f"{where}:{ln}: {k + ': ' if k else ''}{msg}")
 
-    if "enum" in sch and data not in sch["enum"]:
-        err(f"must be one of {', '.join(map(str, sch['enum']))} (got {data!r})")
-        return
-    types = sch.get("type")
-    if types:
-        tl = [types] if isinstance(types, str) else types
-        if not any(_type_ok(data, t) for t in tl):
-            err(f"must be {' or '.join(tl)} (got {type(data).__name__} {data!r})")
-            return
-    if isinstance(data, dict):
-        keylines = lines.get(id(data), {})
-        props = sch.get("properties", {})
-        for req in sch.get("required", []):
-            if req not in data:
-                err(f"missing required key '{req}'")
-        for k, value in data.items():
-            sub_key, kl = (f"{key}.{k}" if key else k), keylines.get(k, line)
-            if k in props:
-                validate_data(value, props[k], where, kl, sub_key, lines, errors)
-            elif sch.get("additionalProperties") is False:
-                err(f"unknown key '{k}' (known keys: {', '.join(sorted(props))})", kl)
-            elif isinstance(sch.get("additionalProperties"), dict):
-                validate_data(value, sch["additionalProperties"], where, kl, sub_key, lines, errors)
-    elif isinstance(data, list):
-        if len(data) < sch.get("minItems", 0):
-            err(f"needs at least {sch['minItems']} item(s)")
-        for i, item in enumerate(data):
-            if "items" in sch:
-                validate_data(item, sch["items"], where, line, f"{key}[{i}]", lines, errors)
-    elif isinstance(data, str):
-        if len(data) < sch.get("minLength", 0):
-            err("must not be empty")
-        if "pattern" in sch and not re.search(sch["pattern"], data):
-            err(f"{data!r} does not match {sch['pattern']}")
-    elif isinstance(data, (int, float)):
-        if not math.isfinite(data):
-            err(f"must be a finite number (got {data!r})")
-            return
-        if "minimum" in sch and data < sch["minimum"]:
-            err(f"must be at least {sch['minimum']}")
-        if "maximum" in sch and data > sch["maximum"]:
-            err(f"must be at most {sch['maximum']}")
-        if "exclusiveMinimum" in sch and data <= sch["exclusiveMinimum"]:
-            err(f"must be greater than {sch['exclusiveMinimum']}")
+def _validator(sch: dict):
+    """A jsonschema validator for ``sch`` (kept per schema object) with kprof's number and integer types.
+
+    A ``$ref`` into ``scenario.schema.json`` (the workload schema's) resolves to the shipped scenario schema,
+    whatever base URI the referring schema has."""
+    v = _VALIDATORS.get(id(sch))
+    if v is None:
+        import jsonschema
+        from referencing import Registry, Resource
+        from referencing.jsonschema import DRAFT202012
+
+        cls = jsonschema.validators.validator_for(sch, default=jsonschema.Draft202012Validator)
+        cls = jsonschema.validators.extend(cls, type_checker=cls.TYPE_CHECKER.redefine_many(
+            {"number": _finite_number, "integer": _integer}))
+        scenario = Resource.from_contents(schema(), default_specification=DRAFT202012)
+        uris = {schema()["$id"]}
+        if "/" in sch.get("$id", ""):
+            uris.add(sch["$id"].rsplit("/", 1)[0] + "/scenario.schema.json")
+        v = _VALIDATORS[id(sch)] = (cls(sch, registry=Registry().with_resources((u, scenario) for u in uris)), sch)
+    return v[0]
+
+
+def _type_name(data) -> str:
+    return type(data).__name__
+
+
+def _messages(error, data, where: str, lines: dict) -> list[tuple[tuple, str]]:
+    """One jsonschema error → kprof's ``(sort key, "file:line: key: problem")`` messages.
+
+    The error's path is walked through the loaded YAML: a mapping's keys have their own lines (the loader
+    kept them), a sequence's items the line of the key that holds the sequence. The sort key puts the
+    messages in the file's order: the order of the keys and items on the way, a node's missing keys first."""
+    node, line, key, order = data, 1, "", []
+    for step in error.absolute_path:
+        if isinstance(node, dict):
+            order.append(list(node).index(step) if step in node else -1)
+            line = lines.get(id(node), {}).get(step, line)
+            key = f"{key}.{step}" if key else str(step)
+        else:
+            order.append(step)
+            key = f"{key}[{step}]"
+        node = node[step]
+
+    def msg(text, ln=line, k=key):
+        return f"{where}:{ln}: {k + ': ' if k else ''}{text}"
+
+    kw, want, value = error.validator, error.validator_value, error.instance
+    if kw == "additionalProperties" and want is False and isinstance(value, dict):
+        known = error.schema.get("properties", {})
+        keylines = lines.get(id(value), {})
+        return [((*order, i), msg(f"unknown key '{k}' (known keys: {', '.join(sorted(known))})",
+                                  keylines.get(k, line)))
+                for i, k in enumerate(value) if k not in known]
+    if kw == "required":
+        missing = [r for r in want if isinstance(value, dict) and r not in value]
+        return [((*order, -1), msg(f"missing required key '{r}'")) for r in missing]
+    if kw == "type":
+        types = [want] if isinstance(want, str) else list(want)
+        if isinstance(value, float) and not math.isfinite(value) and "number" in types:
+            text = f"must be a finite number (got {value!r})"
+        else:
+            text = f"must be {' or '.join(types)} (got {_type_name(value)} {value!r})"
+    elif kw == "enum":
+        text = f"must be one of {', '.join(map(str, want))} (got {value!r})"
+    elif kw == "minItems":
+        text = f"needs at least {want} item(s)"
+    elif kw == "maxItems":
+        text = f"takes at most {want} item(s)"
+    elif kw == "minLength":
+        text = "must not be empty"
+    elif kw == "pattern":
+        text = f"{value!r} does not match {want}"
+    elif kw == "minimum":
+        text = f"must be at least {want}"
+    elif kw == "maximum":
+        text = f"must be at most {want}"
+    elif kw == "exclusiveMinimum":
+        text = f"must be greater than {want}"
+    elif kw == "exclusiveMaximum":
+        text = f"must be less than {want}"
+    else:   # a keyword kprof has no wording for: jsonschema's own message
+        text = error.message
+    return [(tuple(order), msg(text))]
+
+
+def validate_data(data, sch: dict, where: str, lines: dict) -> list[str]:
+    """Check ``data`` (loaded by ``load_yaml``, which gave ``lines``) against the JSON Schema ``sch``.
+
+    The checking is jsonschema's (every keyword of the schema's draft); the messages are kprof's, one per
+    problem, in the file's order: ``file:line: key: problem``, where key is a dotted path such as
+    ``services[0].port``. A node with a value outside its enum, or of the wrong type, is reported for that
+    alone: what it holds is not checked further."""
+    errors = list(_validator(sch).iter_errors(data))
+    decisive = {}
+    for e in errors:
+        if e.validator in ("enum", "type"):
+            path = tuple(e.absolute_path)
+            if decisive.get(path) != "enum":
+                decisive[path] = e.validator
+    messages = []
+    for e in errors:
+        path = tuple(e.absolute_path)
+        if any(path[:len(p)] == p and (len(path) > len(p) or e.validator != kw) for p, kw in decisive.items()):
+            continue
+        messages += _messages(e, data, where, lines)
+    return [m for _, m in sorted(messages, key=lambda km: km[0])]
 
 
 @dataclass
@@ -190,9 +247,8 @@ def load_scenario(path) -> Scenario:
     data, lines = load_yaml(path)
     if data is None:
         raise KprofError(f"{path}:1: empty scenario file (needs at least name, description, command)")
-    errors: list[str] = []
     try:
-        validate_data(data, schema(), str(path), 1, "", lines, errors)
+        errors = validate_data(data, schema(), str(path), lines)
     except RecursionError:
         raise KprofError(f"{path}: nested too deeply to be a scenario") from None
     if not errors:
