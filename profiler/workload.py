@@ -510,7 +510,7 @@ def check_usable(bundle: Path, meta: dict) -> list[str]:
 def run_bundle(path: Path, results: Path, duration: str | None = None, iterations: int | None = None) -> Path:
     """A workload bundle: ``path`` itself, or a fresh run of the workload file ``path`` under ``results``."""
     from profiler.parse.ftrace_text import parse_duration
-    from profiler.runner import new_bundle_dir
+    from profiler.bundle import new_bundle_dir
 
     path = Path(path)
     if is_workload_bundle(path):
