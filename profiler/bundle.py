@@ -155,7 +155,8 @@ class RunMeta:
         return cls(scenario=scenario.name, scenario_file=str(scenario.path), description=scenario.description,
                    command=scenario.command, shell=scenario.shell, backend=scenario.backend,
                    radio=scenario.radio if pump else ABSENT, radio_fault=scenario.radio_fault if pump else ABSENT,
-                   inject=scenario.inject, strace_options=strace_options, network=network, arch=arch,
+                   inject=[rule.to_dict() for rule in scenario.inject], strace_options=strace_options,
+                   network=network, arch=arch,
                    kernel=platform.release(), machine=platform.machine(),
                    started=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
 
@@ -238,11 +239,11 @@ def run_record(scenario, o, workdir: Path | None = None) -> RunRecord:
     elif end["exit"] != scenario.expected_exit:
         failures.append(f"exit status {end['exit']}, expected {scenario.expected_exit}")
     for stream in ("stdout", "stderr"):
-        want = scenario.expect.get(f"{stream}_contains")
+        want = getattr(scenario.expect, f"{stream}_contains")
         path = o.run_dir / f"{stream}.txt"
         if want is not None and want not in (path.read_text(errors="replace") if path.exists() else ""):
             failures.append(f"{stream} does not contain {want!r}")
-    enacted = scenario.expect.get("pump_temp_basal")
+    enacted = scenario.expect.pump_temp_basal
     if enacted is not None and workdir is not None:
         problem = temp_basal_mismatch(workdir / enacted, o.services)
         if problem:

@@ -180,8 +180,7 @@ def check_runnable(scenario: Scenario) -> None:
                              f"ptrace backend (strace cannot answer an ioctl); drop 'backend: {scenario.backend}' "
                              f"(or --backend {scenario.backend}), or run the UART path with --radio uart")
     if scenario.pump is not None:
-        from profiler.pump.emulator import config_from_mapping
-        config_from_mapping(scenario.pump, f"{scenario.path}: pump")
+        scenario.pump_config  # noqa: B018 (a bad pump: section fails here, before anything runs)
         pump_client(scenario)  # the chosen toolset exists, or a clear error before anything runs
     missing = missing_tools(scenario)
     if missing:
@@ -211,8 +210,7 @@ def command_env(scenario: Scenario, workdir: Path) -> dict[str, str]:
     env.update(variables)
     env["PATH"] = search_path(scenario)
     if scenario.pump is not None:
-        from profiler.pump.emulator import config_from_mapping
-        env["MEDTRONIC_PUMP_ID"] = config_from_mapping(scenario.pump, f"{scenario.path}: pump").id
+        env["MEDTRONIC_PUMP_ID"] = scenario.pump_config.id
     for k, v in scenario.env.items():
         env[k] = expand(v, variables)
     return env
@@ -275,7 +273,7 @@ def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analys
         if scenario.services:
             from profiler.environment import nightscout  # services are rare: keep them out of start-up
             for spec in scenario.services:
-                started.append(nightscout.start_service(spec, workdir))
+                started.append(nightscout.start_service(spec.to_dict(), workdir))
         if scenario.pump is not None and scenario.radio != "uart":
             spi, holder = _spi_radio(scenario, env)
         elif serial is not None:
@@ -314,12 +312,12 @@ def _spi_radio(scenario: Scenario, env: dict):
     import fcntl
 
     from profiler.environment import devfs
-    from profiler.pump.emulator import PumpEmulator, config_from_mapping
+    from profiler.pump.emulator import PumpEmulator
     from profiler.pump.spi import BOARDS, SpiDevice
 
     board = BOARDS[scenario.radio]
     # served by the tracer, never started; the command's env gives the pump clock's zone and frequency
-    emulator = PumpEmulator(config_from_mapping(scenario.pump, f"{scenario.path}: pump"), env=env)
+    emulator = PumpEmulator(scenario.pump_config, env=env)
     devfs.private_dev({Path(board.device).name: None})
     devfs.fake_gpio(board.pins, exported=scenario.radio_fault != "not-exported")
     holder = None

@@ -11,7 +11,9 @@ from __future__ import annotations
 import errno
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import yaml
@@ -206,31 +208,154 @@ def validate_data(data, sch: dict, where: str, lines: dict) -> list[str]:
     return [m for _, m in sorted(messages, key=lambda km: km[0])]
 
 
+def default(*keys: str):
+    """The scenario schema's default for a key (``default("timeout")``, ``default("expect", "exit")``): the
+    one place a scenario's defaults are written."""
+    node = schema()
+    for k in keys:
+        node = node["properties"][k]
+    return node["default"]
+
+
+class _Section(Mapping):
+    """A typed section of a scenario that also reads as the mapping the file had: its attributes are every
+    key the schema knows (absent ones: the schema's default, else None); as a mapping it holds the keys the
+    file gave (what fault rules, services and tolerance rules were written against)."""
+
+    given: tuple
+
+    @classmethod
+    def from_mapping(cls, data: Mapping | None):
+        data = dict(data or {})
+        return cls(**data, given=tuple(data))
+
+    def __getitem__(self, key):
+        if key not in self.given:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self):
+        return iter(self.given)
+
+    def __len__(self) -> int:
+        return len(self.given)
+
+    def to_dict(self) -> dict:
+        return dict(self)
+
+
+def _given():
+    return field(default=(), repr=False, compare=False)
+
+
+@dataclass(eq=False)
+class Expect(_Section):
+    """``expect:``: what the command must do for the run to pass."""
+
+    exit: int = field(default_factory=lambda: default("expect", "exit"))
+    stdout_contains: str | None = None
+    stderr_contains: str | None = None
+    pump_temp_basal: str | None = None   # a file in the workdir naming the temp basal the command enacted
+    given: tuple = _given()
+
+
+@dataclass(eq=False)
+class Service(_Section):
+    """One of ``services:``: a fake Nightscout (profiler.environment.nightscout takes ``dict(service)``)."""
+
+    type: str = "nightscout"
+    port: int | None = None
+    entries: str | None = None
+    redate: float | None = None
+    uploads: bool | None = None
+    moving: bool | float | None = None
+    lag: float | None = None
+    next_reading: float | None = None
+    given: tuple = _given()
+
+
+@dataclass(eq=False)
+class Injection(_Section):
+    """One of ``inject:``: a fault rule as written (profiler.faults.rules_from makes the Rule of it)."""
+
+    syscall: str | list[str] = ""
+    error: str | None = None
+    retval: int | None = None
+    delay_enter: str | int | None = None
+    delay_exit: str | int | None = None
+    when: str | int | None = None
+    path: str | None = None
+    fd_class: str | None = None
+    given: tuple = _given()
+
+
+@dataclass(eq=False)
+class Tolerance(_Section):
+    """``tolerance:``: the scenario's changes to kprof check's rules (profiler/tolerance.json has the rest)."""
+
+    margin: float | None = None
+    slack: int | None = None
+    timing_margin: float | None = None
+    timing_slack: int | None = None
+    timing_syscalls: list | None = None
+    timing_errors: list | None = None
+    timing_categories: list | None = None
+    ignore: list | None = None
+    optional: list | None = None
+    allocator_margin: float | None = None
+    allocator_slack: int | None = None
+    allocator_syscalls: list | None = None
+    given: tuple = _given()
+
+
+def _sections(cls, items) -> list:
+    return [item if isinstance(item, cls) else cls.from_mapping(item) for item in items or []]
+
+
 @dataclass
 class Scenario:
+    """A scenario file, parsed once: every section typed, every default the schema's."""
+
     path: Path
     name: str
     description: str
     command: list[str] | str
-    shell: bool = False
+    shell: bool = field(default_factory=lambda: default("shell"))
     fixtures: list[str] = field(default_factory=list)
     prepare: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
-    timeout: float = 120.0
-    stop: str = "root"             # end the run when the root process exits ("root") or the whole tree ("tree")
-    repeat: int = 1
-    network: str = "none"
-    services: list[dict] = field(default_factory=list)
-    pump: dict | None = None        # the emulator's settings (pump: without its client key)
-    pump_client: str = "kprof"      # pump.client: kprof, system or a directory of tools (see runner.pump_client)
-    inject: list[dict] = field(default_factory=list)
-    backend: str = "strace"
-    radio: str = "uart"               # the pump's radio path: uart (/dev/serial0), spi or edison (spidev)
+    timeout: float = field(default_factory=lambda: float(default("timeout")))
+    stop: str = field(default_factory=lambda: default("stop"))      # end the run when the root exits, or the tree
+    repeat: int = field(default_factory=lambda: default("repeat"))
+    network: str = field(default_factory=lambda: default("network"))
+    services: list[Service] = field(default_factory=list)
+    pump: dict | None = None        # the emulator's settings (pump: without its client key); see pump_config
+    pump_client: str = field(default_factory=lambda: default("pump", "client"))  # kprof, system or a directory
+    inject: list[Injection] = field(default_factory=list)
+    backend: str = field(default_factory=lambda: default("backend"))
+    radio: str = field(default_factory=lambda: default("radio"))  # uart (/dev/serial0), spi or edison (spidev)
     radio_fault: str | None = None    # SPI set-up faults: device-in-use, not-exported
-    tolerance: dict | None = None
+    tolerance: Tolerance | None = None
     requires: list[str] = field(default_factory=list)
-    expect: dict = field(default_factory=dict)
+    expect: Expect = field(default_factory=Expect)
     raw: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        # typed however the scenario was made (dataclasses.replace with plain lists and mappings included)
+        self.services = _sections(Service, self.services)
+        self.inject = _sections(Injection, self.inject)
+        if not isinstance(self.expect, Expect):
+            self.expect = Expect.from_mapping(self.expect)
+        if self.tolerance is not None and not isinstance(self.tolerance, Tolerance):
+            self.tolerance = Tolerance.from_mapping(self.tolerance)
+
+    @cached_property
+    def pump_config(self):
+        """The emulated pump's settings as a PumpConfig (parsed once; a bad one is a KprofError), or None."""
+        if self.pump is None:
+            return None
+        from profiler.pump.emulator import config_from_mapping
+        return config_from_mapping(self.pump, f"{self.path}: pump")
 
     @property
     def base_dir(self) -> Path:
@@ -238,7 +363,7 @@ class Scenario:
 
     @property
     def expected_exit(self) -> int:
-        return int(self.expect.get("exit", 0))
+        return self.expect.exit
 
 
 def load_scenario(path) -> Scenario:
@@ -251,20 +376,23 @@ def load_scenario(path) -> Scenario:
         errors = validate_data(data, schema(), str(path), lines)
     except RecursionError:
         raise KprofError(f"{path}: nested too deeply to be a scenario") from None
+    def get(key):
+        return data[key] if key in data else default(key)
+
     if not errors:
         keyline = lines.get(id(data), {})
-        if isinstance(data["command"], str) and not data.get("shell", False):
+        if isinstance(data["command"], str) and not get("shell"):
             errors.append(f"{path}:{keyline.get('command', 1)}: command: a string command needs 'shell: true' "
                           f"(or write it as an argv list)")
         for i, rule in enumerate(data.get("inject", [])):
             if "error" in rule and not hasattr(errno, rule["error"]):
                 errors.append(f"{path}:{lines.get(id(rule), {}).get('error', 1)}: inject[{i}].error: "
                               f"{rule['error']!r} is not an errno name (e.g. EIO, ENOSPC, EAGAIN)")
-        if data.get("radio", "uart") != "uart" or "radio_fault" in data:
+        if get("radio") != "uart" or "radio_fault" in data:
             if "pump" not in data:
                 errors.append(f"{path}:{keyline.get('radio', keyline.get('radio_fault', 1))}: radio: the radio path "
                               f"belongs to a pump scenario (add a 'pump:' section)")
-            if "radio_fault" in data and data.get("radio", "uart") == "uart":
+            if "radio_fault" in data and get("radio") == "uart":
                 errors.append(f"{path}:{keyline['radio_fault']}: radio_fault: SPI set-up faults need radio: spi "
                               f"or edison")
         if data["name"] != path.stem:
@@ -273,20 +401,22 @@ def load_scenario(path) -> Scenario:
     if errors:
         raise KprofError("\n".join(errors))
     fixtures = data.get("fixtures", [])
-    pump, client = data.get("pump"), "kprof"
-    if isinstance(pump, dict) and "client" in pump:
-        pump = {k: v for k, v in pump.items() if k != "client"}
-        client = data["pump"]["client"]
+    pump = client = None
+    if "pump" in data:
+        pump = {k: v for k, v in (data["pump"] or {}).items() if k != "client"}
+        client = (data["pump"] or {}).get("client", default("pump", "client"))
         if client not in ("kprof", "system"):  # a directory, relative to the scenario file
             client = str((path.parent / Path(client).expanduser()).resolve())
+    radio = get("radio")
     return Scenario(
         path=path, name=data["name"], description=data["description"].strip(), command=data["command"],
-        shell=data.get("shell", False), fixtures=[fixtures] if isinstance(fixtures, str) else fixtures,
+        shell=get("shell"), fixtures=[fixtures] if isinstance(fixtures, str) else fixtures,
         prepare=data.get("prepare", []), env={k: str(v) for k, v in data.get("env", {}).items()},
-        timeout=float(data.get("timeout", 120)), stop=data.get("stop", "root"), repeat=data.get("repeat", 1),
-        network=data.get("network", "none"), services=data.get("services", []), pump=pump, pump_client=client,
+        timeout=float(get("timeout")), stop=get("stop"), repeat=get("repeat"), network=get("network"),
+        services=data.get("services", []), pump=pump, pump_client=client or default("pump", "client"),
         tolerance=data.get("tolerance"), inject=data.get("inject", []),
-        backend=data.get("backend") or ("strace" if data.get("radio", "uart") == "uart" else "ptrace"),
-        radio=data.get("radio", "uart"), radio_fault=data.get("radio_fault"),
+        # the SPI radio paths are served by the ptrace backend: the schema's default is the UART path's
+        backend=data.get("backend") or (default("backend") if radio == "uart" else "ptrace"),
+        radio=radio, radio_fault=data.get("radio_fault"),
         requires=data.get("requires", []), expect=data.get("expect", {}), raw=data,
     )

@@ -180,7 +180,7 @@ def _execute(wl: Workload, workdir: Path, env: dict, out: Path, rec_opts: dict, 
     try:
         for spec in sc.services:
             from profiler.environment import nightscout
-            started.append(nightscout.start_service(spec, workdir))
+            started.append(nightscout.start_service(spec.to_dict(), workdir))
         devices = {}
         if serial is not None:
             devices[Path(runner.SERIAL_DEVICE).name] = serial
