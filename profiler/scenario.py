@@ -97,7 +97,7 @@ def _integer(checker, value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-_VALIDATORS: dict[int, tuple] = {}
+_VALIDATORS: dict[int, tuple] = {}   # id(schema) → (validator, the schema: kept, so its id stays its own)
 
 
 def _validator(sch: dict):
@@ -120,10 +120,6 @@ def _validator(sch: dict):
             uris.add(sch["$id"].rsplit("/", 1)[0] + "/scenario.schema.json")
         v = _VALIDATORS[id(sch)] = (cls(sch, registry=Registry().with_resources((u, scenario) for u in uris)), sch)
     return v[0]
-
-
-def _type_name(data) -> str:
-    return type(data).__name__
 
 
 def _messages(error, data, where: str, lines: dict) -> list[tuple[tuple, str]]:
@@ -161,7 +157,7 @@ def _messages(error, data, where: str, lines: dict) -> list[tuple[tuple, str]]:
         if isinstance(value, float) and not math.isfinite(value) and "number" in types:
             text = f"must be a finite number (got {value!r})"
         else:
-            text = f"must be {' or '.join(types)} (got {_type_name(value)} {value!r})"
+            text = f"must be {' or '.join(types)} (got {type(value).__name__} {value!r})"
     elif kw == "enum":
         text = f"must be one of {', '.join(map(str, want))} (got {value!r})"
     elif kw == "minItems":
