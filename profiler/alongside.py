@@ -129,8 +129,9 @@ def load_footprints(paths) -> dict[str, Footprint]:
             raise KprofError(f"{r}: not a result bundle (no footprint.json)")
         label = r.name if r.is_dir() else r.stem
         if r.is_dir():
-            from profiler.compare import bundle_meta
-            label = bundle_meta(r).get("scenario") or label
+            from profiler.bundle import Bundle
+            meta = Bundle(r).read_meta()
+            label = (meta.scenario if meta is not None else None) or label
         while label in out:
             label += "'"
         out[label] = Footprint.load(fp_path)
