@@ -20,7 +20,7 @@ def write_output(text: str, output) -> None:
 
 
 class ReportCommand:
-    """validate → read → build → render → write; exit status from ``status``."""
+    """validate → read → build → (save) → render → write; exit status from ``status``."""
     formats: tuple[str, ...] | None = None   # the -f choices (None: profiler.render.FORMATS)
     default_format = "table"
     guess_format = False        # -f from -o's file name when not given (kprof report)
@@ -41,6 +41,9 @@ class ReportCommand:
     def build(self, args, model):
         """The Report of ``model``."""
         raise NotImplementedError
+
+    def save(self, args, model) -> None:
+        """Other files the command writes beside its report (e.g. --footprint), before the report."""
 
     def status(self, args, model, report) -> int:
         """The exit status once the report is written."""
@@ -69,6 +72,7 @@ class ReportCommand:
         self.validate(args)
         model = self.read(args)
         report = self.build(args, model)
+        self.save(args, model)
         self.write(args, self.render(report, self.format(args)))
         return self.status(args, model, report)
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from profiler.commands import add_whole_workload_arguments, progress_printer
-from profiler.render import FORMATS
+from profiler.commands import add_output_arguments
 
 
 def add_arguments(p) -> None:
@@ -22,7 +22,7 @@ def add_arguments(p) -> None:
                    "directory holding one bundle each; default ./kprof-results/NAME-TIMESTAMP)")
     p.add_argument("--force", action="store_true", help="-o names an existing result bundle: replace it (without "
                    "--force kprof refuses, so two runs never mix in one bundle)")
-    p.add_argument("-f", "--format", choices=FORMATS, default="table", help="report format (default: table)")
+    add_output_arguments(p, output=False)
     p.add_argument("--network", choices=("none", "host"), help="override the scenario's network setting")
     p.add_argument("--keep-workdir", action="store_true", help="keep the temporary working directory")
     p.add_argument("--backend", choices=("strace", "ptrace", "bpf"),
@@ -45,7 +45,7 @@ def main(args) -> int:
     import json
 
     from profiler import runner, signals
-    from profiler.commands.common import error_path_report, run_report
+    from profiler.render.run_report import error_path_report, run_report
     from profiler.outfiles import output_dir, write_atomic
     from profiler.parallel import jobs_from, run_ordered
     from profiler.render.report import render, report_to_dict

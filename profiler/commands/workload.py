@@ -17,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from profiler.render import FORMATS
+from profiler.commands import add_output_arguments
 
 
 def positive_int(text: str) -> int:
@@ -64,8 +64,7 @@ def add_arguments(p) -> None:
                    "scenarios too (after the workload, into BUNDLE/scenarios/) and put them beside it")
     r.add_argument("-o", "--output", type=Path, metavar="DIR", help="bundle directory (default "
                    "kprof-results/NAME-TIME)")
-    r.add_argument("-f", "--format", choices=FORMATS, default="table", help="format of the report printed "
-                   "(report.txt is always a table)")
+    add_output_arguments(r, output=False, extra="; report.txt is always a table")
     r.add_argument("-q", "--quiet", action="store_true", help="print only the summary line")
     r.set_defaults(workload_func=run_main)
 
@@ -77,8 +76,7 @@ def add_arguments(p) -> None:
     rep.add_argument("--alongside", nargs="+", type=Path, metavar="RESULT", help="scenario result bundles or "
                      "footprint.json files (default: the bundle's scenarios/, when run with --scenarios)")
     rep.add_argument("--discard-tail", metavar="DUR", help="leave the last DUR out (default: what the run asked)")
-    rep.add_argument("-f", "--format", choices=FORMATS, default="table", help="report format (default: table)")
-    rep.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the report here instead of stdout")
+    add_output_arguments(rep)
     rep.set_defaults(workload_func=report_main)
 
 
@@ -95,7 +93,7 @@ def build_report(bundle: Path, alongside=None, discard_tail: float | None = None
     """(Report, coverage or None) of a workload bundle; writes footprint.json, programs.json and
     coverage.json into it."""
     from profiler.alongside import alongside_chart, alongside_sections, load_footprints
-    from profiler.commands.common import footprint_warnings
+    from profiler.render.sections import footprint_warnings
     from profiler.coverage import coverage, coverage_sections, headline
     from profiler.kernel import modules as km
     from profiler.record.ftrace import load_meta, sidecar
@@ -236,7 +234,7 @@ def default_alongside(bundle: Path) -> list[Path]:
 
 
 def run_main(args) -> int:
-    from profiler.commands.common import write_output
+    from profiler.commands.pipeline import write_output
     from profiler.errors import KprofError
     from profiler.parse.ftrace_text import parse_duration
     from profiler.render.report import render
@@ -294,7 +292,7 @@ def run_main(args) -> int:
 
 
 def report_main(args) -> int:
-    from profiler.commands.common import write_output
+    from profiler.commands.pipeline import write_output
     from profiler.errors import KprofError
     from profiler.parse.ftrace_text import parse_duration
     from profiler.render.report import render
