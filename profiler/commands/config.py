@@ -1,4 +1,4 @@
-"""The static view: which kernel configuration (Kconfig symbols of Linux 6.19.9) a footprint needs, each with
+"""The static view: which kernel configuration (Kconfig symbols of Linux {KERNEL_VERSION}) a footprint needs, each with
 why (syscall / ioctl / device → kernel file → Kconfig condition, with its depends on), built in vs can be a
 module, as a table or a .config fragment; and whether a kernel config provides it.
 
@@ -18,6 +18,8 @@ from profiler.commands.pipeline import ReportCommand, write_output
 from profiler.kernel import KERNEL_VERSION
 from profiler.render import FORMATS as REPORT_FORMATS
 from profiler.render.model import Report, Section
+
+__doc__ = __doc__.replace("{KERNEL_VERSION}", KERNEL_VERSION)   # the --help text
 
 FORMATS = REPORT_FORMATS + ("config",)
 _WHY_SHOWN = 4
