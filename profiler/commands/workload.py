@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from profiler.commands import add_output_arguments
+from profiler.commands.pipeline import ReportCommand
 
 
 def positive_int(text: str) -> int:
@@ -72,12 +73,7 @@ def add_arguments(p) -> None:
                          description="ELISA's tables of a recorded workload and, with --alongside, per program and "
                          "per syscall/ioctl/subsystem which scenario explains it, what none does, and the "
                          "scenarios whose command the workload never ran.")
-    rep.add_argument("bundle", type=Path, metavar="BUNDLE", help="a bundle written by kprof workload run")
-    rep.add_argument("--alongside", nargs="+", type=Path, metavar="RESULT", help="scenario result bundles or "
-                     "footprint.json files (default: the bundle's scenarios/, when run with --scenarios)")
-    rep.add_argument("--discard-tail", metavar="DUR", help="leave the last DUR out (default: what the run asked)")
-    add_output_arguments(rep)
-    rep.set_defaults(workload_func=report_main)
+    REPORT.add_arguments(rep)
 
 
 def main(args) -> int:
@@ -85,8 +81,8 @@ def main(args) -> int:
 
 
 def _fmt_s(seconds) -> str:
-    from profiler.commands.ftrace import _fmt_s as f
-    return f(seconds)
+    from profiler.render.ftrace_report import fmt_duration
+    return fmt_duration(seconds)
 
 
 def build_report(bundle: Path, alongside=None, discard_tail: float | None = None):
@@ -291,18 +287,39 @@ def run_main(args) -> int:
     return 0
 
 
-def report_main(args) -> int:
-    from profiler.commands.pipeline import write_output
-    from profiler.errors import KprofError
-    from profiler.parse.ftrace_text import parse_duration
-    from profiler.render.report import render
+class WorkloadReport(ReportCommand):
+    """kprof workload report: a bundle → its report (build_report), alongside scenario results."""
 
-    if not args.bundle.is_dir():
-        raise KprofError(f"{args.bundle}: no such workload bundle (a directory written by kprof workload run)")
-    for a in args.alongside or []:
-        if not a.exists():
-            raise KprofError(f"--alongside {a}: no such result bundle or file")
-    rep, _ = build_report(args.bundle.resolve(), args.alongside or default_alongside(args.bundle),
-                          parse_duration(args.discard_tail, "--discard-tail"))
-    write_output(render(rep, args.format), args.output)
-    return 0
+    def add_input_arguments(self, rep) -> None:
+        rep.add_argument("bundle", type=Path, metavar="BUNDLE", help="a bundle written by kprof workload run")
+        rep.add_argument("--alongside", nargs="+", type=Path, metavar="RESULT", help="scenario result bundles or "
+                         "footprint.json files (default: the bundle's scenarios/, when run with --scenarios)")
+        rep.add_argument("--discard-tail", metavar="DUR", help="leave the last DUR out (default: what the run "
+                         "asked)")
+
+    def add_arguments(self, rep) -> None:
+        super().add_arguments(rep)
+        rep.set_defaults(workload_func=self.main)
+
+    def validate(self, args) -> None:
+        from profiler.errors import KprofError
+
+        if not args.bundle.is_dir():
+            raise KprofError(f"{args.bundle}: no such workload bundle (a directory written by kprof workload run)")
+        for a in args.alongside or []:
+            if not a.exists():
+                raise KprofError(f"--alongside {a}: no such result bundle or file")
+
+    def read(self, args):
+        """The report: analysing the bundle writes its footprint.json, programs.json (and coverage.json)."""
+        from profiler.parse.ftrace_text import parse_duration
+
+        rep, _ = build_report(args.bundle.resolve(), args.alongside or default_alongside(args.bundle),
+                              parse_duration(args.discard_tail, "--discard-tail"))
+        return rep
+
+    def build(self, args, report):
+        return report
+
+
+REPORT = WorkloadReport()

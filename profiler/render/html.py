@@ -16,9 +16,9 @@ _PALETTE = ["#3465a4", "#f57900", "#4e9a06", "#75507b", "#c4a000", "#cc0000", "#
 
 
 @functools.cache
-def _resource(name: str) -> str:
+def resource(name: str) -> str:
     """A file of html_resources/ (package data: an installed kprof has it too)."""
-    return resources.files("profiler.render").joinpath("html_resources", name).read_text(encoding="utf-8")
+    return (resources.files("profiler.render") / "html_resources" / name).read_text(encoding="utf-8")
 
 
 def _e(value) -> str:
@@ -67,7 +67,7 @@ def bar_chart(title: str, series: dict[str, dict[str, float]]) -> str:
 
 def render_html(report) -> str:
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             f"<title>{_e(report.title)}</title><style>{_resource('report.css')}</style></head><body>", f"<h1>{_e(report.title)}</h1>"]
+             f"<title>{_e(report.title)}</title><style>{resource('report.css')}</style></head><body>", f"<h1>{_e(report.title)}</h1>"]
     if report.facts:
         parts.append('<dl class="facts">' + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in report.facts)
                      + "</dl>")
@@ -90,7 +90,7 @@ def render_html(report) -> str:
             parts.append(f'<p class="note">{_e(s.note)}</p>')
         if s.code:
             parts.append(f'<details><summary>{_e(s.code_lang or "source")}</summary><pre>{_e(s.code)}</pre></details>')
-    parts.append(f"<script>{_resource('report.js')}</script></body></html>")
+    parts.append(f"<script>{resource('report.js')}</script></body></html>")
     return "\n".join(parts) + "\n"
 
 
