@@ -89,11 +89,11 @@ def build_report(bundle: Path, alongside=None, discard_tail: float | None = None
     """(Report, coverage or None) of a workload bundle; writes footprint.json, programs.json and
     coverage.json into it."""
     from profiler.alongside import alongside_chart, alongside_sections, load_footprints
-    from profiler.render.sections import footprint_warnings
     from profiler.coverage import coverage, coverage_sections, headline
     from profiler.kernel import modules as km
     from profiler.record.ftrace import load_meta, sidecar
-    from profiler.render.report import Report, Section, subsystem_chart
+    from profiler.render.model import Report, Section
+    from profiler.render.sections import footprint_warnings, subsystem_chart
     from profiler.workload import analyse_bundle, save_programs
 
     meta, res, fp, programs = analyse_bundle(bundle, discard_tail)
