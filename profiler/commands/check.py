@@ -22,9 +22,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from profiler.commands import progress_printer
-
-FORMATS = ("table", "markdown", "json", "html", "junit")
+from profiler.commands import add_output_arguments, progress_printer
+from profiler.render import DIFF_FORMATS
 
 
 def add_arguments(p) -> None:
@@ -36,8 +35,7 @@ def add_arguments(p) -> None:
     p.add_argument("--baseline", type=Path, default=Path("baselines"), metavar="DIR",
                    help="baseline directory (default baselines/)")
     p.add_argument("--repeat", type=int, default=1, help="check this many consecutive runs (default 1)")
-    p.add_argument("-f", "--format", choices=FORMATS, default="table", help="output format (default: table)")
-    p.add_argument("-o", "--output", type=Path, help="write the output here instead of stdout")
+    add_output_arguments(p, formats=DIFF_FORMATS)
     p.add_argument("--results", type=Path, default=Path("kprof-results"),
                    help="where the runs' result bundles go (default kprof-results/)")
     from profiler.parallel import add_jobs_argument
@@ -57,7 +55,7 @@ def main(args) -> int:
 
     from profiler import runner, signals
     from profiler.baseline import Baseline, baseline_path, sha256_of
-    from profiler.commands.common import diff_report, write_output
+    from profiler.commands.pipeline import diff_report, write_output
     from profiler.compare import Change, Diff, diff, rules_for, run_measures
     from profiler.errors import KprofError
     from profiler.kernel import syscalls
