@@ -15,6 +15,7 @@ import pytest
 
 from profiler.errors import KprofError
 from profiler.footprint import FootprintBuilder
+from profiler.parse import ftrace_chunks, ftrace_format, ftrace_read
 from profiler.parse import ftrace_text as ft
 
 from .conftest import ROOT
@@ -292,10 +293,10 @@ def test_fast_path_parallel_path_and_event_path_agree(tmp_path, monkeypatch):
     trace = write(tmp_path, "w.txt", _workload(300))
     exact = ft.analyse_trace([trace], "x86_64", jobs=1)
     assert exact.chunks == (0, 1) or exact.chunks[0] >= 1
-    monkeypatch.setattr(ft, "CHUNK", 3000)              # many chunks: the chunk regex path, and its edges
+    monkeypatch.setattr(ftrace_format, "CHUNK", 3000)              # many chunks: the chunk regex path, and its edges
     fast = ft.analyse_trace([trace], "x86_64", jobs=1)
     assert fast.chunks[0] > 50
-    monkeypatch.setattr(ft, "PARALLEL_MIN", 0)
+    monkeypatch.setattr(ftrace_read, "PARALLEL_MIN", 0)
     par = ft.analyse_trace([trace], "x86_64", jobs=3)
     assert _everything(exact) == _everything(fast) == _everything(par)
     b = FootprintBuilder("x86_64")
@@ -407,16 +408,16 @@ def test_quick_and_strict_chunk_regexes_and_line_by_line_reading_agree(tmp_path,
     quick, strict = [], []
     real_quick = ft._quick_regex
     for chunk in (1 << 22, 50_000, 7_919):
-        monkeypatch.setattr(ft, "CHUNK", chunk)
+        monkeypatch.setattr(ftrace_format, "CHUNK", chunk)
         res = ft.analyse_trace([trace], "x86_64", jobs=1)
         assert res.chunks[0] >= 1, chunk
         quick.append(_result(res))
-        monkeypatch.setattr(ft, "_quick_regex", lambda *nrs: ft._chunk_regexes(*nrs)[0])   # the strict one only
+        monkeypatch.setattr(ftrace_chunks, "_quick_regex", lambda *nrs: ft._chunk_regexes(*nrs)[0])   # the strict one only
         strict.append(_result(ft.analyse_trace([trace], "x86_64", jobs=1)))
-        monkeypatch.setattr(ft, "_quick_regex", real_quick)
-    monkeypatch.setattr(ft, "CHUNK", 7_919)
-    monkeypatch.setattr(ft, "PARALLEL_MIN", 0)
-    monkeypatch.setattr(ft, "PART_MIN", 40_000)
+        monkeypatch.setattr(ftrace_chunks, "_quick_regex", real_quick)
+    monkeypatch.setattr(ftrace_format, "CHUNK", 7_919)
+    monkeypatch.setattr(ftrace_read, "PARALLEL_MIN", 0)
+    monkeypatch.setattr(ftrace_read, "PART_MIN", 40_000)
     parallel = _result(ft.analyse_trace([trace], "x86_64", jobs=3))
     want = _result(reference)
     for got in (*quick, *strict, parallel):
@@ -435,7 +436,7 @@ def test_time_window(tmp_path, monkeypatch):
                    for i in range(200))                                     # 10.0 … 109.6 s
     trace = write(tmp_path, "t.txt", text)
     for chunk in (1 << 22, 700):
-        monkeypatch.setattr(ft, "CHUNK", chunk)
+        monkeypatch.setattr(ftrace_format, "CHUNK", chunk)
         res = ft.analyse_trace([trace], "x86_64", skip=10, discard_tail=30)   # counted: 20.0 ≤ ts < 79.6
         assert res.footprint.syscalls["getpid"].calls == 120
         assert res.footprint.syscalls["getpid"].unfinished == 1      # entered at 79.5, returned at 79.6
