@@ -44,6 +44,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from profiler.errors import KprofError
+from profiler.events import ProcessEvent, SyscallEvent
 from profiler.kernel import syscalls
 from profiler.kernel.errnos import errno_name
 # the public names of the ftrace modules, importable from here as before the split
@@ -150,8 +151,6 @@ def analyse_trace(paths, arch: str, task_arch: TaskArch | None = None, skip: flo
 # ----------------------------------------------------------------------------- Part → Footprints
 
 def _build(paths, ta: TaskArch, part: Part, windows, unparsed_samples, source, root_pid) -> FtraceResult:
-    from profiler.footprint import Footprint, SyscallStat, new_use
-
     events = Counter()
     bad = 0
     raw_pids: set = set()
@@ -210,15 +209,6 @@ def _build(paths, ta: TaskArch, part: Part, windows, unparsed_samples, source, r
                 rec[2][errno_name(ev.err)] += n
                 row.errors += n
 
-    fps: dict = {}
-
-    def fp_of(abi):
-        fp = fps.get(abi)
-        if fp is None:
-            fp = fps[abi] = Footprint(arch=abi, source={**source, "kind": "ftrace", "abi": abi})
-        return fp
-
-    fp_of(ta.arch)
     # what raw_syscalls keys hold beyond counts: children (a fork's return), exit_group's status
     parents, exit_status, child_returns = {}, dict(part.exit_status), dict(part.child_returns)
     for (prefix, key), n in part.keys.items():
@@ -241,7 +231,8 @@ def _build(paths, ta: TaskArch, part: Part, windows, unparsed_samples, source, r
     for (pid, abi, name), rec in per.items():
         by_pid.setdefault(pid, []).append((abi, name, rec))
     orphans = unfinished = mismatched = all_enters = all_exits = 0
-    images: dict = {}          # (abi, pid) → {comm: Counter}
+    ends: dict = {}            # (abi, pid) → {name: [errors Counter, unfinished]}: how the counted calls ended
+    images: dict = {}          # (abi, pid) → {comm: Counter}: a task's calls by the comm it had
     comm_of: dict = {}
     for comm, pid in rows:
         comm_of.setdefault(pid, comm)
@@ -270,13 +261,7 @@ def _build(paths, ta: TaskArch, part: Part, windows, unparsed_samples, source, r
             else:                               # enters and exits do not pair up (lost events)
                 mismatched += abs(d)
                 calls, open_calls = max(enters, exits), max(0, enters - exits)
-            fp = fp_of(abi)
-            stat = fp.syscalls.get(name)
-            if stat is None:
-                stat = fp.syscalls[name] = SyscallStat()
-            stat.calls += calls
-            stat.errors.update(errs)
-            stat.unfinished += open_calls
+            ends.setdefault((abi, pid), {})[name] = [Counter(errs), open_calls]
             unfinished += open_calls
             if calls > enters:     # calls begun before the window: credited to the comm the task had first
                 orphans += calls - enters
@@ -298,19 +283,8 @@ def _build(paths, ta: TaskArch, part: Part, windows, unparsed_samples, source, r
                 return f
         return comm
 
-    for (abi, pid), by_comm in images.items():
-        fp = fp_of(abi)
-        fp.processes[pid] = {
-            "parent": parents.get(pid), "end": ({"exit": exit_status[pid]} if pid in exit_status else None),
-            "images": [{"exe": exe_label(pid, comm), "syscalls": Counter(c)} for comm, c in by_comm.items()]
-            or [{"exe": None, "syscalls": Counter()}]}
-    for _, filename in part.execs:
-        use = fp_of(ta.arch).programs.setdefault(filename, new_use())
-        use["calls"] += 1
-
     # ioctl requests: a task's raw_syscalls lines (counted from their keys) when it has them, else its
     # per-syscall lines
-    pid_abi = {row.pid: row.abi for row in rows.values()}
     ioctl_nr = {abi: syscalls.syscall_number(abi, "ioctl") for abi in ta.abis()}
     entered = Counter()
     for (prefix, key), n in part.keys.items():
@@ -319,21 +293,84 @@ def _build(paths, ta: TaskArch, part: Part, windows, unparsed_samples, source, r
             task = task_of(prefix)
             if task is not None and ioctl_nr.get(ta.of(task)) == ev.nr:
                 entered[(task.pid, task.comm, True, ev.request)] += n
+    requests: dict = {}        # (pid, comm) → {request: [calls, errors Counter]}
+    entered_order: dict = {}   # (pid, comm, request) in the order first entered
     for (pid, comm, raw, req), n in (*entered.items(), *part.ioctl.items()):
-        if raw != (pid in raw_pids):
-            continue
-        use = fp_of(pid_abi.get(pid, ta.arch)).ioctls.setdefault((req, ""), new_use())
-        use["calls"] += n
-        use["syscalls"]["ioctl"] += n
-        use["by"][exe_label(pid, comm)] += n
+        if raw == (pid in raw_pids):
+            entered_order[(pid, comm, req)] = None
+            requests.setdefault((pid, comm), {}).setdefault(req, [0, Counter()])[0] += n
     for (pid, comm, raw, req, err), n in part.ioctl_err.items():
-        if raw != (pid in raw_pids):
-            continue
-        fp_of(pid_abi.get(pid, ta.arch)).ioctls.setdefault((req, ""), new_use())["errors"][err] += n
-    if root_pid is not None:
-        for fp in fps.values():
-            if root_pid in fp.processes:
-                fp.root_pid = root_pid
+        if raw == (pid in raw_pids):
+            requests.setdefault((pid, comm), {}).setdefault(req, [0, Counter()])[1][err] += n
+
+    # the counts → counted events; the FootprintBuilder (one per ABI) applies the footprint's rules
+    from profiler.footprint import FootprintBuilder
+    builders: dict = {}
+
+    def builder(abi: str) -> FootprintBuilder:
+        b = builders.get(abi)
+        if b is None:
+            b = builders[abi] = FootprintBuilder(abi, source={**source, "kind": "ftrace", "abi": abi}).known_abi()
+        return b
+
+    builder(ta.arch)
+    tasks_of: dict = {}        # pid → its (abi, pid) keys
+    for abi, pid in images:    # tasks and rows in the order the counting above met them
+        b = builder(abi)
+        b.task(pid, parents.get(pid))
+        if pid in exit_status:
+            b.add(ProcessEvent(pid, "exit", status=exit_status[pid]))
+        b.syscall_rows(ends.get((abi, pid), {}))
+        tasks_of.setdefault(pid, []).append((abi, pid))
+    for key in ends:           # errors of an ioctl paired with a request are given with it (see _counted_calls)
+        for comm, counted in images[key].items():
+            if "ioctl" in counted:
+                for _, errs in requests.get((key[1], comm), {}).values():
+                    ends[key]["ioctl"][0].subtract(errs)
+    at: dict = {}              # (abi, pid) → the index of its current comm (-1: none yet)
+    given: set = set()         # (pid, comm, request) whose calls are given
+
+    def give(key: tuple, comm: str, req: int) -> None:
+        calls, errs = requests[(key[1], comm)][req]
+        _request_calls(builder(key[0]), key[1], req, calls, errs, ends[key]["ioctl"])
+        given.add((key[1], comm, req))
+
+    def reach(key: tuple, upto: str | None = None) -> bool:
+        """Make ``upto`` the task's current comm (None: past the last), giving the calls of the comms before
+        it; False when it was already passed."""
+        pid, by_comm, how = key[1], images[key], ends.get(key, {})
+        comms = list(by_comm)
+        i, j = at.get(key, -1), (comms.index(upto) if upto is not None else len(comms))
+        while i < j:
+            if i >= 0:
+                comm = comms[i]
+                for name, n in by_comm[comm].items():
+                    if name == "ioctl":
+                        for req, (calls, _) in requests.get((pid, comm), {}).items():
+                            if (pid, comm, req) not in given:
+                                give(key, comm, req)
+                            n -= calls
+                    _plain_calls(builder(key[0]), pid, name, n, how[name])
+            i += 1
+            if i < len(comms):
+                builder(key[0]).task_image(pid, exe_label(pid, comms[i]), by_comm[comms[i]])
+        at[key] = max(i, at.get(key, -1))
+        return i == j
+
+    # then the calls: the ioctl requests first, as they were entered (each request's use lists its callers in
+    # that order), a task's comms taken in order; then the rest
+    for pid, comm, req in entered_order:
+        for key in tasks_of.get(pid, ()):
+            if comm in images[key] and reach(key, comm):
+                give(key, comm, req)
+    for key in images:
+        reach(key)
+    for _, filename in part.execs:
+        builder(ta.arch).program_started(filename)
+    fps = {}
+    for abi, b in builders.items():
+        b.root(root_pid)
+        fps[abi] = b.finish()
 
     res = FtraceResult(
         paths=list(paths), arch=ta.arch, task_arch=ta, footprints=fps,
@@ -347,6 +384,39 @@ def _build(paths, ta: TaskArch, part: Part, windows, unparsed_samples, source, r
     for fp in fps.values():
         fp.source.update(ftrace_summary(res))
     return res
+
+
+def _request_calls(b, pid: int, req: int, calls: int, errs: Counter, ends: list) -> None:
+    """``calls`` ioctls of one request a task made under one comm, ``errs`` of them failed, given to ``b`` as
+    counted events; unfinished calls of the task's ioctls still to give (``ends[1]``) are taken first."""
+    for err, e in errs.items():
+        b.add(SyscallEvent(pid, "ioctl", errno=err, request=req, count=e))
+    calls -= sum(errs.values())
+    u = min(ends[1], calls)
+    if u > 0:
+        ends[1] -= u
+        b.add(SyscallEvent(pid, "ioctl", request=req, count=u))
+    if calls - u > 0:
+        b.add(SyscallEvent(pid, "ioctl", result=0, request=req, count=calls - u))
+
+
+def _plain_calls(b, pid: int, name: str, n: int, ends: list) -> None:
+    """``n`` calls of ``name`` a task made under one comm, given to ``b`` as counted events. How the task's
+    calls of ``name`` ended (``ends``: errors and unfinished calls still to give) is spent as they come (an
+    ioctl's errors paired with a request are taken off before: they are given with the request)."""
+    errs = ends[0]
+    for err in list(errs):
+        e = min(errs[err], n)
+        if e > 0:
+            b.add(SyscallEvent(pid, name, errno=err, count=e))
+            errs[err] -= e
+            n -= e
+    u = min(ends[1], n)
+    if u > 0:
+        ends[1] -= u
+        b.add(SyscallEvent(pid, name, count=u))
+    if n - u > 0:
+        b.add(SyscallEvent(pid, name, result=0, count=n - u))
 
 
 def _ends_name(ta: TaskArch, rows: dict, pid: int, key: bytes | None):  # rows: pid → comm
