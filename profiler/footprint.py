@@ -5,6 +5,9 @@ keyed by syscall name, ioctl request, device, file, network destination,
 program and process; the kernel knowledge (subsystem, defining file, driver)
 is looked up from ``profiler.kernel`` when the footprint is shown or saved,
 never stored as the source of truth.
+
+Longer than ~600 lines: the Footprint and its one builder (every source's footprint rules) are kept in one
+module on purpose, so the rules have one home.
 """
 from __future__ import annotations
 

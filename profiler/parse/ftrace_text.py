@@ -22,7 +22,15 @@ What it produces:
   chunks with one bytes regex per chunk (two captures per line, counted with ``Counter``) and parses
   only the rare lines it needs in full (ioctl, fork, exit_group, exec); a chunk that does not match the
   common shape line for line, or that straddles the time window, is parsed line by line instead. Large
-  plain files are split between processes. The test suite checks that both paths give the same counts.
+  plain files are split between processes. The counts (and the pairing of enters and exits, which decides
+  how many calls, errors and unfinished calls there were) become counted events fed to the one
+  :class:`~profiler.footprint.FootprintBuilder` per ABI, which applies the footprint's rules. The test
+  suite checks that both paths give the same footprint.
+
+The modules: ``ftrace_format`` (files, compression, line shapes, event keys, tasks, ABIs), ``ftrace_chunks``
+(the chunked pass → a ``Part`` of counts), ``ftrace_read`` (whole files, parallel parts, merging, the time
+window), ``ftrace_events`` (the exact event path) and this one (``analyse_trace``: counts → events →
+footprints, the result and its warnings). Every public name is importable from here.
 
 Counting rules (documented in docs/ftrace.md):
 
