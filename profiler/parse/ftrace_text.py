@@ -311,7 +311,29 @@ def _build(paths, ta: TaskArch, part: Part, windows, unparsed_samples, source, r
         if raw == (pid in raw_pids):
             requests.setdefault((pid, comm), {}).setdefault(req, [0, Counter()])[1][err] += n
 
-    # the counts → counted events; the FootprintBuilder (one per ABI) applies the footprint's rules
+    fps = _footprints(ta, source, root_pid, images, ends, requests, entered_order, parents, exit_status,
+                      part.execs, exe_label)
+
+    res = FtraceResult(
+        paths=list(paths), arch=ta.arch, task_arch=ta, footprints=fps,
+        tasks=sorted(rows.values(), key=lambda r: (-r.calls, -r.events, r.pid, r.comm)),
+        events=events, lines=part.lines, outside=part.outside, unparsed=part.unparsed + bad,
+        unparsed_samples=unparsed_samples, lost=part.lost, first_ts=part.first_ts, last_ts=part.last_ts,
+        windows=windows, formats=sorted(formats), named_ignored=named_ignored, orphan_exits=orphans,
+        unfinished=unfinished, other=part.other, chunks=(part.fast_chunks, part.slow_chunks),
+        unpaired=mismatched, enters_exits=(all_enters, all_exits))
+    res.warnings = _warnings(res, part, raw_pids, rows)
+    for fp in fps.values():
+        fp.source.update(ftrace_summary(res))
+    return res
+
+
+def _footprints(ta: TaskArch, source: dict, root_pid, images: dict, ends: dict, requests: dict, entered_order,
+                parents: dict, exit_status: dict, execs: list, exe_label) -> dict:
+    """The counts → counted events, fed to one FootprintBuilder per ABI (the trace's arch first), which
+    applies the footprint's rules: abi → Footprint. ``images``: (abi, pid) → {comm: calls by name};
+    ``ends``: (abi, pid) → {name: [errors, unfinished]}; ``requests``: (pid, comm) → {ioctl request:
+    [calls, errors]}, ``entered_order`` their (pid, comm, request) as first entered."""
     from profiler.footprint import FootprintBuilder
     builders: dict = {}
 
@@ -330,7 +352,7 @@ def _build(paths, ta: TaskArch, part: Part, windows, unparsed_samples, source, r
             b.add(ProcessEvent(pid, "exit", status=exit_status[pid]))
         b.syscall_rows(ends.get((abi, pid), {}))
         tasks_of.setdefault(pid, []).append((abi, pid))
-    for key in ends:           # errors of an ioctl paired with a request are given with it (see _counted_calls)
+    for key in ends:           # errors of an ioctl paired with a request are given with it (see _plain_calls)
         for comm, counted in images[key].items():
             if "ioctl" in counted:
                 for _, errs in requests.get((key[1], comm), {}).values():
@@ -373,25 +395,11 @@ def _build(paths, ta: TaskArch, part: Part, windows, unparsed_samples, source, r
                 give(key, comm, req)
     for key in images:
         reach(key)
-    for _, filename in part.execs:
+    for _, filename in execs:
         builder(ta.arch).program_started(filename)
-    fps = {}
-    for abi, b in builders.items():
+    for b in builders.values():
         b.root(root_pid)
-        fps[abi] = b.finish()
-
-    res = FtraceResult(
-        paths=list(paths), arch=ta.arch, task_arch=ta, footprints=fps,
-        tasks=sorted(rows.values(), key=lambda r: (-r.calls, -r.events, r.pid, r.comm)),
-        events=events, lines=part.lines, outside=part.outside, unparsed=part.unparsed + bad,
-        unparsed_samples=unparsed_samples, lost=part.lost, first_ts=part.first_ts, last_ts=part.last_ts,
-        windows=windows, formats=sorted(formats), named_ignored=named_ignored, orphan_exits=orphans,
-        unfinished=unfinished, other=part.other, chunks=(part.fast_chunks, part.slow_chunks),
-        unpaired=mismatched, enters_exits=(all_enters, all_exits))
-    res.warnings = _warnings(res, part, raw_pids, rows)
-    for fp in fps.values():
-        fp.source.update(ftrace_summary(res))
-    return res
+    return {abi: b.finish() for abi, b in builders.items()}
 
 
 def _request_calls(b, pid: int, req: int, calls: int, errs: Counter, ends: list) -> None:
