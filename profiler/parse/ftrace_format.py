@@ -86,10 +86,9 @@ _EXIT_NAMED = re.compile(r"sys_exit_(\w+): *(0x[0-9a-f]+)?$")
 _ENTER_FILE_KEY = re.compile(r"sys_(\w+)\(")
 _EVENT_NAME = re.compile(r"([^\s:(]+)")
 
-ARCH_BITS = {"x86_64": 64, "aarch64": 64, "riscv64": 64, "i386": 32, "arm": 32, "arm64-compat": 32}
 # syscalls whose lines are parsed in full: ioctl (request), process creation (child pid), exit_group (status)
 _RARE_NAMES = ("ioctl", "clone", "clone3", "fork", "vfork", "exit_group")
-_FORKS = frozenset(("clone", "clone3", "fork", "vfork"))
+_FORKS = syscalls.syscall_group("fork")
 _SCHED = (b"sched_process_fork:", b"sched_process_exec:")
 
 # ----------------------------------------------------------------------------- opening files

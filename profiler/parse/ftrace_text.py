@@ -53,13 +53,13 @@ from dataclasses import dataclass, field
 
 from profiler.errors import KprofError
 from profiler.events import ProcessEvent, SyscallEvent
-from profiler.kernel import syscalls
+from profiler.kernel import arches, syscalls
 from profiler.kernel.errnos import errno_name
 # the public names of the ftrace modules, importable from here as before the split
 from profiler.parse.ftrace_chunks import SAMPLES, Part, _Pass  # noqa: F401
 from profiler.parse.ftrace_events import FtraceEventReader, iter_events  # noqa: F401
 from profiler.parse.ftrace_format import (  # noqa: F401
-    _FORKS, ARCH_BITS, CHUNK, EventKey, Task, TaskArch, Window, _chunk_regexes, _nr_name, _quick_regex,
+    _FORKS, CHUNK, EventKey, Task, TaskArch, Window, _chunk_regexes, _nr_name, _quick_regex,
     compression_of, event_group, event_key, event_syscall_name, open_trace, sniff_raw_syscalls, task_of,
     trace_lines)
 from profiler.parse.ftrace_read import (  # noqa: F401
@@ -480,9 +480,9 @@ def _warnings(res: FtraceResult, part: Part, raw_pids: set, rows: dict) -> list[
         if pid not in raw_pids or pid not in comm_of:
             continue
         abi = res.task_arch.of(Task(comm_of[pid], pid, None))
-        if ARCH_BITS[abi] == 64 and n >= 8 and widest <= 8:
+        if arches.bits(abi) == 64 and n >= 8 and widest <= 8:
             narrow.append(f"{comm_of[pid]}-{pid}")
-        elif ARCH_BITS[abi] == 32 and widest > 8:
+        elif arches.bits(abi) == 32 and widest > 8:
             wide.append(f"{comm_of[pid]}-{pid}")
     if narrow:
         out.append(f"tasks whose syscall arguments never exceeded 32 bits, read as {res.arch} "
