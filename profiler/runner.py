@@ -383,7 +383,7 @@ def recorder(backend: str):
 def inject_rules(scenario: Scenario, arch: str) -> list:
     if not scenario.inject:
         return []
-    from profiler.faults import rules_from
+    from profiler.inject import rules_from
     return rules_from(scenario.inject, str(scenario.path), arch)
 
 

@@ -14,8 +14,6 @@ KNOWN = {
     ("profiler.footprint", "profiler.parse.strace_log"),
     ("profiler.record.bpf", "profiler.footprint"),
     ("profiler.record.ptrace", "profiler.footprint"),
-    ("profiler.record.ptrace", "profiler.faults"),
-    ("profiler.record.strace", "profiler.faults"),
 }
 
 

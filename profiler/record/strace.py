@@ -132,7 +132,7 @@ def record_strace(argv: list[str], log_path: str, *, cwd: str, env: dict, timeou
                   stop_at_root: bool = False) -> TraceOutcome:
     """Run ``argv`` under strace; on timeout or Ctrl-C kill the traced tree and keep the partial log.
 
-    ``inject`` holds fault rules (profiler.faults.Rule) applied through strace's -e inject=.
+    ``inject`` holds fault rules (profiler.inject.Rule) applied through strace's -e inject=.
     While strace writes the log, its complete lines are handed to ``consume``
     (a callable taking a list of lines) as they appear, so the analysis runs on
     the other core during the recording instead of after it.
@@ -141,7 +141,7 @@ def record_strace(argv: list[str], log_path: str, *, cwd: str, env: dict, timeou
     kills the tracees (not strace), so strace still ends the log and writes its
     summary; a second Ctrl-C changes nothing.
     """
-    from profiler.faults import strace_options
+    from profiler.inject import strace_options
 
     cmd = [strace_path(), *STRACE_OPTIONS, *strace_options(list(inject)), "-o", log_path, "--", *argv]
     outcome = TraceOutcome(returncode=None, wall=0.0)
