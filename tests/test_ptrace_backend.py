@@ -28,7 +28,7 @@ from profiler.inject import rules_from
 from profiler.kernel import syscalls
 from profiler.record import strace as strace_rec
 from profiler.record.ptrace import record_ptrace
-from profiler.record.strace import descendants
+from profiler.record.core import descendants
 from profiler.scenario import load_scenario
 
 from .conftest import ROOT, SCENARIOS, needs_oref0, needs_root, needs_strace, parity_changes

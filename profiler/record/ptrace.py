@@ -68,7 +68,7 @@ from profiler.errors import KprofError
 from profiler.footprint import strip_dev
 from profiler.kernel import arches, syscalls
 from profiler.kernel.errnos import errno_name, errno_number, restart_text
-from profiler.record.strace import TraceOutcome, become_subreaper, supervise
+from profiler.record.core import TraceOutcome, become_subreaper, supervise
 from profiler.signals import reset_in_child
 
 # ---- ptrace(2) constants python-ptrace 0.9.9 does not have --------------------------------------
