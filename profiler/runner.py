@@ -516,7 +516,7 @@ def run(scenario: Scenario, bundle: Path | Bundle, *, network: str | None = None
             source = {"kind": "bpf" if scenario.backend == "bpf" else "strace",
                       "log": trace_name(scenario.backend), "scenario": scenario.name}
             if scenario.backend == "bpf":
-                from profiler.record.bpf import BpfAnalysis
+                from profiler.analysis import BpfAnalysis
                 analysis = BpfAnalysis(arch, aliases, source, name=str(run_dir / trace_name(scenario.backend)))
             else:
                 analysis = StraceAnalysis(arch, aliases, source, name=str(run_dir / "trace.log"))

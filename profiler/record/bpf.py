@@ -21,8 +21,8 @@ fields; paths are the call's argument (resolved to what strace's ``-yy`` shows a
 command's mount namespace), at most ``STRLEN - 1`` bytes, and a path in user memory not yet paged in
 reads as empty; no fault injection; no strace ``-C`` summary to cross-check against.
 
-The bundle keeps the raw aggregates (``trace.bpf.json``); ``BpfAnalysis`` turns them into counted events
-for the one ``FootprintBuilder``.
+The bundle keeps the raw aggregates (``trace.bpf.json``); ``events`` turns them into counted events, which
+``profiler.analysis.BpfAnalysis`` feeds to the one ``FootprintBuilder`` (the recorder builds no footprint).
 
 Why this module is longer than ~600 lines: about 180 of them are the bpftrace program itself (one
 f-string in ``program``, read best whole, next to the map layouts that ``parse_output``, ``resolve`` and
@@ -780,36 +780,3 @@ def _end(tid: int, code: int) -> ProcessEvent:
             sig = f"SIG{code & 0x7F}"
         return ProcessEvent(tid, "killed", signal=sig, core_dumped=bool(code & 0x80))
     return ProcessEvent(tid, "exit", status=(code >> 8) & 0xFF)
-
-
-class BpfAnalysis:
-    """The bpf counterpart of analysis.StraceAnalysis: nothing to feed, the aggregates are read at the end."""
-
-    def __init__(self, arch: str, path_aliases: dict[str, str] | None = None, source: dict | None = None,
-                 name: str = TRACE_NAME):
-        self.arch = syscalls.normalize_arch(arch)
-        self.aliases = path_aliases
-        self.source = source
-        self.name = name
-
-    def feed(self, lines) -> "BpfAnalysis":
-        return self
-
-    def finish(self, require_events: bool = True):
-        from profiler.analysis import Analysis
-        from profiler.footprint import FootprintBuilder
-        builder = FootprintBuilder(self.arch, self.aliases, self.source)
-        problems = []
-        try:
-            with open(self.name) as f:
-                doc = json.load(f)
-        except (OSError, ValueError) as e:
-            if require_events:
-                raise KprofError(f"{self.name}: cannot read the bpf aggregates: {e}") from None
-            return Analysis(builder.finish(), [f"{self.name}: no bpf aggregates ({e})"], None)
-        if doc.get("format") != FORMAT:
-            raise KprofError(f"{self.name}: not kprof bpf aggregates (no \"format\": \"{FORMAT}\")")
-        builder.add_all(events(doc))
-        for name in doc.get("full_maps", []):
-            problems.append(f"{self.name}: bpf map @{name} reached {MAP_KEYS} entries: counts may be missing")
-        return Analysis(builder.finish(), problems, None)
