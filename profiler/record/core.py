@@ -22,11 +22,11 @@ GRACE = 10.0  # seconds a tracer gets to end (strace: to write its summary) once
 
 @dataclass
 class TraceOutcome:
-    returncode: int | None          # strace's exit status (it mirrors the command's)
-    wall: float                     # seconds from start to strace's exit
+    returncode: int | None          # the tracer's exit status (strace's mirrors the command's)
+    wall: float                     # seconds from start to the tracer's exit
     timed_out: bool = False
     interrupted: bool = False
-    strace_messages: list[str] | None = None
+    strace_messages: list[str] | None = None   # what the tracer said on its stderr (strace, bpftrace)
     device: dict | None = None      # what an emulated device served at the syscall boundary (ptrace backend)
     signal: int | None = None       # what interrupted it: SIGINT (Ctrl-C), SIGTERM or SIGHUP
     left_running: list[str] | None = None   # what was still running when the root process exited (killed)
@@ -91,7 +91,6 @@ def reap_orphans() -> None:
             return
         if pid == 0:
             return
-
 
 
 def supervise(start, log_path: str, timeout: float, outcome: TraceOutcome, consume, stop_at_root: bool = False):
@@ -218,7 +217,7 @@ class _ExitWait:
 
 def follow_log(proc, log_path: str, deadline: float, outcome: TraceOutcome, interrupted: list, consume,
                root: RootWatch | None = None) -> None:
-    """Follow the growing log until strace exits; enforce the deadline, Ctrl-C and (``root``) the end of the
+    """Follow the growing log until the tracer exits; enforce the deadline, Ctrl-C and (``root``) the end of the
     command's own process on the way."""
     exit_wait = _ExitWait(proc.pid)
     try:
