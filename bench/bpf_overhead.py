@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from profiler import runner  # noqa: E402
-from profiler.record.strace import TraceOutcome, reap_orphans  # noqa: E402
+from profiler.record.core import TraceOutcome, reap_orphans  # noqa: E402
 from profiler.scenario import load_scenario  # noqa: E402
 
 BACKENDS = ("untraced", "bpf", "strace")

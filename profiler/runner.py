@@ -24,6 +24,7 @@ from profiler.bundle import (Bundle, RunMeta, new_bundle_dir, run_record, temp_b
                             trace_name)
 from profiler.footprint import Footprint
 from profiler.kernel import syscalls
+from profiler.record import core as record_core
 from profiler.record import strace as strace_rec
 from profiler.scenario import Scenario
 
@@ -240,7 +241,7 @@ class RunOutcome:
     """One run of the command: where its files are, how it ended, what the analysis found."""
 
     run_dir: Path
-    trace: strace_rec.TraceOutcome
+    trace: record_core.TraceOutcome
     analysis: Analysis
     services: list[dict] = field(default_factory=list)
     modules: dict = field(default_factory=dict)   # kernel modules loaded while the command ran (see below)
@@ -268,7 +269,7 @@ def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analys
     resolv = None
     spi = holder = None
     devfs.private_tmp(host_dirs_needed(scenario, workdir, run_dir, env))
-    strace_rec.become_subreaper()  # what prepare steps or the command leave running is ours to kill
+    record_core.become_subreaper()  # what prepare steps or the command leave running is ours to kill
     try:
         if scenario.services:
             from profiler.environment import nightscout  # services are rare: keep them out of start-up
@@ -297,7 +298,7 @@ def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analys
             s.stop()
         if resolv:
             os.unlink(resolv)
-        strace_rec.reap_orphans()
+        record_core.reap_orphans()
     strace_rec.check_ptrace_failure(outcome.strace_messages or [])
     reports = [service_report(s) for s in started]
     if spi is not None:
@@ -349,7 +350,7 @@ def prepare(scenario: Scenario, step: str, workdir: Path, env: dict) -> None:
         except subprocess.TimeoutExpired:
             code = None
         finally:  # a timeout, Ctrl-C, SIGTERM: the step's whole tree goes
-            strace_rec.kill_tree(p.pid)
+            record_core.kill_tree(p.pid)
             p.kill()
             p.wait()
         if code is None:
@@ -383,7 +384,7 @@ def recorder(backend: str):
 def inject_rules(scenario: Scenario, arch: str) -> list:
     if not scenario.inject:
         return []
-    from profiler.faults import rules_from
+    from profiler.inject import rules_from
     return rules_from(scenario.inject, str(scenario.path), arch)
 
 
@@ -515,7 +516,7 @@ def run(scenario: Scenario, bundle: Path | Bundle, *, network: str | None = None
             source = {"kind": "bpf" if scenario.backend == "bpf" else "strace",
                       "log": trace_name(scenario.backend), "scenario": scenario.name}
             if scenario.backend == "bpf":
-                from profiler.record.bpf import BpfAnalysis
+                from profiler.analysis import BpfAnalysis
                 analysis = BpfAnalysis(arch, aliases, source, name=str(run_dir / trace_name(scenario.backend)))
             else:
                 analysis = StraceAnalysis(arch, aliases, source, name=str(run_dir / "trace.log"))

@@ -17,11 +17,12 @@ from pathlib import Path
 import pytest
 
 from profiler import compare, faults, runner
-from profiler.analysis import analyse_log, summary_mismatches
+from profiler.analysis import BpfAnalysis, analyse_log, summary_mismatches
 from profiler.errors import KprofError
 from profiler.kernel import syscalls
 from profiler.record import bpf
 from profiler.record import strace as strace_rec
+from profiler.record.core import descendants
 from profiler.scenario import load_scenario
 
 from .conftest import IN_CI, ROOT, needs_oref0, needs_root, needs_strace, parity_changes
@@ -53,7 +54,7 @@ def record(tmp_path: Path, argv: list[str], backend: str):
                   stdout_path=str(d / "stdout.txt"), stderr_path=str(d / "stderr.txt"))
     aliases = {str(d): "$TMP"}
     if backend == "bpf":
-        analysis = bpf.BpfAnalysis(syscalls.host_arch(), aliases, name=str(log)).finish()
+        analysis = BpfAnalysis(syscalls.host_arch(), aliases, name=str(log)).finish()
     else:
         analysis = analyse_log(log, syscalls.host_arch(), aliases)
     return outcome, analysis
@@ -173,7 +174,7 @@ def test_timeout_kills_the_tree_and_keeps_the_counts(tmp_path):
     o = bpf.record_bpf(["/bin/sh", "-c", "sleep 60 & sleep 60; wait"], str(d / "t.json"), cwd=str(d),
                        env=dict(os.environ), timeout=1.5, stdout_path=str(d / "o"), stderr_path=str(d / "e"))
     assert o.timed_out and o.wall < 15
-    assert not strace_rec.descendants(os.getpid())
-    fp = bpf.BpfAnalysis(syscalls.host_arch(), name=str(d / "t.json")).finish().footprint
+    assert not descendants(os.getpid())
+    fp = BpfAnalysis(syscalls.host_arch(), name=str(d / "t.json")).finish().footprint
     assert fp.syscalls["execve"].calls == 3
     assert sorted(p["end"]["signal"] for p in fp.processes.values()) == ["SIGKILL"] * 3

@@ -214,7 +214,7 @@ def record_ftrace(out: str | Path, *, events: str = "syscalls", duration: float 
 def _record(out: Path, out_f, root: str, mounted: bool, stop: list, *, events, duration, command, exe,
             discard_tail, buffer_kb, cwd, env, progress, whole_system=False, until=None) -> Recording:
     """The recording proper, tracefs found (or mounted); everything after this point is undone in the end."""
-    from profiler.record.strace import become_subreaper, reap_orphans
+    from profiler.record.core import become_subreaper, reap_orphans
 
     warnings: list[str] = []
     inst = os.path.join(root, "instances", instance_name())

@@ -68,7 +68,7 @@ from profiler.errors import KprofError
 from profiler.footprint import strip_dev
 from profiler.kernel import arches, syscalls
 from profiler.kernel.errnos import errno_name, errno_number, restart_text
-from profiler.record.strace import TraceOutcome, become_subreaper, supervise
+from profiler.record.core import TraceOutcome, become_subreaper, supervise
 from profiler.signals import reset_in_child
 
 # ---- ptrace(2) constants python-ptrace 0.9.9 does not have --------------------------------------
@@ -732,7 +732,7 @@ class _Injections:
     a restriction to a path (glob) or an fd class, checked against the call's fd or path argument."""
 
     def __init__(self, rules: list, use_set_info: bool):
-        from profiler.faults import _delay_us
+        from profiler.inject import delay_us
         self.use_set_info = use_set_info
         self.by_name: dict[str, list] = {}
         self.counts: dict[tuple, int] = {}
@@ -748,8 +748,8 @@ class _Injections:
             elif r.retval is not None:
                 retval = int(r.retval)
                 is_error = -4095 <= retval <= -1
-            enter = _delay_us(r.delay_enter, where) / 1e6 if r.delay_enter is not None else 0.0
-            leave = _delay_us(r.delay_exit, where) / 1e6 if r.delay_exit is not None else 0.0
+            enter = delay_us(r.delay_enter, where) / 1e6 if r.delay_enter is not None else 0.0
+            leave = delay_us(r.delay_exit, where) / 1e6 if r.delay_exit is not None else 0.0
             self.delays = self.delays or bool(enter or leave)
             act = _Act(retval, is_error, enter, leave)
             for name in r.syscalls:

@@ -95,10 +95,10 @@ RIG_DIFFERENCE = (
 def error_path_report(report: Report, scenario, normal, error, arch: str) -> None:
     """Add to ``report`` the error path next to the normal path: injected calls, what the command did
     afterwards, the footprint difference, and a sequence view per process (phases, Mermaid)."""
-    from profiler import faults
+    from profiler import faults, inject
     from profiler.compare import diff, measures, rules_for
 
-    rules = faults.rules_from(scenario.inject, str(scenario.path), arch) if scenario.inject else []
+    rules = inject.rules_from(scenario.inject, str(scenario.path), arch) if scenario.inject else []
     seqs = faults.read_sequences(error.run_dir / "trace.log", arch) if error.footprint else {}
     injected = [(pid, step) for pid, seq in seqs.items() for step in seq.steps if step.injected]
     rows = []
