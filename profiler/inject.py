@@ -99,3 +99,20 @@ def strace_options(rules: list[Rule]) -> list[str]:
             parts.append(f"when={r.when}")
         out += ["-e", "inject=" + ":".join(parts)]
     return out
+
+
+WHEN = re.compile(r"(\d+)(?:\.\.(\d+))?(\+(\d*))?")
+
+
+def when_test(expr: str | None):
+    """strace's when=first[..last][+[step]] as a test on the invocation number (counted from 1)."""
+    if expr is None:
+        return lambda n: True
+    m = WHEN.fullmatch(str(expr).strip())
+    if m is None:
+        raise KprofError(f"inject: when={expr!r} is not first[..last][+[step]] (e.g. 3, 3+, 2+2, 1..5)")
+    first, last = int(m.group(1)), int(m.group(2)) if m.group(2) else None
+    if m.group(3) is None and last is None:
+        return lambda n: n == first
+    step = int(m.group(4)) if m.group(4) else 1
+    return lambda n: n >= first and (last is None or n <= last) and (n - first) % step == 0

@@ -272,7 +272,7 @@ class Service(_Section):
 
 @dataclass(eq=False)
 class Injection(_Section):
-    """One of ``inject:``: a fault rule as written (profiler.faults.rules_from makes the Rule of it)."""
+    """One of ``inject:``: a fault rule as written (profiler.inject.rules_from makes the Rule of it)."""
 
     syscall: str | list[str] = ""
     error: str | None = None

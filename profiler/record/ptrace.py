@@ -20,7 +20,7 @@ written: strace's summary is strace's ground truth, not ours.
 How (the pitfalls measured in ../shared/reference/tools.md):
 
 - The tracer runs in a forked process of its own session, like strace: kprof's process follows the log
-  while it grows (``record.strace.follow_log``), so the analysis runs on the other core, and Ctrl-C or
+  while it grows (``record.core.follow_log``), so the analysis runs on the other core, and Ctrl-C or
   the timeout kill the tracees (never the tracer), which then writes their ends and exits.
 - The traced command is seized (PTRACE_SEIZE with TRACESYSGOOD, TRACEFORK/VFORK/CLONE/EXEC and
   EXITKILL): children and threads are attached by the kernel at fork/clone time, so nothing forks
@@ -32,7 +32,7 @@ How (the pitfalls measured in ../shared/reference/tools.md):
 - PTRACE_GET_SYSCALL_INFO (Linux >= 5.3) gives the ABI, number and arguments at entry and the return
   value and error flag at exit in one call; names come from kprof's own tables
   (``profiler.kernel.syscalls``), never python-ptrace's (stale, no arm).
-- Fault rules (``profiler.faults``) are applied in the tracer like strace's ``-e inject=`` (error=,
+- Fault rules (``profiler.inject``) are applied in the tracer like strace's ``-e inject=`` (error=,
   retval=, delay_enter=, delay_exit=, when= per syscall and tracee), and may also be restricted to a
   path glob or an fd class, which strace cannot do. A delay holds only its tracee: the loop then
   waits in sigtimedwait for SIGCHLD or the next due delay, still without polling.
@@ -52,7 +52,6 @@ import heapq
 import itertools
 import json
 import os
-import re
 import shutil
 import signal
 import stat
@@ -68,6 +67,7 @@ from profiler.errors import KprofError
 from profiler.footprint import strip_dev
 from profiler.kernel import arches, syscalls
 from profiler.kernel.errnos import errno_name, errno_number, restart_text
+from profiler.libc import libc
 from profiler.record.core import TraceOutcome, become_subreaper, supervise
 from profiler.signals import reset_in_child
 
@@ -97,8 +97,7 @@ _ADDR = struct.Struct("<Q")
 _AUDIT_ARCH = arches.by_audit_arch()
 _X32_BIT = 0x40000000
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_ptrace = _libc.ptrace                   # the same libc function python-ptrace binds, with signed results
+_ptrace = libc().ptrace                   # the same libc function python-ptrace binds, with signed results
 _ptrace.argtypes = (ctypes.c_long, ctypes.c_long, ctypes.c_ulong, ctypes.c_ulong)
 _ptrace.restype = ctypes.c_long
 
@@ -699,23 +698,6 @@ class _Tracer:
 
 # ---- fault injection ---------------------------------------------------------------------------
 
-_WHEN = re.compile(r"(\d+)(?:\.\.(\d+))?(\+(\d*))?")
-
-
-def _when(expr: str | None):
-    """strace's when=first[..last][+[step]] as a test on the invocation number (counted from 1)."""
-    if expr is None:
-        return lambda n: True
-    m = _WHEN.fullmatch(str(expr).strip())
-    if m is None:
-        raise KprofError(f"inject: when={expr!r} is not first[..last][+[step]] (e.g. 3, 3+, 2+2, 1..5)")
-    first, last = int(m.group(1)), int(m.group(2)) if m.group(2) else None
-    if m.group(3) is None and last is None:
-        return lambda n: n == first
-    step = int(m.group(4)) if m.group(4) else 1
-    return lambda n: n >= first and (last is None or n <= last) and (n - first) % step == 0
-
-
 class _Act:
     """What to do to one call: replace its result (skipping the call), hold the tracee before or after it."""
 
@@ -727,12 +709,12 @@ class _Act:
 
 
 class _Injections:
-    """profiler.faults rules, applied at syscall entry as strace's -e inject= does (error=, retval=,
+    """profiler.inject rules, applied at syscall entry as strace's -e inject= does (error=, retval=,
     delay_enter=, delay_exit=, when= counted per syscall and per tracee), plus what strace cannot do:
     a restriction to a path (glob) or an fd class, checked against the call's fd or path argument."""
 
     def __init__(self, rules: list, use_set_info: bool):
-        from profiler.inject import delay_us
+        from profiler.inject import delay_us, when_test
         self.use_set_info = use_set_info
         self.by_name: dict[str, list] = {}
         self.counts: dict[tuple, int] = {}
@@ -753,7 +735,7 @@ class _Injections:
             self.delays = self.delays or bool(enter or leave)
             act = _Act(retval, is_error, enter, leave)
             for name in r.syscalls:
-                self.by_name.setdefault(name, []).append((i, r, _when(r.when), act))
+                self.by_name.setdefault(name, []).append((i, r, when_test(r.when), act))
 
     @property
     def skips(self) -> bool:
@@ -965,7 +947,7 @@ def record_ptrace(argv: list[str], log_path: str, *, cwd: str, env: dict, timeou
 
     The contract of ``record_strace``: the log (strace's text format, no -C summary) is followed while
     it grows and its complete lines are handed to ``consume``; ``returncode`` is the command's exit
-    status (128+N when a signal N killed it). ``inject`` holds fault rules (profiler.faults.Rule), applied
+    status (128+N when a signal N killed it). ``inject`` holds fault rules (profiler.inject.Rule), applied
     by the tracer, path- and fd-class-restricted ones included. ``spi`` (a profiler.pump.spi.SpiDevice)
     serves the ioctls on its placeholder node; what it served (``SpiDevice.report()``, made in the tracer
     process) is ``outcome.device``. Raises KprofError when ptrace is not permitted.
