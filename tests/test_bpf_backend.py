@@ -118,13 +118,14 @@ def test_footprint_matches_strace_on_scenarios(name, tmp_path):
         pytest.skip("the SPI radio path is served by the ptrace backend; bpf (like strace) runs the UART path")
     if faults.has_faults(sc):  # compared on the normal path: the bpf backend counts, it does not inject
         sc = faults.normal_variant(sc)
-    got = {b: runner.run_scenario(dataclasses.replace(sc, backend=b), tmp_path / b) for b in ("strace", "bpf")}
+    got = {b: runner.run(dataclasses.replace(sc, backend=b), tmp_path / b) for b in ("strace", "bpf")}
     runs = {b: outcomes[0] for b, (outcomes, _) in got.items()}
-    from profiler.commands.common import run_report
-    from profiler.render.report import render
-    text = render(run_report(dataclasses.replace(sc, backend="bpf"), got["bpf"][0], got["bpf"][1], tmp_path), "table")
+    from profiler.render import renderer
+    from profiler.render.run_report import run_report
+    text = renderer("table").render(run_report(dataclasses.replace(sc, backend="bpf"), got["bpf"][0], got["bpf"][1],
+                                               tmp_path))
     assert "backend bpf" in text and bpf.LIMITS in text                  # the report names it, and its blind spots
-    assert got["bpf"][1]["backend"] == "bpf"
+    assert got["bpf"][1].backend == "bpf"
     for b, o in runs.items():
         assert o.exit == {"exit": sc.expected_exit}, (b, o.exit)
         assert not o.analysis.problems, (b, o.analysis.problems)
