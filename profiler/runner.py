@@ -398,7 +398,7 @@ def uart_pump(scenario: Scenario, env: dict):
         return None
     from profiler.pump.emulator import PumpEmulator, config_from_mapping
     # the command's env: its TZ is the pump clock's zone, its MEDTRONIC_FREQUENCY the pump's frequency
-    return PumpEmulator(config_from_mapping(scenario.pump, f"{scenario.path}: pump"), env=env).start()
+    return PumpEmulator(scenario.pump_config, env=env).start()
 
 
 def service_report(service) -> dict:
