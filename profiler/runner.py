@@ -477,14 +477,6 @@ def _tool_facts(meta: RunMeta) -> None:
         meta.oref0_tree = oref0_tree()
 
 
-def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None, keep_workdir: bool = False,
-                 progress=None, meanwhile=None) -> tuple[list[RunOutcome], dict]:
-    """``run`` with meta.json's content as a dict (what the commands read until they take RunMeta)."""
-    outcomes, meta = run(scenario, bundle, network=network, keep_workdir=keep_workdir, progress=progress,
-                         meanwhile=meanwhile)
-    return outcomes, meta.to_dict()
-
-
 def run(scenario: Scenario, bundle: Path | Bundle, *, network: str | None = None, keep_workdir: bool = False,
         progress=None, meanwhile=None) -> tuple[list[RunOutcome], RunMeta]:
     """Run every repetition of ``scenario`` into ``bundle``; returns the outcomes and the bundle's RunMeta.
