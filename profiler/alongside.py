@@ -17,7 +17,7 @@ from pathlib import Path
 
 from profiler.errors import KprofError
 from profiler.footprint import Footprint, subsystem_label
-from profiler.render.report import Section
+from profiler.render.model import Section
 
 WHOLE = "whole workload"
 
@@ -116,7 +116,7 @@ def alongside_sections(per_command: dict[str, Footprint], whole: Footprint, whol
 
 
 def alongside_chart(per_command: dict[str, Footprint], whole: Footprint, whole_label: str = WHOLE) -> dict:
-    from profiler.render.report import subsystem_chart
+    from profiler.render.sections import subsystem_chart
     return subsystem_chart({**per_command, whole_label: whole})
 
 

@@ -19,9 +19,7 @@ from pathlib import Path
 import profiler
 from profiler.errors import KprofError
 from profiler.analysis import Analysis, StraceAnalysis
-# new_bundle_dir, temp_basal_mismatch and trace_name: runner's names for them before bundle.py
-from profiler.bundle import (Bundle, RunMeta, new_bundle_dir, run_record, temp_basal_mismatch,  # noqa: F401
-                            trace_name)
+from profiler.bundle import Bundle, RunMeta, run_record, trace_name
 from profiler.footprint import Footprint
 from profiler.kernel import syscalls
 from profiler.record import core as record_core
@@ -399,7 +397,7 @@ def uart_pump(scenario: Scenario, env: dict):
         return None
     from profiler.pump.emulator import PumpEmulator, config_from_mapping
     # the command's env: its TZ is the pump clock's zone, its MEDTRONIC_FREQUENCY the pump's frequency
-    return PumpEmulator(config_from_mapping(scenario.pump, f"{scenario.path}: pump"), env=env).start()
+    return PumpEmulator(scenario.pump_config, env=env).start()
 
 
 def service_report(service) -> dict:
@@ -476,14 +474,6 @@ def _tool_facts(meta: RunMeta) -> None:
         meta.versions = versions()
     if meta.oref0_tree is None:
         meta.oref0_tree = oref0_tree()
-
-
-def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None, keep_workdir: bool = False,
-                 progress=None, meanwhile=None) -> tuple[list[RunOutcome], dict]:
-    """``run`` with meta.json's content as a dict (what the commands read until they take RunMeta)."""
-    outcomes, meta = run(scenario, bundle, network=network, keep_workdir=keep_workdir, progress=progress,
-                         meanwhile=meanwhile)
-    return outcomes, meta.to_dict()
 
 
 def run(scenario: Scenario, bundle: Path | Bundle, *, network: str | None = None, keep_workdir: bool = False,

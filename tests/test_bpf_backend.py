@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from profiler import compare, faults, runner
+from profiler import bundle, compare, faults, runner
 from profiler.analysis import BpfAnalysis, analyse_log, summary_mismatches
 from profiler.errors import KprofError
 from profiler.kernel import syscalls
@@ -48,7 +48,7 @@ def record(tmp_path: Path, argv: list[str], backend: str):
     """Trace ``argv`` with one backend in a directory of its own; returns (outcome, analysis)."""
     d = tmp_path / backend
     d.mkdir(exist_ok=True)
-    log = d / runner.trace_name(backend)
+    log = d / bundle.trace_name(backend)
     rec = bpf.record_bpf if backend == "bpf" else strace_rec.record_strace
     outcome = rec(argv, str(log), cwd=str(d), env=dict(os.environ), timeout=60,
                   stdout_path=str(d / "stdout.txt"), stderr_path=str(d / "stderr.txt"))
@@ -119,13 +119,14 @@ def test_footprint_matches_strace_on_scenarios(name, tmp_path):
         pytest.skip("the SPI radio path is served by the ptrace backend; bpf (like strace) runs the UART path")
     if faults.has_faults(sc):  # compared on the normal path: the bpf backend counts, it does not inject
         sc = faults.normal_variant(sc)
-    got = {b: runner.run_scenario(dataclasses.replace(sc, backend=b), tmp_path / b) for b in ("strace", "bpf")}
+    got = {b: runner.run(dataclasses.replace(sc, backend=b), tmp_path / b) for b in ("strace", "bpf")}
     runs = {b: outcomes[0] for b, (outcomes, _) in got.items()}
-    from profiler.commands.common import run_report
-    from profiler.render.report import render
-    text = render(run_report(dataclasses.replace(sc, backend="bpf"), got["bpf"][0], got["bpf"][1], tmp_path), "table")
+    from profiler.render import renderer
+    from profiler.render.run_report import run_report
+    text = renderer("table").render(run_report(dataclasses.replace(sc, backend="bpf"), got["bpf"][0], got["bpf"][1],
+                                               tmp_path))
     assert "backend bpf" in text and bpf.LIMITS in text                  # the report names it, and its blind spots
-    assert got["bpf"][1]["backend"] == "bpf"
+    assert got["bpf"][1].backend == "bpf"
     for b, o in runs.items():
         assert o.exit == {"exit": sc.expected_exit}, (b, o.exit)
         assert not o.analysis.problems, (b, o.analysis.problems)

@@ -72,7 +72,7 @@ def ends(fp) -> dict[int, dict | None]:
 
 def run_backend(sc, backend: str, out: Path):
     """One run of scenario ``sc`` through the real runner, with the scenario's ``backend:`` set to ``backend``."""
-    return runner.run_scenario(dataclasses.replace(sc, backend=backend), out)[0][0]
+    return runner.run(dataclasses.replace(sc, backend=backend), out)[0][0]
 
 
 def _from_bundle(bundle: Path):

@@ -15,10 +15,11 @@ def saved_report(bundle: Path):
     """The report ``kprof run`` made for a bundle (its report.json), or None for a bundle without one."""
     import json
 
+    from profiler.bundle import Bundle
     from profiler.errors import KprofError, check_input
     from profiler.render.model import report_from_dict
 
-    path = bundle / "report.json"
+    path = Bundle(bundle).report_path("json")
     if not path.exists():
         return None
     check_input(path, "a kprof report (JSON)")

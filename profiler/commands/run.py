@@ -46,7 +46,8 @@ def main(args) -> int:
     import json
 
     from profiler import runner, signals
-    from profiler.outfiles import output_dir, write_atomic
+    from profiler.bundle import Bundle, new_bundle_dir
+    from profiler.outfiles import output_dir
     from profiler.parallel import jobs_from, run_ordered
     from profiler.render import renderer
     from profiler.render.model import report_to_dict
@@ -70,7 +71,7 @@ def main(args) -> int:
         if single:
             bundle = parent
         else:
-            bundle = runner.new_bundle_dir(sc.name, parent)
+            bundle = new_bundle_dir(sc.name, parent)
             bundle.mkdir(parents=True)   # claimed now: jobs started in the same second get distinct names
         if args.backend or args.radio or args.pump_client is not None:
             sc = runner.with_overrides(sc, radio=args.radio, backend=args.backend, pump_client=args.pump_client)
@@ -78,25 +79,19 @@ def main(args) -> int:
     for (sc, bundle, _, _), (normal, outcomes, meta) in zip(todo, run_ordered(_run_one, todo, jobs)):
         report = run_report(sc, outcomes, meta, bundle)
         if normal and outcomes:
-            error_path_report(report, sc, normal[0], outcomes[0], meta["arch"])
-            unmatched = [w for w in report.warnings if w.startswith("injection rule")]
+            unmatched = error_path_report(report, sc, normal[0], outcomes[0], meta.arch)
             if unmatched:  # a fault scenario that injected nothing must not pass
-                meta["runs"][0]["failures"] += unmatched
-                meta["runs"][0]["ok"] = False
-                write_atomic(bundle / "meta.json", json.dumps(meta, indent=1) + "\n")
-        texts = {}
-        for fmt in BUNDLE_FORMATS:   # report.txt, report.md, report.html
-            r = renderer(fmt)
-            texts[fmt] = r.render(report)
-            write_atomic(bundle / f"report.{r.output_file_extension}", texts[fmt])
-        write_atomic(bundle / "report.json", json.dumps(report_to_dict(report), indent=1, default=str) + "\n")
+                meta.runs[0].fail(*unmatched)
+                Bundle(bundle).write_meta(meta)
+        # report.txt, report.md, report.html (named by their renderers) and report.json (the report's model)
+        texts = {fmt: renderer(fmt).render(report) for fmt in BUNDLE_FORMATS}
+        Bundle(bundle).write_reports({**texts, "json": json.dumps(report_to_dict(report), indent=1, default=str)
+                                      + "\n"})
         if not args.quiet:  # the format asked for is one of those just written (json: rendered now)
             sys.stdout.write(texts.get(args.format) or renderer(args.format).render(report))
         print(f"kprof: result bundle: {bundle}", file=sys.stderr)
-        if not meta["runs"] or any(r["incomplete"] for r in meta["runs"]):
-            status = 2  # crashed, killed or timed out: only a partial trace (kept and analysed)
-        elif not all(r["ok"] for r in meta["runs"]):
-            status = max(status, 1)
+        # 2: crashed, killed or timed out: only a partial trace (kept and analysed); 1: not as expected
+        status = max(status, meta.exit_status)
         first = next((o.footprint for o in outcomes if o.footprint is not None), None)
         if first is not None:
             footprints[sc.name] = first
@@ -111,15 +106,16 @@ def main(args) -> int:
 def _run_one(sc, bundle: Path, network, keep_workdir: bool):
     """One scenario (a parallel job): its normal path first when it injects faults, then the scenario."""
     from profiler import faults, runner
+    from profiler.bundle import Bundle
 
     normal = None
     if faults.has_faults(sc):  # the error path is shown next to the normal path: run that first
-        normal, normal_meta = runner.run_scenario(faults.normal_variant(sc), bundle / "normal-path",
-                                                  network=network, progress=progress_printer())
+        normal, normal_meta = runner.run(faults.normal_variant(sc), Bundle(bundle).normal_path,
+                                         network=network, progress=progress_printer())
         if any(o.trace.interrupted for o in normal):  # stopped by a signal: no error path after it
             return None, normal, normal_meta
-    outcomes, meta = runner.run_scenario(sc, bundle, network=network, keep_workdir=keep_workdir,
-                                         progress=progress_printer(), meanwhile=_load_report_code)
+    outcomes, meta = runner.run(sc, bundle, network=network, keep_workdir=keep_workdir,
+                                progress=progress_printer(), meanwhile=_load_report_code)
     return normal, outcomes, meta
 
 

@@ -213,13 +213,14 @@ def _subsystem(fp, name) -> str:
 def run_scenarios(files, where: Path) -> list[Path]:
     """Run per-command scenarios into ``where``/NAME (as kprof run does); their bundles."""
     from profiler import runner
+    from profiler.bundle import FOOTPRINT
     from profiler.scenario import load_scenario
     out = []
     for f in files:
         sc = load_scenario(f)
         bundle = where / sc.name
-        runner.run_scenario(sc, bundle)
-        if (bundle / "footprint.json").is_file():
+        runner.run(sc, bundle)
+        if (bundle / FOOTPRINT).is_file():
             out.append(bundle)
     return out
 
@@ -233,9 +234,9 @@ def run_main(args) -> int:
     from profiler.commands.pipeline import write_output
     from profiler.errors import KprofError
     from profiler.parse.ftrace_text import parse_duration
-    from profiler.render.report import render
-    from profiler.runner import new_bundle_dir
-    from profiler.workload import load_workload, run_workload
+    from profiler.bundle import new_bundle_dir
+    from profiler.render import renderer
+    from profiler.workload import load_bundle_meta, load_workload, run_workload
 
     wl = load_workload(args.workload)
     duration = parse_duration(args.duration, "--duration") if args.duration else (wl.duration or 180.0)
@@ -264,7 +265,7 @@ def run_main(args) -> int:
                             whole_system=args.whole_system, buffer_kb=args.buffer_kb, iterations=args.iterations)
     except KeyboardInterrupt:
         interrupted = True
-        meta = json.loads((out / "meta.json").read_text()) if (out / "meta.json").is_file() else {}
+        meta = load_bundle_meta(out) if (out / "meta.json").is_file() else {}
         if not (out / "trace.txt").is_file():
             raise
     interrupted = interrupted or bool(meta.get("interrupted"))
@@ -272,9 +273,9 @@ def run_main(args) -> int:
     if args.scenarios and not interrupted:
         alongside += run_scenarios(args.scenarios, out / "scenarios")
     rep, cov = build_report(out.resolve(), alongside or default_alongside(out))
-    (out / "report.txt").write_text(render(rep, "table"))
+    (out / "report.txt").write_text(renderer("table").render(rep))
     if not args.quiet:
-        write_output(render(rep, args.format), None)
+        write_output(renderer(args.format).render(rep), None)
     its = meta.get("iterations")
     print(f"kprof: {out}: {'no iteration marker' if its is None else f'{its} iterations'}, tracing state "
           f"{'restored' if meta.get('tracing_state_restored') else 'NOT restored'}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from profiler.bundle import RunMeta
 from profiler.render.model import Report, Section
 from profiler.render.sections import (RADIO_FAULTS, describe_end, device_section, device_users_section,
                                       footprint_facts, footprint_sections, footprint_warnings, spi_device_section,
@@ -12,25 +13,25 @@ from profiler.render.sections import (RADIO_FAULTS, describe_end, device_section
 from profiler.strace_text import is_strace_message
 
 
-def run_report(scenario, outcomes, meta: dict, bundle: Path) -> Report:
+def run_report(scenario, outcomes, meta: RunMeta, bundle: Path) -> Report:
     report = Report(f"kprof run: {scenario.name}")
     command = scenario.command if isinstance(scenario.command, str) else " ".join(scenario.command)
     report.facts += [("scenario", f"{scenario.path} — {scenario.description}"), ("command", command),
-                     ("environment", f"{meta.get('isolation', '?')}; backend {meta['backend']}"
-                                     f"{' ' + str(meta['versions'].get('strace')) if meta['backend'] == 'strace' else ''}; "
-                                     f"kernel {meta['kernel']}"),
-                     ("versions", ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v))]
-    tree = meta.get("oref0_tree") or {}
+                     ("environment", f"{meta.isolation or '?'}; backend {meta.backend}"
+                                     f"{' ' + str(meta.versions.get('strace')) if meta.backend == 'strace' else ''}; "
+                                     f"kernel {meta.kernel}"),
+                     ("versions", ", ".join(f"{k} {v}" for k, v in meta.versions.items() if v))]
+    tree = meta.oref0_tree or {}
     if tree.get("files_sha256"):
         report.facts.append(("oref0 tree", f"{tree['path']}: {tree['files']} files, sha256 {tree['files_sha256'][:16]}"))
-    for i, (o, rec) in enumerate(zip(outcomes, meta["runs"]), 1):
+    for i, (o, rec) in enumerate(zip(outcomes, meta.runs), 1):
         label = f"run {i}" if len(outcomes) > 1 else "result"
-        verdict = "as expected" if rec["ok"] else "NOT as expected: " + "; ".join(rec["failures"])
+        verdict = "as expected" if rec.ok else "NOT as expected: " + "; ".join(rec.failures)
         report.facts.append((label, f"{describe_end(o.exit)} in {o.trace.wall:.2f} s — {verdict}"))
         report.warnings += o.analysis.problems
-        if rec.get("left_running"):
-            report.warnings.append(f"{label + ': ' if len(outcomes) > 1 else ''}the command exited leaving {len(rec['left_running'])} process(es) "
-                                   f"running, killed then (stop: root): " + "; ".join(rec["left_running"][:5]))
+        if rec.left_running:
+            report.warnings.append(f"{label + ': ' if len(outcomes) > 1 else ''}the command exited leaving {len(rec.left_running)} process(es) "
+                                   f"running, killed then (stop: root): " + "; ".join(rec.left_running[:5]))
     first = next((o for o in outcomes if o.footprint is not None), None)
     if first is None:
         report.warnings.append("no trace was recorded")
@@ -50,7 +51,7 @@ def run_report(scenario, outcomes, meta: dict, bundle: Path) -> Report:
                                          f"{st.get('reservoir')} U, temp basal {temp or 'none'}, "
                                          f"{'suspended' if st.get('suspended') else 'not suspended'}, "
                                          f"{st.get('history_length', 0)} history records"))
-            client = meta.get("pump_client") or {}
+            client = meta.pump_client or {}
             report.facts.append(("pump client", f"{client.get('client')}: {client.get('kind')}"))
             for name, tool in (client.get("tools") or {}).items():
                 report.facts.append((f"  {name}", f"{tool['path']} (sha256 {tool['sha256'][:16]}…)" if tool
@@ -62,14 +63,14 @@ def run_report(scenario, outcomes, meta: dict, bundle: Path) -> Report:
         else:
             report.facts.append(("service", f"{s['type']} at {s['url']}: {len(s['requests'])} requests"))
     report.warnings += footprint_warnings(fp)
-    if meta["backend"] == "bpf":
+    if meta.backend == "bpf":
         from profiler.record.bpf import LIMITS
         report.warnings.append(LIMITS)
     if first.analysis.mismatches == []:
         report.facts.append(("cross-check", first.analysis.cross_check("strace's own -C summary")))
-    elif first.analysis.mismatches is None and meta["backend"] != "strace":
-        report.facts.append(("cross-check", f"none: the {meta['backend']} backend's log has no strace -C summary "
-                                            f"(tests/test_{meta['backend']}_backend.py compares its footprints with "
+    elif first.analysis.mismatches is None and meta.backend != "strace":
+        report.facts.append(("cross-check", f"none: the {meta.backend} backend's log has no strace -C summary "
+                                            f"(tests/test_{meta.backend}_backend.py compares its footprints with "
                                             f"strace's)"))
     report.sections = footprint_sections(fp)
     report.charts.append(subsystem_chart({scenario.name: fp}))
@@ -92,23 +93,27 @@ RIG_DIFFERENCE = (
     "kprof run --radio spi serves it for any pump scenario")
 
 
-def error_path_report(report: Report, scenario, normal, error, arch: str) -> None:
+def error_path_report(report: Report, scenario, normal, error, arch: str) -> list[str]:
     """Add to ``report`` the error path next to the normal path: injected calls, what the command did
-    afterwards, the footprint difference, and a sequence view per process (phases, Mermaid)."""
+    afterwards, the footprint difference, and a sequence view per process (phases, Mermaid).
+
+    Returns what it warned of the injection rules that matched no call (a fault scenario that injected
+    nothing did not do what it expects)."""
     from profiler import faults, inject
     from profiler.compare import diff, measures, rules_for
 
     rules = inject.rules_from(scenario.inject, str(scenario.path), arch) if scenario.inject else []
     seqs = faults.read_sequences(error.run_dir / "trace.log", arch) if error.footprint else {}
     injected = [(pid, step) for pid, seq in seqs.items() for step in seq.steps if step.injected]
-    rows = []
+    rows, unmatched = [], []
     for rule in rules:
         hits = [(pid, st) for pid, st in injected if rule.matches(st.name, st.target)]
         n = sum(st.count for _, st in hits)
         rows.append([rule.describe(), n, "; ".join(f"pid {pid} ({seqs[pid].exe or '?'}): {st.label()}"
                                                     for pid, st in hits[:4])])
         if n == 0:
-            report.warnings.append(f"injection rule '{rule.describe()}' matched no call: nothing was injected")
+            unmatched.append(f"injection rule '{rule.describe()}' matched no call: nothing was injected")
+    report.warnings += unmatched
     pump = next((s for s in error.services if s["type"] == "pump"), None)
     if pump is not None and pump["state"].get("fault", "none") != "none":
         rows.append([f"pump emulator fault {pump['state']['fault']}", pump["exchanges"],
@@ -143,7 +148,7 @@ def error_path_report(report: Report, scenario, normal, error, arch: str) -> Non
     # sequence views: the process that met the fault, on both paths
     pid = injected[0][0] if injected else _device_pid(seqs, error.footprint)
     if pid is None:
-        return
+        return unmatched
     targets = {st.target for _, st in injected if st.target}
     if pump is not None:
         targets.add(pump["device"])
@@ -160,6 +165,7 @@ def error_path_report(report: Report, scenario, normal, error, arch: str) -> Non
                                        ["phase", "calls", "what happened"], faults.phase_rows(ph),
                                        code=faults.mermaid(f"{scenario.name} {label}", ph, sq.end, targets),
                                        code_lang="mermaid"))
+    return unmatched
 
 
 def _device_pid(seqs, fp):
