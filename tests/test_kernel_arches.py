@@ -120,9 +120,9 @@ def test_argument_positions_are_the_ones_the_footprint_reads():
 
 
 def test_ptrace_and_bpf_use_the_kernel_table():
-    from profiler.record import bpf, ptrace
-    assert ptrace._ARGS is syscalls.arg_kinds()
-    assert ptrace._RESULT["mmap"] == ptrace._R_HEX and ptrace._RESULT["open"] == ptrace._R_FD
+    from profiler.record import bpf, ptrace, ptrace_text
+    assert ptrace_text._ARGS is syscalls.arg_kinds()
+    assert ptrace_text._RESULT["mmap"] == ptrace_text._R_HEX and ptrace_text._RESULT["open"] == ptrace_text._R_FD
     assert ptrace._AUDIT_ARCH == arches.by_audit_arch()
     fd_first = bpf.fd_first_syscalls()
     assert "read" in fd_first and "ioctl" in fd_first and "openat" not in fd_first and "execveat" not in fd_first
