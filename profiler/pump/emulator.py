@@ -174,14 +174,24 @@ class PumpEmulator:
         self.started_at = self._t0     # time.monotonic() that exchange times ("rx", "t") count from
 
     # lifecycle
-    def start(self) -> "PumpEmulator":
-        if self._thread is not None:
-            return self
+    def open_pty(self) -> tuple[int, int]:
+        """A new pty pair for the client, (master, slave), the master non-blocking; sets ``slave_path``."""
         master, slave = os.openpty()
         try:
             tty.setraw(slave)            # no echo, no line discipline until the client sets its own termios
             os.set_blocking(master, False)
             self.slave_path = os.ttyname(slave)
+        except BaseException:
+            os.close(master)
+            os.close(slave)
+            raise
+        return master, slave
+
+    def start(self) -> "PumpEmulator":
+        if self._thread is not None:
+            return self
+        master, slave = self.open_pty()
+        try:
             self._wake_r, self._wake_w = os.pipe()
         except BaseException:
             os.close(master)
@@ -214,6 +224,14 @@ class PumpEmulator:
             except OSError:
                 pass
         self._master = self._slave = self._wake_r = self._wake_w = None
+
+    def serve(self, master: int, slave: int, stop_fd: int) -> None:
+        """Serve a pty pair from ``open_pty`` (possibly another process's) in the calling thread, until
+        ``stop_fd`` becomes readable or hangs up, or serving fails (``error``).  ``uart_process`` uses it to
+        serve in a process of its own; ``start()`` serves in a thread instead."""
+        self._master, self._slave, self._wake_r = master, slave, stop_fd
+        self.slave_path = os.ttyname(slave)
+        self._serve()
 
     def __enter__(self):
         return self.start()
