@@ -576,6 +576,51 @@ def test_emulator_process_dies_with_kprof(tmp_path, how):
     assert _gone(pid)
 
 
+def _emulator_children(pid: int) -> list[int]:
+    out = []
+    for d in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            ppid = Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()[1]
+            argv = Path(f"/proc/{d}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if ppid == str(pid) and b"profiler.pump.uart_process" in argv:
+            out.append(int(d))
+    return out
+
+
+@needs_strace
+@pytest.mark.parametrize("sig,to_group", [(signal.SIGINT, True), (signal.SIGTERM, False)], ids=["int-group", "term"])
+def test_kprof_run_interrupted_leaves_no_emulator_process(tmp_path, sig, to_group):
+    """Ctrl-C (to kprof's process group, as a terminal sends it) or SIGTERM during a pump scenario: kprof
+    stops the emulator's process itself, keeps its report, and no emulator process is left."""
+    sc = tmp_path / "poll-pump.yaml"
+    sc.write_text("name: poll-pump\ndescription: pump polled until interrupted\n"
+                  "command: 'while true; do mdt reservoir; sleep 0.2; done'\nshell: true\ntimeout: 60\n"
+                  "pump: {latency: false}\n")
+    bundle = tmp_path / "b"
+    proc = subprocess.Popen([sys.executable, "-m", "profiler", "run", str(sc), "--out", str(bundle)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline, emulator = time.monotonic() + 60, []
+        while not emulator and time.monotonic() < deadline and proc.poll() is None:
+            emulator = _emulator_children(proc.pid)
+            time.sleep(0.05)
+        assert len(emulator) == 1, "kprof serves the pump from a child process"
+        time.sleep(2)
+        (os.killpg if to_group else os.kill)(proc.pid, sig)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 128 + sig and "Traceback" not in err, err
+    assert _gone(emulator[0])
+    pump = next(s for s in json.loads((bundle / "meta.json").read_text())["runs"][0]["services"]
+                if s["type"] == "pump")
+    assert pump["exchanges"] > 0 and pump["state"]["reservoir"] == 135.0
+
+
 # --- configuration ---
 
 def test_config_from_mapping():

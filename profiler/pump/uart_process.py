@@ -156,10 +156,12 @@ class EmulatorProcess:
     def _read_line(self, timeout: float) -> dict | None:
         """The child's next JSON line, or None at its end, on a timeout or when it is not JSON."""
         fd = self._proc.stdout.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
         deadline = time.monotonic() + timeout
         while b"\n" not in self._buf:
             left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
+            if left <= 0 or not poller.poll(max(1, round(left * 1000))):
                 return None
             chunk = os.read(fd, 1 << 20)
             if not chunk:
