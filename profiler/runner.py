@@ -389,15 +389,17 @@ def inject_rules(scenario: Scenario, arch: str) -> list:
 def uart_pump(scenario: Scenario, env: dict):
     """The UART radio + pump emulator for one run, started and serving, or None when the scenario has none.
 
-    It runs in the process that waits for the namespaces' child, not in the child: there kprof's live log
-    analysis (or the trace streaming) holds the interpreter for long stretches, and the radio must answer
-    within the client's 50 ms (pump-protocol.md §1.6) on a loaded machine too. The pty it serves is reached
-    from the child's mount namespace through the host's /dev/pts, bound there at /dev/serial0."""
+    It is served by a process of its own (profiler.pump.uart_process), not by a thread of kprof's: the radio
+    must answer within the client's 50 ms (pump-protocol.md §1.6) on a loaded machine too, and in kprof's
+    processes other Python work (the live log analysis, the trace streaming, the tool facts) holds the
+    interpreter for long stretches. The child dies with kprof; ``stop()`` (in the callers' finally) fetches
+    its report (``exchanges``, ``state``) and reaps it. The pty it serves is reached from the namespaces'
+    child through the host's /dev/pts, bound there at /dev/serial0."""
     if scenario.pump is None or scenario.radio != "uart":
         return None
-    from profiler.pump.emulator import PumpEmulator, config_from_mapping
+    from profiler.pump.uart_process import EmulatorProcess
     # the command's env: its TZ is the pump clock's zone, its MEDTRONIC_FREQUENCY the pump's frequency
-    return PumpEmulator(scenario.pump_config, env=env).start()
+    return EmulatorProcess(scenario.pump_config, env=env).start()
 
 
 def service_report(service) -> dict:

@@ -484,6 +484,143 @@ def test_200_reservoir_reads_then_clean_stop():
     assert _children() == []
 
 
+# --- served by a process of its own (kprof run, kprof workload) ---
+
+def _gone(pid: int) -> bool:
+    """No such process, or only its zombie (dead, waiting for init to reap it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_emulator_process_serves_and_reports_like_the_thread(tmp_path):
+    """The runner's emulator: a child process serves the pty; stop() brings its exchanges and state back, the
+    same as a serving thread's, and leaves no process, pty or fd behind."""
+    from profiler.pump.uart_process import EmulatorProcess
+    ptmx_before, children_before = _ptmx_fds(), _children()
+    history = [{"type": "Bolus", "time": dt.datetime(2026, 11, 27, 3, 19, 28), "amount": 1.5}]
+    temp = tmp_path / "temp.json"
+    temp.write_text(json.dumps({"temp": "absolute", "rate": 0.9, "duration": 30, "units": 0}))
+    results = []
+    for kind in (PumpEmulator, EmulatorProcess):
+        emu = kind(PumpConfig(latency=False, reservoir=135.0, history=history), env=CLIENT_ENV).start()
+        pid = getattr(emu, "pid", None)
+        assert emu.running and os.path.exists(emu.slave_path)
+        assert ok(run(emu, "reservoir")) == "135\n"
+        assert ok(run(emu, "settempbasal", temp)) == ""
+        slave = emu.slave_path
+        emu.stop()
+        emu.stop()                                  # idempotent
+        assert not emu.running and emu.error is None
+        assert not os.path.exists(slave)
+        results.append(([(x["radio"], x["command"], x["request"], x["response"]) for x in emu.exchanges],
+                        {k: v if k != "history" else [{**h, "time": None} for h in v]   # clocks tick
+                         for k, v in emu.state.items() if k != "clock"}))
+        if pid is not None:
+            assert _gone(pid)
+    assert results[0] == results[1]
+    assert results[1][1]["temp_basal"] == {"temp": "absolute", "duration": 30, "rate": 0.9}
+    assert results[1][1]["history_length"] == 2
+    assert _ptmx_fds() == ptmx_before and _children() == children_before
+
+
+def test_emulator_process_bad_settings_are_the_callers_error():
+    from profiler.pump.uart_process import EmulatorProcess
+    children_before = _children()
+    with pytest.raises(KprofError, match="model"):
+        EmulatorProcess(PumpConfig(model="999"))
+    with pytest.raises(KprofError, match="TZ"):
+        EmulatorProcess(PumpConfig(), env={"TZ": "Nowhere/Atlantis+25:99x"})
+    assert _children() == children_before
+
+
+def test_emulator_process_killed_is_reported_not_raised():
+    """A child that died (killed from outside) leaves an error and the starting state; stop() reaps it."""
+    from profiler.pump.uart_process import EmulatorProcess
+    emu = EmulatorProcess(PumpConfig(reservoir=80.0), env=CLIENT_ENV).start()
+    os.kill(emu.pid, signal.SIGKILL)
+    emu.stop()
+    assert "no report" in emu.error and emu.state["reservoir"] == 80.0 and emu.exchanges == []
+    assert _gone(emu.pid) and not emu.running
+
+
+@pytest.mark.parametrize("how", ["exit", "killed", "no-stop"])
+def test_emulator_process_dies_with_kprof(tmp_path, how):
+    """Its parent gone (os._exit, SIGKILL) or never stopping it (atexit): no emulator process is left."""
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import os, sys, time\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "from profiler.pump.emulator import PumpConfig\n"
+        "from profiler.pump.uart_process import EmulatorProcess\n"
+        "e = EmulatorProcess(PumpConfig()).start()\n"
+        "print(e.pid, flush=True)\n"
+        f"how = {how!r}\n"
+        "if how == 'exit':\n    os._exit(0)\n"
+        "if how == 'no-stop':\n    sys.exit(0)\n"
+        "time.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(parent.stdout.readline())
+        assert not _gone(pid)
+        if how == "killed":
+            parent.kill()
+        parent.wait(timeout=30)
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 10
+    while not _gone(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _gone(pid)
+
+
+def _emulator_children(pid: int) -> list[int]:
+    out = []
+    for d in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            ppid = Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()[1]
+            argv = Path(f"/proc/{d}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if ppid == str(pid) and b"profiler.pump.uart_process" in argv:
+            out.append(int(d))
+    return out
+
+
+@needs_strace
+@pytest.mark.parametrize("sig,to_group", [(signal.SIGINT, True), (signal.SIGTERM, False)], ids=["int-group", "term"])
+def test_kprof_run_interrupted_leaves_no_emulator_process(tmp_path, sig, to_group):
+    """Ctrl-C (to kprof's process group, as a terminal sends it) or SIGTERM during a pump scenario: kprof
+    stops the emulator's process itself, keeps its report, and no emulator process is left."""
+    sc = tmp_path / "poll-pump.yaml"
+    sc.write_text("name: poll-pump\ndescription: pump polled until interrupted\n"
+                  "command: 'while true; do mdt reservoir; sleep 0.2; done'\nshell: true\ntimeout: 60\n"
+                  "pump: {latency: false}\n")
+    bundle = tmp_path / "b"
+    proc = subprocess.Popen([sys.executable, "-m", "profiler", "run", str(sc), "--out", str(bundle)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline, emulator = time.monotonic() + 60, []
+        while not emulator and time.monotonic() < deadline and proc.poll() is None:
+            emulator = _emulator_children(proc.pid)
+            time.sleep(0.05)
+        assert len(emulator) == 1, "kprof serves the pump from a child process"
+        time.sleep(2)
+        (os.killpg if to_group else os.kill)(proc.pid, sig)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 128 + sig and "Traceback" not in err, err
+    assert _gone(emulator[0])
+    pump = next(s for s in json.loads((bundle / "meta.json").read_text())["runs"][0]["services"]
+                if s["type"] == "pump")
+    assert pump["exchanges"] > 0 and pump["state"]["reservoir"] == 135.0
+
+
 # --- configuration ---
 
 def test_config_from_mapping():
