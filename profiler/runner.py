@@ -257,7 +257,7 @@ def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analys
              network: str = "host", serial: str | None = None):
     """Services, emulated devices, prepare steps and the traced command, in the scenario's namespaces.
 
-    ``serial``: the pty of the UART pump emulator, served by the parent process (see ``uart_pump``), bound
+    ``serial``: the pty of the UART pump emulator, served by a process of its own (see ``uart_pump``), bound
     at /dev/serial0 here. The log is analysed while strace writes it; returns (trace outcome, service
     reports, analysis).
     """
@@ -516,16 +516,11 @@ def run(scenario: Scenario, bundle: Path | Bundle, *, network: str | None = None
             # the network namespace only for network: none
             from profiler.environment import namespaces
 
-            def alongside(first=i == 1):
+            def alongside(first=i == 1):     # the UART pump's emulator is a process of its own: no GIL shared
                 if first:
                     _tool_facts(meta)
                     if meanwhile is not None:
                         meanwhile()
-            if scenario.pump is not None and scenario.radio == "uart":
-                # the emulator serves from this process: its interpreter is the radio's alone while the client
-                # runs (a GetVersion missed its 50 ms once with this work in a thread beside it)
-                alongside()
-                alongside = None
             pump = uart_pump(scenario, env)
             try:
                 (trace, services, result), how = namespaces.run_isolated(
