@@ -11,9 +11,7 @@ from .conftest import ROOT
 PACKAGE = ROOT / "profiler"
 # (importing module, imported module) still to mend (issue 11: typed events, record/ below faults)
 KNOWN = {
-    ("profiler.footprint", "profiler.parse.strace_log"),
     ("profiler.record.bpf", "profiler.footprint"),
-    ("profiler.record.ptrace", "profiler.footprint"),
     ("profiler.record.ptrace", "profiler.faults"),
     ("profiler.record.strace", "profiler.faults"),
 }

@@ -5,7 +5,7 @@ from collections import Counter
 from pathlib import Path
 
 from profiler.footprint import Footprint, program_name, subsystem_label
-from profiler.strace_text import is_strace_message
+from profiler.parse.strace_text import is_strace_message
 from profiler.render.report import Report, Section, footprint_sections, subsystem_chart
 
 # syscalls whose work the tracer cannot see; a footprint using them is incomplete, and says so

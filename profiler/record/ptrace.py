@@ -65,7 +65,7 @@ from ptrace import PtraceError
 from ptrace.binding import func as _pt
 
 from profiler.errors import KprofError
-from profiler.footprint import strip_dev
+from profiler.parse.strace_text import strip_dev
 from profiler.kernel import syscalls
 from profiler.kernel.errnos import errno_name, errno_number, restart_text
 from profiler.record.strace import TraceOutcome, become_subreaper, supervise

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 
 from profiler.errors import KprofError
-from profiler.strace_text import is_strace_message
+from profiler.parse.strace_text import is_strace_message
 
 STRACE_OPTIONS = ["-f", "-yy", "-ttt", "-T", "-X", "raw", "-C"]
 _GRACE = 10.0  # seconds strace gets to write its summary after its tracees are gone
