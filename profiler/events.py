@@ -6,10 +6,10 @@ comparing, rendering) is written once against them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Fd:
     """What is behind a file descriptor: a file or device node's path, or a socket, pipe, anon inode.
 
@@ -18,23 +18,33 @@ class Fd:
 
     path: str                      # the path (escapes undone), or the object's name: TCP:[1.2.3.4:5->6.7.8.9:10]
     text: str                      # path + "<char M:N>" when the device number is shown: an ioctl's key
-    device_class: str              # profiler.kernel.devices.classify_path's class: "pts", "socket:tcp", "file"
     dev_type: str | None = None    # "char" | "block" for a device node whose number was shown
     major: int | None = None
     minor: int | None = None
+    shown: str | None = field(default=None, repr=False, compare=False)   # the recorder's own text for it
+    _class: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def dev(self) -> str | None:
         """The device number as the footprint keeps it: ``char 136:0``."""
         return None if self.dev_type is None else f"{self.dev_type} {self.major}:{self.minor}"
 
+    @property
+    def device_class(self) -> str:
+        """profiler.kernel.devices.classify_path's class ("pts", "socket:tcp", "file"): read when first asked
+        (most files opened are never asked about)."""
+        cls = self._class
+        if cls is None:
+            from profiler.kernel.devices import classify_path
+            cls = self._class = classify_path(self.shown or self.text)
+        return cls
+
     @classmethod
     def of(cls, path: str, dev_type: str | None = None, major: int | None = None, minor: int | None = None,
            shown: str | None = None) -> "Fd":
         """``shown``: the recorder's own text for the fd when it has one (what the class is read from)."""
-        from profiler.kernel.devices import classify_path
         text = path if dev_type is None else f"{path}<{dev_type} {major}:{minor}>"
-        return cls(path, text, classify_path(text if shown is None else shown), dev_type, major, minor)
+        return cls(path, text, dev_type, major, minor, shown)
 
 
 @dataclass(slots=True)

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from profiler.errors import KprofError
-from profiler.events import ProcessEvent, SyscallEvent
+from profiler.events import Fd, ProcessEvent, SyscallEvent
 from profiler.kernel import devices, ioctls, syscalls
 
 FORMAT = "kprof-footprint"
@@ -37,6 +37,8 @@ _PROC_PID = re.compile(r"/(proc/|task/)\d+(?=/|$)")
 # temporary files' random names: mktemp's template tail (shared_node.54XYisQ1C9id) and Python's tmpXXXXXXXX
 _MKTEMP = re.compile(r"^(/tmp/(?:[^/]+/)*[^/]*[._-])([A-Za-z0-9]{6,})$")
 _PYTEMP = re.compile(r"^(/tmp/(?:[^/]+/)*tmp)([a-z0-9_]{8})$")
+
+
 def _random_tail(text: str) -> bool:
     """Looks like mktemp's random letters: at least two of lower case, upper case and digits."""
     return sum(any(f(c) for c in text) for f in (str.islower, str.isupper, str.isdigit)) >= 2
@@ -580,7 +582,7 @@ class FootprintBuilder:
                 child["images"][0]["exe"] = exe
                 self._adopt(cpid, exe)
 
-    def _is_tracked(self, fd) -> bool:
+    def _is_tracked(self, fd: Fd) -> bool:
         """Device nodes and the device model's files are tracked; other fds are not."""
         cls = fd.device_class
         tracked = self._tracked[fd.text] = devices.is_device(cls) or cls.startswith("sysfs")
@@ -656,4 +658,3 @@ class FootprintBuilder:
     def finish(self) -> Footprint:
         self._held.clear()      # images no call showed the ABI of: counted as the footprint's own, as they are
         return self.fp
-

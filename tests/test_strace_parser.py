@@ -26,11 +26,11 @@ def test_complete_call_with_fd_paths_duration_and_errno():
         '4100  1795753942.4617 ioctl(3</dev/ptmx<char 5:2>>, 0x80045430, [0]) = 0 <0.000017>\n'
         '4100  1795753942.47 openat(-100</tmp>, "/nope", 0x80000) = -1 ENOENT (No such file or directory) <0.000032>\n')
     a, b, c = events
-    ptmx = Fd("/dev/ptmx", "/dev/ptmx<char 5:2>", "ptmx", "char", 5, 2)
+    ptmx = Fd("/dev/ptmx", "/dev/ptmx<char 5:2>", "char", 5, 2)
     assert (a.name, a.result, a.result_fd, a.duration, a.fd, a.path) == ("openat", 3, ptmx, 0.00011, None, None)
     assert a.time == pytest.approx(1795753942.461517)
     assert (b.name, b.fd, b.result, b.errno, b.request) == ("ioctl", ptmx, 0, None, 0x80045430)
-    assert b.fd is a.result_fd and b.fd.dev == "char 5:2"           # one value per fd text
+    assert b.fd is a.result_fd and b.fd.dev == "char 5:2" and b.fd.device_class == "ptmx"   # one value per fd text
     assert split_args(b.args)[1] == "0x80045430"
     assert (c.result, c.errno, c.path, c.result_fd) == (-1, "ENOENT", "/nope", None)
 

@@ -233,6 +233,9 @@ class StraceLogParser:
         stats = self.stats
         pending = self._pending
         names = self._names
+        fds = self._fds
+        typed = _TYPED
+        paths = self._paths
         for line in lines:
             stats.lines += 1
             line = line.rstrip("\n")
@@ -254,10 +257,15 @@ class StraceLogParser:
                     yield from self._task_seen(pid)
                 if tail.isdigit():  # most calls: a plain non-negative result
                     ev = SyscallEvent(pid, name, args, int(tail), None, dur and float(dur), float(ts))
-                    self._typed(ev, None)
+                    shown = None
                 else:
                     ev = SyscallEvent(pid, name, args, time=float(ts), duration=dur and float(dur))
-                    self._typed(ev, parse_result(tail, ev, self._fd))
+                    shown = parse_result(tail, ev, self._fd)
+                fd = fd_path_of(args)     # the typed fields: see _typed (its common case here, inline)
+                if fd is not None:
+                    ev.fd = fds.get(fd) or self._fd(fd)
+                if name in typed or (paths and fd is None and '"' in args):
+                    self._typed(ev, shown, fd)
                 stats.events += 1
                 yield ev
                 continue
@@ -405,7 +413,8 @@ class StraceLogParser:
         if name == "???":     # a task killed as it entered a call strace could not yet name: not counted
             return None
         ev = SyscallEvent(pid, self._name(name), start_args + rest[:k], time=time)
-        self._typed(ev, parse_result(rest[r:], ev, self._fd))
+        shown = parse_result(rest[r:], ev, self._fd)
+        self._typed(ev, shown, self._fd_arg(ev))
         self.stats.events += 1
         return ev
 
@@ -414,7 +423,7 @@ class StraceLogParser:
         if p is not None and p[0] != "???":
             self.stats.events += 1
             ev = SyscallEvent(pid, self._name(p[0]), p[1], time=p[2])
-            self._typed(ev, None)
+            self._typed(ev, None, self._fd_arg(ev))
             yield ev
 
     def finish(self) -> Iterator[SyscallEvent]:
@@ -433,17 +442,21 @@ class StraceLogParser:
             fd = self._fds[shown] = fd_of(shown)
         return fd
 
-    def _typed(self, ev: SyscallEvent, result_shown: str | None) -> None:
-        """Fill ``ev``'s typed fields from its argument text (``result_shown``: strace's text for the returned fd).
+    def _fd_arg(self, ev: SyscallEvent) -> str | None:
+        """Types what is behind the first argument when strace showed it (-yy); returns strace's text for it."""
+        shown = fd_path_of(ev.args)
+        if shown is not None:
+            ev.fd = self._fds.get(shown) or self._fd(shown)
+        return shown
+
+    def _typed(self, ev: SyscallEvent, result_shown: str | None, shown: str | None) -> None:
+        """Fill ``ev``'s typed fields beyond its fd from its argument text (``shown``: strace's text for what is
+        behind the first argument, ``result_shown`` for the returned fd).
 
         Only what is there to read is read: a call without a quote in its arguments has no path argument, and
         the arguments after the one wanted are not scanned (the live analysis runs beside the traced command).
         """
         args = ev.args
-        shown = fd_path_of(args)
-        if shown is not None:
-            fd = self._fds.get(shown)
-            ev.fd = fd if fd is not None else self._fd(shown)
         kind = _TYPED.get(ev.name)
         if kind is not None and kind <= _PATH:
             if kind == _EXEC or not result_shown or ev.result is None or ev.result < 0:
