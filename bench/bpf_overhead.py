@@ -13,7 +13,7 @@ Reported per scenario, medians over rounds of per-round ratios:
   command   the command's own wall time (TraceOutcome.wall: from the command's start to the end of its
             process tree; for bpf from the gate's opening, after bpftrace has attached — its compile and
             attach time, ~1-3 s of LLVM on these machines, is paid before the command starts)
-  run       the whole run_scenario call (for bpf including bpftrace's start-up and map dump)
+  run       the whole runner.run call (for bpf including bpftrace's start-up and map dump)
 
 Targets (issue 17): bpf/untraced <= 1.15x on the loop step, <= 1.3x on pump-status (the command).
 Machines here are noisy: ratios, never absolute seconds.
@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from profiler import runner  # noqa: E402
-from profiler.record.strace import TraceOutcome, reap_orphans  # noqa: E402
+from profiler.record.core import TraceOutcome, reap_orphans  # noqa: E402
 from profiler.scenario import load_scenario  # noqa: E402
 
 BACKENDS = ("untraced", "bpf", "strace")
@@ -56,7 +56,7 @@ runner.recorder = lambda backend: record_untraced if backend == "untraced" else 
 
 def run_once(sc, backend: str, out: Path) -> tuple[float, float]:
     start = time.perf_counter()
-    outcomes, _ = runner.run_scenario(dataclasses.replace(sc, backend=backend), out)
+    outcomes, _ = runner.run(dataclasses.replace(sc, backend=backend), out)
     return outcomes[0].trace.wall, time.perf_counter() - start
 
 

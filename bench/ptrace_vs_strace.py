@@ -7,7 +7,7 @@ while it is written). Reported per scenario, as the median over rounds of the pe
 ptrace/strace:
 
   record   the recorder's own wall time (TraceOutcome.wall: start of the tracer to its exit)
-  run      the whole run_scenario call (isolation, recording, analysis, bundle)
+  run      the whole runner.run call (isolation, recording, analysis, bundle)
 
 and the syscalls each backend recorded (they should agree within the timing-dependent noise).
 Target (issue 3): <= 2x. Machines here are noisy: ratios, never absolute seconds.
@@ -34,7 +34,7 @@ from profiler.scenario import load_scenario  # noqa: E402
 def run_once(sc, backend: str, out: Path) -> tuple[float, float, int]:
     """(recording wall, whole run wall, syscalls recorded) of one run of ``sc`` with ``backend``."""
     start = time.perf_counter()
-    outcomes, _ = runner.run_scenario(dataclasses.replace(sc, backend=backend), out)
+    outcomes, _ = runner.run(dataclasses.replace(sc, backend=backend), out)
     total = time.perf_counter() - start
     o = outcomes[0]
     return o.trace.wall, total, o.analysis.footprint.total_calls

@@ -70,7 +70,7 @@ def _plain_strace(sc, workdir: Path, env: dict, cmd: list) -> float:
     devfs.private_tmp([str(workdir), str(ROOT), str(runner.NODE_MODULES)])
     started, resolv = [], None
     try:
-        started += [nightscout.start_service(spec, workdir) for spec in sc.services]
+        started += [nightscout.start_service(spec.to_dict(), workdir) for spec in sc.services]
         if sc.pump is not None:
             from profiler.pump.emulator import PumpEmulator, config_from_mapping
             pump = PumpEmulator(config_from_mapping(sc.pump), env=env).start()

@@ -7,7 +7,7 @@ and, for a like-for-like tracer, with the ptrace backend too.
 
 Each round runs pump-status once per path, in rotating order, through the real runner (fresh workdir,
 namespaces, the log analysed while it is written). Reported: the median over rounds of the per-round
-ratio SPI / UART of the whole run_scenario call and of the recorder's wall, and per path the calls the
+ratio SPI / UART of the whole runner.run call and of the recorder's wall, and per path the calls the
 kernel executed and the calls served. Target (issue 13): SPI run <= 1.3x the UART run.
 Machines here are noisy: ratios, never absolute seconds.
 
@@ -37,11 +37,11 @@ PATHS = {"spi": ("spi", None), "uart": ("uart", "strace"), "uart-ptrace": ("uart
 
 def run_once(sc, out: Path) -> tuple[float, float, int, int, bool]:
     start = time.perf_counter()
-    outcomes, meta = runner.run_scenario(sc, out)
+    outcomes, meta = runner.run(sc, out)
     total = time.perf_counter() - start
     o = outcomes[0]
     fp = o.analysis.footprint
-    return total, o.trace.wall, fp.total_calls, fp.total_served, meta["runs"][0]["ok"]
+    return total, o.trace.wall, fp.total_calls, fp.total_served, meta.runs[0].ok
 
 
 def main() -> int:

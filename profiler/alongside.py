@@ -17,7 +17,7 @@ from pathlib import Path
 
 from profiler.errors import KprofError
 from profiler.footprint import Footprint, subsystem_label
-from profiler.render.report import Section
+from profiler.render.model import Section
 
 WHOLE = "whole workload"
 
@@ -116,7 +116,7 @@ def alongside_sections(per_command: dict[str, Footprint], whole: Footprint, whol
 
 
 def alongside_chart(per_command: dict[str, Footprint], whole: Footprint, whole_label: str = WHOLE) -> dict:
-    from profiler.render.report import subsystem_chart
+    from profiler.render.sections import subsystem_chart
     return subsystem_chart({**per_command, whole_label: whole})
 
 
@@ -129,8 +129,9 @@ def load_footprints(paths) -> dict[str, Footprint]:
             raise KprofError(f"{r}: not a result bundle (no footprint.json)")
         label = r.name if r.is_dir() else r.stem
         if r.is_dir():
-            from profiler.compare import bundle_meta
-            label = bundle_meta(r).get("scenario") or label
+            from profiler.bundle import Bundle
+            meta = Bundle(r).read_meta()
+            label = (meta.scenario if meta is not None else None) or label
         while label in out:
             label += "'"
         out[label] = Footprint.load(fp_path)

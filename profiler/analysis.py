@@ -2,7 +2,8 @@
 
 Used both after the fact (``kprof analyze``) and live, fed the lines of a log
 as strace writes them (``kprof run``): the parser and the footprint builder are
-streaming, so memory stays flat and the work overlaps the recording.
+streaming, so memory stays flat and the work overlaps the recording. The bpf
+backend's aggregates (``record.bpf``) are read at the end (``BpfAnalysis``).
 """
 from __future__ import annotations
 
@@ -89,6 +90,42 @@ class StraceAnalysis:
                             f"footprint is only the calls it was waiting in")
         summary = merge_summaries(summaries) if summaries else None
         return Analysis(fp, problems, None if summary is None else summary_mismatches(fp, summary), summary)
+
+
+class BpfAnalysis:
+    """The bpf counterpart of StraceAnalysis: nothing to feed, the aggregates (``record.bpf``'s counted
+    events) are read at the end."""
+
+    def __init__(self, arch: str, path_aliases: dict[str, str] | None = None, source: dict | None = None,
+                 name: str | None = None):
+        from profiler.record import bpf
+        self.arch = syscalls.normalize_arch(arch)
+        self.aliases = path_aliases
+        self.source = source
+        self.name = name or bpf.TRACE_NAME
+
+    def feed(self, lines) -> "BpfAnalysis":
+        return self
+
+    def finish(self, require_events: bool = True) -> Analysis:
+        import json
+
+        from profiler.record import bpf
+        builder = FootprintBuilder(self.arch, self.aliases, self.source)
+        problems = []
+        try:
+            with open(self.name) as f:
+                doc = json.load(f)
+        except (OSError, ValueError) as e:
+            if require_events:
+                raise KprofError(f"{self.name}: cannot read the bpf aggregates: {e}") from None
+            return Analysis(builder.finish(), [f"{self.name}: no bpf aggregates ({e})"], None)
+        if doc.get("format") != bpf.FORMAT:
+            raise KprofError(f"{self.name}: not kprof bpf aggregates (no \"format\": \"{bpf.FORMAT}\")")
+        builder.add_all(bpf.events(doc))
+        for name in doc.get("full_maps", []):
+            problems.append(f"{self.name}: bpf map @{name} reached {bpf.MAP_KEYS} entries: counts may be missing")
+        return Analysis(builder.finish(), problems, None)
 
 
 def merge_summaries(summaries: list[StraceSummary]) -> StraceSummary:

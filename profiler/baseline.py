@@ -98,8 +98,11 @@ def now_iso() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def run_meta(meta: dict) -> dict:
-    """What a baseline keeps of a bundle's meta.json: what the footprint was measured on."""
+def run_meta(meta) -> dict:
+    """What a baseline keeps of a bundle's meta.json (a dict, or a bundle's RunMeta): what the footprint was
+    measured on."""
+    if not isinstance(meta, dict):
+        meta = meta.to_dict()
     return {"arch": meta.get("arch"), "kernel": meta.get("kernel"), "versions": meta.get("versions", {}),
             "network": meta.get("network"), "pump_client": meta.get("pump_client"),
             "oref0_tree": meta.get("oref0_tree")}

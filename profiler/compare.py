@@ -258,27 +258,20 @@ def diff(baseline_runs: list[dict], base_fp: Footprint | None, now: dict, now_fp
 
 def bundle_meta(path: Path) -> dict:
     """A bundle's meta.json, or {} when it has none; a damaged one is an error."""
-    try:
-        meta = json.loads((path / "meta.json").read_text())
-    except FileNotFoundError:
-        return {}
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise KprofError(f"{path / 'meta.json'}: damaged bundle meta.json ({e or 'nested too deeply'})") from None
-    if not isinstance(meta, dict) or not isinstance(meta.get("versions", {}), dict) \
-            or not isinstance(meta.get("runs", []), list) or not all(isinstance(r, dict) for r in meta.get("runs", [])):
-        raise KprofError(f"{path / 'meta.json'}: damaged bundle meta.json (meta, versions or runs of the wrong type)")
-    return meta
+    from profiler.bundle import Bundle
+    meta = Bundle(path).read_meta()
+    return {} if meta is None else meta.to_dict()
 
 
 def load_comparable(path: Path) -> tuple[list[dict], Footprint, dict]:
     """A result bundle, a footprint.json or a baseline file → (measures of its runs, first footprint, meta)."""
     path = Path(path)
     if path.is_dir():
-        fp_path = path / "footprint.json"
-        if not fp_path.is_file():
-            raise KprofError(f"{path}: not a result bundle (no footprint.json)")
-        runs = [fp_path] + sorted(path.glob("run-*/footprint.json"), key=lambda p: int(p.parent.name[4:]))
-        fps = [Footprint.load(p) for p in runs]
+        from profiler.bundle import FOOTPRINT, Bundle
+        bundle = Bundle(path)
+        if not (path / FOOTPRINT).is_file():
+            raise KprofError(f"{path}: not a result bundle (no {FOOTPRINT})")
+        fps = bundle.footprints()
         return [measures(fp) for fp in fps], fps[0], bundle_meta(path)
     if not path.exists():
         raise KprofError(f"{path}: no such file or result bundle")

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 
 from profiler.footprint import Footprint
-from profiler.render.report import Section
+from profiler.render.model import Section
 
 INTERPRETERS = {"env", "node", "nodejs", "bash", "sh", "dash", "python3", "python"}
 

@@ -1,106 +1,22 @@
-"""Fault scenarios: syscall-level injection rules, the normal path next to the error path, and a
-sequence view per process that reads like the flowcharts ELISA drew (start-up, open, exchange, error
-handling, exit), with a Mermaid diagram for Markdown.
+"""Fault scenarios: the normal path next to the error path, and a sequence view per process that reads
+like the flowcharts ELISA drew (start-up, open, exchange, error handling, exit), with a Mermaid diagram for
+Markdown.
 
-Injection without a path restriction goes through strace's own ``-e inject=``; a rule restricted to a
-path or an fd class needs kprof's ptrace backend, which checks the fd or path argument at each call.
+The injection rules themselves (a scenario's ``inject:``, what strace and the ptrace tracer make of them)
+are in ``profiler.inject``, below the recorders.
 """
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from profiler.errors import KprofError
 from profiler.events import ProcessEvent, SyscallEvent
-from profiler.kernel import devices, syscalls
+from profiler.kernel import syscalls
 from profiler.kernel.ioctls import decode_ioctl
 from profiler.parse.strace_log import StraceLogParser
-
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(us|ms|s)?$")
-
-
-@dataclass
-class Rule:
-    syscalls: list[str]
-    error: str | None = None
-    retval: int | None = None
-    delay_enter: str | None = None
-    delay_exit: str | None = None
-    when: str | None = None
-    path: str | None = None        # glob on the path behind the fd, or the path argument
-    fd_class: str | None = None    # devices.classify_path class of the fd
-
-    @property
-    def restricted(self) -> bool:
-        return self.path is not None or self.fd_class is not None
-
-    def describe(self) -> str:
-        what = ", ".join(f"{k}={v}" for k, v in (("error", self.error), ("retval", self.retval),
-                                                  ("delay_enter", self.delay_enter),
-                                                  ("delay_exit", self.delay_exit), ("when", self.when)) if v is not None)
-        where = "".join(f" on {v}" for v in (self.path, self.fd_class) if v)
-        return f"{'/'.join(self.syscalls)}{where}: {what}"
-
-    def matches(self, name: str, target: str | None) -> bool:
-        """Whether a call (syscall name, the object it acts on: see call_target) falls under this rule."""
-        if name not in self.syscalls:
-            return False
-        if self.path is not None and not (target and fnmatch.fnmatch(target, self.path)):
-            return False
-        return self.fd_class is None or devices.classify_path(target) == self.fd_class
-
-
-def _delay_us(text: str, where: str) -> int:
-    m = _DURATION.match(str(text).strip())
-    if not m:
-        raise KprofError(f"{where}: '{text}' is not a duration (e.g. 100ms, 2s, 500us)")
-    scale = {"us": 1, "ms": 1000, "s": 1_000_000, None: 1}[m.group(2)]
-    return int(float(m.group(1)) * scale)
-
-
-def rules_from(spec: list[dict], where: str, arch: str) -> list[Rule]:
-    rules = []
-    for i, r in enumerate(spec):
-        w = f"{where}: inject[{i}]"
-        names = r["syscall"] if isinstance(r["syscall"], list) else [r["syscall"]]
-        names = [syscalls.canonical_name(arch, n) for n in names]
-        unknown = [n for n in names if syscalls.syscall_number(arch, n) is None]
-        if unknown:
-            raise KprofError(f"{w}: no syscall {', '.join(unknown)} on {arch}")
-        if not any(k in r for k in ("error", "retval", "delay_enter", "delay_exit")):
-            raise KprofError(f"{w}: say what to inject: error, retval, delay_enter or delay_exit")
-        for k in ("delay_enter", "delay_exit"):
-            if k in r:
-                _delay_us(r[k], f"{w}: {k}")
-        rules.append(Rule(names, r.get("error"), r.get("retval"), r.get("delay_enter"), r.get("delay_exit"),
-                          None if r.get("when") is None else str(r["when"]), r.get("path"), r.get("fd_class")))
-    return rules
-
-
-def strace_options(rules: list[Rule]) -> list[str]:
-    """strace's -e inject= options for the rules (unrestricted ones only: strace cannot filter by path)."""
-    out = []
-    for r in rules:
-        if r.restricted:
-            raise KprofError(f"inject rule '{r.describe()}' is restricted to a path or fd class: that needs the "
-                             f"ptrace backend (backend: ptrace), strace cannot restrict an injection by path")
-        parts = [",".join(r.syscalls)]
-        if r.error is not None:
-            parts.append(f"error={r.error}")
-        if r.retval is not None:
-            parts.append(f"retval={r.retval}")
-        for k in ("delay_enter", "delay_exit"):
-            v = getattr(r, k)
-            if v is not None:
-                parts.append(f"{k}={_delay_us(v, k)}")
-        if r.when is not None:
-            parts.append(f"when={r.when}")
-        out += ["-e", "inject=" + ":".join(parts)]
-    return out
 
 
 def normal_variant(scenario):

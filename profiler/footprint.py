@@ -7,8 +7,8 @@ is looked up from ``profiler.kernel`` when the footprint is shown or saved,
 never stored as the source of truth.
 
 The builder reads only an event's typed fields (``profiler.events``): what a recorder printed is typed by
-its parser in ``profiler.parse``. Over 600 lines: the footprint value (counts, derived rows, the file form)
-and its one builder are kept together, as the rows are read exactly as the builder keys them.
+its parser in ``profiler.parse``. Longer than ~600 lines: the Footprint and its one builder (every source's
+footprint rules) are kept in one module on purpose, so the rules have one home.
 """
 from __future__ import annotations
 
@@ -328,6 +328,44 @@ class Footprint:
             raise KprofError(f"{origin}: damaged footprint ({type(e).__name__}: {e})") from None
         return fp
 
+    @classmethod
+    def combine(cls, *footprints: "Footprint") -> "Footprint":
+        """Several footprints of one architecture as one (pyinstrument's ``Session.combine`` is the model):
+        trace files of one machine read one after another, repeats of a run. Counts add up; a pid found in
+        more than one is one task continued (its images joined where the program is the same, its parent
+        and end the first and the last known); the root is the first known. The inputs are not changed."""
+        if not footprints:
+            raise KprofError("Footprint.combine: no footprints to combine")
+        arches = {fp.arch for fp in footprints}
+        if len(arches) > 1:
+            raise KprofError(f"Footprint.combine: footprints of different architectures ({', '.join(sorted(arches))}) "
+                             f"are not one footprint; keep one per architecture")
+        first = footprints[0]
+        out = cls(arch=first.arch, root_pid=next((fp.root_pid for fp in footprints if fp.root_pid is not None), None),
+                  source=copy.deepcopy(first.source) if len(footprints) == 1 else
+                  {**copy.deepcopy(first.source), "combined": [copy.deepcopy(fp.source) for fp in footprints]})
+        for fp in footprints:
+            for name, st in fp.syscalls.items():
+                add_stat(out.syscalls.setdefault(name, SyscallStat()), st)
+            for table in ("ioctls", *USE_TABLES):
+                mine = getattr(out, table)
+                for key, use in getattr(fp, table).items():
+                    _add_use(mine, key, use)
+            for pid, proc in fp.processes.items():
+                have = out.processes.get(pid)
+                images = [{"exe": i["exe"], "syscalls": Counter(i["syscalls"])} for i in proc["images"]]
+                if have is None:
+                    out.processes[pid] = {"parent": proc["parent"], "end": copy.deepcopy(proc["end"]), "images": images}
+                    continue
+                if have["parent"] is None:
+                    have["parent"] = proc["parent"]
+                if proc["end"] is not None:
+                    have["end"] = copy.deepcopy(proc["end"])
+                if images and have["images"] and have["images"][-1]["exe"] == images[0]["exe"]:
+                    have["images"][-1]["syscalls"].update(images.pop(0)["syscalls"])
+                have["images"] += images
+        return out
+
     def save(self, path) -> None:
         from profiler.outfiles import write_atomic
         write_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n")
@@ -368,6 +406,20 @@ def program_name(exe: str | None) -> str:
 def new_use(**fields) -> dict:
     """A use of a device, file, network address, program or ioctl: calls, by syscall, errors, by program."""
     return {"calls": 0, "syscalls": Counter(), "errors": Counter(), "by": Counter(), **fields}
+
+
+def _add_use(table: dict, key, use: dict) -> None:
+    """``table[key]`` += ``use`` (Footprint.combine): counts add up, other fields (a device's class) are kept."""
+    mine = table.get(key)
+    if mine is None:
+        mine = table[key] = new_use()
+    for k, v in use.items():
+        if isinstance(v, Counter):
+            mine.setdefault(k, Counter()).update(v)
+        elif k == "calls":
+            mine[k] += v
+        else:
+            mine.setdefault(k, copy.deepcopy(v))
 
 
 def _use_to_dict(e: dict) -> dict:
@@ -658,3 +710,50 @@ class FootprintBuilder:
     def finish(self) -> Footprint:
         self._held.clear()      # images no call showed the ABI of: counted as the footprint's own, as they are
         return self.fp
+
+    # ---- for sources that count calls themselves (ftrace's fast path): facts that are not one call each.
+    # The footprint rules stay here; these say only what such a source knows in another form.
+
+    def known_abi(self) -> "FootprintBuilder":
+        """Every call is of the builder's own ABI: no image's ABI is guessed from the calls it makes (ftrace
+        reads each task's numbers with its ABI's table and builds one footprint per ABI)."""
+        self._compat = None
+        return self
+
+    def syscall_rows(self, names: Iterable[str]) -> None:
+        """The rows of these syscalls, made in this order before their calls are given (such a source keeps
+        its own order of rows, and a row it counted no call in stays, at zero calls)."""
+        for name in names:
+            if name not in self.fp.syscalls:
+                self.fp.syscalls[name] = SyscallStat()
+
+    def task(self, pid: int, parent: int | None = None) -> None:
+        """A task, and its parent when known, without a call of its own here (ftrace: a fork's return value
+        or sched_process_fork tells the parent; a task may have no counted call in the window)."""
+        proc = self._process(pid)
+        if parent is not None:
+            proc["parent"] = parent
+
+    def task_image(self, pid: int, exe: str, names: Iterable[str] = ()) -> None:
+        """The task runs ``exe`` from here on, known without an exec call (ftrace names a task's calls by its
+        comm, or the file sched_process_exec showed): the first names the image the task began in. ``names``:
+        the syscalls it made there in the order it first made them, when its calls are given in another."""
+        images = self._process(pid)["images"]
+        if len(images) == 1 and images[0]["exe"] is None and not images[0]["syscalls"]:
+            images[0]["exe"] = exe
+        else:
+            images.append({"exe": exe, "syscalls": Counter(), "abi": [None]})
+        for name in names:
+            images[-1]["syscalls"].setdefault(name, 0)
+
+    def program_started(self, path: str) -> None:
+        """A program start seen by an event that is not a call (ftrace's sched_process_exec): a use of the
+        program with no syscall and no caller."""
+        use = self.fp.programs.get(path)
+        if use is None:
+            use = self.fp.programs[path] = new_use()
+        use["calls"] += 1
+
+    def root(self, pid: int | None) -> None:
+        """The run's root task is known to the source (or none is): not the first task seen."""
+        self.fp.root_pid = pid if pid in self.fp.processes else None

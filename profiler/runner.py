@@ -1,18 +1,11 @@
 """Run a scenario: fresh workdir with fixtures, its network, its services, the command under a recorder.
 
-Each run writes a result bundle directory:
-
-    scenario.yaml   the scenario file as run
-    meta.json       versions, kernel, arch, backend, command, exit status, wall time, checks
-    trace.log       the raw strace log (kept whatever happens: reports are regenerated from it)
-    stdout.txt, stderr.txt   what the command printed (stderr also holds strace's own "strace:" lines)
-    footprint.json  the footprint
-    report.txt      the rendered report
-    run-N/          the same files for runs 2..N when the scenario repeats
+Each run writes a result bundle directory (profiler/bundle.py: its files, and meta.json as RunMeta):
+the scenario as run, meta.json, the raw trace (kept whatever happens: reports are regenerated from it),
+what the command printed, footprint.json, the reports, and run-N/ for runs 2..N when the scenario repeats.
 """
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import platform
@@ -20,16 +13,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import profiler
 from profiler.errors import KprofError
 from profiler.analysis import Analysis, StraceAnalysis
+from profiler.bundle import Bundle, RunMeta, run_record, trace_name
 from profiler.footprint import Footprint
 from profiler.kernel import syscalls
-from profiler.outfiles import write_atomic
+from profiler.record import core as record_core
 from profiler.record import strace as strace_rec
 from profiler.scenario import Scenario
 
@@ -186,8 +179,7 @@ def check_runnable(scenario: Scenario) -> None:
                              f"ptrace backend (strace cannot answer an ioctl); drop 'backend: {scenario.backend}' "
                              f"(or --backend {scenario.backend}), or run the UART path with --radio uart")
     if scenario.pump is not None:
-        from profiler.pump.emulator import config_from_mapping
-        config_from_mapping(scenario.pump, f"{scenario.path}: pump")
+        scenario.pump_config  # noqa: B018 (a bad pump: section fails here, before anything runs)
         pump_client(scenario)  # the chosen toolset exists, or a clear error before anything runs
     missing = missing_tools(scenario)
     if missing:
@@ -217,8 +209,7 @@ def command_env(scenario: Scenario, workdir: Path) -> dict[str, str]:
     env.update(variables)
     env["PATH"] = search_path(scenario)
     if scenario.pump is not None:
-        from profiler.pump.emulator import config_from_mapping
-        env["MEDTRONIC_PUMP_ID"] = config_from_mapping(scenario.pump, f"{scenario.path}: pump").id
+        env["MEDTRONIC_PUMP_ID"] = scenario.pump_config.id
     for k, v in scenario.env.items():
         env[k] = expand(v, variables)
     return env
@@ -248,7 +239,7 @@ class RunOutcome:
     """One run of the command: where its files are, how it ended, what the analysis found."""
 
     run_dir: Path
-    trace: strace_rec.TraceOutcome
+    trace: record_core.TraceOutcome
     analysis: Analysis
     services: list[dict] = field(default_factory=list)
     modules: dict = field(default_factory=dict)   # kernel modules loaded while the command ran (see below)
@@ -276,12 +267,12 @@ def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analys
     resolv = None
     spi = holder = None
     devfs.private_tmp(host_dirs_needed(scenario, workdir, run_dir, env))
-    strace_rec.become_subreaper()  # what prepare steps or the command leave running is ours to kill
+    record_core.become_subreaper()  # what prepare steps or the command leave running is ours to kill
     try:
         if scenario.services:
             from profiler.environment import nightscout  # services are rare: keep them out of start-up
             for spec in scenario.services:
-                started.append(nightscout.start_service(spec, workdir))
+                started.append(nightscout.start_service(spec.to_dict(), workdir))
         if scenario.pump is not None and scenario.radio != "uart":
             spi, holder = _spi_radio(scenario, env)
         elif serial is not None:
@@ -305,7 +296,7 @@ def _execute(scenario: Scenario, workdir: Path, env: dict, run_dir: Path, analys
             s.stop()
         if resolv:
             os.unlink(resolv)
-        strace_rec.reap_orphans()
+        record_core.reap_orphans()
     strace_rec.check_ptrace_failure(outcome.strace_messages or [])
     reports = [service_report(s) for s in started]
     if spi is not None:
@@ -320,12 +311,12 @@ def _spi_radio(scenario: Scenario, env: dict):
     import fcntl
 
     from profiler.environment import devfs
-    from profiler.pump.emulator import PumpEmulator, config_from_mapping
+    from profiler.pump.emulator import PumpEmulator
     from profiler.pump.spi import BOARDS, SpiDevice
 
     board = BOARDS[scenario.radio]
     # served by the tracer, never started; the command's env gives the pump clock's zone and frequency
-    emulator = PumpEmulator(config_from_mapping(scenario.pump, f"{scenario.path}: pump"), env=env)
+    emulator = PumpEmulator(scenario.pump_config, env=env)
     devfs.private_dev({Path(board.device).name: None})
     devfs.fake_gpio(board.pins, exported=scenario.radio_fault != "not-exported")
     holder = None
@@ -357,7 +348,7 @@ def prepare(scenario: Scenario, step: str, workdir: Path, env: dict) -> None:
         except subprocess.TimeoutExpired:
             code = None
         finally:  # a timeout, Ctrl-C, SIGTERM: the step's whole tree goes
-            strace_rec.kill_tree(p.pid)
+            record_core.kill_tree(p.pid)
             p.kill()
             p.wait()
         if code is None:
@@ -388,15 +379,10 @@ def recorder(backend: str):
     return strace_rec.record_strace
 
 
-def trace_name(backend: str) -> str:
-    """The raw trace in a bundle: a strace-format log, or the bpf backend's in-kernel aggregates."""
-    return "trace.bpf.json" if backend == "bpf" else "trace.log"
-
-
 def inject_rules(scenario: Scenario, arch: str) -> list:
     if not scenario.inject:
         return []
-    from profiler.faults import rules_from
+    from profiler.inject import rules_from
     return rules_from(scenario.inject, str(scenario.path), arch)
 
 
@@ -411,7 +397,7 @@ def uart_pump(scenario: Scenario, env: dict):
         return None
     from profiler.pump.emulator import PumpEmulator, config_from_mapping
     # the command's env: its TZ is the pump clock's zone, its MEDTRONIC_FREQUENCY the pump's frequency
-    return PumpEmulator(config_from_mapping(scenario.pump, f"{scenario.path}: pump"), env=env).start()
+    return PumpEmulator(scenario.pump_config, env=env).start()
 
 
 def service_report(service) -> dict:
@@ -482,49 +468,34 @@ def oref0_tree() -> dict:
     return out
 
 
-def _tool_facts(meta: dict) -> None:
+def _tool_facts(meta: RunMeta) -> None:
     """meta.json's versions and oref0 tree, unless known already (the first run finds them while it records)."""
-    if meta["versions"] is None:
-        meta["versions"] = versions()
-    if meta["oref0_tree"] is None:
-        meta["oref0_tree"] = oref0_tree()
+    if meta.versions is None:
+        meta.versions = versions()
+    if meta.oref0_tree is None:
+        meta.oref0_tree = oref0_tree()
 
 
-def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None, keep_workdir: bool = False,
-                 progress=None, meanwhile=None) -> tuple[list[RunOutcome], dict]:
-    """Run every repetition of ``scenario`` into ``bundle``; returns the outcomes and meta.json's content.
+def run(scenario: Scenario, bundle: Path | Bundle, *, network: str | None = None, keep_workdir: bool = False,
+        progress=None, meanwhile=None) -> tuple[list[RunOutcome], RunMeta]:
+    """Run every repetition of ``scenario`` into ``bundle``; returns the outcomes and the bundle's RunMeta.
 
     The tool versions and the oref0 tree's hash are found while the first run records (~30 ms: two version
     probes and hashing oref0's ~200 files), and so is ``meanwhile`` (a callable, e.g. imports the report
     needs afterwards), in a thread of this process: neither delays the command."""
     check_runnable(scenario)
-    bundle = bundle.resolve()  # the command (and strace) run in the workdir: relative paths would point there
+    # absolute: the command (and strace) run in the workdir, where relative paths would point
+    bundle = Bundle.create(bundle.path if isinstance(bundle, Bundle) else bundle)
     network = network or scenario.network
-    try:
-        bundle.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        from profiler.outfiles import write_error
-        raise write_error(bundle, e, "create the directory") from None
-    write_atomic(bundle / "scenario.yaml", scenario.path.read_bytes())
+    bundle.save_scenario(scenario.path)
     arch = syscalls.host_arch()
-    meta = {
-        "kprof_format": 1, "scenario": scenario.name, "scenario_file": str(scenario.path),
-        "description": scenario.description,
-        "command": scenario.command, "shell": scenario.shell, "backend": scenario.backend,
-        **({"radio": scenario.radio, "radio_fault": scenario.radio_fault} if scenario.pump is not None else {}),
-        "inject": scenario.inject,
-        **({"strace_options": strace_rec.STRACE_OPTIONS} if scenario.backend == "strace" else {}),
-        "network": network, "arch": arch,
-        "kernel": platform.release(), "machine": platform.machine(),
-        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "versions": None, "oref0_tree": None, "runs": [],   # filled in while the first run records
-    }
+    meta = RunMeta.for_scenario(scenario, network, arch)
     outcomes = []
-    meta["pump_client"] = pump_client(scenario)
+    meta.pump_client = pump_client(scenario)
     for i in range(1, scenario.repeat + 1):
         if progress:
             progress(f"{scenario.name}: run {i}/{scenario.repeat}")
-        run_dir = bundle if i == 1 else bundle / f"run-{i}"
+        run_dir = bundle.run_dir(i)
         run_dir.mkdir(exist_ok=True)
         workdir = make_workdir(scenario)
         modules_before = loaded_modules()
@@ -535,7 +506,7 @@ def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None
             source = {"kind": "bpf" if scenario.backend == "bpf" else "strace",
                       "log": trace_name(scenario.backend), "scenario": scenario.name}
             if scenario.backend == "bpf":
-                from profiler.record.bpf import BpfAnalysis
+                from profiler.analysis import BpfAnalysis
                 analysis = BpfAnalysis(arch, aliases, source, name=str(run_dir / trace_name(scenario.backend)))
             else:
                 analysis = StraceAnalysis(arch, aliases, source, name=str(run_dir / "trace.log"))
@@ -565,7 +536,7 @@ def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None
                 services.append(service_report(pump))
             dev = ("private /dev" if scenario.pump is None or scenario.radio == "uart" else
                    "private /dev with a placeholder spidev node and a fake /sys/class/gpio")
-            meta["isolation"] = "; ".join(
+            meta.isolation = "; ".join(
                 [f"network namespace ({how}), loopback only, resolv.conf naming 127.0.0.1" if network == "none"
                  else "host network", f"mount namespace ({how}): private /tmp, {dev}"])
             outcome = RunOutcome(run_dir=run_dir, trace=trace, services=services, analysis=result)
@@ -573,14 +544,14 @@ def run_scenario(scenario: Scenario, bundle: Path, *, network: str | None = None
                 result.footprint.save(run_dir / "footprint.json")
             outcome.modules = modules_loaded_during(modules_before, loaded_modules())
             outcomes.append(outcome)
-            meta["runs"].append(run_record(scenario, outcome, workdir))
+            meta.runs.append(run_record(scenario, outcome, workdir))
         finally:
             _tool_facts(meta)  # a run that failed before it recorded
             if keep_workdir:
-                meta.setdefault("workdirs", []).append(str(workdir))
+                meta.keep_workdir(workdir)
             else:
                 shutil.rmtree(workdir, ignore_errors=True)
-            write_atomic(bundle / "meta.json", json.dumps(meta, indent=1) + "\n")
+            bundle.write_meta(meta)
         if trace.interrupted:
             break
     return outcomes, meta
@@ -599,74 +570,3 @@ def modules_loaded_during(before: tuple, after: tuple) -> dict:
     if before[0] is None or after[0] is None:
         return {"loaded": [], "note": after[1] if after[0] is None else before[1]}
     return {"loaded": sorted(set(after[0]) - set(before[0])), "note": None}
-
-
-def temp_basal_mismatch(enacted_file: Path, services: list[dict]) -> str | None:
-    """Why the emulated pump's temp basal at the end is not the one the command says it enacted, or None."""
-    pump = next((s for s in services if s.get("type") == "pump"), None)
-    if pump is None:
-        return "expect.pump_temp_basal needs an emulated pump (pump:)"
-    try:
-        enacted = json.loads(enacted_file.read_text())
-        rate, duration = float(enacted["rate"]), float(enacted["duration"])
-    except (OSError, ValueError, TypeError, KeyError) as e:
-        return f"no enacted temp basal in {enacted_file.name} ({type(e).__name__}: {e})"
-    running = pump["state"].get("temp_basal")
-    if duration == 0:
-        return None if not running or not running["duration"] else f"the pump still runs a temp basal: {running}"
-    want = f"{rate:g} U/h for up to {duration:g} min"
-    if not running or not running["duration"]:
-        return f"the pump runs no temp basal; {enacted_file.name} says {want}"
-    if running["temp"] != "absolute" or abs(running["rate"] - rate) > 1e-6 or running["duration"] > duration:
-        return (f"the pump runs {running['rate']:g}{' %' if running['temp'] == 'percent' else ' U/h'} with "
-                f"{running['duration']:g} min left; {enacted_file.name} says {want}")
-    return None
-
-
-def run_record(scenario: Scenario, o: RunOutcome, workdir: Path | None = None) -> dict:
-    """What meta.json says of one run, including whether it did what the scenario expects."""
-    failures = []
-    end = o.exit
-    if o.trace.timed_out:
-        failures.append(f"timed out after {scenario.timeout:g} s: process tree killed, partial trace analysed")
-    if o.trace.interrupted:
-        from profiler.signals import name
-        failures.append(f"interrupted ({name(o.trace.signal or 2)}): process tree killed, partial trace analysed")
-    if end is None:
-        failures.append("no exit status recorded for the command"
-                        + (": " + "; ".join(o.trace.strace_messages) if o.trace.strace_messages else ""))
-    elif "signal" in end:
-        failures.append(f"command killed by {end['signal']}" + (" (core dumped)" if end.get("core_dumped") else ""))
-    elif end["exit"] != scenario.expected_exit:
-        failures.append(f"exit status {end['exit']}, expected {scenario.expected_exit}")
-    for stream in ("stdout", "stderr"):
-        want = scenario.expect.get(f"{stream}_contains")
-        path = o.run_dir / f"{stream}.txt"
-        if want is not None and want not in (path.read_text(errors="replace") if path.exists() else ""):
-            failures.append(f"{stream} does not contain {want!r}")
-    enacted = scenario.expect.get("pump_temp_basal")
-    if enacted is not None and workdir is not None:
-        problem = temp_basal_mismatch(workdir / enacted, o.services)
-        if problem:
-            failures.append(problem)
-    mismatches = o.analysis.mismatches
-    if mismatches is None and o.footprint is not None and scenario.backend == "strace":
-        failures.append("the log has no strace -C summary to check kprof's counts against")
-    elif mismatches:
-        failures.append("kprof's counts differ from strace's own summary: " + "; ".join(mismatches[:5]))
-    return {"dir": str(o.run_dir.name if o.run_dir.name.startswith("run-") else "."), "exit": end,
-            "wall_seconds": round(o.trace.wall, 3), "timed_out": o.trace.timed_out,
-            "interrupted": o.trace.interrupted, "left_running": o.trace.left_running or [],
-            "services": o.services, "parse_problems": o.analysis.problems,
-            "modules_loaded": o.modules,
-            "summary_mismatches": mismatches, "failures": failures, "ok": not failures,
-            "incomplete": bool(o.trace.timed_out or o.trace.interrupted or end is None or "signal" in end)}
-
-
-def new_bundle_dir(scenario_name: str, parent: Path) -> Path:
-    """A bundle directory name under ``parent`` that does not exist yet: NAME-YYYYmmdd-HHMMSS[-N]."""
-    base = parent / f"{scenario_name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    path, n = base, 2
-    while path.exists():
-        path, n = Path(f"{base}-{n}"), n + 1
-    return path

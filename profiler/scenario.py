@@ -2,16 +2,18 @@
 
 The schema (``profiler/schema/scenario.schema.json``) is the one description of
 the format: editors use it for completion, and this module checks files with
-it (a small interpreter of the keywords the schema uses, so kprof needs no
-extra dependency).
+it (jsonschema does the checking; a small adapter here words each problem as
+``file:line: key: problem``, the line found by walking the error's path
+through the loaded YAML).
 """
 from __future__ import annotations
 
 import errno
 import json
 import math
-import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import yaml
@@ -85,95 +87,271 @@ def load_yaml(path: Path) -> tuple[object, dict]:
     return data, loader.kprof_lines
 
 
-_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "integer": int, "number": (int, float)}
+def _finite_number(checker, value) -> bool:
+    """JSON Schema's number, without bool and without inf/nan (YAML reads .inf and .nan as floats)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _type_ok(value, t: str) -> bool:
-    if t in ("integer", "number") and isinstance(value, bool):
-        return False
-    return isinstance(value, _TYPES[t])
+def _integer(checker, value) -> bool:
+    """An int, not a bool and not 1.0: a count or a status written as a float is a mistake in a scenario."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
-def validate_data(data, sch: dict, where: str, line: int, key: str, lines: dict, errors: list[str]) -> None:
-    """Check ``data`` against the subset of JSON Schema the scenario schema uses.
+_VALIDATORS: dict[int, tuple] = {}   # id(schema) → (validator, the schema: kept, so its id stays its own)
 
-    ``where`` is the file, ``line`` the line of ``key`` (a dotted path such as
-    ``services[0].port``); messages read ``file:line: key: problem``.
-    """
-    def err(msg, ln=line, k=key):
-        errors.append(f"{where}:{ln}: {k + ': ' if k else ''}{msg}")
 
-    if "enum" in sch and data not in sch["enum"]:
-        err(f"must be one of {', '.join(map(str, sch['enum']))} (got {data!r})")
-        return
-    types = sch.get("type")
-    if types:
-        tl = [types] if isinstance(types, str) else types
-        if not any(_type_ok(data, t) for t in tl):
-            err(f"must be {' or '.join(tl)} (got {type(data).__name__} {data!r})")
-            return
-    if isinstance(data, dict):
-        keylines = lines.get(id(data), {})
-        props = sch.get("properties", {})
-        for req in sch.get("required", []):
-            if req not in data:
-                err(f"missing required key '{req}'")
-        for k, value in data.items():
-            sub_key, kl = (f"{key}.{k}" if key else k), keylines.get(k, line)
-            if k in props:
-                validate_data(value, props[k], where, kl, sub_key, lines, errors)
-            elif sch.get("additionalProperties") is False:
-                err(f"unknown key '{k}' (known keys: {', '.join(sorted(props))})", kl)
-            elif isinstance(sch.get("additionalProperties"), dict):
-                validate_data(value, sch["additionalProperties"], where, kl, sub_key, lines, errors)
-    elif isinstance(data, list):
-        if len(data) < sch.get("minItems", 0):
-            err(f"needs at least {sch['minItems']} item(s)")
-        for i, item in enumerate(data):
-            if "items" in sch:
-                validate_data(item, sch["items"], where, line, f"{key}[{i}]", lines, errors)
-    elif isinstance(data, str):
-        if len(data) < sch.get("minLength", 0):
-            err("must not be empty")
-        if "pattern" in sch and not re.search(sch["pattern"], data):
-            err(f"{data!r} does not match {sch['pattern']}")
-    elif isinstance(data, (int, float)):
-        if not math.isfinite(data):
-            err(f"must be a finite number (got {data!r})")
-            return
-        if "minimum" in sch and data < sch["minimum"]:
-            err(f"must be at least {sch['minimum']}")
-        if "maximum" in sch and data > sch["maximum"]:
-            err(f"must be at most {sch['maximum']}")
-        if "exclusiveMinimum" in sch and data <= sch["exclusiveMinimum"]:
-            err(f"must be greater than {sch['exclusiveMinimum']}")
+def _validator(sch: dict):
+    """A jsonschema validator for ``sch`` (kept per schema object) with kprof's number and integer types.
+
+    A ``$ref`` into ``scenario.schema.json`` (the workload schema's) resolves to the shipped scenario schema,
+    whatever base URI the referring schema has."""
+    v = _VALIDATORS.get(id(sch))
+    if v is None:
+        import jsonschema
+        from referencing import Registry, Resource
+        from referencing.jsonschema import DRAFT202012
+
+        cls = jsonschema.validators.validator_for(sch, default=jsonschema.Draft202012Validator)
+        cls = jsonschema.validators.extend(cls, type_checker=cls.TYPE_CHECKER.redefine_many(
+            {"number": _finite_number, "integer": _integer}))
+        scenario = Resource.from_contents(schema(), default_specification=DRAFT202012)
+        uris = {schema()["$id"]}
+        if "/" in sch.get("$id", ""):
+            uris.add(sch["$id"].rsplit("/", 1)[0] + "/scenario.schema.json")
+        v = _VALIDATORS[id(sch)] = (cls(sch, registry=Registry().with_resources((u, scenario) for u in uris)), sch)
+    return v[0]
+
+
+def _messages(error, data, where: str, lines: dict) -> list[tuple[tuple, str]]:
+    """One jsonschema error → kprof's ``(sort key, "file:line: key: problem")`` messages.
+
+    The error's path is walked through the loaded YAML: a mapping's keys have their own lines (the loader
+    kept them), a sequence's items the line of the key that holds the sequence. The sort key puts the
+    messages in the file's order: the order of the keys and items on the way, a node's missing keys first."""
+    node, line, key, order = data, 1, "", []
+    for step in error.absolute_path:
+        if isinstance(node, dict):
+            order.append(list(node).index(step) if step in node else -1)
+            line = lines.get(id(node), {}).get(step, line)
+            key = f"{key}.{step}" if key else str(step)
+        else:
+            order.append(step)
+            key = f"{key}[{step}]"
+        node = node[step]
+
+    def msg(text, ln=line, k=key):
+        return f"{where}:{ln}: {k + ': ' if k else ''}{text}"
+
+    kw, want, value = error.validator, error.validator_value, error.instance
+    if kw == "additionalProperties" and want is False and isinstance(value, dict):
+        known = error.schema.get("properties", {})
+        keylines = lines.get(id(value), {})
+        return [((*order, i), msg(f"unknown key '{k}' (known keys: {', '.join(sorted(known))})",
+                                  keylines.get(k, line)))
+                for i, k in enumerate(value) if k not in known]
+    if kw == "required":
+        missing = [r for r in want if isinstance(value, dict) and r not in value]
+        return [((*order, -1), msg(f"missing required key '{r}'")) for r in missing]
+    if kw == "type":
+        types = [want] if isinstance(want, str) else list(want)
+        if isinstance(value, float) and not math.isfinite(value) and "number" in types:
+            text = f"must be a finite number (got {value!r})"
+        else:
+            text = f"must be {' or '.join(types)} (got {type(value).__name__} {value!r})"
+    elif kw == "enum":
+        text = f"must be one of {', '.join(map(str, want))} (got {value!r})"
+    elif kw == "minItems":
+        text = f"needs at least {want} item(s)"
+    elif kw == "maxItems":
+        text = f"takes at most {want} item(s)"
+    elif kw == "minLength":
+        text = "must not be empty"
+    elif kw == "pattern":
+        text = f"{value!r} does not match {want}"
+    elif kw == "minimum":
+        text = f"must be at least {want}"
+    elif kw == "maximum":
+        text = f"must be at most {want}"
+    elif kw == "exclusiveMinimum":
+        text = f"must be greater than {want}"
+    elif kw == "exclusiveMaximum":
+        text = f"must be less than {want}"
+    else:   # a keyword kprof has no wording for: jsonschema's own message
+        text = error.message
+    return [(tuple(order), msg(text))]
+
+
+def validate_data(data, sch: dict, where: str, lines: dict) -> list[str]:
+    """Check ``data`` (loaded by ``load_yaml``, which gave ``lines``) against the JSON Schema ``sch``.
+
+    The checking is jsonschema's (every keyword of the schema's draft); the messages are kprof's, one per
+    problem, in the file's order: ``file:line: key: problem``, where key is a dotted path such as
+    ``services[0].port``. A node with a value outside its enum, or of the wrong type, is reported for that
+    alone: what it holds is not checked further."""
+    errors = list(_validator(sch).iter_errors(data))
+    decisive = {}
+    for e in errors:
+        if e.validator in ("enum", "type"):
+            path = tuple(e.absolute_path)
+            if decisive.get(path) != "enum":
+                decisive[path] = e.validator
+    messages = []
+    for e in errors:
+        path = tuple(e.absolute_path)
+        if any(path[:len(p)] == p and (len(path) > len(p) or e.validator != kw) for p, kw in decisive.items()):
+            continue
+        messages += _messages(e, data, where, lines)
+    return [m for _, m in sorted(messages, key=lambda km: km[0])]
+
+
+def default(*keys: str):
+    """The scenario schema's default for a key (``default("timeout")``, ``default("expect", "exit")``): the
+    one place a scenario's defaults are written."""
+    node = schema()
+    for k in keys:
+        node = node["properties"][k]
+    return node["default"]
+
+
+class _Section(Mapping):
+    """A typed section of a scenario that also reads as the mapping the file had: its attributes are every
+    key the schema knows (absent ones: the schema's default, else None); as a mapping it holds the keys the
+    file gave (what fault rules, services and tolerance rules were written against)."""
+
+    given: tuple
+
+    @classmethod
+    def from_mapping(cls, data: Mapping | None):
+        data = dict(data or {})
+        return cls(**data, given=tuple(data))
+
+    def __getitem__(self, key):
+        if key not in self.given:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self):
+        return iter(self.given)
+
+    def __len__(self) -> int:
+        return len(self.given)
+
+    def to_dict(self) -> dict:
+        return dict(self)
+
+
+def _given():
+    return field(default=(), repr=False, compare=False)
+
+
+@dataclass(eq=False)
+class Expect(_Section):
+    """``expect:``: what the command must do for the run to pass."""
+
+    exit: int = field(default_factory=lambda: default("expect", "exit"))
+    stdout_contains: str | None = None
+    stderr_contains: str | None = None
+    pump_temp_basal: str | None = None   # a file in the workdir naming the temp basal the command enacted
+    given: tuple = _given()
+
+
+@dataclass(eq=False)
+class Service(_Section):
+    """One of ``services:``: a fake Nightscout (profiler.environment.nightscout takes ``dict(service)``)."""
+
+    type: str = "nightscout"
+    port: int | None = None
+    entries: str | None = None
+    redate: float | None = None
+    uploads: bool | None = None
+    moving: bool | float | None = None
+    lag: float | None = None
+    next_reading: float | None = None
+    given: tuple = _given()
+
+
+@dataclass(eq=False)
+class Injection(_Section):
+    """One of ``inject:``: a fault rule as written (profiler.inject.rules_from makes the Rule of it)."""
+
+    syscall: str | list[str] = ""
+    error: str | None = None
+    retval: int | None = None
+    delay_enter: str | int | None = None
+    delay_exit: str | int | None = None
+    when: str | int | None = None
+    path: str | None = None
+    fd_class: str | None = None
+    given: tuple = _given()
+
+
+@dataclass(eq=False)
+class Tolerance(_Section):
+    """``tolerance:``: the scenario's changes to kprof check's rules (profiler/tolerance.json has the rest)."""
+
+    margin: float | None = None
+    slack: int | None = None
+    timing_margin: float | None = None
+    timing_slack: int | None = None
+    timing_syscalls: list | None = None
+    timing_errors: list | None = None
+    timing_categories: list | None = None
+    ignore: list | None = None
+    optional: list | None = None
+    allocator_margin: float | None = None
+    allocator_slack: int | None = None
+    allocator_syscalls: list | None = None
+    given: tuple = _given()
+
+
+def _sections(cls, items) -> list:
+    return [item if isinstance(item, cls) else cls.from_mapping(item) for item in items or []]
 
 
 @dataclass
 class Scenario:
+    """A scenario file, parsed once: every section typed, every default the schema's."""
+
     path: Path
     name: str
     description: str
     command: list[str] | str
-    shell: bool = False
+    shell: bool = field(default_factory=lambda: default("shell"))
     fixtures: list[str] = field(default_factory=list)
     prepare: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
-    timeout: float = 120.0
-    stop: str = "root"             # end the run when the root process exits ("root") or the whole tree ("tree")
-    repeat: int = 1
-    network: str = "none"
-    services: list[dict] = field(default_factory=list)
-    pump: dict | None = None        # the emulator's settings (pump: without its client key)
-    pump_client: str = "kprof"      # pump.client: kprof, system or a directory of tools (see runner.pump_client)
-    inject: list[dict] = field(default_factory=list)
-    backend: str = "strace"
-    radio: str = "uart"               # the pump's radio path: uart (/dev/serial0), spi or edison (spidev)
+    timeout: float = field(default_factory=lambda: float(default("timeout")))
+    stop: str = field(default_factory=lambda: default("stop"))      # end the run when the root exits, or the tree
+    repeat: int = field(default_factory=lambda: default("repeat"))
+    network: str = field(default_factory=lambda: default("network"))
+    services: list[Service] = field(default_factory=list)
+    pump: dict | None = None        # the emulator's settings (pump: without its client key); see pump_config
+    pump_client: str = field(default_factory=lambda: default("pump", "client"))  # kprof, system or a directory
+    inject: list[Injection] = field(default_factory=list)
+    backend: str = field(default_factory=lambda: default("backend"))
+    radio: str = field(default_factory=lambda: default("radio"))  # uart (/dev/serial0), spi or edison (spidev)
     radio_fault: str | None = None    # SPI set-up faults: device-in-use, not-exported
-    tolerance: dict | None = None
+    tolerance: Tolerance | None = None
     requires: list[str] = field(default_factory=list)
-    expect: dict = field(default_factory=dict)
+    expect: Expect = field(default_factory=Expect)
     raw: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        # typed however the scenario was made (dataclasses.replace with plain lists and mappings included)
+        self.services = _sections(Service, self.services)
+        self.inject = _sections(Injection, self.inject)
+        if not isinstance(self.expect, Expect):
+            self.expect = Expect.from_mapping(self.expect)
+        if self.tolerance is not None and not isinstance(self.tolerance, Tolerance):
+            self.tolerance = Tolerance.from_mapping(self.tolerance)
+
+    @cached_property
+    def pump_config(self):
+        """The emulated pump's settings as a PumpConfig (parsed once; a bad one is a KprofError), or None."""
+        if self.pump is None:
+            return None
+        from profiler.pump.emulator import config_from_mapping
+        return config_from_mapping(self.pump, f"{self.path}: pump")
 
     @property
     def base_dir(self) -> Path:
@@ -181,7 +359,7 @@ class Scenario:
 
     @property
     def expected_exit(self) -> int:
-        return int(self.expect.get("exit", 0))
+        return self.expect.exit
 
 
 def load_scenario(path) -> Scenario:
@@ -190,25 +368,27 @@ def load_scenario(path) -> Scenario:
     data, lines = load_yaml(path)
     if data is None:
         raise KprofError(f"{path}:1: empty scenario file (needs at least name, description, command)")
-    errors: list[str] = []
     try:
-        validate_data(data, schema(), str(path), 1, "", lines, errors)
+        errors = validate_data(data, schema(), str(path), lines)
     except RecursionError:
         raise KprofError(f"{path}: nested too deeply to be a scenario") from None
+    def get(key):
+        return data[key] if key in data else default(key)
+
     if not errors:
         keyline = lines.get(id(data), {})
-        if isinstance(data["command"], str) and not data.get("shell", False):
+        if isinstance(data["command"], str) and not get("shell"):
             errors.append(f"{path}:{keyline.get('command', 1)}: command: a string command needs 'shell: true' "
                           f"(or write it as an argv list)")
         for i, rule in enumerate(data.get("inject", [])):
             if "error" in rule and not hasattr(errno, rule["error"]):
                 errors.append(f"{path}:{lines.get(id(rule), {}).get('error', 1)}: inject[{i}].error: "
                               f"{rule['error']!r} is not an errno name (e.g. EIO, ENOSPC, EAGAIN)")
-        if data.get("radio", "uart") != "uart" or "radio_fault" in data:
+        if get("radio") != "uart" or "radio_fault" in data:
             if "pump" not in data:
                 errors.append(f"{path}:{keyline.get('radio', keyline.get('radio_fault', 1))}: radio: the radio path "
                               f"belongs to a pump scenario (add a 'pump:' section)")
-            if "radio_fault" in data and data.get("radio", "uart") == "uart":
+            if "radio_fault" in data and get("radio") == "uart":
                 errors.append(f"{path}:{keyline['radio_fault']}: radio_fault: SPI set-up faults need radio: spi "
                               f"or edison")
         if data["name"] != path.stem:
@@ -217,20 +397,22 @@ def load_scenario(path) -> Scenario:
     if errors:
         raise KprofError("\n".join(errors))
     fixtures = data.get("fixtures", [])
-    pump, client = data.get("pump"), "kprof"
-    if isinstance(pump, dict) and "client" in pump:
-        pump = {k: v for k, v in pump.items() if k != "client"}
-        client = data["pump"]["client"]
+    pump = client = None
+    if "pump" in data:
+        pump = {k: v for k, v in (data["pump"] or {}).items() if k != "client"}
+        client = (data["pump"] or {}).get("client", default("pump", "client"))
         if client not in ("kprof", "system"):  # a directory, relative to the scenario file
             client = str((path.parent / Path(client).expanduser()).resolve())
+    radio = get("radio")
     return Scenario(
         path=path, name=data["name"], description=data["description"].strip(), command=data["command"],
-        shell=data.get("shell", False), fixtures=[fixtures] if isinstance(fixtures, str) else fixtures,
+        shell=get("shell"), fixtures=[fixtures] if isinstance(fixtures, str) else fixtures,
         prepare=data.get("prepare", []), env={k: str(v) for k, v in data.get("env", {}).items()},
-        timeout=float(data.get("timeout", 120)), stop=data.get("stop", "root"), repeat=data.get("repeat", 1),
-        network=data.get("network", "none"), services=data.get("services", []), pump=pump, pump_client=client,
+        timeout=float(get("timeout")), stop=get("stop"), repeat=get("repeat"), network=get("network"),
+        services=data.get("services", []), pump=pump, pump_client=client or default("pump", "client"),
         tolerance=data.get("tolerance"), inject=data.get("inject", []),
-        backend=data.get("backend") or ("strace" if data.get("radio", "uart") == "uart" else "ptrace"),
-        radio=data.get("radio", "uart"), radio_fault=data.get("radio_fault"),
+        # the SPI radio paths are served by the ptrace backend: the schema's default is the UART path's
+        backend=data.get("backend") or (default("backend") if radio == "uart" else "ptrace"),
+        radio=radio, radio_fault=data.get("radio_fault"),
         requires=data.get("requires", []), expect=data.get("expect", {}), raw=data,
     )

@@ -19,7 +19,6 @@ process, as ELISA did), then writes a bundle::
 """
 from __future__ import annotations
 
-import copy
 import datetime
 import json
 import os
@@ -36,7 +35,7 @@ from pathlib import Path
 
 import profiler
 from profiler.errors import KprofError
-from profiler.scenario import Scenario, load_yaml, schema as scenario_schema, validate_data
+from profiler.scenario import Scenario, load_yaml, validate_data
 
 SCHEMA_PATH = Path(__file__).parent / "schema" / "workload.schema.json"
 BUNDLE_FORMAT = "kprof-workload"
@@ -45,24 +44,15 @@ TRACE = "trace.txt"
 
 # ----------------------------------------------------------------------------- the file
 
-def workload_schema() -> dict:
-    """The workload schema with its references into the scenario schema resolved (the validator has no $ref)."""
-    sch = json.loads(SCHEMA_PATH.read_text())
-    base = scenario_schema()
+_SCHEMA = None
 
-    def resolve(node):
-        if isinstance(node, dict):
-            ref = node.get("$ref")
-            if isinstance(ref, str) and ref.startswith("scenario.schema.json#/"):
-                target = base
-                for part in ref.split("#/", 1)[1].split("/"):
-                    target = target[part]
-                return copy.deepcopy(target)
-            return {k: resolve(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [resolve(v) for v in node]
-        return node
-    return resolve(sch)
+
+def workload_schema() -> dict:
+    """The workload schema; its ``$ref``s into the scenario schema resolve there when it validates."""
+    global _SCHEMA
+    if _SCHEMA is None:
+        _SCHEMA = json.loads(SCHEMA_PATH.read_text())
+    return _SCHEMA
 
 
 def is_workload_file(path) -> bool:
@@ -100,8 +90,7 @@ def load_workload(path) -> Workload:
         raise KprofError(f"{path}:1: empty workload file")
     if isinstance(data, dict) and data.get("kind") != "workload":
         raise KprofError(f"{path}:1: not a workload file (no 'kind: workload'); a scenario runs with kprof run")
-    errors: list[str] = []
-    validate_data(data, workload_schema(), str(path), 1, "", lines, errors)
+    errors = validate_data(data, workload_schema(), str(path), lines)
     keyline = lines.get(id(data), {}) if isinstance(data, dict) else {}
     if not errors and data["name"] != path.stem:
         errors.append(f"{path}:{keyline.get('name', 1)}: name: '{data['name']}' differs from the file name "
@@ -191,7 +180,7 @@ def _execute(wl: Workload, workdir: Path, env: dict, out: Path, rec_opts: dict, 
     try:
         for spec in sc.services:
             from profiler.environment import nightscout
-            started.append(nightscout.start_service(spec, workdir))
+            started.append(nightscout.start_service(spec.to_dict(), workdir))
         devices = {}
         if serial is not None:
             devices[Path(runner.SERIAL_DEVICE).name] = serial
@@ -521,7 +510,7 @@ def check_usable(bundle: Path, meta: dict) -> list[str]:
 def run_bundle(path: Path, results: Path, duration: str | None = None, iterations: int | None = None) -> Path:
     """A workload bundle: ``path`` itself, or a fresh run of the workload file ``path`` under ``results``."""
     from profiler.parse.ftrace_text import parse_duration
-    from profiler.runner import new_bundle_dir
+    from profiler.bundle import new_bundle_dir
 
     path = Path(path)
     if is_workload_bundle(path):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import stat
 import subprocess
 import sys
@@ -89,16 +90,18 @@ def scenario_run(tmp_path_factory):
 
 @pytest.fixture(scope="session", autouse=True)
 def host_tmp_unchanged():
-    """The suite leaves no kprof temp directory (a run's workdir, kprof-NAME-*) in the host's /tmp: reported as
+    """The suite leaves no kprof temp directory (a run's workdir, kprof-NAME-*) in the host's /tmp (or $TMPDIR): reported as
     an error of the last test, and removed."""
+    tmp = tempfile.gettempdir()     # /tmp, or the TMPDIR a run was given (two suites side by side)
+
     def ours() -> set[str]:
-        return {n for n in os.listdir("/tmp") if n.startswith("kprof-")}
+        return {n for n in os.listdir(tmp) if n.startswith("kprof-")}
     before = ours()
     yield
     left = sorted(ours() - before)
     for name in left:
-        shutil.rmtree(os.path.join("/tmp", name), ignore_errors=True)
-    assert not left, f"the suite left these in /tmp (removed): {left}"
+        shutil.rmtree(os.path.join(tmp, name), ignore_errors=True)
+    assert not left, f"the suite left these in {tmp} (removed): {left}"
 
 
 def parity_changes(d, rules) -> list[str]:

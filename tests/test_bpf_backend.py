@@ -16,12 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from profiler import compare, faults, runner
-from profiler.analysis import analyse_log, summary_mismatches
+from profiler import bundle, compare, faults, runner
+from profiler.analysis import BpfAnalysis, analyse_log, summary_mismatches
 from profiler.errors import KprofError
 from profiler.kernel import syscalls
 from profiler.record import bpf
 from profiler.record import strace as strace_rec
+from profiler.record.core import descendants
 from profiler.scenario import load_scenario
 
 from .conftest import IN_CI, ROOT, needs_oref0, needs_root, needs_strace, parity_changes
@@ -47,13 +48,13 @@ def record(tmp_path: Path, argv: list[str], backend: str):
     """Trace ``argv`` with one backend in a directory of its own; returns (outcome, analysis)."""
     d = tmp_path / backend
     d.mkdir(exist_ok=True)
-    log = d / runner.trace_name(backend)
+    log = d / bundle.trace_name(backend)
     rec = bpf.record_bpf if backend == "bpf" else strace_rec.record_strace
     outcome = rec(argv, str(log), cwd=str(d), env=dict(os.environ), timeout=60,
                   stdout_path=str(d / "stdout.txt"), stderr_path=str(d / "stderr.txt"))
     aliases = {str(d): "$TMP"}
     if backend == "bpf":
-        analysis = bpf.BpfAnalysis(syscalls.host_arch(), aliases, name=str(log)).finish()
+        analysis = BpfAnalysis(syscalls.host_arch(), aliases, name=str(log)).finish()
     else:
         analysis = analyse_log(log, syscalls.host_arch(), aliases)
     return outcome, analysis
@@ -118,13 +119,14 @@ def test_footprint_matches_strace_on_scenarios(name, tmp_path):
         pytest.skip("the SPI radio path is served by the ptrace backend; bpf (like strace) runs the UART path")
     if faults.has_faults(sc):  # compared on the normal path: the bpf backend counts, it does not inject
         sc = faults.normal_variant(sc)
-    got = {b: runner.run_scenario(dataclasses.replace(sc, backend=b), tmp_path / b) for b in ("strace", "bpf")}
+    got = {b: runner.run(dataclasses.replace(sc, backend=b), tmp_path / b) for b in ("strace", "bpf")}
     runs = {b: outcomes[0] for b, (outcomes, _) in got.items()}
-    from profiler.commands.common import run_report
-    from profiler.render.report import render
-    text = render(run_report(dataclasses.replace(sc, backend="bpf"), got["bpf"][0], got["bpf"][1], tmp_path), "table")
+    from profiler.render import renderer
+    from profiler.render.run_report import run_report
+    text = renderer("table").render(run_report(dataclasses.replace(sc, backend="bpf"), got["bpf"][0], got["bpf"][1],
+                                               tmp_path))
     assert "backend bpf" in text and bpf.LIMITS in text                  # the report names it, and its blind spots
-    assert got["bpf"][1]["backend"] == "bpf"
+    assert got["bpf"][1].backend == "bpf"
     for b, o in runs.items():
         assert o.exit == {"exit": sc.expected_exit}, (b, o.exit)
         assert not o.analysis.problems, (b, o.analysis.problems)
@@ -173,7 +175,7 @@ def test_timeout_kills_the_tree_and_keeps_the_counts(tmp_path):
     o = bpf.record_bpf(["/bin/sh", "-c", "sleep 60 & sleep 60; wait"], str(d / "t.json"), cwd=str(d),
                        env=dict(os.environ), timeout=1.5, stdout_path=str(d / "o"), stderr_path=str(d / "e"))
     assert o.timed_out and o.wall < 15
-    assert not strace_rec.descendants(os.getpid())
-    fp = bpf.BpfAnalysis(syscalls.host_arch(), name=str(d / "t.json")).finish().footprint
+    assert not descendants(os.getpid())
+    fp = BpfAnalysis(syscalls.host_arch(), name=str(d / "t.json")).finish().footprint
     assert fp.syscalls["execve"].calls == 3
     assert sorted(p["end"]["signal"] for p in fp.processes.values()) == ["SIGKILL"] * 3

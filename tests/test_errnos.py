@@ -14,7 +14,7 @@ from profiler.events import SyscallEvent
 from profiler.kernel import errnos
 from profiler.parse import ftrace_text
 from profiler.parse.strace_log import parse_result
-from profiler.record import ptrace
+from profiler.record import ptrace_text
 
 from .conftest import IN_CI, needs_strace
 
@@ -57,8 +57,8 @@ def test_strace_ptrace_and_ftrace_name_every_errno_the_same(strace_texts):
             assert theirs == f"-1 (errno {n})", theirs
         assert parsed(theirs) == name                  # the strace path
         if printed or name.startswith("errno "):       # the ptrace recorder prints what strace prints …
-            assert ptrace._errtext(n) == theirs
-        assert parsed(ptrace._errtext(n)) == name      # … and names 519, 531 (newer than strace 6.1) as the kernel
+            assert ptrace_text._errtext(n) == theirs
+        assert parsed(ptrace_text._errtext(n)) == name      # … and names 519, 531 (newer than strace 6.1) as the kernel
         assert ftrace_text.errno_name(n) == name       # the ftrace path
     named = {errnos.errno_name(n) for n in NUMBERS}
     assert {"EAGAIN", "EDEADLK", "EOPNOTSUPP", "ERESTARTSYS", "ERESTART_RESTARTBLOCK"} <= named

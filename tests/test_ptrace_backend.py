@@ -24,11 +24,11 @@ import pytest
 from profiler import compare, faults, runner
 from profiler.analysis import analyse_log
 from profiler.errors import KprofError
-from profiler.faults import rules_from
+from profiler.inject import rules_from
 from profiler.kernel import syscalls
 from profiler.record import strace as strace_rec
 from profiler.record.ptrace import record_ptrace
-from profiler.record.strace import descendants
+from profiler.record.core import descendants
 from profiler.scenario import load_scenario
 
 from .conftest import ROOT, SCENARIOS, needs_oref0, needs_root, needs_strace, parity_changes
@@ -72,7 +72,7 @@ def ends(fp) -> dict[int, dict | None]:
 
 def run_backend(sc, backend: str, out: Path):
     """One run of scenario ``sc`` through the real runner, with the scenario's ``backend:`` set to ``backend``."""
-    return runner.run_scenario(dataclasses.replace(sc, backend=backend), out)[0][0]
+    return runner.run(dataclasses.replace(sc, backend=backend), out)[0][0]
 
 
 def _from_bundle(bundle: Path):
@@ -328,7 +328,7 @@ def test_delay_holds_only_the_delayed_tracee(tmp_path):
 
 
 def test_bad_injection_rule_fails_before_running(tmp_path):
-    from profiler.faults import Rule
+    from profiler.inject import Rule
     with pytest.raises(KprofError, match="unknown errno"):
         record_ptrace(["/bin/true"], str(tmp_path / "t.log"), cwd=str(tmp_path), env=dict(os.environ), timeout=5,
                       stdout_path=str(tmp_path / "o"), stderr_path=str(tmp_path / "e"),

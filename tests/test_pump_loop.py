@@ -106,7 +106,7 @@ def test_process_tree_runs_match_the_execs_in_the_log(tmp_path):
     from profiler.analysis import analyse_log
     from profiler.kernel.syscalls import host_arch
     from profiler.record.strace import STRACE_OPTIONS, strace_path
-    from profiler.render.report import process_tree_section
+    from profiler.render.sections import process_tree_section
 
     log = tmp_path / "trace.log"
     subprocess.run([strace_path(), *STRACE_OPTIONS, "-o", str(log), "--", "/bin/sh", "-c",
@@ -135,7 +135,7 @@ def test_process_tree_runs_match_the_execs_in_the_log(tmp_path):
 
 
 def test_pump_temp_basal_expectation(tmp_path):
-    from profiler.runner import temp_basal_mismatch
+    from profiler.bundle import temp_basal_mismatch
 
     enacted = tmp_path / "smb-enacted.json"
     enacted.write_text('{"rate": 2.2, "duration": 30, "received": true}')

@@ -97,3 +97,26 @@ def test_terminal_and_markdown_tables_fit_100_columns(tmp_path):
     for fmt in ("table", "markdown"):
         out = kprof("list", ROOT / "scenarios", "-f", fmt, check=0).stdout
         assert max(map(len, table_lines(out, fmt))) <= 100
+
+
+def test_section_builders_need_no_run():
+    """The section builders are functions of a model: a footprint built here, no tracer, no command."""
+    from profiler.events import SyscallEvent
+    from profiler.footprint import FootprintBuilder
+    from profiler.kernel import KERNEL_VERSION
+    from profiler.render.sections import (diff_sections, footprint_facts, footprint_sections, footprint_warnings,
+                                          variation_section)
+    from profiler.compare import Change, Diff
+
+    b = FootprintBuilder("x86_64")
+    b.add(SyscallEvent(pid=10, name="io_uring_setup", args="8, 0x7ffd0000", result=3))
+    b.add(SyscallEvent(pid=10, name="getpid", args="", result=10))
+    fp = b.finish()
+    titles = [s.title for s in footprint_sections(fp)]
+    assert titles[:2] == ["Kernel subsystems", "System calls"]
+    assert f"Kernel configuration (Linux {KERNEL_VERSION} Kconfig)" in titles
+    assert dict(footprint_facts(fp))["arch"] == "x86_64"
+    assert any("io_uring" in w for w in footprint_warnings(fp))
+    assert variation_section([fp, fp]).rows == []
+    facts, warnings, sections = diff_sections([("x", Diff([Change("new", "syscall", "getpid", (0, 0), 1)]), "here")])
+    assert facts[0] == ("summary", "FAIL: 1 checked: 1 changed (x)") and sections[0].row_classes == ["new"]

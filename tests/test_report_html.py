@@ -52,12 +52,45 @@ def test_html_report_of_a_real_run_renders_in_chromium(tmp_path):
 
 
 def test_html_diff_rows_are_highlighted(tmp_path):
-    from profiler.commands.common import diff_report
+    from profiler.commands.pipeline import diff_report
     from profiler.compare import Change, Diff
 
     html = diff_report([("probe", Diff([Change("new", "program", "/bin/true", (0, 0), 1, by="/bin/sh (+1)")]),
                          "here")], "html", "kprof check")
     assert '<tr class="new">' in html and "/bin/true" in html
+
+
+def test_one_renderer_per_format_and_the_format_from_the_file_name():
+    from profiler.render import DIFF_FORMATS, FORMATS, guess_format, renderer
+    from profiler.render.model import Report, Section
+
+    report = Report("t", [("a", "b")], [Section("s", ["h"], [[1]])], ["w"])
+    exts = {}
+    for fmt in DIFF_FORMATS:
+        r = renderer(fmt)
+        assert r.name == fmt
+        exts[fmt] = r.output_file_extension
+        if fmt in FORMATS:
+            assert "s" in r.render(report)
+    assert exts == {"table": "txt", "markdown": "md", "json": "json", "html": "html", "junit": "xml"}
+    for fmt in FORMATS:   # an output file named after a format's extension is guessed as that format
+        assert guess_format(ROOT / f"report.{exts[fmt]}") == fmt
+    assert guess_format(ROOT / "report.htm") == "html" and guess_format(ROOT / "report.xyz") == "table"
+    assert guess_format(None, "json") == "json"
+
+
+def test_html_style_and_script_are_package_data():
+    from importlib import resources
+
+    from profiler.render.html import render_html
+    from profiler.render.model import Report
+
+    files = resources.files("profiler.render") / "html_resources"
+    css, js = (files / "report.css").read_text(), (files / "report.js").read_text()
+    page = render_html(Report("t"))
+    assert f"<style>{css}</style>" in page and f"<script>{js}</script>" in page
+    package_data = (ROOT / "pyproject.toml").read_text().split("[tool.setuptools.package-data]")[1].split("\n[")[0]
+    assert '"render/html_resources/*"' in package_data   # a non-editable install has them too
 
 
 @needs_strace

@@ -77,7 +77,9 @@ def test_empty_duplicate_and_missing_files(tmp_path):
 
 
 def test_schema_is_valid_json_schema_and_documents_every_key():
+    import jsonschema
     schema = json.loads(SCHEMA_PATH.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
     assert schema["additionalProperties"] is False
     for key, sub in schema["properties"].items():
         assert sub.get("description"), f"schema key {key} has no description for editors"
@@ -99,3 +101,49 @@ def test_validate_cli_reports_all_bad_files_without_traceback(tmp_path):
     assert "Traceback" not in p.stderr
     assert f"{bad}:5: unknown key 'bogus'" in p.stderr and f"{broken}:" in p.stderr
     assert "2 of 3 scenario file(s) invalid" in p.stderr
+
+
+def test_every_keyword_of_the_schema_is_checked(tmp_path):
+    """jsonschema checks what the hand-written subset it replaced skipped (maxItems), worded the kprof way."""
+    targets = ", ".join(f"{{start: {i * 60}, low: 90, high: 110}}" for i in range(9))
+    msg = error_of(write(tmp_path, GOOD + f"pump:\n  bg_targets: [{targets}]\n"))
+    assert msg.endswith(":6: pump.bg_targets: takes at most 8 item(s)")
+
+
+def test_numbers_are_finite_and_integers_are_not_floats(tmp_path):
+    msg = error_of(write(tmp_path, GOOD.replace("timeout: 5", "timeout: .inf\nrepeat: 2.0")))
+    assert ":4: timeout: must be a finite number (got inf)" in msg
+    assert ":5: repeat: must be integer (got float 2.0)" in msg
+
+
+def test_errors_come_in_file_order_and_a_wrong_type_hides_the_rest_of_its_node(tmp_path):
+    msg = error_of(write(tmp_path, GOOD + "services:\n  - type: nightscout\n    port: 0\n    bogus: 1\n"
+                                          "expect: 3\nnetwork: lan\n"))
+    lines = [line.split(": ", 1)[1] for line in msg.splitlines()]
+    assert lines == ["services[0].port: must be at least 1",
+                     "services[0]: unknown key 'bogus' (known keys: entries, lag, moving, next_reading, port, "
+                     "redate, type, uploads)",
+                     "expect: must be object (got int 3)",
+                     "network: must be one of none, host (got 'lan')"]
+
+
+def test_sections_are_typed_and_defaults_are_the_schemas(tmp_path):
+    from profiler.scenario import Expect, Injection, Service, Tolerance, default
+    sc = load_scenario(write(tmp_path, GOOD + "services: [{type: nightscout, port: 17580}]\n"
+                                              "inject: [{syscall: read, error: EIO}]\n"
+                                              "tolerance: {margin: 0.5}\nexpect: {stdout_contains: ok}\n"))
+    assert isinstance(sc.services[0], Service) and sc.services[0].port == 17580 and sc.services[0].lag is None
+    assert isinstance(sc.inject[0], Injection) and sc.inject[0].error == "EIO"
+    assert isinstance(sc.tolerance, Tolerance) and sc.tolerance.margin == 0.5 and dict(sc.tolerance) == {"margin": 0.5}
+    assert isinstance(sc.expect, Expect) and sc.expect.exit == default("expect", "exit") == sc.expected_exit
+    assert sc.expect.get("exit") is None and dict(sc.expect) == {"stdout_contains": "ok"}   # as the file has it
+    assert sc.stop == default("stop") and sc.backend == default("backend") and sc.shell is default("shell")
+    assert sc.pump is None and sc.pump_config is None
+
+
+def test_the_pump_config_is_parsed_once(tmp_path):
+    import dataclasses
+    sc = load_scenario(write(tmp_path, GOOD + "pump: {id: '123456', fault: busy}\n"))
+    assert sc.pump_client == "kprof" and sc.pump_config is sc.pump_config and sc.pump_config.id == "123456"
+    normal = dataclasses.replace(sc, pump=dict(sc.pump, fault="none"), expect={})
+    assert normal.pump_config.fault == "none" and normal.expect.exit == 0

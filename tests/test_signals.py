@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from profiler.record.strace import descendants
+from profiler.record.core import descendants
 
 from .conftest import ROOT, kprof, needs_root, needs_strace
 from .test_bad_input import no_traceback, scenario

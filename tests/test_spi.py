@@ -380,9 +380,9 @@ spi_tools = pytest.mark.skipif(
 
 
 def _run(sc, out: Path):
-    outcomes, meta = runner.run_scenario(sc, out)
-    assert meta["runs"][0]["ok"], meta["runs"][0]["failures"]
-    return outcomes[0], meta["runs"][0]["services"][0], (out / "trace.log").read_text()
+    outcomes, meta = runner.run(sc, out)
+    assert meta.runs[0].ok, meta.runs[0].failures
+    return outcomes[0], meta.runs[0].services[0], (out / "trace.log").read_text()
 
 
 def _device_calls(log: str, path: str) -> list[str]:

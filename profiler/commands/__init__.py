@@ -1,5 +1,22 @@
 """One module per kprof subcommand: add_arguments(parser) and main(args) -> exit status."""
 import sys
+from pathlib import Path
+
+FORMAT_HELP = "output format (default: {default})"
+GUESS_HELP = "output format (default: from -o's file name, else {default})"
+OUTPUT_HELP = "write the output here instead of stdout"
+
+
+def add_output_arguments(p, formats=None, default: str = "table", guess: bool = False, extra: str = "",
+                         output: bool = True) -> None:
+    """-f/--format (``formats``, default profiler.render.FORMATS) and -o/--output FILE, the same in every
+    command that has them. ``guess``: without -f the format follows -o's suffix (report.html → html), which
+    leaves -f's default None; ``extra``: more help after -f's (e.g. an extra format)."""
+    from profiler.render import FORMATS
+    p.add_argument("-f", "--format", choices=formats or FORMATS, default=None if guess else default,
+                   help=(GUESS_HELP if guess else FORMAT_HELP).format(default=default) + extra)
+    if output:
+        p.add_argument("-o", "--output", type=Path, metavar="FILE", help=OUTPUT_HELP)
 
 
 def progress_printer():

@@ -36,14 +36,13 @@ def _run(sc, bundle, repeat: int):
     import dataclasses
 
     from profiler import runner
-    return runner.run_scenario(dataclasses.replace(sc, repeat=repeat), bundle, progress=progress_printer())
+    return runner.run(dataclasses.replace(sc, repeat=repeat), bundle, progress=progress_printer())
 
 
 def main(args) -> int:
-    import dataclasses
-
-    from profiler import runner, signals
+    from profiler import signals
     from profiler.baseline import Baseline, baseline_path, now_iso, run_meta, sha256_of
+    from profiler.bundle import new_bundle_dir
     from profiler.compare import run_measures
     from profiler.errors import KprofError
     from profiler.outfiles import output_dir
@@ -60,17 +59,17 @@ def main(args) -> int:
         save_workload_baseline(w, args)
     todo = []
     for sc in scenarios:
-        bundle = runner.new_bundle_dir(sc.name, args.results)
+        bundle = new_bundle_dir(sc.name, args.results)
         bundle.mkdir(parents=True)   # claimed now: jobs started in the same second get distinct names
         todo.append((sc, bundle, args.repeat))
     for (sc, bundle, _), (outcomes, meta) in zip(todo, run_ordered(_run, todo, jobs_from(args))):
         stopped = signals.stop_code(outcomes)
         if stopped:
             return stopped
-        failed = [r for r in meta["runs"] if not r["ok"]]
+        failed = [r for r in meta.runs if not r.ok]
         if failed or len(outcomes) < args.repeat:
-            raise KprofError(f"{sc.name}: not saving a baseline: {len(failed)} of {len(meta['runs'])} runs did not "
-                             f"do what the scenario expects ({'; '.join(failed[0]['failures']) if failed else '?'}); "
+            raise KprofError(f"{sc.name}: not saving a baseline: {len(failed)} of {len(meta.runs)} runs did not "
+                             f"do what the scenario expects ({'; '.join(failed[0].failures) if failed else '?'}); "
                              f"see {bundle}")
         fps = [o.footprint for o in outcomes]
         b = Baseline(scenario=sc.name, runs=[run_measures(o.footprint, o.modules) for o in outcomes],

@@ -22,9 +22,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from profiler.commands import progress_printer
-
-FORMATS = ("table", "markdown", "json", "html", "junit")
+from profiler.commands import add_output_arguments, progress_printer
+from profiler.render import DIFF_FORMATS
 
 
 def add_arguments(p) -> None:
@@ -36,8 +35,7 @@ def add_arguments(p) -> None:
     p.add_argument("--baseline", type=Path, default=Path("baselines"), metavar="DIR",
                    help="baseline directory (default baselines/)")
     p.add_argument("--repeat", type=int, default=1, help="check this many consecutive runs (default 1)")
-    p.add_argument("-f", "--format", choices=FORMATS, default="table", help="output format (default: table)")
-    p.add_argument("-o", "--output", type=Path, help="write the output here instead of stdout")
+    add_output_arguments(p, formats=DIFF_FORMATS)
     p.add_argument("--results", type=Path, default=Path("kprof-results"),
                    help="where the runs' result bundles go (default kprof-results/)")
     from profiler.parallel import add_jobs_argument
@@ -49,15 +47,14 @@ def _run(sc, bundle, repeat: int):
     import dataclasses
 
     from profiler import runner
-    return runner.run_scenario(dataclasses.replace(sc, repeat=repeat), bundle, progress=progress_printer())
+    return runner.run(dataclasses.replace(sc, repeat=repeat), bundle, progress=progress_printer())
 
 
 def main(args) -> int:
-    import dataclasses
-
     from profiler import runner, signals
     from profiler.baseline import Baseline, baseline_path, sha256_of
-    from profiler.commands.common import diff_report, write_output
+    from profiler.bundle import new_bundle_dir
+    from profiler.commands.pipeline import diff_report, write_output
     from profiler.compare import Change, Diff, diff, rules_for, run_measures
     from profiler.errors import KprofError
     from profiler.kernel import syscalls
@@ -95,7 +92,7 @@ def main(args) -> int:
         if isinstance(b, str):
             bundles.append(None)
             continue
-        bundle = runner.new_bundle_dir(sc.name, args.results)
+        bundle = new_bundle_dir(sc.name, args.results)
         bundle.mkdir(parents=True)   # claimed now: jobs started in the same second get distinct names
         bundles.append(bundle)
         if not runner.missing_tools(sc):
@@ -114,8 +111,8 @@ def main(args) -> int:
         outcomes, meta = ran[id(sc)]
         rules = rules_for(sc.tolerance)
         total = Diff(seconds=sum(o.trace.wall for o in outcomes))
-        for o, rec in zip(outcomes, meta["runs"]):
-            for failure in rec["failures"]:
+        for o, rec in zip(outcomes, meta.runs):
+            for failure in rec.failures:
                 total.changes.append(Change("failed", "run", failure, (0, 0), 0))
             if o.footprint is not None:
                 d = diff(b.runs, b.footprint, run_measures(o.footprint, o.modules), o.footprint, rules)
@@ -126,16 +123,16 @@ def main(args) -> int:
                 total.changes += [c for c in d.changes if (c.kind, c.category, c.key) not in seen]
         if sc.path.is_file() and b.scenario_sha256 and sha256_of(sc.path) != b.scenario_sha256:
             total.notes.append("the scenario file changed since the baseline was saved")
-        for k, v in meta["versions"].items():
+        for k, v in meta.versions.items():
             then = b.meta.get("versions", {}).get(k)
             if then != v:
                 total.notes.append(f"{k}: {then} at the baseline, {v} now")
-        then_tree, now_tree = b.meta.get("oref0_tree") or {}, meta.get("oref0_tree") or {}
+        then_tree, now_tree = b.meta.get("oref0_tree") or {}, meta.oref0_tree or {}
         if then_tree.get("files_sha256") and then_tree.get("files_sha256") != now_tree.get("files_sha256"):
             total.notes.append(f"oref0's files differ from the baseline's ({then_tree.get('path')} then, "
                                f"{now_tree.get('path')} now): a patched or another install")
-        if b.meta.get("kernel") != meta["kernel"]:
-            total.notes.append(f"kernel: {b.meta.get('kernel')} at the baseline, {meta['kernel']} now")
+        if b.meta.get("kernel") != meta.kernel:
+            total.notes.append(f"kernel: {b.meta.get('kernel')} at the baseline, {meta.kernel} now")
         results.append((sc.name, total, f"{where}, runs in {bundle}"))
         stopped = signals.stop_code(outcomes)
         if stopped:

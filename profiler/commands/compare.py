@@ -8,29 +8,38 @@ from __future__ import annotations
 
 from pathlib import Path
 
-FORMATS = ("table", "markdown", "json", "html", "junit")
+from profiler.commands.pipeline import ReportCommand
+from profiler.render import DIFF_FORMATS
 
 
-def add_arguments(p) -> None:
-    p.add_argument("a", type=Path, metavar="A", help="result bundle directory, footprint.json or baseline file")
-    p.add_argument("b", type=Path, metavar="B", help="the same, compared against A")
-    p.add_argument("-f", "--format", choices=FORMATS, default="table", help="output format (default: table)")
-    p.add_argument("-o", "--output", type=Path, help="write the output here instead of stdout")
+class Compare(ReportCommand):
+    formats = DIFF_FORMATS
+
+    def add_input_arguments(self, p) -> None:
+        p.add_argument("a", type=Path, metavar="A", help="result bundle directory, footprint.json or baseline file")
+        p.add_argument("b", type=Path, metavar="B", help="the same, compared against A")
+
+    def read(self, args):
+        from profiler.compare import diff, load_comparable, rules_for
+
+        runs_a, fp_a, meta_a = load_comparable(args.a)
+        runs_b, fp_b, meta_b = load_comparable(args.b)
+        d = diff(runs_a, fp_a, runs_b[0], fp_b, rules_for(None))
+        if fp_a.arch != fp_b.arch:
+            d.notes.append(f"architectures differ ({fp_a.arch} vs {fp_b.arch}): compared by name and subsystem")
+        for k in sorted(set(meta_a.get("versions", {})) | set(meta_b.get("versions", {}))):
+            va, vb = meta_a.get("versions", {}).get(k), meta_b.get("versions", {}).get(k)
+            if va != vb:
+                d.notes.append(f"{k}: {va} in A, {vb} in B")
+        return d
+
+    def build(self, args, d):
+        from profiler.commands.pipeline import diff_report_of
+        return diff_report_of([(f"{args.a} → {args.b}", d, f"A: {args.a}; B: {args.b}")], "kprof compare")
+
+    def status(self, args, d, report) -> int:
+        return 0 if d.clean else 1
 
 
-def main(args) -> int:
-    from profiler.commands.common import diff_report, write_output
-    from profiler.compare import diff, load_comparable, rules_for
-
-    runs_a, fp_a, meta_a = load_comparable(args.a)
-    runs_b, fp_b, meta_b = load_comparable(args.b)
-    d = diff(runs_a, fp_a, runs_b[0], fp_b, rules_for(None))
-    if fp_a.arch != fp_b.arch:
-        d.notes.append(f"architectures differ ({fp_a.arch} vs {fp_b.arch}): compared by name and subsystem")
-    for k in sorted(set(meta_a.get("versions", {})) | set(meta_b.get("versions", {}))):
-        va, vb = meta_a.get("versions", {}).get(k), meta_b.get("versions", {}).get(k)
-        if va != vb:
-            d.notes.append(f"{k}: {va} in A, {vb} in B")
-    write_output(diff_report([(f"{args.a} → {args.b}", d, f"A: {args.a}; B: {args.b}")], args.format,
-                             "kprof compare"), args.output)
-    return 0 if d.clean else 1
+COMMAND = Compare()
+add_arguments, main = COMMAND.add_arguments, COMMAND.main

@@ -15,7 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from profiler.render import FORMATS
+from profiler.commands.pipeline import ReportCommand
+from profiler.render.ftrace_report import fmt_duration as _fmt_s
 from profiler.wholetrace import ausyscall_rows, check_arch_source, resolve_trace_settings
 
 
@@ -27,29 +28,7 @@ def add_arguments(p) -> None:
                        "output; plain, .gz or .xz): per syscall and subsystem, per task (comm-pid), ioctl requests "
                        "decoded from the raw arguments, and event groups (irq_*, sched_* …) when other events are "
                        "present.", formatter_class=argparse.RawDescriptionHelpFormatter)
-    a.add_argument("traces", nargs="+", type=Path, metavar="TRACE", help="ftrace text file(s); several are "
-                   "counted together, the time window applies to each")
-    a.add_argument("--arch", help="ABI of the syscall numbers: x86_64, i386, arm, aarch64, riscv64, arm64-compat "
-                   "(required for a trace kprof did not record)")
-    a.add_argument("--task-arch", action="append", default=[], metavar="WHO=ARCH",
-                   help="ABI of some tasks' numbers (PID=ARCH or COMM=ARCH), for 32-bit tasks on a 64-bit kernel; "
-                   "repeatable")
-    a.add_argument("--syscall-table", type=Path, metavar="FILE", help="an 'ausyscall --dump' file: shown against "
-                   "the kernel tables, every number where they disagree listed; names always come from the kernel "
-                   "tables")
-    a.add_argument("--skip", metavar="DUR", help="leave out the first DUR of each trace (e.g. 30s)")
-    a.add_argument("--discard-tail", metavar="DUR", help="leave out the last DUR of each trace (ELISA: 5m); "
-                   "default: what the recording asked for")
-    a.add_argument("-f", "--format", choices=FORMATS, default="table", help="report format (default: table)")
-    a.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the report here instead of stdout")
-    a.add_argument("--footprint", type=Path, metavar="OUT", help="also save the footprint as JSON (with several "
-                   "ABIs in the trace, one file per extra ABI: OUT with -ABI before .json)")
-    a.add_argument("--alongside", nargs="+", type=Path, metavar="RESULT", help="result bundles or footprint.json "
-                   "files of scenarios: show them next to this whole workload, and what no scenario explains")
-    a.add_argument("--jobs", type=int, metavar="N", help="worker processes for large plain files (default: up to "
-                   "4, one per CPU)")
-    a.add_argument("--limit", type=int, default=50, metavar="N", help="rows in the task and event tables (default 50)")
-    a.set_defaults(ftrace_func=analyze_main)
+    ANALYZE.add_arguments(a)
 
     r = sub.add_parser("record", help="record ftrace in kprof's own tracefs instance (root)",
                        description="Record ftrace into a file in kprof's own tracefs instance, never the global "
@@ -77,142 +56,80 @@ def main(args) -> int:
 
 # ----------------------------------------------------------------------------- analyze
 
-def _fmt_s(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    m, s = divmod(int(round(seconds)), 60)
-    h, m = divmod(m, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+class FtraceAnalyze(ReportCommand):
+    def add_input_arguments(self, a) -> None:
+        a.add_argument("traces", nargs="+", type=Path, metavar="TRACE", help="ftrace text file(s); several are "
+                       "counted together, the time window applies to each")
+        a.add_argument("--arch", help="ABI of the syscall numbers: x86_64, i386, arm, aarch64, riscv64, arm64-compat "
+                       "(required for a trace kprof did not record)")
+        a.add_argument("--task-arch", action="append", default=[], metavar="WHO=ARCH",
+                       help="ABI of some tasks' numbers (PID=ARCH or COMM=ARCH), for 32-bit tasks on a 64-bit "
+                       "kernel; repeatable")
+        a.add_argument("--syscall-table", type=Path, metavar="FILE", help="an 'ausyscall --dump' file: shown "
+                       "against the kernel tables, every number where they disagree listed; names always come from "
+                       "the kernel tables")
+        a.add_argument("--skip", metavar="DUR", help="leave out the first DUR of each trace (e.g. 30s)")
+        a.add_argument("--discard-tail", metavar="DUR", help="leave out the last DUR of each trace (ELISA: 5m); "
+                       "default: what the recording asked for")
+
+    def add_arguments(self, a) -> None:
+        super().add_arguments(a)
+        a.add_argument("--footprint", type=Path, metavar="OUT", help="also save the footprint as JSON (with "
+                       "several ABIs in the trace, one file per extra ABI: OUT with -ABI before .json)")
+        a.add_argument("--alongside", nargs="+", type=Path, metavar="RESULT", help="result bundles or "
+                       "footprint.json files of scenarios: show them next to this whole workload, and what no "
+                       "scenario explains")
+        a.add_argument("--jobs", type=int, metavar="N", help="worker processes for large plain files (default: up "
+                       "to 4, one per CPU)")
+        a.add_argument("--limit", type=int, default=50, metavar="N", help="rows in the task and event tables "
+                       "(default 50)")
+        a.set_defaults(ftrace_func=self.main)
+
+    def validate(self, args) -> None:
+        from profiler.errors import check_input
+        for t in args.traces:  # a device such as /dev/zero never ends; a pipe is fine
+            check_input(t, "an ftrace text file", stream_ok=True)
+
+    def read(self, args):
+        """(the analysis, the settings it was read with, the ausyscall comparison, the scenarios beside it)."""
+        from profiler.parse.ftrace_text import analyse_trace
+
+        st = resolve_trace_settings(args.traces, args.arch, args.skip, args.discard_tail, args.task_arch)
+        res = analyse_trace(args.traces, st["arch"], st["task_arch"], st["skip"], st["discard_tail"],
+                            jobs=args.jobs, source={"traces": [str(t) for t in args.traces]}, root_pid=st["root_pid"])
+        check_arch_source(st, res)
+        ausyscall = None
+        if args.syscall_table:
+            used = {}
+            for fp in res.footprints.values():
+                for name, s in fp.syscalls.items():
+                    nr = fp.syscall_info(name).number
+                    if nr is not None:
+                        used[nr] = used.get(nr, 0) + s.calls
+            ausyscall = (args.syscall_table, *ausyscall_rows(args.syscall_table, res.arch, used))
+        alongside = None
+        if args.alongside:
+            from profiler.alongside import load_footprints
+            alongside = load_footprints(args.alongside)
+        return res, st, ausyscall, alongside
+
+    def build(self, args, model):
+        from profiler.render.ftrace_report import ftrace_report
+        res, st, ausyscall, alongside = model
+        return ftrace_report(res, args.traces, st, args.limit, ausyscall, alongside)
+
+    def save(self, args, model) -> None:
+        res = model[0]
+        if args.footprint:
+            for i, (abi, fp) in enumerate(res.footprints.items()):
+                out = args.footprint if i == 0 else args.footprint.with_name(
+                    f"{args.footprint.stem}-{abi}{args.footprint.suffix or '.json'}")
+                fp.save(out)
+                if i:
+                    print(f"kprof: {abi} tasks' footprint: {out}", file=sys.stderr)
 
 
-def _adapt(sections, prefix: str = ""):
-    """Footprint sections as an ftrace footprint shows them: no time column (ftrace analysis does not
-    measure time in calls), no empty per-path tables (ftrace does not see paths)."""
-    out = []
-    for s in sections:
-        if "time ms" in s.headers:
-            k = s.headers.index("time ms")
-            s.headers = s.headers[:k] + s.headers[k + 1:]
-            s.rows = [r[:k] + r[k + 1:] for r in s.rows]
-        if s.title == "Files opened" and not s.rows:
-            continue
-        s.title = prefix + s.title
-        out.append(s)
-    return out
-
-
-def analyze_main(args) -> int:
-    from profiler.alongside import alongside_chart, alongside_sections, load_footprints
-    from profiler.commands.common import footprint_facts, footprint_warnings, write_output
-    from profiler.parse.ftrace_text import analyse_trace, event_group
-    from profiler.render.report import Report, Section, footprint_sections, render, subsystem_chart
-
-    from profiler.errors import check_input
-    for t in args.traces:  # a device such as /dev/zero never ends; a pipe is fine
-        check_input(t, "an ftrace text file", stream_ok=True)
-    st = resolve_trace_settings(args.traces, args.arch, args.skip, args.discard_tail, args.task_arch)
-    res = analyse_trace(args.traces, st["arch"], st["task_arch"], st["skip"], st["discard_tail"], jobs=args.jobs,
-                        source={"traces": [str(t) for t in args.traces]}, root_pid=st["root_pid"])
-    check_arch_source(st, res)
-    names = ", ".join(str(t) for t in args.traces)
-    report = Report(f"kprof ftrace analyze: {names}")
-    facts = report.facts
-    facts.append(("trace", f"{names} — {', '.join(res.formats)}"))
-    for t, m in zip(args.traces, st["metas"]):
-        if m:
-            cmd = " ".join(m["command"]) if m.get("command") else "the whole system"
-            end = m.get("exit")
-            facts.append(("recorded", f"{t}: {cmd} on {m.get('hostname')} (Linux {m.get('kernel_release')}, "
-                                      f"{m.get('machine')}), events: {m.get('events')}, {_fmt_s(m.get('duration_s'))}"
-                                      + (f", command {('exit ' + str(end['exit'])) if 'exit' in end else end['signal']}"
-                                         if end else "") + (", interrupted" if m.get("interrupted") else "")))
-    ta = res.task_arch
-    over = [f"{k}={v}" for k, v in {**ta.by_pid, **ta.by_comm}.items()]
-    facts.append(("arch", f"{res.arch}: syscall numbers read with the Linux 6.19.9 {res.arch} table"
-                          + (f"; tasks {', '.join(over)}" if over else "")
-                          + {"option": "", "recording": " (from the recording)",
-                             "host": " (this machine's: the trace has no syscall numbers)"}[st["arch_source"]]))
-    for path, (first, last, w) in zip(args.traces, res.windows):
-        if w.active():
-            facts.append(("window", f"{path}: trace {first:.6f}–{last:.6f} s ({_fmt_s(last - first)}); counted "
-                                    f"{w.start if w.start is not None else first:.6f}–"
-                                    f"{w.end if w.end is not None else last:.6f} s"
-                                    + (f" (--skip {_fmt_s(st['skip'])})" if st["skip"] else "")
-                                    + (f" (--discard-tail {_fmt_s(st['discard_tail'])})" if st["discard_tail"] else "")))
-    span = (res.last_ts - res.first_ts) if res.first_ts is not None and res.last_ts is not None else None
-    facts.append(("lines", f"{res.lines:,} lines, {sum(res.events.values()):,} events counted over {_fmt_s(span)}"
-                           + (f", {res.outside:,} outside the window" if res.outside else "")
-                           + (f", {res.unparsed:,} not understood" if res.unparsed else "")))
-    if res.lost:
-        facts.append(("lost events", ", ".join(f"CPU {c}: {n:,}" for c, n in sorted(res.lost.items()))))
-    facts.append(("pairing", f"{res.orphan_exits} calls began before the window (only their exit is in it), "
-                             f"{res.unfinished} had not returned at its end (exit_group never returns)"))
-    report.warnings += res.warnings
-    multi = len(res.footprints) > 1
-    for abi, fp in res.footprints.items():
-        prefix = f"{abi} tasks: " if multi else ""
-        facts += [(prefix + k, v) for k, v in footprint_facts(fp) if k != "arch"]
-        report.warnings += [prefix + w for w in footprint_warnings(fp)]
-    report.charts.append(subsystem_chart({("whole workload" if not multi else abi): fp
-                                          for abi, fp in res.footprints.items()}))
-
-    other = {e: n for e, n in res.events.items() if not e.startswith("sys_")}
-    if other:
-        groups = res.groups()
-        total = sum(groups.values())
-        report.sections.append(Section("Event groups (ELISA's \"Subsystem usage\")", ["event group", "events", "%"],
-                                       [[g, f"{n:,}", f"{100 * n / total:.1f}"] for g, n in groups.most_common()],
-                                       "Lines counted by event name up to its first underscore (irq_handler_entry → "
-                                       "irq_*); sys_* holds the syscall events."))
-    if args.syscall_table:
-        used = {}
-        for fp in res.footprints.values():
-            for name, s in fp.syscalls.items():
-                nr = fp.syscall_info(name).number
-                if nr is not None:
-                    used[nr] = used.get(nr, 0) + s.calls
-        rows, table, compared = ausyscall_rows(args.syscall_table, res.arch, used)
-        report.sections.append(Section(
-            f"{args.syscall_table} (ausyscall, '{table}' table) against the Linux 6.19.9 {res.arch} table",
-            ["nr", "ausyscall", "kernel table", "calls in this trace", "note"], rows,
-            f"{len(rows)} of {compared} numbers disagree; kprof names every number from the kernel tables "
-            "(ELISA's 'perf_event_open??' for 336 on arm was such a disagreement: 336 is ppoll)."))
-        if rows:
-            hit = [r for r in rows if r[3]]
-            report.warnings.append(f"{args.syscall_table}: {len(rows)} numbers disagree with the kernel tables"
-                                   + (f", {len(hit)} of them used in this trace ("
-                                      + ", ".join(f"{r[0]}: ausyscall {r[1]}, kernel {r[2]}" for r in hit[:6]) + ")"
-                                      if hit else "") + "; the report uses the kernel tables")
-    for abi, fp in res.footprints.items():
-        report.sections += _adapt(footprint_sections(fp), f"{abi} tasks: " if multi else "")
-    tasks = res.tasks[:args.limit]
-    report.sections.append(Section(
-        "Tasks (comm-pid, as the trace names them)", ["task", "abi", "syscalls", "failed", "other events",
-                                                       "top syscalls"],
-        [[f"{t.comm}-{t.pid}", t.abi, t.calls, t.errors, t.events,
-          ", ".join(f"{k} {v}" for k, v in t.syscalls.most_common(5))] for t in tasks],
-        (f"{len(res.tasks) - len(tasks)} more tasks (--limit). " if len(res.tasks) > len(tasks) else "")
-        + "ftrace prints the name a pid had when the text was produced (its comm cache), so a task that "
-        "exec'd shows under both names; '<...>' is a pid the cache had lost."))
-    if other:
-        evs = sorted(res.events.items(), key=lambda kv: -kv[1])
-        report.sections.append(Section("Events", ["event", "group", "lines"],
-                                       [[e, event_group(e), f"{n:,}"] for e, n in evs[:args.limit]],
-                                       f"{len(evs) - args.limit} more events in JSON output" if len(evs) > args.limit
-                                       else None))
-    if args.alongside:
-        scen = load_footprints(args.alongside)
-        report.sections += alongside_sections(scen, res.footprint)
-        report.charts.append(alongside_chart(scen, res.footprint))
-    if args.footprint:
-        for i, (abi, fp) in enumerate(res.footprints.items()):
-            out = args.footprint if i == 0 else args.footprint.with_name(
-                f"{args.footprint.stem}-{abi}{args.footprint.suffix or '.json'}")
-            fp.save(out)
-            if i:
-                print(f"kprof: {abi} tasks' footprint: {out}", file=sys.stderr)
-    write_output(render(report, args.format), args.output)
-    return 0
+ANALYZE = FtraceAnalyze()
 
 
 # ----------------------------------------------------------------------------- record

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from profiler.commands import add_output_arguments
+
 
 def add_arguments(p) -> None:
     p.add_argument("dir", nargs="?", type=Path, default=Path("scenarios"), help="scenario directory (default scenarios/)")
-    p.add_argument("-f", "--format", choices=("table", "markdown", "json"), default="table")
+    add_output_arguments(p, formats=("table", "markdown", "json"), output=False)
 
 
 def main(args) -> int:
     import json
     import os
 
-    from profiler.render.report import table_text
+    from profiler.render.table import table_text
 
     from profiler import runner
     from profiler.errors import KprofError

@@ -8,24 +8,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from profiler.commands import add_whole_workload_arguments
-from profiler.render import FORMATS
-
-
-def add_arguments(p) -> None:
-    p.add_argument("results", nargs="+", type=Path, metavar="RESULT", help="result bundle directory or footprint.json")
-    p.add_argument("-f", "--format", choices=FORMATS, help="output format (default: from -o's suffix, else table)")
-    p.add_argument("-o", "--output", type=Path, help="write the report here instead of stdout")
-    add_whole_workload_arguments(p)
+from profiler.commands.pipeline import ReportCommand
 
 
 def saved_report(bundle: Path):
     """The report ``kprof run`` made for a bundle (its report.json), or None for a bundle without one."""
     import json
 
+    from profiler.bundle import Bundle
     from profiler.errors import KprofError, check_input
-    from profiler.render.report import report_from_dict
+    from profiler.render.model import report_from_dict
 
-    path = bundle / "report.json"
+    path = Bundle(bundle).report_path("json")
     if not path.exists():
         return None
     check_input(path, "a kprof report (JSON)")
@@ -36,34 +30,52 @@ def saved_report(bundle: Path):
     return report_from_dict(data, str(path))
 
 
-_SUFFIX = {".html": "html", ".htm": "html", ".md": "markdown", ".json": "json", ".txt": "table"}
+class ReportAgain(ReportCommand):
+    guess_format = True
+
+    def add_input_arguments(self, p) -> None:
+        p.add_argument("results", nargs="+", type=Path, metavar="RESULT",
+                       help="result bundle directory or footprint.json")
+
+    def add_arguments(self, p) -> None:
+        super().add_arguments(p)
+        add_whole_workload_arguments(p)
+
+    def read(self, args):
+        """The saved report of one bundle, else the footprints (and the whole workload beside them)."""
+        from profiler.alongside import load_footprints, load_whole_workload
+
+        if len(args.results) == 1 and args.results[0].is_dir() and not args.whole_workload:
+            saved = saved_report(args.results[0])
+            if saved is not None:  # the report kprof run printed, in any format
+                return saved
+        loaded = load_footprints(args.results)
+        whole = load_whole_workload(args.whole_workload, arch=args.whole_arch) if args.whole_workload else None
+        return loaded, whole
+
+    def build(self, args, model):
+        from profiler.alongside import alongside_chart, alongside_sections
+        from profiler.render.model import Report
+        from profiler.render.sections import footprint_facts, footprint_sections, footprint_warnings, subsystem_chart
+
+        if isinstance(model, Report):
+            return model
+        loaded, whole = model
+        report = Report("kprof report: " + ", ".join(loaded))
+        if whole is not None:
+            report.charts.append(alongside_chart(loaded, whole))
+            report.sections += alongside_sections(loaded, whole)
+        else:
+            report.charts.append(subsystem_chart(loaded))
+        for label, fp in loaded.items():
+            prefix = f"{label}: " if len(loaded) > 1 else ""
+            report.facts += [(f"{prefix}{k}", v) for k, v in footprint_facts(fp)]
+            report.warnings += [prefix + w for w in footprint_warnings(fp)]
+            for s in footprint_sections(fp):
+                s.title = prefix + s.title
+                report.sections.append(s)
+        return report
 
 
-def main(args) -> int:
-    from profiler.alongside import alongside_chart, alongside_sections, load_footprints, load_whole_workload
-    from profiler.commands.common import footprint_facts, footprint_warnings, write_output
-    from profiler.render.report import Report, footprint_sections, render, subsystem_chart
-
-    fmt = args.format or (_SUFFIX.get(args.output.suffix, "table") if args.output else "table")
-    if len(args.results) == 1 and args.results[0].is_dir() and not args.whole_workload:
-        saved = saved_report(args.results[0])
-        if saved is not None:  # the report kprof run printed, in any format
-            write_output(render(saved, fmt), args.output)
-            return 0
-    loaded = load_footprints(args.results)
-    report = Report("kprof report: " + ", ".join(loaded))
-    if args.whole_workload:
-        whole = load_whole_workload(args.whole_workload, arch=args.whole_arch)
-        report.charts.append(alongside_chart(loaded, whole))
-        report.sections += alongside_sections(loaded, whole)
-    else:
-        report.charts.append(subsystem_chart(loaded))
-    for label, fp in loaded.items():
-        prefix = f"{label}: " if len(loaded) > 1 else ""
-        report.facts += [(f"{prefix}{k}", v) for k, v in footprint_facts(fp)]
-        report.warnings += [prefix + w for w in footprint_warnings(fp)]
-        for s in footprint_sections(fp):
-            s.title = prefix + s.title
-            report.sections.append(s)
-    write_output(render(report, fmt), args.output)
-    return 0
+COMMAND = ReportAgain()
+add_arguments, main = COMMAND.add_arguments, COMMAND.main

@@ -12,8 +12,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from profiler.commands import add_whole_workload_arguments, progress_printer
-from profiler.render import FORMATS
+from profiler.commands import add_output_arguments, add_whole_workload_arguments, progress_printer
+
+BUNDLE_FORMATS = ("table", "markdown", "html")   # the reports written into a result bundle
 
 
 def add_arguments(p) -> None:
@@ -22,7 +23,7 @@ def add_arguments(p) -> None:
                    "directory holding one bundle each; default ./kprof-results/NAME-TIMESTAMP)")
     p.add_argument("--force", action="store_true", help="-o names an existing result bundle: replace it (without "
                    "--force kprof refuses, so two runs never mix in one bundle)")
-    p.add_argument("-f", "--format", choices=FORMATS, default="table", help="report format (default: table)")
+    add_output_arguments(p, output=False)
     p.add_argument("--network", choices=("none", "host"), help="override the scenario's network setting")
     p.add_argument("--keep-workdir", action="store_true", help="keep the temporary working directory")
     p.add_argument("--backend", choices=("strace", "ptrace", "bpf"),
@@ -45,10 +46,12 @@ def main(args) -> int:
     import json
 
     from profiler import runner, signals
-    from profiler.commands.common import error_path_report, run_report
-    from profiler.outfiles import output_dir, write_atomic
+    from profiler.bundle import Bundle, new_bundle_dir
+    from profiler.outfiles import output_dir
     from profiler.parallel import jobs_from, run_ordered
-    from profiler.render.report import render, report_to_dict
+    from profiler.render import renderer
+    from profiler.render.model import report_to_dict
+    from profiler.render.run_report import error_path_report, run_report
     from profiler.scenario import load_scenario
 
     scenarios = [load_scenario(s) for s in args.scenarios]  # all errors before anything runs
@@ -68,7 +71,7 @@ def main(args) -> int:
         if single:
             bundle = parent
         else:
-            bundle = runner.new_bundle_dir(sc.name, parent)
+            bundle = new_bundle_dir(sc.name, parent)
             bundle.mkdir(parents=True)   # claimed now: jobs started in the same second get distinct names
         if args.backend or args.radio or args.pump_client is not None:
             sc = runner.with_overrides(sc, radio=args.radio, backend=args.backend, pump_client=args.pump_client)
@@ -76,23 +79,19 @@ def main(args) -> int:
     for (sc, bundle, _, _), (normal, outcomes, meta) in zip(todo, run_ordered(_run_one, todo, jobs)):
         report = run_report(sc, outcomes, meta, bundle)
         if normal and outcomes:
-            error_path_report(report, sc, normal[0], outcomes[0], meta["arch"])
-            unmatched = [w for w in report.warnings if w.startswith("injection rule")]
+            unmatched = error_path_report(report, sc, normal[0], outcomes[0], meta.arch)
             if unmatched:  # a fault scenario that injected nothing must not pass
-                meta["runs"][0]["failures"] += unmatched
-                meta["runs"][0]["ok"] = False
-                write_atomic(bundle / "meta.json", json.dumps(meta, indent=1) + "\n")
-        texts = {fmt: render(report, fmt) for fmt in ("table", "markdown", "html")}
-        for fmt, name in (("table", "report.txt"), ("markdown", "report.md"), ("html", "report.html")):
-            write_atomic(bundle / name, texts[fmt])
-        write_atomic(bundle / "report.json", json.dumps(report_to_dict(report), indent=1, default=str) + "\n")
+                meta.runs[0].fail(*unmatched)
+                Bundle(bundle).write_meta(meta)
+        # report.txt, report.md, report.html (named by their renderers) and report.json (the report's model)
+        texts = {fmt: renderer(fmt).render(report) for fmt in BUNDLE_FORMATS}
+        Bundle(bundle).write_reports({**texts, "json": json.dumps(report_to_dict(report), indent=1, default=str)
+                                      + "\n"})
         if not args.quiet:  # the format asked for is one of those just written (json: rendered now)
-            sys.stdout.write(texts.get(args.format) or render(report, args.format))
+            sys.stdout.write(texts.get(args.format) or renderer(args.format).render(report))
         print(f"kprof: result bundle: {bundle}", file=sys.stderr)
-        if not meta["runs"] or any(r["incomplete"] for r in meta["runs"]):
-            status = 2  # crashed, killed or timed out: only a partial trace (kept and analysed)
-        elif not all(r["ok"] for r in meta["runs"]):
-            status = max(status, 1)
+        # 2: crashed, killed or timed out: only a partial trace (kept and analysed); 1: not as expected
+        status = max(status, meta.exit_status)
         first = next((o.footprint for o in outcomes if o.footprint is not None), None)
         if first is not None:
             footprints[sc.name] = first
@@ -107,15 +106,16 @@ def main(args) -> int:
 def _run_one(sc, bundle: Path, network, keep_workdir: bool):
     """One scenario (a parallel job): its normal path first when it injects faults, then the scenario."""
     from profiler import faults, runner
+    from profiler.bundle import Bundle
 
     normal = None
     if faults.has_faults(sc):  # the error path is shown next to the normal path: run that first
-        normal, normal_meta = runner.run_scenario(faults.normal_variant(sc), bundle / "normal-path",
-                                                  network=network, progress=progress_printer())
+        normal, normal_meta = runner.run(faults.normal_variant(sc), Bundle(bundle).normal_path,
+                                         network=network, progress=progress_printer())
         if any(o.trace.interrupted for o in normal):  # stopped by a signal: no error path after it
             return None, normal, normal_meta
-    outcomes, meta = runner.run_scenario(sc, bundle, network=network, keep_workdir=keep_workdir,
-                                         progress=progress_printer(), meanwhile=_load_report_code)
+    outcomes, meta = runner.run(sc, bundle, network=network, keep_workdir=keep_workdir,
+                                progress=progress_printer(), meanwhile=_load_report_code)
     return normal, outcomes, meta
 
 
@@ -127,7 +127,11 @@ def _load_report_code() -> None:
 
     from profiler.kernel import kconfig, syscalls
     from profiler.kernel.ioctls import decode_ioctl
-    from profiler.render import html  # noqa: F401
+    from profiler.render import html, renderer
+
+    for fmt in BUNDLE_FORMATS:
+        renderer(fmt)
+    html.resource("report.css"), html.resource("report.js")   # read once, kept
 
     arch = syscalls.host_arch()
     decode_ioctl(0x5401, "/dev/pts/0", arch)   # TCGETS on a terminal: reads the ioctl and device tables
@@ -140,12 +144,14 @@ def write_alongside(footprints, whole, args, where: Path) -> None:
     whole workload used that no scenario explains."""
     from profiler.alongside import alongside_chart, alongside_sections
     from profiler.outfiles import write_atomic
-    from profiler.render.report import Report, render
+    from profiler.render import renderer
+    from profiler.render.model import Report
 
     report = Report("kprof: commands alongside the whole workload", sections=alongside_sections(footprints, whole),
                     charts=[alongside_chart(footprints, whole)])
-    for fmt, name in (("table", "alongside.txt"), ("markdown", "alongside.md"), ("html", "alongside.html")):
-        write_atomic(where / name, render(report, fmt))
+    for fmt in BUNDLE_FORMATS:   # alongside.txt, alongside.md, alongside.html
+        r = renderer(fmt)
+        write_atomic(where / f"alongside.{r.output_file_extension}", r.render(report))
     if not args.quiet:
-        sys.stdout.write(render(report, args.format))
+        sys.stdout.write(renderer(args.format).render(report))
     print(f"kprof: alongside the whole workload: {where / 'alongside.txt'}", file=sys.stderr)

@@ -1,7 +1,10 @@
 """Look up a syscall by name or number: its number on every architecture kprof knows, where Linux
-6.19.9 defines it, its subsystem and MAINTAINERS section, and its ELISA category."""
+{KERNEL_VERSION} defines it, its subsystem and MAINTAINERS section, and its ELISA category."""
 from __future__ import annotations
 
+from profiler.kernel import KERNEL_VERSION
+
+__doc__ = __doc__.replace("{KERNEL_VERSION}", KERNEL_VERSION)   # the --help text
 
 
 def add_arguments(p) -> None:
@@ -24,7 +27,7 @@ def main(args) -> int:
     if number is not None:
         name = syscalls.syscall_name(arch, number)
         if name is None:
-            raise KprofError(f"no syscall number {number} on {arch} (kernel tables, Linux 6.19.9 / system-calls)")
+            raise KprofError(f"no syscall number {number} on {arch} (kernel tables, Linux {KERNEL_VERSION} / system-calls)")
     else:
         name = syscalls.canonical_name(arch, args.syscall)
         if syscalls.syscall_number(arch, name) is None:

@@ -17,7 +17,8 @@ import json
 import sys
 from pathlib import Path
 
-from profiler.render import FORMATS
+from profiler.commands import add_output_arguments
+from profiler.commands.pipeline import ReportCommand
 
 
 def positive_int(text: str) -> int:
@@ -64,8 +65,7 @@ def add_arguments(p) -> None:
                    "scenarios too (after the workload, into BUNDLE/scenarios/) and put them beside it")
     r.add_argument("-o", "--output", type=Path, metavar="DIR", help="bundle directory (default "
                    "kprof-results/NAME-TIME)")
-    r.add_argument("-f", "--format", choices=FORMATS, default="table", help="format of the report printed "
-                   "(report.txt is always a table)")
+    add_output_arguments(r, output=False, extra="; report.txt is always a table")
     r.add_argument("-q", "--quiet", action="store_true", help="print only the summary line")
     r.set_defaults(workload_func=run_main)
 
@@ -73,13 +73,7 @@ def add_arguments(p) -> None:
                          description="ELISA's tables of a recorded workload and, with --alongside, per program and "
                          "per syscall/ioctl/subsystem which scenario explains it, what none does, and the "
                          "scenarios whose command the workload never ran.")
-    rep.add_argument("bundle", type=Path, metavar="BUNDLE", help="a bundle written by kprof workload run")
-    rep.add_argument("--alongside", nargs="+", type=Path, metavar="RESULT", help="scenario result bundles or "
-                     "footprint.json files (default: the bundle's scenarios/, when run with --scenarios)")
-    rep.add_argument("--discard-tail", metavar="DUR", help="leave the last DUR out (default: what the run asked)")
-    rep.add_argument("-f", "--format", choices=FORMATS, default="table", help="report format (default: table)")
-    rep.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the report here instead of stdout")
-    rep.set_defaults(workload_func=report_main)
+    REPORT.add_arguments(rep)
 
 
 def main(args) -> int:
@@ -87,19 +81,19 @@ def main(args) -> int:
 
 
 def _fmt_s(seconds) -> str:
-    from profiler.commands.ftrace import _fmt_s as f
-    return f(seconds)
+    from profiler.render.ftrace_report import fmt_duration
+    return fmt_duration(seconds)
 
 
 def build_report(bundle: Path, alongside=None, discard_tail: float | None = None):
     """(Report, coverage or None) of a workload bundle; writes footprint.json, programs.json and
     coverage.json into it."""
     from profiler.alongside import alongside_chart, alongside_sections, load_footprints
-    from profiler.commands.common import footprint_warnings
     from profiler.coverage import coverage, coverage_sections, headline
     from profiler.kernel import modules as km
     from profiler.record.ftrace import load_meta, sidecar
-    from profiler.render.report import Report, Section, subsystem_chart
+    from profiler.render.model import Report, Section
+    from profiler.render.sections import footprint_warnings, subsystem_chart
     from profiler.workload import analyse_bundle, save_programs
 
     meta, res, fp, programs = analyse_bundle(bundle, discard_tail)
@@ -219,13 +213,14 @@ def _subsystem(fp, name) -> str:
 def run_scenarios(files, where: Path) -> list[Path]:
     """Run per-command scenarios into ``where``/NAME (as kprof run does); their bundles."""
     from profiler import runner
+    from profiler.bundle import FOOTPRINT
     from profiler.scenario import load_scenario
     out = []
     for f in files:
         sc = load_scenario(f)
         bundle = where / sc.name
-        runner.run_scenario(sc, bundle)
-        if (bundle / "footprint.json").is_file():
+        runner.run(sc, bundle)
+        if (bundle / FOOTPRINT).is_file():
             out.append(bundle)
     return out
 
@@ -236,12 +231,12 @@ def default_alongside(bundle: Path) -> list[Path]:
 
 
 def run_main(args) -> int:
-    from profiler.commands.common import write_output
+    from profiler.commands.pipeline import write_output
     from profiler.errors import KprofError
     from profiler.parse.ftrace_text import parse_duration
-    from profiler.render.report import render
-    from profiler.runner import new_bundle_dir
-    from profiler.workload import load_workload, run_workload
+    from profiler.bundle import new_bundle_dir
+    from profiler.render import renderer
+    from profiler.workload import load_bundle_meta, load_workload, run_workload
 
     wl = load_workload(args.workload)
     duration = parse_duration(args.duration, "--duration") if args.duration else (wl.duration or 180.0)
@@ -270,7 +265,7 @@ def run_main(args) -> int:
                             whole_system=args.whole_system, buffer_kb=args.buffer_kb, iterations=args.iterations)
     except KeyboardInterrupt:
         interrupted = True
-        meta = json.loads((out / "meta.json").read_text()) if (out / "meta.json").is_file() else {}
+        meta = load_bundle_meta(out) if (out / "meta.json").is_file() else {}
         if not (out / "trace.txt").is_file():
             raise
     interrupted = interrupted or bool(meta.get("interrupted"))
@@ -278,9 +273,9 @@ def run_main(args) -> int:
     if args.scenarios and not interrupted:
         alongside += run_scenarios(args.scenarios, out / "scenarios")
     rep, cov = build_report(out.resolve(), alongside or default_alongside(out))
-    (out / "report.txt").write_text(render(rep, "table"))
+    (out / "report.txt").write_text(renderer("table").render(rep))
     if not args.quiet:
-        write_output(render(rep, args.format), None)
+        write_output(renderer(args.format).render(rep), None)
     its = meta.get("iterations")
     print(f"kprof: {out}: {'no iteration marker' if its is None else f'{its} iterations'}, tracing state "
           f"{'restored' if meta.get('tracing_state_restored') else 'NOT restored'}"
@@ -293,18 +288,39 @@ def run_main(args) -> int:
     return 0
 
 
-def report_main(args) -> int:
-    from profiler.commands.common import write_output
-    from profiler.errors import KprofError
-    from profiler.parse.ftrace_text import parse_duration
-    from profiler.render.report import render
+class WorkloadReport(ReportCommand):
+    """kprof workload report: a bundle → its report (build_report), alongside scenario results."""
 
-    if not args.bundle.is_dir():
-        raise KprofError(f"{args.bundle}: no such workload bundle (a directory written by kprof workload run)")
-    for a in args.alongside or []:
-        if not a.exists():
-            raise KprofError(f"--alongside {a}: no such result bundle or file")
-    rep, _ = build_report(args.bundle.resolve(), args.alongside or default_alongside(args.bundle),
-                          parse_duration(args.discard_tail, "--discard-tail"))
-    write_output(render(rep, args.format), args.output)
-    return 0
+    def add_input_arguments(self, rep) -> None:
+        rep.add_argument("bundle", type=Path, metavar="BUNDLE", help="a bundle written by kprof workload run")
+        rep.add_argument("--alongside", nargs="+", type=Path, metavar="RESULT", help="scenario result bundles or "
+                         "footprint.json files (default: the bundle's scenarios/, when run with --scenarios)")
+        rep.add_argument("--discard-tail", metavar="DUR", help="leave the last DUR out (default: what the run "
+                         "asked)")
+
+    def add_arguments(self, rep) -> None:
+        super().add_arguments(rep)
+        rep.set_defaults(workload_func=self.main)
+
+    def validate(self, args) -> None:
+        from profiler.errors import KprofError
+
+        if not args.bundle.is_dir():
+            raise KprofError(f"{args.bundle}: no such workload bundle (a directory written by kprof workload run)")
+        for a in args.alongside or []:
+            if not a.exists():
+                raise KprofError(f"--alongside {a}: no such result bundle or file")
+
+    def read(self, args):
+        """The report: analysing the bundle writes its footprint.json, programs.json (and coverage.json)."""
+        from profiler.parse.ftrace_text import parse_duration
+
+        rep, _ = build_report(args.bundle.resolve(), args.alongside or default_alongside(args.bundle),
+                              parse_duration(args.discard_tail, "--discard-tail"))
+        return rep
+
+    def build(self, args, report):
+        return report
+
+
+REPORT = WorkloadReport()

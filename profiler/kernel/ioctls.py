@@ -15,14 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from profiler.kernel import read_rows
+from profiler.kernel import KERNEL_VERSION, arches, read_rows
 from profiler.kernel.devices import classify_path, is_device
 from profiler.kernel.syscalls import normalize_arch
 
 _DIRS = ("NONE", "WRITE", "READ", "READ+WRITE")
 _SIZE_MASK = 0x3FFF << 16
-_ABI = {"x86_64": "64", "aarch64": "64", "riscv64": "64", "i386": "32", "arm": "32", "arm64-compat": "32"}
-_ARCH_TABLE = {"x86_64": "x86_64", "aarch64": "aarch64", "i386": "i386", "arm": "arm", "arm64-compat": "arm"}
 
 
 @dataclass(frozen=True)
@@ -74,11 +72,11 @@ def _rule_list(ids: str) -> tuple:
 
 class _Tables:
     def __init__(self, arch: str):
-        arch_rows = [r for r in read_rows("ioctls-arch.tsv") if r[0] == _ARCH_TABLE.get(arch)]
+        arch_rows = [r for r in read_rows("ioctls-arch.tsv") if r[0] == arches.ioctl_table(arch)]
         arch_names = {r[2] for r in arch_rows}
         self.exact: dict[int, list] = {}
         self.loose: dict[int, list] = {}
-        rows = [r for r in read_rows(f"ioctls-{_ABI[arch]}.tsv") if r[1] not in arch_names]
+        rows = [r for r in read_rows(f"ioctls-{arches.ioctl_abi(arch)}.tsv") if r[1] not in arch_names]
         rows += [r[1:] for r in arch_rows]
         for req_s, name, header, ids in rows:
             req = int(req_s, 16)
@@ -175,7 +173,7 @@ def _decode(request: int, fd_path: str | None, arch: str) -> IoctlInfo:
     cands = _candidates(_tables(arch), request, d, t, nr, size)
 
     if not cands:
-        note = f"request 0x{request:08x} is not in the Linux 6.19.9 uapi ioctl tables"
+        note = f"request 0x{request:08x} is not in the Linux {KERNEL_VERSION} uapi ioctl tables"
         reg = _registry_others(t, nr, None)
         if reg:
             note += f"; type {_type_str(t)} nr 0x{nr:02x} is registered for {', '.join(reg)}"

@@ -1,7 +1,8 @@
-"""Syscall number <-> name per ABI, and where each syscall is defined in Linux 6.19.9.
+"""Syscall number <-> name per ABI, where each syscall is defined (Linux KERNEL_VERSION), its argument classes.
 
 Data: ``data/syscalls-<arch>.tsv`` (one per arch, loaded on first use), ``data/syscall-aliases.tsv`` and
-``data/syscall-subcalls.tsv`` (socketcall/ipc calls with no syscall of their own).
+``data/syscall-subcalls.tsv`` (socketcall/ipc calls with no syscall of their own), ``data/syscall-args.tsv``
+(argument classes, result kind and groups: fork, exec, open, addressed). The arches: ``arches``.
 """
 from __future__ import annotations
 
@@ -10,22 +11,13 @@ import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from profiler.kernel import read_rows
+from profiler.kernel import KERNEL_VERSION, read_rows
+from profiler.kernel.arches import ARCHES, COMPAT, SPELLINGS
 
-ARCHES = ("x86_64", "i386", "arm", "aarch64", "riscv64", "arm64-compat")
-
-# uname -m / Debian architecture names -> kprof arch. "armv8l" is what uname reports for a 32-bit task
-# on a 64-bit arm kernel (COMPAT_UTS_MACHINE in arch/arm64/include/asm/compat.h).
-_ARCH_NAMES = {
-    "x86_64": "x86_64", "amd64": "x86_64", "x86-64": "x86_64",
-    "i386": "i386", "i486": "i386", "i586": "i386", "i686": "i386", "x86": "i386",
-    "arm": "arm", "armv5l": "arm", "armv5tel": "arm", "armv6l": "arm", "armv7l": "arm", "armv7": "arm",
-    "armhf": "arm", "armel": "arm",
-    "arm64": "aarch64", "aarch64": "aarch64",
-    "riscv64": "riscv64",
-    "arm64-compat": "arm64-compat", "armv8l": "arm64-compat",
-}
-_UNKNOWN_NOTE = "not a syscall name of {arch} in the Linux 6.19.9 tables or system-calls"
+# uname -m / Debian architecture names -> kprof arch (data/arches.tsv). "armv8l" is what uname reports for a
+# 32-bit task on a 64-bit arm kernel (COMPAT_UTS_MACHINE in arch/arm64/include/asm/compat.h).
+_ARCH_NAMES = SPELLINGS
+_UNKNOWN_NOTE = f"not a syscall name of {{arch}} in the Linux {KERNEL_VERSION} tables or system-calls"
 
 
 def normalize_arch(name: str) -> str:
@@ -124,11 +116,6 @@ def syscall_names(arch: str) -> list[str]:
     return [t.by_number[n] for n in sorted(t.by_number)]
 
 
-# A 64-bit kernel runs 32-bit programs through its compat ABI; strace names their calls the 32-bit way
-# (_llseek, mmap2), so a log of a 64-bit machine can hold them.
-COMPAT = {"x86_64": "i386", "aarch64": "arm64-compat"}
-
-
 _ABI_KEY = re.compile(r"(.+) \(([a-z0-9_-]+)\)")
 _COMPAT_NOTE = ("a 32-bit program's call ({compat} ABI): its {compat} number and definition "
                 "(a 64-bit kernel enters the compat_ variant where there is one)")
@@ -197,3 +184,50 @@ def _info(arch: str, name: str) -> SyscallInfo:
 def syscall_info(arch: str, name: str) -> SyscallInfo:
     """Everything kprof knows about one syscall; never raises for an unknown name."""
     return _info(normalize_arch(arch), name)
+
+
+# ----------------------------------------------------------------------------- argument classes and groups
+
+@lru_cache(maxsize=None)
+def _arg_rows() -> tuple[dict[str, str], dict[str, str], dict[str, frozenset[str]]]:
+    args, results, groups = {}, {}, {}
+    for name, kinds, result, grp in read_rows("syscall-args.tsv"):
+        if kinds != "-":
+            args[name] = kinds
+        if result != "-":
+            results[name] = result
+        for g in grp.split(","):
+            if g != "-":
+                groups.setdefault(g, set()).add(name)
+    return args, results, {g: frozenset(n) for g, n in groups.items()}
+
+
+def arg_kinds() -> dict[str, str]:
+    """Syscall name (every arch's spelling) -> one letter per argument: f fd, s path, v argv, a sockaddr (its
+    length is the next argument), r ioctl request, _ raw; arguments past the last letter are raw. Names without
+    decoded arguments are absent. Shared, do not modify."""
+    return _arg_rows()[0]
+
+
+def result_kinds() -> dict[str, str]:
+    """Syscall name -> what its return value is: "fd", "hex" (an address) or "peer" (accept: an fd whose peer
+    address is read); absent: a plain number. Shared, do not modify."""
+    return _arg_rows()[1]
+
+
+def syscall_group(group: str) -> frozenset[str]:
+    """The syscall names of a group: "fork" (creates a task), "exec", "open" (opens a path), "addressed"
+    (names a socket address)."""
+    return _arg_rows()[2].get(group, frozenset())
+
+
+def path_arg(name: str) -> int | None:
+    """Index of a syscall's first path argument (openat -> 1), None if it has none."""
+    i = arg_kinds().get(name, "").find("s")
+    return i if i >= 0 else None
+
+
+def sockaddr_arg(name: str) -> int | None:
+    """Index of a syscall's sockaddr argument (sendto -> 4; its length is the next one), None if none."""
+    i = arg_kinds().get(name, "").find("a")
+    return i if i >= 0 else None

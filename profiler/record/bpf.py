@@ -21,8 +21,12 @@ fields; paths are the call's argument (resolved to what strace's ``-yy`` shows a
 command's mount namespace), at most ``STRLEN - 1`` bytes, and a path in user memory not yet paged in
 reads as empty; no fault injection; no strace ``-C`` summary to cross-check against.
 
-The bundle keeps the raw aggregates (``trace.bpf.json``); ``BpfAnalysis`` turns them into counted events
-for the one ``FootprintBuilder``.
+The bundle keeps the raw aggregates (``trace.bpf.json``); ``events`` turns them into counted events, which
+``profiler.analysis.BpfAnalysis`` feeds to the one ``FootprintBuilder`` (the recorder builds no footprint).
+
+Why this module is longer than ~600 lines: about 180 of them are the bpftrace program itself (one
+f-string in ``program``, read best whole, next to the map layouts that ``parse_output``, ``resolve`` and
+``events`` decode); what the recorders share is in ``record.core``.
 """
 from __future__ import annotations
 
@@ -37,14 +41,13 @@ import time
 from profiler.errors import KprofError
 from profiler.events import Fd, ProcessEvent, SyscallEvent
 from profiler.kernel import syscalls
-from profiler.record.strace import TraceOutcome, become_subreaper, kill_tree
+from profiler.record.core import TraceOutcome, become_subreaper, kill_tree, reap_zombies, wait_tree
 
 FORMAT = "kprof-bpf-aggregates"
 TRACE_NAME = "trace.bpf.json"
 STRLEN = 200          # bytes of a path (BPFTRACE_STRLEN; bpftrace 0.17's largest)
 MAP_KEYS = 65536      # entries per map (BPFTRACE_MAP_KEYS_MAX): a full map would drop counts, so it is checked
 _READY_WAIT = 60.0    # seconds bpftrace may take to compile and attach (LLVM on a loaded 2-core machine)
-_GRACE = 10.0
 
 LIMITS = ("bpf backend: counts come from the kernel (bpftrace); what strace shows and it does not: argument "
           f"detail beyond paths, addresses, ioctl requests and fds; paths longer than {STRLEN - 1} bytes are "
@@ -90,9 +93,8 @@ def _any(var: str, numbers: list[int]) -> str:
 
 
 def fd_first_syscalls() -> list[str]:
-    """Syscalls whose first argument is an fd: the one table of argument kinds, the ptrace recorder's."""
-    from profiler.record.ptrace import _ARGS
-    return [name for name, kinds in _ARGS.items() if kinds.startswith("f") and name not in _OPENS
+    """Syscalls whose first argument is an fd: the one table of argument kinds (kernel data, as ptrace's)."""
+    return [name for name, kinds in syscalls.arg_kinds().items() if kinds.startswith("f") and name not in _OPENS
             and name not in _EXECS]
 
 
@@ -354,7 +356,7 @@ def record_bpf(argv: list[str], log_path: str, *, cwd: str, env: dict, timeout: 
         os.write(gate_w, b"g")                      # the command may exec now: every probe is attached
         os.close(gate_w)
         gate_w = None
-        _wait_tree(child, tracer.pid, started + timeout, outcome, interrupted, stop_at_root)
+        wait_tree(child, tracer.pid, started + timeout, outcome, interrupted, stop_at_root)
         outcome.wall = time.monotonic() - started
         try:
             _stop(tracer)
@@ -382,7 +384,7 @@ def record_bpf(argv: list[str], log_path: str, *, cwd: str, env: dict, timeout: 
         if tracer is not None and tracer.poll() is None:
             tracer.kill()
             tracer.wait()
-        _reap_all(None)
+        reap_zombies(None)
         if interrupted:  # kprof is stopping: later signals are only noted while it writes its files
             outcome.signal = outcome.signal or interrupted[0]
             signals.defer()
@@ -505,62 +507,6 @@ def _wait_ready(tracer, raw_path: str, err_path: str) -> None:
                      + (":\n  " + why if why else "")
                      + "\nThe kernel needs BPF (CONFIG_BPF_SYSCALL, CONFIG_BPF_EVENTS), tracepoints and BTF, and kprof "
                        "root (or CAP_BPF and CAP_PERFMON); or use --backend strace")
-
-
-def _children(pid: int) -> list[tuple[int, bool]]:
-    """Direct children of ``pid`` (pid, is a zombie)."""
-    from profiler.record.strace import processes
-    return [(child, state == b"Z") for child, state, ppid in processes() if ppid == pid]
-
-
-def _reap_all(spare: int | None) -> list[int]:
-    """Reap our zombie children except ``spare``; returns the live ones left (``spare`` excluded)."""
-    live = []
-    for pid, zombie in _children(os.getpid()):
-        if pid == spare:
-            continue
-        if zombie:
-            try:
-                os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
-        else:
-            live.append(pid)
-    return live
-
-
-def _wait_tree(child, tracer_pid: int, deadline: float, outcome: TraceOutcome, interrupted: list,
-               stop_at_root: bool = False) -> None:
-    """Until the command and everything it left behind (re-parented to us, the subreaper) have ended; with
-    ``stop_at_root``, what is left when the command's own process exits is named and killed."""
-    from profiler.record.strace import _describe, descendants
-    killed_at = None
-    pause = 0.002
-    while True:
-        child.poll()
-        if child.returncode is not None and not _reap_all(tracer_pid) and not _live_below(tracer_pid):
-            return
-        now = time.monotonic()
-        if stop_at_root and child.returncode is not None and killed_at is None and outcome.left_running is None:
-            left = [p for p in descendants(os.getpid()) if p != tracer_pid]
-            outcome.left_running = [_describe(p) for p in left]
-            if left:
-                kill_tree(os.getpid(), spare=tracer_pid)
-        if killed_at is None and (interrupted or now > deadline):
-            outcome.interrupted, outcome.timed_out = bool(interrupted), not interrupted
-            outcome.signal = interrupted[0] if interrupted else None
-            kill_tree(os.getpid(), spare=tracer_pid)
-            killed_at = now
-        elif killed_at is not None and now > killed_at + _GRACE:
-            return
-        time.sleep(pause)
-        pause = min(pause * 2, 0.02)
-
-
-def _live_below(tracer_pid: int) -> bool:
-    """Any live process under us other than bpftrace (and its unshare/sh wrapper, which it replaced)?"""
-    from profiler.record.strace import descendants
-    return any(p != tracer_pid for p in descendants(os.getpid()))
 
 
 def _version(bpftrace: str) -> str | None:
@@ -836,36 +782,3 @@ def _end(tid: int, code: int) -> ProcessEvent:
             sig = f"SIG{code & 0x7F}"
         return ProcessEvent(tid, "killed", signal=sig, core_dumped=bool(code & 0x80))
     return ProcessEvent(tid, "exit", status=(code >> 8) & 0xFF)
-
-
-class BpfAnalysis:
-    """The bpf counterpart of analysis.StraceAnalysis: nothing to feed, the aggregates are read at the end."""
-
-    def __init__(self, arch: str, path_aliases: dict[str, str] | None = None, source: dict | None = None,
-                 name: str = TRACE_NAME):
-        self.arch = syscalls.normalize_arch(arch)
-        self.aliases = path_aliases
-        self.source = source
-        self.name = name
-
-    def feed(self, lines) -> "BpfAnalysis":
-        return self
-
-    def finish(self, require_events: bool = True):
-        from profiler.analysis import Analysis
-        from profiler.footprint import FootprintBuilder
-        builder = FootprintBuilder(self.arch, self.aliases, self.source)
-        problems = []
-        try:
-            with open(self.name) as f:
-                doc = json.load(f)
-        except (OSError, ValueError) as e:
-            if require_events:
-                raise KprofError(f"{self.name}: cannot read the bpf aggregates: {e}") from None
-            return Analysis(builder.finish(), [f"{self.name}: no bpf aggregates ({e})"], None)
-        if doc.get("format") != FORMAT:
-            raise KprofError(f"{self.name}: not kprof bpf aggregates (no \"format\": \"{FORMAT}\")")
-        builder.add_all(events(doc))
-        for name in doc.get("full_maps", []):
-            problems.append(f"{self.name}: bpf map @{name} reached {MAP_KEYS} entries: counts may be missing")
-        return Analysis(builder.finish(), problems, None)

@@ -20,7 +20,7 @@ written: strace's summary is strace's ground truth, not ours.
 How (the pitfalls measured in ../shared/reference/tools.md):
 
 - The tracer runs in a forked process of its own session, like strace: kprof's process follows the log
-  while it grows (``record.strace.follow_log``), so the analysis runs on the other core, and Ctrl-C or
+  while it grows (``record.core.follow_log``), so the analysis runs on the other core, and Ctrl-C or
   the timeout kill the tracees (never the tracer), which then writes their ends and exits.
 - The traced command is seized (PTRACE_SEIZE with TRACESYSGOOD, TRACEFORK/VFORK/CLONE/EXEC and
   EXITKILL): children and threads are attached by the kernel at fork/clone time, so nothing forks
@@ -32,7 +32,7 @@ How (the pitfalls measured in ../shared/reference/tools.md):
 - PTRACE_GET_SYSCALL_INFO (Linux >= 5.3) gives the ABI, number and arguments at entry and the return
   value and error flag at exit in one call; names come from kprof's own tables
   (``profiler.kernel.syscalls``), never python-ptrace's (stale, no arm).
-- Fault rules (``profiler.faults``) are applied in the tracer like strace's ``-e inject=`` (error=,
+- Fault rules (``profiler.inject``) are applied in the tracer like strace's ``-e inject=`` (error=,
   retval=, delay_enter=, delay_exit=, when= per syscall and tracee), and may also be restricted to a
   path glob or an fd class, which strace cannot do. A delay holds only its tracee: the loop then
   waits in sigtimedwait for SIGCHLD or the next due delay, still without polling.
@@ -43,6 +43,10 @@ How (the pitfalls measured in ../shared/reference/tools.md):
   ends in ``(SERVED)``, so the footprint keeps served calls apart from calls the kernel executed. Writes
   to the fake ``/sys/class/gpio`` tree run for real (on tmpfs) and are shown to the device model once
   they returned (the reset pulse, a new export).
+
+Longer than ~600 lines because the tracer's stop loop and what it decides at each stop (a new task, an exec,
+an exit, a signal, an injected or held call, a call served by the emulated device) are one state machine over
+one waitpid loop, read best in one place; how a stop is printed is ``profiler.record.ptrace_text``.
 """
 from __future__ import annotations
 
@@ -52,10 +56,8 @@ import heapq
 import itertools
 import json
 import os
-import re
 import shutil
 import signal
-import stat
 import struct
 import tempfile
 import time
@@ -65,10 +67,12 @@ from ptrace import PtraceError
 from ptrace.binding import func as _pt
 
 from profiler.errors import KprofError
-from profiler.parse.strace_text import strip_dev
-from profiler.kernel import syscalls
-from profiler.kernel.errnos import errno_name, errno_number, restart_text
-from profiler.record.strace import TraceOutcome, become_subreaper, supervise
+from profiler.kernel import arches, syscalls
+from profiler.kernel.errnos import errno_number
+from profiler.libc import libc
+from profiler.record.ptrace_text import (_ARGS, _F_DUPFD, _R_FD, _R_NUM, _RESULT, TraceeText, _errtext, _nargs,
+                                          _signame)
+from profiler.record.core import TraceOutcome, become_subreaper, supervise
 from profiler.signals import reset_in_child
 
 # ---- ptrace(2) constants python-ptrace 0.9.9 does not have --------------------------------------
@@ -93,151 +97,18 @@ _EXIT = struct.Struct("<24xqB")          # rval, is_error
 _SIGINFO = struct.Struct("<iii4xiI")     # si_signo, si_errno, si_code, then si_pid, si_uid (or si_addr)
 _ADDR = struct.Struct("<Q")
 
-# AUDIT_ARCH_* (include/uapi/linux/audit.h) → kprof arch; bit 31 means a 64-bit ABI
-_AUDIT_ARCH = {0xC000003E: "x86_64", 0x40000003: "i386", 0x40000028: "arm", 0xC00000B7: "aarch64",
-               0xC00000F3: "riscv64"}
+# AUDIT_ARCH_* (include/uapi/linux/audit.h) → kprof arch (data/arches.tsv); bit 31 means a 64-bit ABI
+_AUDIT_ARCH = arches.by_audit_arch()
 _X32_BIT = 0x40000000
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_ptrace = _libc.ptrace                   # the same libc function python-ptrace binds, with signed results
+_ptrace = libc().ptrace                   # the same libc function python-ptrace binds, with signed results
 _ptrace.argtypes = (ctypes.c_long, ctypes.c_long, ctypes.c_ulong, ctypes.c_ulong)
 _ptrace.restype = ctypes.c_long
 
-# ---- how to print arguments ------------------------------------------------------------------
-# One letter per argument, by syscall name (every arch's spelling): f fd (N</path>; AT_FDCWD as
-# -100</cwd>), s path string, v argv array, a sockaddr (its length is the next argument), r ioctl request
-# (32-bit hex), _ raw hex. Arguments past the string are raw hex. Like strace's own per-syscall table,
-# this covers what the footprint reads and the fds and paths a reader of the raw log looks for.
-_ARGS = {}
-for _names, _kinds in (
-    ("read write close fstat fstat64 lseek _llseek llseek fcntl fcntl64 flock fsync fdatasync ftruncate "
-     "ftruncate64 getdents getdents64 readdir fchdir fchmod fchown fchown32 fstatfs fstatfs64 pread64 pwrite64 "
-     "readv writev preadv pwritev preadv2 pwritev2 accept accept4 listen getsockname getpeername recvfrom "
-     "sendmsg recvmsg sendmmsg recvmmsg shutdown setsockopt getsockopt epoll_wait epoll_pwait epoll_pwait2 "
-     "fadvise64 fadvise64_64 arm_fadvise64_64 readahead fsetxattr fgetxattr flistxattr fremovexattr syncfs "
-     "sync_file_range sync_file_range2 arm_sync_file_range fallocate timerfd_settime timerfd_settime64 "
-     "timerfd_gettime timerfd_gettime64 inotify_rm_watch signalfd signalfd4 vmsplice dup "
-     "pidfd_send_signal pidfd_getfd process_madvise io_uring_enter io_uring_register recv send", "f"),
-    ("ioctl", "fr"),
-    ("connect bind", "fa"),
-    ("sendto", "f___a"),
-    ("epoll_ctl", "f_f"),
-    ("dup2 dup3 sendfile sendfile64 tee", "ff"),
-    ("splice copy_file_range", "f_f"),
-    ("mmap mmap2", "____f"),
-    ("openat openat2 mkdirat mknodat fchownat futimesat newfstatat fstatat64 unlinkat readlinkat fchmodat "
-     "fchmodat2 faccessat faccessat2 utimensat utimensat_time64 name_to_handle_at statx open_tree fspick "
-     "mount_setattr inotify_add_watch getxattrat setxattrat listxattrat removexattrat file_getattr "
-     "file_setattr", "fs"),
-    ("renameat renameat2 linkat move_mount", "fsfs"),
-    ("symlinkat", "sfs"),
-    ("execveat", "fsv"),
-    ("fanotify_mark", "f__fs"),
-    ("open creat stat lstat stat64 lstat64 oldstat oldlstat access readlink chdir mkdir rmdir unlink chmod "
-     "chown chown32 lchown lchown32 truncate truncate64 statfs statfs64 utime utimes mknod chroot getxattr "
-     "lgetxattr setxattr lsetxattr listxattr llistxattr removexattr lremovexattr swapon swapoff acct uselib "
-     "umount umount2 memfd_create mq_open mq_unlink", "s"),
-    ("execve", "sv"),
-    ("rename link symlink pivot_root", "ss"),
-    ("mount", "sss"),
-):
-    for _n in _names.split():
-        _ARGS[_n] = _kinds
-
-# What the return value is: an fd (printed with its path), an address (hex), or a plain number.
-_R_NUM, _R_FD, _R_HEX, _R_PEER = 0, 1, 2, 3
-_RESULT = {n: _R_FD for n in (
-    "open openat openat2 creat dup dup2 dup3 socket epoll_create epoll_create1 eventfd eventfd2 signalfd "
-    "signalfd4 timerfd_create inotify_init inotify_init1 memfd_create memfd_secret pidfd_open pidfd_getfd "
-    "perf_event_open fanotify_init userfaultfd io_uring_setup open_tree fsopen fsmount fspick "
-    "open_by_handle_at landlock_create_ruleset").split()}
-_RESULT.update({n: _R_HEX for n in ("mmap", "mmap2", "old_mmap", "brk", "mremap", "shmat")})
-_RESULT.update({"accept": _R_PEER, "accept4": _R_PEER})
-_F_DUPFD = (0, 1030)                        # fcntl commands that return a new fd
 _EXITS = ("exit", "exit_group")             # never return: "= ?" when the task ends
 _SPI_CALLS = frozenset(("ioctl", "write", "epoll_ctl"))   # what an emulated spidev and its GPIO tree look at
 _EPOLL_CTL_ADD, _EPOLL_CTL_DEL = 1, 2
 
-# kernel-internal restart codes strace shows as "= ? ERESTARTSYS (…)"
-_PRINTABLE = {c: chr(c) for c in range(0x20, 0x7F)}
-_ESCAPES = {i: _PRINTABLE.get(i, f"\\x{i:02x}") for i in range(256)}
-_ESCAPES.update({ord('"'): '\\"', ord("\\"): "\\\\", 9: "\\t", 10: "\\n", 13: "\\r", 11: "\\v", 12: "\\f"})
-_HEXBYTES = [f"\\x{i:02x}" for i in range(256)]
-_STRSIZE = 32                               # strace's default -s: argv strings are cut there
-_MAXARGS = 32
-
-
-def _quote(b: bytes) -> str:
-    """Bytes as a strace string literal (the parser's ``unquote`` reverses it)."""
-    if b.isascii():
-        s = b.decode("ascii")
-        if s.isprintable() and '"' not in s and "\\" not in s:
-            return '"' + s + '"'
-    return '"' + "".join([_ESCAPES[c] for c in b]) + '"'
-
-
-def _signame(sig: int) -> str:
-    """strace's names: SIGCHLD …, SIGRTMIN, SIGRT_1 … (counted from the kernel's 32, not glibc's SIGRTMIN)."""
-    try:
-        return signal.Signals(sig).name
-    except ValueError:
-        return "SIGRTMIN" if sig == 32 else f"SIGRT_{sig - 32}" if 32 < sig <= 64 else str(sig)
-
-
-def _errtext(code: int) -> str:
-    """A failed call's result as strace prints it (its errno names: profiler/kernel/errnos.py)."""
-    name = errno_name(code)
-    restart = restart_text(code)
-    if restart is not None:
-        return f"? {name} ({restart})"
-    if name.startswith("errno "):
-        return f"-1 ({name})"
-    return f"-1 {name} ({os.strerror(code)})"
-
-
-def _nargs(arch: str, name: str) -> int:
-    macro = syscalls.syscall_info(arch, name).macro or ""
-    return int(macro[-1]) if macro[-1:].isdigit() else 6
-
-
-def _peer(tid: int, proto: str, inode: str) -> str | None:
-    """``TCP:[127.0.0.1:1337->127.0.0.1:45678]`` for an accepted socket, from the tracee's /proc/net;
-    ``UNIX-STREAM:[inode,"/path"]`` for a unix one (strace names the peer's inode too; /proc/net/unix has not)."""
-    if proto.startswith("UNIX"):
-        try:
-            with open(f"/proc/{tid}/net/unix") as f:
-                next(f)
-                for line in f:
-                    fields = line.split(maxsplit=7)
-                    if len(fields) > 6 and fields[6] == inode:
-                        path = fields[7].strip() if len(fields) > 7 else ""
-                        return f'{proto}:[{inode},"{path}"]' if path else None
-        except (OSError, StopIteration):
-            pass
-        return None
-    table = {"TCP": "tcp", "TCPv6": "tcp6", "UDP": "udp", "UDPv6": "udp6"}.get(proto)
-    if table is None:
-        return None
-    try:
-        with open(f"/proc/{tid}/net/{table}") as f:
-            next(f)
-            for line in f:
-                fields = line.split()
-                if len(fields) > 9 and fields[9] == inode:
-                    return f"{proto}:[{_netaddr(fields[1])}->{_netaddr(fields[2])}]"
-    except (OSError, StopIteration):
-        pass
-    return None
-
-
-def _netaddr(text: str) -> str:
-    import ipaddress
-    host, port = text.split(":")
-    raw = bytes.fromhex(host)
-    # /proc/net prints each 32-bit word in host order
-    raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
-    ip = ipaddress.ip_address(raw)
-    return f"[{ip}]:{int(port, 16)}" if ip.version == 6 else f"{ip}:{int(port, 16)}"
 
 
 class _Memory:
@@ -255,7 +126,7 @@ class _Memory:
         return self.tracer._write_mem(self.tid, addr, data)
 
 
-class _Tracer:
+class _Tracer(TraceeText):
     """The event loop of the tracer process: one blocking waitpid for every tracee, one log line per call."""
 
     def __init__(self, log, root: int, inject: list | None = None, set_info: bool = False, spi=None):
@@ -543,218 +414,7 @@ class _Tracer:
         self.specs[(arch_code, nr)] = spec
         return spec
 
-    def _args(self, tid: int, kinds: str, args: list[int], arch_code: int) -> str:
-        out = []
-        for i, k in enumerate(kinds):
-            v = args[i]
-            if k == "_":
-                out.append(hex(v))
-            elif k == "f":
-                out.append(self._fd(tid, v))
-            elif k == "s":
-                out.append(self._path(tid, v))
-            elif k == "r":
-                out.append(hex(v & 0xFFFFFFFF))
-            elif k == "a":
-                out.append(self._sockaddr(tid, v, args[i + 1] if i + 1 < len(args) else 0))
-            elif k == "v":
-                out.append(self._argv(tid, v, 8 if arch_code & 0x80000000 else 4))
-        return ", ".join(out)
-
-    def _targets(self, tid: int, kinds: str | None, args: list[int]) -> list[str]:
-        """What a call acts on, for an injection rule's path or fd class (as profiler.faults.call_target
-        reads it from the log): the path behind its fd argument, else its path argument (as given, and
-        made absolute against the cwd or dirfd)."""
-        if not kinds:
-            return []
-        if kinds[0] == "f" and kinds[1:2] != "s":
-            text = self._fd(tid, args[0])
-            k = text.find("<")
-            return [strip_dev(text[k + 1:-1])[0]] if k > 0 else []
-        j = kinds.find("s", 0, 2)
-        if j < 0:
-            return []
-        s = self._cstr(tid, args[j], 4096)
-        if s is None:
-            return []
-        raw = os.fsdecode(s[0])
-        out = [raw]
-        if not raw.startswith("/"):
-            base = self._fd(tid, args[0]) if j == 1 else self._fd(tid, 0xFFFFFF9C)
-            k = base.find("<")
-            if k >= 0:
-                out.append(os.path.normpath(os.path.join(strip_dev(base[k + 1:-1])[0], raw)))
-        return out
-
-    def _fd(self, tid: int, v: int) -> str:
-        fd = v & 0xFFFFFFFF
-        if fd & 0x80000000:
-            fd -= 0x100000000
-        if fd >= 0:
-            link = f"/proc/{tid}/fd/{fd}"
-            try:
-                return f"{fd}<{self._label(link, os.readlink(link))}>"
-            except OSError:
-                return str(fd)
-        if fd == -100:                               # AT_FDCWD: strace -yy shows the cwd
-            try:
-                return f"-100<{os.readlink(f'/proc/{tid}/cwd')}>"
-            except OSError:
-                pass
-        return str(fd)
-
-    @staticmethod
-    def _label(link: str, target: str) -> str:
-        """What strace -yy prints for the file behind ``link`` (a /proc/PID/fd/N), given its readlink."""
-        if target.startswith("/dev/"):
-            try:
-                st = os.stat(link)
-            except OSError:
-                return target
-            if stat.S_ISCHR(st.st_mode):
-                return f"{target}<char {os.major(st.st_rdev)}:{os.minor(st.st_rdev)}>"
-            if stat.S_ISBLK(st.st_mode):
-                return f"{target}<block {os.major(st.st_rdev)}:{os.minor(st.st_rdev)}>"
-        elif target.startswith("socket:["):
-            try:
-                proto = os.getxattr(link, "system.sockprotoname").rstrip(b"\0").decode()
-                return f"{proto}:{target[7:]}"
-            except OSError:
-                pass
-        return target
-
-    def _result(self, tid: int, kind: int, rval: int) -> str:
-        if kind == _R_HEX:
-            return hex(rval & 0xFFFFFFFFFFFFFFFF)
-        link = f"/proc/{tid}/fd/{rval}"
-        try:
-            target = os.readlink(link)
-        except OSError:
-            return str(rval)
-        label = self._label(link, target)
-        if kind == _R_PEER and label != target:
-            proto, _, rest = label.partition(":[")
-            label = _peer(tid, proto, rest[:-1]) or label
-        return f"{rval}<{label}>"
-
-    # ---- tracee memory -----------------------------------------------------------------------
-
-    def _memfd(self, tid: int) -> int:
-        fd = self.mem.get(tid)
-        if fd is None:
-            fd = self.mem[tid] = os.open(f"/proc/{tid}/mem", os.O_RDWR | os.O_CLOEXEC)
-        return fd
-
-    def _close_mem(self, tid: int) -> None:
-        fd = self.mem.pop(tid, None)
-        if fd is not None:
-            os.close(fd)
-
-    def _read(self, tid: int, addr: int, size: int) -> bytes:
-        try:
-            return os.pread(self._memfd(tid), size, addr)
-        except (OSError, OverflowError):
-            return b""
-
-    def _write_mem(self, tid: int, addr: int, data: bytes) -> bool:
-        try:
-            return os.pwrite(self._memfd(tid), data, addr) == len(data)
-        except (OSError, OverflowError):
-            return False
-
-    def _cstr(self, tid: int, addr: int, limit: int) -> tuple[bytes, bool] | None:
-        """The NUL-terminated string at ``addr`` (at most ``limit`` bytes) and whether it was cut."""
-        out = b""
-        try:
-            fd = self._memfd(tid)
-            while len(out) < limit:
-                chunk = os.pread(fd, min(4096 - (addr & 4095), limit + 1 - len(out)), addr)
-                if not chunk:
-                    break
-                k = chunk.find(b"\0")
-                if k >= 0:
-                    return out + chunk[:k], False
-                out += chunk
-                addr += len(chunk)
-        except (OSError, OverflowError):
-            if not out:
-                return None
-        return out[:limit], True
-
-    def _path(self, tid: int, addr: int) -> str:
-        if not addr:
-            return "NULL"
-        s = self._cstr(tid, addr, 4096)
-        if s is None:
-            return hex(addr)
-        return _quote(s[0]) + ("..." if s[1] else "")
-
-    def _argv(self, tid: int, addr: int, word: int) -> str:
-        if not addr:
-            return "NULL"
-        raw = self._read(tid, addr, word * (_MAXARGS + 1))
-        out = []
-        for i in range(0, len(raw) - word + 1, word):
-            p = int.from_bytes(raw[i:i + word], "little")
-            if not p:
-                return "[" + ", ".join(out) + "]"
-            if len(out) == _MAXARGS:
-                break
-            s = self._cstr(tid, p, _STRSIZE)
-            out.append(hex(p) if s is None else _quote(s[0]) + ("..." if s[1] else ""))
-        if not out and not raw:
-            return hex(addr)
-        return "[" + ", ".join(out) + ", ...]"
-
-    def _sockaddr(self, tid: int, addr: int, length: int) -> str:
-        """strace's raw (-X raw) form of a sockaddr, which ``strace_text.sockaddr`` reads."""
-        if not addr:
-            return "NULL"
-        length = min(length & 0xFFFFFFFF, 128)
-        data = self._read(tid, addr, length) if length >= 2 else b""
-        if len(data) < 2:
-            return hex(addr)
-        family = int.from_bytes(data[:2], "little")
-        if family == 1:                              # AF_UNIX
-            path = data[2:]
-            if not path:
-                return "{sa_family=0x1}"
-            if path[0] == 0:
-                return "{sa_family=0x1, sun_path=@" + _quote(path[1:].rstrip(b"\0")) + "}"
-            return "{sa_family=0x1, sun_path=" + _quote(path.split(b"\0", 1)[0]) + "}"
-        if family == 2 and len(data) >= 8:           # AF_INET
-            return ('{sa_family=0x2, sin_port="' + "".join(_HEXBYTES[c] for c in data[2:4])
-                    + '", sin_addr="' + "".join(_HEXBYTES[c] for c in data[4:8]) + '"}')
-        if family == 10 and len(data) >= 24:         # AF_INET6
-            scope = int.from_bytes(data[24:28], "little") if len(data) >= 28 else 0
-            return ('{sa_family=0xa, sin6_port="' + "".join(_HEXBYTES[c] for c in data[2:4])
-                    + '", sin6_flowinfo="' + "".join(_HEXBYTES[c] for c in data[4:8])
-                    + '", sin6_addr="' + "".join(_HEXBYTES[c] for c in data[8:24])
-                    + f'", sin6_scope_id={scope}}}')
-        if family == 16 and len(data) >= 12:         # AF_NETLINK
-            pid, groups = struct.unpack_from("<II", data, 4)
-            return f"{{sa_family=0x10, nl_pid={pid}, nl_groups={groups:08x}}}"
-        return f'{{sa_family={family:#x}, sa_data="' + "".join(_HEXBYTES[c] for c in data[2:]) + '"}'
-
-
 # ---- fault injection ---------------------------------------------------------------------------
-
-_WHEN = re.compile(r"(\d+)(?:\.\.(\d+))?(\+(\d*))?")
-
-
-def _when(expr: str | None):
-    """strace's when=first[..last][+[step]] as a test on the invocation number (counted from 1)."""
-    if expr is None:
-        return lambda n: True
-    m = _WHEN.fullmatch(str(expr).strip())
-    if m is None:
-        raise KprofError(f"inject: when={expr!r} is not first[..last][+[step]] (e.g. 3, 3+, 2+2, 1..5)")
-    first, last = int(m.group(1)), int(m.group(2)) if m.group(2) else None
-    if m.group(3) is None and last is None:
-        return lambda n: n == first
-    step = int(m.group(4)) if m.group(4) else 1
-    return lambda n: n >= first and (last is None or n <= last) and (n - first) % step == 0
-
 
 class _Act:
     """What to do to one call: replace its result (skipping the call), hold the tracee before or after it."""
@@ -767,12 +427,12 @@ class _Act:
 
 
 class _Injections:
-    """profiler.faults rules, applied at syscall entry as strace's -e inject= does (error=, retval=,
+    """profiler.inject rules, applied at syscall entry as strace's -e inject= does (error=, retval=,
     delay_enter=, delay_exit=, when= counted per syscall and per tracee), plus what strace cannot do:
     a restriction to a path (glob) or an fd class, checked against the call's fd or path argument."""
 
     def __init__(self, rules: list, use_set_info: bool):
-        from profiler.faults import _delay_us
+        from profiler.inject import delay_us, when_test
         self.use_set_info = use_set_info
         self.by_name: dict[str, list] = {}
         self.counts: dict[tuple, int] = {}
@@ -788,12 +448,12 @@ class _Injections:
             elif r.retval is not None:
                 retval = int(r.retval)
                 is_error = -4095 <= retval <= -1
-            enter = _delay_us(r.delay_enter, where) / 1e6 if r.delay_enter is not None else 0.0
-            leave = _delay_us(r.delay_exit, where) / 1e6 if r.delay_exit is not None else 0.0
+            enter = delay_us(r.delay_enter, where) / 1e6 if r.delay_enter is not None else 0.0
+            leave = delay_us(r.delay_exit, where) / 1e6 if r.delay_exit is not None else 0.0
             self.delays = self.delays or bool(enter or leave)
             act = _Act(retval, is_error, enter, leave)
             for name in r.syscalls:
-                self.by_name.setdefault(name, []).append((i, r, _when(r.when), act))
+                self.by_name.setdefault(name, []).append((i, r, when_test(r.when), act))
 
     @property
     def skips(self) -> bool:
@@ -1005,7 +665,7 @@ def record_ptrace(argv: list[str], log_path: str, *, cwd: str, env: dict, timeou
 
     The contract of ``record_strace``: the log (strace's text format, no -C summary) is followed while
     it grows and its complete lines are handed to ``consume``; ``returncode`` is the command's exit
-    status (128+N when a signal N killed it). ``inject`` holds fault rules (profiler.faults.Rule), applied
+    status (128+N when a signal N killed it). ``inject`` holds fault rules (profiler.inject.Rule), applied
     by the tracer, path- and fd-class-restricted ones included. ``spi`` (a profiler.pump.spi.SpiDevice)
     serves the ioctls on its placeholder node; what it served (``SpiDevice.report()``, made in the tracer
     process) is ``outcome.device``. Raises KprofError when ptrace is not permitted.

@@ -12,31 +12,15 @@ its counts against.
 """
 from __future__ import annotations
 
-import os
-import select
 import shutil
-import signal
 import subprocess
-import time
-from dataclasses import dataclass
 
 from profiler.errors import KprofError
+from profiler.inject import strace_options
 from profiler.parse.strace_text import is_strace_message
+from profiler.record.core import TraceOutcome, supervise
 
 STRACE_OPTIONS = ["-f", "-yy", "-ttt", "-T", "-X", "raw", "-C"]
-_GRACE = 10.0  # seconds strace gets to write its summary after its tracees are gone
-
-
-@dataclass
-class TraceOutcome:
-    returncode: int | None          # strace's exit status (it mirrors the command's)
-    wall: float                     # seconds from start to strace's exit
-    timed_out: bool = False
-    interrupted: bool = False
-    strace_messages: list[str] | None = None
-    device: dict | None = None      # what an emulated device served at the syscall boundary (ptrace backend)
-    signal: int | None = None       # what interrupted it: SIGINT (Ctrl-C), SIGTERM or SIGHUP
-    left_running: list[str] | None = None   # what was still running when the root process exited (killed)
 
 
 def strace_path() -> str:
@@ -45,67 +29,6 @@ def strace_path() -> str:
         raise KprofError("strace is not installed (or not on PATH): install it with "
                          "'apt-get install strace', or run ./setup.sh")
     return path
-
-
-def processes():
-    """(pid, state, ppid) of every process in /proc, e.g. (412, b"S", 1)."""
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        # the comm field may hold spaces and parens: the state and ppid follow the last ')'
-        fields = stat[stat.rfind(b")") + 2:].split()
-        yield int(entry), fields[0], int(fields[1])
-
-
-def descendants(root: int) -> list[int]:
-    """Every live process below ``root`` (from /proc; children may have left its process group)."""
-    children: dict[int, list[int]] = {}
-    for pid, state, ppid in processes():
-        if state != b"Z":  # a zombie is already dead, waiting for its parent to reap it
-            children.setdefault(ppid, []).append(pid)
-    out, todo = [], [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
-def kill_tree(root: int, spare: int | None = None) -> None:
-    """SIGKILL everything below ``root`` except ``spare`` (which keeps running) until nothing is left."""
-    for _ in range(50):
-        pids = [p for p in descendants(root) if p != spare]
-        if not pids:
-            return
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        time.sleep(0.02)
-
-
-def become_subreaper() -> None:
-    """Daemonising tracees (double fork) are re-parented to us, not to init, so we can find and reap them."""
-    from profiler.libc import libc
-    libc().prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-
-
-def reap_orphans() -> None:
-    """Kill and reap what the traced command left behind (processes it daemonised, now our children)."""
-    kill_tree(os.getpid())
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
 
 
 def _strace_messages(stderr_path: str) -> list[str]:
@@ -132,17 +55,15 @@ def record_strace(argv: list[str], log_path: str, *, cwd: str, env: dict, timeou
                   stop_at_root: bool = False) -> TraceOutcome:
     """Run ``argv`` under strace; on timeout or Ctrl-C kill the traced tree and keep the partial log.
 
-    ``inject`` holds fault rules (profiler.faults.Rule) applied through strace's -e inject=.
+    ``inject`` holds fault rules (profiler.inject.Rule) applied through strace's -e inject=.
     While strace writes the log, its complete lines are handed to ``consume``
     (a callable taking a list of lines) as they appear, so the analysis runs on
     the other core during the recording instead of after it.
 
     strace runs in its own session, and Ctrl-C only sets a flag here: kprof then
     kills the tracees (not strace), so strace still ends the log and writes its
-    summary; a second Ctrl-C changes nothing.
+    summary; a second Ctrl-C changes nothing (see record.core.supervise).
     """
-    from profiler.faults import strace_options
-
     cmd = [strace_path(), *STRACE_OPTIONS, *strace_options(list(inject)), "-o", log_path, "--", *argv]
     outcome = TraceOutcome(returncode=None, wall=0.0)
 
@@ -155,177 +76,3 @@ def record_strace(argv: list[str], log_path: str, *, cwd: str, env: dict, timeou
     outcome.returncode = proc.returncode
     outcome.strace_messages = _strace_messages(stderr_path)
     return outcome
-
-
-def supervise(start, log_path: str, timeout: float, outcome: TraceOutcome, consume, stop_at_root: bool = False):
-    """Start a tracer (``start()`` returns a Popen-like object) and follow its log until it ends.
-
-    Ctrl-C, SIGTERM and SIGHUP only set a flag here (the traced tree is then killed, the tracer finishes
-    the log), the deadline is enforced, and whatever happens nothing is left running (we are the subreaper
-    of the traced tree). With ``stop_at_root``, the run ends when the command's own process exits: what
-    it left running is named in ``outcome.left_running`` and killed, so a daemonising command does not
-    cost the whole timeout. The signal handlers are restored, unless a signal came: then kprof is
-    stopping, and later signals are only noted while it writes its files. Sets ``outcome.wall``; returns
-    the tracer.
-    """
-    from profiler import signals
-
-    become_subreaper()
-    interrupted = []
-    previous = signals.watch(interrupted)
-    started = time.monotonic()
-    proc = None
-    try:
-        proc = start()
-        follow_log(proc, log_path, started + timeout, outcome, interrupted, consume or (lambda lines: None),
-                   RootWatch(proc.pid, from_log=isinstance(proc, subprocess.Popen)) if stop_at_root else None)
-    finally:
-        if proc is not None and proc.returncode is None:  # an exception in consume: leave nothing behind
-            kill_tree(proc.pid)
-            proc.kill()
-            proc.wait()
-        reap_orphans()
-        if interrupted:  # also one that came after the tracer ended: kprof still stops with its code
-            outcome.interrupted, outcome.signal = True, outcome.signal or interrupted[0]
-            signals.defer()
-        else:
-            signals.restore(previous)
-        outcome.wall = time.monotonic() - started
-    return proc
-
-
-class RootWatch:
-    """Whether the traced command's own process has exited. Its pid: with strace, the first pid in the log
-    (its execve; strace writes the log at once, and its own probe children come first among its children);
-    with kprof's ptrace tracer, whose log is buffered, its traced child, looked for right after it starts
-    (it holds the command stopped before exec, so it cannot be missed; later, a daemon re-parented to the
-    tracer could be taken for it)."""
-
-    def __init__(self, tracer: int, from_log: bool):
-        self.tracer = tracer
-        self.from_log = from_log
-        self.root: int | None = None
-        self.next_check = 0.0
-
-    def find(self, proc, wait: float = 5.0) -> None:
-        end = time.monotonic() + wait if not self.from_log else 0
-        while self.root is None and time.monotonic() < end and proc.poll() is None:
-            try:
-                with open(f"/proc/{self.tracer}/task/{self.tracer}/children") as f:
-                    kids = [int(k) for k in f.read().split()]
-            except (OSError, ValueError):
-                kids = []
-            traced = [k for k in kids if _tracer_of(k) == self.tracer]  # not a helper the tracer ran itself
-            self.root = min(traced) if traced else None
-            time.sleep(0.001)
-
-    def first_line(self, line: str) -> None:
-        head = line.split(None, 1)[0] if line.strip() else ""
-        if self.root is None and head.isdigit():
-            self.root = int(head)
-
-    def exited(self, now: float) -> bool:
-        if self.root is None or now < self.next_check:
-            return False
-        self.next_check = now + 0.05
-        try:
-            with open(f"/proc/{self.root}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            return True
-        return stat[stat.rfind(b")") + 2:].split()[0] in (b"Z", b"X")
-
-
-def _tracer_of(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("TracerPid:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-def _describe(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            argv = f.read().rstrip(b"\0").split(b"\0")
-    except OSError:
-        return f"pid {pid}"
-    return f"pid {pid} ({' '.join(a.decode(errors='replace') for a in argv)[:120]})"
-
-
-class _ExitWait:
-    """Waits up to a timeout, woken early when the process exits: a pidfd (Linux 5.3+) polled with the
-    timeout, so the end of the trace is seen at once rather than at the next 10 ms tick; a plain sleep
-    where there is no pidfd."""
-
-    def __init__(self, pid: int):
-        try:
-            self.fd = os.pidfd_open(pid)
-        except (AttributeError, OSError):
-            self.fd = None
-
-    def wait(self, seconds: float) -> None:
-        if self.fd is None:
-            time.sleep(seconds)
-        else:
-            select.select([self.fd], [], [], seconds)
-
-    def close(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
-
-
-def follow_log(proc, log_path: str, deadline: float, outcome: TraceOutcome, interrupted: list, consume,
-               root: RootWatch | None = None) -> None:
-    """Follow the growing log until strace exits; enforce the deadline, Ctrl-C and (``root``) the end of the
-    command's own process on the way."""
-    exit_wait = _ExitWait(proc.pid)
-    try:
-        _follow(proc, log_path, deadline, outcome, interrupted, consume, root, exit_wait)
-    finally:
-        exit_wait.close()
-
-
-def _follow(proc, log_path: str, deadline: float, outcome: TraceOutcome, interrupted: list, consume,
-            root: RootWatch | None, exit_wait: _ExitWait) -> None:
-    log = None
-    partial = ""
-    killed_at = None
-    if root is not None:
-        root.find(proc)
-    while True:
-        if log is None and os.path.exists(log_path):
-            log = open(log_path, encoding="utf-8", errors="surrogateescape")
-        chunk = log.read(1 << 16) if log is not None else ""
-        if chunk:
-            lines = (partial + chunk).split("\n")
-            partial = lines.pop()
-            if root is not None and root.root is None and lines:
-                root.first_line(lines[0])
-            consume(lines)
-            continue
-        if proc.poll() is not None:
-            break
-        now = time.monotonic()
-        if root is not None and killed_at is None and outcome.left_running is None and root.exited(now):
-            left = [p for p in descendants(os.getpid()) if p != proc.pid]
-            outcome.left_running = [_describe(p) for p in left]
-            if left:
-                kill_tree(os.getpid(), spare=proc.pid)
-        if killed_at is None and (interrupted or now > deadline):
-            outcome.interrupted, outcome.timed_out = bool(interrupted), not interrupted
-            outcome.signal = interrupted[0] if interrupted else None
-            kill_tree(os.getpid(), spare=proc.pid)
-            killed_at = now
-        elif killed_at is not None and now > killed_at + _GRACE:
-            proc.kill()  # strace itself is stuck: the log ends where it ends
-        exit_wait.wait(0.01)
-    if log is not None:
-        rest = partial + log.read()
-        log.close()
-        if rest:
-            consume(rest.split("\n"))

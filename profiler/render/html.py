@@ -1,44 +1,24 @@
-"""One self-contained HTML file: no scripts, fonts, styles or images from anywhere else.
+"""One self-contained HTML file: no scripts, fonts, styles or images from anywhere else (the style sheet and
+the sorting script, html_resources/report.css and report.js, are copied into the page).
 
 Charts are inline SVG; tables sort when a header is clicked (a few lines of inline script); the page
 prints cleanly (no sticky headers, no colours needed to read it).
 """
 from __future__ import annotations
 
+import functools
 import html
+from importlib import resources
+
+from profiler.render.base import Renderer
 
 _PALETTE = ["#3465a4", "#f57900", "#4e9a06", "#75507b", "#c4a000", "#cc0000", "#06989a", "#8f5902"]
 
-_CSS = """
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:2em auto;max-width:1200px;padding:0 1em;color:#222}
-h1{font-size:1.6em;margin-bottom:.3em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ccc;padding-bottom:.2em}
-dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.2em 1em}dl.facts dt{font-weight:600}dl.facts dd{margin:0}
-.warning{background:#fff4e5;border-left:4px solid #f57900;padding:.4em .8em;margin:.4em 0}
-table{border-collapse:collapse;width:100%;font-size:13px}th,td{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top}
-th{background:#f3f3f3;cursor:pointer;user-select:none}th[aria-sort=ascending]::after{content:" ▲"}th[aria-sort=descending]::after{content:" ▼"}
-td.num{text-align:right;font-variant-numeric:tabular-nums}tr.new td{background:#e6f4ea}tr.vanished td{background:#fdecea}
-tr.count td{background:#fff8e1}tr.failed td{background:#fdecea;font-weight:600}.note{color:#555;font-style:italic}
-svg text{font:12px system-ui,sans-serif}.legend span{display:inline-block;margin-right:1.2em}
-.legend i{display:inline-block;width:.9em;height:.9em;margin-right:.3em;vertical-align:-.1em}
-@media print{body{margin:0;max-width:none}th{cursor:auto;background:#eee}h2{page-break-after:avoid}tr{page-break-inside:avoid}}
-"""
 
-_JS = """
-document.querySelectorAll("table.sortable th").forEach(function (th, _) {
-  th.addEventListener("click", function () {
-    var table = th.closest("table"), body = table.tBodies[0], col = Array.prototype.indexOf.call(th.parentNode.children, th);
-    var dir = th.getAttribute("aria-sort") === "ascending" ? "descending" : "ascending";
-    table.querySelectorAll("th").forEach(function (h) { h.removeAttribute("aria-sort"); });
-    th.setAttribute("aria-sort", dir);
-    var rows = Array.prototype.slice.call(body.rows);
-    var key = function (r) { var t = r.cells[col].textContent.trim(); var n = parseFloat(t.replace(/,/g, ""));
-                             return isNaN(n) || !/^-?[\\d.,]+$/.test(t) ? t.toLowerCase() : n; };
-    rows.sort(function (a, b) { var x = key(a), y = key(b); var c = (typeof x === typeof y) ? (x < y ? -1 : x > y ? 1 : 0)
-                                : (typeof x === "number" ? -1 : 1); return dir === "ascending" ? c : -c; });
-    rows.forEach(function (r) { body.appendChild(r); });
-  });
-});
-"""
+@functools.cache
+def resource(name: str) -> str:
+    """A file of html_resources/ (package data: an installed kprof has it too)."""
+    return (resources.files("profiler.render") / "html_resources" / name).read_text(encoding="utf-8")
 
 
 def _e(value) -> str:
@@ -87,7 +67,7 @@ def bar_chart(title: str, series: dict[str, dict[str, float]]) -> str:
 
 def render_html(report) -> str:
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             f"<title>{_e(report.title)}</title><style>{_CSS}</style></head><body>", f"<h1>{_e(report.title)}</h1>"]
+             f"<title>{_e(report.title)}</title><style>{resource('report.css')}</style></head><body>", f"<h1>{_e(report.title)}</h1>"]
     if report.facts:
         parts.append('<dl class="facts">' + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in report.facts)
                      + "</dl>")
@@ -110,5 +90,13 @@ def render_html(report) -> str:
             parts.append(f'<p class="note">{_e(s.note)}</p>')
         if s.code:
             parts.append(f'<details><summary>{_e(s.code_lang or "source")}</summary><pre>{_e(s.code)}</pre></details>')
-    parts.append(f"<script>{_JS}</script></body></html>")
+    parts.append(f"<script>{resource('report.js')}</script></body></html>")
     return "\n".join(parts) + "\n"
+
+
+class HtmlRenderer(Renderer):
+    name = "html"
+    output_file_extension = "html"
+
+    def render(self, report) -> str:
+        return render_html(report)

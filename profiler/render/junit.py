@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from profiler.render.base import Renderer
+
 
 def junit_xml(results: list[tuple[str, object]], title: str = "kprof check") -> str:
     """``results``: (scenario name, its profiler.compare.Diff)."""
@@ -44,3 +46,12 @@ def junit_xml(results: list[tuple[str, object]], title: str = "kprof check") -> 
     suites.attrib.update({k: str(v) for k, v in totals.items() if k != "time"}, time=f"{totals['time']:.3f}")
     ET.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+
+
+class JUnitRenderer(Renderer):
+    """A comparison report (profiler.render.model.DiffReport) as JUnit XML: its diffs, not its sections."""
+    name = "junit"
+    output_file_extension = "xml"
+
+    def render(self, report) -> str:
+        return junit_xml(report.diffs, report.title)
