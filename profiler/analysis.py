@@ -41,7 +41,7 @@ class StraceAnalysis:
         self._done: list[tuple[str, StraceLogParser]] = []   # -ff: the files already read
 
     def _new_parser(self, pid: int) -> StraceLogParser:
-        return StraceLogParser(lambda n: syscalls.canonical_name(self.arch, n), pid=pid)
+        return StraceLogParser(lambda n: syscalls.canonical_name(self.arch, n), pid=pid, arch=self.arch)
 
     def next_file(self, name: str, pid: int) -> "StraceAnalysis":
         """The next file of a -ff run (one file per process, no pid on its lines: ``pid`` is from its name)."""

@@ -14,11 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from profiler.events import ProcessEvent, SyscallEvent
-from profiler.footprint import strip_dev
 from profiler.kernel import syscalls
-from profiler.parse.strace_log import StraceLogParser, split_args
-from profiler.kernel.ioctls import decode_ioctl, request_from_arg
-from profiler.strace_text import unquote
+from profiler.kernel.ioctls import decode_ioctl
+from profiler.parse.strace_log import StraceLogParser
 
 
 def normal_variant(scenario):
@@ -34,16 +32,11 @@ def has_faults(scenario) -> bool:
 
 def call_target(ev: SyscallEvent) -> str | None:
     """The object a call acts on: the path behind its fd, or its path argument (openat's file)."""
-    if ev.fd_path:
-        return strip_dev(ev.fd_path)[0]
-    if ev.result_path and ev.name in ("open", "openat", "openat2", "creat"):
-        return strip_dev(ev.result_path)[0]
-    args = split_args(ev.args)
-    for a in args[:2]:
-        s = unquote(a)
-        if s is not None:
-            return s
-    return None
+    if ev.fd is not None and ev.fd.text:
+        return ev.fd.path
+    if ev.result_fd is not None and ev.result_fd.text and ev.name in ("open", "openat", "openat2", "creat"):
+        return ev.result_fd.path
+    return ev.path
 
 
 # ---- sequence view ---------------------------------------------------------------------------------
@@ -82,14 +75,13 @@ def read_sequences(log: Path, arch: str) -> dict[int, ProcessSequence]:
     The threads of a process (clone with CLONE_THREAD: a Go program's calls move between 5-8 of them) make
     one sequence, under the process's pid.
     """
-    parser = StraceLogParser(lambda n: syscalls.canonical_name(arch, n))
+    parser = StraceLogParser(lambda n: syscalls.canonical_name(arch, n), arch=arch, paths=True)
     seqs: dict[int, ProcessSequence] = {}
     with open(log, encoding="utf-8", errors="surrogateescape") as f:
         events = list(parser.feed(f)) + list(parser.finish())
     leader: dict[int, int] = {}
     for ev in events:   # a thread's first calls can be logged before its clone returns: map them all first
-        if getattr(ev, "name", None) in ("clone", "clone3") and isinstance(ev.result, int) and ev.result > 0 \
-                and _clone_thread(ev.args or ""):
+        if isinstance(ev, SyscallEvent) and ev.thread and isinstance(ev.result, int) and ev.result > 0:
             leader[ev.result] = ev.pid
     for ev in events:
         pid = ev.pid
@@ -103,14 +95,13 @@ def read_sequences(log: Path, arch: str) -> dict[int, ProcessSequence]:
                 seq.end = f"killed by {ev.signal}"
             continue
         if ev.name in ("execve", "execveat") and ev.result == 0:
-            seq.exe = unquote(split_args(ev.args)[0]) if ev.args else None
+            seq.exe = ev.path
         target = call_target(ev)
         detail = ""
         if ev.name == "ioctl":
-            args = split_args(ev.args)
-            req = request_from_arg(args[1], arch) if len(args) > 1 else None
+            req = ev.request
             if req is not None:
-                detail = decode_ioctl(req, ev.fd_path, arch).name or f"{req:#x}"
+                detail = decode_ioctl(req, ev.fd.text if ev.fd is not None else None, arch).name or f"{req:#x}"
         elif ev.name in ("read", "recvfrom") and ev.result == 0:
             detail = "= 0 (nothing received)"
         last = seq.steps[-1] if seq.steps else None
@@ -120,15 +111,6 @@ def read_sequences(log: Path, arch: str) -> dict[int, ProcessSequence]:
         else:
             seq.steps.append(Step(ev.name, target, 1, ev.errno, ev.injected, detail))
     return seqs
-
-
-def _clone_thread(args: str) -> bool:
-    """clone/clone3 flags (symbolic, or raw with -X raw) include CLONE_THREAD (0x10000)."""
-    m = re.search(r"flags=([^,}]+)", args)
-    if not m:
-        return False
-    flags = m.group(1)
-    return "CLONE_THREAD" in flags or (flags.startswith("0x") and bool(int(flags, 16) & 0x10000))
 
 
 def phases(seq: ProcessSequence, targets: set[str]) -> list[tuple[str, list[Step]]]:

@@ -6,8 +6,9 @@ program and process; the kernel knowledge (subsystem, defining file, driver)
 is looked up from ``profiler.kernel`` when the footprint is shown or saved,
 never stored as the source of truth.
 
-Longer than ~600 lines: the Footprint and its one builder (every source's footprint rules) are kept in one
-module on purpose, so the rules have one home.
+The builder reads only an event's typed fields (``profiler.events``): what a recorder printed is typed by
+its parser in ``profiler.parse``. Longer than ~600 lines: the Footprint and its one builder (every source's
+footprint rules) are kept in one module on purpose, so the rules have one home.
 """
 from __future__ import annotations
 
@@ -21,10 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from profiler.errors import KprofError
-from profiler.events import ProcessEvent, SyscallEvent
+from profiler.events import Fd, ProcessEvent, SyscallEvent
 from profiler.kernel import devices, ioctls, syscalls
-from profiler.parse.strace_log import split_args
-from profiler.strace_text import parse_int, sockaddr, unquote
 
 FORMAT = "kprof-footprint"
 USE_TABLES = ("devices", "files", "network", "programs")
@@ -33,29 +32,11 @@ VERSION = 1
 # Calls that create a process: the child's pid is the return value.
 _FORKS = {"clone", "clone3", "fork", "vfork"}
 _EXECS = {"execve", "execveat"}
-_OPENS = {"open": 0, "openat": 1, "openat2": 1, "creat": 0, "open_by_handle_at": None}
+_OPENS = {"open", "openat", "openat2", "creat", "open_by_handle_at"}
 _PROC_PID = re.compile(r"/(proc/|task/)\d+(?=/|$)")
 # temporary files' random names: mktemp's template tail (shared_node.54XYisQ1C9id) and Python's tmpXXXXXXXX
 _MKTEMP = re.compile(r"^(/tmp/(?:[^/]+/)*[^/]*[._-])([A-Za-z0-9]{6,})$")
 _PYTEMP = re.compile(r"^(/tmp/(?:[^/]+/)*tmp)([a-z0-9_]{8})$")
-# an accepted connection, as strace -yy shows its fd: UNIX-STREAM:[inode->peer,"/path"], TCP:[a:p->b:q]
-_ACCEPTED_UNIX = re.compile(r'^UNIX(?:-[A-Z]+)?:\[\d+(?:->\d+)?(?:,"(.*)")?\]$')
-_ACCEPTED_INET = re.compile(r"^(TCP|UDP|TCPv6|UDPv6):\[(.+?)->(.+)\]$")
-
-
-_CLONE_FLAGS = re.compile(r"flags=([^,}]+)")
-
-
-def _clone_thread(args: str) -> bool:
-    """Did this clone/clone3 make a thread (CLONE_THREAD, 0x10000) rather than a process?"""
-    m = _CLONE_FLAGS.search(args)
-    if not m:
-        return False
-    flags = m.group(1)
-    if "CLONE_THREAD" in flags:
-        return True
-    value = parse_int(flags.split("|")[0].strip())
-    return value is not None and bool(value & 0x10000)
 
 
 def _random_tail(text: str) -> bool:
@@ -74,31 +55,14 @@ def temp_name(path: str) -> str:
     return path
 
 
-def accepted_address(fd_path: str) -> str:
-    """The key of a connection accept() returned: the listening side's address, without the run-specific
-    socket inodes or the peer's ephemeral port (UNIX-STREAM:[1->2,"/tmp/s"] → unix:/tmp/s,
-    TCP:[127.0.0.1:1337->127.0.0.1:50432] → inet:127.0.0.1:1337)."""
-    m = _ACCEPTED_UNIX.match(fd_path)
-    if m:
-        return f"unix:{m.group(1) or '(unnamed)'}"
-    m = _ACCEPTED_INET.match(fd_path)
-    if m:
-        return f"{'inet6' if m.group(1).endswith('v6') else 'inet'}:{m.group(2)}"
-    return fd_path
-_ADDRESSED = {"connect": 1, "bind": 1, "sendto": 4, "accept": None, "accept4": None}
+_ADDRESSED = {"connect", "bind", "sendto", "accept", "accept4"}
+# an ioctl's fd as the footprint keys it: its path, then the device number when shown ("/dev/pts/0<char 136:0>")
+_DEV_SUFFIX = re.compile(r"<(?:char|block) \d+:\d+>$")
 
 
-def strip_dev(path: str) -> tuple[str, str | None]:
-    """``/dev/pts/0<char 136:0>`` → (``/dev/pts/0``, ``char 136:0``); strace's escapes in the path undone
-    (``-y`` prints ``<``, ``>``, ``"`` and control characters in a path as ``\\74``, ``\\76``, ``\\"``, ``\\n``)."""
-    dev = None
-    if path.endswith(">"):
-        k = path.rfind("<")
-        if k > 0 and path[k + 1:k + 6] in ("char ", "block"):
-            path, dev = path[:k], path[k + 1:-1]
-    if "\\" in path:
-        path = unquote('"' + path + '"')
-    return path, dev
+def device_path(key: str) -> str:
+    """The path in an ioctl's fd key: ``/dev/pts/0<char 136:0>`` → ``/dev/pts/0``."""
+    return _DEV_SUFFIX.sub("", key) if key.endswith(">") else key
 
 
 @dataclass
@@ -214,7 +178,7 @@ class Footprint:
                     "device_class": info.device_class, "note": info.note,
                     "devices": [], "calls": 0, "served": 0, "errors": Counter(), "by": Counter()}
             if path:
-                row["devices"].append(strip_dev(path)[0])
+                row["devices"].append(device_path(path))
             row["calls"] += stat["calls"]
             row["served"] += sum(stat.get("served", {}).values())
             row["errors"].update(stat["errors"])
@@ -496,7 +460,7 @@ class FootprintBuilder:
         # and are moved if it turns out to be the other.
         self._compat = syscalls.COMPAT.get(self.fp.arch)
         self._held: dict[int, tuple[list, dict[str, SyscallStat]]] = {}   # id(abi cell) → (cell, name → stat)
-        self._fd_paths: dict[str, tuple] = {}  # what is behind an fd path: classified once
+        self._tracked: dict[str, bool] = {}  # per fd (its text): a device node or a device model file?
         # longest prefix first, so a workdir inside /tmp wins over /tmp
         self._aliases = sorted((path_aliases or {}).items(), key=lambda kv: -len(kv[0]))
         # a new thread or child can make calls before strace shows its parent's fork/clone returning: until
@@ -616,14 +580,12 @@ class FootprintBuilder:
         _count(stat, ev)
         if held is not None:
             _count(held, ev)
+        fd = ev.fd
         if ev.served:                  # kept apart: counted where it was served, never as kernel work
             self._exe = proc["images"][-1]["exe"] or BEFORE_EXEC
             self._pid = ev.pid
-            if ev.fd_path is not None:
-                path, dev = strip_dev(ev.fd_path)
-                cls = devices.classify_path(ev.fd_path)
-                if devices.is_device(cls) or cls.startswith("sysfs") or name == "ioctl":
-                    self._touch(fp.devices, path, ev, dev=dev, **{"class": cls})
+            if fd is not None and (name == "ioctl" or self._is_tracked(fd)):
+                self._touch(fp.devices, fd.path, ev, dev=fd.dev, **{"class": fd.device_class})
             if name == "ioctl":
                 self._ioctl(ev)
             return
@@ -632,16 +594,12 @@ class FootprintBuilder:
         self._exe = image["exe"] or BEFORE_EXEC
         self._pid = ev.pid
 
-        if ev.fd_path is not None:
-            seen = self._fd_paths.get(ev.fd_path)
-            if seen is None:
-                path, dev = strip_dev(ev.fd_path)
-                cls = devices.classify_path(ev.fd_path)
-                # device nodes and the device model's files are tracked; other fds are not
-                seen = self._fd_paths[ev.fd_path] = (path, dev, cls) if devices.is_device(cls) or \
-                    cls.startswith("sysfs") else ()
-            if seen:
-                self._touch(fp.devices, seen[0], ev, dev=seen[1], **{"class": seen[2]})
+        if fd is not None:
+            tracked = self._tracked.get(fd.text)
+            if tracked is None:
+                tracked = self._is_tracked(fd)
+            if tracked:
+                self._touch(fp.devices, fd.path, ev, dev=fd.dev, **{"class": fd.device_class})
         if name == "ioctl":
             self._ioctl(ev)
         elif name in _OPENS:
@@ -650,7 +608,7 @@ class FootprintBuilder:
             if ev.result and ev.result > 0:
                 child = self._process(ev.result)
                 child["parent"] = ev.pid
-                if _clone_thread(ev.args):
+                if ev.thread:
                     self._tgid[ev.result] = tgid
                 first = child["images"][0]
                 if first["exe"] is None:
@@ -676,56 +634,38 @@ class FootprintBuilder:
                 child["images"][0]["exe"] = exe
                 self._adopt(cpid, exe)
 
+    def _is_tracked(self, fd: Fd) -> bool:
+        """Device nodes and the device model's files are tracked; other fds are not."""
+        cls = fd.device_class
+        tracked = self._tracked[fd.text] = devices.is_device(cls) or cls.startswith("sysfs")
+        return tracked
+
     def _ioctl(self, ev: SyscallEvent) -> None:
-        request = ev.request  # given decoded by aggregated input
-        if request is None:
-            args = split_args(ev.args)
-            if len(args) < 2:
-                return
-            # -X raw logs give the number; others give strace's name for it ("TCGETS"), mapped back here
-            request = ioctls.request_from_arg(args[1], self.fp.arch)
-        if request is None:
+        if ev.request is None:   # not read (a log without -X raw naming a request kprof does not know)
             return
-        self._touch(self.fp.ioctls, (request, self._alias(ev.fd_path) if ev.fd_path else ""), ev)
+        fd = ev.fd
+        self._touch(self.fp.ioctls, (ev.request, self._alias(fd.text) if fd is not None and fd.text else ""), ev)
 
     def _open(self, ev: SyscallEvent) -> None:
-        if ev.result is not None and ev.result >= 0 and ev.result_path:
-            path = strip_dev(ev.result_path)[0]
+        fd = ev.result_fd
+        if ev.result is not None and ev.result >= 0 and fd is not None and fd.text:
+            path = fd.path
         elif ev.path is not None:
             path = ev.path
         else:
-            idx = _OPENS[ev.name]
-            args = split_args(ev.args)
-            path = unquote(args[idx]) if idx is not None and len(args) > idx else None
-            if path is None:
-                return
-            if not path.startswith("/"):
-                base = fd_dir(args[0]) if ev.name != "open" and ev.name != "creat" else None
-                path = os.path.join(base, path) if base else path
+            return
         self._touch(self.fp.files, self._alias(path), ev)
 
     def _exec(self, ev: SyscallEvent, proc: dict) -> None:
-        if ev.path is not None:
-            path = ev.path
-        else:
-            args = split_args(ev.args)
-            idx = 1 if ev.name == "execveat" else 0
-            path = unquote(args[idx]) if len(args) > idx else None
-        if path is None:
+        if ev.path is None:
             return
-        path = self._alias(path)
+        path = self._alias(ev.path)
         self._touch(self.fp.programs, path, ev)
         if ev.errno is None and ev.result == 0:
             proc["images"].append({"exe": path, "syscalls": Counter(), "abi": [None]})
 
     def _address(self, ev: SyscallEvent) -> None:
-        idx = _ADDRESSED[ev.name]
-        addr = ev.address  # given decoded by aggregated input
-        if addr is None and idx is not None:
-            args = split_args(ev.args)
-            addr = sockaddr(args[idx]) if len(args) > idx else None
-        elif addr is None and ev.result_path:  # accept: the connection is behind the returned fd
-            addr = accepted_address(ev.result_path)
+        addr = ev.address
         if not addr:
             return
         if addr.startswith("unix:"):
@@ -817,11 +757,3 @@ class FootprintBuilder:
     def root(self, pid: int | None) -> None:
         """The run's root task is known to the source (or none is): not the first task seen."""
         self.fp.root_pid = pid if pid in self.fp.processes else None
-
-
-def fd_dir(arg: str) -> str | None:
-    """The directory behind a dirfd argument (``5</tmp/x>``; AT_FDCWD ``-100</cwd>`` too)."""
-    k = arg.find("<")
-    if k > 0 and arg.endswith(">"):
-        return strip_dev(arg[k + 1:-1])[0]
-    return None

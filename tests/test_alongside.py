@@ -32,7 +32,8 @@ WHOLE = "\n".join([
 def scenario(*calls):
     b = FootprintBuilder("x86_64")
     for name, args in calls:
-        b.add(SyscallEvent(pid=10, name=name, args=args, result=0))
+        request = int(args.split(", ")[1], 16) if name == "ioctl" else None   # typed, as a parser gives it
+        b.add(SyscallEvent(pid=10, name=name, args=args, result=0, request=request))
     return b.finish()
 
 

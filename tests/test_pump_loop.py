@@ -154,14 +154,15 @@ def test_pump_temp_basal_expectation(tmp_path):
 def test_a_thread_seen_before_its_clone_returns_is_credited_to_its_parents_program():
     """strace -f can print a new thread's first calls before the parent's clone3 returns (Go's threads read the
     radio at once): those uses belong to the parent's program, not to "(before the first exec)"."""
-    from profiler.events import SyscallEvent as E
+    from profiler.events import Fd, SyscallEvent as E
     from profiler.footprint import FootprintBuilder
 
+    serial = Fd.of("/dev/serial0", "char", 136, 0)
     b = FootprintBuilder("x86_64")
-    b.add(E(100, "execve", '"/usr/bin/mdt", ["mdt"], 0x1 /* 1 vars */', result=0))
-    b.add(E(101, "read", "3</dev/serial0<char 136:0>>, \"\", 256", result=0, fd_path="/dev/serial0<char 136:0>"))
-    b.add(E(100, "clone3", "{flags=CLONE_VM|CLONE_THREAD}, 88", result=101))
-    b.add(E(101, "read", "3</dev/serial0<char 136:0>>, \"\", 256", result=0, fd_path="/dev/serial0<char 136:0>"))
+    b.add(E(100, "execve", '"/usr/bin/mdt", ["mdt"], 0x1 /* 1 vars */', result=0, path="/usr/bin/mdt"))
+    b.add(E(101, "read", "3</dev/serial0<char 136:0>>, \"\", 256", result=0, fd=serial))
+    b.add(E(100, "clone3", "{flags=CLONE_VM|CLONE_THREAD}, 88", result=101, thread=True))
+    b.add(E(101, "read", "3</dev/serial0<char 136:0>>, \"\", 256", result=0, fd=serial))
     fp = b.finish()
     assert dict(fp.devices["/dev/serial0"]["by"]) == {"/usr/bin/mdt": 2}
     runs = fp.program_runs()
@@ -173,8 +174,9 @@ def test_run_specific_names_are_made_comparable():
     """Keys a baseline compares must not carry what differs from run to run: mktemp's random letters, the
     inodes of an accepted unix socket, a peer's ephemeral port (each pump-loop run made 4 new
     /tmp/shared_node.* files and 4 new UNIX-STREAM:[inode->inode,…] destinations before)."""
-    from profiler.events import SyscallEvent as E
-    from profiler.footprint import FootprintBuilder, accepted_address, temp_name
+    from profiler.events import Fd, SyscallEvent as E
+    from profiler.footprint import FootprintBuilder, temp_name
+    from profiler.parse.strace_text import accepted_address
 
     assert temp_name("/tmp/shared_node.54XYisQ1C9id") == "/tmp/shared_node.XXXXXX"
     assert temp_name("/tmp/tmpk3j_x9q1") == "/tmp/tmpXXXXXXXX"
@@ -185,10 +187,12 @@ def test_run_specific_names_are_made_comparable():
     b = FootprintBuilder("x86_64")
     for inode, name in ((11, "Ab3dE6fGh1J2"), (13, "x9Y8w7V6u5T4")):
         b.add(E(1, "openat", f'AT_FDCWD, "/tmp/shared_node.{name}", O_RDWR|O_CREAT|O_EXCL, 0600', result=3,
-                result_path=f"/tmp/shared_node.{name}"))
+                result_fd=Fd.of(f"/tmp/shared_node.{name}")))
+        accepted = f'UNIX-STREAM:[{inode}->{inode + 1},"/tmp/oaps_shared_node"]'
         b.add(E(2, "accept4", "3<UNIX:[9,\"/tmp/oaps_shared_node\"]>, NULL, NULL, SOCK_CLOEXEC", result=4,
-                result_path=f'UNIX-STREAM:[{inode}->{inode + 1},"/tmp/oaps_shared_node"]'))
-    b.add(E(3, "connect", '5<UNIX-STREAM:[20]>, {sa_family=AF_UNIX, sun_path="/tmp/oaps_shared_node"}, 110', result=0))
+                result_fd=Fd.of(accepted), address=accepted_address(accepted)))
+    b.add(E(3, "connect", '5<UNIX-STREAM:[20]>, {sa_family=AF_UNIX, sun_path="/tmp/oaps_shared_node"}, 110', result=0,
+            address="unix:/tmp/oaps_shared_node"))
     fp = b.finish()
     assert fp.files["/tmp/shared_node.XXXXXX"]["calls"] == 2
     assert dict(fp.network["unix:/tmp/oaps_shared_node"]["syscalls"]) == {"accept4": 2, "connect": 1}
@@ -234,10 +238,10 @@ def test_a_subshell_seen_before_its_fork_returns_passes_its_program_on_to_its_ch
     from profiler.footprint import FootprintBuilder
 
     b = FootprintBuilder("x86_64")
-    b.add(E(100, "execve", '"/usr/bin/bash", ["bash"], 0x1 /* 1 vars */', result=0))
+    b.add(E(100, "execve", '"/usr/bin/bash", ["bash"], 0x1 /* 1 vars */', result=0, path="/usr/bin/bash"))
     b.add(E(101, "getpid", "", result=101))                            # the subshell, before bash's clone returns
     b.add(E(101, "clone", "child_stack=NULL, flags=0x1200000|17", result=102))
-    b.add(E(102, "execve", '"/usr/bin/jq", ["jq"], 0x1 /* 1 vars */', result=0))
+    b.add(E(102, "execve", '"/usr/bin/jq", ["jq"], 0x1 /* 1 vars */', result=0, path="/usr/bin/jq"))
     b.add(E(100, "clone", "child_stack=NULL, flags=0x1200000|17", result=101))
     fp = b.finish()
     assert fp.program_runs()["jq"]["started_by"] == {"bash": 1}

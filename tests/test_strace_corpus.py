@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from profiler.analysis import analyse_logs, log_files
-from profiler.footprint import strip_dev
+from profiler.footprint import device_path
 
 from .conftest import IN_CI, ROOT, kprof, needs_strace
 
@@ -265,7 +265,7 @@ def test_odd_file_names_keep_their_fd_paths_and_ioctls_decode(corpus, name):
         assert fp.files[path]["calls"] == 2 and fp.files[path]["errors"] == {"ENOTDIR": 1}, odd
     paths = _ioctl_paths(a)
     for req in (0x5401, 0x40206B00):   # TCGETS; SPI_IOC_MESSAGE(1), printed by strace as SPI_IOC_MESSAGE(32)
-        assert {f"{wd}/{o}" for o in ODD} <= {strip_dev(x)[0] for x in paths[req]}, (hex(req), paths[req])
+        assert {f"{wd}/{o}" for o in ODD} <= {device_path(x) for x in paths[req]}, (hex(req), paths[req])
     rows = {r["request"]: r for r in fp.ioctl_rows()}
     assert rows["0x40206b00"]["name"] == "SPI_IOC_MESSAGE(1)" and rows["0x40206b00"]["calls"] == len(ODD)
     assert rows["0x80045430"]["name"] == "TIOCGPTN" and rows["0x80045430"]["devices"] == ["/dev/ptmx"]

@@ -6,9 +6,9 @@ import sys
 
 import pytest
 
-from profiler.events import ProcessEvent, SyscallEvent
-from profiler.parse.strace_log import StraceLogParser, fd_path_of, split_args
-from profiler.strace_text import sockaddr, unquote
+from profiler.events import Fd, ProcessEvent, SyscallEvent
+from profiler.parse.strace_log import StraceLogParser
+from profiler.parse.strace_text import fd_path_of, split_args, sockaddr, unquote
 
 from .conftest import needs_strace
 
@@ -26,12 +26,13 @@ def test_complete_call_with_fd_paths_duration_and_errno():
         '4100  1795753942.4617 ioctl(3</dev/ptmx<char 5:2>>, 0x80045430, [0]) = 0 <0.000017>\n'
         '4100  1795753942.47 openat(-100</tmp>, "/nope", 0x80000) = -1 ENOENT (No such file or directory) <0.000032>\n')
     a, b, c = events
-    assert (a.name, a.result, a.result_path, a.duration, a.fd_path) == (
-        "openat", 3, "/dev/ptmx<char 5:2>", 0.00011, None)
+    ptmx = Fd("/dev/ptmx", "/dev/ptmx<char 5:2>", "char", 5, 2)
+    assert (a.name, a.result, a.result_fd, a.duration, a.fd, a.path) == ("openat", 3, ptmx, 0.00011, None, None)
     assert a.time == pytest.approx(1795753942.461517)
-    assert (b.name, b.fd_path, b.result, b.errno) == ("ioctl", "/dev/ptmx<char 5:2>", 0, None)
+    assert (b.name, b.fd, b.result, b.errno, b.request) == ("ioctl", ptmx, 0, None, 0x80045430)
+    assert b.fd is a.result_fd and b.fd.dev == "char 5:2" and b.fd.device_class == "ptmx"   # one value per fd text
     assert split_args(b.args)[1] == "0x80045430"
-    assert (c.result, c.errno) == (-1, "ENOENT")
+    assert (c.result, c.errno, c.path, c.result_fd) == (-1, "ENOENT", "/nope", None)
 
 
 def test_unfinished_and_resumed_pairs_interleaved():
@@ -41,7 +42,8 @@ def test_unfinished_and_resumed_pairs_interleaved():
         '10 1.2 <... read resumed>"abc", 256) = 3 <0.2>\n'
         "11 1.3 <... futex resumed>) = -1 EAGAIN (Resource temporarily unavailable) <0.2>\n")
     read, futex = events
-    assert (read.pid, read.name, read.result, read.time, read.fd_path) == (10, "read", 3, 1.0, "/dev/pts/1<char 136:1>")
+    assert (read.pid, read.name, read.result, read.time, read.fd.text) == (10, "read", 3, 1.0, "/dev/pts/1<char 136:1>")
+    assert (read.fd.path, read.fd.device_class, read.fd.major, read.fd.minor) == ("/dev/pts/1", "pts", 136, 1)
     assert read.args.endswith('"abc", 256')
     assert (futex.pid, futex.errno, futex.time) == (11, "EAGAIN", 1.1)
     assert p.stats.unparsed == 0
@@ -83,7 +85,7 @@ def test_restart_injected_and_hex_results():
 def test_strings_with_escapes_parens_and_truncation():
     line = ('7 write(1</tmp/out (copy)>, "a) = b\\n\\"x\\" <y>"..., 80) = 80 <0.000010>\n')
     (ev,), _ = parse(line)
-    assert ev.result == 80 and ev.fd_path == "/tmp/out (copy)"
+    assert ev.result == 80 and ev.fd.path == "/tmp/out (copy)" and ev.fd.dev is None and ev.path is None
     assert unquote(split_args(ev.args)[1]) == 'a) = b\n"x" <y>'
     assert unquote('"\\x41\\101\\t"') == "AA\t"
 
@@ -158,9 +160,10 @@ def test_connected_sockets_and_realtime_signals():
         "8 --- SIGRT_1 {si_signo=SIGRT_1, si_code=SI_TKILL} ---\n"
         "8 +++ killed by SIGRT_2 +++\n")
     ioctl, sendto, sig, killed = events
-    assert ioctl.fd_path == "TCP:[127.0.0.1:45000->127.0.0.1:1337]"
+    assert (ioctl.fd.path, ioctl.fd.device_class) == ("TCP:[127.0.0.1:45000->127.0.0.1:1337]", "socket:tcp")
     assert split_args(ioctl.args) == ["5<TCP:[127.0.0.1:45000->127.0.0.1:1337]>", "0x5421", "[1]"]
-    assert sendto.fd_path == "UNIX-STREAM:[1234->5678]" and len(split_args(sendto.args)) == 6
+    assert sendto.fd.path == "UNIX-STREAM:[1234->5678]" and len(split_args(sendto.args)) == 6
+    assert sendto.address is None and ioctl.request == 0x5421
     assert (sig.signal, killed.signal) == ("SIGRT_1", "SIGRT_2") and p.stats.unparsed == 0
 
 
@@ -210,9 +213,10 @@ def test_results_are_found_by_scanning_not_by_the_last_equals_sign():
         '9 1.2 ioctl(3</w/q\\"u(ote[>, 0x40206b00 /* SPI_IOC_MESSAGE(32) */, 0) = -1 ENOTTY (x)\n'
         "9 1.3 getppid() = -1 (errno 41) (INJECTED)\n")
     op, tr, q, inj = events
-    assert (op.result, op.errno, op.result_path) == (3, None, "/w/x) = -1 ENOENT (y")
-    assert tr.fd_path == "/w/trailing-" and tr.errno == "ENOTTY"
-    assert q.fd_path == '/w/q\\"u(ote[' and split_args(q.args)[1] == "0x40206b00 /* SPI_IOC_MESSAGE(32) */"
+    assert (op.result, op.errno, op.result_fd.path) == (3, None, "/w/x) = -1 ENOENT (y")
+    assert tr.fd.path == "/w/trailing-" and tr.errno == "ENOTTY" and tr.request == 0x5401
+    assert q.fd.path == '/w/q"u(ote[' and split_args(q.args)[1] == "0x40206b00 /* SPI_IOC_MESSAGE(32) */"
+    assert q.request == 0x40206b00
     assert inj.errno == "errno 41" and inj.injected
 
 
@@ -292,3 +296,34 @@ def test_exec_from_a_non_leader_thread_with_pid_changed(quiet):
                      (40, "execve", 0, '"/bin/x", ["/bin/x", "0"], 0x7ff /* 1 var */'),
                      (40, "exit_group", None, "0")]
     assert p.stats.unparsed == 0
+
+
+def test_typed_fields_read_from_the_argument_text():
+    """What the footprint and the fault analysis read is typed by the parser: they read no strace syntax."""
+    text = (
+        '5 1.0 openat(AT_FDCWD</w>, "rel", O_RDONLY) = -1 ENOENT (No such file or directory)\n'
+        '5 1.1 openat(7</d\\76>, "x", 0) = -1 EACCES (Permission denied)\n'
+        '5 1.2 openat(-100</w>, "/etc/a", 0x80000) = 3</etc/a> <0.1>\n'
+        '5 1.3 execve("/bin/sh", ["sh"], 0x7ffe /* 3 vars */) = 0\n'
+        '5 1.4 execveat(AT_FDCWD</w>, "prog", ["p"], NULL, 0) = -1 ENOENT (x)\n'
+        '5 1.5 clone(child_stack=NULL, flags=0x1200000|17) = 6\n'
+        '5 1.6 clone3({flags=CLONE_VM|CLONE_THREAD, exit_signal=0}, 88) = 7\n'
+        '5 1.7 clone3({flags=0x3d0f00, exit_signal=0}, 88) = 8\n'
+        '5 1.8 connect(4<UNIX-STREAM:[9]>, {sa_family=AF_UNIX, sun_path="/tmp/s"}, 110) = 0\n'
+        '5 1.9 sendto(4<UDP:[1]>, "z", 1, 0, {sa_family=AF_INET, sin_port=htons(53), '
+        'sin_addr=inet_addr("10.0.0.1")}, 16) = 1\n'
+        '5 2.0 accept4(3<TCP:[2]>, NULL, NULL, 0) = 5<TCP:[127.0.0.1:1337->127.0.0.1:50432]>\n'
+        '5 2.1 ioctl(0</dev/pts/0<char 136:0>>, TCGETS, {c_iflag=0}) = 0\n'
+        '5 2.2 newfstatat(AT_FDCWD</w>, "f", 0x7ffe, 0) = 0\n')
+    ev, p = parse(text)
+    rel, at, ok, sh, prog, fork, thread, thread_raw, conn, send, acc, ioctl, stat = ev
+    assert (rel.path, at.path, ok.path, ok.result_fd.path) == ("/w/rel", "/d>/x", None, "/etc/a")
+    assert (sh.path, prog.path) == ("/bin/sh", "prog")
+    assert (fork.thread, thread.thread, thread_raw.thread) == (False, True, True)
+    assert (conn.address, send.address, acc.address) == ("unix:/tmp/s", "inet:10.0.0.1:53", "inet:127.0.0.1:1337")
+    assert acc.result_fd.device_class == "socket:tcp"
+    assert ioctl.request == 0x5401 and ioctl.fd.text == "/dev/pts/0<char 136:0>"
+    assert stat.path is None     # only the fault analysis reads every call's path argument
+    q = StraceLogParser(paths=True)
+    (stat2,) = [e for e in q.feed(text.splitlines(True)) if e.name == "newfstatat"]
+    assert stat2.path == "f"

@@ -91,9 +91,10 @@ class FtraceEventReader:
     def _event(self, pid, pending, result, err, exit_ts=None) -> SyscallEvent:
         abi, name, nr, args, ts, raw = pending
         number = nr if nr is not None else syscalls.syscall_number(abi, name)
+        request = int(args.split(", ")[1], 16) & 0xFFFFFFFF if name == "ioctl" and ", " in args else None
         return SyscallEvent(pid=pid, name=name, args=args, result=result,
                             errno=errno_name(err) if err else None, time=ts if ts is not None else exit_ts,
-                            number=number)
+                            number=number, request=request)
 
     def finish(self) -> Iterator[SyscallEvent]:
         for pid, pending in sorted(self.pending.items()):

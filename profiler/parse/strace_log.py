@@ -15,9 +15,11 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from profiler.events import ProcessEvent, SyscallEvent
+from profiler.events import Fd, ProcessEvent, SyscallEvent
 from profiler.kernel.errnos import errno_name
-from profiler.strace_text import is_strace_message
+from profiler.kernel.ioctls import request_from_arg
+from profiler.parse.strace_text import (accepted_address, arg, args_end, clone_thread, fd_of, fd_path_of,
+                                        is_strace_message, path_arg, skip_fd_path, sockaddr)
 
 # The line prefix: "[pid  123] " (terminal output) or "123 " (-o with -f), each maybe with -Y's "<comm>";
 # a timestamp (-t/-tt/-ttt/-r, or whole seconds with --absolute-timestamps=unix,s); -n's "[ 59] " syscall
@@ -48,99 +50,6 @@ _PERSONALITY = re.compile(r"System call usage summary for (\d+) bit mode:|\[ Pro
 # every column title strace -c/-C prints (-U chooses which, in which order)
 _SUMMARY_TITLES = frozenset({"syscall", "%time", "seconds", "usecs/call", "calls", "errors", "shortest", "longest"})
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
-# characters the argument scanner stops at: quotes, brackets, an fd's <path>, a /* comment */, a comma
-_SPECIAL = re.compile(r'["<()\[\]{},]|/\*')
-_FD_PATH_STOP = re.compile(r"[\\<>]")
-
-
-def skip_fd_path(text: str, i: int) -> int:
-    """Index just past the ``>`` that closes the ``<`` at ``i`` (``3</dev/null<char 1:3>>``).
-
-    strace escapes ``<``, ``>`` and ``"`` inside a path (``\\74``, ``\\76``, ``\\"``), so any other ``<`` opens
-    a nested ``<char M:N>``. A socket's endpoints (``TCP:[a:1->b:2]``) hold ``->``, which closes nothing;
-    a path (it starts with ``/``) may end in ``-``.
-    """
-    j = i + 1
-    path = text.startswith("/", j)
-    depth = 1
-    search = _FD_PATH_STOP.search
-    while True:
-        m = search(text, j)
-        if m is None:
-            return len(text)
-        k = m.start()
-        c = text[k]
-        if c == "\\":
-            j = k + 2
-            continue
-        if c == "<":
-            depth += 1
-        elif path or text[k - 1] != "-":
-            depth -= 1
-            if depth == 0:
-                return k + 1
-        j = k + 1
-
-
-def _skip_string(text: str, i: int) -> int:
-    n = len(text)
-    j = i + 1
-    while j < n:
-        c = text[j]
-        if c == "\\":
-            j += 2
-        elif c == '"':
-            return j + 1
-        else:
-            j += 1
-    return n
-
-
-def _scan(text: str, i: int = 0, split: bool = False):
-    """Walk strace's argument text at depth 0: yields the index of each top-level ``,`` (when ``split``)
-    and finally of the ``)`` that closes the call (or -1 when there is none)."""
-    depth = 0
-    search = _SPECIAL.search
-    while True:
-        m = search(text, i)
-        if m is None:
-            yield -1
-            return
-        k = m.start()
-        c = text[k]
-        if c == '"':
-            i = _skip_string(text, k)
-        elif c == "<":
-            # an fd's path: 3</a>, AT_FDCWD</a>, -X verbose's -100 /* AT_FDCWD */</a>
-            fd = k and (text[k - 1].isdigit() or text.startswith("AT_FDCWD", k - 8) or text.startswith("*/", k - 2))
-            i = skip_fd_path(text, k) if fd else k + 1
-        elif c == "/":
-            e = text.find("*/", k + 2)
-            i = len(text) if e < 0 else e + 2
-        elif c == ",":
-            if split and depth == 0:
-                yield k
-            i = k + 1
-        elif c in "([{":
-            depth += 1
-            i = k + 1
-        else:
-            if depth == 0:
-                yield k if c == ")" else -1
-                return
-            depth -= 1
-            i = k + 1
-
-
-def args_end(text: str) -> int:
-    """Where the arguments end in ``args) = result`` (the ``)`` at depth 0); -1 when absent.
-
-    Scanned from the start, not searched from the end: a path behind an fd (``-y``) or a string may hold
-    ``) = `` itself (a file named ``x) = -1 ENOENT (y``).
-    """
-    return next(_scan(text))
-
-
 def _result_split(rest: str) -> tuple[int, int]:
     """(end of the arguments, start of the result) in ``args)   = result``; (-1, -1) when absent.
 
@@ -157,36 +66,20 @@ def _result_split(rest: str) -> tuple[int, int]:
     return k, j + 2
 
 
-_FD = re.compile(r"-?\d+<")
+# the calls whose arguments are typed beyond the fd and a path argument, and how
+_OPEN_AT, _OPEN, _EXEC, _IOCTL, _CLONE, _SOCKADDR, _ACCEPT = range(7)
+_PATH = _EXEC    # the kinds up to here have a path argument
+_TYPED = {"openat": _OPEN_AT, "openat2": _OPEN_AT,
+          "open": _OPEN, "creat": _OPEN, "open_by_handle_at": _OPEN, "execve": _EXEC, "execveat": _EXEC,
+          "ioctl": _IOCTL, "clone": _CLONE, "clone3": _CLONE,
+          "connect": _SOCKADDR, "bind": _SOCKADDR, "sendto": _SOCKADDR, "accept": _ACCEPT, "accept4": _ACCEPT}
+_SOCKADDR_ARG = {"connect": 1, "bind": 1, "sendto": 4}
 
 
-def fd_path_of(text: str) -> str | None:
-    """``3</dev/pts/0<char 136:0>>, …`` → ``/dev/pts/0<char 136:0>``; None when not an fd with a path.
-
-    AT_FDCWD (``-100</cwd>``) is not an fd the call operates on, and is skipped.
-    """
-    m = _FD.match(text)
-    if m is None or text[0] == "-":
-        return None
-    return text[m.end():skip_fd_path(text, m.end() - 1) - 1]
-
-
-def split_args(args: str) -> list[str]:
-    """Split strace's argument text at top-level commas (quotes, brackets, braces, <paths>, comments respected)."""
-    parts, start = [], 0
-    for k in _scan(args, 0, split=True):
-        if k < 0 or args[k] != ",":
-            break
-        parts.append(args[start:k].strip())
-        start = k + 1
-    tail = args[start:].strip()
-    if tail or parts:
-        parts.append(tail)
-    return parts
-
-
-def parse_result(tail: str, event: SyscallEvent) -> None:
-    """Fill result, errno, result_path, duration, injected from the text after ') = '."""
+def parse_result(tail: str, event: SyscallEvent, fd=fd_of) -> str | None:
+    """Fill result, errno, result_fd, duration, injected from the text after ') = '; returns strace's text for
+    what is behind a returned fd (``fd`` types it: ``fd_of``, or a parser's cached form of it)."""
+    shown = None
     if tail.endswith(">"):
         k = tail.rfind(" <")
         if k >= 0:
@@ -197,14 +90,15 @@ def parse_result(tail: str, event: SyscallEvent) -> None:
                 pass
     m = _RESULT.match(tail)
     if not m:
-        return
+        return None
     value = m.group(1)
     if value != "?":
         event.result = int(value, 16) if value.startswith("0x") else int(value)
     rest = tail[m.end():]
     if rest.startswith("<"):
         end = skip_fd_path(rest, 0)
-        event.result_path = rest[1:end - 1]
+        shown = rest[1:end - 1]
+        event.result_fd = fd(shown)
         rest = rest[end:]
     if rest:
         e = _ERRNO.match(rest)
@@ -214,6 +108,7 @@ def parse_result(tail: str, event: SyscallEvent) -> None:
             event.injected = True
         elif rest.endswith("(SERVED)"):
             event.served = True
+    return shown
 
 
 @dataclass
@@ -245,11 +140,21 @@ class ParseStats:
 class StraceLogParser:
     """Streaming parser: feed lines, get events; pending unfinished calls are kept per pid.
 
-    ``pid`` is the pid of a log with no pid on its lines (one ``-ff`` file: the pid is in its name).
+    ``pid`` is the pid of a log with no pid on its lines (one ``-ff`` file: the pid is in its name). ``arch``
+    reads an ioctl request strace named (``TCGETS``) as that architecture's number. ``paths``: read the path
+    argument of every call on no shown fd (``stat``, ``access`` …), not only of open*/exec* (the footprint's).
+
+    Each event's typed fields are filled from the argument text (see ``_typed``): what is behind its fd and
+    a returned fd (decoded once per distinct text), its path argument, and for the calls that have them the
+    ioctl request, the sockaddr, whether clone made a thread.
     """
 
-    def __init__(self, canonical=None, pid: int = 0):
+    def __init__(self, canonical=None, pid: int = 0, arch: str = "x86_64", paths: bool = False):
         self._canonical = canonical or (lambda name: name)
+        self._arch = arch
+        self._paths = paths
+        self._fds: dict[str, Fd] = {}        # strace's text for an fd → its typed form
+        self._requests: dict[str, int | None] = {}
         self._names: dict[str, str] = {}
         self._pending: dict[int, tuple[str, str, float | None]] = {}
         self._handed: dict[int, int] = {}  # leader → the thread whose execve it will finish ("pid changed")
@@ -328,6 +233,9 @@ class StraceLogParser:
         stats = self.stats
         pending = self._pending
         names = self._names
+        fds = self._fds
+        typed = _TYPED
+        paths = self._paths
         for line in lines:
             stats.lines += 1
             line = line.rstrip("\n")
@@ -348,12 +256,16 @@ class StraceLogParser:
                 if pid not in self._live:
                     yield from self._task_seen(pid)
                 if tail.isdigit():  # most calls: a plain non-negative result
-                    ev = SyscallEvent(pid, name, args, int(tail), None, dur and float(dur), float(ts),
-                                      fd_path_of(args))
+                    ev = SyscallEvent(pid, name, args, int(tail), None, dur and float(dur), float(ts))
+                    shown = None
                 else:
-                    ev = SyscallEvent(pid, name, args, time=float(ts), fd_path=fd_path_of(args),
-                                      duration=dur and float(dur))
-                    parse_result(tail, ev)
+                    ev = SyscallEvent(pid, name, args, time=float(ts), duration=dur and float(dur))
+                    shown = parse_result(tail, ev, self._fd)
+                fd = fd_path_of(args)     # the typed fields: see _typed (its common case here, inline)
+                if fd is not None:
+                    ev.fd = fds.get(fd) or self._fd(fd)
+                if name in typed or (paths and fd is None and '"' in args):
+                    self._typed(ev, shown, fd)
                 stats.events += 1
                 yield ev
                 continue
@@ -501,8 +413,8 @@ class StraceLogParser:
         if name == "???":     # a task killed as it entered a call strace could not yet name: not counted
             return None
         ev = SyscallEvent(pid, self._name(name), start_args + rest[:k], time=time)
-        parse_result(rest[r:], ev)
-        ev.fd_path = fd_path_of(ev.args)
+        shown = parse_result(rest[r:], ev, self._fd)
+        self._typed(ev, shown, self._fd_arg(ev))
         self.stats.events += 1
         return ev
 
@@ -511,7 +423,7 @@ class StraceLogParser:
         if p is not None and p[0] != "???":
             self.stats.events += 1
             ev = SyscallEvent(pid, self._name(p[0]), p[1], time=p[2])
-            ev.fd_path = fd_path_of(ev.args)
+            self._typed(ev, None, self._fd_arg(ev))
             yield ev
 
     def finish(self) -> Iterator[SyscallEvent]:
@@ -521,3 +433,51 @@ class StraceLogParser:
             self._carry = ""
         for pid in list(self._pending):
             yield from self._flush(pid)
+
+    # ---- typed fields ------------------------------------------------------------------------------------
+
+    def _fd(self, shown: str) -> Fd:
+        fd = self._fds.get(shown)
+        if fd is None:
+            fd = self._fds[shown] = fd_of(shown)
+        return fd
+
+    def _fd_arg(self, ev: SyscallEvent) -> str | None:
+        """Types what is behind the first argument when strace showed it (-yy); returns strace's text for it."""
+        shown = fd_path_of(ev.args)
+        if shown is not None:
+            ev.fd = self._fds.get(shown) or self._fd(shown)
+        return shown
+
+    def _typed(self, ev: SyscallEvent, result_shown: str | None, shown: str | None) -> None:
+        """Fill ``ev``'s typed fields beyond its fd from its argument text (``shown``: strace's text for what is
+        behind the first argument, ``result_shown`` for the returned fd).
+
+        Only what is there to read is read: a call without a quote in its arguments has no path argument, and
+        the arguments after the one wanted are not scanned (the live analysis runs beside the traced command).
+        """
+        args = ev.args
+        kind = _TYPED.get(ev.name)
+        if kind is not None and kind <= _PATH:
+            if kind == _EXEC or not result_shown or ev.result is None or ev.result < 0:
+                # (an open whose returned fd shows the file opened: that is what is read)
+                ev.path = path_arg(args, kind == _OPEN_AT)
+            return
+        if self._paths and not shown and '"' in args:
+            ev.path = path_arg(args)
+        if kind is None:
+            return
+        if kind == _IOCTL:
+            text = arg(args, 1)
+            if text is not None:
+                request = self._requests.get(text, -1)
+                if request == -1:
+                    request = self._requests[text] = request_from_arg(text, self._arch)
+                ev.request = request
+        elif kind == _CLONE:
+            ev.thread = clone_thread(args)
+        elif kind == _SOCKADDR:
+            text = arg(args, _SOCKADDR_ARG[ev.name])
+            ev.address = sockaddr(text) if text is not None else None
+        elif result_shown:   # accept: the connection is behind the returned fd
+            ev.address = accepted_address(result_shown)

@@ -39,7 +39,7 @@ import subprocess
 import time
 
 from profiler.errors import KprofError
-from profiler.events import ProcessEvent, SyscallEvent
+from profiler.events import Fd, ProcessEvent, SyscallEvent
 from profiler.kernel import syscalls
 from profiler.record.core import TraceOutcome, become_subreaper, kill_tree, reap_zombies, wait_tree
 
@@ -626,8 +626,9 @@ def fd_use(fields: list) -> dict:
             "dentry": dentry}
 
 
-def fd_path(u: dict, doc: dict, opened_as: dict, dnames: dict) -> str:
-    """What is behind the fd, in strace -yy's form (``/dev/pts/0<char 136:0>``, ``TCP:[…]``, ``pipe:[…]``)."""
+def fd_behind(u: dict, doc: dict, opened_as: dict, dnames: dict) -> Fd:
+    """What is behind the fd: a device node with its number, a socket (named as strace -yy names it,
+    ``TCP:[…]``), a pipe, an anon inode, a file."""
     mode, rdev, magic, sock, ino = u["mode"], u["rdev"], u["magic"], u["sock"], 0
     name = dnames.get(u["dentry"], "")
     opened = bool(u["file"]) and (u["file"], u["inode"]) in opened_as
@@ -638,16 +639,16 @@ def fd_path(u: dict, doc: dict, opened_as: dict, dnames: dict) -> str:
             node = doc["resolved"].get(name) or os.path.realpath(name)
         else:                                   # inherited (stdin …): the /dev node with its number
             node = doc["devices"].get(str(rdev)) or f"/dev/{name}"
-        return f"{node}<{'char' if mode == _S_IFCHR else 'block'} {rdev >> 20}:{rdev & 0xFFFFF}>"
+        return Fd.of(node, "char" if mode == _S_IFCHR else "block", rdev >> 20, rdev & 0xFFFFF)
     if mode == _S_IFSOCK:
-        return _socket_path(sock, ino)
+        return Fd.of(_socket_path(sock, ino))
     if magic == _PIPEFS_MAGIC:
-        return f"pipe:[{ino}]"
+        return Fd.of(f"pipe:[{ino}]")
     if magic == _ANON_MAGIC:
-        return f"anon_inode:{name}"
+        return Fd.of(f"anon_inode:{name}")
     if opened and name.startswith("/"):
-        return doc["resolved"].get(name) or os.path.realpath(name)
-    return name
+        return Fd.of(doc["resolved"].get(name) or os.path.realpath(name))
+    return Fd.of(name)
 
 
 def _address(fam: int, port: int, a: int, b: int, text: str, salen_unnamed: bool = False) -> str | None:
@@ -712,7 +713,8 @@ def events(doc: dict):
         base = doc["cwds"].get(f"{tid},{cg}", doc["cwd"])
         full = _full_path(base, (dirfd, dino), path, dirs)
         if err == 0:
-            add(tid, g, SyscallEvent(tid, name_of(nr), result=0, count=n, result_path=doc["resolved"].get(full, full)))
+            add(tid, g, SyscallEvent(tid, name_of(nr), result=0, count=n,
+                                     result_fd=Fd.of(doc["resolved"].get(full, full))))
         else:
             add(tid, g, SyscallEvent(tid, name_of(nr), result=-1, errno=_errno(err), count=n, path=full))
     for (tid, k, famport, a, b, text), n in maps["addrs"]:
@@ -730,7 +732,7 @@ def events(doc: dict):
         tid, g, nr, err = u["tid"], u["gen"], u["nr"], u["err"]
         take(tid, g, nr, err, n)
         add(tid, g, SyscallEvent(tid, name_of(nr), result=-1 if err else 0, errno=_errno(err), count=n,
-                                 fd_path=fd_path(u, doc, opened_as, dnames),
+                                 fd=fd_behind(u, doc, opened_as, dnames),
                                  request=u["request"] if name_of(nr) == "ioctl" else None))
     for (tid, g, nr), calls in sorted(entered.items()):
         name = name_of(nr)

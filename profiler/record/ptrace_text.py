@@ -11,7 +11,7 @@ import signal
 import stat
 import struct
 
-from profiler.footprint import strip_dev
+from profiler.parse.strace_text import strip_dev
 from profiler.kernel import syscalls
 from profiler.kernel.errnos import errno_name, restart_text
 

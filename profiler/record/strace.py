@@ -17,8 +17,8 @@ import subprocess
 
 from profiler.errors import KprofError
 from profiler.inject import strace_options
+from profiler.parse.strace_text import is_strace_message
 from profiler.record.core import TraceOutcome, supervise
-from profiler.strace_text import is_strace_message
 
 STRACE_OPTIONS = ["-f", "-yy", "-ttt", "-T", "-X", "raw", "-C"]
 

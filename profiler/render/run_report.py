@@ -10,7 +10,7 @@ from profiler.render.model import Report, Section
 from profiler.render.sections import (RADIO_FAULTS, describe_end, device_section, device_users_section,
                                       footprint_facts, footprint_sections, footprint_warnings, spi_device_section,
                                       spi_served_text, subsystem_chart, variation_section)
-from profiler.strace_text import is_strace_message
+from profiler.parse.strace_text import is_strace_message
 
 
 def run_report(scenario, outcomes, meta: RunMeta, bundle: Path) -> Report:
