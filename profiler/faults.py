@@ -8,7 +8,6 @@ are in ``profiler.inject``, below the recorders.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,8 @@ from profiler.events import ProcessEvent, SyscallEvent
 from profiler.kernel import syscalls
 from profiler.kernel.ioctls import decode_ioctl
 from profiler.parse.strace_log import StraceLogParser
+
+_EXECS = syscalls.syscall_group("exec")
 
 
 def normal_variant(scenario):
@@ -94,7 +95,7 @@ def read_sequences(log: Path, arch: str) -> dict[int, ProcessSequence]:
             elif ev.kind == "killed":
                 seq.end = f"killed by {ev.signal}"
             continue
-        if ev.name in ("execve", "execveat") and ev.result == 0:
+        if ev.name in _EXECS and ev.result == 0:
             seq.exe = ev.path
         target = call_target(ev)
         detail = ""

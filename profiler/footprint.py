@@ -29,10 +29,10 @@ FORMAT = "kprof-footprint"
 USE_TABLES = ("devices", "files", "network", "programs")
 VERSION = 1
 
-# Calls that create a process: the child's pid is the return value.
-_FORKS = {"clone", "clone3", "fork", "vfork"}
-_EXECS = {"execve", "execveat"}
-_OPENS = {"open", "openat", "openat2", "creat", "open_by_handle_at"}
+# syscall groups (kernel data: data/syscall-args.tsv): a fork's return value is the child's pid
+_FORKS = syscalls.syscall_group("fork")
+_EXECS = syscalls.syscall_group("exec")
+_OPENS = syscalls.syscall_group("open")
 _PROC_PID = re.compile(r"/(proc/|task/)\d+(?=/|$)")
 # temporary files' random names: mktemp's template tail (shared_node.54XYisQ1C9id) and Python's tmpXXXXXXXX
 _MKTEMP = re.compile(r"^(/tmp/(?:[^/]+/)*[^/]*[._-])([A-Za-z0-9]{6,})$")
@@ -55,7 +55,7 @@ def temp_name(path: str) -> str:
     return path
 
 
-_ADDRESSED = {"connect", "bind", "sendto", "accept", "accept4"}
+_ADDRESSED = syscalls.syscall_group("addressed")
 # an ioctl's fd as the footprint keys it: its path, then the device number when shown ("/dev/pts/0<char 136:0>")
 _DEV_SUFFIX = re.compile(r"<(?:char|block) \d+:\d+>$")
 

@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 
 from profiler.events import Fd
+from profiler.kernel import arches
 
 # strace's own messages (not the traced program's) start with its argv[0]: "strace: " or "/usr/bin/strace: "
 _STRACE_MESSAGE = re.compile(r"(\S*/)?strace: ")
@@ -63,8 +64,10 @@ def sockaddr(text: str) -> str | None:
         return None
     fields = dict(_FIELD.findall(text))
     family = fields.get("sa_family", "")
-    fam = {"0x1": "AF_UNIX", "1": "AF_UNIX", "0x2": "AF_INET", "2": "AF_INET",
-           "0xa": "AF_INET6", "10": "AF_INET6", "0x10": "AF_NETLINK", "16": "AF_NETLINK"}.get(family, family)
+    try:                                  # -X raw gives the number, decoded output the AF_ name
+        fam = arches.family_name(int(family, 0)) or family
+    except ValueError:
+        fam = family
     if fam in ("AF_UNIX", "AF_LOCAL"):
         path = unquote(fields.get("sun_path", '""'))
         if path is None and "sun_path=@" in text:

@@ -58,10 +58,12 @@ _SYSFS_MAGIC, _PIPEFS_MAGIC, _ANON_MAGIC = 0x62656572, 0x50495045, 0x09041934
 _CGROUP_MAGICS = (0x27E0EB, 0x63677270)   # cgroup v1, v2: mounted under /sys/fs/cgroup (sysfs by path)
 _S_IFCHR, _S_IFBLK, _S_IFSOCK = 2, 6, 12    # i_mode >> 12
 _AT_FDCWD = -100
-_OPENS = {"open": 0, "creat": 0, "openat": 1, "openat2": 1}
-_EXECS = {"execve": 0, "execveat": 1}
-_ADDRESSED = {"connect": (1, 2), "bind": (1, 2), "sendto": (4, 5)}
-_FORKS = ("clone", "clone3", "fork", "vfork")
+# syscall groups and argument positions from the kernel data (sorted: the bpftrace program is the same each run)
+_OPENS = {n: i for n in sorted(syscalls.syscall_group("open")) if (i := syscalls.path_arg(n)) is not None}
+_EXECS = {n: syscalls.path_arg(n) for n in sorted(syscalls.syscall_group("exec"))}
+_ADDRESSED = {n: (i, i + 1) for n in sorted(syscalls.syscall_group("addressed"))
+              if (i := syscalls.sockaddr_arg(n)) is not None}   # (sockaddr, its length)
+_FORKS = syscalls.syscall_group("fork")
 
 
 # ---- availability ---------------------------------------------------------------------------------

@@ -400,8 +400,8 @@ class _Tracer(TraceeText):
 
     def _spec(self, arch_code: int, nr: int) -> tuple:
         arch = _AUDIT_ARCH.get(arch_code)
-        if arch == "arm" and self.host == "aarch64":
-            arch = "arm64-compat"
+        if arch is not None:
+            arch = arches.abi_on(self.host, arch)      # arm on aarch64: arm64-compat's numbers
         name = None
         if arch is not None and not (arch == "x86_64" and nr & _X32_BIT):
             name = syscalls.syscall_name(arch, nr)

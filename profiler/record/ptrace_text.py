@@ -12,7 +12,7 @@ import stat
 import struct
 
 from profiler.parse.strace_text import strip_dev
-from profiler.kernel import syscalls
+from profiler.kernel import arches, syscalls
 from profiler.kernel.errnos import errno_name, restart_text
 
 # ---- how to print arguments ------------------------------------------------------------------
@@ -35,6 +35,8 @@ _ESCAPES.update({ord('"'): '\\"', ord("\\"): "\\\\", 9: "\\t", 10: "\\n", 13: "\
 _HEXBYTES = [f"\\x{i:02x}" for i in range(256)]
 _STRSIZE = 32                               # strace's default -s: argv strings are cut there
 _MAXARGS = 32
+
+_AF_UNIX, _AF_INET, _AF_INET6, _AF_NETLINK = map(arches.family_number, ("AF_UNIX", "AF_INET", "AF_INET6", "AF_NETLINK"))
 
 
 def _quote(b: bytes) -> str:
@@ -286,23 +288,23 @@ class TraceeText:
         if len(data) < 2:
             return hex(addr)
         family = int.from_bytes(data[:2], "little")
-        if family == 1:                              # AF_UNIX
+        if family == _AF_UNIX:                              # AF_UNIX
             path = data[2:]
             if not path:
                 return "{sa_family=0x1}"
             if path[0] == 0:
                 return "{sa_family=0x1, sun_path=@" + _quote(path[1:].rstrip(b"\0")) + "}"
             return "{sa_family=0x1, sun_path=" + _quote(path.split(b"\0", 1)[0]) + "}"
-        if family == 2 and len(data) >= 8:           # AF_INET
+        if family == _AF_INET and len(data) >= 8:
             return ('{sa_family=0x2, sin_port="' + "".join(_HEXBYTES[c] for c in data[2:4])
                     + '", sin_addr="' + "".join(_HEXBYTES[c] for c in data[4:8]) + '"}')
-        if family == 10 and len(data) >= 24:         # AF_INET6
+        if family == _AF_INET6 and len(data) >= 24:
             scope = int.from_bytes(data[24:28], "little") if len(data) >= 28 else 0
             return ('{sa_family=0xa, sin6_port="' + "".join(_HEXBYTES[c] for c in data[2:4])
                     + '", sin6_flowinfo="' + "".join(_HEXBYTES[c] for c in data[4:8])
                     + '", sin6_addr="' + "".join(_HEXBYTES[c] for c in data[8:24])
                     + f'", sin6_scope_id={scope}}}')
-        if family == 16 and len(data) >= 12:         # AF_NETLINK
+        if family == _AF_NETLINK and len(data) >= 12:
             pid, groups = struct.unpack_from("<II", data, 4)
             return f"{{sa_family=0x10, nl_pid={pid}, nl_groups={groups:08x}}}"
         return f'{{sa_family={family:#x}, sa_data="' + "".join(_HEXBYTES[c] for c in data[2:]) + '"}'
