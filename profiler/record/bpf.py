@@ -24,7 +24,7 @@ reads as empty; no fault injection; no strace ``-C`` summary to cross-check agai
 The bundle keeps the raw aggregates (``trace.bpf.json``); ``events`` turns them into counted events, which
 ``profiler.analysis.BpfAnalysis`` feeds to the one ``FootprintBuilder`` (the recorder builds no footprint).
 
-Why this module is longer than ~600 lines: about 180 of them are the bpftrace program itself (one
+Longer than ~600 lines because about 180 of them are the bpftrace program itself (one
 f-string in ``program``, read best whole, next to the map layouts that ``parse_output``, ``resolve`` and
 ``events`` decode); what the recorders share is in ``record.core``.
 """

@@ -288,7 +288,7 @@ class TraceeText:
         if len(data) < 2:
             return hex(addr)
         family = int.from_bytes(data[:2], "little")
-        if family == _AF_UNIX:                              # AF_UNIX
+        if family == _AF_UNIX:
             path = data[2:]
             if not path:
                 return "{sa_family=0x1}"
