@@ -16,7 +16,8 @@ from collections import Counter
 from pathlib import Path
 
 from profiler.errors import KprofError
-from profiler.footprint import Footprint, subsystem_label
+from profiler.footprint import Footprint
+from profiler.kernel.subsystems import subsystem_label
 from profiler.render.model import Section
 
 WHOLE = "whole workload"

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from profiler.errors import KprofError
 from profiler.events import Fd, ProcessEvent, SyscallEvent
 from profiler.kernel import devices, ioctls, syscalls
+from profiler.kernel.subsystems import subsystem_label
 
 FORMAT = "kprof-footprint"
 USE_TABLES = ("devices", "files", "network", "programs")
@@ -384,15 +385,6 @@ class Footprint:
         except (UnicodeDecodeError, RecursionError) as e:
             raise KprofError(f"{path}: not a footprint ({'nested too deeply' if isinstance(e, RecursionError) else e})") from None
         return cls.from_dict(data, str(path))
-
-
-def subsystem_label(subsystem: str, kernel_file: str | None) -> str:
-    """Split ``drivers`` by the driver's own directory (``drivers/tty``, ``drivers/spi``, ``drivers/char``)."""
-    if subsystem == "drivers" and kernel_file and kernel_file.startswith("drivers/"):
-        parts = kernel_file.split("/")
-        if len(parts) > 2:
-            return f"drivers/{parts[1]}"
-    return subsystem
 
 
 BEFORE_EXEC = "(before the first exec)"

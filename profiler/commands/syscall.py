@@ -16,7 +16,7 @@ def main(args) -> int:
     from tabulate import tabulate
 
     from profiler.errors import KprofError
-    from profiler.footprint import subsystem_label
+    from profiler.kernel.subsystems import subsystem_label
     from profiler.kernel import syscalls
 
     arch = syscalls.normalize_arch(args.arch) if args.arch else syscalls.host_arch()

@@ -205,7 +205,7 @@ def build_report(bundle: Path, alongside=None, discard_tail: float | None = None
 
 
 def _subsystem(fp, name) -> str:
-    from profiler.footprint import subsystem_label
+    from profiler.kernel.subsystems import subsystem_label
     info = fp.syscall_info(name)
     return subsystem_label(info.subsystem, info.file)
 

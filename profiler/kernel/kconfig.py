@@ -375,7 +375,7 @@ def requirements(uses: list[Use]) -> list[Requirement]:
 
 
 def subsystem_of(req: Requirement) -> str:
-    from profiler.footprint import subsystem_label
+    from profiler.kernel.subsystems import subsystem_label
     subs = sorted({subsystem_label(_files()[f].subsystem, f) for f in req.files if f in _files()})
     return subs[0] if subs else "unknown"
 

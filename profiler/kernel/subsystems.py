@@ -26,3 +26,12 @@ def elisa_category(subsystem: str, syscall: str | None = None) -> str:
         if cat:
             return cat
     return _DEFAULT_ELISA.get(subsystem, "Unknown")
+
+
+def subsystem_label(subsystem: str, kernel_file: str | None) -> str:
+    """Split ``drivers`` by the driver's own directory (``drivers/tty``, ``drivers/spi``, ``drivers/char``)."""
+    if subsystem == "drivers" and kernel_file and kernel_file.startswith("drivers/"):
+        parts = kernel_file.split("/")
+        if len(parts) > 2:
+            return f"drivers/{parts[1]}"
+    return subsystem

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from profiler.footprint import Footprint, program_name, subsystem_label
+from profiler.footprint import Footprint, program_name
+from profiler.kernel.subsystems import subsystem_label
 from profiler.kernel import KERNEL_VERSION
 from profiler.render.model import Section
 
