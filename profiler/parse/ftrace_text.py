@@ -340,7 +340,8 @@ def _footprints(ta: TaskArch, source: dict, root_pid, images: dict, ends: dict, 
     def builder(abi: str) -> FootprintBuilder:
         b = builders.get(abi)
         if b is None:
-            b = builders[abi] = FootprintBuilder(abi, source={**source, "kind": "ftrace", "abi": abi}).known_abi()
+            b = builders[abi] = FootprintBuilder(abi, source={**source, "kind": "ftrace", "abi": abi}).known_abi() \
+                .kernel_traced()
         return b
 
     builder(ta.arch)
