@@ -20,7 +20,10 @@ class FtraceEventReader:
     """ftrace text lines → SyscallEvent / ProcessEvent, exact and in order.
 
     An event is produced when its sys_exit arrives (or, for a call that never returns, when the task's
-    next sys_enter arrives or the input ends). Other events (irq, sched …) are counted in ``events``.
+    next sys_enter arrives or the input ends). A task's calls under a comm it did not have before are
+    preceded by its "image" event (the file or comm, the ABI); sched_process_exec and sched_process_fork
+    lines give "exec" and "forked" events, exit_group's status an "exit". Other events (irq, sched …) are
+    counted in ``events``.
     """
 
     def __init__(self, arch: str, task_arch: TaskArch | None = None, window: Window | None = None,
