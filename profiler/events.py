@@ -80,12 +80,20 @@ class SyscallEvent:
 
 @dataclass(slots=True)
 class ProcessEvent:
-    """A task-level event: exit, death by signal, or a signal delivered."""
+    """A task-level event: exit, death by signal, a signal delivered; and what a kernel trace shows of a task
+    without a call (ftrace: the program it runs, a program started, its parent)."""
 
     pid: int
-    kind: str                      # "exit" | "killed" | "signal" | "renamed"
+    kind: str                      # "exit" | "killed" | "signal" | "renamed" | "image" | "exec" | "forked"
     status: int | None = None      # exit status for "exit"; the task's real pid for "renamed" (a strace log
                                    # on stderr prints no pid until a second task exists: it was 0 until then)
     signal: str | None = None      # signal name for "killed" and "signal"
     time: float | None = None
     core_dumped: bool = False
+    # "image": the task runs ``path`` from here on, known without an exec call (ftrace names a task's calls by
+    # its comm, or by the file sched_process_exec showed for that comm); ``abi``: the ABI its calls are read
+    # with there. "exec": a program start seen by an event that is not a call (ftrace's sched_process_exec):
+    # ``path`` is the file. "forked": the task's ``parent`` (ftrace's sched_process_fork).
+    path: str | None = None
+    abi: str | None = None
+    parent: int | None = None

@@ -463,6 +463,7 @@ class FootprintBuilder:
         # exit_group was entered: see add()
         self._tgid: dict[int, int] = {}
         self._group_exit: dict[int, float] = {}
+        self._cut_after_group_exit = True
 
     def _alias(self, path: str) -> str:
         """Run-specific parts of a path made comparable: the workdir → $WORKDIR, /proc/1234 → /proc/PID,
@@ -546,6 +547,9 @@ class FootprintBuilder:
 
     def add(self, ev) -> None:
         if isinstance(ev, ProcessEvent):
+            if ev.kind == "exec":          # a program started: not a fact about the task in this footprint
+                self.program_started(ev.path)
+                return
             proc = self._process(ev.pid)
             if ev.kind == "exit":
                 proc["end"] = {"exit": ev.status}
@@ -553,11 +557,15 @@ class FootprintBuilder:
                 proc["end"] = {"signal": ev.signal, "core_dumped": ev.core_dumped}
             elif ev.kind == "renamed":
                 self._rename(ev.pid, ev.status)
+            elif ev.kind == "image":
+                self.task_image(ev.pid, ev.path)
+            elif ev.kind == "forked":
+                proc["parent"] = ev.parent
             return
         fp = self.fp
         name = ev.name
         tgid = self._tgid.get(ev.pid, ev.pid)
-        if name == "exit_group" and ev.time is not None:
+        if name == "exit_group" and ev.time is not None and self._cut_after_group_exit:
             self._group_exit.setdefault(tgid, ev.time)
         elif ev.result is None and ev.errno is None and name != "exit" and tgid in self._group_exit \
                 and ev.time is not None and ev.time > self._group_exit[tgid]:
@@ -712,6 +720,12 @@ class FootprintBuilder:
         self._compat = None
         return self
 
+    def kernel_traced(self) -> "FootprintBuilder":
+        """Every call event is one the kernel entered (ftrace's sys_enter): a call entered after its thread
+        group's exit_group is counted, not taken for a number read off a thread being killed (see add)."""
+        self._cut_after_group_exit = False
+        return self
+
     def syscall_rows(self, names: Iterable[str]) -> None:
         """The rows of these syscalls, made in this order before their calls are given (such a source keeps
         its own order of rows, and a row it counted no call in stays, at zero calls)."""
@@ -731,7 +745,8 @@ class FootprintBuilder:
         comm, or the file sched_process_exec showed): the first names the image the task began in. ``names``:
         the syscalls it made there in the order it first made them, when its calls are given in another."""
         images = self._process(pid)["images"]
-        if len(images) == 1 and images[0]["exe"] is None and not images[0]["syscalls"]:
+        # no call made yet: the image it began in (a forked child's, taken from its parent, is replaced)
+        if len(images) == 1 and not images[0]["syscalls"]:
             images[0]["exe"] = exe
         else:
             images.append({"exe": exe, "syscalls": Counter(), "abi": [None]})

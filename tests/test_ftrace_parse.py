@@ -9,14 +9,15 @@ import lzma
 import os
 import subprocess
 import sys
-from collections import Counter
 
 
 import pytest
 
 from profiler.errors import KprofError
+from profiler.events import ProcessEvent
 from profiler.footprint import FootprintBuilder
 from profiler.parse import ftrace_chunks, ftrace_format, ftrace_read
+from profiler.parse import ftrace_events as fe
 from profiler.parse import ftrace_text as ft
 
 from .conftest import ROOT
@@ -300,32 +301,49 @@ def test_fast_path_parallel_path_and_event_path_agree(tmp_path, monkeypatch):
     monkeypatch.setattr(ftrace_read, "PARALLEL_MIN", 0)
     par = ft.analyse_trace([trace], "x86_64", jobs=3)
     assert _everything(exact) == _everything(fast) == _everything(par)
-    assert _event_path(trace, "x86_64") == _shared(exact.footprint)
+    events = _event_path(trace, "x86_64")
+    assert _one_image_per_comm(events["x86_64"])     # pid 300 reused: see the test below
+    assert events == _all(exact.footprints)
     assert fp_summary(exact)[0]["clone"][0] == 300 and fp_summary(exact)[0]["epoll_wait"][0] == 302
     assert fp_summary(exact)[1][(0x40206b00, "")] == (600, {"ETIMEDOUT": 100})
 
 
 def _shared(fp):
-    """A footprint's JSON without what the exact event path has no events for: the comm a task's calls were
-    made under (images; each task's calls summed), the programs sched_process_exec showed, the callers of a
-    use ("by"), the root task (the event path takes the first) and the source."""
+    """A footprint's JSON but its source (the fast path's trace summary: lines, windows, formats)."""
     d = json.loads(json.dumps(fp.to_dict()))
-    for k in ("source", "root_pid", "exit", "programs"):
-        del d[k]
-    for use in (*d["ioctls"], *d["ioctl_calls"], *(u for t in ("devices", "files", "network") for u in d[t].values())):
-        del use["by"]
-    d["processes"] = {p["pid"]: (p["parent"], p["end"], sum((Counter(i["syscalls"]) for i in p["images"]), Counter()))
-                      for p in d["processes"]}
+    del d["source"]
     return d
 
 
-def _event_path(trace, arch):
-    """The exact path: FtraceEventReader's events, one at a time, through the FootprintBuilder."""
-    return _shared(FootprintBuilder(arch).known_abi().add_all(ft.iter_events(trace, arch)).finish())
+def _all(fps: dict) -> dict:
+    return {abi: _shared(fp) for abi, fp in fps.items()}
 
 
-# every single-ABI ftrace trace the suite reads (the mixed-ABI ones need --task-arch, which the event path
-# reads per task but its events do not carry)
+def _event_path(trace, arch, task_arch=None):
+    """The exact path: FtraceEventReader's events, one at a time, through one FootprintBuilder per ABI."""
+    return _all(fe.event_footprints(trace, arch, task_arch))
+
+
+def _one_image_per_comm(d: dict) -> bool:
+    """The fast path counts a task's calls by comm: a comm the task goes back to (a reused pid, prctl) is one
+    image. The event path's images in that form (the calls of an image whose exe came before added to the
+    first); True when any were."""
+    merged_any = False
+    for proc in d["processes"]:
+        by_exe: dict = {}
+        for image in proc["images"]:
+            if image["exe"] in by_exe:
+                merged_any = True
+                into = by_exe[image["exe"]]["syscalls"]
+                for name, n in image["syscalls"].items():
+                    into[name] = into.get(name, 0) + n
+            else:
+                by_exe[image["exe"]] = image
+        proc["images"] = list(by_exe.values())
+    return merged_any
+
+
+# every ftrace trace the suite reads; "mixed" also with --task-arch python3=i386 (two footprints)
 SUITE_TRACES = {
     "elisa": (lambda: ELISA, "arm"), "raw": (lambda: _lines(RAW_X86), "x86_64"),
     "named": (lambda: _lines(NAMED_FILE), "x86_64"), "trace-cmd": (lambda: TRACE_CMD, "x86_64"),
@@ -333,6 +351,7 @@ SUITE_TRACES = {
     "raw+named": (lambda: _lines([x for pair in zip(RAW_X86, NAMED_FILE) for x in pair]), "x86_64"),
     "workload": (lambda: _workload(1), "x86_64"), "workload lost": (lambda: _workload(3, lost=True), "x86_64"),
     "workload 300": (lambda: _workload(300), "x86_64"), "mixed": (lambda: _mixed_trace(), "x86_64"),
+    "mixed i386": (lambda: _mixed_trace(), "x86_64"),
     "enter only": (lambda: _enter_only(), "arm"),
     "exits": (lambda: _enter_only().replace("sys_enter: NR 3 (3, 0, 0, 0, 0, 0)", "sys_exit: NR 3 = 0"), "arm"),
     "cut": (lambda: _cut_elisa(), "arm"),
@@ -342,28 +361,60 @@ SUITE_TRACES = {
 @pytest.mark.parametrize("name", SUITE_TRACES)
 def test_fast_path_and_event_path_give_the_same_footprint(tmp_path, monkeypatch, name):
     """The fast path (counted keys → counted events → FootprintBuilder) and the exact event path
-    (FtraceEventReader → FootprintBuilder) on every trace the suite uses: the same footprint, field for field,
-    but for two rules the paths knowingly differ in (pinned here, so a change to either shows)."""
+    (FtraceEventReader → FootprintBuilder) on every trace the suite uses: the same footprints, field for field
+    (all but the source), but for two rules the paths knowingly differ in (pinned here, so a change to either
+    shows)."""
     text, arch = SUITE_TRACES[name]
+    ta = ftrace_format.TaskArch(arch, {"python3": "i386"}) if name == "mixed i386" else None
     trace = write(tmp_path, "t.txt", text())
-    fast = _shared(ft.analyse_trace([trace], arch, jobs=1).footprint)
+    fast = _all(ft.analyse_trace([trace], arch, ta, jobs=1).footprints)
     monkeypatch.setattr(ftrace_format, "CHUNK", 4000)
-    assert _shared(ft.analyse_trace([trace], arch, jobs=1).footprint) == fast
-    exact = _event_path(trace, arch)
-    if name == "mixed":
+    assert _all(ft.analyse_trace([trace], arch, ta, jobs=1).footprints) == fast
+    exact = _event_path(trace, arch, ta)
+    assert list(exact) == list(fast) == (["x86_64", "i386"] if ta else [arch])
+    # a pid whose comm goes back to one it had (the workload's children reach pid 300, mmtune's): the fast
+    # path, counting by comm, has one image per comm; the event path has the images in the order they came
+    assert any(_one_image_per_comm(d) for d in exact.values()) == (name == "workload 300")
+    if name.startswith("mixed"):
         # a clone whose child had not run when the trace ended: the event path has the child (from the
         # parent's return value), the fast path only tasks with lines of their own
-        extra = {pid: p for pid, p in exact["processes"].items() if pid not in fast["processes"]}
-        assert extra and all(parent in fast["processes"] and not calls for parent, _, calls in extra.values())
-        exact["processes"] = {pid: p for pid, p in exact["processes"].items() if pid not in extra}
-        exact["totals"]["processes"] -= len(extra)
-    if name == "cut":
-        # a call entered after its task's exit_group, never returning (the file is cut there): the builder's
-        # rule for strace logs leaves it out of the event path (a thread being killed); the fast path counts it
-        assert fast["syscalls"]["read"]["calls"] == 1 and fast["syscalls"]["read"]["unfinished"] == 1
-        assert "read" not in exact["syscalls"]
-        return
+        for abi, d in exact.items():
+            mine = {p["pid"] for p in fast[abi]["processes"]}
+            extra = [p for p in d["processes"] if p["pid"] not in mine]
+            assert all(p["parent"] in mine and not any(i["syscalls"] for i in p["images"]) for p in extra)
+            d["processes"] = [p for p in d["processes"] if p["pid"] in mine]
+            d["totals"]["processes"] -= len(extra)
+        assert len(exact["x86_64"]["processes"]) < len(_event_path(trace, arch, ta)["x86_64"]["processes"])
     assert exact == fast
+
+
+def test_event_path_events(tmp_path):
+    """What the event path carries beyond calls: the comm a task's calls are made under (named by the file
+    sched_process_exec showed, also before that line), the program started, the parent sched_process_fork
+    showed, exit_group's status; and a call entered after its group's exit_group is counted (the kernel
+    entered it: ftrace is not strace reading a number off a thread being killed)."""
+    text = HEADER + "\n".join([
+        line("node", 100, 1.0, "sys_enter: NR 39 (0, 0, 0, 0, 0, 0)"), line("node", 100, 1.1, "sys_exit: NR 39 = 100"),
+        line("node", 100, 1.2, "sched_process_fork: comm=node pid=100 child_comm=node child_pid=101"),
+        line("node", 101, 1.3, "sys_enter: NR 59 (0, 0, 0, 0, 0, 0)", 1),
+        line("python3", 101, 1.4, "sched_process_exec: filename=/usr/bin/python3 pid=101 old_pid=101", 1),
+        line("python3", 101, 1.5, "sys_exit: NR 59 = 0", 1),
+        line("python3", 101, 1.6, "sys_enter: NR 231 (2, 0, 0, 0, 0, 0)", 1),
+        line("python3", 101, 1.7, "sys_enter: NR 0 (3, 0, 0, 0, 0, 0)", 1),
+        line("node", 100, 1.8, "sched_process_exec: filename=/usr/bin/node pid=100 old_pid=100"),
+    ]) + "\n"
+    trace = write(tmp_path, "t.txt", text)
+    evs = [e for e in ft.iter_events(trace, "x86_64") if isinstance(e, ProcessEvent)]
+    assert [(e.pid, e.kind, e.path or e.parent or e.status) for e in evs] == [
+        (100, "image", "/usr/bin/node"), (101, "forked", 100), (101, "image", "node"),
+        (101, "exec", "/usr/bin/python3"), (101, "image", "/usr/bin/python3"), (101, "exit", 2),
+        (100, "exec", "/usr/bin/node")]
+    fp = fe.event_footprints(trace, "x86_64")["x86_64"]
+    assert [i["exe"] for i in fp.processes[101]["images"]] == ["node", "/usr/bin/python3"]
+    assert fp.processes[101]["parent"] == 100 and fp.processes[101]["end"] == {"exit": 2}
+    assert fp.syscalls["read"].calls == 1 and fp.syscalls["read"].unfinished == 1
+    assert set(fp.programs) == {"/usr/bin/python3", "/usr/bin/node"} and fp.root_pid is None
+    assert _all({"x86_64": fp}) == _all(ft.analyse_trace([trace], "x86_64", jobs=1).footprints)
 
 
 def _enter_only():

@@ -1,7 +1,10 @@
 """ftrace text → kprof events, one at a time, exact and in trace order (the slower path; ``analyse_trace``
-counts the same facts from chunks, and the test suite checks that both give the same footprint)."""
+counts the same facts from chunks, and the test suite checks that both give the same footprints:
+``event_footprints`` is this path's whole result)."""
 from __future__ import annotations
 
+import os
+import re
 from collections import Counter
 from typing import Iterable, Iterator
 
@@ -17,12 +20,21 @@ class FtraceEventReader:
     """ftrace text lines → SyscallEvent / ProcessEvent, exact and in order.
 
     An event is produced when its sys_exit arrives (or, for a call that never returns, when the task's
-    next sys_enter arrives or the input ends). Other events (irq, sched …) are counted in ``events``.
+    next sys_enter arrives or the input ends). A task's calls under a comm it did not have before are
+    preceded by its "image" event (the file or comm, the ABI); sched_process_exec and sched_process_fork
+    lines give "exec" and "forked" events, exit_group's status an "exit". Other events (irq, sched …) are
+    counted in ``events``.
     """
 
-    def __init__(self, arch: str, task_arch: TaskArch | None = None, window: Window | None = None):
+    def __init__(self, arch: str, task_arch: TaskArch | None = None, window: Window | None = None,
+                 execs: dict[int, list[str]] | None = None):
+        """``execs``: pid → the files sched_process_exec showed it run, in order, when known ahead (see
+        ``exec_files``): a task's calls are credited to the file its comm is the name of, as the fast path
+        does, also before the exec line is read (a task running since before the trace)."""
         self.ta = task_arch or TaskArch(arch)
         self.window = window or Window()
+        self.execs = execs or {}
+        self.comm: dict[int, str] = {}           # pid → the comm its calls are credited to now
         self.pending: dict[int, tuple] = {}      # pid → (abi, name, nr, args, ts, raw?)
         self.raw_pids: set = set()
         self.events = Counter()
@@ -54,6 +66,10 @@ class FtraceEventReader:
                 continue
             self.events[ev.event] += 1
             if ev.kind == "event":
+                if ev.event in _SCHED_EVENTS:
+                    sched = _sched_event(ev.event, rest, ts)
+                    if sched is not None:
+                        yield sched
                 continue
             raw = ev.nr is not None
             if raw:
@@ -66,6 +82,8 @@ class FtraceEventReader:
                 prev = self.pending.pop(task.pid, None)
                 if prev is not None:
                     yield self._event(task.pid, prev, None, None)
+                if self.comm.get(task.pid) != task.comm:
+                    yield self._image(task, abi)
                 args = ", ".join("0x" + a for a in _args_of(ev, rest) if a)
                 self.pending[task.pid] = (abi, name, ev.nr, args, ts, raw)
                 if name == "exit_group":
@@ -86,7 +104,16 @@ class FtraceEventReader:
                     if name in _FORKS and result == 0:        # a new task's return from fork/clone
                         continue
                     prev = (abi, name, ev.nr, "", None, raw)
+                    if self.comm.get(task.pid) != task.comm:      # begun before the window (or lost enter)
+                        yield self._image(task, abi)
                 yield self._event(task.pid, prev, result, ev.err, ts)
+
+    def _image(self, task, abi: str) -> ProcessEvent:
+        """The task's calls are made under another comm from here on: the file it exec'd by that name when
+        sched_process_exec showed one, else the comm (the fast path's ``exe_label``)."""
+        self.comm[task.pid] = comm = task.comm
+        label = next((f for f in self.execs.get(task.pid, ()) if os.path.basename(f)[:15] == comm), comm)
+        return ProcessEvent(task.pid, "image", path=label, abi=abi)
 
     def _event(self, pid, pending, result, err, exit_ts=None) -> SyscallEvent:
         abi, name, nr, args, ts, raw = pending
@@ -109,9 +136,105 @@ def _named_result(rest: bytes) -> int | None:
     return v if v < 1 << 31 else v - (1 << 64 if v >= 1 << 32 else 1 << 32)
 
 
+_SCHED_EVENTS = ("sched_process_fork", "sched_process_exec")
+_FORK_TEXT = re.compile(r"\bpid=(\d+).*\bchild_pid=(\d+)")
+_EXEC_TEXT = re.compile(r"filename=(.*?) pid=(\d+)")
+
+
+def _sched_event(event: str, rest: bytes, ts: float) -> ProcessEvent | None:
+    """sched_process_fork → the child's "forked" (its parent); sched_process_exec → "exec" (the file)."""
+    text = rest.decode("utf-8", "replace")
+    if event == "sched_process_fork":
+        m = _FORK_TEXT.search(text)
+        return m and ProcessEvent(int(m.group(2)), "forked", parent=int(m.group(1)), time=ts)
+    m = _EXEC_TEXT.search(text)
+    return m and ProcessEvent(int(m.group(2)), "exec", path=m.group(1), time=ts)
+
+
+def exec_files(lines: Iterable[bytes], window: Window | None = None) -> dict[int, list[str]]:
+    """pid → the files sched_process_exec showed it run, in trace order (a first reading of the file)."""
+    window = window or Window()
+    out: dict[int, list[str]] = {}
+    for line in lines:
+        if b"sched_process_exec:" not in line:
+            continue
+        if isinstance(line, str):
+            line = line.encode("utf-8", "surrogateescape")
+        m = _LINE.match(line.rstrip(b"\n"))
+        if m is None or not window.inside(float(m.group(3))):
+            continue
+        key = _key_of(m.group(4))
+        ev = event_key(key) if key is not None else None
+        if ev is not None and ev.event == "sched_process_exec" and task_of(m.group(1)) is not None:
+            sched = _sched_event(ev.event, m.group(4), 0.0)
+            if sched is not None:
+                out.setdefault(sched.pid, []).append(sched.path)
+    return out
+
+
 def iter_events(path, arch: str, task_arch: TaskArch | None = None,
                 window: Window | None = None) -> Iterator[SyscallEvent | ProcessEvent]:
-    """Every syscall of a trace file as kprof events, in trace order (exact; slower than analyse_trace)."""
-    reader = FtraceEventReader(arch, task_arch, window)
+    """Every syscall of a trace file as kprof events, in trace order (exact; slower than analyse_trace). The
+    file is read twice: first for the files sched_process_exec shows (what a task's comm names)."""
+    reader = FtraceEventReader(arch, task_arch, window, exec_files(trace_lines(path), window))
     yield from reader.feed(trace_lines(path))
     yield from reader.finish()
+
+
+def event_footprints(path, arch: str, task_arch: TaskArch | None = None, window: Window | None = None,
+                     root_pid: int | None = None, source: dict | None = None) -> dict:
+    """A trace file's events through one FootprintBuilder per ABI (the trace's arch first), as the fast path
+    builds them: abi → Footprint. A task's calls go to the ABI its "image" event named; a program started
+    (sched_process_exec) to the trace's arch; a task in two ABIs' footprints has its parent and end in both."""
+    from profiler.footprint import FootprintBuilder
+    ta = task_arch or TaskArch(arch)
+    builders: dict = {}
+
+    def builder(abi: str):
+        b = builders.get(abi)
+        if b is None:
+            b = builders[abi] = FootprintBuilder(abi, source={**(source or {}), "kind": "ftrace", "abi": abi}) \
+                .known_abi().kernel_traced()
+        return b
+
+    builder(ta.arch)
+    abi_of: dict[int, str] = {}
+    for ev in iter_events(path, arch, ta, window):
+        if isinstance(ev, ProcessEvent):
+            if ev.kind == "exec":
+                builder(ta.arch).add(ev)
+                continue
+            if ev.kind == "image":
+                abi_of[ev.pid] = ev.abi
+        builder(abi_of.get(ev.pid, ta.arch)).add(ev)
+    _share_tasks([b.fp for b in builders.values()])
+    for b in builders.values():
+        b.root(root_pid)
+    return {abi: b.finish() for abi, b in builders.items()}
+
+
+def _share_tasks(fps: list) -> None:
+    """A task in several ABIs' footprints: the parent and end one knows, in each; and it is left out of those
+    it made no call in (a fork or sched_process_fork named it there before its first call)."""
+    if len(fps) < 2:
+        return
+    where: dict[int, list] = {}
+    for fp in fps:
+        for pid in fp.processes:
+            where.setdefault(pid, []).append(fp)
+    for pid, held in where.items():
+        if len(held) < 2:
+            continue
+        procs = [fp.processes[pid] for fp in held]
+        parent = next((p["parent"] for p in procs if p["parent"] is not None), None)
+        end = next((p["end"] for p in procs if p["end"] is not None), None)
+        ran = [fp for fp, p in zip(held, procs) if any(i["syscalls"] for i in p["images"])]
+        for fp in held:
+            if ran and fp not in ran:
+                del fp.processes[pid]
+                continue
+            proc = fp.processes[pid]
+            if proc["parent"] is None:
+                proc["parent"] = parent
+            if proc["end"] is None:
+                proc["end"] = end
