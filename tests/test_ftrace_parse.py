@@ -17,7 +17,6 @@ from profiler.errors import KprofError
 from profiler.events import ProcessEvent
 from profiler.footprint import FootprintBuilder
 from profiler.parse import ftrace_chunks, ftrace_format, ftrace_read
-from profiler.parse import ftrace_events as fe
 from profiler.parse import ftrace_text as ft
 
 from .conftest import ROOT
@@ -321,7 +320,7 @@ def _all(fps: dict) -> dict:
 
 def _event_path(trace, arch, task_arch=None):
     """The exact path: FtraceEventReader's events, one at a time, through one FootprintBuilder per ABI."""
-    return _all(fe.event_footprints(trace, arch, task_arch))
+    return _all(ft.event_footprints(trace, arch, task_arch))
 
 
 def _one_image_per_comm(d: dict) -> bool:
@@ -409,7 +408,7 @@ def test_event_path_events(tmp_path):
         (100, "image", "/usr/bin/node"), (101, "forked", 100), (101, "image", "node"),
         (101, "exec", "/usr/bin/python3"), (101, "image", "/usr/bin/python3"), (101, "exit", 2),
         (100, "exec", "/usr/bin/node")]
-    fp = fe.event_footprints(trace, "x86_64")["x86_64"]
+    fp = ft.event_footprints(trace, "x86_64")["x86_64"]
     assert [i["exe"] for i in fp.processes[101]["images"]] == ["node", "/usr/bin/python3"]
     assert fp.processes[101]["parent"] == 100 and fp.processes[101]["end"] == {"exit": 2}
     assert fp.syscalls["read"].calls == 1 and fp.syscalls["read"].unfinished == 1

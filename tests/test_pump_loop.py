@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 
 import pytest
 
@@ -89,8 +90,9 @@ def test_pump_loop_completes_twice_and_leaves_nothing_behind(tmp_path, subreaper
         # what the loop wrote to /tmp went to the scenario's private /tmp
         assert "/tmp/pump_loop_completed" in fp["files"] or any("/tmp/pump_loop_" in f for f in fp["files"])
         assert _loop_tmp_entries() == tmp_before, f"the loop wrote into the host's /tmp: {_loop_tmp_entries()}"
-        workdir = re.search(r'openat\(-100</tmp/(kprof-pump-loop-[^/>]+)>', (bundle / "trace.log").read_text())
-        assert workdir and not os.path.exists(f"/tmp/{workdir.group(1)}"), "the run's workdir was left behind"
+        tmp = tempfile.gettempdir()                  # /tmp, or the suite's TMPDIR
+        workdir = re.search(rf'openat\(-100<{re.escape(tmp)}/(kprof-pump-loop-[^/>]+)>', (bundle / "trace.log").read_text())
+        assert workdir and not os.path.exists(f"{tmp}/{workdir.group(1)}"), "the run's workdir was left behind"
     assert sorted(os.listdir("/dev")) == dev_before, "the host's /dev changed"
     left = _children() - children_before
     assert not left, f"processes left running: {[open(f'/proc/{p}/cmdline').read() for p in left]}"

@@ -1,6 +1,6 @@
 """ftrace text → kprof events, one at a time, exact and in trace order (the slower path; ``analyse_trace``
 counts the same facts from chunks, and the test suite checks that both give the same footprints:
-``event_footprints`` is this path's whole result)."""
+``profiler.parse.ftrace_text.event_footprints`` is this path's whole result)."""
 from __future__ import annotations
 
 import os
@@ -179,62 +179,3 @@ def iter_events(path, arch: str, task_arch: TaskArch | None = None,
     reader = FtraceEventReader(arch, task_arch, window, exec_files(trace_lines(path), window))
     yield from reader.feed(trace_lines(path))
     yield from reader.finish()
-
-
-def event_footprints(path, arch: str, task_arch: TaskArch | None = None, window: Window | None = None,
-                     root_pid: int | None = None, source: dict | None = None) -> dict:
-    """A trace file's events through one FootprintBuilder per ABI (the trace's arch first), as the fast path
-    builds them: abi → Footprint. A task's calls go to the ABI its "image" event named; a program started
-    (sched_process_exec) to the trace's arch; a task in two ABIs' footprints has its parent and end in both."""
-    from profiler.footprint import FootprintBuilder
-    ta = task_arch or TaskArch(arch)
-    builders: dict = {}
-
-    def builder(abi: str):
-        b = builders.get(abi)
-        if b is None:
-            b = builders[abi] = FootprintBuilder(abi, source={**(source or {}), "kind": "ftrace", "abi": abi}) \
-                .known_abi().kernel_traced()
-        return b
-
-    builder(ta.arch)
-    abi_of: dict[int, str] = {}
-    for ev in iter_events(path, arch, ta, window):
-        if isinstance(ev, ProcessEvent):
-            if ev.kind == "exec":
-                builder(ta.arch).add(ev)
-                continue
-            if ev.kind == "image":
-                abi_of[ev.pid] = ev.abi
-        builder(abi_of.get(ev.pid, ta.arch)).add(ev)
-    _share_tasks([b.fp for b in builders.values()])
-    for b in builders.values():
-        b.root(root_pid)
-    return {abi: b.finish() for abi, b in builders.items()}
-
-
-def _share_tasks(fps: list) -> None:
-    """A task in several ABIs' footprints: the parent and end one knows, in each; and it is left out of those
-    it made no call in (a fork or sched_process_fork named it there before its first call)."""
-    if len(fps) < 2:
-        return
-    where: dict[int, list] = {}
-    for fp in fps:
-        for pid in fp.processes:
-            where.setdefault(pid, []).append(fp)
-    for pid, held in where.items():
-        if len(held) < 2:
-            continue
-        procs = [fp.processes[pid] for fp in held]
-        parent = next((p["parent"] for p in procs if p["parent"] is not None), None)
-        end = next((p["end"] for p in procs if p["end"] is not None), None)
-        ran = [fp for fp, p in zip(held, procs) if any(i["syscalls"] for i in p["images"])]
-        for fp in held:
-            if ran and fp not in ran:
-                del fp.processes[pid]
-                continue
-            proc = fp.processes[pid]
-            if proc["parent"] is None:
-                proc["parent"] = parent
-            if proc["end"] is None:
-                proc["end"] = end
