@@ -248,6 +248,9 @@ def run_record(scenario, o, workdir: Path | None = None) -> RunRecord:
         problem = temp_basal_mismatch(workdir / enacted, o.services)
         if problem:
             failures.append(problem)
+    broken = [f"the emulated pump stopped serving: {s['error']} (its state after the run is not known)"
+              for s in o.services if s.get("type") == "pump" and s.get("error")]
+    failures += broken
     mismatches = o.analysis.mismatches
     if mismatches is None and o.footprint is not None and scenario.backend == "strace":
         failures.append("the log has no strace -C summary to check kprof's counts against")
@@ -258,7 +261,8 @@ def run_record(scenario, o, workdir: Path | None = None) -> RunRecord:
                      interrupted=o.trace.interrupted, left_running=o.trace.left_running or [],
                      services=o.services, parse_problems=o.analysis.problems, modules_loaded=o.modules,
                      summary_mismatches=mismatches, failures=failures, ok=not failures,
-                     incomplete=bool(o.trace.timed_out or o.trace.interrupted or end is None or "signal" in end))
+                     incomplete=bool(o.trace.timed_out or o.trace.interrupted or end is None or "signal" in end
+                                     or broken))
 
 
 class Bundle:

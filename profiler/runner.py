@@ -405,9 +405,12 @@ def uart_pump(scenario: Scenario, env: dict):
 def service_report(service) -> dict:
     """What a started service or emulated device did, for meta.json and the report."""
     if hasattr(service, "slave_path"):  # the pump emulator
-        return {"type": "pump", "radio": "uart", "device": SERIAL_DEVICE, "pty": service.slave_path,
-                "exchanges": len(service.exchanges), "state": service.state,
-                "radio_exchanges": service.exchanges[-200:]}
+        out = {"type": "pump", "radio": "uart", "device": SERIAL_DEVICE, "pty": service.slave_path,
+               "exchanges": len(service.exchanges), "state": service.state,
+               "radio_exchanges": service.exchanges[-200:]}
+        if service.error:    # the emulator stopped serving (its process died, or its serving raised)
+            out["error"] = service.error
+        return out
     return {"type": "nightscout", "url": service.url, "requests": list(service.requests)}
 
 

@@ -88,8 +88,11 @@ def load_yaml(path: Path) -> tuple[object, dict]:
 
 
 def _finite_number(checker, value) -> bool:
-    """JSON Schema's number, without bool and without inf/nan (YAML reads .inf and .nan as floats)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """JSON Schema's number, without bool and without inf/nan (YAML reads .inf and .nan as floats); an int of any
+    size is finite (math.isfinite cannot take one beyond a float's range)."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
 
 
 def _integer(checker, value) -> bool:
@@ -195,12 +198,12 @@ def validate_data(data, sch: dict, where: str, lines: dict) -> list[str]:
             path = tuple(e.absolute_path)
             if decisive.get(path) != "enum":
                 decisive[path] = e.validator
-    messages = []
+    messages: dict = {}         # jsonschema reports each missing key of a node with all of them: said once
     for e in errors:
         path = tuple(e.absolute_path)
         if any(path[:len(p)] == p and (len(path) > len(p) or e.validator != kw) for p, kw in decisive.items()):
             continue
-        messages += _messages(e, data, where, lines)
+        messages.update(dict.fromkeys(_messages(e, data, where, lines)))
     return [m for _, m in sorted(messages, key=lambda km: km[0])]
 
 

@@ -621,6 +621,36 @@ def test_kprof_run_interrupted_leaves_no_emulator_process(tmp_path, sig, to_grou
     assert pump["exchanges"] > 0 and pump["state"]["reservoir"] == 135.0
 
 
+@needs_strace
+def test_an_emulator_process_that_dies_makes_the_run_incomplete(tmp_path):
+    """The emulated pump's process killed from outside during a run (OOM, a stray kill): the run is incomplete
+    (exit 2) and says why, never reported as the pump's state after the run."""
+    sc = tmp_path / "poll-pump.yaml"
+    sc.write_text("name: poll-pump\ndescription: pump polled until its emulator dies\n"
+                  "command: 'for i in 1 2 3 4 5 6 7 8 9 10; do mdt reservoir; sleep 0.3; done; true'\nshell: true\n"
+                  "timeout: 60\npump: {latency: false}\n")
+    bundle = tmp_path / "b"
+    proc = subprocess.Popen([sys.executable, "-m", "profiler", "run", str(sc), "--out", str(bundle)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline, emulator = time.monotonic() + 60, []
+        while not emulator and time.monotonic() < deadline and proc.poll() is None:
+            emulator = _emulator_children(proc.pid)
+            time.sleep(0.05)
+        assert len(emulator) == 1, "kprof serves the pump from a child process"
+        time.sleep(1)
+        os.kill(emulator[0], signal.SIGKILL)
+        out, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 2 and "Traceback" not in err, (proc.returncode, err)
+    run = json.loads((bundle / "meta.json").read_text())["runs"][0]
+    assert run["incomplete"] and any("the emulated pump stopped serving" in f for f in run["failures"]), run
+    assert next(s for s in run["services"] if s["type"] == "pump")["error"]
+
+
 # --- configuration ---
 
 def test_config_from_mapping():

@@ -110,6 +110,20 @@ def test_every_keyword_of_the_schema_is_checked(tmp_path):
     assert msg.endswith(":6: pump.bg_targets: takes at most 8 item(s)")
 
 
+def test_each_missing_key_is_said_once(tmp_path):
+    msg = error_of(write(tmp_path, "description: 3\n"))
+    assert msg.count("missing required key 'name'") == 1 and msg.count("missing required key 'command'") == 1
+    msg = error_of(write(tmp_path, GOOD + "pump: {basal_schedule: [{}]}\n"))
+    assert len(msg.splitlines()) == len(set(msg.splitlines())), msg
+
+
+def test_numbers_too_big_for_a_float_are_messages_not_tracebacks(tmp_path):
+    huge = "1" + "0" * 400
+    msg = error_of(write(tmp_path, GOOD.replace("timeout: 5", f"timeout: {huge}\nrepeat: {huge}")))
+    assert ":4: timeout: must be at most 86400" in msg and ":5: repeat: must be at most 1000" in msg
+    assert load_scenario(write(tmp_path, GOOD + f"tolerance: {{margin: {huge}}}\n")).tolerance.margin == int(huge)
+
+
 def test_numbers_are_finite_and_integers_are_not_floats(tmp_path):
     msg = error_of(write(tmp_path, GOOD.replace("timeout: 5", "timeout: .inf\nrepeat: 2.0")))
     assert ":4: timeout: must be a finite number (got inf)" in msg
