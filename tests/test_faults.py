@@ -92,3 +92,21 @@ def test_unrestricted_injection_through_strace(tmp_path):
     kprof("run", sc, "--out", bundle, check=0)
     assert "Permission denied" in stderr(bundle)
     assert "(INJECTED)" in (bundle / "trace.log").read_text()
+
+
+def test_the_sequence_view_reads_typed_calls(tmp_path):
+    """The fault view's steps come from the parser's typed calls: a relative path is joined to its dirfd's
+    path, execveat names its program, and -X raw clone flags mark a thread (its calls join its process)."""
+    from profiler.faults import read_sequences
+    log = tmp_path / "trace.log"
+    log.write_text(
+        '100 1.000000 openat(-100</home/u>, "rel/file", 0) = -1 ENOENT (No such file or directory) <0.000010>\n'
+        '100 1.000100 clone(child_stack=0x7f, flags=0x3d0f00|17) = 101 <0.000050>\n'
+        '101 1.000200 read(3</etc/hosts>, "", 4096) = 0 <0.000005>\n'
+        '100 1.000300 execveat(3</usr/bin>, "true", ["true"], 0x7ffd, 0) = 0 <0.000300>\n'
+        '100 1.000400 +++ exited with 0 +++\n')
+    seqs = read_sequences(log, "x86_64")
+    assert list(seqs) == [100]                      # the thread's read is the process's
+    steps = [(s.name, s.target) for s in seqs[100].steps]
+    assert ("openat", "/home/u/rel/file") in steps and ("read", "/etc/hosts") in steps
+    assert seqs[100].exe == "true" and seqs[100].end == "exit 0"

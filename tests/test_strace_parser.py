@@ -119,6 +119,8 @@ def test_fd_path_and_sockaddr_helpers():
     six = ('{sa_family=0xa, sin6_port="\\x00\\x09", sin6_flowinfo="\\x00\\x00\\x00\\x00", sin6_addr="'
            + "\\x00" * 15 + '\\x01", sin6_scope_id=0}')
     assert sockaddr(six) == "inet6:[::1]:9"
+    decoded = '{sa_family=AF_INET6, sin6_port=htons(443), sin6_flowinfo=htonl(0), inet_pton(AF_INET6, "::1", &sin6_addr), sin6_scope_id=0}'
+    assert sockaddr(decoded) == "inet6:[::1]:443"      # strace without -X raw names no sin6_addr field
 
 
 THREADS = r"""

@@ -76,7 +76,8 @@ def sockaddr(text: str) -> str | None:
     if fam == "AF_INET":
         return f"inet:{_addr(fields.get('sin_addr', ''), 4)}:{_port(fields.get('sin_port', ''))}"
     if fam == "AF_INET6":
-        return f"inet6:[{_addr(fields.get('sin6_addr', ''), 6)}]:{_port(fields.get('sin6_port', ''))}"
+        # decoded (not -X raw) output names the address as "inet_pton(AF_INET6, "::1", &sin6_addr)", no field
+        return f"inet6:[{_addr(fields.get('sin6_addr') or text, 6)}]:{_port(fields.get('sin6_port', ''))}"
     if fam == "AF_NETLINK":
         return "netlink"
     return f"family:{family}" if family else None
