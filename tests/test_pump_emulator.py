@@ -589,45 +589,12 @@ def _emulator_children(pid: int) -> list[int]:
     return out
 
 
-@needs_strace
-@pytest.mark.parametrize("sig,to_group", [(signal.SIGINT, True), (signal.SIGTERM, False)], ids=["int-group", "term"])
-def test_kprof_run_interrupted_leaves_no_emulator_process(tmp_path, sig, to_group):
-    """Ctrl-C (to kprof's process group, as a terminal sends it) or SIGTERM during a pump scenario: kprof
-    stops the emulator's process itself, keeps its report, and no emulator process is left."""
+def _poll_pump_run(tmp_path, command: str, then, wait: float, timeout: float = 60):
+    """``kprof run`` of a scenario polling the emulated pump with ``command``; once its emulator's process is
+    serving and ``wait`` seconds passed, ``then(kprof_pid, emulator_pid)``. Returns (process, stderr, emulator
+    pid, bundle); nothing is left running whatever happens."""
     sc = tmp_path / "poll-pump.yaml"
-    sc.write_text("name: poll-pump\ndescription: pump polled until interrupted\n"
-                  "command: 'while true; do mdt reservoir; sleep 0.2; done'\nshell: true\ntimeout: 60\n"
-                  "pump: {latency: false}\n")
-    bundle = tmp_path / "b"
-    proc = subprocess.Popen([sys.executable, "-m", "profiler", "run", str(sc), "--out", str(bundle)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        deadline, emulator = time.monotonic() + 60, []
-        while not emulator and time.monotonic() < deadline and proc.poll() is None:
-            emulator = _emulator_children(proc.pid)
-            time.sleep(0.05)
-        assert len(emulator) == 1, "kprof serves the pump from a child process"
-        time.sleep(2)
-        (os.killpg if to_group else os.kill)(proc.pid, sig)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    assert proc.returncode == 128 + sig and "Traceback" not in err, err
-    assert _gone(emulator[0])
-    pump = next(s for s in json.loads((bundle / "meta.json").read_text())["runs"][0]["services"]
-                if s["type"] == "pump")
-    assert pump["exchanges"] > 0 and pump["state"]["reservoir"] == 135.0
-
-
-@needs_strace
-def test_an_emulator_process_that_dies_makes_the_run_incomplete(tmp_path):
-    """The emulated pump's process killed from outside during a run (OOM, a stray kill): the run is incomplete
-    (exit 2) and says why, never reported as the pump's state after the run."""
-    sc = tmp_path / "poll-pump.yaml"
-    sc.write_text("name: poll-pump\ndescription: pump polled until its emulator dies\n"
-                  "command: 'for i in 1 2 3 4 5 6 7 8 9 10; do mdt reservoir; sleep 0.3; done; true'\nshell: true\n"
+    sc.write_text(f"name: poll-pump\ndescription: the emulated pump polled\ncommand: '{command}'\nshell: true\n"
                   "timeout: 60\npump: {latency: false}\n")
     bundle = tmp_path / "b"
     proc = subprocess.Popen([sys.executable, "-m", "profiler", "run", str(sc), "--out", str(bundle)], cwd=ROOT,
@@ -638,13 +605,38 @@ def test_an_emulator_process_that_dies_makes_the_run_incomplete(tmp_path):
             emulator = _emulator_children(proc.pid)
             time.sleep(0.05)
         assert len(emulator) == 1, "kprof serves the pump from a child process"
-        time.sleep(1)
-        os.kill(emulator[0], signal.SIGKILL)
-        out, err = proc.communicate(timeout=90)
+        time.sleep(wait)
+        then(proc.pid, emulator[0])
+        _, err = proc.communicate(timeout=timeout)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+    return proc, err, emulator[0], bundle
+
+
+@needs_strace
+@pytest.mark.parametrize("sig,to_group", [(signal.SIGINT, True), (signal.SIGTERM, False)], ids=["int-group", "term"])
+def test_kprof_run_interrupted_leaves_no_emulator_process(tmp_path, sig, to_group):
+    """Ctrl-C (to kprof's process group, as a terminal sends it) or SIGTERM during a pump scenario: kprof
+    stops the emulator's process itself, keeps its report, and no emulator process is left."""
+    proc, err, emulator, bundle = _poll_pump_run(
+        tmp_path, "while true; do mdt reservoir; sleep 0.2; done",
+        lambda kprof_pid, _: (os.killpg if to_group else os.kill)(kprof_pid, sig), wait=2)
+    assert proc.returncode == 128 + sig and "Traceback" not in err, err
+    assert _gone(emulator)
+    pump = next(s for s in json.loads((bundle / "meta.json").read_text())["runs"][0]["services"]
+                if s["type"] == "pump")
+    assert pump["exchanges"] > 0 and pump["state"]["reservoir"] == 135.0
+
+
+@needs_strace
+def test_an_emulator_process_that_dies_makes_the_run_incomplete(tmp_path):
+    """The emulated pump's process killed from outside during a run (OOM, a stray kill): the run is incomplete
+    (exit 2) and says why, never reported as the pump's state after the run."""
+    proc, err, _, bundle = _poll_pump_run(
+        tmp_path, "for i in 1 2 3 4 5 6 7 8 9 10; do mdt reservoir; sleep 0.3; done; true",
+        lambda _, emulator_pid: os.kill(emulator_pid, signal.SIGKILL), wait=1, timeout=90)
     assert proc.returncode == 2 and "Traceback" not in err, (proc.returncode, err)
     run = json.loads((bundle / "meta.json").read_text())["runs"][0]
     assert run["incomplete"] and any("the emulated pump stopped serving" in f for f in run["failures"]), run
