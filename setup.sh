@@ -37,7 +37,7 @@ if [ ! -x .venv/bin/python ]; then
   say "creating .venv"
   python3 -m venv .venv
 fi
-if ! .venv/bin/python -c 'import profiler, ptrace, tabulate, yaml, system_calls, jsonschema, referencing, pytest' >/dev/null 2>&1 \
+if ! .venv/bin/python -c 'import profiler, ptrace, tabulate, yaml, system_calls, jsonschema, referencing, pytest, xdist' >/dev/null 2>&1 \
    || [ pyproject.toml -nt .venv/.kprof-installed ]; then
   say "installing kprof and its Python dependencies into .venv"
   # compat mode: a plain .pth path entry, ~30 ms faster at every kprof start than the import-hook finder

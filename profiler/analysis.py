@@ -144,12 +144,19 @@ def merge_summaries(summaries: list[StraceSummary]) -> StraceSummary:
 _FF_NAME = re.compile(r"(.*)\.(\d+)")
 
 
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError as e:     # a directory this user may not enter: Path.exists raises PermissionError
+        raise file_error(path, e, "a strace log") from None
+
+
 def log_files(paths: list[Path]) -> list[tuple[Path, int]]:
     """The files of one run, each with the pid of a file of ``strace -ff -o PREFIX`` (0: lines carry pids).
 
     One existing file is read as it is. Several files, or a PREFIX whose files are PREFIX.PID, are one -ff run.
     """
-    if len(paths) == 1 and not paths[0].exists():
+    if len(paths) == 1 and not _exists(paths[0]):
         prefix = paths[0]
         found = sorted((p for p in prefix.parent.glob(glob.escape(prefix.name) + ".*")
                         if _FF_NAME.fullmatch(p.name) and p.name.rsplit(".", 1)[0] == prefix.name),

@@ -6,12 +6,15 @@ if the machine lacks what it needs, so a missing install step cannot hide behind
 """
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import shutil
 import tempfile
 import stat
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -69,20 +72,90 @@ def host_devices_unchanged():
     assert not changed, f"the suite changed the host's devices (restored): {sorted(changed)}"
 
 
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")     # gw0, gw1 … when the suite runs on several workers (-n)
+
+
+def pytest_configure(config):
+    """Each worker of a parallel suite gets a temp directory of its own ($TMPDIR for it and for every kprof it
+    starts): the suite's checks that nothing is left in the temp directory then see only their own worker's
+    runs, never another worker's run in progress."""
+    if WORKER and not hasattr(config, "_kprof_tmp"):
+        config._kprof_tmp = tempfile.mkdtemp(prefix=f"suite-{WORKER}-", dir=tempfile.gettempdir())
+        os.chmod(config._kprof_tmp, 0o755)         # tests that run kprof as another user make their dirs in it
+        os.environ["TMPDIR"] = config._kprof_tmp
+        tempfile.tempdir = None
+
+
+# Tests that must run on one worker, one after another (a parallel suite, pytest -n): each group's tests
+# compare machine-wide state (the whole tracing state, the mount table) before and after, or share a module
+# fixture that would otherwise be set up once per worker. Every other test is scheduled on its own. (By file:
+# pytest-xdist's xdist_group marks reach the scheduler through the node id, which pytest 9.2 no longer lets
+# a plugin rename.)
+SHARED_WORKER = {
+    "test_ftrace_record.py": "tracefs", "test_ftrace_faults.py": "tracefs", "test_workload.py": "tracefs",
+    "test_check.py": "check", "test_check_real.py": "check-real", "test_strace_corpus.py": "strace-corpus",
+}
+# the longest first, so that the last minutes are not one long test on one worker (collection order otherwise)
+LONGEST_FIRST = ("test_check_real.py", "test_workload.py", "test_pump_loop.py", "test_ptrace_backend.py",
+                 "test_bpf_backend.py", "test_run.py", "test_faults.py")
+
+
+def _group(nodeid: str) -> str:
+    file = nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
+    return SHARED_WORKER.get(file, nodeid)
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item):
+        file = item.nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
+        group = SHARED_WORKER.get(file)
+        first = [f for f in LONGEST_FIRST if SHARED_WORKER.get(f, f) == group] if group else [file]
+        return LONGEST_FIRST.index(first[0]) if first and first[0] in LONGEST_FIRST else len(LONGEST_FIRST)
+    items.sort(key=rank)          # stable: collection order within a rank
+
+
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Scheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _group(nodeid)
+    config.option.loadscopereorder = False          # keep the order above
+    return Scheduling(config, log)
+
+
+def pytest_unconfigure(config):
+    if getattr(config, "_kprof_tmp", None):
+        shutil.rmtree(config._kprof_tmp, ignore_errors=True)
+
+
+@dataclass
+class _Run:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
 @pytest.fixture(scope="session")
 def scenario_run(tmp_path_factory):
-    """``kprof run`` of a shipped scenario as a user runs it (its own backend and settings), once per session:
-    ``scenario_run(path)`` → (CompletedProcess, bundle). test_run checks every scenario's run against strace's
-    own summary, and the ptrace parity test compares its ptrace run with the same strace run: one strace run
-    of each scenario serves both."""
-    base = tmp_path_factory.mktemp("scenario-runs")
-    runs: dict[str, tuple] = {}
+    """``kprof run`` of a shipped scenario as a user runs it (its own backend and settings), once per suite run:
+    ``scenario_run(path)`` → (its result: returncode, stdout, stderr; bundle). test_run checks every scenario's
+    run against strace's own summary, and the ptrace and bpf parity tests compare their runs with the same
+    strace run: one strace run of each scenario serves them all, on whichever worker asks first (a lock per
+    scenario in the directory the workers share; the others wait for it and read its bundle)."""
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if WORKER else base) / "scenario-runs"
+    shared.mkdir(exist_ok=True)
 
     def get(path: Path):
-        if path.stem not in runs:
-            bundle = base / path.stem
-            runs[path.stem] = (kprof("run", path, "--out", bundle, "--format", "json"), bundle)
-        p, bundle = runs[path.stem]
+        bundle = shared / path.stem
+        done = shared / f"{path.stem}.result.json"
+        with open(shared / f"{path.stem}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not done.exists():
+                p = kprof("run", path, "--out", bundle, "--format", "json")
+                done.write_text(json.dumps([p.returncode, p.stdout, p.stderr]))
+        p = _Run(*json.loads(done.read_text()))
         assert p.returncode == 0, f"kprof run {path.name}: exit {p.returncode}\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
         return p, bundle
     return get
@@ -102,6 +175,33 @@ def host_tmp_unchanged():
     for name in left:
         shutil.rmtree(os.path.join(tmp, name), ignore_errors=True)
     assert not left, f"the suite left these in {tmp} (removed): {left}"
+
+
+@pytest.fixture
+def subreaper():
+    """The test's process as a child subreaper while the test runs: whatever a kprof run leaves running is
+    re-parented to it, so leftovers are found among its own descendants and never confused with the processes
+    of other tests (a parallel suite runs other kprofs beside it)."""
+    import ctypes
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    PR_SET_CHILD_SUBREAPER = 36
+    assert libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    try:
+        yield
+    finally:
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+
+
+def outcome_of_bundle(bundle: Path):
+    """The fields of a RunOutcome the parity tests read, from a bundle of kprof run (scenario_run's: the suite's
+    shared strace run of a scenario)."""
+    from types import SimpleNamespace
+
+    from profiler.footprint import Footprint
+    run = json.loads((bundle / "meta.json").read_text())["runs"][0]
+    return SimpleNamespace(trace=SimpleNamespace(timed_out=run["timed_out"]), exit=run["exit"], run_dir=bundle,
+                           analysis=SimpleNamespace(problems=run["parse_problems"],
+                                                    footprint=Footprint.load(bundle / "footprint.json")))
 
 
 def parity_changes(d, rules) -> list[str]:

@@ -1,5 +1,5 @@
-"""kprof check on the shipped scenarios: no false alarms over 10 runs (2 for the few slow ones), and a real
-oref0 update detected.
+"""kprof check on the shipped scenarios: no false alarm in a check of every one, and a real oref0 update
+detected.
 
 docs/regression.md reports what these found; if they change, that page must change too.
 """
@@ -24,21 +24,13 @@ def baselines(tmp_path_factory):
     return tmp
 
 
-# Scenarios whose one run takes 10 s or more by design: a silent pump's real radio timeouts (~13 s), a whole
-# oref0-pump-loop iteration (~25 s). Ten checks of each would cost the suite several minutes: they are checked
-# twice, every other scenario ten times.
-SLOW = {"pump-no-response", "pump-spi-pump-silent", "pump-loop"}
-
-
-def test_no_false_alarms_in_10_consecutive_checks_of_every_scenario(baselines):
-    fast = [s for s in SCENARIOS if s.stem not in SLOW]
-    slow = [s for s in SCENARIOS if s.stem in SLOW]
-    assert len(slow) == len(SLOW), "a slow scenario was renamed: update SLOW"
-    for group, repeat in ((fast, "10"), (slow, "2")):
-        p = kprof("check", *group, "--baseline", baselines / "b", "--repeat", repeat, "--results", baselines / "r",
-                  "-j", "2", timeout=1800)
-        assert p.returncode == 0, p.stdout + p.stderr
-        assert p.stdout.count(": no change") == len(group)
+def test_no_false_alarm_in_a_check_of_every_scenario(baselines):
+    """A fresh check of every shipped scenario against the baselines of three runs passes. Ten consecutive
+    checks of each (issue 6) take ~5 minutes: docs/regression.md gives the command and what it printed."""
+    p = kprof("check", *SCENARIOS, "--baseline", baselines / "b", "--results", baselines / "r", "-j", "2",
+              timeout=900)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert p.stdout.count(": no change") == len(SCENARIOS)
 
 
 @pytest.fixture(scope="module")

@@ -183,13 +183,17 @@ def test_unwritable_directory_as_another_user(tmp_path):
     ro.mkdir(mode=0o755)
     tmp_path.chmod(0o755)
     log.chmod(0o644)
-    for p_ in (tmp_path.parent, tmp_path.parent.parent):
-        p_.chmod(p_.stat().st_mode | stat.S_IXOTH)
-    p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", os.sys.executable,
-                        "-m", "profiler", "analyze", str(log), "--footprint", str(ro / "fp.json")],
-                       capture_output=True, text=True, cwd=ROOT)
-    assert p.returncode == 2 and "permission denied" in p.stderr, p.stderr
-    no_traceback(p)
+    closed = tmp_path / "closed"              # a directory nobody but root may enter
+    closed.mkdir(mode=0o700)
+    (closed / "x.log").write_text(LOG)
+    for p_ in tmp_path.parents:               # pytest's directories up to the temp directory (0700)
+        if p_.stat().st_uid == 0 and not p_.stat().st_mode & stat.S_IXOTH:
+            p_.chmod(p_.stat().st_mode | stat.S_IXOTH)
+    for args in ([str(log), "--footprint", str(ro / "fp.json")], [str(closed / "x.log")]):
+        p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", os.sys.executable,
+                            "-m", "profiler", "analyze", *args], capture_output=True, text=True, cwd=ROOT)
+        assert p.returncode == 2 and "permission denied" in p.stderr, p.stderr
+        no_traceback(p)
 
 
 @needs_strace

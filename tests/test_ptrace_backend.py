@@ -10,7 +10,6 @@ and what does not depend on timing (programs run, ioctl requests, devices, files
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import signal
 import subprocess
@@ -31,7 +30,7 @@ from profiler.record.ptrace import record_ptrace
 from profiler.record.core import descendants
 from profiler.scenario import load_scenario
 
-from .conftest import ROOT, SCENARIOS, needs_oref0, needs_root, needs_strace, parity_changes
+from .conftest import ROOT, SCENARIOS, needs_oref0, needs_root, needs_strace, outcome_of_bundle, parity_changes
 from .helpers.decoding import DECODING
 
 PY = sys.executable
@@ -75,17 +74,6 @@ def run_backend(sc, backend: str, out: Path):
     return runner.run(dataclasses.replace(sc, backend=backend), out)[0][0]
 
 
-def _from_bundle(bundle: Path):
-    """A RunOutcome's fields this test reads, from a bundle of kprof run (the session's shared strace run)."""
-    from types import SimpleNamespace
-
-    from profiler.footprint import Footprint
-    run = json.loads((bundle / "meta.json").read_text())["runs"][0]
-    return SimpleNamespace(trace=SimpleNamespace(timed_out=run["timed_out"]), exit=run["exit"], run_dir=bundle,
-                           analysis=SimpleNamespace(problems=run["parse_problems"],
-                                                    footprint=Footprint.load(bundle / "footprint.json")))
-
-
 @needs_strace
 @needs_oref0
 @needs_root
@@ -100,7 +88,7 @@ def test_ptrace_footprint_matches_strace_on_every_scenario(scenario, tmp_path, s
             tolerance[k] = tolerance.get(k, []) + v if isinstance(v, list) else v
         sc = dataclasses.replace(sc, radio="uart", tolerance=tolerance)
     if sc is original and sc.backend == "strace":    # as shipped: the session's strace run of it is this one
-        runs = {"strace": _from_bundle(scenario_run(scenario)[1])}
+        runs = {"strace": outcome_of_bundle(scenario_run(scenario)[1])}
     else:
         runs = {"strace": run_backend(sc, "strace", tmp_path / "strace")}
     runs["ptrace"] = run_backend(sc, "ptrace", tmp_path / "ptrace")

@@ -34,9 +34,11 @@ def marked(marker: str) -> list[str]:
 
 
 def holders(path: str) -> list[str]:
-    """Processes with ``path`` open."""
+    """Processes of this test's tree (a subreaper: kprof's leftovers are re-parented to it) with ``path`` open.
+    Not every process: another test's run may have a pty of the same name (in its own /dev) open."""
+    from profiler.record.core import descendants
     out = []
-    for pid in _procs():
+    for pid in map(str, descendants(os.getpid())):
         try:
             fds = os.listdir(f"/proc/{pid}/fd")
         except OSError:
@@ -65,7 +67,7 @@ def assert_nothing_left(bundle, marker: str | None = None) -> None:
 
 @needs_strace
 @needs_root
-def test_pump_status_prints_the_reservoir_and_the_device_level_footprint(tmp_path):
+def test_pump_status_prints_the_reservoir_and_the_device_level_footprint(tmp_path, subreaper):
     before = dev_listing()
     bundle = tmp_path / "b"
     p = kprof("run", PUMP_SCENARIOS / "pump-status-uart.yaml", "--out", bundle, check=0)
@@ -106,7 +108,7 @@ def test_set_temp_basal_then_tempbasal_in_one_emulator_session(tmp_path):
 
 @needs_strace
 @needs_root
-def test_pump_timeout_leaves_no_process_pty_or_dev_entry(tmp_path):
+def test_pump_timeout_leaves_no_process_pty_or_dev_entry(tmp_path, subreaper):
     """Clients polling the pump until the timeout kills them mid-session: nothing may be left behind."""
     sc = tmp_path / "dead-pump.yaml"
     marker = f"kprof-test-{os.getpid()}-{id(tmp_path)}"

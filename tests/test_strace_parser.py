@@ -329,3 +329,29 @@ def test_typed_fields_read_from_the_argument_text():
     q = StraceLogParser(paths=True)
     (stat2,) = [e for e in q.feed(text.splitlines(True)) if e.name == "newfstatat"]
     assert stat2.path == "f"
+
+
+def test_a_result_strace_could_not_read_is_a_call_made_not_an_unfinished_one():
+    """``= ? <unavailable>``: the task reached the call's exit and was killed before strace read the result
+    (seen in a -k log: set_robust_list in a child its parent SIGKILLs). strace's -c counts it as a call, with
+    no error; an unfinished call is one that never returned (the SIGKILL inside read below)."""
+    from profiler.analysis import StraceAnalysis
+    text = ("30 set_robust_list(0x7f66dcfc7a20, 24 <unfinished ...>\n"
+            "31 kill(30, SIGKILL <unfinished ...>\n"
+            "30 <... set_robust_list resumed>)    = ? <unavailable>\n"
+            "31 <... kill resumed>)               = 0\n"
+            "32 set_robust_list(0x7f66dcfc7a20, 24) = ? <unavailable> <0.000012>\n"
+            "33 read(0,  <unfinished ...>\n"
+            "30 +++ killed by SIGKILL +++\n"
+            "32 +++ killed by SIGKILL +++\n"
+            "33 +++ killed by SIGKILL +++\n")
+    events, p = parse(text)
+    robust = [e for e in events if isinstance(e, SyscallEvent) and e.name == "set_robust_list"]
+    assert [(e.result, e.errno, e.result_lost, e.result_fd) for e in robust] == [(None, None, True, None)] * 2
+    assert p.stats.unparsed == 0
+    a = StraceAnalysis("x86_64")
+    a.feed(text.splitlines(True))
+    fp = a.finish().footprint
+    assert (fp.syscalls["set_robust_list"].calls, fp.syscalls["set_robust_list"].unfinished) == (2, 0)
+    assert sum(fp.syscalls["set_robust_list"].errors.values()) == 0
+    assert (fp.syscalls["read"].calls, fp.syscalls["read"].unfinished) == (1, 1)

@@ -16,6 +16,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -32,12 +33,15 @@ MARKER = "Completed oref0-pump-loop"
 
 
 def _mountpoints() -> set[str]:
+    """The host's mount points, less those of other tests in pytest's own temp directories (a parallel suite
+    runs test_outputs' small tmpfs beside this file): a kprof run mounts nothing there."""
     with open("/proc/self/mountinfo") as f:
-        return {line.split()[4] for line in f}
+        return {p for p in (line.split()[4] for line in f) if "/pytest-of-" not in p}
 
 
 def _tmp_entries() -> set[str]:
-    return set(os.listdir("/tmp"))
+    """/tmp's entries and those of the temp directory kprof uses ($TMPDIR: a parallel suite's worker has its own)."""
+    return set(os.listdir("/tmp")) | set(os.listdir(tempfile.gettempdir()))
 
 
 def _processes_with_env(needle: str) -> list[int]:

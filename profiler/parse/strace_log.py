@@ -92,9 +92,12 @@ def parse_result(tail: str, event: SyscallEvent, fd=fd_of) -> str | None:
     if not m:
         return None
     value = m.group(1)
+    rest = tail[m.end():]
     if value != "?":
         event.result = int(value, 16) if value.startswith("0x") else int(value)
-    rest = tail[m.end():]
+    elif rest.strip() == "<unavailable>":
+        event.result_lost = True
+        return None
     if rest.startswith("<"):
         end = skip_fd_path(rest, 0)
         shown = rest[1:end - 1]

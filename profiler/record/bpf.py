@@ -56,7 +56,7 @@ LIMITS = ("bpf backend: counts come from the kernel (bpftrace); what strace show
 
 _SYSFS_MAGIC, _PIPEFS_MAGIC, _ANON_MAGIC = 0x62656572, 0x50495045, 0x09041934
 _CGROUP_MAGICS = (0x27E0EB, 0x63677270)   # cgroup v1, v2: mounted under /sys/fs/cgroup (sysfs by path)
-_S_IFCHR, _S_IFBLK, _S_IFSOCK = 2, 6, 12    # i_mode >> 12
+_S_IFCHR, _S_IFBLK, _S_IFLNK, _S_IFSOCK = 2, 6, 10, 12    # i_mode >> 12
 _AT_FDCWD = -100
 # syscall groups and argument positions from the kernel data (sorted: the bpftrace program is the same each run)
 _OPENS = {n: i for n in sorted(syscalls.syscall_group("open")) if (i := syscalls.path_arg(n)) is not None}
@@ -239,6 +239,12 @@ tracepoint:raw_syscalls:sys_exit /@inflight[tid] && ({_any('@eid[tid]', opens_at
 tracepoint:raw_syscalls:sys_exit /@fpending[tid]/ {{
   $f = (struct file *)@fpending[tid];
   @fpath[(uint64)$f, (uint64)$f->f_inode] = str(uptr(@sptr[tid]));
+  // what a relative path was relative to: a directory fd's struct file and inode, or the cwd (AT_FDCWD) of a task
+  @fpdir[(uint64)$f, (uint64)$f->f_inode] = @darg[tid];
+  @fpino[(uint64)$f, (uint64)$f->f_inode] = @dino[tid];
+  @fpcwd[(uint64)$f, (uint64)$f->f_inode] = ((uint64)tid << 16) | @cwdg[tid];
+  // a symbolic link itself (O_PATH|O_NOFOLLOW): its path is not followed when it is resolved
+  if (($f->f_inode->i_mode >> 12) == {_S_IFLNK}) {{ @fplink[(uint64)$f, (uint64)$f->f_inode] = 1; }}
   delete(@fpending[tid]);
 }}
 
@@ -294,7 +300,8 @@ END {{
 
 # Map name → (number of numeric key fields before the string, or None when the key has no string)
 _KEYS = {"ent": (3, False), "ret": (4, False), "tns": (3, False), "opens": (4, True), "execs": (4, False), "xpath": (2, False),
-         "chdirs": (2, True), "addrs": (5, True), "fduse": (9, False), "fpath": (2, False), "dname": (1, False), "forks": (4, False), "ends": (1, False)}
+         "chdirs": (2, True), "addrs": (5, True), "fduse": (9, False), "fpath": (2, False), "fpdir": (2, False), "fpino": (2, False), "fpcwd": (2, False),
+         "fplink": (2, False), "dname": (1, False), "forks": (4, False), "ends": (1, False)}
 
 
 def parse_output(text: str) -> dict:
@@ -555,16 +562,18 @@ def resolve(maps: dict, cwd: str) -> dict:
                 memo[key] = cwd
         return memo[key]
 
+    dirs = opened_paths(maps, cwd_of, cwd)
+    links = {dirs[tuple(f)] for f, _ in maps["fplink"] if tuple(f) in dirs}   # links opened as such, not followed
     cwds = {}
     paths = {}
-    dirs = {tuple(f): p for f, p in maps["fpath"]}
     for (tid, k, dirfd, dino, path), _ in maps["opens"]:
         _g, cg, _nr, err = unpack(k)
         base = cwd_of(tid, cg)
         cwds[f"{tid},{cg}"] = base
         full = _full_path(base, (dirfd, dino), path, dirs)
         if err == 0 and full not in paths and full.startswith("/"):
-            paths[full] = os.path.realpath(full)
+            paths[full] = (os.path.join(os.path.realpath(os.path.dirname(full)), os.path.basename(full))
+                           if full in links else os.path.realpath(full))
     devices = {}
     dnames = {f[0]: name for f, name in maps["dname"]}
     for f, _ in maps["fduse"]:
@@ -572,7 +581,33 @@ def resolve(maps: dict, cwd: str) -> dict:
         mode, rdev, name = u["mode"], u["rdev"], dnames.get(u["dentry"], "")
         if mode in (_S_IFCHR, _S_IFBLK) and str(rdev) not in devices:
             devices[str(rdev)] = _device_node(mode, rdev, name)
-    return {"cwds": cwds, "resolved": paths, "devices": devices}
+    return {"cwds": cwds, "resolved": paths, "devices": devices,
+            "opened": [[f, i, p] for (f, i), p in dirs.items()]}
+
+
+def opened_paths(maps: dict, cwd_of, cwd: str) -> dict:
+    """struct file (and inode) → the whole path it was opened by: a path relative to a directory fd joined to
+    that directory's own path, itself perhaps relative to another (libnss's openat("/") → openat(fd, "run") →
+    openat(fd, "userdb")), a path relative to the cwd joined to the cwd of the task at that moment."""
+    raw = {tuple(f): p for f, p in maps["fpath"]}
+    below = {tuple(f): v for f, v in maps["fpdir"]}
+    below_ino = {tuple(f): v for f, v in maps["fpino"]}
+    at_cwd = {tuple(f): v for f, v in maps["fpcwd"]}
+    memo: dict = {}
+
+    def whole(key, depth=0) -> str:
+        if key not in memo:
+            path, d = raw[key], below.get(key)
+            if path.startswith("/") or d is None or depth > 256:
+                memo[key] = path
+            elif (d & 0xFFFFFFFF) == (_AT_FDCWD & 0xFFFFFFFF):
+                c = at_cwd.get(key)
+                memo[key] = os.path.join(cwd_of(c >> 16, c & 0xFFFF) if c is not None else cwd, path)
+            else:
+                parent = (d, below_ino.get(key, 0))
+                memo[key] = os.path.join(whole(parent, depth + 1), path) if parent in raw and parent != key else path
+        return memo[key]
+    return {key: whole(key) for key in raw}
 
 
 def _device_node(mode: int, rdev: int, name: str) -> str | None:
@@ -676,7 +711,8 @@ def events(doc: dict):
     maps = doc["maps"]
     name_of = lambda nr: syscalls.syscall_name(arch, nr) or f"syscall_{nr}"  # noqa: E731
     per: dict = {}   # (tid, gen) → list of events
-    dirs = {tuple(f): p for f, p in maps["fpath"]}   # struct file → the path it was opened by
+    # struct file → the whole path it was opened by (a trace from before kprof kept it: the path as given)
+    dirs = {(f, i): p for f, i, p in doc["opened"]} if "opened" in doc else {tuple(f): p for f, p in maps["fpath"]}
 
     def add(tid, gen, ev):
         per.setdefault((tid, gen), []).append(ev)
@@ -727,7 +763,7 @@ def events(doc: dict):
         take(tid, g, nr, err, n)
         add(tid, g, SyscallEvent(tid, name_of(nr), result=-1 if err else 0, errno=_errno(err), count=n,
                                  address=_address(fam, port, a, b, text)))
-    opened_as = {tuple(f): path for f, path in maps["fpath"]}
+    opened_as = dirs
     dnames = {f[0]: name for f, name in maps["dname"]}
     for fields, n in maps["fduse"]:
         u = fd_use(fields)
