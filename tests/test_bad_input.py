@@ -181,3 +181,21 @@ def test_analyze_missing_file_and_bad_arch(tmp_path):
     no_traceback(kprof("analyze", tmp_path / "absent.log", check=2))
     p = kprof("analyze", tmp_path / "absent.log", "--arch", "vax", check=2)
     assert "vax" in p.stderr
+
+
+def test_a_log_written_whole_between_two_looks_is_still_read(tmp_path):
+    """A short command under load: strace creates the log, writes all of it and exits between the follower's
+    look for the file and its look at strace (a run of `kill -SEGV $$` in a loaded suite was reported as "no
+    trace was recorded" with the whole trace on disk). The follower still reads it."""
+    from profiler.record.core import TraceOutcome, follow_log
+    log = tmp_path / "trace.log"
+
+    class Tracer:                       # the tracer: it has exited by the time it is asked, and left its log
+        pid = os.getpid()
+
+        def poll(self):
+            log.write_text("1 exit_group(0) = ?\n1 +++ exited with 0 +++\n")
+            return 0
+    lines = []
+    follow_log(Tracer(), str(log), time.monotonic() + 10, TraceOutcome(0, 0.0), [], lines.extend)
+    assert [ln for ln in lines if ln] == ["1 exit_group(0) = ?", "1 +++ exited with 0 +++"]

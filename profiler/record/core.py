@@ -260,6 +260,8 @@ def _follow(proc, log_path: str, deadline: float, outcome: TraceOutcome, interru
         elif killed_at is not None and now > killed_at + GRACE:
             proc.kill()  # strace itself is stuck: the log ends where it ends
         exit_wait.wait(0.01)
+    if log is None and os.path.exists(log_path):   # the tracer wrote the whole log and exited between two looks
+        log = open(log_path, encoding="utf-8", errors="surrogateescape")
     if log is not None:
         rest = partial + log.read()
         log.close()
