@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -48,14 +49,16 @@ def test_command_writes_stay_in_the_private_tmp(network, tmp_path):
     assert meta["runs"][0]["ok"], meta["runs"][0]["failures"]
     assert "private /tmp" in meta["isolation"]
     # inside, the command saw its own file and socket, and of the host's /tmp only what the run needs:
-    # its workdir (kprof-NAME-*, removed since), the top directory of pytest's tmp_path (bundle, fixtures) and,
+    # its workdir (kprof-NAME-*, removed since, in the suite's temp directory: a parallel suite's worker has one
+    # of its own under /tmp), the top directory of pytest's tmp_path (bundle, fixtures) and,
     # when kprof itself lies under /tmp (a CI clone), the top directory of its tree and venv; kprof's own
     # loopback resolv.conf (kprof-resolv-*, bound over /etc/resolv.conf) lives in the private one
     seen = set((bundle / "stdout.txt").read_text().split())
     assert {f"{token}.file", f"{token}.sock"} <= seen
     others = seen - {f"{token}.file", f"{token}.sock", ".", "..", "fixture-content"}
-    needed = {Path(p).resolve().relative_to("/tmp").parts[0] for p in (tmp_path, ROOT, sys.prefix)
-              if Path(p).resolve().is_relative_to("/tmp")}
+    needed = {Path(p).resolve().relative_to("/tmp").parts[0]
+              for p in (tmp_path, ROOT, sys.prefix, tempfile.gettempdir())
+              if Path(p).resolve().is_relative_to("/tmp") and Path(p).resolve() != Path("/tmp")}
     assert {n for n in others if not n.startswith((f"kprof-{name}-", "kprof-resolv-"))} == needed, sorted(others)
     # the trace names the paths as the command used them
     trace = (bundle / "trace.log").read_text()
