@@ -1075,6 +1075,9 @@ def test_rx_timeouts_take_the_requested_time(pump):
         assert _ask(fd, P.send_and_listen_request(silent, 250)) == b"\xaa\0"
     finally:
         os.close(fd)
+    deadline = time.monotonic() + 5     # the emulator records an exchange just after it writes the reply
+    while len(emu.exchanges) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
     listen, sal = emu.exchanges
     assert listen["t"] - listen["rx"] >= 0.3 and sal["t"] - sal["rx"] >= 0.25
     fast = pump(latency=False, fault="no-response")              # latency off: at once (not timed here)
