@@ -161,8 +161,11 @@ def scenario_run(tmp_path_factory):
         with open(shared / f"{path.stem}.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if not done.exists():
+                shutil.rmtree(bundle, ignore_errors=True)     # what a worker killed in the middle left
                 p = kprof("run", path, "--out", bundle, "--format", "json")
-                done.write_text(json.dumps([p.returncode, p.stdout, p.stderr]))
+                part = done.with_suffix(".part")
+                part.write_text(json.dumps([p.returncode, p.stdout, p.stderr]))
+                part.replace(done)          # whole or not at all: a worker killed here leaves no half result
         p = _Run(*json.loads(done.read_text()))
         assert p.returncode == 0, f"kprof run {path.name}: exit {p.returncode}\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
         return p, bundle
@@ -198,6 +201,18 @@ def subreaper():
         yield
     finally:
         libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+
+
+def host_mounts(own: Path | None = None) -> list[str]:
+    """The host's mount table (mountinfo lines), less what other tests of a parallel suite mount meanwhile: a
+    tmpfs under pytest's directories (test_outputs' small_tmpfs), tracefs (the ftrace tests' fixture mounts it
+    where it is not). Mounts under ``own`` (a test's tmp_path) are kept."""
+    def theirs(line: str) -> bool:
+        point = line.split()[4]
+        return (("/pytest-of-" in point and not (own and point.startswith(str(own))))
+                or point == "/sys/kernel/tracing")
+    with open("/proc/self/mountinfo") as f:
+        return [line for line in f if not theirs(line)]
 
 
 def outcome_of_bundle(bundle: Path):

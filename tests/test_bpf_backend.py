@@ -192,3 +192,19 @@ def test_timeout_kills_the_tree_and_keeps_the_counts(tmp_path):
     fp = BpfAnalysis(syscalls.host_arch(), name=str(d / "t.json")).finish().footprint
     assert fp.syscalls["execve"].calls == 3
     assert sorted(p["end"]["signal"] for p in fp.processes.values()) == ["SIGKILL"] * 3
+
+
+def test_opened_paths_follow_directory_fds_and_stop_at_a_cycle():
+    """opened_paths joins a chain of directory fds (openat("/") → openat(fd, "run") → openat(fd, "userdb")) and
+    a cwd-relative open to the task's cwd; two struct files that name each other (an address reused after a
+    close) keep their paths as given instead of growing a/b/a/b…"""
+    F = lambda *kv: [([k, k * 10], v) for k, v in kv]  # noqa: E731 - (struct file, inode) keys
+    chain = {"fpath": F((1, "/"), (2, "run"), (3, "userdb"), (4, "rel"), (5, "x")),
+             "fpdir": F((1, -100), (2, 1), (3, 2), (4, -100), (5, 99)),
+             "fpino": F((1, 0), (2, 10), (3, 20), (4, 0), (5, 0)), "fpcwd": F((4, 7 << 16 | 2))}
+    cwds = {(7, 2): "/w/sub"}
+    got = bpf.opened_paths(chain, lambda tid, gen: cwds[(tid, gen)], "/w")
+    assert got == {(1, 10): "/", (2, 20): "/run", (3, 30): "/run/userdb", (4, 40): "/w/sub/rel", (5, 50): "x"}
+    cycle = {"fpath": F((1, "a"), (2, "b"), (3, "c")), "fpdir": F((1, 2), (2, 1), (3, 1)),
+             "fpino": F((1, 20), (2, 10), (3, 10)), "fpcwd": []}
+    assert bpf.opened_paths(cycle, lambda tid, gen: "/w", "/w") == {(1, 10): "a", (2, 20): "b", (3, 30): "c"}

@@ -1,5 +1,5 @@
 """scenarios/pump-loop.yaml end to end: OpenAPS's real oref0-pump-loop against kprof's pump emulator, run twice
-by the real CLI (the suite's shared run of the scenario, then one of this test's own). Each run must complete
+in a row by the real CLI. Each run must complete
 ("Completed oref0-pump-loop"), with the temp basal the loop enacted running in the emulated pump (the
 scenario's expect.pump_temp_basal, checked by kprof against the emulator's final state), and leave nothing behind: no file in the host's /tmp, no change in /dev, no process.
 
@@ -46,14 +46,11 @@ def _loop_tmp_entries() -> set[str]:
 @needs_oref0
 @needs_root
 @needs_tools
-def test_pump_loop_completes_twice_and_leaves_nothing_behind(tmp_path, subreaper, scenario_run):
+def test_pump_loop_completes_twice_and_leaves_nothing_behind(tmp_path, subreaper):
+    dev_before, tmp_before, children_before = sorted(os.listdir("/dev")), _loop_tmp_entries(), _children()
     for n in (1, 2):
-        if n == 1:       # the suite's own run of the scenario (test_run's), made by whichever test asked first
-            p, bundle = scenario_run(SCENARIO)
-            dev_before, tmp_before, children_before = sorted(os.listdir("/dev")), _loop_tmp_entries(), _children()
-        else:            # and again, watched by this test from start to end
-            bundle = tmp_path / f"run{n}"
-            p = kprof("run", SCENARIO, "-o", bundle, "--format", "json", check=0, timeout=600)
+        bundle = tmp_path / f"run{n}"
+        p = kprof("run", SCENARIO, "-o", bundle, "--format", "json", check=0, timeout=600)
         meta = json.loads((bundle / "meta.json").read_text())
         run = meta["runs"][0]
         assert run["ok"], run["failures"]

@@ -18,7 +18,7 @@ import pytest
 
 from profiler.record.core import descendants
 
-from .conftest import ROOT, kprof, needs_root, needs_strace
+from .conftest import ROOT, host_mounts, kprof, needs_root, needs_strace
 from .test_bad_input import no_traceback, scenario
 
 
@@ -50,8 +50,7 @@ def start_daemon(pidfile, marker: str) -> str:
 
 
 def kprof_mounts(tmp_path) -> list[str]:
-    with open("/proc/self/mountinfo") as f:
-        return [line for line in f if str(tmp_path) in line or "kprof" in line]
+    return [line for line in host_mounts(tmp_path) if str(tmp_path) in line or "kprof" in line]
 
 
 def start_kprof(tmp_path, *args):

@@ -27,7 +27,7 @@ from profiler.pump.spi import BOARDS, Board, SpiDevice, SpiFirmware, reverse
 from profiler.record.ptrace import record_ptrace
 from profiler.scenario import load_scenario
 
-from .conftest import IN_CI, ROOT, kprof, needs_root
+from .conftest import IN_CI, ROOT, host_mounts, kprof, needs_root
 
 REFERENCE = ROOT.parent / "shared" / "reference" / "spi-radio.md"
 HELPERS = Path(__file__).parent / "helpers"
@@ -242,11 +242,11 @@ def test_the_reset_pulse_clears_the_radio():
 # ---- scenarios: the placeholder node and fake GPIO tree in the scenario's own mount namespace --------------
 
 def _host_state() -> dict:
-    mounts = Path("/proc/self/mountinfo").read_text()
+    mounts = host_mounts()
     return {"spidev": [p for p in os.listdir("/dev") if p.startswith("spidev")],
             "gpio": sorted(os.listdir("/sys/class/gpio")) if os.path.isdir("/sys/class/gpio") else None,
             "sys_class": sorted(os.listdir("/sys/class")),
-            "mounts": len(mounts.splitlines()), "kprof_mounts": [ln for ln in mounts.splitlines() if "kprof" in ln]}
+            "mounts": len(mounts), "kprof_mounts": [ln for ln in mounts if "kprof" in ln]}
 
 
 def toolset(tmp_path: Path, exe: str) -> Path:

@@ -594,20 +594,29 @@ def opened_paths(maps: dict, cwd_of, cwd: str) -> dict:
     below_ino = {tuple(f): v for f, v in maps["fpino"]}
     at_cwd = {tuple(f): v for f, v in maps["fpcwd"]}
     memo: dict = {}
+    walking: set = set()
 
-    def whole(key, depth=0) -> str:
+    def whole(key) -> str | None:
+        """The whole path, or None on a cycle: a struct file reused after a close (open("a"), openat(a, "b"),
+        close(a), openat(b, "..") may get a's old address, so the two name each other)."""
+        if key in walking:
+            return None
         if key not in memo:
             path, d = raw[key], below.get(key)
-            if path.startswith("/") or d is None or depth > 256:
+            if path.startswith("/") or d is None:
                 memo[key] = path
             elif (d & 0xFFFFFFFF) == (_AT_FDCWD & 0xFFFFFFFF):
                 c = at_cwd.get(key)
                 memo[key] = os.path.join(cwd_of(c >> 16, c & 0xFFFF) if c is not None else cwd, path)
             else:
                 parent = (d, below_ino.get(key, 0))
-                memo[key] = os.path.join(whole(parent, depth + 1), path) if parent in raw and parent != key else path
+                walking.add(key)
+                base = whole(parent) if parent in raw else ""
+                walking.discard(key)
+                memo[key] = None if base is None else os.path.join(base, path) if base else path
         return memo[key]
-    return {key: whole(key) for key in raw}
+    # on a cycle, the paths as given (relative: named like an unresolved relative path)
+    return {key: whole(key) or raw[key] for key in raw}
 
 
 def _device_node(mode: int, rdev: int, name: str) -> str | None:
