@@ -80,6 +80,11 @@ class SyscallEvent:
     # call's exit stop. strace's -c counts it as a call made (no error); it is not an unfinished call
     result_lost: bool = False
 
+    @property
+    def never_returned(self) -> bool:
+        """Entered and not seen to return ("= ?" of exit_group, a task killed inside the call)."""
+        return self.result is None and self.errno is None and not self.result_lost
+
 
 @dataclass(slots=True)
 class ProcessEvent:

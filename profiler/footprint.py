@@ -104,7 +104,7 @@ def _count(stat: SyscallStat, ev: SyscallEvent) -> None:
         stat.time += ev.duration
     if ev.injected:
         stat.injected += n
-    if ev.result is None and ev.errno is None and not ev.result_lost:
+    if ev.never_returned:
         stat.unfinished += n
 
 
@@ -567,8 +567,7 @@ class FootprintBuilder:
         tgid = self._tgid.get(ev.pid, ev.pid)
         if name == "exit_group" and ev.time is not None and self._cut_after_group_exit:
             self._group_exit.setdefault(tgid, ev.time)
-        elif ev.result is None and ev.errno is None and not ev.result_lost and name != "exit" \
-                and tgid in self._group_exit \
+        elif ev.never_returned and name != "exit" and tgid in self._group_exit \
                 and ev.time is not None and ev.time > self._group_exit[tgid]:
             # a thread of a group that is already exiting "enters" a call that never returns: strace read
             # a syscall number off a thread being killed (Go's threads at exit showed vfork, msgget): not a

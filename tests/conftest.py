@@ -100,18 +100,20 @@ LONGEST_FIRST = ("test_check_real.py", "test_workload.py", "test_pump_loop.py", 
                  "test_bpf_backend.py", "test_run.py", "test_faults.py")
 
 
+def _file(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
+
+
 def _group(nodeid: str) -> str:
-    file = nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
-    group = SHARED_WORKER.get(file, nodeid)
+    group = SHARED_WORKER.get(_file(nodeid), nodeid)
     return group + "[slow]" if group == "check-real" and nodeid.endswith("[slow]") else group
 
 
 def pytest_collection_modifyitems(config, items):
-    def rank(item):
-        file = item.nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
-        group = SHARED_WORKER.get(file)
-        first = [f for f in LONGEST_FIRST if SHARED_WORKER.get(f, f) == group] if group else [file]
-        return LONGEST_FIRST.index(first[0]) if first and first[0] in LONGEST_FIRST else len(LONGEST_FIRST)
+    def rank(item):   # a file's group is as early as the earliest of its files in LONGEST_FIRST
+        group = SHARED_WORKER.get(_file(item.nodeid), _file(item.nodeid))
+        return min((i for i, f in enumerate(LONGEST_FIRST) if SHARED_WORKER.get(f, f) == group),
+                   default=len(LONGEST_FIRST))
     items.sort(key=rank)          # stable: collection order within a rank
 
 
@@ -193,14 +195,13 @@ def subreaper():
     """The test's process as a child subreaper while the test runs: whatever a kprof run leaves running is
     re-parented to it, so leftovers are found among its own descendants and never confused with the processes
     of other tests (a parallel suite runs other kprofs beside it)."""
-    import ctypes
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    from profiler.libc import libc
     PR_SET_CHILD_SUBREAPER = 36
-    assert libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    assert libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
     try:
         yield
     finally:
-        libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+        libc().prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
 
 
 def host_mounts(own: Path | None = None) -> list[str]:
@@ -225,6 +226,17 @@ def outcome_of_bundle(bundle: Path):
     return SimpleNamespace(trace=SimpleNamespace(timed_out=run["timed_out"]), exit=run["exit"], run_dir=bundle,
                            analysis=SimpleNamespace(problems=run["parse_problems"],
                                                     footprint=Footprint.load(bundle / "footprint.json")))
+
+
+def strace_outcome(path: Path, sc, shipped, out: Path, scenario_run):
+    """The strace run a parity test compares another backend's with: the suite's shared run of the scenario at
+    ``path`` when ``sc`` is it as shipped (``shipped``, strace its backend), else a run of ``sc`` of its own."""
+    if sc is shipped and sc.backend == "strace":
+        return outcome_of_bundle(scenario_run(path)[1])
+    import dataclasses
+
+    from profiler import runner
+    return runner.run(dataclasses.replace(sc, backend="strace"), out)[0][0]
 
 
 def parity_changes(d, rules) -> list[str]:

@@ -25,8 +25,8 @@ from profiler.record import strace as strace_rec
 from profiler.record.core import descendants
 from profiler.scenario import load_scenario
 
-from .conftest import (IN_CI, ROOT, SCENARIOS, needs_oref0, needs_root, needs_strace, outcome_of_bundle,
-                       parity_changes)
+from .conftest import (IN_CI, ROOT, SCENARIOS, needs_oref0, needs_root, needs_strace, parity_changes,
+                       strace_outcome)
 from .helpers.decoding import DECODING as DECODING_PROGRAM
 
 needs_bpf = pytest.mark.skipif(not IN_CI and (os.geteuid() != 0 or shutil.which("bpftrace") is None),
@@ -130,10 +130,8 @@ def test_footprint_matches_strace_on_scenarios(name, tmp_path, scenario_run):
         sc = faults.normal_variant(sc)
     got = {"bpf": runner.run(dataclasses.replace(sc, backend="bpf"), tmp_path / "bpf")}
     runs = {"bpf": got["bpf"][0][0]}
-    if sc is original and sc.backend == "strace":    # as shipped: the suite's strace run of it is this one
-        runs["strace"] = outcome_of_bundle(scenario_run(ROOT / "scenarios" / f"{name}.yaml")[1])
-    else:
-        runs["strace"] = runner.run(dataclasses.replace(sc, backend="strace"), tmp_path / "strace")[0][0]
+    runs["strace"] = strace_outcome(ROOT / "scenarios" / f"{name}.yaml", sc, original, tmp_path / "strace",
+                                    scenario_run)
     from profiler.render import renderer
     from profiler.render.run_report import run_report
     text = renderer("table").render(run_report(dataclasses.replace(sc, backend="bpf"), got["bpf"][0], got["bpf"][1],

@@ -30,7 +30,7 @@ from profiler.record.ptrace import record_ptrace
 from profiler.record.core import descendants
 from profiler.scenario import load_scenario
 
-from .conftest import ROOT, SCENARIOS, needs_oref0, needs_root, needs_strace, outcome_of_bundle, parity_changes
+from .conftest import ROOT, SCENARIOS, needs_oref0, needs_root, needs_strace, parity_changes, strace_outcome
 from .helpers.decoding import DECODING
 
 PY = sys.executable
@@ -87,10 +87,7 @@ def test_ptrace_footprint_matches_strace_on_every_scenario(scenario, tmp_path, s
         for k, v in (sc.tolerance or {}).items():
             tolerance[k] = tolerance.get(k, []) + v if isinstance(v, list) else v
         sc = dataclasses.replace(sc, radio="uart", tolerance=tolerance)
-    if sc is original and sc.backend == "strace":    # as shipped: the session's strace run of it is this one
-        runs = {"strace": outcome_of_bundle(scenario_run(scenario)[1])}
-    else:
-        runs = {"strace": run_backend(sc, "strace", tmp_path / "strace")}
+    runs = {"strace": strace_outcome(scenario, sc, original, tmp_path / "strace", scenario_run)}
     runs["ptrace"] = run_backend(sc, "ptrace", tmp_path / "ptrace")
     for b, o in runs.items():
         assert not o.trace.timed_out, b

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, kprof, needs_oref0, needs_root, needs_strace
+from .conftest import ROOT, host_mounts, kprof, needs_oref0, needs_root, needs_strace
 from .test_ftrace_record import assert_same, snapshot, tracefs  # noqa: F401 - fixture
 
 pytestmark = [needs_root, needs_oref0]
@@ -33,10 +33,9 @@ MARKER = "Completed oref0-pump-loop"
 
 
 def _mountpoints() -> set[str]:
-    """The host's mount points, less those of other tests in pytest's own temp directories (a parallel suite
-    runs test_outputs' small tmpfs beside this file): a kprof run mounts nothing there."""
-    with open("/proc/self/mountinfo") as f:
-        return {p for p in (line.split()[4] for line in f) if "/pytest-of-" not in p}
+    """The host's mount points, less what other tests mount meanwhile (conftest.host_mounts; tracefs, which the
+    module's fixture holds mounted, is checked by the tracing-state snapshot)."""
+    return {line.split()[4] for line in host_mounts()}
 
 
 def _tmp_entries() -> set[str]:

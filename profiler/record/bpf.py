@@ -525,12 +525,17 @@ def _version(bpftrace: str) -> str | None:
         return None
 
 
+def _is_at_fdcwd(dirfd: int) -> bool:
+    """AT_FDCWD, a C int, as bpftrace printed it (sign-extended or not)."""
+    return (dirfd & 0xFFFFFFFF) == (_AT_FDCWD & 0xFFFFFFFF)
+
+
 def _full_path(cwd: str, dirfd: tuple, path: str, dirs: dict) -> str:
     """The path an open named: relative to the cwd for AT_FDCWD (a C int, printed unsigned), or to the
     directory behind a directory fd (``dirfd`` is then its (struct file, inode); ``dirs`` maps those to paths)."""
     if path.startswith("/"):
         return path
-    if (dirfd[0] & 0xFFFFFFFF) == (_AT_FDCWD & 0xFFFFFFFF):
+    if _is_at_fdcwd(dirfd[0]):
         return os.path.join(cwd, path)
     base = dirs.get(dirfd)
     return os.path.join(cwd, base, path) if base else path
@@ -605,7 +610,7 @@ def opened_paths(maps: dict, cwd_of, cwd: str) -> dict:
             path, d = raw[key], below.get(key)
             if path.startswith("/") or d is None:
                 memo[key] = path
-            elif (d & 0xFFFFFFFF) == (_AT_FDCWD & 0xFFFFFFFF):
+            elif _is_at_fdcwd(d):
                 c = at_cwd.get(key)
                 memo[key] = os.path.join(cwd_of(c >> 16, c & 0xFFFF) if c is not None else cwd, path)
             else:
@@ -772,14 +777,13 @@ def events(doc: dict):
         take(tid, g, nr, err, n)
         add(tid, g, SyscallEvent(tid, name_of(nr), result=-1 if err else 0, errno=_errno(err), count=n,
                                  address=_address(fam, port, a, b, text)))
-    opened_as = dirs
     dnames = {f[0]: name for f, name in maps["dname"]}
     for fields, n in maps["fduse"]:
         u = fd_use(fields)
         tid, g, nr, err = u["tid"], u["gen"], u["nr"], u["err"]
         take(tid, g, nr, err, n)
         add(tid, g, SyscallEvent(tid, name_of(nr), result=-1 if err else 0, errno=_errno(err), count=n,
-                                 fd=fd_behind(u, doc, opened_as, dnames),
+                                 fd=fd_behind(u, doc, dirs, dnames),
                                  request=u["request"] if name_of(nr) == "ioctl" else None))
     for (tid, g, nr), calls in sorted(entered.items()):
         name = name_of(nr)

@@ -226,6 +226,14 @@ def follow_log(proc, log_path: str, deadline: float, outcome: TraceOutcome, inte
         exit_wait.close()
 
 
+def _open_log(log_path: str):
+    """The tracer's log, once the tracer has created it (None before)."""
+    try:
+        return open(log_path, encoding="utf-8", errors="surrogateescape")
+    except FileNotFoundError:
+        return None
+
+
 def _follow(proc, log_path: str, deadline: float, outcome: TraceOutcome, interrupted: list, consume,
             root: RootWatch | None, exit_wait: _ExitWait) -> None:
     log = None
@@ -234,8 +242,8 @@ def _follow(proc, log_path: str, deadline: float, outcome: TraceOutcome, interru
     if root is not None:
         root.find(proc)
     while True:
-        if log is None and os.path.exists(log_path):
-            log = open(log_path, encoding="utf-8", errors="surrogateescape")
+        if log is None:
+            log = _open_log(log_path)
         chunk = log.read(1 << 16) if log is not None else ""
         if chunk:
             lines = (partial + chunk).split("\n")
@@ -260,8 +268,8 @@ def _follow(proc, log_path: str, deadline: float, outcome: TraceOutcome, interru
         elif killed_at is not None and now > killed_at + GRACE:
             proc.kill()  # strace itself is stuck: the log ends where it ends
         exit_wait.wait(0.01)
-    if log is None and os.path.exists(log_path):   # the tracer wrote the whole log and exited between two looks
-        log = open(log_path, encoding="utf-8", errors="surrogateescape")
+    if log is None:      # the tracer may have written the whole log and exited between two looks
+        log = _open_log(log_path)
     if log is not None:
         rest = partial + log.read()
         log.close()
