@@ -1,7 +1,8 @@
 """Benchmark: what tracing costs the traced command — bpf backend, strace backend and no tracer, side by side.
 
-For each scenario (default: simulator-step, the oref0-simulator loop step, ~150 processes; pump-status, one
-`mdt reservoir` against the emulated pump), each round runs the scenario through the real runner (fresh
+For each scenario (default: simulator-step, the oref0-simulator loop step, ~150 processes; pump-status-uart, one
+`mdt reservoir` against the emulated pump: pump-status on the UART path, since only kprof's ptrace tracer can
+serve the SPI radio that scenarios/pump-status.yaml uses), each round runs the scenario through the real runner (fresh
 workdir, prepare steps, namespaces, emulated pump) three ways, in rotating order:
 
   untraced  the command alone (a recorder that only runs it: the same environment, no tracer)
@@ -41,8 +42,10 @@ from profiler.scenario import load_scenario  # noqa: E402
 BACKENDS = ("untraced", "bpf", "strace")
 
 
-def record_untraced(argv, log_path, *, cwd, env, timeout, stdout_path, stderr_path, consume=None, inject=()):
-    """The command alone, in the scenario's environment: the baseline every tracer is measured against."""
+def record_untraced(argv, log_path, *, cwd, env, timeout, stdout_path, stderr_path, consume=None, inject=(),
+                    stop_at_root=False):
+    """The command alone, in the scenario's environment: the baseline every tracer is measured against (the
+    recorders' contract; it waits for the command's own process whatever ``stop_at_root`` says)."""
     start = time.monotonic()
     with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
         p = subprocess.run(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err, timeout=timeout)
@@ -89,7 +92,7 @@ def bench(path: Path, rounds: int) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("scenarios", nargs="*", default=["simulator-step", "pump-status"])
+    ap.add_argument("scenarios", nargs="*", default=["simulator-step", "pump-status-uart"])
     args = ap.parse_args()
     for name in args.scenarios:
         path = Path(name) if name.endswith(".yaml") else ROOT / "scenarios" / f"{name}.yaml"
