@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // subg_rfspy command codes (§2.2) and single-byte error replies (§2.4)
@@ -68,6 +69,17 @@ func Open() (*Radio, error) {
 
 // Close closes the device.
 func (r *Radio) Close() { r.link.close() }
+
+// deviceMu orders the device's system calls (one read, write or ioctl each) with Shutdown.
+var deviceMu sync.Mutex
+
+// Shutdown closes the device for good from a goroutine of its own (SIGINT, SIGTERM), whose next step is the
+// exit: a system call on the device in progress ends first, and none starts after the close (the goroutine
+// polling the radio waits instead of failing on the closed fd and exiting 1 before the exit 0).
+func (r *Radio) Shutdown() {
+	deviceMu.Lock()
+	r.link.close()
+}
 
 // Error is the radio error (nil when the last request was answered).
 func (r *Radio) Error() error { return r.err }

@@ -89,7 +89,10 @@ func (l *spiLink) ioctl(tx byte) byte {
 		speedHz:     spiSpeedHz,
 		bitsPerWord: 8,
 	}
-	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, uintptr(l.fd), spiIOCMessage1, uintptr(unsafe.Pointer(&t))); e != 0 {
+	deviceMu.Lock()
+	_, _, e := syscall.Syscall(syscall.SYS_IOCTL, uintptr(l.fd), spiIOCMessage1, uintptr(unsafe.Pointer(&t)))
+	deviceMu.Unlock()
+	if e != 0 {
 		l.err = e
 	}
 	return l.buf[1]

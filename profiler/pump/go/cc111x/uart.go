@@ -44,7 +44,9 @@ func openLink() (link, error) {
 
 // send: the whole request in one write (§1.4).
 func (l *uartLink) send(cmd []byte) error {
+	deviceMu.Lock()
 	n, err := syscall.Write(l.fd, cmd)
+	deviceMu.Unlock()
 	if err != nil {
 		return err
 	}
@@ -60,7 +62,9 @@ func (l *uartLink) response(timeoutMs int) ([]byte, error) {
 	buf := make([]byte, 256)
 	off := 0
 	for remaining := timeoutMs; remaining > 0; remaining-- {
+		deviceMu.Lock()
 		n, err := syscall.Read(l.fd, buf[off:])
+		deviceMu.Unlock()
 		if err != nil {
 			return nil, err
 		}

@@ -59,7 +59,8 @@ func PumpID() [3]byte {
 }
 
 // Open: the radio (its version checked), the pump ID, the frequency; SIGINT/SIGTERM close the device and
-// exit 0. Errors end the process here, as ecc1's tools do, without closing the device.
+// exit 0 (Radio.Shutdown: nothing fails on the closed device first). Errors end the process here, as ecc1's
+// tools do, without closing the device.
 func Open() *medtronic.Pump {
 	r, err := cc111x.Open()
 	if err != nil {
@@ -75,7 +76,7 @@ func Open() *medtronic.Pump {
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
 		<-signals
-		r.Close()
+		r.Shutdown()
 		os.Exit(0)
 	}()
 	return medtronic.New(r, id)
