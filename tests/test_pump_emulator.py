@@ -525,6 +525,25 @@ def test_emulator_process_serves_and_reports_like_the_thread(tmp_path):
     assert _ptmx_fds() == ptmx_before and _children() == children_before
 
 
+def test_emulator_process_is_a_real_time_process_and_says_so():
+    """The radio answers within the client's 50 ms on a loaded machine: its process asks for SCHED_FIFO (the
+    module is root-only), its children would not inherit it, and the run's report says how it was scheduled;
+    as another user the request is refused (the radio then serves at its normal priority) and says so."""
+    from profiler.pump.uart_process import EmulatorProcess
+    emu = EmulatorProcess(PumpConfig(latency=False)).start()
+    try:
+        assert os.sched_getscheduler(emu.pid) == os.SCHED_FIFO | os.SCHED_RESET_ON_FORK
+        assert os.sched_getparam(emu.pid).sched_priority == 1
+        assert emu.scheduling == "real-time (SCHED_FIFO, priority 1)"
+    finally:
+        emu.stop()
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from profiler.pump.uart_process import _radio_scheduling; "
+            "print(_radio_scheduling())")
+    p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", sys.executable, "-c",
+                        code, str(ROOT)], capture_output=True, text=True, timeout=60, cwd="/")
+    assert p.stdout.strip() == "normal (Operation not permitted for a real-time priority)", p.stderr
+
+
 def test_emulator_process_bad_settings_are_the_callers_error():
     from profiler.pump.uart_process import EmulatorProcess
     children_before = _children()

@@ -16,7 +16,8 @@ stdin and stdout, one JSON line at a time:
 
 * parent → child: the spec ``{"config": PumpConfig fields, "env": {TZ, MEDTRONIC_FREQUENCY} or null,
   "parent": pid}``; later any byte (or the pipe's end) means stop;
-* child → parent: ``{"ready": true}`` once it serves (or ``{"error": "…"}``), and after the stop the report
+* child → parent: ``{"ready": true, "scheduling": "…"}`` once it serves (or ``{"error": "…"}``), and after the
+  stop the report
   ``{"exchanges": […], "state": {…}, "error": null or "…", "requests": n}``.
 
 The pump CLI (``kprof pump serve``) still serves in a thread of its own process: it shows each exchange as
@@ -47,6 +48,7 @@ EXIT_GRACE_S = 5.0
 _ENV_KEYS = ("TZ", "MEDTRONIC_FREQUENCY")   # all PumpEmulator reads of the command's env
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 PR_SET_PDEATHSIG = 1
+RADIO_RT_PRIORITY = 1      # SCHED_FIFO's lowest: above every normal process, below the kernel's own threads
 
 _live: set = set()         # started and not yet reaped: killed when kprof exits
 
@@ -73,6 +75,7 @@ class EmulatorProcess:
         self.exchanges: list = []
         self.error: str | None = None
         self.requests = 0
+        self.scheduling: str | None = None    # the child's CPU scheduling (see _radio_scheduling)
         self._state: dict | None = None
         self._proc: subprocess.Popen | None = None
         self._stopped = False
@@ -118,6 +121,7 @@ class EmulatorProcess:
             if line is None or not line.get("ready"):
                 why = (line or {}).get("error") or f"no word from it in {READY_TIMEOUT_S:g} s"
                 raise KprofError(f"the pump emulator's process did not start: {why}")
+            self.scheduling = line.get("scheduling")
         except BaseException:
             self._stopped = True
             self._reap(grace=0)
@@ -219,6 +223,21 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+def _radio_scheduling() -> str:
+    """A rig's radio is a chip of its own: it answers whatever the CPUs do. This process shares them with the
+    command, strace and kprof (and, in a test suite, much else), and the client gives it 50 ms to answer
+    (pump-protocol.md §1.6). On this 2-core machine during the parallel suite (kernel preemption: none), a
+    probe sleeping 1 ms at nice -10 (the serving thread's own priority) overslept 50 ms 36 times in 5 minutes,
+    up to 124 ms, and a client failed with "cannot connect to CC111x radio"; the same probe as a real-time
+    process (SCHED_FIFO, priority 1) overslept 50 ms once. So the radio asks for that (root or CAP_SYS_NICE;
+    children it might start would not inherit it) and says what it got, for the run's report."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO | os.SCHED_RESET_ON_FORK, os.sched_param(RADIO_RT_PRIORITY))
+        return f"real-time (SCHED_FIFO, priority {RADIO_RT_PRIORITY})"
+    except OSError as e:
+        return f"normal ({e.strerror or e} for a real-time priority)"
+
+
 def _read_spec() -> dict:
     data = b""
     while not data.endswith(b"\n"):        # unbuffered: the stop byte must stay in the pipe for poll
@@ -247,7 +266,7 @@ def main(argv: list[str]) -> None:
         _send({"error": f"{type(e).__name__}: {e}"})
         os._exit(1)
     gc.freeze()          # the modules and tables loaded so far stay out of every later collection
-    _send({"ready": True})
+    _send({"ready": True, "scheduling": _radio_scheduling()})
     emu.serve(master, slave, 0)
     if emu.error is not None:                      # serving failed: the report waits for the parent's stop
         select.select([0], [], [])

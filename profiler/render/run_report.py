@@ -45,6 +45,8 @@ def run_report(scenario, outcomes, meta: RunMeta, bundle: Path) -> Report:
             temp = st.get("temp_basal")
             where = f"pty {s['pty']}" if s.get("radio", "uart") == "uart" else \
                 f"SPI, {s['board']}, served at the syscall boundary"
+            if s.get("scheduling"):      # the UART radio's own process
+                where += f"; its process {s['scheduling']}"
             report.facts.append(("pump", f"emulated Medtronic {st.get('model', '?')} (id {st.get('id', '?')}) behind a "
                                          f"subg_rfspy radio at {s['device']} ({where}), fault "
                                          f"{st.get('fault', 'none')}, {s['exchanges']} radio exchanges; after: reservoir "
