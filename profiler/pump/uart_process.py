@@ -48,7 +48,7 @@ EXIT_GRACE_S = 5.0
 _ENV_KEYS = ("TZ", "MEDTRONIC_FREQUENCY")   # all PumpEmulator reads of the command's env
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 PR_SET_PDEATHSIG = 1
-RADIO_RT_PRIORITY = 1      # SCHED_FIFO's lowest: above every normal process, below the kernel's own threads
+RADIO_RT_PRIORITY = 1      # SCHED_FIFO's lowest: above every normal task (most kernel threads included)
 
 _live: set = set()         # started and not yet reaped: killed when kprof exits
 
@@ -268,6 +268,10 @@ def main(argv: list[str]) -> None:
     gc.freeze()          # the modules and tables loaded so far stay out of every later collection
     _send({"ready": True, "scheduling": _radio_scheduling()})
     emu.serve(master, slave, 0)
+    try:                                           # the report is no radio work: at the normal priority
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    except OSError:
+        pass
     if emu.error is not None:                      # serving failed: the report waits for the parent's stop
         select.select([0], [], [])
     try:

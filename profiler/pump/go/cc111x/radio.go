@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // subg_rfspy command codes (§2.2) and single-byte error replies (§2.4)
@@ -44,8 +45,9 @@ type link interface {
 // Radio is the CC111x; err is the radio error, set by a failed send or a missing response and cleared by
 // the next successful send (so a silent UpdateRegister is only fatal when it is the last one, §2.6).
 type Radio struct {
-	link link
-	err  error
+	link   link
+	err    error
+	closed bool // under deviceMu
 }
 
 // Open opens the device and checks the firmware version; on failure the device is closed again.
@@ -67,18 +69,36 @@ func Open() (*Radio, error) {
 	return r, nil
 }
 
-// Close closes the device.
-func (r *Radio) Close() { r.link.close() }
+// Close closes the device (once: a signal's Shutdown after it closes nothing).
+func (r *Radio) Close() {
+	deviceMu.Lock()
+	defer deviceMu.Unlock()
+	r.closeOnce()
+}
 
-// deviceMu orders the device's system calls (one read, write or ioctl each) with Shutdown.
+func (r *Radio) closeOnce() {
+	if !r.closed {
+		r.closed = true
+		r.link.close()
+	}
+}
+
+// deviceMu orders the device's system calls (one read, write or ioctl each) with Close and Shutdown.
 var deviceMu sync.Mutex
 
 // Shutdown closes the device for good from a goroutine of its own (SIGINT, SIGTERM), whose next step is the
 // exit: a system call on the device in progress ends first, and none starts after the close (the goroutine
-// polling the radio waits instead of failing on the closed fd and exiting 1 before the exit 0).
+// polling the radio waits instead of failing on the closed fd and exiting 1 before the exit 0). A call that
+// does not end (a write to a radio that stopped reading) is waited for 100 ms, then the device is closed
+// all the same.
 func (r *Radio) Shutdown() {
-	deviceMu.Lock()
-	r.link.close()
+	for end := time.Now().Add(100 * time.Millisecond); !deviceMu.TryLock(); {
+		if time.Now().After(end) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	r.closeOnce()
 }
 
 // Error is the radio error (nil when the last request was answered).
