@@ -40,7 +40,7 @@ from pathlib import Path
 
 from profiler.errors import KprofError
 from profiler.pump.config import PumpConfig
-from profiler.pump.emulator import PumpEmulator
+from profiler.pump.emulator import PumpEmulator, normal_scheduling, radio_scheduling
 
 READY_TIMEOUT_S = 60.0     # a fresh interpreter on a loaded machine (2 cores, -j): seconds, not ms
 REPORT_TIMEOUT_S = 10.0    # as long as a serving thread's stop waited for it
@@ -48,7 +48,6 @@ EXIT_GRACE_S = 5.0
 _ENV_KEYS = ("TZ", "MEDTRONIC_FREQUENCY")   # all PumpEmulator reads of the command's env
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 PR_SET_PDEATHSIG = 1
-RADIO_RT_PRIORITY = 1      # SCHED_FIFO's lowest: above every normal task (most kernel threads included)
 
 _live: set = set()         # started and not yet reaped: killed when kprof exits
 
@@ -75,7 +74,7 @@ class EmulatorProcess:
         self.exchanges: list = []
         self.error: str | None = None
         self.requests = 0
-        self.scheduling: str | None = None    # the child's CPU scheduling (see _radio_scheduling)
+        self.scheduling: str | None = None    # how the child serves (emulator.radio_scheduling)
         self._state: dict | None = None
         self._proc: subprocess.Popen | None = None
         self._stopped = False
@@ -223,21 +222,6 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _radio_scheduling() -> str:
-    """A rig's radio is a chip of its own: it answers whatever the CPUs do. This process shares them with the
-    command, strace and kprof (and, in a test suite, much else), and the client gives it 50 ms to answer
-    (pump-protocol.md §1.6). On this 2-core machine during the parallel suite (kernel preemption: none), a
-    probe sleeping 1 ms at nice -10 (the serving thread's own priority) overslept 50 ms 36 times in 5 minutes,
-    up to 124 ms, and a client failed with "cannot connect to CC111x radio"; the same probe as a real-time
-    process (SCHED_FIFO, priority 1) overslept 50 ms once. So the radio asks for that (root or CAP_SYS_NICE;
-    children it might start would not inherit it) and says what it got, for the run's report."""
-    try:
-        os.sched_setscheduler(0, os.SCHED_FIFO | os.SCHED_RESET_ON_FORK, os.sched_param(RADIO_RT_PRIORITY))
-        return f"real-time (SCHED_FIFO, priority {RADIO_RT_PRIORITY})"
-    except OSError as e:
-        return f"normal ({e.strerror or e} for a real-time priority)"
-
-
 def _read_spec() -> dict:
     data = b""
     while not data.endswith(b"\n"):        # unbuffered: the stop byte must stay in the pipe for poll
@@ -266,12 +250,9 @@ def main(argv: list[str]) -> None:
         _send({"error": f"{type(e).__name__}: {e}"})
         os._exit(1)
     gc.freeze()          # the modules and tables loaded so far stay out of every later collection
-    _send({"ready": True, "scheduling": _radio_scheduling()})
+    _send({"ready": True, "scheduling": radio_scheduling()})   # the thread that serves: this one
     emu.serve(master, slave, 0)
-    try:                                           # the report is no radio work: at the normal priority
-        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
-    except OSError:
-        pass
+    normal_scheduling()                            # the report is no radio work
     if emu.error is not None:                      # serving failed: the report waits for the parent's stop
         select.select([0], [], [])
     try:
