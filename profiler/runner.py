@@ -408,7 +408,7 @@ def service_report(service) -> dict:
         out = {"type": "pump", "radio": "uart", "device": SERIAL_DEVICE, "pty": service.slave_path,
                "exchanges": len(service.exchanges), "state": service.state,
                "radio_exchanges": service.exchanges[-200:]}
-        if getattr(service, "scheduling", None):   # the emulator's process: how it got the CPU
+        if service.scheduling:      # how the thread serving the radio got the CPU
             out["scheduling"] = service.scheduling
         if service.error:    # the emulator stopped serving (its process died, or its serving raised)
             out["error"] = service.error

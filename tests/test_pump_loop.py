@@ -1,7 +1,7 @@
 """scenarios/pump-loop.yaml end to end: OpenAPS's real oref0-pump-loop against kprof's pump emulator, run twice
-in a row by the real CLI. Each run must complete
-("Completed oref0-pump-loop"), with the temp basal the loop enacted running in the emulated pump (the
-scenario's expect.pump_temp_basal, checked by kprof against the emulator's final state), and leave nothing behind: no file in the host's /tmp, no change in /dev, no process.
+in a row by the real CLI. Each run must complete ("Completed oref0-pump-loop"), with the temp basal the loop
+enacted running in the emulated pump (the scenario's expect.pump_temp_basal, checked by kprof against the
+emulator's final state), and leave nothing behind: no file in the host's /tmp, no change in /dev, no process.
 
 Left-over processes are found through the tree this test started, not by name: the test process becomes a
 child subreaper, so anything kprof's tree leaves running is re-parented to it and shows up as its child."""

@@ -424,7 +424,8 @@ class PumpEmulator:
 
     # the serving thread
     def _serve(self) -> None:
-        self.scheduling = radio_scheduling()
+        if self.scheduling is None:        # uart_process has scheduled this thread already, to say so at once
+            self.scheduling = radio_scheduling()
         buf = bytearray()
         try:
             while not self._stopping:

@@ -250,7 +250,8 @@ def main(argv: list[str]) -> None:
         _send({"error": f"{type(e).__name__}: {e}"})
         os._exit(1)
     gc.freeze()          # the modules and tables loaded so far stay out of every later collection
-    _send({"ready": True, "scheduling": radio_scheduling()})   # the thread that serves: this one
+    emu.scheduling = radio_scheduling()            # the thread that serves: this one
+    _send({"ready": True, "scheduling": emu.scheduling})
     emu.serve(master, slave, 0)
     normal_scheduling()                            # the report is no radio work
     if emu.error is not None:                      # serving failed: the report waits for the parent's stop
