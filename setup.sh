@@ -48,6 +48,11 @@ fi
 # some CI and container images), which otherwise makes every kprof process recompile its modules (~0.1 s a run).
 # Only stale files are rewritten; the __pycache__ directories are git-ignored.
 .venv/bin/python -m compileall -q profiler
+# jsonschema's verdict on each shipped scenario's text, kept in .venv (profiler/validated.py): kprof run of one of
+# them need not load jsonschema (50-100 ms); a file edited since, or another schema or library version, is checked
+# in full at every run, and kprof validate always checks in full
+.venv/bin/kprof validate --keep scenarios/*.yaml >/dev/null 2>&1 \
+  || say "a shipped scenario is invalid: see .venv/bin/kprof validate scenarios/*.yaml (the valid ones are kept)"
 
 # kprof's pump tools (mdt, pumphistory, listen, mmtune), one directory per radio variant: uart (/dev/serial0),
 # spi (Raspberry Pi + Explorer HAT) and edison (Explorer Board). Built with cgo (dynamically linked against

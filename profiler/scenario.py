@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from profiler import validated
 from profiler.errors import KprofError
 
 SCHEMA_PATH = Path(__file__).parent / "schema" / "scenario.schema.json"
@@ -57,17 +58,27 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _constru
 MAX_BYTES = 1 << 20  # a scenario is a page of YAML: more is not one (and /dev/zero never ends)
 
 
-def load_yaml(path: Path) -> tuple[object, dict]:
-    """Parse YAML; returns (data, {id(mapping): {key: line}})."""
+def read_scenario_file(path: Path) -> bytes:
+    """A scenario (or workload) file's text, as bytes; KprofError if it cannot be one."""
     try:
         with open(path, "rb") as f:
             raw = f.read(MAX_BYTES + 1)
-        if len(raw) > MAX_BYTES:
-            raise KprofError(f"{path}: more than {MAX_BYTES >> 20} MiB: not a scenario file")
-        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise KprofError(f"{path}: no such scenario file") from None
-    except (OSError, UnicodeDecodeError) as e:
+    except OSError as e:
+        raise KprofError(f"{path}: cannot read scenario file ({e})") from None
+    if len(raw) > MAX_BYTES:
+        raise KprofError(f"{path}: more than {MAX_BYTES >> 20} MiB: not a scenario file")
+    return raw
+
+
+def load_yaml(path: Path, raw: bytes | None = None) -> tuple[object, dict]:
+    """Parse YAML (the file at ``path``, or its text ``raw`` already read); returns (data, {id(mapping): {key: line}})."""
+    if raw is None:
+        raw = read_scenario_file(path)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
         raise KprofError(f"{path}: cannot read scenario file ({e})") from None
     loader = _Loader(text)
     loader.kprof_file = str(path)
@@ -365,14 +376,30 @@ class Scenario:
         return self.expect.exit
 
 
-def load_scenario(path) -> Scenario:
-    """Load and validate one scenario file; every problem is a KprofError naming file:line and key."""
+def load_scenario(path, memo: bool = False) -> Scenario:
+    """Load and validate one scenario file; every problem is a KprofError naming file:line and key. With ``memo``,
+    a text that jsonschema passed at set-up is not checked against the schema again (``profiler.validated``)."""
     path = Path(path)
-    data, lines = load_yaml(path)
+    return scenario_from_text(path, read_scenario_file(path), memo)
+
+
+def _rules() -> tuple[Path, ...]:
+    """kprof's files that say what a scenario's check is: the schema, and this module (its type rules)."""
+    return SCHEMA_PATH, Path(__file__)
+
+
+def checked_digest(raw: bytes) -> str | None:
+    """What ``kprof validate --keep`` keeps of a scenario text that passed (``profiler.validated``)."""
+    return validated.digest(raw, _rules())
+
+
+def scenario_from_text(path: Path, raw: bytes, memo: bool = False) -> Scenario:
+    """``load_scenario`` of the file at ``path`` whose text ``raw`` was read."""
+    data, lines = load_yaml(path, raw)
     if data is None:
         raise KprofError(f"{path}:1: empty scenario file (needs at least name, description, command)")
     try:
-        errors = validate_data(data, schema(), str(path), lines)
+        errors = [] if memo and validated.known(raw, _rules()) else validate_data(data, schema(), str(path), lines)
     except RecursionError:
         raise KprofError(f"{path}: nested too deeply to be a scenario") from None
     def get(key):

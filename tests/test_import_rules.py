@@ -55,7 +55,7 @@ LAYERS = [
     ("profiler.record", "profiler.inject"),
     ("profiler.parse",),
     ("profiler.events", "profiler.kernel", "profiler.errors", "profiler.outfiles", "profiler.libc",
-     "profiler.signals", "profiler"),
+     "profiler.signals", "profiler.validated", "profiler"),
 ]
 
 

@@ -1,7 +1,11 @@
 """Scenario files: the schema, line-numbered errors, and kprof validate."""
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -161,3 +165,67 @@ def test_the_pump_config_is_parsed_once(tmp_path):
     assert sc.pump_client == "kprof" and sc.pump_config is sc.pump_config and sc.pump_config.id == "123456"
     normal = dataclasses.replace(sc, pump=dict(sc.pump, fault="none"), expect={})
     assert normal.pump_config.fault == "none" and normal.expect.exit == 0
+
+
+def test_a_shipped_scenario_passed_at_setup_is_not_checked_again_an_edited_one_is(tmp_path):
+    """setup.sh keeps jsonschema's verdict on each shipped scenario's text (profiler/validated.py): kprof run of
+    one loads no jsonschema (50-100 ms); the same file with one key added is checked in full, and fails."""
+    edited = tmp_path / "determine-basal.yaml"
+    edited.write_bytes((ROOT / "scenarios" / "determine-basal.yaml").read_bytes() + b"bogus: 1\n")
+    script = (
+        "import json, sys\n"
+        "from profiler.scenario import load_scenario\n"
+        "from profiler.errors import KprofError\n"
+        f"load_scenario({str(ROOT / 'scenarios' / 'determine-basal.yaml')!r}, memo=True)\n"
+        "shipped = 'jsonschema' in sys.modules\n"
+        f"try:\n    load_scenario({str(edited)!r}, memo=True); error = None\n"
+        "except KprofError as e:\n    error = str(e)\n"
+        "print(json.dumps([shipped, 'jsonschema' in sys.modules, error]))\n")
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True)
+    shipped, edited_loaded, error = json.loads(p.stdout)
+    assert (shipped, edited_loaded) == (False, True), "setup.sh wrote no memo, or it does not cover this text"
+    assert error and f"{edited}:" in error and "unknown key 'bogus'" in error
+
+
+def test_the_memo_is_used_only_when_asked_and_only_if_nobody_else_can_write_it(tmp_path, monkeypatch):
+    from profiler import scenario, validated
+    from profiler.commands import validate
+
+    memo = tmp_path / "memo"
+    monkeypatch.setattr(validated, "MEMO", memo)
+    good = write(tmp_path, GOOD)
+    (tmp_path / "b").mkdir()
+    bad = write(tmp_path / "b", GOOD + "bogus: 1\n")
+    assert validate.main(argparse.Namespace(files=[good, bad], keep=True)) == 2
+    assert len(memo.read_text().splitlines()) == 2        # the header and the good file's digest only
+    raw = good.read_bytes()
+
+    def known(text: bytes) -> bool:
+        return validated.known(text, scenario._rules())
+    assert known(raw) and not known(raw + b"\n") and not known(GOOD.encode() + b"x: 1\n")
+
+    # a forged memo that lists a bad text: used by run/check/baseline (memo=True), never by validate or by default
+    memo.write_text(f"{validated.HEADER}\n{scenario.checked_digest(bad.read_bytes())}\n")
+    assert load_scenario(bad, memo=True).name == "demo"
+    assert "unknown key 'bogus'" in error_of(bad)
+    assert validate.main(argparse.Namespace(files=[bad], keep=False)) == 2
+
+    memo.chmod(0o664)                                      # others may write it: not read
+    assert not known(bad.read_bytes())
+    memo.chmod(0o644)
+    link = tmp_path / "link"
+    link.symlink_to(memo)
+    monkeypatch.setattr(validated, "MEMO", link)           # a symbolic link: not followed
+    assert not known(bad.read_bytes())
+    monkeypatch.setattr(validated, "MEMO", memo)
+    if os.geteuid() == 0:
+        os.chown(memo, 65534, 65534)                       # another user's file: not read
+        assert not known(bad.read_bytes())
+        os.chown(memo, 0, 0)
+    assert known(bad.read_bytes())
+
+    # another schema (or another library version): every digest differs, so every text is checked again
+    schema_copy = tmp_path / "scenario.schema.json"
+    schema_copy.write_text(SCHEMA_PATH.read_text() + " ")
+    monkeypatch.setattr(scenario, "SCHEMA_PATH", schema_copy)
+    assert not known(bad.read_bytes())

@@ -66,7 +66,7 @@ def main(args) -> int:
         raise KprofError("--repeat must be at least 1")
     from profiler.workload import is_workload_bundle, is_workload_file
     workloads = [Path(s) for s in args.scenarios if is_workload_bundle(s) or is_workload_file(s)]
-    scenarios = [load_scenario(s) for s in args.scenarios if Path(s) not in workloads]
+    scenarios = [load_scenario(s, memo=True) for s in args.scenarios if Path(s) not in workloads]
     output_dir(args.results, bundle=False)  # writable, ours: before anything runs
     arch = syscalls.host_arch()
     baselines = []  # a missing or damaged baseline is that scenario's error; the others are still checked

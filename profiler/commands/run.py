@@ -54,7 +54,7 @@ def main(args) -> int:
     from profiler.render.run_report import error_path_report, run_report
     from profiler.scenario import load_scenario
 
-    scenarios = [load_scenario(s) for s in args.scenarios]  # all errors before anything runs
+    scenarios = [load_scenario(s, memo=True) for s in args.scenarios]  # all errors before anything runs
     whole = None
     if args.whole_workload:
         from profiler.alongside import load_whole_workload

@@ -2,7 +2,9 @@
 files (kind: workload) against the workload schema (profiler/schema/workload.schema.json).
 
 Every problem is reported as FILE:LINE: KEY: what is wrong. Exit status 0 when all files are valid, 2
-otherwise."""
+otherwise. The check is always in full; with --keep, jsonschema's verdict on each valid scenario file's exact
+text is kept (setup.sh does this for the shipped scenarios), so that kprof run, check and baseline save of that
+text need not load jsonschema again."""
 from __future__ import annotations
 
 import sys
@@ -11,21 +13,34 @@ from pathlib import Path
 
 def add_arguments(p) -> None:
     p.add_argument("files", nargs="+", type=Path, metavar="FILE", help="scenario YAML file(s)")
+    p.add_argument("--keep", action="store_true",
+                   help="keep the valid scenario files' digests in the virtual environment (.venv/kprof-validated): "
+                        "kprof run, check and baseline save of such a file, unchanged, do not check it again")
 
 
 def main(args) -> int:
+    from profiler import validated
     from profiler.errors import KprofError
-    from profiler.scenario import load_scenario
+    from profiler.scenario import checked_digest, read_scenario_file, scenario_from_text
     from profiler.workload import is_workload_file, load_workload
 
     bad = 0
+    kept = []
     for path in args.files:
         try:
-            (load_workload if is_workload_file(path) else load_scenario)(path)
+            if is_workload_file(path):
+                load_workload(path)
+            else:
+                raw = read_scenario_file(path)
+                scenario_from_text(path, raw)
+                kept.append(checked_digest(raw))
             print(f"ok: {path}")
         except KprofError as e:
             bad += 1
             print(str(e), file=sys.stderr)
+    if args.keep:
+        validated.keep(kept)
+        print(f"kprof: {len(kept)} valid scenario file(s) kept as checked in {validated.MEMO}", file=sys.stderr)
     if bad:
         print(f"kprof: {bad} of {len(args.files)} scenario file(s) invalid", file=sys.stderr)
         return 2
