@@ -23,12 +23,19 @@ from profiler.errors import KprofError
 
 SCHEMA_PATH = Path(__file__).parent / "schema" / "scenario.schema.json"
 _SCHEMA = None
+_SCHEMA_TEXT = b""
+_SOURCE = Path(__file__).read_bytes()   # this module as loaded: its type rules are part of every check
 
 
 def schema() -> dict:
-    global _SCHEMA
+    global _SCHEMA, _SCHEMA_TEXT
     if _SCHEMA is None:
-        _SCHEMA = json.loads(SCHEMA_PATH.read_text())
+        try:
+            text = SCHEMA_PATH.read_bytes()
+            _SCHEMA = json.loads(text)
+        except (OSError, ValueError) as e:
+            raise KprofError(f"{SCHEMA_PATH}: cannot read kprof's scenario schema ({e}): reinstall kprof") from None
+        _SCHEMA_TEXT = text
     return _SCHEMA
 
 
@@ -383,14 +390,15 @@ def load_scenario(path, memo: bool = False) -> Scenario:
     return scenario_from_text(path, read_scenario_file(path), memo)
 
 
-def _rules() -> tuple[Path, ...]:
-    """kprof's files that say what a scenario's check is: the schema, and this module (its type rules)."""
-    return SCHEMA_PATH, Path(__file__)
+def _rules() -> tuple[bytes, ...]:
+    """What says what a scenario's check is, as used: the schema's text as parsed, and this module's source."""
+    schema()
+    return _SCHEMA_TEXT, _SOURCE
 
 
-def checked_digest(raw: bytes) -> str | None:
-    """What ``kprof validate --keep`` keeps of a scenario text that passed (``profiler.validated``)."""
-    return validated.digest(raw, _rules())
+def keep_checked(texts: list[bytes]) -> int:
+    """``kprof validate --keep``: these scenario texts passed a full check; keep that (``profiler.validated``)."""
+    return validated.keep(texts, _rules())
 
 
 def scenario_from_text(path: Path, raw: bytes, memo: bool = False) -> Scenario:

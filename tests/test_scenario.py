@@ -167,23 +167,37 @@ def test_the_pump_config_is_parsed_once(tmp_path):
     assert normal.pump_config.fault == "none" and normal.expect.exit == 0
 
 
-def test_a_shipped_scenario_passed_at_setup_is_not_checked_again_an_edited_one_is(tmp_path):
-    """setup.sh keeps jsonschema's verdict on each shipped scenario's text (profiler/validated.py): kprof run of
-    one loads no jsonschema (50-100 ms); the same file with one key added is checked in full, and fails."""
-    edited = tmp_path / "determine-basal.yaml"
-    edited.write_bytes((ROOT / "scenarios" / "determine-basal.yaml").read_bytes() + b"bogus: 1\n")
+def test_a_kept_scenario_text_is_not_checked_again_an_edited_one_is(tmp_path, monkeypatch):
+    """kprof validate --keep (setup.sh, for the shipped scenarios) keeps jsonschema's verdict on a text
+    (profiler/validated.py): a later load of that text, in a new process, loads no jsonschema (50-100 ms); the
+    same file with one key added is checked in full, and fails."""
+    from profiler import validated
+    from profiler.commands import validate
+
+    memo = tmp_path / "memo"
+    monkeypatch.setattr(validated, "MEMO", memo)
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "edited").mkdir()
+    text = (ROOT / "scenarios" / "determine-basal.yaml").read_bytes()
+    kept, edited = tmp_path / "kept" / "determine-basal.yaml", tmp_path / "edited" / "determine-basal.yaml"
+    kept.write_bytes(text)
+    edited.write_bytes(text + b"bogus: 1\n")
+    assert validate.main(argparse.Namespace(files=[kept], keep=True)) == 0
     script = (
         "import json, sys\n"
-        "from profiler.scenario import load_scenario\n"
+        "from pathlib import Path\n"
+        "from profiler import validated\n"
         "from profiler.errors import KprofError\n"
-        f"load_scenario({str(ROOT / 'scenarios' / 'determine-basal.yaml')!r}, memo=True)\n"
-        "shipped = 'jsonschema' in sys.modules\n"
+        "from profiler.scenario import load_scenario\n"
+        f"validated.MEMO = Path({str(memo)!r})\n"
+        f"load_scenario({str(kept)!r}, memo=True)\n"
+        "after_kept = 'jsonschema' in sys.modules\n"
         f"try:\n    load_scenario({str(edited)!r}, memo=True); error = None\n"
         "except KprofError as e:\n    error = str(e)\n"
-        "print(json.dumps([shipped, 'jsonschema' in sys.modules, error]))\n")
+        "print(json.dumps([after_kept, 'jsonschema' in sys.modules, error]))\n")
     p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True)
-    shipped, edited_loaded, error = json.loads(p.stdout)
-    assert (shipped, edited_loaded) == (False, True), "setup.sh wrote no memo, or it does not cover this text"
+    after_kept, after_edited, error = json.loads(p.stdout)
+    assert (after_kept, after_edited) == (False, True)
     assert error and f"{edited}:" in error and "unknown key 'bogus'" in error
 
 
@@ -197,35 +211,57 @@ def test_the_memo_is_used_only_when_asked_and_only_if_nobody_else_can_write_it(t
     (tmp_path / "b").mkdir()
     bad = write(tmp_path / "b", GOOD + "bogus: 1\n")
     assert validate.main(argparse.Namespace(files=[good, bad], keep=True)) == 2
-    assert len(memo.read_text().splitlines()) == 2        # the header and the good file's digest only
+    assert len(memo.read_text().splitlines()) == 3        # the header, the context, the good file's digest only
     raw = good.read_bytes()
 
     def known(text: bytes) -> bool:
         return validated.known(text, scenario._rules())
     assert known(raw) and not known(raw + b"\n") and not known(GOOD.encode() + b"x: 1\n")
+    other = write(tmp_path, GOOD, "other")                # the same text: known, and its name is still checked
+    assert "differs from the file name 'other'" in str(pytest.raises(KprofError, load_scenario, other, memo=True).value)
 
     # a forged memo that lists a bad text: used by run/check/baseline (memo=True), never by validate or by default
-    memo.write_text(f"{validated.HEADER}\n{scenario.checked_digest(bad.read_bytes())}\n")
+    forged = memo.read_text() + validated._digest(validated.context(scenario._rules()), bad.read_bytes()) + "\n"
+    memo.write_text(forged)
     assert load_scenario(bad, memo=True).name == "demo"
     assert "unknown key 'bogus'" in error_of(bad)
     assert validate.main(argparse.Namespace(files=[bad], keep=False)) == 2
+    assert known(raw)
 
     memo.chmod(0o664)                                      # others may write it: not read
-    assert not known(bad.read_bytes())
+    assert not known(raw)
     memo.chmod(0o644)
     link = tmp_path / "link"
     link.symlink_to(memo)
-    monkeypatch.setattr(validated, "MEMO", link)           # a symbolic link: not followed
-    assert not known(bad.read_bytes())
+    monkeypatch.setattr(validated, "MEMO", link)           # a symbolic link: not followed, not replaced
+    assert not known(raw)
+    assert validate.main(argparse.Namespace(files=[good], keep=True)) == 2 and link.is_symlink()
     monkeypatch.setattr(validated, "MEMO", memo)
     if os.geteuid() == 0:
         os.chown(memo, 65534, 65534)                       # another user's file: not read
-        assert not known(bad.read_bytes())
+        assert not known(raw)
         os.chown(memo, 0, 0)
-    assert known(bad.read_bytes())
+    assert known(raw)
 
-    # another schema (or another library version): every digest differs, so every text is checked again
-    schema_copy = tmp_path / "scenario.schema.json"
-    schema_copy.write_text(SCHEMA_PATH.read_text() + " ")
-    monkeypatch.setattr(scenario, "SCHEMA_PATH", schema_copy)
-    assert not known(bad.read_bytes())
+    # other rules or another library version: a new context, so every text is checked again
+    monkeypatch.setattr(scenario, "_SCHEMA_TEXT", scenario._SCHEMA_TEXT)
+    assert known(raw)
+    monkeypatch.setattr(scenario, "_SCHEMA_TEXT", scenario._SCHEMA_TEXT + b" ")
+    assert not known(raw)
+    monkeypatch.undo()
+    monkeypatch.setattr(validated, "MEMO", memo)
+    monkeypatch.setattr(scenario, "_SOURCE", scenario._SOURCE + b"#")
+    assert not known(raw)
+    monkeypatch.undo()
+    monkeypatch.setattr(validated, "MEMO", memo)
+    monkeypatch.setattr(validated, "_libraries", ["jsonschema-0.1.dist-info"])
+    assert not known(raw)
+    assert validate.main(argparse.Namespace(files=[good], keep=True)) == 0    # kept under the new context alone
+    assert len(memo.read_text().splitlines()) == 3 and known(raw)
+
+    # nowhere to keep: one message, nothing written
+    memo.unlink()
+    os.mkfifo(memo)
+    assert validate.main(argparse.Namespace(files=[good], keep=True)) == 2
+    monkeypatch.setattr(validated, "MEMO", None)
+    assert validate.main(argparse.Namespace(files=[good], keep=True)) == 2
