@@ -4,7 +4,8 @@ iteration (--iterations 2), shared by the tests below: the first gets the report
 checked against the first with kprof check; and a constructed workload of two known commands whose coverage
 is worked out by this test from the raw trace.
 
-Cost: the two runs take about 1.6 minutes together; the whole file ran in 1 min 58 s here.
+Cost: the two runs take about 1.6 minutes together (and a run is made again, alone, when its loop had an
+unsuccessful iteration: see rig_runs); the whole file ran in 1 min 58 s here.
 Ground truth is independent of kprof's analysis: iterations are counted in the loop's own log, the tracing
 state is this test's own snapshot, leftovers are looked for in /proc and /tmp, and the constructed case's
 calls are counted from the trace's raw lines by this test."""
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -89,22 +91,50 @@ def scenario_results(tmp_path_factory):
     return out
 
 
+UNSUCCESSFUL = "Unsuccessful oref0-pump-loop"
+
+
+def _rig(bundle: Path, extra: list) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "profiler", "workload", "run", str(RIG), "--duration", "3m", "--iterations", "2",
+         "-o", str(bundle), "-q", *extra], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _radio_failed(bundle: Path) -> bool:
+    """The loop's own log says an iteration failed. The cause seen on this suite's machine: a radio reply reaching
+    a pump tool after its 55 polls (1 ms each). Measured beside a whole parallel suite: 5 of 17,252 round trips
+    over that budget, each because the request reached the emulator 130-155 ms after the tool wrote it, while the
+    tool kept polling (the emulator runs at real-time priority; a pty's data is passed on by a kernel worker thread
+    of normal priority). One late reply puts the line out of step, so the tools after it fail too
+    (pump-protocol.md §1.5), and the iteration fails."""
+    log = bundle / "logs" / "pump-loop.log"
+    return log.exists() and UNSUCCESSFUL in log.read_text(errors="replace")
+
+
 @pytest.fixture(scope="module")
 def rig_runs(tmp_path_factory, scenario_results, tracefs):  # noqa: F811
     """Two runs of the whole rig side by side, each until its second pump-loop iteration (3 minutes at most);
-    the first with the scenario results alongside."""
+    the first with the scenario results alongside. A run whose loop had an unsuccessful iteration did other
+    work than the loop's normal path (mmtune, retries), so it is not the run these tests compare: it is run
+    again, once, alone, and the warning says so."""
     base = tmp_path_factory.mktemp("rig")
     machine = Machine()
-    procs = []
-    for name, extra in (("run1", ["--alongside", *map(str, scenario_results)]), ("run2", [])):
-        procs.append((base / name, subprocess.Popen(
-            [sys.executable, "-m", "profiler", "workload", "run", str(RIG), "--duration", "3m", "--iterations", "2",
-             "-o", str(base / name), "-q", *extra], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True)))
-    runs = []
-    for bundle, proc in procs:
-        out, err = proc.communicate(timeout=900)
-        runs.append({"bundle": bundle, "proc": subprocess.CompletedProcess(proc.args, proc.returncode, out, err)})
+    args = {"run1": ["--alongside", *map(str, scenario_results)], "run2": []}
+    procs = {name: _rig(base / name, extra) for name, extra in args.items()}
+    done = {name: (proc, *proc.communicate(timeout=900)) for name, proc in procs.items()}
+    for name in args:
+        bundle = base / name
+        if _radio_failed(bundle):
+            log = (bundle / "logs" / "pump-loop.log").read_text(errors="replace").splitlines()
+            said = [line for line in log if re.search(r"Retry|Couldn't|Unsuccessful|failed|rror", line)][:12]
+            warnings.warn(f"{name}: an oref0-pump-loop iteration was unsuccessful (e.g. a radio reply reached the "
+                          f"tool late on this loaded machine): run again, alone. Its loop log said:\n"
+                          + "\n".join(said))
+            os.rename(bundle, bundle.with_name(name + "-unsuccessful"))
+            proc = _rig(bundle, args[name])
+            done[name] = (proc, *proc.communicate(timeout=900))
+    runs = [{"bundle": base / name, "proc": subprocess.CompletedProcess(proc.args, proc.returncode, out, err)}
+            for name, (proc, out, err) in done.items()]
     for run in runs:          # after both: neither run may leave anything, nor change what the other restores
         run["leftovers"] = machine.leftovers(run["bundle"])
     return runs
