@@ -25,7 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from profiler.pump.emulator import PumpConfig, PumpEmulator  # noqa: E402
+from profiler.pump.config import PumpConfig  # noqa: E402
+from profiler.pump.emulator import PumpEmulator  # noqa: E402
 
 REAL = ROOT.parent / "shared" / "reference" / "real-tools"
 TOOLS = ROOT / "build" / "rig-tools" / "uart"

@@ -72,7 +72,8 @@ def _plain_strace(sc, workdir: Path, env: dict, cmd: list) -> float:
     try:
         started += [nightscout.start_service(spec.to_dict(), workdir) for spec in sc.services]
         if sc.pump is not None:
-            from profiler.pump.emulator import PumpEmulator, config_from_mapping
+            from profiler.pump.config import config_from_mapping
+            from profiler.pump.emulator import PumpEmulator
             pump = PumpEmulator(config_from_mapping(sc.pump), env=env).start()
             started.append(pump)
             devfs.private_dev({"serial0": pump.slave_path})

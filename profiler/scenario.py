@@ -371,7 +371,7 @@ class Scenario:
         """The emulated pump's settings as a PumpConfig (parsed once; a bad one is a KprofError), or None."""
         if self.pump is None:
             return None
-        from profiler.pump.emulator import config_from_mapping
+        from profiler.pump.config import config_from_mapping
         return config_from_mapping(self.pump, f"{self.path}: pump")
 
     @property

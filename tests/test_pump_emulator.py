@@ -23,7 +23,8 @@ import pytest
 
 from profiler.errors import KprofError
 from profiler.pump import protocol as P
-from profiler.pump.emulator import PumpConfig, PumpEmulator, config_from_mapping, parse_fault
+from profiler.pump.config import PumpConfig, config_from_mapping, parse_fault
+from profiler.pump.emulator import PumpEmulator
 from tests.conftest import ROOT, needs_root, needs_strace, per_thread_logs_in_order
 
 BIN = ROOT / "build" / "rig-tools" / "uart"
@@ -585,7 +586,7 @@ def test_emulator_process_dies_with_kprof(tmp_path, how):
     script.write_text(
         "import os, sys, time\n"
         f"sys.path.insert(0, {str(ROOT)!r})\n"
-        "from profiler.pump.emulator import PumpConfig\n"
+        "from profiler.pump.config import PumpConfig\n"
         "from profiler.pump.uart_process import EmulatorProcess\n"
         "e = EmulatorProcess(PumpConfig()).start()\n"
         "print(e.pid, flush=True)\n"

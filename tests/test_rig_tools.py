@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from profiler.pump import protocol as P
-from profiler.pump.emulator import PumpConfig, PumpEmulator
+from profiler.pump.config import PumpConfig
+from profiler.pump.emulator import PumpEmulator
 from tests.conftest import ROOT, kprof, needs_root, needs_strace, per_thread_logs_in_order
 
 REAL = ROOT.parent / "shared" / "reference" / "real-tools"

@@ -22,7 +22,8 @@ from profiler.analysis import analyse_log
 from profiler.errors import KprofError
 from profiler.kernel import syscalls
 from profiler.pump import protocol as P
-from profiler.pump.emulator import PumpConfig, PumpEmulator
+from profiler.pump.config import PumpConfig
+from profiler.pump.emulator import PumpEmulator
 from profiler.pump.spi import BOARDS, Board, SpiDevice, SpiFirmware, reverse
 from profiler.record.ptrace import record_ptrace
 from profiler.scenario import load_scenario

@@ -136,7 +136,8 @@ def _show(entry: dict) -> None:
 
 def main(args) -> int:
     from profiler.errors import KprofError
-    from profiler.pump.emulator import PumpEmulator, config_from_mapping
+    from profiler.pump.config import config_from_mapping
+    from profiler.pump.emulator import PumpEmulator
 
     if args.pump_action != "serve":
         raise KprofError(f"unknown pump action {args.pump_action!r}; use 'kprof pump serve'")

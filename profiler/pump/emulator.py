@@ -37,7 +37,7 @@ The emulator owns a pty pair: a client opens the slave (``slave_path``) exactly 
   docstring.
 
 The module is the radio and its pty server; the pump's settings and faults are in ``config``, the pump
-itself in ``model`` (their public names are importable from here too), and ``uart_process`` serves a
+itself in ``model`` (import their names from there), and ``uart_process`` serves a
 ``PumpEmulator`` in a process of its own.
 """
 from __future__ import annotations
@@ -54,12 +54,8 @@ import tty
 from dataclasses import dataclass, field
 
 from profiler.pump import protocol as P
-from profiler.pump.config import (  # noqa: F401 - the public names, importable from here as before
-    COMMAND_TARGETS, DEFAULT_BASAL_SCHEDULE, DEFAULT_BG_TARGETS, DEFAULT_CARB_RATIOS, DEFAULT_SENSITIVITIES,
-    FAULT_HELP, FAULT_MODES, MODELS, RADIO_TARGETS, SCHEDULES, STATE_CHANGES, Fault, PumpConfig,
-    config_from_mapping, normalize_history, normalize_schedule, parse_fault, validate_config)
-from profiler.pump.model import (  # noqa: F401
-    BOLUS_RATE_MU_PER_S, DEFAULT_WAKEUPS, LOW_BATTERY_MV, SLEEP_AFTER_S, _Pump, pump_zone)
+from profiler.pump.config import FAULT_MODES, PumpConfig, parse_fault, validate_config
+from profiler.pump.model import _Pump, pump_zone
 
 # --- timing (§5.4) -----------------------------------------------------------------------------------
 
