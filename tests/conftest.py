@@ -233,10 +233,15 @@ def strace_outcome(path: Path, sc, shipped, out: Path, scenario_run):
     ``path`` when ``sc`` is it as shipped (``shipped``, strace its backend), else a run of ``sc`` of its own."""
     if sc is shipped and sc.backend == "strace":
         return outcome_of_bundle(scenario_run(path)[1])
+    return run_backend(sc, "strace", out)
+
+
+def run_backend(sc, backend: str, out: Path):
+    """One run of scenario ``sc`` through the real runner, with the scenario's ``backend:`` set to ``backend``."""
     import dataclasses
 
     from profiler import runner
-    return runner.run(dataclasses.replace(sc, backend="strace"), out)[0][0]
+    return runner.run(dataclasses.replace(sc, backend=backend), out)[0][0]
 
 
 def parity_changes(d, rules) -> list[str]:

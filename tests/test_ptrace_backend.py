@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from profiler import compare, faults, runner
+from profiler import compare, faults
 from profiler.analysis import analyse_log
 from profiler.errors import KprofError
 from profiler.inject import rules_from
@@ -30,7 +30,8 @@ from profiler.record.ptrace import record_ptrace
 from profiler.record.core import descendants
 from profiler.scenario import load_scenario
 
-from .conftest import ROOT, SCENARIOS, needs_oref0, needs_root, needs_strace, parity_changes, strace_outcome
+from .conftest import (ROOT, SCENARIOS, needs_oref0, needs_root, needs_strace, parity_changes, run_backend,
+                       strace_outcome)
 from .helpers.decoding import DECODING
 
 PY = sys.executable
@@ -68,11 +69,6 @@ def ends(fp) -> dict[int, dict | None]:
 
 
 # ---- parity on every shipped scenario -------------------------------------------------------------------
-
-def run_backend(sc, backend: str, out: Path):
-    """One run of scenario ``sc`` through the real runner, with the scenario's ``backend:`` set to ``backend``."""
-    return runner.run(dataclasses.replace(sc, backend=backend), out)[0][0]
-
 
 @needs_strace
 @needs_oref0
