@@ -41,9 +41,15 @@ def test_command_not_on_path(tmp_path):
 
 
 def test_required_tool_missing(tmp_path):
-    p = kprof("run", scenario(tmp_path, "noreq", ["/bin/true"], requires=["kprof-missing-tool"]), check=2)
-    no_traceback(p)
-    assert "kprof-missing-tool" in p.stderr
+    """Refused before anything runs, and no result directory is left (kprof-results/ in the working directory,
+    where a bundle goes by default)."""
+    sc = scenario(tmp_path, "noreq", ["/bin/true"], requires=["kprof-missing-tool"])
+    (tmp_path / "cwd").mkdir()
+    for cmd in (["run", sc], ["run", sc, sc], ["baseline", "save", sc, "--dir", tmp_path / "b"]):
+        p = kprof(*cmd, check=2, cwd=tmp_path / "cwd")
+        no_traceback(p)
+        assert "kprof-missing-tool" in p.stderr
+        assert not list((tmp_path / "cwd").glob("kprof-results/*")), cmd
 
 
 def test_strace_missing(tmp_path):

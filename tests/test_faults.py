@@ -81,7 +81,11 @@ def test_restricted_rule_needs_the_ptrace_backend(tmp_path):
     sc = tmp_path / "needs-ptrace.yaml"
     sc.write_text("name: needs-ptrace\ndescription: d\ncommand: [cat, /etc/hostname]\n"
                   "inject: [{syscall: read, error: EIO, path: /etc/hostname}]\n")
-    assert "needs the ptrace backend" in kprof("run", sc, check=2).stderr
+    (tmp_path / "cwd").mkdir()
+    p = kprof("run", sc, check=2, cwd=tmp_path / "cwd")
+    assert "needs the ptrace backend" in p.stderr
+    # refused before anything ran: not even the fault scenario's normal path, which runs first (no bundle)
+    assert "result bundle" not in p.stderr and not (tmp_path / "cwd" / "kprof-results").exists()
 
 
 def test_unrestricted_injection_through_strace(tmp_path):

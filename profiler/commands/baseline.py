@@ -55,6 +55,9 @@ def main(args) -> int:
     workloads = [Path(s) for s in args.scenarios if is_workload_bundle(s) or is_workload_file(s)]
     scenarios = [load_scenario(s, memo=True) for s in args.scenarios if Path(s) not in workloads]
     output_dir(args.results, bundle=False)  # writable, ours: before anything runs
+    from profiler import runner
+    for sc in scenarios:            # what would refuse a scenario: before any run and any directory
+        runner.check_runnable(sc)
     for w in workloads:
         save_workload_baseline(w, args)
     todo = []

@@ -87,16 +87,19 @@ def main(args) -> int:
         name, d, bundle, b = check_workload(w, args)
         results.append((name, d, f"baseline {baseline_path(args.baseline, name)} ({b.created}), runs in {bundle}"))
     jobs = jobs_from(args)
+    runnable = {id(sc) for sc, b in zip(scenarios, baselines) if not isinstance(b, str) and not runner.missing_tools(sc)}
+    for sc in scenarios:   # what would refuse a scenario that can run (a tool gone is a change, said below):
+        if id(sc) in runnable:   # before any run and any directory
+            runner.check_runnable(sc)
     todo, bundles = [], []
-    for sc, b in zip(scenarios, baselines):
-        if isinstance(b, str):
+    for sc in scenarios:
+        if id(sc) not in runnable:
             bundles.append(None)
             continue
         bundle = new_bundle_dir(sc.name, args.results)
         bundle.mkdir(parents=True)   # claimed now: jobs started in the same second get distinct names
         bundles.append(bundle)
-        if not runner.missing_tools(sc):
-            todo.append((sc, bundle, args.repeat))
+        todo.append((sc, bundle, args.repeat))
     ran = dict(zip((id(t[0]) for t in todo), run_ordered(_run, todo, jobs)))
     for sc, b, bundle in zip(scenarios, baselines, bundles):
         if isinstance(b, str):

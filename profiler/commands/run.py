@@ -59,6 +59,11 @@ def main(args) -> int:
     if args.whole_workload:
         from profiler.alongside import load_whole_workload
         whole = load_whole_workload(args.whole_workload, arch=args.whole_arch)
+    if args.backend or args.radio or args.pump_client is not None:
+        scenarios = [runner.with_overrides(sc, radio=args.radio, backend=args.backend, pump_client=args.pump_client)
+                     for sc in scenarios]
+    for sc in scenarios:   # what would refuse a scenario (a missing tool, a rule strace cannot restrict): before
+        runner.check_runnable(sc)   # any run and any directory (a fault scenario's normal path runs first)
     footprints = {}
     status = 0
     jobs = jobs_from(args)
@@ -73,8 +78,6 @@ def main(args) -> int:
         else:
             bundle = new_bundle_dir(sc.name, parent)
             bundle.mkdir(parents=True)   # claimed now: jobs started in the same second get distinct names
-        if args.backend or args.radio or args.pump_client is not None:
-            sc = runner.with_overrides(sc, radio=args.radio, backend=args.backend, pump_client=args.pump_client)
         todo.append((sc, bundle, args.network, args.keep_workdir))
     for (sc, bundle, _, _), (normal, outcomes, meta) in zip(todo, run_ordered(_run_one, todo, jobs)):
         report = run_report(sc, outcomes, meta, bundle)
