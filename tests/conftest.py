@@ -14,6 +14,7 @@ import tempfile
 import stat
 import subprocess
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,7 +165,8 @@ def scenario_run(tmp_path_factory):
             fcntl.flock(lock, fcntl.LOCK_EX)
             if not done.exists():
                 shutil.rmtree(bundle, ignore_errors=True)     # what a worker killed in the middle left
-                p = kprof("run", path, "--out", bundle, "--format", "json")
+                p = again_if_a_loop_failed(lambda: kprof("run", path, "--out", bundle, "--format", "json"), bundle,
+                                           f"kprof run {path.name}")
                 part = done.with_suffix(".part")
                 part.write_text(json.dumps([p.returncode, p.stdout, p.stderr]))
                 part.replace(done)          # whole or not at all: a worker killed here leaves no half result
@@ -237,11 +239,13 @@ def strace_outcome(path: Path, sc, shipped, out: Path, scenario_run):
 
 
 def run_backend(sc, backend: str, out: Path):
-    """One run of scenario ``sc`` through the real runner, with the scenario's ``backend:`` set to ``backend``."""
+    """One run of scenario ``sc`` through the real runner, with the scenario's ``backend:`` set to ``backend``
+    (made again if its pump loop had an unsuccessful iteration: ``again_if_a_loop_failed``)."""
     import dataclasses
 
     from profiler import runner
-    return runner.run(dataclasses.replace(sc, backend=backend), out)[0][0]
+    return again_if_a_loop_failed(lambda: runner.run(dataclasses.replace(sc, backend=backend), out)[0][0], out,
+                                  f"{sc.name} under {backend}")
 
 
 def parity_changes(d, rules) -> list[str]:
@@ -257,6 +261,42 @@ def parity_changes(d, rules) -> list[str]:
         return compare._timing(rules, c.category, c.key) or (
             c.category == "syscall" and c.key in rules["allocator_syscalls"])
     return [c.message for c in d.changes if not (c.kind == "count" and paced(c))]
+
+
+LOOP_UNSUCCESSFUL = "Unsuccessful oref0-pump-loop"
+
+
+def unsuccessful_loops(results: Path, before: frozenset = frozenset()) -> list[Path]:
+    """The result bundles new in ``results`` (or ``results``, a bundle itself) in which oref0-pump-loop had an
+    unsuccessful iteration. On this suite's loaded 2-vCPU machine a radio request now and then reaches kprof's
+    emulator after the pump tool's 55 polls: measured beside a whole parallel suite, 5 of 17,252 round trips
+    (and 10 of 17,448 with the workers at nice 5), each delivered 110-166 ms late while the tool kept polling,
+    the emulator being a real-time thread. The line is then out of step (pump-protocol.md §1.5) and the loop
+    fails its iteration, as on a rig whose radio answered late: a run that did other work than the one a test
+    is about."""
+    if (results / "meta.json").exists():
+        found = [results]
+    else:
+        found = [b for b in results.iterdir() if b.is_dir() and b not in before] if results.is_dir() else []
+    return [b for b in found if any(LOOP_UNSUCCESSFUL in f.read_text(errors="replace") for f in b.rglob("stdout.txt"))]
+
+
+def again_if_a_loop_failed(make, results: Path, what: str):
+    """``make()`` (a run whose bundles go to ``results``), made once more when a pump loop in it had an unsuccessful
+    iteration (``unsuccessful_loops``); its bundles are kept beside, named ...-unsuccessful, and a warning in the
+    test summary says so. A second failure is the test's to report."""
+    before = frozenset(results.iterdir()) if results.is_dir() and not (results / "meta.json").exists() else frozenset()
+    out = make()
+    lost = unsuccessful_loops(results, before)
+    if lost:
+        said = [line for b in lost for f in b.rglob("stdout.txt") for line in f.read_text(errors="replace").splitlines()
+                if "Retry" in line or "Couldn't" in line or LOOP_UNSUCCESSFUL in line][:8]
+        warnings.warn(f"{what}: oref0-pump-loop had an unsuccessful iteration (e.g. a radio reply delivered late on "
+                      f"this loaded machine): made again. Its log said:\n" + "\n".join(said))
+        for b in lost:
+            b.rename(b.with_name(b.name + "-unsuccessful"))
+        out = make()
+    return out
 
 
 def kprof(*args, check=None, cwd=None, timeout=300, env=None):

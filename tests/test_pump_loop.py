@@ -14,7 +14,7 @@ import shutil
 
 import pytest
 
-from .conftest import ROOT, kprof, needs_oref0, needs_root, needs_strace
+from .conftest import ROOT, again_if_a_loop_failed, kprof, needs_oref0, needs_root, needs_strace
 
 SCENARIO = ROOT / "scenarios" / "pump-loop.yaml"
 # what the loop and its helpers write to /tmp (oref0-pump-loop.sh, oref0-bash-common-functions.sh, the
@@ -50,7 +50,9 @@ def test_pump_loop_completes_twice_and_leaves_nothing_behind(tmp_path, subreaper
     dev_before, tmp_before, children_before = sorted(os.listdir("/dev")), _loop_tmp_entries(), _children()
     for n in (1, 2):
         bundle = tmp_path / f"run{n}"
-        p = kprof("run", SCENARIO, "-o", bundle, "--format", "json", check=0, timeout=600)
+        p = again_if_a_loop_failed(lambda: kprof("run", SCENARIO, "-o", bundle, "--format", "json", timeout=600),
+                                   bundle, f"kprof run pump-loop ({n})")
+        assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
         meta = json.loads((bundle / "meta.json").read_text())
         run = meta["runs"][0]
         assert run["ok"], run["failures"]

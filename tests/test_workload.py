@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, host_mounts, kprof, needs_oref0, needs_root, needs_strace
+from .conftest import LOOP_UNSUCCESSFUL, ROOT, host_mounts, kprof, needs_oref0, needs_root, needs_strace
 from .test_ftrace_record import assert_same, snapshot, tracefs  # noqa: F401 - fixture
 
 pytestmark = [needs_root, needs_oref0]
@@ -91,9 +91,6 @@ def scenario_results(tmp_path_factory):
     return out
 
 
-UNSUCCESSFUL = "Unsuccessful oref0-pump-loop"
-
-
 def _rig(bundle: Path, extra: list) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "profiler", "workload", "run", str(RIG), "--duration", "3m", "--iterations", "2",
@@ -101,14 +98,9 @@ def _rig(bundle: Path, extra: list) -> subprocess.Popen:
 
 
 def _radio_failed(bundle: Path) -> bool:
-    """The loop's own log says an iteration failed. The cause seen on this suite's machine: a radio reply reaching
-    a pump tool after its 55 polls (1 ms each). Measured beside a whole parallel suite: 5 of 17,252 round trips
-    over that budget, each because the request reached the emulator 130-155 ms after the tool wrote it, while the
-    tool kept polling (the emulator runs at real-time priority; a pty's data is passed on by a kernel worker thread
-    of normal priority). One late reply puts the line out of step, so the tools after it fail too
-    (pump-protocol.md §1.5), and the iteration fails."""
+    """The loop's own log says an iteration failed (conftest.unsuccessful_loops says why that happens here)."""
     log = bundle / "logs" / "pump-loop.log"
-    return log.exists() and UNSUCCESSFUL in log.read_text(errors="replace")
+    return log.exists() and LOOP_UNSUCCESSFUL in log.read_text(errors="replace")
 
 
 @pytest.fixture(scope="module")
