@@ -264,6 +264,11 @@ def parity_changes(d, rules) -> list[str]:
 
 
 LOOP_UNSUCCESSFUL = "Unsuccessful oref0-pump-loop"
+LOOP_LOGS = ("stdout.txt", "pump-loop.log")     # where the loop's lines are: a scenario's output, a workload's log
+
+
+def _loop_lines(bundle: Path) -> list[str]:
+    return [line for name in LOOP_LOGS for f in bundle.rglob(name) for line in f.read_text(errors="replace").splitlines()]
 
 
 def unsuccessful_loops(results: Path, before: frozenset = frozenset()) -> list[Path]:
@@ -278,23 +283,28 @@ def unsuccessful_loops(results: Path, before: frozenset = frozenset()) -> list[P
         found = [results]
     else:
         found = [b for b in results.iterdir() if b.is_dir() and b not in before] if results.is_dir() else []
-    return [b for b in found if any(LOOP_UNSUCCESSFUL in f.read_text(errors="replace") for f in b.rglob("stdout.txt"))]
+    return [b for b in found if any(LOOP_UNSUCCESSFUL in line for line in _loop_lines(b))]
+
+
+def set_aside(lost: list[Path], what: str) -> None:
+    """Bundles of runs whose loop failed: renamed ...-unsuccessful (kept, and their paths free for the run made
+    again), with a warning in the test summary quoting the loop's log."""
+    said = [line for b in lost for line in _loop_lines(b)
+            if "Retry" in line or "Couldn't" in line or LOOP_UNSUCCESSFUL in line][:8]
+    warnings.warn(f"{what}: oref0-pump-loop had an unsuccessful iteration (e.g. a radio reply delivered late on "
+                  f"this loaded machine): made again. Its log said:\n" + "\n".join(said))
+    for b in lost:
+        b.rename(b.with_name(b.name + "-unsuccessful"))
 
 
 def again_if_a_loop_failed(make, results: Path, what: str):
     """``make()`` (a run whose bundles go to ``results``), made once more when a pump loop in it had an unsuccessful
-    iteration (``unsuccessful_loops``); its bundles are kept beside, named ...-unsuccessful, and a warning in the
-    test summary says so. A second failure is the test's to report."""
+    iteration (``unsuccessful_loops``, ``set_aside``). A second failure is the test's to report."""
     before = frozenset(results.iterdir()) if results.is_dir() and not (results / "meta.json").exists() else frozenset()
     out = make()
     lost = unsuccessful_loops(results, before)
     if lost:
-        said = [line for b in lost for f in b.rglob("stdout.txt") for line in f.read_text(errors="replace").splitlines()
-                if "Retry" in line or "Couldn't" in line or LOOP_UNSUCCESSFUL in line][:8]
-        warnings.warn(f"{what}: oref0-pump-loop had an unsuccessful iteration (e.g. a radio reply delivered late on "
-                      f"this loaded machine): made again. Its log said:\n" + "\n".join(said))
-        for b in lost:
-            b.rename(b.with_name(b.name + "-unsuccessful"))
+        set_aside(lost, what)
         out = make()
     return out
 

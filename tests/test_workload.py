@@ -19,13 +19,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from .conftest import LOOP_UNSUCCESSFUL, ROOT, host_mounts, kprof, needs_oref0, needs_root, needs_strace
+from .conftest import (ROOT, host_mounts, kprof, needs_oref0, needs_root, needs_strace, set_aside,
+                       unsuccessful_loops)
 from .test_ftrace_record import assert_same, snapshot, tracefs  # noqa: F401 - fixture
 
 pytestmark = [needs_root, needs_oref0]
@@ -97,12 +97,6 @@ def _rig(bundle: Path, extra: list) -> subprocess.Popen:
          "-o", str(bundle), "-q", *extra], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _radio_failed(bundle: Path) -> bool:
-    """The loop's own log says an iteration failed (conftest.unsuccessful_loops says why that happens here)."""
-    log = bundle / "logs" / "pump-loop.log"
-    return log.exists() and LOOP_UNSUCCESSFUL in log.read_text(errors="replace")
-
-
 @pytest.fixture(scope="module")
 def rig_runs(tmp_path_factory, scenario_results, tracefs):  # noqa: F811
     """Two runs of the whole rig side by side, each until its second pump-loop iteration (3 minutes at most);
@@ -114,15 +108,11 @@ def rig_runs(tmp_path_factory, scenario_results, tracefs):  # noqa: F811
     args = {"run1": ["--alongside", *map(str, scenario_results)], "run2": []}
     procs = {name: _rig(base / name, extra) for name, extra in args.items()}
     done = {name: (proc, *proc.communicate(timeout=900)) for name, proc in procs.items()}
-    for name in args:
+    for name in args:            # after both: a rig whose loop failed is made again alone (conftest.set_aside)
         bundle = base / name
-        if _radio_failed(bundle):
-            log = (bundle / "logs" / "pump-loop.log").read_text(errors="replace").splitlines()
-            said = [line for line in log if re.search(r"Retry|Couldn't|Unsuccessful|failed|rror", line)][:12]
-            warnings.warn(f"{name}: an oref0-pump-loop iteration was unsuccessful (e.g. a radio reply reached the "
-                          f"tool late on this loaded machine): run again, alone. Its loop log said:\n"
-                          + "\n".join(said))
-            os.rename(bundle, bundle.with_name(name + "-unsuccessful"))
+        lost = unsuccessful_loops(bundle)
+        if lost:
+            set_aside(lost, f"rig {name}")
             proc = _rig(bundle, args[name])
             done[name] = (proc, *proc.communicate(timeout=900))
     runs = [{"bundle": base / name, "proc": subprocess.CompletedProcess(proc.args, proc.returncode, out, err)}
