@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from .conftest import IN_CI, ROOT, SCENARIOS, again_if_a_loop_failed, kprof, needs_oref0, needs_root, needs_strace
+from .conftest import IN_CI, ROOT, SCENARIOS, again_if_the_radio_was_late, kprof, needs_oref0, needs_root, needs_strace
 
 pytestmark = [needs_strace, needs_oref0, needs_root]
 
@@ -29,7 +29,7 @@ JOBS = {"fast": "2", "slow": "3"}
 def baselines(tmp_path_factory, request):
     """Baselines of three runs of each scenario of one kind (request.param: fast or slow)."""
     tmp = tmp_path_factory.mktemp(f"baselines-{request.param}")
-    p = again_if_a_loop_failed(
+    p = again_if_the_radio_was_late(
         lambda: kprof("baseline", "save", *KINDS[request.param], "--repeat", "3", "--dir", tmp / "b", "--results",
                       tmp / "r", "-j", JOBS[request.param], timeout=900), tmp / "r", "kprof baseline save")
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
@@ -42,7 +42,7 @@ def test_no_false_alarm_in_a_check_of_every_scenario(baselines):
     checks of each (issue 6) take ~5 minutes: docs/regression.md gives the command and what it printed."""
     kind, tmp = baselines
     assert len(KINDS["slow"]) == len(SLOW), "a slow scenario was renamed: update SLOW"
-    p = again_if_a_loop_failed(lambda: kprof("check", *KINDS[kind], "--baseline", tmp / "b", "--results", tmp / "r",
+    p = again_if_the_radio_was_late(lambda: kprof("check", *KINDS[kind], "--baseline", tmp / "b", "--results", tmp / "r",
                                              "-j", JOBS[kind], timeout=900), tmp / "r", "kprof check")
     assert p.returncode == 0, p.stdout + p.stderr
     assert p.stdout.count(": no change") == len(KINDS[kind])

@@ -5,7 +5,7 @@ import hashlib
 import json
 import os
 
-from .conftest import ROOT, kprof, needs_root, needs_strace
+from .conftest import ROOT, kprof, needs_root, needs_strace, run_again_if_late
 
 PUMP_SCENARIOS = ROOT / "scenarios"
 
@@ -70,7 +70,8 @@ def assert_nothing_left(bundle, marker: str | None = None) -> None:
 def test_pump_status_prints_the_reservoir_and_the_device_level_footprint(tmp_path, subreaper):
     before = dev_listing()
     bundle = tmp_path / "b"
-    p = kprof("run", PUMP_SCENARIOS / "pump-status-uart.yaml", "--out", bundle, check=0)
+    p = run_again_if_late(PUMP_SCENARIOS / "pump-status-uart.yaml", bundle)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     assert (bundle / "stdout.txt").read_text().strip() == "135.5"
     out = p.stdout
     assert "Device-level footprint: /dev/serial0" in out
@@ -96,9 +97,8 @@ def test_pump_status_prints_the_reservoir_and_the_device_level_footprint(tmp_pat
 
 @needs_strace
 @needs_root
-def test_set_temp_basal_then_tempbasal_in_one_emulator_session(tmp_path):
-    bundle = tmp_path / "b"
-    kprof("run", PUMP_SCENARIOS / "set-temp-basal.yaml", "--out", bundle, check=0)
+def test_set_temp_basal_then_tempbasal_in_one_emulator_session(scenario_run):
+    bundle = scenario_run(PUMP_SCENARIOS / "set-temp-basal.yaml")[1]
     assert json.loads((bundle / "stdout.txt").read_text()) == {"duration": 30, "temp": "absolute", "rate": 0.9}
     meta = json.loads((bundle / "meta.json").read_text())
     state = next(s for s in meta["runs"][0]["services"] if s["type"] == "pump")["state"]

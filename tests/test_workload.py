@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import (ROOT, host_mounts, kprof, needs_oref0, needs_root, needs_strace, set_aside,
-                       unsuccessful_loops)
+                       radio_lost)
 from .test_ftrace_record import assert_same, snapshot, tracefs  # noqa: F401 - fixture
 
 pytestmark = [needs_root, needs_oref0]
@@ -80,15 +80,11 @@ class Machine:
 
 
 @pytest.fixture(scope="module")
-def scenario_results(tmp_path_factory):
+def scenario_results(scenario_run):
     """Per-command results to put beside the workload: determine-basal (the loop runs it as a program) and
-    calculate-iob (the loop sends it to the shared node: never run as its own program)."""
-    base = tmp_path_factory.mktemp("scenario-results")
-    out = []
-    for name in ("determine-basal", "calculate-iob"):
-        kprof("run", ROOT / "scenarios" / f"{name}.yaml", "-o", base / name, check=0, timeout=300)
-        out.append(base / name)
-    return out
+    calculate-iob (the loop sends it to the shared node: never run as its own program); the suite's shared runs
+    of the two (conftest's scenario_run)."""
+    return [scenario_run(ROOT / "scenarios" / f"{name}.yaml")[1] for name in ("determine-basal", "calculate-iob")]
 
 
 def _rig(bundle: Path, extra: list) -> subprocess.Popen:
@@ -110,7 +106,7 @@ def rig_runs(tmp_path_factory, scenario_results, tracefs):  # noqa: F811
     done = {name: (proc, *proc.communicate(timeout=900)) for name, proc in procs.items()}
     for name in args:            # after both: a rig whose loop failed is made again alone (conftest.set_aside)
         bundle = base / name
-        lost = unsuccessful_loops(bundle)
+        lost = radio_lost(bundle)
         if lost:
             set_aside(lost, f"rig {name}")
             proc = _rig(bundle, args[name])
