@@ -5,6 +5,8 @@ import email.utils
 import json
 import pathlib
 import socket
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 
@@ -265,19 +267,52 @@ def test_start_service_port_taken(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "spec, message",
+    "item, message",
     [
-        ({"type": "xdrip", "entries": "e.json"}, "unknown service type"),
-        ({"type": "nightscout", "port": "80", "entries": "e.json"}, "port must be an integer"),
-        ({"type": "nightscout", "port": 70000, "entries": "e.json"}, "port must be an integer"),
-        ({"type": "nightscout", "host": "0.0.0.0", "entries": "e.json"}, "loopback only"),
-        ({"type": "nightscout", "entries": "e.json", "entires": "x"}, "unknown key"),
+        ("{type: xdrip}", "services[0].type: must be one of nightscout (got 'xdrip')"),
+        ('{type: nightscout, port: "80"}', "services[0].port: must be integer (got str '80')"),
+        ("{type: nightscout, port: 70000}", "services[0].port: must be at most 65535"),
+        ("{type: nightscout, host: 0.0.0.0}", "services[0]: unknown key 'host'"),
+        ("{type: nightscout, entires: x}", "services[0]: unknown key 'entires'"),
+        ("{type: nightscout, entries: ''}", "services[0].entries: must not be empty"),
+        ("{type: nightscout, moving: 0}", "services[0].moving: must be at least 1"),
+        ("{type: nightscout, moving: 3601}", "services[0].moving: must be at most 3600"),
+        ("{type: nightscout, lag: 3601}", "services[0].lag: must be at most 3600"),
+        ("{type: nightscout, redate: -1}", "services[0].redate: must be at least 0"),
+        ("{type: nightscout, redate: true}", "services[0].redate: must be number (got bool True)"),
+        ("{type: nightscout, moving: 0.5}", "services[0].moving: must be at least 1"),
+        ("{type: nightscout, moving: 'yes'}", "services[0].moving: must be boolean or number (got str 'yes')"),
+        ("{type: nightscout, uploads: 1}", "services[0].uploads: must be boolean (got int 1)"),
+        ("{type: nightscout, next_reading: true}", "services[0].next_reading: must be number (got bool True)"),
     ],
 )
-def test_start_service_rejects_bad_specs(tmp_path, spec, message):
+def test_bad_service_items_are_refused_by_the_scenario_schema(tmp_path, item, message):
+    """The scenario schema is the one place a service item's keys, types and ranges are checked: a bad item
+    is refused when the scenario is loaded, before anything runs (start_service takes what passed)."""
+    from profiler.scenario import load_scenario
+    sc = tmp_path / "svc.yaml"
+    sc.write_text(f"name: svc\ndescription: d\ncommand: [\"true\"]\nservices: [{item}]\n")
+    with pytest.raises(KprofError) as e:
+        load_scenario(sc)
+    assert f"svc.yaml:4: {message}" in str(e.value)
+
+
+@pytest.mark.parametrize("item", ["{type: nightscout}", "{type: nightscout, moving: true, lag: 0}",
+                                  "{type: nightscout, moving: 1, port: 65535, entries: e.json, redate: 86400}"])
+def test_good_service_items_pass_the_scenario_schema(tmp_path, item):
+    from profiler.scenario import load_scenario
+    sc = tmp_path / "svc.yaml"
+    sc.write_text(f"name: svc\ndescription: d\ncommand: [\"true\"]\nservices: [{item}]\n")
+    assert load_scenario(sc).services[0]["type"] == "nightscout"
+
+
+@pytest.mark.parametrize("args, message", [(["--port", "70000"], "--port: must be an integer 0-65535"),
+                                           (["--host", "0.0.0.0"], "loopback only")])
+def test_the_modules_own_command_line_refuses_bad_arguments(tmp_path, args, message):
     (tmp_path / "e.json").write_text("[]")
-    with pytest.raises(KprofError, match=message):
-        start_service(spec, tmp_path)
+    p = subprocess.run([sys.executable, "-m", "profiler.environment.nightscout", "--entries", str(tmp_path / "e.json"),
+                        *args], capture_output=True, text=True, timeout=30, cwd=pathlib.Path(__file__).parent.parent)
+    assert p.returncode == 2 and message in p.stderr and "Traceback" not in p.stderr, p.stderr
 
 
 def test_redate_moves_every_entry_by_the_same_amount():
@@ -306,8 +341,6 @@ def test_start_service_serves_redated_entries(tmp_path):
         service.stop()
     age = time.time() - body[0]["date"] / 1000
     assert status == 200 and 29 <= age < 40
-    with pytest.raises(KprofError, match="redate must be"):
-        start_service({"type": "nightscout", "entries": "e.json", "redate": True}, tmp_path)
 
 
 # ----------------------------------------------------------------------------- a rig's Nightscout
@@ -347,10 +380,3 @@ def test_moving_glucose_follows_the_clock():
     assert a[0]["sgv"] == values[slot % len(values)] and b[0]["sgv"] == values[(slot + 1) % len(values)]
     assert a[0]["sgv"] != b[0]["sgv"]
     assert a[0]["dateString"] == _iso(a[0]["date"])
-
-
-def test_moving_and_uploads_spec_errors(tmp_path):
-    (tmp_path / "e.json").write_text("[]")
-    for bad in ({"moving": 0.5}, {"moving": "yes"}, {"uploads": 1}, {"lag": -1}, {"next_reading": True}):
-        with pytest.raises(KprofError):
-            start_service({"type": "nightscout", "entries": "e.json", **bad}, tmp_path)

@@ -491,60 +491,29 @@ def moving_entries(entries: list, now_s: float, step_s: float = _GLUCOSE_STEP_S,
 def start_service(spec: dict, workdir: pathlib.Path) -> FakeNightscout:
     """Start the fake Nightscout a scenario's ``services:`` item describes.
 
-    ``spec`` is like ``{"type": "nightscout", "port": 17580, "entries":
-    "ns-entries.json"}``; ``entries`` is relative to ``workdir`` (default
-    ``ns-entries.json``), ``port`` defaults to 0 (any free port), ``host`` to
-    127.0.0.1 (loopback only). ``redate: N`` serves the entries moved in time so
-    that the newest is N seconds old when the service starts (:func:`redate_entries`); ``moving: true``
-    serves them as a sensor running now, a new value every 5 minutes (``moving: N``: every N seconds;
-    ``lag: S``: each reading served once it is S seconds old; ``next_reading: T``: the first new reading
-    arrives T seconds after the service starts) (:func:`moving_entries`);
-    ``uploads: true`` makes it a rig's Nightscout: it takes the loop's POSTs to devicestatus, treatments
-    and entries and serves them back (GET treatments, devicestatus; uploaded entries join the glucose).
+    ``spec`` is an item the scenario schema passed (profiler/schema/scenario.schema.json: the one place its
+    keys, types and ranges are checked), like ``{"type": "nightscout", "port": 17580, "entries":
+    "ns-entries.json"}``; ``entries`` is relative to ``workdir`` (default ``ns-entries.json``), ``port``
+    defaults to 0 (any free port); it listens on 127.0.0.1 only (``host``: another loopback address, for
+    this module's own command line). ``redate: N`` serves the entries moved in time so that the newest is N
+    seconds old when the service starts (:func:`redate_entries`); ``moving: true`` serves them as a sensor
+    running now, a new value every 5 minutes (``moving: N``: every N seconds; ``lag: S``: each reading
+    served once it is S seconds old; ``next_reading: T``: the first new reading arrives T seconds after the
+    service starts) (:func:`moving_entries`); ``uploads: true`` makes it a rig's Nightscout: it takes the
+    loop's POSTs to devicestatus, treatments and entries and serves them back (GET treatments,
+    devicestatus; uploaded entries join the glucose).
     """
-    if not isinstance(spec, dict):
-        raise KprofError(f"services: item must be a mapping, not {spec!r}")
-    kind = spec.get("type", "nightscout")
-    if kind != "nightscout":
-        raise KprofError(f"services: unknown service type {kind!r} (known: nightscout)")
-    unknown = set(spec) - {"type", "port", "entries", "host", "redate", "uploads", "moving", "lag", "next_reading"}
-    if unknown:
-        raise KprofError(
-            f"services: nightscout item has unknown key(s) {', '.join(sorted(unknown))} "
-            "(allowed: type, port, entries, host, redate, uploads, moving, lag, next_reading)"
-        )
-    if not isinstance(spec.get("uploads", False), bool):
-        raise KprofError(f"services: nightscout uploads must be true or false, not {spec['uploads']!r}")
-    moving, lag = spec.get("moving", False), spec.get("lag", 0)
-    if not (isinstance(moving, bool) or isinstance(moving, (int, float)) and 1 <= moving <= 3600):
-        raise KprofError(f"services: nightscout moving must be true (a reading every 5 minutes) or the seconds "
-                         f"between readings (1-3600), not {moving!r}")
-    if isinstance(lag, bool) or not isinstance(lag, (int, float)) or not 0 <= lag <= 3600:
-        raise KprofError(f"services: nightscout lag must be a number of seconds 0-3600, not {lag!r}")
-    nxt = spec.get("next_reading")
-    if nxt is not None and (isinstance(nxt, bool) or not isinstance(nxt, (int, float)) or not 0 <= nxt <= 3600):
-        raise KprofError(f"services: nightscout next_reading must be a number of seconds 0-3600, not {nxt!r}")
-    redate = spec.get("redate")
-    if redate is not None and (isinstance(redate, bool) or not isinstance(redate, (int, float))
-                               or not 0 <= redate <= 86400):
-        raise KprofError(f"services: nightscout redate must be a number of seconds 0-86400 (the newest "
-                         f"entry's age), not {redate!r}")
-    port = spec.get("port", 0)
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-        raise KprofError(f"services: nightscout port must be an integer 0-65535, not {port!r}")
-    host = spec.get("host", "127.0.0.1")
+    redate, nxt, port = spec.get("redate"), spec.get("next_reading"), spec.get("port", 0)
     try:
-        host = _loopback_host(str(host))
+        host = _loopback_host(str(spec.get("host", "127.0.0.1")))
     except ValueError as e:
         raise KprofError(f"services: {e}") from None
-    entries_name = spec.get("entries", "ns-entries.json")
-    if not isinstance(entries_name, str) or not entries_name:
-        raise KprofError(f"services: nightscout entries must be a file name, not {entries_name!r}")
+    entries_name = spec.get("entries") or "ns-entries.json"
     entries = load_entries(pathlib.Path(workdir) / entries_name)
     if redate is not None:
         entries = redate_entries(entries, float(redate), time.time())
     service = FakeNightscout(entries, host=host, port=port, uploads=spec.get("uploads", False),
-                             moving=moving, lag=float(lag),
+                             moving=spec.get("moving", False), lag=float(spec.get("lag", 0)),
                              next_reading=None if nxt is None else float(nxt))
     try:
         return service.start()
@@ -557,6 +526,12 @@ def start_service(spec: dict, workdir: pathlib.Path) -> FakeNightscout:
         raise KprofError(f"services: cannot start nightscout on {host}:{port}: {e.strerror or e}") from None
 
 
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"must be an integer 0-65535, not {text!r}")
+    return int(text)
+
+
 def main(argv=None) -> int:
     """Serve entries until SIGTERM/SIGINT; print the URL when ready."""
     parser = argparse.ArgumentParser(
@@ -564,7 +539,7 @@ def main(argv=None) -> int:
         description="Fake Nightscout on loopback serving a JSON file of entries.",
     )
     parser.add_argument("--entries", required=True, help="JSON array of Nightscout entries")
-    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--port", type=_port, default=0, help="0-65535 (default 0: a free port)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--log", help="on exit, write the list of requested paths to this JSON file")
     args = parser.parse_args(argv)
