@@ -44,6 +44,7 @@ top = os.open(".", os.O_PATH)
 sub = os.open("sub", os.O_PATH | os.O_DIRECTORY, dir_fd=top)
 os.close(os.open("inner.txt", os.O_CREAT | os.O_WRONLY, 0o644, dir_fd=sub))
 os.close(os.open("link", os.O_PATH | os.O_NOFOLLOW, dir_fd=top))
+os.close(os.open("link", os.O_RDONLY | os.O_DIRECTORY, dir_fd=top))    # the same link followed: the directory
 for i in range(3):
     pid = os.fork()
     if pid == 0:
@@ -105,6 +106,9 @@ def test_paths_devices_sockets_ioctls_and_processes_as_strace(tmp_path):
     assert {"$TMP/relative.txt", "/nonexistent/kprof"} <= set(m_b["file"])
     chained = {"$TMP/sub", "$TMP/sub/inner.txt", "$TMP/link"}
     assert chained <= set(m_s["file"]) and chained <= set(m_b["file"]), (set(m_s["file"]), set(m_b["file"]))
+    # each open named as strace names it: the link opened as itself is the link, followed it is the directory
+    calls = {b: {p: fp.files[p]["calls"] for p in chained} for b, fp in (("strace", fp_s), ("bpf", fp_b))}
+    assert calls["bpf"] == calls["strace"] == {"$TMP/sub": 2, "$TMP/sub/inner.txt": 1, "$TMP/link": 1}, calls
     assert fp_b.devices["/dev/null"]["dev"] == "char 1:3"
     assert sorted(p["end"]["exit"] for p in fp_b.processes.values()) == [0, 0, 1, 2]
     kids = [p for pid, p in fp_b.processes.items() if pid != fp_b.root_pid]

@@ -57,6 +57,7 @@ LIMITS = ("bpf backend: counts come from the kernel (bpftrace); what strace show
 _SYSFS_MAGIC, _PIPEFS_MAGIC, _ANON_MAGIC = 0x62656572, 0x50495045, 0x09041934
 _CGROUP_MAGICS = (0x27E0EB, 0x63677270)   # cgroup v1, v2: mounted under /sys/fs/cgroup (sysfs by path)
 _S_IFCHR, _S_IFBLK, _S_IFLNK, _S_IFSOCK = 2, 6, 10, 12    # i_mode >> 12
+OPENED_LINK = 1 << 15      # in an open's packed key: it opened a symbolic link itself (O_PATH|O_NOFOLLOW)
 _AT_FDCWD = -100
 # syscall groups and argument positions from the kernel data (sorted: the bpftrace program is the same each run)
 _OPENS = {n: i for n in sorted(syscalls.syscall_group("open")) if (i := syscalls.path_arg(n)) is not None}
@@ -224,16 +225,22 @@ tracepoint:raw_syscalls:sys_exit /@inflight[tid] && ({_any('@eid[tid]', opens_at
   $ret = args->ret;
   $id = @eid[tid];
   $err = @eerr[tid];
-  // packed key (a small key keeps the probe within the BPF stack): gen << 48 | cwd gen << 32 | nr << 16 | errno
-  $k = (@eg[tid] << 48) | (@cwdg[tid] << 32) | ($id << 16) | $err;
-  @opens[tid, $k, @darg[tid], @dino[tid], str(uptr(@sptr[tid]))] = count();
+  $link = (uint64)0;
   if ($err == 0) {{
     $fdt = curtask->files->fdt;
     if ($ret < (int64)$fdt->max_fds) {{
       $f = (struct file *)*(uint64 *)((uint64)$fdt->fd + (uint64)$ret * 8);
-      if ($f != 0) {{ @fpathset[(uint64)$f, (uint64)$f->f_inode] = 1; @fpending[tid] = (uint64)$f; }}
+      if ($f != 0) {{
+        @fpathset[(uint64)$f, (uint64)$f->f_inode] = 1; @fpending[tid] = (uint64)$f;
+        // this open named a symbolic link itself (O_PATH|O_NOFOLLOW): its path is not followed when resolved
+        if (($f->f_inode->i_mode >> 12) == {_S_IFLNK}) {{ $link = {OPENED_LINK}; }}
+      }}
     }}
   }}
+  // packed key (a small key keeps the probe within the BPF stack):
+  // gen << 48 | cwd gen << 32 | nr << 16 | opened a link itself << 15 | errno
+  $k = (@eg[tid] << 48) | (@cwdg[tid] << 32) | ($id << 16) | $link | $err;
+  @opens[tid, $k, @darg[tid], @dino[tid], str(uptr(@sptr[tid]))] = count();
 }}
 
 tracepoint:raw_syscalls:sys_exit /@fpending[tid]/ {{
@@ -243,8 +250,6 @@ tracepoint:raw_syscalls:sys_exit /@fpending[tid]/ {{
   @fpdir[(uint64)$f, (uint64)$f->f_inode] = @darg[tid];
   @fpino[(uint64)$f, (uint64)$f->f_inode] = @dino[tid];
   @fpcwd[(uint64)$f, (uint64)$f->f_inode] = ((uint64)tid << 16) | @cwdg[tid];
-  // a symbolic link itself (O_PATH|O_NOFOLLOW): its path is not followed when it is resolved
-  if (($f->f_inode->i_mode >> 12) == {_S_IFLNK}) {{ @fplink[(uint64)$f, (uint64)$f->f_inode] = 1; }}
   delete(@fpending[tid]);
 }}
 
@@ -301,7 +306,7 @@ END {{
 # Map name → (number of numeric key fields before the string, or None when the key has no string)
 _KEYS = {"ent": (3, False), "ret": (4, False), "tns": (3, False), "opens": (4, True), "execs": (4, False), "xpath": (2, False),
          "chdirs": (2, True), "addrs": (5, True), "fduse": (9, False), "fpath": (2, False), "fpdir": (2, False), "fpino": (2, False), "fpcwd": (2, False),
-         "fplink": (2, False), "dname": (1, False), "forks": (4, False), "ends": (1, False)}
+         "dname": (1, False), "forks": (4, False), "ends": (1, False)}
 
 
 def parse_output(text: str) -> dict:
@@ -542,8 +547,9 @@ def _full_path(cwd: str, dirfd: tuple, path: str, dirs: dict) -> str:
 
 
 def unpack(k: int) -> tuple[int, int, int, int]:
-    """A packed key field: (image generation, cwd generation, syscall number, errno)."""
-    return k >> 48, (k >> 32) & 0xFFFF, (k >> 16) & 0xFFFF, k & 0xFFFF
+    """A packed key field: (image generation, cwd generation, syscall number, errno); an open's also has
+    ``OPENED_LINK`` (errno numbers end below 4096)."""
+    return k >> 48, (k >> 32) & 0xFFFF, (k >> 16) & 0xFFFF, k & 0x7FFF
 
 
 # ---- what only the end of the run can tell ---------------------------------------------------------------
@@ -568,17 +574,19 @@ def resolve(maps: dict, cwd: str) -> dict:
         return memo[key]
 
     dirs = opened_paths(maps, cwd_of, cwd)
-    links = {dirs[tuple(f)] for f, _ in maps["fplink"] if tuple(f) in dirs}   # links opened as such, not followed
     cwds = {}
-    paths = {}
+    paths = {}      # path → what it resolves to, followed (strace -yy's name for the file opened)
+    links = {}      # path → the same for an open of the symbolic link itself (O_PATH|O_NOFOLLOW): not followed
     for (tid, k, dirfd, dino, path), _ in maps["opens"]:
         _g, cg, _nr, err = unpack(k)
         base = cwd_of(tid, cg)
         cwds[f"{tid},{cg}"] = base
         full = _full_path(base, (dirfd, dino), path, dirs)
-        if err == 0 and full not in paths and full.startswith("/"):
-            paths[full] = (os.path.join(os.path.realpath(os.path.dirname(full)), os.path.basename(full))
-                           if full in links else os.path.realpath(full))
+        if err == 0 and full.startswith("/"):
+            if k & OPENED_LINK:
+                links.setdefault(full, os.path.join(os.path.realpath(os.path.dirname(full)), os.path.basename(full)))
+            else:
+                paths.setdefault(full, os.path.realpath(full))
     devices = {}
     dnames = {f[0]: name for f, name in maps["dname"]}
     for f, _ in maps["fduse"]:
@@ -586,7 +594,7 @@ def resolve(maps: dict, cwd: str) -> dict:
         mode, rdev, name = u["mode"], u["rdev"], dnames.get(u["dentry"], "")
         if mode in (_S_IFCHR, _S_IFBLK) and str(rdev) not in devices:
             devices[str(rdev)] = _device_node(mode, rdev, name)
-    return {"cwds": cwds, "resolved": paths, "devices": devices,
+    return {"cwds": cwds, "resolved": paths, "resolved_links": links, "devices": devices,
             "opened": [[f, i, p] for (f, i), p in dirs.items()]}
 
 
@@ -698,7 +706,8 @@ def fd_behind(u: dict, doc: dict, opened_as: dict, dnames: dict) -> Fd:
     if magic == _ANON_MAGIC:
         return Fd.of(f"anon_inode:{name}")
     if opened and name.startswith("/"):
-        return Fd.of(doc["resolved"].get(name) or os.path.realpath(name))
+        resolved = doc.get("resolved_links", {}) if mode == _S_IFLNK else doc["resolved"]
+        return Fd.of(resolved.get(name) or (name if mode == _S_IFLNK else os.path.realpath(name)))
     return Fd.of(name)
 
 
@@ -765,8 +774,8 @@ def events(doc: dict):
         base = doc["cwds"].get(f"{tid},{cg}", doc["cwd"])
         full = _full_path(base, (dirfd, dino), path, dirs)
         if err == 0:
-            add(tid, g, SyscallEvent(tid, name_of(nr), result=0, count=n,
-                                     result_fd=Fd.of(doc["resolved"].get(full, full))))
+            resolved = doc.get("resolved_links", {}) if k & OPENED_LINK else doc["resolved"]
+            add(tid, g, SyscallEvent(tid, name_of(nr), result=0, count=n, result_fd=Fd.of(resolved.get(full, full))))
         else:
             add(tid, g, SyscallEvent(tid, name_of(nr), result=-1, errno=_errno(err), count=n, path=full))
     for (tid, k, famport, a, b, text), n in maps["addrs"]:
