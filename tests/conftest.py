@@ -167,8 +167,10 @@ def scenario_run(tmp_path_factory):
             fcntl.flock(lock, fcntl.LOCK_EX)
             if not done.exists():
                 shutil.rmtree(bundle, ignore_errors=True)     # what a worker killed in the middle left
-                p = again_if_the_radio_was_late(lambda: kprof("run", path, "--out", bundle, "--format", "json"), bundle,
-                                           f"kprof run {path.name}")
+                # the subprocess's own limit is past every shipped scenario's timeout (at most 300 s): a hang
+                # is kprof's to report
+                p = again_if_the_radio_was_late(lambda: kprof("run", path, "--out", bundle, "--format", "json",
+                                                              timeout=600), bundle, f"kprof run {path.name}")
                 part = done.with_suffix(".part")
                 part.write_text(json.dumps([p.returncode, p.stdout, p.stderr]))
                 part.replace(done)          # whole or not at all: a worker killed here leaves no half result
@@ -276,37 +278,52 @@ def _loop_lines(bundle: Path) -> list[str]:
     return [line for name in LOOP_LOGS for f in bundle.rglob(name) for line in f.read_text(errors="replace").splitlines()]
 
 
-def _radio_lost_lines(bundle: Path) -> list[str]:
-    """The radio errors of the runs in ``bundle`` that did not do what their scenario expects, when the scenario's
-    emulated pump has no fault of its own (no pump fault, radio fault or injected error): such a pump answers
-    every request, so a lost exchange was the host's, not the scenario's."""
+# the failures a lost radio exchange causes in a pump tool's run: its exit status and output (bundle.run_record);
+# any other (a timeout, the emulator stopped serving, counts that differ from strace's) is never made again
+_TOOL_FAILURE = re.compile(r"exit status -?\d+, expected -?\d+|(stdout|stderr) does not contain ")
+
+
+def _fault_free(bundle: Path, meta: dict) -> bool:
+    """The bundle's emulated pump has no fault of its own (no pump fault, radio fault or injected error) and never
+    stopped serving: such a pump answers every request, so an exchange lost was lost by the host."""
+    try:
+        spec = next(yaml.safe_load(f.read_text()) for f in (bundle / "scenario.yaml", bundle / "workload.yaml")
+                    if f.is_file())
+        pump = spec.get("pump")
+    except (StopIteration, OSError, yaml.YAMLError, AttributeError):
+        return False
+    services = [s for run in meta.get("runs", []) for s in run.get("services", [])] + meta.get("services", [])
+    return (isinstance(pump, dict) and pump.get("fault", "none") == "none" and not meta.get("radio_fault")
+            and not meta.get("inject") and not any(s.get("type") == "pump" and s.get("error") for s in services))
+
+
+def _lost_lines(bundle: Path) -> list[str]:
+    """What the runs in ``bundle`` said of an exchange the host lost, in a bundle whose pump is fault-free
+    (``_fault_free``): oref0-pump-loop's lines of an unsuccessful iteration, or the radio errors of a pump tool's
+    run that failed only in its exit status or output."""
     try:
         meta = json.loads((bundle / "meta.json").read_text())
-        pump = (yaml.safe_load((bundle / "scenario.yaml").read_text()) or {}).get("pump")
-    except (OSError, ValueError, yaml.YAMLError, AttributeError):
+    except (OSError, ValueError):
         return []
-    if not isinstance(pump, dict) or pump.get("fault") or meta.get("radio_fault") or meta.get("inject"):
+    if not isinstance(meta, dict) or not _fault_free(bundle, meta):
         return []
+    loop = _loop_lines(bundle)
+    if any(LOOP_UNSUCCESSFUL in line for line in loop):
+        return [line for line in loop if "Retry" in line or "Couldn't" in line or LOOP_UNSUCCESSFUL in line]
     out = []
     for run in meta.get("runs", []):
-        if not run.get("ok", True):
+        failures = run.get("failures") or []
+        if not run.get("ok", True) and failures and all(_TOOL_FAILURE.match(f) for f in failures):
             err = bundle / run.get("dir", ".") / "stderr.txt"
             text = err.read_text(errors="replace") if err.is_file() else ""
             out += [line for line in text.splitlines() if RADIO_LOST.search(line)]
     return out
 
 
-def _lost_lines(bundle: Path) -> list[str]:
-    loop = _loop_lines(bundle)
-    if any(LOOP_UNSUCCESSFUL in line for line in loop):
-        return [line for line in loop if "Retry" in line or "Couldn't" in line or LOOP_UNSUCCESSFUL in line]
-    return _radio_lost_lines(bundle)
-
-
 def radio_lost(results: Path, before: frozenset = frozenset()) -> list[Path]:
     """The result bundles new in ``results`` (or ``results``, a bundle itself) whose run lost a radio exchange to
-    the host: oref0-pump-loop had an unsuccessful iteration, or a fault-free emulated pump's tool failed with a
-    radio error (``_radio_lost_lines``). On this suite's loaded 2-vCPU machine a radio request now and then reaches
+    the host (``_lost_lines``): oref0-pump-loop had an unsuccessful iteration, or a pump tool failed with a radio
+    error, against an emulated pump without a fault of its own. On this suite's loaded 2-vCPU machine a radio request now and then reaches
     kprof's emulator after the pump tool's 55 polls: measured beside a whole parallel suite, 5 of 17,252 round
     trips (and 10 of 17,448 with the workers at nice 5), each delivered 110-166 ms late while the tool kept
     polling, the emulator being a real-time thread. The line is then out of step (pump-protocol.md §1.5): the
@@ -326,7 +343,10 @@ def set_aside(lost: list[Path], what: str) -> None:
     warnings.warn(f"{what}: a radio exchange was lost (e.g. a request delivered late on this loaded machine): "
                   f"made again. The run said:\n" + "\n".join(said))
     for b in lost:
-        b.rename(b.with_name(b.name + "-unsuccessful"))
+        n, aside = 1, b.with_name(b.name + "-unsuccessful")
+        while aside.exists():       # one set aside before, by a worker killed before its run was made again
+            n, aside = n + 1, b.with_name(f"{b.name}-unsuccessful-{n + 1}")
+        b.rename(aside)
 
 
 def again_if_the_radio_was_late(make, results: Path, what: str):

@@ -3,6 +3,7 @@
 import datetime as dt
 import email.utils
 import json
+import os
 import pathlib
 import socket
 import subprocess
@@ -277,7 +278,11 @@ def test_start_service_port_taken(tmp_path):
         ("{type: nightscout, entries: ''}", "services[0].entries: must not be empty"),
         ("{type: nightscout, moving: 0}", "services[0].moving: must be at least 1"),
         ("{type: nightscout, moving: 3601}", "services[0].moving: must be at most 3600"),
+        ("{type: nightscout, port: 0}", "services[0].port: must be at least 1"),
+        ("{type: nightscout, lag: -1}", "services[0].lag: must be at least 0"),
         ("{type: nightscout, lag: 3601}", "services[0].lag: must be at most 3600"),
+        ("{type: nightscout, next_reading: 3601}", "services[0].next_reading: must be at most 3600"),
+        ("{type: nightscout, redate: 86401}", "services[0].redate: must be at most 86400"),
         ("{type: nightscout, redate: -1}", "services[0].redate: must be at least 0"),
         ("{type: nightscout, redate: true}", "services[0].redate: must be number (got bool True)"),
         ("{type: nightscout, moving: 0.5}", "services[0].moving: must be at least 1"),
@@ -307,11 +312,17 @@ def test_good_service_items_pass_the_scenario_schema(tmp_path, item):
 
 
 @pytest.mark.parametrize("args, message", [(["--port", "70000"], "--port: must be an integer 0-65535"),
-                                           (["--host", "0.0.0.0"], "loopback only")])
+                                           (["--port", "\u0663"], "--port: must be an integer 0-65535"),
+                                           (["--host", "0.0.0.0"], "loopback only"),
+                                           (["--entries", ""], "--entries: must name a file"),
+                                           (["--entries", "/"], "--entries: must name a file")])
 def test_the_modules_own_command_line_refuses_bad_arguments(tmp_path, args, message):
-    (tmp_path / "e.json").write_text("[]")
-    p = subprocess.run([sys.executable, "-m", "profiler.environment.nightscout", "--entries", str(tmp_path / "e.json"),
-                        *args], capture_output=True, text=True, timeout=30, cwd=pathlib.Path(__file__).parent.parent)
+    """One message, exit 2 (the module is run from a directory holding an ns-entries.json, which an empty
+    --entries must not fall back to)."""
+    (tmp_path / "ns-entries.json").write_text("[]")
+    p = subprocess.run([sys.executable, "-m", "profiler.environment.nightscout", "--entries",
+                        str(tmp_path / "ns-entries.json"), *args], capture_output=True, text=True, timeout=30,
+                       cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(pathlib.Path(__file__).parent.parent)})
     assert p.returncode == 2 and message in p.stderr and "Traceback" not in p.stderr, p.stderr
 
 

@@ -1,8 +1,11 @@
 """scenarios/pump-loop.yaml end to end: OpenAPS's real oref0-pump-loop against kprof's pump emulator, run twice
-by the real CLI (the first: the suite's shared run of the scenario). Each run must complete ("Completed
+by the real CLI: the suite's shared run of the scenario (made in this test when no other test has asked for it
+yet, else earlier, on whichever worker asked first) and then this test's own. Each must complete ("Completed
 oref0-pump-loop"), with the temp basal the loop enacted running in the emulated pump (the scenario's
-expect.pump_temp_basal, checked by kprof against the emulator's final state), and leave nothing behind: no
-file in the host's /tmp, no change in /dev, no process.
+expect.pump_temp_basal, checked by kprof against the emulator's final state). This test's own run must leave
+nothing behind: no file in the host's /tmp, no change in /dev, no process (and so must the shared run when it
+is made here). Runs in a row with nothing between them: the check of every scenario saves pump-loop's
+baseline from three (tests/test_check_real.py), each of which must do what the scenario expects.
 
 Left-over processes are found through the tree this test started, not by name: the test process becomes a
 child subreaper, so anything kprof's tree leaves running is re-parented to it and shows up as its child."""
@@ -48,9 +51,6 @@ def _loop_tmp_entries() -> set[str]:
 @needs_root
 @needs_tools
 def test_pump_loop_completes_twice_and_leaves_nothing_behind(tmp_path, subreaper, scenario_run):
-    """The first run is the suite's shared run of the scenario (conftest's scenario_run: made here, under these
-    checks, when no other test has asked for it yet; else made before, on another worker), the second this
-    test's own, after it."""
     dev_before, tmp_before, children_before = sorted(os.listdir("/dev")), _loop_tmp_entries(), _children()
     runs = [scenario_run(SCENARIO)]
     bundle = tmp_path / "run2"

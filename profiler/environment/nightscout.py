@@ -527,7 +527,7 @@ def start_service(spec: dict, workdir: pathlib.Path) -> FakeNightscout:
 
 
 def _port(text: str) -> int:
-    if not text.isdigit() or int(text) > 65535:
+    if not (text.isascii() and text.isdigit()) or int(text) > 65535:
         raise argparse.ArgumentTypeError(f"must be an integer 0-65535, not {text!r}")
     return int(text)
 
@@ -543,6 +543,8 @@ def main(argv=None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--log", help="on exit, write the list of requested paths to this JSON file")
     args = parser.parse_args(argv)
+    if not pathlib.Path(args.entries).name:
+        parser.error(f"argument --entries: must name a file, not {args.entries!r}")
     try:
         entries_path = pathlib.Path(args.entries)
         service = start_service(
