@@ -50,8 +50,14 @@ class Baseline:
                 raise ValueError("'runs' is not a list of runs")
             runs = [{cat: counts(m, f"runs[{i}].{cat}") for cat, m in r.items()} for i, r in enumerate(runs)]
             meta = data.get("meta", {})
-            if not isinstance(meta, dict) or not isinstance(meta.get("versions", {}), dict):
-                raise ValueError("'meta' or 'meta.versions' is not a mapping")
+            if not isinstance(meta, dict):
+                raise ValueError("'meta' is not a mapping")
+            for key in ("versions", "oref0_tree", "tolerance", "pump_client"):   # read as mappings by check
+                if not isinstance(meta.get(key) or {}, dict):
+                    raise ValueError(f"'meta.{key}' is not a mapping")
+            for key in ("arch", "kernel", "kind"):
+                if not isinstance(meta.get(key) or "", str):
+                    raise ValueError(f"'meta.{key}' is not a string")
             if not isinstance(data["scenario"], str) or not isinstance(data.get("created", ""), str):
                 raise ValueError("'scenario' or 'created' is not a string")
             return cls(scenario=data["scenario"], runs=runs,

@@ -92,6 +92,22 @@ def test_compare_two_bundles(saved, tmp_path):
     assert "/dev/urandom" in p.stdout
 
 
+@needs_strace
+@needs_root
+def test_what_may_come_and_go_is_shown_as_a_note_in_every_format(saved, tmp_path):
+    """An item the scenario's tolerance makes optional (here a new program and its file) is not a regression,
+    and it is said (a warning line): a check that passes hides nothing it saw."""
+    variant = scenario(tmp_path / "v", bash(INJECTED["program"][0]))
+    variant.write_text(variant.read_text() + "tolerance: {optional: [program:/bin/true, file:/bin/true]}\n")
+    args = ("check", variant, "--baseline", saved / "baselines", "--results", tmp_path / "r")
+    notes = {fmt: kprof(*args, "-f", fmt, check=0).stdout for fmt in ("table", "markdown", "json")}
+    said = "new program: /bin/true (1 calls)"
+    for fmt, out in notes.items():
+        assert "PASS: 1 checked: 1 without change" in out, (fmt, out)
+        assert said in out and "(timing-dependent: not a regression)" in out, (fmt, out)
+    assert any(said in w for w in json.loads(notes["json"])["warnings"])
+
+
 def test_compare_across_architectures_by_name(tmp_path):
     logs = {}
     for arch, nr_line in (("arm", "set_tls(0x76f3d4c0) = 0\n"), ("x86_64", "arch_prctl(0x1002, 0x7f) = 0\n")):

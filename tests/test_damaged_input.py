@@ -98,6 +98,9 @@ def test_damaged_baselines(tmp_path, footprint):
              "NaN count": {"runs": [{"syscall": {"openat": float("nan")}}]},
              "category a list": {"runs": [{"syscall": [1]}]},
              "meta a list": {"meta": []}, "versions a string": {"meta": {"versions": "1.0"}},
+             "oref0 tree a string": {"meta": {"arch": "x86_64", "versions": {}, "oref0_tree": "garbage"}},
+             "tolerance a list": {"meta": {"arch": "x86_64", "versions": {}, "tolerance": [1]}},
+             "kernel a number": {"meta": {"arch": "x86_64", "versions": {}, "kernel": 6}},
              "version a string": {"version": "1"}}
     for case, change in cases.items():
         d = tmp_path / case.replace(" ", "-")

@@ -2,10 +2,13 @@
 
     kprof check scenarios/*.yaml --baseline baselines/ [--format junit -o check.xml]
 
-Always reported: new or vanished syscalls, errors, subsystems, ioctl requests, devices, executed
-programs, network destinations and files. Counts are reported when they leave the range the
-baseline's runs took, widened by the tolerance rules (profiler/tolerance.json; a scenario's
-`tolerance:` overrides them; timing-dependent syscalls get wide bands).
+Reported as changes: new or vanished syscalls, errors, subsystems, ioctl requests, devices, executed
+programs, network destinations, files, kernel modules, Kconfig needs and served calls; and counts that
+leave the range the baseline's runs took, widened by the tolerance rules (profiler/tolerance.json; a
+scenario's `tolerance:` overrides them; timing-dependent syscalls get wide bands). Timing-dependent items
+(a syscall in timing_syscalls and every error of it, any syscall's error in timing_errors, the `optional`
+items, a subsystem or Kconfig need entered only through timing syscalls) may appear or vanish: that is
+shown as a note (a warning line), not a change; their counts are still checked.
 
 Output: a one-line summary first, then each scenario with its changes worst first (failed runs, new,
 vanished, then counts furthest out of range). A scenario whose baseline is missing or damaged is
@@ -124,6 +127,7 @@ def main(args) -> int:
                     total.notes.append(f"kernel modules: {note}")
                 seen = {(c.kind, c.category, c.key) for c in total.changes}
                 total.changes += [c for c in d.changes if (c.kind, c.category, c.key) not in seen]
+                total.notes += [n for n in d.notes if n not in total.notes]   # timing-dependent items, shown
         if sc.path.is_file() and b.scenario_sha256 and sha256_of(sc.path) != b.scenario_sha256:
             total.notes.append("the scenario file changed since the baseline was saved")
         for k, v in meta.versions.items():
