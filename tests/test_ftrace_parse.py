@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import lzma
 import os
 import subprocess
@@ -542,6 +543,112 @@ def test_quick_and_strict_chunk_regexes_and_line_by_line_reading_agree(tmp_path,
     want = _result(reference)
     for got in (*quick, *strict, parallel):
         assert got == want
+
+
+def _events_after_exit():
+    """Each task's last syscall (exit_group, never returning) followed by a burst of other events of the task, as
+    in an all-events trace: 70 of them, more than any fixed look-back."""
+    out, t = [], 10.0
+    for k in range(2):
+        pid = 2000 + k
+        out += [line("oref0", pid, t + i * 1e-5, f"sys_{'enter: NR 0 (3, 7ffd5a1c0b10, 10, 0, 0, 0)' if i % 2 == 0 else 'exit: NR 0 = 10'}")
+                for i in range(600)]
+        t += 0.01
+        out += [line("oref0", pid, t, "sys_enter: NR 231 (0, 0, 0, 0, 0, 0)")]
+        out += [line("oref0", pid, t + (i + 1) * 1e-5, "kmem_cache_free: call_site=x ptr=y") for i in range(70)]
+        t += 0.01
+    return "\n".join(out) + "\n"
+
+
+def _lost_ioctl():
+    """An ioctl that succeeded, then lost events, then a failed ioctl exit whose enter was lost: an orphan, not
+    an error of the first call's request."""
+    out, t = [], 10.0
+
+    def filler(n):
+        nonlocal t
+        for _ in range(n):
+            t += 1e-5
+            out.append(line("cron", 55, t, "sys_enter: NR 0 (3, 0, 0, 0, 0, 0)", 1))
+            t += 1e-5
+            out.append(line("cron", 55, t, "sys_exit: NR 0 = 0", 1))
+    filler(300)
+    out += [line("node", 100, t + 1e-6, "sys_enter: NR 16 (3, 5401, 0, 0, 0, 0)"), line("node", 100, t + 2e-6, "sys_exit: NR 16 = 0")]
+    filler(300)
+    out.append("CPU:0 [LOST 1 EVENTS]")
+    filler(300)
+    out.append(line("node", 100, t + 1e-6, "sys_exit: NR 16 = -25"))
+    filler(300)
+    return "\n".join(out) + "\n"
+
+
+def _narrow_args():
+    """A task whose first 12 raw enters all have narrow arguments, with 10 other events of it between each two:
+    the 32-bit warning must not depend on how many of its lines a chunk holds."""
+    out, t = [], 10.0
+    for _ in range(12):
+        out.append(line("python3", 777, t, "sys_enter: NR 3 (5, 0, 0, 0, 0, 0)"))
+        out += [line("python3", 777, t + (i + 1) * 1e-5, "kmem_cache_alloc: call_site=x ptr=y") for i in range(10)]
+        out.append(line("python3", 777, t + 2e-4, "sys_exit: NR 3 = 0"))
+        t += 1e-3
+    return "\n".join(out * 40) + "\n"
+
+
+SHAPES = {   # other shapes of the same kind of trace, each read both ways (found in review, 2026-12-07)
+    "crlf line ends": lambda: _mixed_trace().replace("\n", "\r\n"),
+    "whole-number clock": lambda: re.sub(r"(\d+)\.(\d{6}): ", r"\1\2: ", _mixed_trace()),
+    "lost events, number not given": lambda: _mixed_trace().replace("[LOST 3 EVENTS]", "[LOST EVENTS]"),
+    "events after exit_group": _events_after_exit,
+    "an orphan ioctl exit after lost events": _lost_ioctl,
+    "narrow arguments among other events": _narrow_args,
+}
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_chunked_and_line_by_line_reading_agree_on_other_shapes(tmp_path, monkeypatch, shape):
+    trace = write(tmp_path, "t.txt", SHAPES[shape](), mode="w")
+
+    def by_line(self, body, lo, hi):
+        for text in body[lo:hi].split(b"\n")[1:]:
+            self.part.lines += 1
+            self.line(text, self.part.lines)
+
+    with monkeypatch.context() as m:
+        m.setattr(ft._Pass, "chunk", by_line)
+        reference = ft.analyse_trace([trace], "x86_64", jobs=1)
+    assert reference.unparsed == 0 and reference.footprint.syscalls, (shape, reference.unparsed_samples)
+    want = _result(reference)
+    for chunk in (1 << 22, 50_000, 7_919):
+        monkeypatch.setattr(ftrace_format, "CHUNK", chunk)
+        res = ft.analyse_trace([trace], "x86_64", jobs=1)
+        assert res.chunks[0] >= 1, (shape, chunk)
+        assert _result(res) == want, (shape, chunk)
+
+
+def test_other_shapes_mean_what_they_say(tmp_path, monkeypatch):
+    """What those shapes must give, beyond agreeing: CRLF and a whole-number clock read as the plain trace, a
+    lost-events line without a number is counted as at least one and said, an orphan exit is not an error of
+    the request before it, a burst of events after exit_group leaves the call unfinished, not unpaired."""
+    def read(shape):
+        return ft.analyse_trace([write(tmp_path, f"{shape}.txt", SHAPES[shape]() if shape in SHAPES
+                                       else _mixed_trace())], "x86_64", jobs=1)
+
+    def traced(res):       # what was found, less the footprints' note of which file they came from
+        out = _result(res)
+        for fp in out[0].values():
+            fp["source"].pop("traces")
+        return out
+    plain = traced(read("plain"))
+    assert traced(read("crlf line ends")) == plain
+    clock = read("whole-number clock")
+    assert traced(clock)[1:3] == plain[1:3]      # the tasks and the events
+    lost = ft.analyse_trace([write(tmp_path, "lost.txt", SHAPES["lost events, number not given"]())], "x86_64")
+    assert lost.lost == {0: 1} and any("did not say how many" in w for w in lost.warnings), lost.warnings
+    orphan = ft.analyse_trace([write(tmp_path, "orphan.txt", _lost_ioctl())], "x86_64")
+    assert [(r["name"] or r["request"], r["calls"], r["errors"]) for r in orphan.footprint.ioctl_rows()] == \
+        [("TCGETS", 1, {})], orphan.footprint.ioctl_rows()
+    ends = ft.analyse_trace([write(tmp_path, "ends.txt", _events_after_exit())], "x86_64")
+    assert ends.unpaired == 0 and ends.footprint.syscalls["exit_group"].unfinished == 2
 
 
 def test_lost_events_are_counted_and_warned(tmp_path):

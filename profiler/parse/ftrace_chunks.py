@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from profiler.kernel import syscalls
 from profiler.kernel.errnos import errno_name
 from profiler.parse.ftrace_format import (
-    _FORKS, _LINE, _LOST, _OTHER_LINE, _RARE_NAMES, _TS, EventKey, Task, TaskArch, Window, _args_of,
+    _FORKS, _LINE, _LOST, _OTHER_LINE, _RARE_NAMES, LOST_UNCOUNTED, _TS, EventKey, Task, TaskArch, Window, _args_of,
     _chunk_regexes, _hexint, _key_of, _quick_regex, _return_value, event_key, event_syscall_name, task_of)
 
 SAMPLES = 16                    # raw sys_enter lines per task looked at for 32/64-bit evidence
@@ -91,6 +91,9 @@ class _Pass:
         line0 = part.lines
         n = body.count(b"\n", lo, hi)
         part.lines += n
+        if body.find(b"\r", lo, hi) >= 0:      # CRLF line ends (a trace copied through Windows): read as LF
+            body = (body[lo:hi] + b"\n").replace(b"\r\n", b"\n")[:-1]
+            lo, hi = 0, len(body)
         collecting = gc.isenabled()
         gc.disable()            # a chunk's matches are some 50,000 tuples, none in a cycle: scanning them is waste
         try:
@@ -177,6 +180,7 @@ class _Pass:
         keys, cls, samples = part.keys, self._cls, part.samples
         first_raw, first_named = part.first_raw, part.first_named
         prefixes: dict[int, list] = {}          # pid → its prefixes with syscall lines, in order
+        kinds: dict[bytes, int] = {}            # prefix → 1: it has raw syscall lines here, 2: per-syscall ones
         wanted: set = set()
         itasks: dict = {}                        # pid → [comm, requests entered, errors, exits] of raw ioctls
         todo = []
@@ -194,15 +198,17 @@ class _Pass:
                     prefixes[task.pid] = [pk[0]]
                 elif pk[0] not in pl:
                     pl.append(pk[0])
+                kinds[pk[0]] = kinds.get(pk[0], 0) | (1 if raw else 2)
                 (first_raw if raw else first_named).setdefault(task.pid, pk[1])
             if lits:
                 wanted.update(lits)
             if ioctl:
                 t = itasks.get(task.pid)
                 if t is None:
-                    t = itasks[task.pid] = [task.comm, set(), Counter(), 0]
+                    t = itasks[task.pid] = [task.comm, set(), Counter(), 0, 0]   # …, exits, enters
                 if ev.kind == "enter":
                     t[0] = task.comm
+                    t[4] += n
                     if ev.request is not None:
                         t[1].add(ev.request)
                 else:
@@ -214,7 +220,7 @@ class _Pass:
                 if sm is None or sm[0] < SAMPLES:
                     todo.append(pk[0])
         if prefixes:
-            self._ends(body, lo, hi, prefixes, ms)
+            self._ends(body, lo, hi, prefixes, ms, kinds)
         if wanted:
             self._rare_from_chunk(body, lo, hi, wanted)
         if itasks:
@@ -223,7 +229,7 @@ class _Pass:
             self._sample_from_chunk(body, lo, hi, todo)
         self._ts_from_chunk(body, lo, hi)
 
-    def _ends(self, body: bytes, lo: int, hi: int, prefixes: dict, ms: list) -> None:
+    def _ends(self, body: bytes, lo: int, hi: int, prefixes: dict, ms: list, kinds: dict) -> None:
         part = self.part
         # each task's last syscall line: searched backwards from the chunk's end when few tasks are in the
         # chunk (cheap), else taken from a dict of the chunk's matches (prefix → its last line's key)
@@ -238,19 +244,22 @@ class _Pass:
                     if pid not in part.last_raw:
                         part.last_named[pid] = last_of[pl[0]]
                         continue
-            raw, named = self._last_keys(body, lo, hi, pl)
+            raw, named = self._last_keys(body, lo, hi, pl, kinds)
             if raw is not None:
                 part.last_raw[pid] = raw
             if named is not None:
                 part.last_named[pid] = named
 
-    def _last_keys(self, body: bytes, lo: int, hi: int, prefixes: list) -> tuple:
-        """The last raw and per-syscall event keys among lines of these prefixes, searching backwards."""
+    def _last_keys(self, body: bytes, lo: int, hi: int, prefixes: list, kinds: dict) -> tuple:
+        """The last raw and per-syscall event keys among lines of these prefixes, searching backwards, past
+        any number of other events of the task (an all-events trace has bursts of them after exit_group),
+        as far as the kinds of syscall line the prefix has in the chunk (``kinds``)."""
         best_raw = best_named = None                # (position, key)
         for prefix in prefixes:
             needle = b"\n" + prefix + b"["
             end = hi
-            for _ in range(64):
+            want = kinds.get(prefix, 3)
+            while want:
                 i = body.rfind(needle, lo, end)
                 if i < 0:
                     break
@@ -262,9 +271,11 @@ class _Pass:
                     if ev.nr is not None:
                         if best_raw is None or i > best_raw[0]:
                             best_raw = (i, key)
-                        break
-                    if best_named is None or i > best_named[0]:
-                        best_named = (i, key)
+                        break               # a raw line: per-syscall ones before it are not the last
+                    if want & 2:
+                        if best_named is None or i > best_named[0]:
+                            best_named = (i, key)
+                        want &= ~2
                 end = i
         return (best_raw[1] if best_raw else None), (best_named[1] if best_named else None)
 
@@ -315,8 +326,9 @@ class _Pass:
         part = self.part
         m = _LOST.search(line)
         if m:
-            part.lost[int(m.group(1))] += int(m.group(2) or m.group(3))
-            part.other["lost-events line"] += 1
+            counted = m.group(2) or m.group(3)
+            part.lost[int(m.group(1))] += int(counted) if counted else 1     # at least one
+            part.other["lost-events line" if counted else LOST_UNCOUNTED] += 1
             return
         if _OTHER_LINE.fullmatch(line.rstrip(b"\r")):
             part.other["header or blank"] += 1
@@ -373,14 +385,14 @@ class _Pass:
         pending before the chunk, if anything) failed with that one: counted from the keys. Otherwise the
         chunk's ioctl lines are read in order and paired."""
         part = self.part
-        for pid, (comm, reqs, errs, exits) in tasks.items():
+        for pid, (comm, reqs, errs, exits, enters) in tasks.items():
             k = (pid, True)
             before = part.ioctl_pending.get(k)
             known = reqs | ({before[1]} if before else set())
             if len(reqs) > 1 or (errs and (len(known) != 1 or (before is None and k not in part.ioctl_entered))):
                 break
         else:
-            for pid, (comm, reqs, errs, exits) in tasks.items():
+            for pid, (comm, reqs, errs, exits, enters) in tasks.items():
                 k = (pid, True)
                 part.ioctl_seen.add(k)
                 before = part.ioctl_pending.get(k)
@@ -388,8 +400,14 @@ class _Pass:
                 for err, n in errs.items():        # (errors with no request known were sent to be paired)
                     part.ioctl_err[(pid, comm, True, req, err)] += n
                 if reqs:
-                    part.ioctl_pending[k] = (comm, req)
                     part.ioctl_entered.add(k)
+                # one call at a time per task: still in progress at the chunk's end only if it has more enters
+                # than exits (with the one pending before), as reading the lines in order would leave it
+                if (1 if before else 0) + enters > exits:
+                    if reqs:
+                        part.ioctl_pending[k] = (comm, req)
+                else:
+                    part.ioctl_pending.pop(k, None)
             return
         find, rfind = body.find, body.rfind
         found = []
@@ -511,9 +529,7 @@ class _Pass:
             pid = task_of(prefix).pid
             needle = b"\n" + prefix + b"["
             i = body.find(needle, lo, hi)
-            looked = 0
-            while i >= 0 and looked < 4 * SAMPLES:
-                looked += 1
+            while i >= 0:           # past any number of the task's other events, as line by line reading does
                 e = body.find(b"\n", i + 1, hi)
                 m = _LINE.match(body, i + 1, e if e >= 0 else hi)
                 if m and m.group(4).startswith(b"sys_enter:"):

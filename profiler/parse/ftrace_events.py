@@ -50,7 +50,7 @@ class FtraceEventReader:
             if m is None:
                 lm = _LOST.search(line)
                 if lm:
-                    self.lost[int(lm.group(1))] += int(lm.group(2) or lm.group(3))
+                    self.lost[int(lm.group(1))] += int(lm.group(2) or lm.group(3) or 1)     # at least one
                 elif not _OTHER_LINE.fullmatch(line.rstrip(b"\r")):
                     self.unparsed += 1
                 continue

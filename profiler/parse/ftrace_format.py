@@ -66,12 +66,15 @@ def _quick_regex(ioctl_nrs: tuple, exit_nrs: tuple = (), fork_nrs: tuple = ()):
 
 
 # One line in full: prefix, cpu, optional flags column, timestamp, the event text.
-_LINE = re.compile(rb"([^\[]*)\[(\d+)\]\s+(?:[^\s:]+\s+)?(\d+\.\d+):\s+(.*?)\s*$")
-_TS = re.compile(rb"\[\d+\]\s+(?:[^\s:]+\s+)?(\d+\.\d+): ")
+# (the timestamp: seconds with a fraction; a whole number with trace_clock counter, uptime or x86-tsc)
+_LINE = re.compile(rb"([^\[]*)\[(\d+)\]\s+(?:[^\s:]+\s+)?(\d+(?:\.\d+)?):\s+(.*?)\s*$")
+_TS = re.compile(rb"\[\d+\]\s+(?:[^\s:]+\s+)?(\d+(?:\.\d+)?): ")
 _NAMED_ENTER_FILE = re.compile(rb"sys_(\w+)\((.*)\)$")              # trace file: sys_openat(dfd: …)
 _NAMED_EXIT_FILE = re.compile(rb"sys_(\w+) -> (\S+)$")              # trace file: sys_openat -> 0x3
 _ERRHEX = re.compile(rb"0x(?:f{8})?fffff[0-9a-f]{3}$")
-_LOST = re.compile(rb"CPU:?\s*(\d+)\s*\[(?:LOST (\d+) EVENTS|(\d+) EVENTS DROPPED)\]")
+# "[LOST EVENTS]" without a number: the kernel could not count them (the reader was overrun)
+_LOST = re.compile(rb"CPU:?\s*(\d+)\s*\[(?:LOST (\d+) EVENTS|(\d+) EVENTS DROPPED|LOST EVENTS)\]")
+LOST_UNCOUNTED = "lost-events line without a number"
 _OTHER_LINE = re.compile(rb"\s*(#.*|cpus=\d+|version = .*|CPU \d+ is empty|#+ CPU \d+ buffer started #+|)\s*")
 
 # Task column: optional trace-cmd buffer name, comm, pid, optional "(tgid)" column.

@@ -62,7 +62,7 @@ from profiler.kernel.errnos import errno_name
 from profiler.parse.ftrace_chunks import SAMPLES, Part, _Pass  # noqa: F401
 from profiler.parse.ftrace_events import FtraceEventReader, iter_events  # noqa: F401
 from profiler.parse.ftrace_format import (  # noqa: F401
-    _FORKS, CHUNK, EventKey, Task, TaskArch, Window, _chunk_regexes, _nr_name, _quick_regex,
+    _FORKS, CHUNK, LOST_UNCOUNTED, EventKey, Task, TaskArch, Window, _chunk_regexes, _nr_name, _quick_regex,
     compression_of, event_group, event_key, event_syscall_name, open_trace, sniff_raw_syscalls, task_of,
     trace_lines)
 from profiler.parse.ftrace_read import (  # noqa: F401
@@ -453,8 +453,11 @@ def _ends_name(ta: TaskArch, rows: dict, pid: int, key: bytes | None):  # rows: 
 def _warnings(res: FtraceResult, part: Part, raw_pids: set, rows: dict) -> list[str]:
     out = []
     if res.lost:
+        uncounted = res.other.get(LOST_UNCOUNTED, 0)
         out.append("the ring buffer lost events, so counts are too low: " +
                    ", ".join(f"CPU {c}: {n}" for c, n in sorted(res.lost.items())) +
+                   (f" (at least: {uncounted} lost-events lines did not say how many, each counted as one)"
+                    if uncounted else "") +
                    " (record with a bigger buffer, fewer events, or a faster disk)")
     if res.unparsed:
         out.append(f"{res.unparsed} lines not understood, left out of every count" +
