@@ -16,9 +16,13 @@ from pathlib import Path
 from profiler.errors import KprofError, check_input
 from profiler.footprint import Footprint
 
-CATEGORIES = ("syscall", "error", "subsystem", "ioctl", "device", "program", "network", "file", "module", "kconfig",
-              "served")
 _TABLE = {"device": "devices", "program": "programs", "network": "network", "file": "files"}
+# a file, device, program or destination's errors by errno ("/etc/a ENOENT"): one that failed where it worked
+ITEM_ERRORS = {f"{cat} error": table for cat, table in _TABLE.items()}
+CATEGORIES = ("syscall", "error", "subsystem", "ioctl", "device", "program", "network", "file", "module", "kconfig",
+              "served", *ITEM_ERRORS)
+# measures newer than some saved baselines: not compared against a baseline that lacks them (a note says so)
+_NEWER = ("kconfig", *ITEM_ERRORS)
 _DEFAULTS = None
 
 
@@ -64,6 +68,8 @@ def measures(fp: Footprint) -> dict[str, dict[str, int]]:
             m["served"][f"ioctl {key}"] = m["served"].get(f"ioctl {key}", 0) + row["served"]
     for cat, table in _TABLE.items():
         m[cat] = {k: v["calls"] for k, v in getattr(fp, table).items()}
+        m[f"{cat} error"] = {f"{k} {errno}": n for k, v in getattr(fp, table).items()
+                             for errno, n in v["errors"].items()}
     m["kconfig"] = {r.condition: 1 for r in _kconfig_needs(fp)}   # a Kconfig condition the footprint needs
     return m
 
@@ -102,6 +108,10 @@ def by_program(fp: Footprint, category: str, key: str) -> Counter:
     if category in _TABLE:
         use = getattr(fp, _TABLE[category]).get(key)
         return Counter(use["by"]) if use else Counter()
+    if category in ITEM_ERRORS:      # the programs that used the item, where it failed with that errno
+        item, _, errno = key.rpartition(" ")
+        use = getattr(fp, ITEM_ERRORS[category]).get(item)
+        return Counter(use["by"]) if use and use["errors"].get(errno) else Counter()
     if category == "ioctl":
         out = Counter()
         for row in fp.ioctl_rows():
@@ -164,7 +174,8 @@ class Diff:
 # something vanished, and counts that left their range, the furthest out first
 _KIND_RANK = {"failed": 0, "new": 1, "vanished": 2, "count": 3}
 _CATEGORY_RANK = {c: i for i, c in enumerate(("run", "subsystem", "device", "ioctl", "module", "network", "program",
-                                              "syscall", "error", "file"))}
+                                              "syscall", "error", "device error", "network error", "program error",
+                                              "file error", "file"))}
 
 
 def severity(c: "Change") -> tuple:
@@ -184,6 +195,8 @@ def _timing(rules: dict, category: str, key: str) -> bool:
         return name in rules["timing_syscalls"]
     if category == "error":
         return name in rules["timing_syscalls"] or errno in rules["timing_errors"]
+    if category in ITEM_ERRORS:
+        return key.rpartition(" ")[2] in rules["timing_errors"]
     return False
 
 
@@ -210,14 +223,16 @@ def diff(baseline_runs: list[dict], base_fp: Footprint | None, now: dict, now_fp
     ignore = set(rules["ignore"])
     n_runs = len(baseline_runs)
     for cat in CATEGORIES:
-        if cat == "kconfig" and any(cat not in r for r in baseline_runs):
+        if cat in _NEWER and any(cat not in r for r in baseline_runs):
             if now.get(cat):
                 out.notes.append(f"the baseline predates the {cat} measure: {cat} not compared (save it again)")
             continue
         keys = set(now.get(cat, {})).union(*(set(r.get(cat, {})) for r in baseline_runs))
+        of = cat.removesuffix(" error") if cat in ITEM_ERRORS else None    # file errors are a file's
         for key in sorted(keys):
-            if f"{cat}:{key}" in ignore or cat in ignore:
-                continue
+            item = of and f"{of}:{key.rpartition(' ')[0]}"      # "file:/etc/a" of "/etc/a ENOENT": ignored,
+            if f"{cat}:{key}" in ignore or cat in ignore or item and (item in ignore or of in ignore):   # or optional,
+                continue                                                                              # with it
             seen = [r.get(cat, {}).get(key) for r in baseline_runs]
             present = sum(v is not None for v in seen)
             counts = [v or 0 for v in seen]
@@ -226,7 +241,8 @@ def diff(baseline_runs: list[dict], base_fp: Footprint | None, now: dict, now_fp
             # whether timing-dependent syscalls and errors occur at all depends on scheduling (a GC thread's
             # sched_yield, a futex wait cut by a signal); so do a few listed items: their presence is shown
             # as a note, and only their counts can be a regression
-            optional = timing and cat in ("syscall", "error") or f"{cat}:{key}" in rules["optional"]
+            optional = (timing and (cat in ("syscall", "error") or of is not None)
+                        or f"{cat}:{key}" in rules["optional"] or bool(item) and item in rules["optional"])
             if cat in ("kconfig", "subsystem") and not optional:
                 # needed, or entered, only through timing-dependent syscalls (futex; the Go runtime's nanosleep
                 # is the time subsystem's only call in a client that gives up early): as optional as they are

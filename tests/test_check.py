@@ -223,3 +223,41 @@ def test_a_subsystem_entered_only_by_timing_dependent_syscalls_may_come_and_go()
                                                   if r["subsystem"] == time_sub)), "timer_settime moved"
     d = diff([measures(base)], base, measures(now), now, rules_for(None))
     assert any(c.kind == "vanished" and c.category == "subsystem" and c.key == time_sub for c in d.changes)
+
+
+def test_a_file_that_now_fails_is_a_change_though_the_error_total_stays_in_its_band():
+    """Errors are compared per file, device, program and destination too: a settings file that opened in the
+    baseline and now fails with ENOENT is a change (the syscall's ENOENT total, 40 → 41, stays in its band);
+    a timing errno on a device may come and go (a note); a scenario that ignores or makes optional a file
+    does so for its errors too; a baseline saved before this measure is not compared on it (a note)."""
+    from collections import Counter
+
+    from profiler.compare import diff, measures, rules_for
+    from profiler.footprint import Footprint, SyscallStat, new_use
+
+    def fp(settings_error=None, serial_error=None):
+        f = Footprint(arch="x86_64")
+        f.syscalls["openat"] = SyscallStat(50, Counter({"ENOENT": 40 + bool(settings_error)}))
+        f.files["/etc/openaps/settings.json"] = new_use(calls=1, syscalls=Counter(openat=1),
+                                                        errors=Counter({settings_error: 1} if settings_error else {}),
+                                                        by=Counter({"/usr/bin/node": 1}))
+        f.devices["/dev/serial0"] = new_use(calls=9, syscalls=Counter(read=9), **{"class": "serial", "dev": "char 4:64"},
+                                            errors=Counter({serial_error: 2} if serial_error else {}))
+        return f
+    base, now = fp(), fp(settings_error="ENOENT")
+    d = diff([measures(base)], base, measures(now), now, rules_for(None))
+    assert [c.message for c in d.changes] == [
+        "new file error: /etc/openaps/settings.json ENOENT (1 calls) — by /usr/bin/node (+1)"], d.changes
+    d = diff([measures(now)], now, measures(base), base, rules_for(None))       # and when it works again
+    assert [(c.kind, c.category, c.key) for c in d.changes] == [("vanished", "file error",
+                                                                 "/etc/openaps/settings.json ENOENT")]
+    flaky = fp(serial_error="EAGAIN")
+    d = diff([measures(base)], base, measures(flaky), flaky, rules_for(None))
+    assert not d.changes and any("new device error: /dev/serial0 EAGAIN" in n for n in d.notes), d.notes
+    for rules in ({"ignore": ["file:/etc/openaps/settings.json"]}, {"ignore": ["file"]},
+                  {"optional": ["file:/etc/openaps/settings.json"]}):
+        d = diff([measures(base)], base, measures(now), now, rules_for(rules))
+        assert not [c for c in d.changes if c.category == "file error"], (rules, d.changes)
+    old = {k: v for k, v in measures(base).items() if not k.endswith(" error") or k == "error"}
+    d = diff([old], base, measures(now), now, rules_for(None))
+    assert not d.changes and any("predates the file error measure" in n for n in d.notes), d.notes

@@ -144,7 +144,8 @@ def error_path_report(report: Report, scenario, normal, error, arch: str) -> lis
         report.sections.insert(2, Section(
             "Footprint difference: error path vs normal path", ["change", "kind", "key", "normal", "error", "by"],
             [[c.kind, c.category, c.key, c.before[1], c.after, c.by] for c in shown],
-            f"new and vanished syscalls, errors, subsystems, ioctls, devices, programs and network destinations, "
+            f"new and vanished syscalls, errors (per syscall and per file, device, program, destination), subsystems, "
+            f"ioctls, devices, programs and network destinations, "
             f"and subsystem counts; {files} opened files differ too (footprint.json of each path has them)",
             [c.kind for c in shown]))
     # sequence views: the process that met the fault, on both paths
