@@ -507,11 +507,8 @@ def _result(res):
             res.enters_exits, dict(res.other), res.warnings)
 
 
-def test_quick_and_strict_chunk_regexes_and_line_by_line_reading_agree(tmp_path, monkeypatch):
-    """The chunk path (quick regex, strict regex where the quick one misses, halving around odd lines,
-    lines cut by chunk ends, several worker processes) against reading every line on its own."""
-    trace = write(tmp_path, "mixed.txt", _mixed_trace())
-
+def _line_by_line(trace, monkeypatch):
+    """analyse_trace of ``trace`` with every line read on its own (no chunk path): the reference."""
     def by_line(self, body, lo, hi):
         for text in body[lo:hi].split(b"\n")[1:]:
             self.part.lines += 1
@@ -519,7 +516,14 @@ def test_quick_and_strict_chunk_regexes_and_line_by_line_reading_agree(tmp_path,
 
     with monkeypatch.context() as m:
         m.setattr(ft._Pass, "chunk", by_line)
-        reference = ft.analyse_trace([trace], "x86_64", jobs=1)
+        return ft.analyse_trace([trace], "x86_64", jobs=1)
+
+
+def test_quick_and_strict_chunk_regexes_and_line_by_line_reading_agree(tmp_path, monkeypatch):
+    """The chunk path (quick regex, strict regex where the quick one misses, halving around odd lines,
+    lines cut by chunk ends, several worker processes) against reading every line on its own."""
+    trace = write(tmp_path, "mixed.txt", _mixed_trace())
+    reference = _line_by_line(trace, monkeypatch)
     assert reference.chunks == (0, 0)
     assert reference.footprint.ioctls and reference.footprint.processes and reference.unparsed == 0
     assert sum(fp.total_errors for fp in reference.footprints.values()) > 50
@@ -607,15 +611,7 @@ SHAPES = {   # other shapes of the same kind of trace, each read both ways (foun
 @pytest.mark.parametrize("shape", sorted(SHAPES))
 def test_chunked_and_line_by_line_reading_agree_on_other_shapes(tmp_path, monkeypatch, shape):
     trace = write(tmp_path, "t.txt", SHAPES[shape](), mode="w")
-
-    def by_line(self, body, lo, hi):
-        for text in body[lo:hi].split(b"\n")[1:]:
-            self.part.lines += 1
-            self.line(text, self.part.lines)
-
-    with monkeypatch.context() as m:
-        m.setattr(ft._Pass, "chunk", by_line)
-        reference = ft.analyse_trace([trace], "x86_64", jobs=1)
+    reference = _line_by_line(trace, monkeypatch)
     assert reference.unparsed == 0 and reference.footprint.syscalls, (shape, reference.unparsed_samples)
     want = _result(reference)
     for chunk in (1 << 22, 50_000, 7_919):
