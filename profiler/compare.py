@@ -190,7 +190,7 @@ def severity(c: "Change") -> tuple:
 def _timing(rules: dict, category: str, key: str) -> bool:
     if category in rules["timing_categories"]:
         return True
-    name, _, errno = key.partition(" ")
+    name, errno = key.partition(" ")[0], key.rpartition(" ")[2]    # "openat (i386) EINTR": openat, EINTR
     if category == "syscall":
         return name in rules["timing_syscalls"]
     if category == "error":

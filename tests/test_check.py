@@ -151,6 +151,12 @@ def test_baseline_from_another_arch_exits_2(tmp_path):
     (tmp_path / "determine-basal.json").write_text(json.dumps(baseline))
     p = kprof("check", ROOT / "scenarios" / "determine-basal.yaml", "--baseline", tmp_path, check=2)
     assert "recorded on aarch64" in p.stderr
+    # another scenario's baseline under this one's name, and a workload's: nothing is compared, exit 2
+    for change, said in (({"scenario": "get-profile"}, "the baseline of 'get-profile', not scenario 'determine-basal'"),
+                         ({"meta": {"arch": "aarch64", "kind": "workload"}}, "a workload's baseline, not scenario")):
+        (tmp_path / "determine-basal.json").write_text(json.dumps({**baseline, **change}))
+        p = kprof("check", ROOT / "scenarios" / "determine-basal.yaml", "--baseline", tmp_path, check=2)
+        assert said in p.stderr and "Traceback" not in p.stderr, p.stderr
 
 
 def valid_junit(path):
@@ -198,6 +204,15 @@ def test_junit_when_a_run_fails_and_a_baseline_is_missing(saved, tmp_path):
     assert table.index("failed") < table.index("new"), "the failed run comes before the new program"
 
 
+def test_a_timing_errno_of_a_32_bit_call_is_timing_dependent_too():
+    """A compat task's error key carries its ABI ("futex (i386) EAGAIN", "read (i386) EINTR"): its errno is the
+    last word, so a timing errno there comes and goes as a note, like a 64-bit one."""
+    from profiler.compare import _timing, rules_for
+    rules = rules_for(None)
+    assert _timing(rules, "error", "read (i386) EINTR") and _timing(rules, "error", "read EAGAIN")
+    assert not _timing(rules, "error", "openat (i386) ENOENT") and _timing(rules, "syscall", "futex (i386)")
+
+
 def test_a_subsystem_entered_only_by_timing_dependent_syscalls_may_come_and_go():
     """A Go client that gives up early may exit before its runtime sleeps (nanosleep, the time subsystem's only
     call there): a note. A subsystem with any other call that vanishes is a change, even with a sleep in it."""
@@ -241,8 +256,8 @@ def test_a_file_that_now_fails_is_a_change_though_the_error_total_stays_in_its_b
         f.files["/etc/openaps/settings.json"] = new_use(calls=1, syscalls=Counter(openat=1),
                                                         errors=Counter({settings_error: 1} if settings_error else {}),
                                                         by=Counter({"/usr/bin/node": 1}))
-        f.devices["/dev/serial0"] = new_use(calls=9, syscalls=Counter(read=9), **{"class": "serial", "dev": "char 4:64"},
-                                            errors=Counter({serial_error: 2} if serial_error else {}))
+        f.devices["/dev/serial0"] = new_use(calls=9, syscalls=Counter(read=9), errors=Counter(
+            {serial_error: 2} if serial_error else {}), **{"class": "serial", "dev": "char 4:64"})
         return f
     base, now = fp(), fp(settings_error="ENOENT")
     d = diff([measures(base)], base, measures(now), now, rules_for(None))

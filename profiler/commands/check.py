@@ -81,6 +81,10 @@ def main(args) -> int:
         except KprofError as e:
             baselines.append(str(e))
             continue
+        if b.meta.get("kind") == "workload" or b.scenario != sc.name:
+            what = "a workload's baseline" if b.meta.get("kind") == "workload" else f"the baseline of {b.scenario!r}"
+            baselines.append(f"{path}: {what}, not scenario {sc.name!r}'s: save its own with kprof baseline save")
+            continue
         if b.meta.get("arch") not in (None, arch):
             baselines.append(f"{path}: baseline recorded on {b.meta['arch']}, this machine is {arch}: check on a "
                              f"{b.meta['arch']} machine, or compare footprints across arches with kprof compare")
@@ -131,8 +135,9 @@ def main(args) -> int:
                 total.notes += [n for n in d.notes if n not in total.notes]   # timing-dependent items, shown
         if sc.path.is_file() and b.scenario_sha256 and sha256_of(sc.path) != b.scenario_sha256:
             total.notes.append("the scenario file changed since the baseline was saved")
-        for k, v in meta.versions.items():
-            then = b.meta.get("versions", {}).get(k)
+        then_versions = b.meta.get("versions") or {}
+        for k in [*meta.versions, *(k for k in then_versions if k not in meta.versions)]:
+            then, v = then_versions.get(k), meta.versions.get(k)
             if then != v:
                 total.notes.append(f"{k}: {then} at the baseline, {v} now")
         then_tree, now_tree = b.meta.get("oref0_tree") or {}, meta.oref0_tree or {}
