@@ -8,7 +8,9 @@ scenario explains.
 Footprints are compared by syscall **name** and **subsystem**, never by number: the scenarios may have been
 recorded on x86_64 and the workload on a 32-bit Raspberry Pi, where the numbers differ. Some calls have
 another name on another arch (``fstatat64`` / ``newfstatat``, ``_llseek`` / ``lseek``); those stay
-unexplained, with a hint naming the scenario syscalls defined in the same kernel file.
+unexplained, with a hint naming the scenario syscalls defined in the same kernel file. A call an emulated
+device answered in a scenario (the SPI radio's ioctls, served by kprof's tracer) explains nothing: the
+kernel's code for it did not run there; the rows say which scenario made it, emulated.
 """
 from __future__ import annotations
 
@@ -54,16 +56,22 @@ def alongside_sections(per_command: dict[str, Footprint], whole: Footprint, whol
     subs = {label: {r["subsystem"]: r["calls"] for r in fp.subsystem_rows()} for label, fp in per_command.items()}
     whole_subs = {r["subsystem"]: r["calls"] for r in whole.subsystem_rows()}
     covered_subs = set().union(*subs.values()) if subs else set()
+    emulated = _emulated(per_command)
+
+    def nobody(kind: str, key: str) -> str:
+        where = emulated[kind].get(key)
+        return "NO SCENARIO" + (f" (emulated in {', '.join(where)})" if where else "")
     order = sorted(set(whole_subs) | covered_subs, key=lambda s: (-whole_subs.get(s, 0), s))
     secs = [Section(
         f"Kernel subsystems: each scenario and the {whole_label}", ["subsystem", *labels, whole_label, "explained by"],
         [[s, *(_calls(subs[lb].get(s, 0)) for lb in labels), _calls(whole_subs.get(s, 0)),
-          ", ".join(lb for lb in labels if subs[lb].get(s)) or ("NO SCENARIO" if whole_subs.get(s) else "")]
+          ", ".join(lb for lb in labels if subs[lb].get(s)) or (nobody("subsystem", s) if whole_subs.get(s) else "")]
          for s in order],
         "Calls per subsystem; an ioctl counts for the subsystem of the code that handles its request. "
-        "Compared by subsystem name, never by syscall number.")]
+        "Compared by subsystem name, never by syscall number. 'emulated': a scenario made such calls, answered "
+        "by kprof's emulated device, so the kernel's code did not run there.")]
 
-    names = {label: {n: s.calls for n, s in fp.syscalls.items()} for label, fp in per_command.items()}
+    names = {label: {n: s.calls for n, s in fp.syscalls.items() if s.calls} for label, fp in per_command.items()}
     whole_names = {n: s.calls for n, s in whole.syscalls.items()}
     explained = set().union(*names.values()) if names else set()
     order = sorted(set(whole_names) | explained, key=lambda n: (-whole_names.get(n, 0), n))
@@ -82,8 +90,10 @@ def alongside_sections(per_command: dict[str, Footprint], whole: Footprint, whol
     rows = []
     for n in sorted(set(whole_names) - explained, key=lambda n: (-whole_names[n], n)):
         info = whole.syscall_info(n)
-        same = sorted(by_file.get(info.file, set())) if info.file else []
-        hint = f"scenarios make {', '.join(same)} ({info.file})" if same else ""
+        same = sorted(by_file.get(info.file, set()) - {n}) if info.file else []
+        hint = "; ".join(h for h in (
+            f"emulated in {', '.join(emulated['syscall'][n])}" if n in emulated["syscall"] else "",
+            f"scenarios make {', '.join(same)} ({info.file})" if same else "") if h)
         rows.append([n, _subsystem(whole, n), whole_names[n], _users(whole, n),
                      info.defined_in or info.note or "", hint])
     secs.append(Section(
@@ -93,18 +103,27 @@ def alongside_sections(per_command: dict[str, Footprint], whole: Footprint, whol
         "in an ftrace trace) that made it: the commands that still need a scenario, or system activity that "
         "is not OpenAPS." if rows else "Every syscall of the whole workload is made by at least one scenario."))
 
-    scen_ioctls = {_ioctl_label(r) for fp in per_command.values() for r in fp.ioctl_rows()}
+    scen_ioctls = {_ioctl_label(r) for fp in per_command.values() for r in fp.ioctl_rows() if r["calls"]}
     io_rows = [[_ioctl_label(r), r["request"], r["handler"] or "", r["subsystem"], r["calls"],
-                ", ".join(f"{k} {v}" for k, v in r["by"].most_common(3))]
+                ", ".join(f"{k} {v}" for k, v in r["by"].most_common(3)),
+                f"emulated in {', '.join(emulated['ioctl'][_ioctl_label(r)])}"
+                if _ioctl_label(r) in emulated["ioctl"] else ""]
                for r in whole.ioctl_rows() if _ioctl_label(r) not in scen_ioctls]
     if io_rows or whole.ioctls:
         secs.append(Section(f"ioctl requests of the {whole_label} no scenario makes",
-                            ["request", "code", "handled by", "subsystem", "calls", "made by"], io_rows,
+                            ["request", "code", "handled by", "subsystem", "calls", "made by", "note"], io_rows,
                             "Compared by decoded name (the code of one request differs between 32- and 64-bit "
-                            "ABIs when its argument struct does)."))
+                            "ABIs when its argument struct does). A request only an emulated device answered in "
+                            "a scenario is listed: the kernel's handler did not run there."))
     missing = [s for s in whole_subs if s not in covered_subs]
-    secs.append(Section(f"Subsystems the {whole_label} uses and no scenario reaches", ["subsystem", "calls", "syscalls"],
-                        [[s, whole_subs[s], " ".join(sorted(n for n in whole.syscalls if _subsystem(whole, n) == s))]
+
+    def entered_by(sub: str) -> str:       # its syscalls, and the ioctl requests its code handles
+        return " ".join(sorted(n for n in whole.syscalls if _subsystem(whole, n) == sub) +
+                        sorted({f"ioctl {_ioctl_label(r)}" for r in whole.ioctl_rows() if r["subsystem"] == sub}))
+    secs.append(Section(f"Subsystems the {whole_label} uses and no scenario reaches",
+                        ["subsystem", "calls", "syscalls", "note"],
+                        [[s, whole_subs[s], entered_by(s),
+                          f"emulated in {', '.join(emulated['subsystem'][s])}" if s in emulated["subsystem"] else ""]
                          for s in sorted(missing, key=lambda s: -whole_subs[s])]))
     only = sorted(explained - set(whole_names))
     if only:
@@ -114,6 +133,22 @@ def alongside_sections(per_command: dict[str, Footprint], whole: Footprint, whol
                             "The whole-workload trace may come from another machine, arch or OpenAPS setup; or a "
                             "scenario exercises a path the recorded workload did not take."))
     return secs
+
+
+def _emulated(per_command: dict[str, Footprint]) -> dict[str, dict[str, list[str]]]:
+    """kind (syscall, ioctl, subsystem) → key → the scenarios in which an emulated device answered such calls
+    and the kernel ran none of them."""
+    out: dict[str, dict[str, list[str]]] = {"syscall": {}, "ioctl": {}, "subsystem": {}}
+    for label, fp in per_command.items():
+        ran = {r["subsystem"] for r in fp.subsystem_rows()}
+        keys = {"syscall": {n for n, st in fp.syscalls.items() if st.served and not st.calls},
+                "ioctl": {_ioctl_label(r) for r in fp.ioctl_rows() if r["served"]} -
+                         {_ioctl_label(r) for r in fp.ioctl_rows() if r["calls"]},
+                "subsystem": {r["subsystem"] for r in fp.ioctl_rows() if r["served"]} - ran}
+        for kind, found in keys.items():
+            for key in found:
+                out[kind].setdefault(key, []).append(label)
+    return out
 
 
 def alongside_chart(per_command: dict[str, Footprint], whole: Footprint, whole_label: str = WHOLE) -> dict:

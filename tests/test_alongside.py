@@ -109,3 +109,28 @@ def test_load_whole_workload(footprints, tmp_path):
     fp = load_whole_workload(tmp_path / "whole.txt", arch="arm")
     assert fp.arch == "arm" and fp.syscalls["ppoll"].calls == 1
     assert list(load_footprints([tmp_path / "whole.json"])) == ["whole"]
+
+
+def test_a_call_an_emulated_device_answered_explains_nothing(footprints):
+    """pump-status on the SPI radio path: its SPI_IOC_MESSAGE ioctls are answered by kprof's emulator (served), so
+    the kernel's spidev code did not run. They explain neither the whole workload's ioctl syscall, nor its SPI
+    request, nor drivers/spi; each of those rows says the scenario made such calls, emulated. Coverage agrees."""
+    from profiler.coverage import coverage
+    per, whole = footprints
+    b = FootprintBuilder("x86_64")
+    b.add(SyscallEvent(pid=10, name="ioctl", args="3, 0x40206b00, 0x7ffd2000", result=0, request=0x40206b00,
+                       served=True))
+    b.add(SyscallEvent(pid=10, name="read", args="3, 0x1000, 4096", result=0))
+    served = b.finish()
+    assert served.syscalls["ioctl"].served == 1 and not served.syscalls["ioctl"].calls
+    secs = alongside_sections({"pump-status": served}, whole)
+    subs = {r[0]: r for r in rows_of(secs, "Kernel subsystems").rows}
+    assert subs["drivers/spi"][-1] == "NO SCENARIO (emulated in pump-status)", subs["drivers/spi"]
+    unexplained = {r[0]: r for r in rows_of(secs, "Used by the whole workload, explained by no scenario").rows}
+    assert unexplained["ioctl"][5] == "emulated in pump-status", unexplained["ioctl"]
+    io = rows_of(secs, "ioctl requests of the whole workload")
+    assert [(r[0], r[-1]) for r in io.rows] == [("SPI_IOC_MESSAGE(1)", "emulated in pump-status")]
+    missing = {r[0]: r for r in rows_of(secs, "Subsystems the whole workload uses").rows}
+    assert missing["drivers/spi"][2:] == ["ioctl SPI_IOC_MESSAGE(1)", "emulated in pump-status"], missing
+    cov = coverage({}, whole, {"pump-status": served})
+    assert cov.syscalls["ioctl"] == [] and cov.syscalls["read"] == ["pump-status"]

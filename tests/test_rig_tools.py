@@ -238,6 +238,8 @@ def test_tool_matches_the_real_tool(name, tmp_path):
         if best:
             assert got["setFreq"] == float(best[0]) and best == next(s for s in heard if s[2] == best[2])
         p_out = want_out
+    # strace opens its -o file as it starts: without one, the tool never ran (CI once met this, unexplained)
+    assert counts.is_file(), f"strace did not start: exit {p.returncode}\n{p.stdout[-1500:]}\n{p.stderr[-3000:]}"
     names, ref_names, common = summary_names(counts), ref["names"], common_names()
     if not latency:
         # with every reply there at the client's first read it never sleeps, so Go's runtime may never start its
