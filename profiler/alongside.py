@@ -83,7 +83,7 @@ def alongside_sections(per_command: dict[str, Footprint], whole: Footprint, whol
     # what no scenario explains
     by_file: dict[str, set] = {}
     for fp in per_command.values():
-        for n in fp.syscalls:
+        for n in (n for n, st in fp.syscalls.items() if st.calls):     # what the kernel ran
             info = fp.syscall_info(n)
             if info.file:
                 by_file.setdefault(info.file, set()).add(n)

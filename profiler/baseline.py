@@ -53,8 +53,11 @@ class Baseline:
             if not isinstance(meta, dict):
                 raise ValueError("'meta' is not a mapping")
             for key in ("versions", "oref0_tree", "tolerance", "pump_client"):   # read as mappings by check
-                if not isinstance(meta.get(key) or {}, dict):
+                if meta.get(key) is not None and not isinstance(meta[key], dict):
                     raise ValueError(f"'meta.{key}' is not a mapping")
+            for key in ("versions", "tolerance"):          # absent or null: none recorded
+                if meta.get(key) is None:
+                    meta[key] = {}
             for key in ("arch", "kernel", "kind"):
                 if not isinstance(meta.get(key) or "", str):
                     raise ValueError(f"'meta.{key}' is not a string")

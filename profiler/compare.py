@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +75,16 @@ def measures(fp: Footprint) -> dict[str, dict[str, int]]:
     return m
 
 
+_ERRNO_AT_END = re.compile(r" (errno \d+|\S+)$")     # a name (ENOENT), or the form of a number without one
+
+
+def split_errno(key: str) -> tuple[str, str]:
+    """An error key → (what failed, errno): "read EINTR", "openat (i386) EINTR", "/etc/a ENOENT",
+    "/etc/a errno 41" (errno_name's form of a number it has no name for)."""
+    m = _ERRNO_AT_END.search(key)
+    return (key[:m.start()], m.group(1)) if m else (key, "")
+
+
 def _kconfig_needs(fp: Footprint) -> list:
     from profiler.kernel.kconfig import needed_symbols
     return needed_symbols(fp)
@@ -109,7 +120,7 @@ def by_program(fp: Footprint, category: str, key: str) -> Counter:
         use = getattr(fp, _TABLE[category]).get(key)
         return Counter(use["by"]) if use else Counter()
     if category in ITEM_ERRORS:      # the programs that used the item, where it failed with that errno
-        item, _, errno = key.rpartition(" ")
+        item, errno = split_errno(key)
         use = getattr(fp, ITEM_ERRORS[category]).get(item)
         return Counter(use["by"]) if use and use["errors"].get(errno) else Counter()
     if category == "ioctl":
@@ -190,13 +201,13 @@ def severity(c: "Change") -> tuple:
 def _timing(rules: dict, category: str, key: str) -> bool:
     if category in rules["timing_categories"]:
         return True
-    name, errno = key.partition(" ")[0], key.rpartition(" ")[2]    # "openat (i386) EINTR": openat, EINTR
+    name, errno = key.partition(" ")[0], split_errno(key)[1]    # "openat (i386) EINTR": openat, EINTR
     if category == "syscall":
         return name in rules["timing_syscalls"]
     if category == "error":
         return name in rules["timing_syscalls"] or errno in rules["timing_errors"]
     if category in ITEM_ERRORS:
-        return key.rpartition(" ")[2] in rules["timing_errors"]
+        return split_errno(key)[1] in rules["timing_errors"]
     return False
 
 
@@ -223,14 +234,15 @@ def diff(baseline_runs: list[dict], base_fp: Footprint | None, now: dict, now_fp
     ignore = set(rules["ignore"])
     n_runs = len(baseline_runs)
     for cat in CATEGORIES:
-        if cat in _NEWER and any(cat not in r for r in baseline_runs):
-            if now.get(cat):
-                out.notes.append(f"the baseline predates the {cat} measure: {cat} not compared (save it again)")
+        if cat in _NEWER and (any(cat not in r for r in baseline_runs) or cat not in now):
+            if now.get(cat) or any(r.get(cat) for r in baseline_runs):
+                which = "the baseline" if any(cat not in r for r in baseline_runs) else "the footprint compared"
+                out.notes.append(f"{which} predates the {cat} measure: {cat} not compared (save it again)")
             continue
         keys = set(now.get(cat, {})).union(*(set(r.get(cat, {})) for r in baseline_runs))
         of = cat.removesuffix(" error") if cat in ITEM_ERRORS else None    # file errors are a file's
         for key in sorted(keys):
-            item = of and f"{of}:{key.rpartition(' ')[0]}"      # "file:/etc/a" of "/etc/a ENOENT": ignored,
+            item = of and f"{of}:{split_errno(key)[0]}"         # "file:/etc/a" of "/etc/a ENOENT": ignored,
             if f"{cat}:{key}" in ignore or cat in ignore or item and (item in ignore or of in ignore):   # or optional,
                 continue                                                                              # with it
             seen = [r.get(cat, {}).get(key) for r in baseline_runs]

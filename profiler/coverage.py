@@ -5,7 +5,8 @@ Programs are compared by the basename of the file they exec'd (``oref0-determine
 the workload was recorded with ftrace and the scenarios with strace, on paths that differ. A program is
 *covered* when some scenario ran it; a scenario's *command* is the first program it ran that is neither an
 interpreter (bash, node, env …) nor kprof's own wrapper script (``kprof-*``). A syscall is *explained* when
-some scenario's footprint contains it (by name, never number).
+some scenario's footprint has the kernel run it (by name, never number; a call only an emulated device
+answered explains nothing).
 """
 from __future__ import annotations
 

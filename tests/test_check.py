@@ -276,3 +276,11 @@ def test_a_file_that_now_fails_is_a_change_though_the_error_total_stays_in_its_b
     old = {k: v for k, v in measures(base).items() if not k.endswith(" error") or k == "error"}
     d = diff([old], base, measures(now), now, rules_for(None))
     assert not d.changes and any("predates the file error measure" in n for n in d.notes), d.notes
+    d = diff([measures(now)], now, old, base, rules_for(None))       # kprof compare NEW OLD-BASELINE
+    assert not [c for c in d.changes if c.category.endswith(" error") and c.category != "error"], d.changes
+    # an errno without a name ("errno 41", errno_name's form) is one word of the key, like ENOENT
+    odd = fp(settings_error="errno 41")
+    d = diff([measures(base)], base, measures(odd), odd, rules_for({"ignore": ["file:/etc/openaps/settings.json"]}))
+    assert not [c for c in d.changes if c.category == "file error"], d.changes
+    d = diff([measures(base)], base, measures(odd), odd, rules_for({"timing_errors": ["errno 41"]}))
+    assert not d.changes, d.changes

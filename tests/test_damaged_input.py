@@ -114,6 +114,18 @@ def test_damaged_baselines(tmp_path, footprint):
             assert "baseline" in p.stderr, (case, p.stderr)
 
 
+def test_a_baseline_with_null_versions_is_read_as_none_recorded(tmp_path, footprint):
+    """null where a mapping is kept (versions, tolerance) means none recorded: compare and check read it as
+    such (they used to fail with a traceback on compare)."""
+    base = {"format": "kprof-baseline", "version": 1, "scenario": "determine-basal", "created": "now",
+            "meta": {"arch": "x86_64", "versions": None, "tolerance": None}, "runs": [{"syscall": {"openat": 1}}],
+            "footprint": footprint}
+    (tmp_path / "determine-basal.json").write_text(json.dumps(base))
+    p = kprof("compare", tmp_path / "determine-basal.json", tmp_path / "determine-basal.json")
+    assert p.returncode == 0, p.stderr
+    no_traceback(p)
+
+
 def test_damaged_bundles(tmp_path, footprint):
     for case, meta in {"meta a list": "[1, 2]", "versions a string": '{"versions": "x"}',
                        "runs a mapping": '{"runs": {"a": 1}}', "not JSON": "{", "deep": "[" * 100000}.items():

@@ -586,6 +586,28 @@ def _lost_ioctl():
     return "\n".join(out) + "\n"
 
 
+def _exit_then_enter_ioctl():
+    """A task's first ioctl line is an exit (its call began before the trace), then it enters TCGETS, whose failed
+    exit comes chunks later: the error is TCGETS's (counts of enters and exits cannot tell the order)."""
+    out, t = [], 10.0
+
+    def filler(n):
+        nonlocal t
+        for _ in range(n):
+            t += 1e-5
+            out.append(line("cron", 55, t, "sys_enter: NR 0 (3, 0, 0, 0, 0, 0)", 1))
+            t += 1e-5
+            out.append(line("cron", 55, t, "sys_exit: NR 0 = 0", 1))
+    filler(5)
+    out.append(line("node", 100, t + 1e-6, "sys_exit: NR 16 = 0"))
+    filler(10)
+    out.append(line("node", 100, t + 1e-6, "sys_enter: NR 16 (3, 5401, 0, 0, 0, 0)"))
+    filler(600)
+    out.append(line("node", 100, t + 1e-6, "sys_exit: NR 16 = -25"))
+    filler(300)
+    return "\n".join(out) + "\n"
+
+
 def _narrow_args():
     """A task whose first 12 raw enters all have narrow arguments, with 10 other events of it between each two:
     the 32-bit warning must not depend on how many of its lines a chunk holds."""
@@ -604,6 +626,7 @@ SHAPES = {   # other shapes of the same kind of trace, each read both ways (foun
     "lost events, number not given": lambda: _mixed_trace().replace("[LOST 3 EVENTS]", "[LOST EVENTS]"),
     "events after exit_group": _events_after_exit,
     "an orphan ioctl exit after lost events": _lost_ioctl,
+    "an ioctl exit before the task's first enter": _exit_then_enter_ioctl,
     "narrow arguments among other events": _narrow_args,
 }
 
@@ -643,6 +666,9 @@ def test_other_shapes_mean_what_they_say(tmp_path, monkeypatch):
     orphan = ft.analyse_trace([write(tmp_path, "orphan.txt", _lost_ioctl())], "x86_64")
     assert [(r["name"] or r["request"], r["calls"], r["errors"]) for r in orphan.footprint.ioctl_rows()] == \
         [("TCGETS", 1, {})], orphan.footprint.ioctl_rows()
+    late = ft.analyse_trace([write(tmp_path, "late.txt", _exit_then_enter_ioctl())], "x86_64")
+    assert [(r["name"], r["calls"], dict(r["errors"])) for r in late.footprint.ioctl_rows()] == \
+        [("TCGETS", 1, {"ENOTTY": 1})]
     ends = ft.analyse_trace([write(tmp_path, "ends.txt", _events_after_exit())], "x86_64")
     assert ends.unpaired == 0 and ends.footprint.syscalls["exit_group"].unfinished == 2
 

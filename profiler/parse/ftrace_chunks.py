@@ -205,10 +205,9 @@ class _Pass:
             if ioctl:
                 t = itasks.get(task.pid)
                 if t is None:
-                    t = itasks[task.pid] = [task.comm, set(), Counter(), 0, 0]   # …, exits, enters
+                    t = itasks[task.pid] = [task.comm, set(), Counter(), 0]
                 if ev.kind == "enter":
                     t[0] = task.comm
-                    t[4] += n
                     if ev.request is not None:
                         t[1].add(ev.request)
                 else:
@@ -385,14 +384,14 @@ class _Pass:
         pending before the chunk, if anything) failed with that one: counted from the keys. Otherwise the
         chunk's ioctl lines are read in order and paired."""
         part = self.part
-        for pid, (comm, reqs, errs, exits, enters) in tasks.items():
+        for pid, (comm, reqs, errs, exits) in tasks.items():
             k = (pid, True)
             before = part.ioctl_pending.get(k)
             known = reqs | ({before[1]} if before else set())
             if len(reqs) > 1 or (errs and (len(known) != 1 or (before is None and k not in part.ioctl_entered))):
                 break
         else:
-            for pid, (comm, reqs, errs, exits, enters) in tasks.items():
+            for pid, (comm, reqs, errs, exits) in tasks.items():
                 k = (pid, True)
                 part.ioctl_seen.add(k)
                 before = part.ioctl_pending.get(k)
@@ -401,13 +400,14 @@ class _Pass:
                     part.ioctl_err[(pid, comm, True, req, err)] += n
                 if reqs:
                     part.ioctl_entered.add(k)
-                # one call at a time per task: still in progress at the chunk's end only if it has more enters
-                # than exits (with the one pending before), as reading the lines in order would leave it
-                if (1 if before else 0) + enters > exits:
-                    if reqs:
-                        part.ioctl_pending[k] = (comm, req)
-                else:
-                    part.ioctl_pending.pop(k, None)
+                # in progress at the chunk's end when the task's last ioctl line here is an enter, as reading the
+                # lines in order leaves it (counts cannot tell: an exit whose enter was lost, or came before)
+                last = self._last_ioctl(body, lo, hi, pid)
+                if last is not None:
+                    if last[0]:
+                        part.ioctl_pending[k] = (comm, last[1])
+                    else:
+                        part.ioctl_pending.pop(k, None)
             return
         find, rfind = body.find, body.rfind
         found = []
@@ -423,6 +423,42 @@ class _Pass:
             found.sort()
         for i, s, e, nr, n in found:
             self._rare_raw(body, s, i + n, e, nr)
+
+    def _last_ioctl(self, body: bytes, lo: int, hi: int, pid: int):
+        """The task's last raw ioctl line in ``body[lo:hi]``: (True, its request) for an enter, (False, None) for
+        an exit; None when there is none. Searched backwards among the ioctl lines only."""
+        best = None
+        for lit, nr in self._ioctl_literals.items():
+            end = hi
+            while True:
+                i = body.rfind(lit, lo, end)
+                if i < 0 or (best is not None and i < best[0]):
+                    break
+                end = i
+                s = body.rfind(b"\n", lo, i)
+                b0 = body.find(b"[", s, i)
+                j = i + len(lit)
+                if b0 < 0 or body[j] not in (40, 61):        # "(" or "="
+                    continue
+                prefix = body[s + 1:b0]
+                hit = self._raw_tasks.get(prefix)
+                if hit is None:
+                    task = task_of(prefix)
+                    hit = self._raw_tasks[prefix] = (task, self.rare.get(self.ta.of(task), {}) if task else {})
+                task = hit[0]
+                if task is None or task.pid != pid or self._ioctl_nr.get(self.ta.of(task)) != nr:
+                    continue
+                request = None
+                if body[j] == 40:
+                    e = body.find(b"\n", j, hi)
+                    args = body[j + 1:e if e >= 0 else hi].split(b",", 2)
+                    try:
+                        request = int(args[1], 16) & 0xFFFFFFFF
+                    except (IndexError, ValueError):
+                        pass
+                best = (i, body[j] == 40, request)
+                break
+        return None if best is None else best[1:]
 
     def _rare_raw(self, body: bytes, s: int, j: int, e: int, nr: int) -> None:
         """A raw_syscalls line of a rare number, read in place: body[j] is "(" (enter) or "=" (exit)."""
