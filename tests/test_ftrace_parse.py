@@ -555,8 +555,8 @@ def _events_after_exit():
     out, t = [], 10.0
     for k in range(2):
         pid = 2000 + k
-        out += [line("oref0", pid, t + i * 1e-5, f"sys_{'enter: NR 0 (3, 7ffd5a1c0b10, 10, 0, 0, 0)' if i % 2 == 0 else 'exit: NR 0 = 10'}")
-                for i in range(600)]
+        calls = ("sys_enter: NR 0 (3, 7ffd5a1c0b10, 10, 0, 0, 0)", "sys_exit: NR 0 = 10")
+        out += [line("oref0", pid, t + i * 1e-5, calls[i % 2]) for i in range(600)]
         t += 0.01
         out += [line("oref0", pid, t, "sys_enter: NR 231 (0, 0, 0, 0, 0, 0)")]
         out += [line("oref0", pid, t + (i + 1) * 1e-5, "kmem_cache_free: call_site=x ptr=y") for i in range(70)]
@@ -564,24 +564,33 @@ def _events_after_exit():
     return "\n".join(out) + "\n"
 
 
+class _Clock:
+    t = 10.0
+
+
+def _cron_filler(out: list, clock: _Clock):
+    """filler(n): n read calls of another task (cron) on CPU 1, the clock moving on."""
+    def filler(n):
+        for _ in range(n):
+            clock.t += 1e-5
+            out.append(line("cron", 55, clock.t, "sys_enter: NR 0 (3, 0, 0, 0, 0, 0)", 1))
+            clock.t += 1e-5
+            out.append(line("cron", 55, clock.t, "sys_exit: NR 0 = 0", 1))
+    return filler
+
+
 def _lost_ioctl():
     """An ioctl that succeeded, then lost events, then a failed ioctl exit whose enter was lost: an orphan, not
     an error of the first call's request."""
-    out, t = [], 10.0
-
-    def filler(n):
-        nonlocal t
-        for _ in range(n):
-            t += 1e-5
-            out.append(line("cron", 55, t, "sys_enter: NR 0 (3, 0, 0, 0, 0, 0)", 1))
-            t += 1e-5
-            out.append(line("cron", 55, t, "sys_exit: NR 0 = 0", 1))
+    out, clock = [], _Clock()
+    filler = _cron_filler(out, clock)
     filler(300)
-    out += [line("node", 100, t + 1e-6, "sys_enter: NR 16 (3, 5401, 0, 0, 0, 0)"), line("node", 100, t + 2e-6, "sys_exit: NR 16 = 0")]
+    out += [line("node", 100, clock.t + 1e-6, "sys_enter: NR 16 (3, 5401, 0, 0, 0, 0)"),
+            line("node", 100, clock.t + 2e-6, "sys_exit: NR 16 = 0")]
     filler(300)
     out.append("CPU:0 [LOST 1 EVENTS]")
     filler(300)
-    out.append(line("node", 100, t + 1e-6, "sys_exit: NR 16 = -25"))
+    out.append(line("node", 100, clock.t + 1e-6, "sys_exit: NR 16 = -25"))
     filler(300)
     return "\n".join(out) + "\n"
 
@@ -589,21 +598,14 @@ def _lost_ioctl():
 def _exit_then_enter_ioctl():
     """A task's first ioctl line is an exit (its call began before the trace), then it enters TCGETS, whose failed
     exit comes chunks later: the error is TCGETS's (counts of enters and exits cannot tell the order)."""
-    out, t = [], 10.0
-
-    def filler(n):
-        nonlocal t
-        for _ in range(n):
-            t += 1e-5
-            out.append(line("cron", 55, t, "sys_enter: NR 0 (3, 0, 0, 0, 0, 0)", 1))
-            t += 1e-5
-            out.append(line("cron", 55, t, "sys_exit: NR 0 = 0", 1))
+    out, clock = [], _Clock()
+    filler = _cron_filler(out, clock)
     filler(5)
-    out.append(line("node", 100, t + 1e-6, "sys_exit: NR 16 = 0"))
+    out.append(line("node", 100, clock.t + 1e-6, "sys_exit: NR 16 = 0"))
     filler(10)
-    out.append(line("node", 100, t + 1e-6, "sys_enter: NR 16 (3, 5401, 0, 0, 0, 0)"))
+    out.append(line("node", 100, clock.t + 1e-6, "sys_enter: NR 16 (3, 5401, 0, 0, 0, 0)"))
     filler(600)
-    out.append(line("node", 100, t + 1e-6, "sys_exit: NR 16 = -25"))
+    out.append(line("node", 100, clock.t + 1e-6, "sys_exit: NR 16 = -25"))
     filler(300)
     return "\n".join(out) + "\n"
 

@@ -440,12 +440,7 @@ class _Pass:
                 j = i + len(lit)
                 if b0 < 0 or body[j] not in (40, 61):        # "(" or "="
                     continue
-                prefix = body[s + 1:b0]
-                hit = self._raw_tasks.get(prefix)
-                if hit is None:
-                    task = task_of(prefix)
-                    hit = self._raw_tasks[prefix] = (task, self.rare.get(self.ta.of(task), {}) if task else {})
-                task = hit[0]
+                task = self._raw_task(body[s + 1:b0])[0]
                 if task is None or task.pid != pid or self._ioctl_nr.get(self.ta.of(task)) != nr:
                     continue
                 request = None
@@ -460,6 +455,14 @@ class _Pass:
                 break
         return None if best is None else best[1:]
 
+    def _raw_task(self, prefix: bytes) -> tuple:
+        """A raw line's task column → (its task or None, its ABI's rare numbers), cached per pass."""
+        hit = self._raw_tasks.get(prefix)
+        if hit is None:
+            task = task_of(prefix)
+            hit = self._raw_tasks[prefix] = (task, self.rare.get(self.ta.of(task), {}) if task else {})
+        return hit
+
     def _rare_raw(self, body: bytes, s: int, j: int, e: int, nr: int) -> None:
         """A raw_syscalls line of a rare number, read in place: body[j] is "(" (enter) or "=" (exit)."""
         c = body[j]
@@ -468,12 +471,7 @@ class _Pass:
         b0 = body.find(b"[", s, j)
         if b0 < 0:
             return
-        prefix = body[s + 1:b0]
-        hit = self._raw_tasks.get(prefix)
-        if hit is None:
-            task = task_of(prefix)
-            hit = self._raw_tasks[prefix] = (task, self.rare.get(self.ta.of(task), {}) if task else {})
-        task, names = hit
+        task, names = self._raw_task(body[s + 1:b0])
         name = names.get(nr)
         if name is None:            # not a task line, or the number is rare for another ABI than this task's
             return
