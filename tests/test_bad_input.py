@@ -113,7 +113,8 @@ def test_hang_past_timeout_kills_whole_tree_and_keeps_partial_trace(tmp_path):
 @pytest.mark.parametrize("to_group", [True, False], ids=["terminal-ctrl-c", "sigint-to-kprof-only"])
 def test_ctrl_c_keeps_partial_results_and_leaves_nothing_running(tmp_path, to_group):
     """Ctrl-C at a terminal signals the whole foreground group; `kill -INT` only kprof. Both must work."""
-    marker = "4712.25"
+    # one marker per case: a parallel suite can run the two cases at once, and each looks for leftovers by it
+    marker = "4712.25" if to_group else "4712.75"
     bundle = tmp_path / "b"
     sc = scenario(tmp_path, "interrupted", f"sleep {marker}", shell=True, timeout=60)
     proc = subprocess.Popen([sys.executable, "-m", "profiler", "run", str(sc), "--out", str(bundle)], cwd=ROOT,
