@@ -14,9 +14,10 @@ from pathlib import Path
 from profiler.kernel import KERNEL_VERSION
 
 
-def resolve_trace_settings(traces, arch: str | None, skip, discard_tail, task_arch=()) -> dict:
-    """Arch, window and root pid for trace files: from the options, else from kprof's recording metadata;
-    a raw_syscalls trace with neither arch is refused."""
+def resolve_trace_settings(traces, arch: str | None, skip, discard_tail, task_arch=(),
+                           options=("--skip", "--discard-tail")) -> dict:
+    """Arch, window and root pid for trace files: from the options (named ``options`` in messages), else from
+    kprof's recording metadata; a raw_syscalls trace with neither arch is refused."""
     from profiler.errors import KprofError
     from profiler.kernel import syscalls
     from profiler.parse.ftrace_text import TaskArch, parse_duration, sniff_raw_syscalls
@@ -43,12 +44,12 @@ def resolve_trace_settings(traces, arch: str | None, skip, discard_tail, task_ar
                              f"on a 64-bit kernel, x86_64 for a PC")
         arch = syscalls.host_arch() if not arches else arches.pop()
         source = "host"
-    tail = parse_duration(discard_tail, "--discard-tail")
+    tail = parse_duration(discard_tail, options[1])
     if tail is None:
         tails = {m.get("discard_tail_s") for m in known if m.get("discard_tail_s")}
         tail = max(tails) if tails else None
     roots = [m.get("command_pid") for m in known if m.get("command_pid")]
-    return {"arch": arch, "task_arch": TaskArch.parse(arch, task_arch), "skip": parse_duration(skip, "--skip"),
+    return {"arch": arch, "task_arch": TaskArch.parse(arch, task_arch), "skip": parse_duration(skip, options[0]),
             "discard_tail": tail, "root_pid": roots[0] if len(roots) == 1 else None, "metas": metas,
             "arch_source": source}
 

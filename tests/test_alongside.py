@@ -134,3 +134,25 @@ def test_a_call_an_emulated_device_answered_explains_nothing(footprints):
     assert missing["drivers/spi"][2:] == ["ioctl SPI_IOC_MESSAGE(1)", "emulated in pump-status"], missing
     cov = coverage({}, whole, {"pump-status": served})
     assert cov.syscalls["ioctl"] == [] and cov.syscalls["read"] == ["pump-status"]
+
+
+def test_report_leaves_out_the_whole_workloads_tail_as_ftrace_analyze_does(footprints, tmp_path):
+    """ELISA left out the last 5 minutes of their trace: --whole-discard-tail (and --whole-skip) do it for the
+    alongside view as `kprof ftrace analyze --discard-tail` does for the trace's own report."""
+    per, _ = footprints
+    late = line("cron", 400, 1400.0, "sys_enter: NR 20 (0, 0, 0, 0, 0, 0)", 1) + "\n" + \
+        line("cron", 400, 1400.0001, "sys_exit: NR 20 = 400", 1) + "\n"            # getpid, 400 s after the rest
+    (tmp_path / "whole.txt").write_text(WHOLE + late)
+    per["determine-basal"].save(tmp_path / "db.json")
+
+    def unexplained(*options):
+        p = kp("report", tmp_path / "db.json", "--whole-workload", tmp_path / "whole.txt", "--whole-arch", "arm",
+               *options, "-f", "json", check=0)
+        sec = next(s for s in json.loads(p.stdout)["sections"] if s["title"].startswith("Used by the whole"))
+        return {r[0] for r in sec["rows"]}
+    assert "getpid" in unexplained()
+    assert "getpid" not in unexplained("--whole-discard-tail", "5m")
+    assert unexplained("--whole-skip", "300s") == {"getpid"}
+    p = kp("report", tmp_path / "db.json", "--whole-workload", tmp_path / "whole.txt", "--whole-arch", "arm",
+           "--whole-discard-tail", "soon", check=2)
+    assert "--whole-discard-tail" in p.stderr and "Traceback" not in p.stderr

@@ -31,3 +31,15 @@ def add_whole_workload_arguments(p) -> None:
                    "ftrace (a trace file, e.g. ELISA's, or a saved footprint.json / bundle of one)")
     p.add_argument("--whole-arch", metavar="ARCH", help="architecture of the whole-workload trace (arm for a "
                    "32-bit Raspberry Pi OS); default: what kprof's recording wrote next to it")
+    p.add_argument("--whole-skip", metavar="DUR", help="leave out the first DUR of the whole-workload trace")
+    p.add_argument("--whole-discard-tail", metavar="DUR", help="leave out the last DUR of the whole-workload trace "
+                   "(ELISA: 5m); default: what kprof's recording asked for")
+
+
+def whole_workload(args):
+    """The whole-workload footprint the options name (--whole-workload and its settings), or None."""
+    if not args.whole_workload:
+        return None
+    from profiler.alongside import load_whole_workload
+    return load_whole_workload(args.whole_workload, arch=args.whole_arch, skip=args.whole_skip,
+                               discard_tail=args.whole_discard_tail)

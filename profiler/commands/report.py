@@ -43,14 +43,15 @@ class ReportAgain(ReportCommand):
 
     def read(self, args):
         """The saved report of one bundle, else the footprints (and the whole workload beside them)."""
-        from profiler.alongside import load_footprints, load_whole_workload
+        from profiler.alongside import load_footprints
+        from profiler.commands import whole_workload
 
         if len(args.results) == 1 and args.results[0].is_dir() and not args.whole_workload:
             saved = saved_report(args.results[0])
             if saved is not None:  # the report kprof run printed, in any format
                 return saved
         loaded = load_footprints(args.results)
-        whole = load_whole_workload(args.whole_workload, arch=args.whole_arch) if args.whole_workload else None
+        whole = whole_workload(args)
         return loaded, whole
 
     def build(self, args, model):

@@ -55,10 +55,8 @@ def main(args) -> int:
     from profiler.scenario import load_scenario
 
     scenarios = [load_scenario(s, memo=True) for s in args.scenarios]  # all errors before anything runs
-    whole = None
-    if args.whole_workload:
-        from profiler.alongside import load_whole_workload
-        whole = load_whole_workload(args.whole_workload, arch=args.whole_arch)
+    from profiler.commands import whole_workload
+    whole = whole_workload(args)
     if args.backend or args.radio or args.pump_client is not None:
         scenarios = [runner.with_overrides(sc, radio=args.radio, backend=args.backend, pump_client=args.pump_client)
                      for sc in scenarios]
