@@ -313,7 +313,8 @@ def cross_check_text(fp: Footprint, summary: StraceSummary | None, mismatches: l
     cut = never_returned(fp)
     if cut:
         names = ", ".join(f"{c} {name}" for name, c in cut.items())
-        text += f", except {names} that never returned (= ?), which strace -c does not count"
+        text += (f", except {names} that never returned (= ?, or killed before a result), which strace -c does "
+                 "not count")
     return text
 
 
