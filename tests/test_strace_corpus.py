@@ -396,11 +396,11 @@ def never_returned(text: str) -> dict[str, int]:
     out: dict[str, int] = {}
     pending: dict[str, str] = {}
     for line in text.splitlines():
-        handed = re.match(r"^(\d+) (?:[\d.]+ )?\+\+\+ superseded by execve in pid (\d+) ", line)
+        handed = re.match(r"^(\d+) +(?:[\d.]+ +)?\+\+\+ superseded by execve in pid (\d+) ", line)
         if handed and handed.group(2) in pending:   # a thread's execve: the leader's pid shows it resumed
             pending[handed.group(1)] = pending.pop(handed.group(2))
             continue
-        m = re.match(r"^(\d+) (?:[\d.]+ )?(?:<\.\.\. (\w+) resumed>|(\w+)\()", line)
+        m = re.match(r"^(\d+) +(?:[\d.]+ +)?(?:<\.\.\. (\w+) resumed>|(\w+)\()", line)   # pids are padded
         if not m:
             continue
         pid, name = m.group(1), m.group(2) or m.group(3)
