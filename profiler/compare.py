@@ -206,9 +206,7 @@ def _timing(rules: dict, category: str, key: str) -> bool:
         return name in rules["timing_syscalls"]
     if category == "error":
         return name in rules["timing_syscalls"] or errno in rules["timing_errors"]
-    if category in ITEM_ERRORS:
-        return split_errno(key)[1] in rules["timing_errors"]
-    return False
+    return category in ITEM_ERRORS and errno in rules["timing_errors"]
 
 
 def allowed_range(lo: int, hi: int, timing: bool, rules: dict, allocator: bool = False) -> tuple[int, int]:
@@ -234,17 +232,19 @@ def diff(baseline_runs: list[dict], base_fp: Footprint | None, now: dict, now_fp
     ignore = set(rules["ignore"])
     n_runs = len(baseline_runs)
     for cat in CATEGORIES:
-        if cat in _NEWER and (any(cat not in r for r in baseline_runs) or cat not in now):
+        old_baseline = any(cat not in r for r in baseline_runs)
+        if cat in _NEWER and (old_baseline or cat not in now):
             if now.get(cat) or any(r.get(cat) for r in baseline_runs):
-                which = "the baseline" if any(cat not in r for r in baseline_runs) else "the footprint compared"
+                which = "the baseline" if old_baseline else "the footprint compared"
                 out.notes.append(f"{which} predates the {cat} measure: {cat} not compared (save it again)")
             continue
         keys = set(now.get(cat, {})).union(*(set(r.get(cat, {})) for r in baseline_runs))
-        of = cat.removesuffix(" error") if cat in ITEM_ERRORS else None    # file errors are a file's
+        # a file's errors ("/etc/a ENOENT") are ignored, or optional, with the file ("file:/etc/a", "file")
+        of = cat.removesuffix(" error") if cat in ITEM_ERRORS else None
         for key in sorted(keys):
-            item = of and f"{of}:{split_errno(key)[0]}"         # "file:/etc/a" of "/etc/a ENOENT": ignored,
-            if f"{cat}:{key}" in ignore or cat in ignore or item and (item in ignore or of in ignore):   # or optional,
-                continue                                                                              # with it
+            item = of and f"{of}:{split_errno(key)[0]}"
+            if f"{cat}:{key}" in ignore or cat in ignore or item and (item in ignore or of in ignore):
+                continue
             seen = [r.get(cat, {}).get(key) for r in baseline_runs]
             present = sum(v is not None for v in seen)
             counts = [v or 0 for v in seen]

@@ -271,11 +271,13 @@ LOOP_UNSUCCESSFUL = "Unsuccessful oref0-pump-loop"
 LOOP_LOGS = ("stdout.txt", "pump-loop.log")     # where the loop's lines are: a scenario's output, a workload's log
 # what a pump tool says when a radio exchange was lost (the real tools' messages: real-tools/): a radio command
 # unanswered, a pump command unanswered, or the line out of step behind a late reply (pump-protocol.md §1.5)
-RADIO_LOST = re.compile(r"cc111x: no response|no response to |unexpected response|Receive: |unexpected firmware version")
+RADIO_LOST = re.compile(r"cc111x: no response|no response to |unexpected response|Receive: "
+                        r"|unexpected firmware version")
 
 
 def _loop_lines(bundle: Path) -> list[str]:
-    return [line for name in LOOP_LOGS for f in bundle.rglob(name) for line in f.read_text(errors="replace").splitlines()]
+    return [line for name in LOOP_LOGS for f in bundle.rglob(name)
+            for line in f.read_text(errors="replace").splitlines()]
 
 
 # the failures a lost radio exchange causes in a pump tool's run: its exit status and output (bundle.run_record);
@@ -320,26 +322,27 @@ def _lost_lines(bundle: Path) -> list[str]:
     return out
 
 
-def radio_lost(results: Path, before: frozenset = frozenset()) -> list[Path]:
+def radio_lost(results: Path, before: frozenset = frozenset()) -> dict[Path, list[str]]:
     """The result bundles new in ``results`` (or ``results``, a bundle itself) whose run lost a radio exchange to
-    the host (``_lost_lines``): oref0-pump-loop had an unsuccessful iteration, or a pump tool failed with a radio
-    error, against an emulated pump without a fault of its own. On this suite's loaded 2-vCPU machine a radio request now and then reaches
-    kprof's emulator after the pump tool's 55 polls: measured beside a whole parallel suite, 5 of 17,252 round
-    trips (and 10 of 17,448 with the workers at nice 5), each delivered 110-166 ms late while the tool kept
-    polling, the emulator being a real-time thread. The line is then out of step (pump-protocol.md §1.5): the
-    tool fails, or the loop its iteration, as on a rig whose radio answered late: a run that did other work than
-    the one a test is about."""
+    the host, with what the run said of it (``_lost_lines``): oref0-pump-loop had an unsuccessful iteration, or
+    a pump tool failed with a radio error, against an emulated pump without a fault of its own. On this suite's
+    loaded 2-vCPU machine a radio request now and then reaches kprof's emulator after the pump tool's 55 polls:
+    measured beside a whole parallel suite, 5 of 17,252 round trips (and 10 of 17,448 with the workers at nice
+    5), each delivered 110-166 ms late while the tool kept polling, the emulator being a real-time thread. The
+    line is then out of step (pump-protocol.md §1.5): the tool fails, or the loop its iteration, as on a rig
+    whose radio answered late: a run that did other work than the one a test is about."""
     if (results / "meta.json").exists():
         found = [results]
     else:
         found = [b for b in results.iterdir() if b.is_dir() and b not in before] if results.is_dir() else []
-    return [b for b in found if _lost_lines(b)]
+    return {b: said for b in found if (said := _lost_lines(b))}
 
 
-def set_aside(lost: list[Path], what: str) -> None:
-    """Bundles of runs that lost a radio exchange: renamed ...-unsuccessful (kept, and their paths free for the
-    run made again), with a warning in the test summary quoting the loop's log or the tool's errors."""
-    said = [line for b in lost for line in _lost_lines(b)][:8]
+def set_aside(lost: dict[Path, list[str]], what: str) -> None:
+    """Bundles of runs that lost a radio exchange (``radio_lost``): renamed ...-unsuccessful (kept, and their
+    paths free for the run made again), with a warning in the test summary quoting the loop's log or the tool's
+    errors."""
+    said = [line for lines in lost.values() for line in lines][:8]
     warnings.warn(f"{what}: a radio exchange was lost (e.g. a request delivered late on this loaded machine): "
                   f"made again. The run said:\n" + "\n".join(said))
     for b in lost:

@@ -4,9 +4,9 @@
 
 Reported as changes: new or vanished syscalls, errors (per syscall, and per file, device, program and
 destination), subsystems, ioctl requests, devices, executed programs, network destinations, files, kernel
-modules, Kconfig needs and served calls; and counts that
-leave the range the baseline's runs took, widened by the tolerance rules (profiler/tolerance.json; a
-scenario's `tolerance:` overrides them; timing-dependent syscalls get wide bands). Timing-dependent items
+modules, Kconfig needs and served calls; and counts that leave the range the baseline's runs took, widened
+by the tolerance rules (profiler/tolerance.json; a scenario's `tolerance:` overrides them; timing-dependent
+syscalls get wide bands). Timing-dependent items
 (a syscall in timing_syscalls and every error of it, any syscall's error in timing_errors, the `optional`
 items, a subsystem or Kconfig need entered only through timing syscalls) may appear or vanish: that is
 shown as a note (a warning line), not a change; their counts are still checked.

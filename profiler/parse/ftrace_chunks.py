@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from profiler.kernel import syscalls
 from profiler.kernel.errnos import errno_name
 from profiler.parse.ftrace_format import (
-    _FORKS, _LINE, _LOST, _OTHER_LINE, _RARE_NAMES, LOST_UNCOUNTED, _TS, EventKey, Task, TaskArch, Window, _args_of,
-    _chunk_regexes, _hexint, _key_of, _quick_regex, _return_value, event_key, event_syscall_name, task_of)
+    _FORKS, _LINE, _OTHER_LINE, _RARE_NAMES, LOST_UNCOUNTED, _TS, EventKey, Task, TaskArch, Window, _args_of,
+    _chunk_regexes, _hexint, _key_of, _quick_regex, _return_value, event_key, event_syscall_name, lost_events, task_of)
 
 SAMPLES = 16                    # raw sys_enter lines per task looked at for 32/64-bit evidence
 _WINDOW_MARGIN = 1.0            # s: a chunk this close to a window edge is read line by line
@@ -55,6 +55,15 @@ class Part:
     fast_chunks: int = 0
     slow_chunks: int = 0
     incomplete_last_line: bytes | None = None
+
+
+def _request(body: bytes, j: int, e: int) -> int | None:
+    """The request of the raw ioctl enter whose arguments are ``body[j:e]`` ("(fd, request, …"), or None."""
+    args = body[j + 1:e].split(b",", 2)
+    try:
+        return int(args[1], 16) & 0xFFFFFFFF if len(args) == 3 else None
+    except ValueError:
+        return None
 
 
 class _Pass:
@@ -323,10 +332,10 @@ class _Pass:
 
     def _other(self, line: bytes, lineno: int) -> None:
         part = self.part
-        m = _LOST.search(line)
-        if m:
-            counted = m.group(2) or m.group(3)
-            part.lost[int(m.group(1))] += int(counted) if counted else 1     # at least one
+        lost = lost_events(line)
+        if lost:
+            cpu, n, counted = lost
+            part.lost[cpu] += n
             part.other["lost-events line" if counted else LOST_UNCOUNTED] += 1
             return
         if _OTHER_LINE.fullmatch(line.rstrip(b"\r")):
@@ -443,15 +452,8 @@ class _Pass:
                 task = self._raw_task(body[s + 1:b0])[0]
                 if task is None or task.pid != pid or self._ioctl_nr.get(self.ta.of(task)) != nr:
                     continue
-                request = None
-                if body[j] == 40:
-                    e = body.find(b"\n", j, hi)
-                    args = body[j + 1:e if e >= 0 else hi].split(b",", 2)
-                    try:
-                        request = int(args[1], 16) & 0xFFFFFFFF
-                    except (IndexError, ValueError):
-                        pass
-                best = (i, body[j] == 40, request)
+                e = body.find(b"\n", j, hi)
+                best = (i, body[j] == 40, _request(body, j, e if e >= 0 else hi) if body[j] == 40 else None)
                 break
         return None if best is None else best[1:]
 
@@ -479,12 +481,13 @@ class _Pass:
             if c == 40:
                 args = body[j + 1:e].split(b",", 2)
                 if name == "ioctl":             # pairing only: the enter itself is counted from its key
-                    if len(args) < 3:
+                    request = _request(body, j, e)
+                    if request is None:
                         return
                     part = self.part
                     k = (task.pid, True)
                     part.ioctl_seen.add(k)
-                    part.ioctl_pending[k] = (task.comm, int(args[1], 16) & 0xFFFFFFFF)
+                    part.ioctl_pending[k] = (task.comm, request)
                     part.ioctl_entered.add(k)
                     return
                 self._apply(task, True, name, "enter", int(args[0], 16), None, None, None)

@@ -12,8 +12,8 @@ from profiler.events import ProcessEvent, SyscallEvent
 from profiler.kernel import syscalls
 from profiler.kernel.errnos import errno_name
 from profiler.parse.ftrace_format import (
-    _FORKS, _LINE, _LOST, _OTHER_LINE, TaskArch, Window, _args_of, _hexint, _key_of, _nr_name, _return_value,
-    event_key, event_syscall_name, task_of, trace_lines)
+    _FORKS, _LINE, _OTHER_LINE, TaskArch, Window, _args_of, _hexint, _key_of, _nr_name, _return_value,
+    event_key, event_syscall_name, lost_events, task_of, trace_lines)
 
 
 class FtraceEventReader:
@@ -48,9 +48,9 @@ class FtraceEventReader:
             line = line.rstrip(b"\n")
             m = _LINE.match(line)
             if m is None:
-                lm = _LOST.search(line)
-                if lm:
-                    self.lost[int(lm.group(1))] += int(lm.group(2) or lm.group(3) or 1)     # at least one
+                lost = lost_events(line)
+                if lost:
+                    self.lost[lost[0]] += lost[1]
                 elif not _OTHER_LINE.fullmatch(line.rstrip(b"\r")):
                     self.unparsed += 1
                 continue

@@ -75,6 +75,15 @@ _ERRHEX = re.compile(rb"0x(?:f{8})?fffff[0-9a-f]{3}$")
 # "[LOST EVENTS]" without a number: the kernel could not count them (the reader was overrun)
 _LOST = re.compile(rb"CPU:?\s*(\d+)\s*\[(?:LOST (\d+) EVENTS|(\d+) EVENTS DROPPED|LOST EVENTS)\]")
 LOST_UNCOUNTED = "lost-events line without a number"
+
+
+def lost_events(line: bytes) -> tuple[int, int, bool] | None:
+    """A lost-events line → (cpu, events lost, whether the kernel counted them: else at least one), or None."""
+    m = _LOST.search(line)
+    if m is None:
+        return None
+    counted = m.group(2) or m.group(3)
+    return int(m.group(1)), int(counted) if counted else 1, bool(counted)
 _OTHER_LINE = re.compile(rb"\s*(#.*|cpus=\d+|version = .*|CPU \d+ is empty|#+ CPU \d+ buffer started #+|)\s*")
 
 # Task column: optional trace-cmd buffer name, comm, pid, optional "(tgid)" column.

@@ -676,6 +676,11 @@ def _socket_path(info: int, ino: int) -> str:
     return f"socket:[{ino}]"
 
 
+def _resolved(doc: dict, link) -> dict:
+    """The paths ``resolve`` found: of opens that named a symbolic link itself (``link``), or followed ones."""
+    return doc.get("resolved_links", {}) if link else doc["resolved"]
+
+
 def fd_use(fields: list) -> dict:
     """An @fduse key unpacked: tid, gen, nr, err, (rdev << 32 | request), (mode | socket << 4 | magic << 32),
     the struct file when kprof saw it opened (else 0), its inode, its dentry."""
@@ -706,8 +711,8 @@ def fd_behind(u: dict, doc: dict, opened_as: dict, dnames: dict) -> Fd:
     if magic == _ANON_MAGIC:
         return Fd.of(f"anon_inode:{name}")
     if opened and name.startswith("/"):
-        resolved = doc.get("resolved_links", {}) if mode == _S_IFLNK else doc["resolved"]
-        return Fd.of(resolved.get(name) or (name if mode == _S_IFLNK else os.path.realpath(name)))
+        link = mode == _S_IFLNK
+        return Fd.of(_resolved(doc, link).get(name) or (name if link else os.path.realpath(name)))
     return Fd.of(name)
 
 
@@ -774,8 +779,8 @@ def events(doc: dict):
         base = doc["cwds"].get(f"{tid},{cg}", doc["cwd"])
         full = _full_path(base, (dirfd, dino), path, dirs)
         if err == 0:
-            resolved = doc.get("resolved_links", {}) if k & OPENED_LINK else doc["resolved"]
-            add(tid, g, SyscallEvent(tid, name_of(nr), result=0, count=n, result_fd=Fd.of(resolved.get(full, full))))
+            add(tid, g, SyscallEvent(tid, name_of(nr), result=0, count=n,
+                                     result_fd=Fd.of(_resolved(doc, k & OPENED_LINK).get(full, full))))
         else:
             add(tid, g, SyscallEvent(tid, name_of(nr), result=-1, errno=_errno(err), count=n, path=full))
     for (tid, k, famport, a, b, text), n in maps["addrs"]:
