@@ -196,6 +196,87 @@ def test_timeout_kills_the_tree_and_keeps_the_counts(tmp_path):
     assert sorted(p["end"]["signal"] for p in fp.processes.values()) == ["SIGKILL"] * 3
 
 
+# every kernel field the program reads, as bpftrace's own typed access names it (base expression, path)
+FIELDS = {"task_struct.files": "curtask->files", "task_struct.exit_code": "curtask->exit_code",
+          "files_struct.fdt": "curtask->files->fdt", "fdtable.max_fds": "$fdt->max_fds", "fdtable.fd": "$fdt->fd",
+          "file.f_inode": "$f->f_inode", "file.private_data": "$f->private_data",
+          "file.f_path.dentry": "$n->f_path.dentry", "inode.i_mode": "$f->f_inode->i_mode",
+          "inode.i_sb": "$f->f_inode->i_sb", "inode.i_rdev": "$n->f_inode->i_rdev",
+          "super_block.s_magic": "$f->f_inode->i_sb->s_magic", "socket.sk": "((struct socket *)$f->private_data)->sk",
+          "sock.__sk_common.skc_family": "$sk->__sk_common.skc_family", "sock.sk_type": "$sk->sk_type",
+          "sock.sk_protocol": "$sk->sk_protocol", "dentry.d_name.name": "$n->f_path.dentry->d_name.name"}
+
+
+@needs_bpf
+def test_kernel_field_offsets_are_what_bpftrace_reads_through_the_kernel_types():
+    """The program reads kernel fields at offsets kprof takes from the kernel's BTF (record/btf.py). Ground truth:
+    bpftrace's own typed access (clang on the same BTF), on this test's own socket and stdin, in one program."""
+    import socket
+
+    from profiler.record import btf
+    ld = bpf._loader(btf.load())
+    read = {"task_struct.files": ld("curtask", "task_struct.files"),
+            "task_struct.exit_code": ld("curtask", "task_struct.exit_code"),
+            "files_struct.fdt": "$fdt2", "fdtable.max_fds": ld("$fdt2", "fdtable.max_fds"),
+            "fdtable.fd": ld("$fdt2", "fdtable.fd"), "file.f_inode": ld("$f2", "file.f_inode"),
+            "file.private_data": ld("$f2", "file.private_data"), "file.f_path.dentry": ld("$n2", "file.f_path.dentry"),
+            "inode.i_mode": ld(ld("$f2", "file.f_inode"), "inode.i_mode"),
+            "inode.i_sb": ld(ld("$f2", "file.f_inode"), "inode.i_sb"),
+            "inode.i_rdev": ld(ld("$n2", "file.f_inode"), "inode.i_rdev"),
+            "super_block.s_magic": ld(ld(ld("$f2", "file.f_inode"), "inode.i_sb"), "super_block.s_magic"),
+            "socket.sk": "$sk2", "sock.__sk_common.skc_family": ld("$sk2", "sock.__sk_common.skc_family"),
+            "sock.sk_type": ld("$sk2", "sock.sk_type"), "sock.sk_protocol": ld("$sk2", "sock.sk_protocol"),
+            "dentry.d_name.name": ld(ld("$n2", "file.f_path.dentry"), "dentry.d_name.name")}
+    assert set(read) == set(FIELDS)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s, open(os.devnull) as null:
+        fd, nfd = s.fileno(), null.fileno()
+        lines = "\n".join(f'  printf("%s %d %d\\n", "{k}", (int64)({FIELDS[k]}), (int64)({read[k]}));' for k in FIELDS)
+        prog = f"""tracepoint:syscalls:sys_enter_getppid /pid == {os.getpid()}/ {{
+  $fdt = curtask->files->fdt;
+  $f = (struct file *)*(uint64 *)((uint64)$fdt->fd + {fd} * 8);
+  $n = (struct file *)*(uint64 *)((uint64)$fdt->fd + {nfd} * 8);
+  $sk = ((struct socket *)$f->private_data)->sk;
+  $fdt2 = {ld(ld("curtask", "task_struct.files"), "files_struct.fdt")};
+  $f2 = *(uint64 *)kptr({ld("$fdt2", "fdtable.fd")} + {fd} * 8);
+  $n2 = *(uint64 *)kptr({ld("$fdt2", "fdtable.fd")} + {nfd} * 8);
+  $sk2 = {ld(ld("$f2", "file.private_data"), "socket.sk")};
+{lines}
+  printf("name %s %s\\n", str($n->f_path.dentry->d_name.name), str(kptr({read["dentry.d_name.name"]})));
+  exit();
+}}
+BEGIN {{ printf("READY\\n"); }}"""
+        p = subprocess.Popen(["bpftrace", "-e", prog], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for line in p.stdout:         # "Attaching 2 probes...", then READY
+            if "READY" in line:
+                break
+        while p.poll() is None:
+            os.getppid()
+        out, err = p.communicate(timeout=30)
+    rows = dict(line.split(" ", 1) for line in out.splitlines() if line)
+    assert set(rows) == set(FIELDS) | {"name"}, err[-2000:]
+    differ = {k: v for k, v in rows.items() if len(set(v.split())) != 1}
+    assert not differ, differ
+    assert rows["name"].split() == ["null", "null"]
+    assert rows["sock.__sk_common.skc_family"].split()[0] == str(socket.AF_INET)
+    assert rows["sock.sk_type"].split()[0] == str(socket.SOCK_STREAM)
+
+
+def test_a_kernel_without_a_field_is_one_clear_error(tmp_path):
+    from profiler.record import btf
+    if os.path.exists(btf.VMLINUX):
+        layout = btf.load()
+        with pytest.raises(KprofError, match="struct file has no field f_nothing"):
+            layout.field("file.f_nothing")
+        with pytest.raises(KprofError, match="no struct no_such_struct"):
+            layout.field("no_such_struct.x")
+    bad = tmp_path / "vmlinux"
+    bad.write_bytes(b"\0" * 64)
+    with pytest.raises(KprofError, match="not BTF"):
+        btf.load(str(bad))
+    with pytest.raises(KprofError, match="cannot read the kernel's BTF"):
+        btf.load(str(tmp_path / "missing"))
+
+
 def test_opened_paths_follow_directory_fds_and_stop_at_a_cycle():
     """opened_paths joins a chain of directory fds (openat("/") → openat(fd, "run") → openat(fd, "userdb")) and
     a cwd-relative open to the task's cwd; two struct files that name each other (an address reused after a

@@ -456,6 +456,11 @@ def test_summary_without_a_calls_or_errors_column_is_compared_on_what_it_has(cor
 def _attach_and_detach(log: Path) -> None:
     """strace -p on a process that stays blocked, then ^C: every call strace saw is "<detached ...>"."""
     prog = subprocess.Popen(["sleep", "60"])
+    for _ in range(1000):       # asleep first (on a loaded machine strace could attach before sleep's start-up calls)
+        with open(f"/proc/{prog.pid}/wchan") as f:
+            if "nanosleep" in f.read():
+                break
+        time.sleep(0.005)
     tracer = subprocess.Popen(["strace", "-f", "-C", "-yy", "-o", str(log), "-p", str(prog.pid)],
                               stderr=subprocess.DEVNULL)
     try:

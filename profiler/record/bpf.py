@@ -41,6 +41,7 @@ import time
 from profiler.errors import KprofError
 from profiler.events import Fd, ProcessEvent, SyscallEvent
 from profiler.kernel import syscalls
+from profiler.record import btf
 from profiler.record.core import TraceOutcome, become_subreaper, kill_tree, reap_zombies, wait_tree
 
 FORMAT = "kprof-bpf-aggregates"
@@ -95,15 +96,37 @@ def _any(var: str, numbers: list[int]) -> str:
     return " || ".join(f"{var} == {n}" for n in numbers) or "0"
 
 
+def _member_bit(var: str, numbers: list[int]) -> str:
+    """Statements that set ``$isin`` to 1 when ``var`` is one of ``numbers`` (a bit of one 32-bit word), else
+    0. A map filled in BEGIN did the same, but bpftrace took ~1 s to load a BEGIN of a hundred map writes."""
+    words: dict[int, int] = {}
+    for n in numbers:
+        words[n // 32] = words.get(n // 32, 0) | 1 << n % 32
+    pick = " ".join(f"if ({var} >> 5 == {w}) {{ $word = {mask:#x}; }}" for w, mask in sorted(words.items()))
+    return f"$word = (uint64)0; {pick} $isin = ($word >> ({var} & 31)) & 1;"
+
+
 def fd_first_syscalls() -> list[str]:
     """Syscalls whose first argument is an fd: the one table of argument kinds (kernel data, as ptrace's)."""
     return [name for name, kinds in syscalls.arg_kinds().items() if kinds.startswith("f") and name not in _OPENS
             and name not in _EXECS]
 
 
-def program(root: int, arch: str) -> str:
-    """The bpftrace program for a command whose gated process is ``root`` (it starts counting at its execve)."""
+def _loader(layout: btf.Layout):
+    """``ld(base, "struct.field")`` → a bpftrace load of that kernel field at its offset in this kernel."""
+    def ld(base: str, path: str) -> str:
+        off, size, signed = layout.field(path)
+        return f"*({'' if signed else 'u'}int{8 * size} *)kptr((uint64)({base}) + {off})"
+    return ld
+
+
+def program(root: int, arch: str, layout: btf.Layout) -> str:
+    """The bpftrace program for a command whose gated process is ``root`` (it starts counting at its execve).
+    Kernel fields are read at this kernel's offsets (``layout``, record.btf), never through bpftrace's types."""
     nr = lambda name: syscalls.syscall_number(arch, name)  # noqa: E731
+    ld = _loader(layout)
+    fdt = ld(ld("curtask", "task_struct.files"), "files_struct.fdt")
+    max_fds, fd_array = ld("$fdt", "fdtable.max_fds"), ld("$fdt", "fdtable.fd")
     execve = nr("execve")
     fd_first = _numbers(arch, fd_first_syscalls())
     opens_at = _numbers(arch, [n for n, i in _OPENS.items() if i == 1])
@@ -112,10 +135,9 @@ def program(root: int, arch: str) -> str:
         f"  if ($id == {nr(name)}{' && $a4 != 0' if name == 'sendto' else ''}) "
         f"{{ $sa = $a{a}; $salen = $a{ln}; $addr = 1; }}"
         for name, (a, ln) in _ADDRESSED.items() if nr(name) is not None)
-    fdsys = " ".join(f"@fdsys[{n}] = 1;" for n in fd_first)
     ioctl = nr("ioctl")
     return f"""
-BEGIN {{ {fdsys} printf("READY\\n"); }}
+BEGIN {{ printf("READY\\n"); }}
 
 tracepoint:raw_syscalls:sys_enter /@traced[tid] || tid == {root}/ {{
   $id = args->id;
@@ -133,12 +155,12 @@ tracepoint:raw_syscalls:sys_enter /@traced[tid] && ({_any('args->id', opens_at)}
   @darg[tid] = $a0; @sptr[tid] = $a1;
   // a directory fd: the struct file behind it stands for the fd (its path is in @fpath when kprof saw it opened)
   $fd = (int32)$a0;
-  $fdt = curtask->files->fdt;
+  $fdt = {fdt};
   @dino[tid] = 0;
-  if ($fd >= 0 && $fd < (int64)$fdt->max_fds) {{
-    $df = (struct file *)*(uint64 *)((uint64)$fdt->fd + (uint64)$fd * 8);
+  if ($fd >= 0 && $fd < (int64){max_fds}) {{
+    $df = *(uint64 *)kptr({fd_array} + (uint64)$fd * 8);
     @darg[tid] = (int64)$df;
-    @dino[tid] = $df != 0 ? (uint64)$df->f_inode : 0;
+    @dino[tid] = $df != 0 ? {ld("$df", "file.f_inode")} : 0;
   }}
 }}
 
@@ -175,28 +197,31 @@ tracepoint:raw_syscalls:sys_enter /@traced[tid]/ {{
   }}
 }}
 
-tracepoint:raw_syscalls:sys_enter /@traced[tid] && @fdsys[args->id]/ {{
+tracepoint:raw_syscalls:sys_enter /@traced[tid]/ {{
   $id = args->id;
   $fd = (int64)args->args[0];
   $arg1 = args->args[1];
-  $fdt = curtask->files->fdt;
-  if ($fd >= 0 && $fd < (int64)$fdt->max_fds) {{
-    $f = (struct file *)*(uint64 *)((uint64)$fdt->fd + (uint64)$fd * 8);
+  // a syscall whose first argument is an fd
+  {_member_bit('$id', fd_first)}
+  $fdt = {fdt};
+  if ($isin && $fd >= 0 && $fd < (int64){max_fds}) {{
+    $f = *(uint64 *)kptr({fd_array} + (uint64)$fd * 8);
     if ($f != 0) {{
-      $ino = $f->f_inode;
-      $mode = $ino->i_mode >> 12;
-      $magic = $ino->i_sb->s_magic;
+      $ino = {ld("$f", "file.f_inode")};
+      $mode = {ld("$ino", "inode.i_mode")} >> 12;
+      $magic = {ld(ld("$ino", "inode.i_sb"), "super_block.s_magic")};
       if ($id == {ioctl} || $mode == {_S_IFCHR} || $mode == {_S_IFBLK} || $magic == {_SYSFS_MAGIC}
           || $magic == {_CGROUP_MAGICS[0]} || $magic == {_CGROUP_MAGICS[1]}) {{
         $sock = (uint64)0;
         if ($mode == {_S_IFSOCK}) {{
-          $sk = ((struct socket *)$f->private_data)->sk;
-          $sock = ($sk->__sk_common.skc_family << 16) | ($sk->sk_type << 8) | $sk->sk_protocol;
+          $sk = {ld(ld("$f", "file.private_data"), "socket.sk")};
+          $sock = ((uint64){ld("$sk", "sock.__sk_common.skc_family")} << 16) | ((uint64){ld("$sk", "sock.sk_type")} << 8)
+                  | {ld("$sk", "sock.sk_protocol")};
         }}
         $req = $id == {ioctl} ? ($arg1 & 0xffffffff) : 0;
         // packed, so the exit probe's map key stays small: (device number, request), (type, fs, socket)
         @fk[tid] = 1;
-        @fkdev[tid] = ((uint64)$ino->i_rdev << 32) | $req;
+        @fkdev[tid] = ((uint64){ld("$ino", "inode.i_rdev")} << 32) | $req;
         @fkkind[tid] = (uint64)$mode | ((uint64)$magic << 32) | ($sock << 4);
         @fkopened[tid] = @fpathset[(uint64)$f, (uint64)$ino];
         @fkfile[tid] = (uint64)$f; @fkinode[tid] = (uint64)$ino;
@@ -206,9 +231,9 @@ tracepoint:raw_syscalls:sys_enter /@traced[tid] && @fdsys[args->id]/ {{
 }}
 
 tracepoint:raw_syscalls:sys_enter /@fk[tid]/ {{
-  $d = ((struct file *)@fkfile[tid])->f_path.dentry;
-  @fkdentry[tid] = (uint64)$d;
-  @dname[(uint64)$d] = str($d->d_name.name);
+  $d = {ld("@fkfile[tid]", "file.f_path.dentry")};
+  @fkdentry[tid] = $d;
+  @dname[$d] = str(kptr({ld("$d", "dentry.d_name.name")}));
 }}
 
 tracepoint:raw_syscalls:sys_exit /@inflight[tid]/ {{
@@ -227,13 +252,14 @@ tracepoint:raw_syscalls:sys_exit /@inflight[tid] && ({_any('@eid[tid]', opens_at
   $err = @eerr[tid];
   $link = (uint64)0;
   if ($err == 0) {{
-    $fdt = curtask->files->fdt;
-    if ($ret < (int64)$fdt->max_fds) {{
-      $f = (struct file *)*(uint64 *)((uint64)$fdt->fd + (uint64)$ret * 8);
+    $fdt = {fdt};
+    if ($ret < (int64){max_fds}) {{
+      $f = *(uint64 *)kptr({fd_array} + (uint64)$ret * 8);
       if ($f != 0) {{
-        @fpathset[(uint64)$f, (uint64)$f->f_inode] = 1; @fpending[tid] = (uint64)$f;
+        $ino = {ld("$f", "file.f_inode")};
+        @fpathset[$f, $ino] = 1; @fpending[tid] = $f;
         // this open named a symbolic link itself (O_PATH|O_NOFOLLOW): its path is not followed when resolved
-        if (($f->f_inode->i_mode >> 12) == {_S_IFLNK}) {{ $link = {OPENED_LINK}; }}
+        if (({ld("$ino", "inode.i_mode")} >> 12) == {_S_IFLNK}) {{ $link = {OPENED_LINK}; }}
       }}
     }}
   }}
@@ -244,12 +270,13 @@ tracepoint:raw_syscalls:sys_exit /@inflight[tid] && ({_any('@eid[tid]', opens_at
 }}
 
 tracepoint:raw_syscalls:sys_exit /@fpending[tid]/ {{
-  $f = (struct file *)@fpending[tid];
-  @fpath[(uint64)$f, (uint64)$f->f_inode] = str(uptr(@sptr[tid]));
+  $f = @fpending[tid];
+  $ino = {ld("$f", "file.f_inode")};
+  @fpath[$f, $ino] = str(uptr(@sptr[tid]));
   // what a relative path was relative to: a directory fd's struct file and inode, or the cwd (AT_FDCWD) of a task
-  @fpdir[(uint64)$f, (uint64)$f->f_inode] = @darg[tid];
-  @fpino[(uint64)$f, (uint64)$f->f_inode] = @dino[tid];
-  @fpcwd[(uint64)$f, (uint64)$f->f_inode] = ((uint64)tid << 16) | @cwdg[tid];
+  @fpdir[$f, $ino] = @darg[tid];
+  @fpino[$f, $ino] = @dino[tid];
+  @fpcwd[$f, $ino] = ((uint64)tid << 16) | @cwdg[tid];
   delete(@fpending[tid]);
 }}
 
@@ -290,14 +317,14 @@ tracepoint:sched:sched_process_fork /@traced[args->parent_pid]/ {{
 }}
 
 tracepoint:sched:sched_process_exit /@traced[tid]/ {{
-  @ends[tid] = curtask->exit_code;
+  @ends[tid] = {ld("curtask", "task_struct.exit_code")};
   delete(@traced[tid]);
 }}
 
 END {{
   clear(@traced); clear(@gen); clear(@eid); clear(@eg); clear(@inflight); clear(@t0); clear(@darg); clear(@dino); clear(@sptr); clear(@xseq);
   clear(@safam); clear(@saport); clear(@saa); clear(@sab); clear(@saptr); clear(@saset); clear(@fk); clear(@fkdev); clear(@fkkind); clear(@fkdentry); clear(@fkopened);
-  clear(@fpathset); clear(@fkinode); clear(@cwdg); clear(@fdsys); clear(@eerr); clear(@fkfile);
+  clear(@fpathset); clear(@fkinode); clear(@cwdg); clear(@eerr); clear(@fkfile);
   clear(@fpending);
 }}
 """
@@ -351,6 +378,7 @@ def record_bpf(argv: list[str], log_path: str, *, cwd: str, env: dict, timeout: 
     if exe is None:
         raise KprofError(f"{argv[0]!r} not found on the command's PATH ({env.get('PATH', '')})")
     arch = syscalls.host_arch()
+    layout = btf.load()
     become_subreaper()
     from profiler import signals
     interrupted: list = []
@@ -364,7 +392,7 @@ def record_bpf(argv: list[str], log_path: str, *, cwd: str, env: dict, timeout: 
         child = GatedChild(exe, argv, cwd, env, stdout_path, stderr_path, gate_r, gate_w)
         os.close(gate_r)
         gate_r = None
-        tracer = _start_tracer(bpftrace, program(child.pid, arch), raw_path, log_path + ".err")
+        tracer = _start_tracer(bpftrace, program(child.pid, arch, layout), raw_path, log_path + ".err")
         _wait_ready(tracer, raw_path, log_path + ".err")
         started = time.monotonic()
         os.write(gate_w, b"g")                      # the command may exec now: every probe is attached
