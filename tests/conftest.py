@@ -6,6 +6,7 @@ if the machine lacks what it needs, so a missing install step cannot hide behind
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -95,7 +96,7 @@ def pytest_configure(config):
 # pytest-xdist's xdist_group marks reach the scheduler through the node id, which pytest 9.2 no longer lets
 # a plugin rename.)
 SHARED_WORKER = {
-    "test_ftrace_record.py": "tracefs", "test_ftrace_faults.py": "tracefs", "test_workload.py": "tracefs",
+    "test_ftrace_record.py": "tracefs", "test_ftrace_faults.py": "tracefs", "test_workload.py": "workload",
     "test_check.py": "check", "test_check_real.py": "check-real", "test_strace_corpus.py": "strace-corpus",
 }
 # the longest first, so that the last minutes are not one long test on one worker (collection order otherwise)
@@ -156,8 +157,7 @@ def scenario_run(tmp_path_factory):
     run against strace's own summary, and the ptrace and bpf parity tests compare their runs with the same
     strace run: one strace run of each scenario serves them all, on whichever worker asks first (a lock per
     scenario in the directory the workers share; the others wait for it and read its bundle)."""
-    base = tmp_path_factory.getbasetemp()
-    shared = (base.parent if WORKER else base) / "scenario-runs"
+    shared = _shared_dir(tmp_path_factory) / "scenario-runs"
     shared.mkdir(exist_ok=True)
 
     def get(path: Path):
@@ -178,6 +178,47 @@ def scenario_run(tmp_path_factory):
         assert p.returncode == 0, f"kprof run {path.name}: exit {p.returncode}\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
         return p, bundle
     return get
+
+
+def _shared_dir(tmp_path_factory) -> Path:
+    """A directory every worker of a parallel suite sees (pytest's base temp directory of the run)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if WORKER else base
+
+
+@pytest.fixture(scope="session")
+def shared_mount(tmp_path_factory):
+    """``with shared_mount(fstype, path):`` that filesystem is mounted at ``path`` while the block runs. On a
+    parallel suite's workers: mounted by the first that needs it (when it was not), unmounted by the last (a count
+    under a lock in the directory the workers share), so that no worker unmounts it under another."""
+    shared = _shared_dir(tmp_path_factory)
+
+    def mounted_now(fstype: str, path: str) -> bool:
+        with open("/proc/mounts") as f:
+            return any(ln.split()[1:3] == [path, fstype] for ln in f)
+
+    def count(fstype: str, path: str, users: int) -> None:
+        with open(shared / f"mount-{fstype}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            state = shared / f"mount-{fstype}.json"
+            st = json.loads(state.read_text()) if state.exists() else {"users": 0, "ours": False}
+            if users > 0 and st["users"] == 0:
+                st["ours"] = not mounted_now(fstype, path)
+                if st["ours"]:
+                    subprocess.run(["mount", "-t", fstype, "nodev", path], check=True)
+            st["users"] += users
+            if st["users"] == 0 and st["ours"]:
+                subprocess.run(["umount", path], check=False)
+            state.write_text(json.dumps(st))
+
+    @contextlib.contextmanager
+    def mounted(fstype: str, path: str):
+        count(fstype, path, 1)
+        try:
+            yield
+        finally:
+            count(fstype, path, -1)
+    return mounted
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -246,12 +247,18 @@ def test_kernel_field_offsets_are_what_bpftrace_reads_through_the_kernel_types()
 }}
 BEGIN {{ printf("READY\\n"); }}"""
         p = subprocess.Popen(["bpftrace", "-e", prog], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for line in p.stdout:         # "Attaching 2 probes...", then READY
-            if "READY" in line:
-                break
-        while p.poll() is None:
-            os.getppid()
-        out, err = p.communicate(timeout=30)
+        try:
+            for line in p.stdout:         # "Attaching 2 probes...", then READY
+                if "READY" in line:
+                    break
+            end = time.monotonic() + 30
+            while p.poll() is None and time.monotonic() < end:
+                os.getppid()
+            out, err = p.communicate(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
     rows = dict(line.split(" ", 1) for line in out.splitlines() if line)
     assert set(rows) == set(FIELDS) | {"name"}, err[-2000:]
     differ = {k: v for k, v in rows.items() if len(set(v.split())) != 1}

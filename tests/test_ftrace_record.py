@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -28,24 +29,35 @@ SKIP = {"trace", "trace_pipe", "trace_marker", "trace_marker_raw", "free_buffer"
 
 
 @pytest.fixture(scope="module")
-def tracefs():
-    """tracefs mounted for the module (unmounted again if this fixture mounted it)."""
-    mounted = any(ln.split()[2] == "tracefs" for ln in open("/proc/mounts"))
-    if not mounted:
-        subprocess.run(["mount", "-t", "tracefs", "nodev", TRACEFS], check=True)
-    yield TRACEFS
-    if not mounted:
-        subprocess.run(["umount", TRACEFS], check=False)
+def tracefs(shared_mount):
+    """tracefs mounted while the module runs (conftest.shared_mount: unmounted again by the last worker that
+    needs it, if the suite mounted it)."""
+    with shared_mount("tracefs", TRACEFS):
+        yield TRACEFS
+
+
+_PID_NS = os.stat("/proc/self/ns/pid").st_ino
+
+
+def others_instance(name: str) -> bool:
+    """A kprof instance this test cannot count as left over: a parallel suite's other tests record meanwhile
+    (test_workload beside test_ftrace_*), so an instance whose kprof is still running in this pid namespace
+    (its pid is alive) is theirs, and one named for another pid namespace is another test's (made as a killed
+    kprof's, or by a kprof it runs in a namespace of its own: each such test checks its own). An instance of this
+    namespace whose kprof has ended stays in the snapshot."""
+    m = re.fullmatch(r"kprof-(\d+)(?:-(\d+))?", name)
+    return bool(m) and (m.group(2) not in (None, str(_PID_NS)) or os.path.exists(f"/proc/{m.group(1)}"))
 
 
 def snapshot(root=TRACEFS) -> dict:
     """Every setting file of the tracing state, independent of kprof's own check: top-level files, options,
-    instance names, and every event's enable, filter and trigger."""
+    instance names (less those of other tests' recordings: ``others_instance``), and every event's enable,
+    filter and trigger."""
     state = {}
     for dirpath, dirnames, filenames in os.walk(root):
         rel = os.path.relpath(dirpath, root)
         if rel == "instances":
-            state["instances/"] = sorted(dirnames)
+            state["instances/"] = sorted(d for d in dirnames if not others_instance(d))
             dirnames[:] = []
             continue
         dirnames[:] = [d for d in dirnames if d not in SKIP]
@@ -215,25 +227,37 @@ def test_whole_system_recording(tracefs, tmp_path):
 
 
 def test_sigterm_whole_system_and_stale_instance(tracefs, tmp_path):
-    stale = os.path.join(TRACEFS, "instances", "kprof-4194000")
-    assert not os.path.exists("/proc/4194000")
-    os.mkdir(stale)                               # left by a kprof that was killed
+    """A whole-system recording stopped by SIGTERM; and at its start, an instance a killed kprof left is removed.
+    This kprof runs in a pid namespace of its own, and the stale instance is named for that namespace (as kprof
+    names its own: kprof-PID-PIDNS), made there just before kprof starts: so no other kprof recording on this
+    host meanwhile (a parallel suite's) takes it for one of its own namespace's to remove."""
+    before = snapshot()
+    trace = tmp_path / "term.txt"
+    make_stale = f'mkdir {TRACEFS}/instances/kprof-4194000-$(stat -L -c %i /proc/self/ns/pid) && exec "$@"'
+    proc = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", "sh", "-c", make_stale, "sh",
+                             sys.executable, "-c", _CLI, "ftrace", "record", "-q", "--duration", "60", "-o", str(trace)],
+                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        before = snapshot()
-        trace = tmp_path / "term.txt"
-        proc = start("ftrace", "record", "-q", "--duration", "60", "-o", trace)
         wait_for_data(trace, proc, min_bytes=1)
-        proc.send_signal(signal.SIGTERM)
+        with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
+            kprof_pid = int(f.read().split()[0])          # unshare's child: the shell, which exec'd kprof
+        assert not os.path.exists("/proc/4194000")
+        os.kill(kprof_pid, signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 143, err
-        after = snapshot()
-        assert after["instances/"] == [i for i in before["instances/"] if i != "kprof-4194000"]
-        before["instances/"] = after["instances/"]
-        assert_same(before, after)
-        assert "removed tracefs instance kprof-4194000" in err
+        removed = re.search(r"removed tracefs instance kprof-4194000-(\d+) left by a kprof that was killed", err)
+        assert removed, err
+        assert_same(before, snapshot())
+        # the snapshot leaves out other namespaces' instances: this kprof's own namespace's are looked for here
+        assert not [i for i in os.listdir(os.path.join(TRACEFS, "instances")) if i.endswith(f"-{removed[1]}")]
     finally:
-        if os.path.isdir(stale):
-            os.rmdir(stale)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for name in os.listdir(os.path.join(TRACEFS, "instances")):
+            if name.startswith("kprof-4194000-"):
+                os.rmdir(os.path.join(TRACEFS, "instances", name))
 
 
 def test_kprof_mounts_tracefs_when_needed(tracefs, tmp_path):
