@@ -203,7 +203,7 @@ tracepoint:raw_syscalls:sys_enter /@traced[tid]/ {{
   $arg1 = args->args[1];
   // a syscall whose first argument is an fd
   {_member_bit('$id', fd_first)}
-  $fdt = {fdt};
+  $fdt = $isin ? {fdt} : (uint64)0;
   if ($isin && $fd >= 0 && $fd < (int64){max_fds}) {{
     $f = *(uint64 *)kptr({fd_array} + (uint64)$fd * 8);
     if ($f != 0) {{
