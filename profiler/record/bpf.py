@@ -96,16 +96,6 @@ def _any(var: str, numbers: list[int]) -> str:
     return " || ".join(f"{var} == {n}" for n in numbers) or "0"
 
 
-def _member_bit(var: str, numbers: list[int]) -> str:
-    """Statements that set ``$isin`` to 1 when ``var`` is one of ``numbers`` (a bit of one 32-bit word), else
-    0. A map filled in BEGIN did the same, but bpftrace took ~1 s to load a BEGIN of a hundred map writes."""
-    words: dict[int, int] = {}
-    for n in numbers:
-        words[n // 32] = words.get(n // 32, 0) | 1 << n % 32
-    pick = " ".join(f"if ({var} >> 5 == {w}) {{ $word = {mask:#x}; }}" for w, mask in sorted(words.items()))
-    return f"$word = (uint64)0; {pick} $isin = ($word >> ({var} & 31)) & 1;"
-
-
 def fd_first_syscalls() -> list[str]:
     """Syscalls whose first argument is an fd: the one table of argument kinds (kernel data, as ptrace's)."""
     return [name for name, kinds in syscalls.arg_kinds().items() if kinds.startswith("f") and name not in _OPENS
@@ -135,9 +125,10 @@ def program(root: int, arch: str, layout: btf.Layout) -> str:
         f"  if ($id == {nr(name)}{' && $a4 != 0' if name == 'sendto' else ''}) "
         f"{{ $sa = $a{a}; $salen = $a{ln}; $addr = 1; }}"
         for name, (a, ln) in _ADDRESSED.items() if nr(name) is not None)
+    fdsys = " ".join(f"@fdsys[{n}] = 1;" for n in fd_first)
     ioctl = nr("ioctl")
     return f"""
-BEGIN {{ printf("READY\\n"); }}
+BEGIN {{ {fdsys} printf("READY\\n"); }}
 
 tracepoint:raw_syscalls:sys_enter /@traced[tid] || tid == {root}/ {{
   $id = args->id;
@@ -197,14 +188,12 @@ tracepoint:raw_syscalls:sys_enter /@traced[tid]/ {{
   }}
 }}
 
-tracepoint:raw_syscalls:sys_enter /@traced[tid]/ {{
+tracepoint:raw_syscalls:sys_enter /@traced[tid] && @fdsys[args->id]/ {{
   $id = args->id;
   $fd = (int64)args->args[0];
   $arg1 = args->args[1];
-  // a syscall whose first argument is an fd
-  {_member_bit('$id', fd_first)}
-  $fdt = $isin ? {fdt} : (uint64)0;
-  if ($isin && $fd >= 0 && $fd < (int64){max_fds}) {{
+  $fdt = {fdt};
+  if ($fd >= 0 && $fd < (int64){max_fds}) {{
     $f = *(uint64 *)kptr({fd_array} + (uint64)$fd * 8);
     if ($f != 0) {{
       $ino = {ld("$f", "file.f_inode")};
@@ -324,7 +313,7 @@ tracepoint:sched:sched_process_exit /@traced[tid]/ {{
 END {{
   clear(@traced); clear(@gen); clear(@eid); clear(@eg); clear(@inflight); clear(@t0); clear(@darg); clear(@dino); clear(@sptr); clear(@xseq);
   clear(@safam); clear(@saport); clear(@saa); clear(@sab); clear(@saptr); clear(@saset); clear(@fk); clear(@fkdev); clear(@fkkind); clear(@fkdentry); clear(@fkopened);
-  clear(@fpathset); clear(@fkinode); clear(@cwdg); clear(@eerr); clear(@fkfile);
+  clear(@fpathset); clear(@fkinode); clear(@cwdg); clear(@fdsys); clear(@eerr); clear(@fkfile);
   clear(@fpending);
 }}
 """
