@@ -13,8 +13,8 @@ Reported per scenario, medians over rounds of per-round ratios:
 
   command   the command's own wall time (TraceOutcome.wall: from the command's start to the end of its
             process tree; for bpf from the gate's opening, after bpftrace has attached — its compile and
-            attach time, ~1 s on these machines since kernel fields are read at BTF offsets (~2-3 s
-            before), is paid before the command starts)
+            attach time, ~0.75 s to READY since kernel fields are read at BTF offsets (1.2-1.9 s
+            before, bench/README.md), is paid before the command starts)
   run       the whole runner.run call (for bpf including bpftrace's start-up and map dump)
 
 Targets (issue 17): bpf/untraced <= 1.15x on the loop step, <= 1.3x on pump-status (the command).

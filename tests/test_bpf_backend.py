@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import textwrap
@@ -198,7 +199,7 @@ def test_timeout_kills_the_tree_and_keeps_the_counts(tmp_path):
 
 
 # every kernel field the program reads, as bpftrace's own typed access names it (base expression, path)
-FIELDS = {"task_struct.files": "curtask->files", "task_struct.exit_code": "curtask->exit_code",
+FIELDS = {"task_struct.files": "curtask->files", "task_struct.exit_code": "curtask->exit_code",  # of `sh -c 'exit 3'`
           "files_struct.fdt": "curtask->files->fdt", "fdtable.max_fds": "$fdt->max_fds", "fdtable.fd": "$fdt->fd",
           "file.f_inode": "$f->f_inode", "file.private_data": "$f->private_data",
           "file.f_path.dentry": "$n->f_path.dentry", "inode.i_mode": "$f->f_inode->i_mode",
@@ -211,8 +212,10 @@ FIELDS = {"task_struct.files": "curtask->files", "task_struct.exit_code": "curta
 @needs_bpf
 def test_kernel_field_offsets_are_what_bpftrace_reads_through_the_kernel_types():
     """The program reads kernel fields at offsets kprof takes from the kernel's BTF (record/btf.py). Ground truth:
-    bpftrace's own typed access (clang on the same BTF), on this test's own socket and stdin, in one program."""
+    bpftrace's own typed access (clang on the same BTF), in one program, on this test's own TCP socket and
+    /dev/null, and on the exit code of a child that exits with 3 (768 in the kernel)."""
     import socket
+    import threading
 
     from profiler.record import btf
     ld = bpf._loader(btf.load())
@@ -231,8 +234,13 @@ def test_kernel_field_offsets_are_what_bpftrace_reads_through_the_kernel_types()
     assert set(read) == set(FIELDS)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s, open(os.devnull) as null:
         fd, nfd = s.fileno(), null.fileno()
-        lines = "\n".join(f'  printf("%s %d %d\\n", "{k}", (int64)({FIELDS[k]}), (int64)({read[k]}));' for k in FIELDS)
-        prog = f"""tracepoint:syscalls:sys_enter_getppid /pid == {os.getpid()}/ {{
+        lines = "\n".join(f'  printf("%s %d %d\\n", "{k}", (int64)({FIELDS[k]}), (int64)({read[k]}));'
+                          for k in FIELDS if k != "task_struct.exit_code")
+        exit_code = "task_struct.exit_code"
+        prog = f"""tracepoint:sched:sched_process_exit /comm == "sh" && curtask->real_parent->tgid == {os.getpid()}/ {{
+  printf("%s %d %d\\n", "{exit_code}", (int64)({FIELDS[exit_code]}), (int64)({read[exit_code]}));
+}}
+tracepoint:syscalls:sys_enter_getppid /pid == {os.getpid()}/ {{
   $fdt = curtask->files->fdt;
   $f = (struct file *)*(uint64 *)((uint64)$fdt->fd + {fd} * 8);
   $n = (struct file *)*(uint64 *)((uint64)$fdt->fd + {nfd} * 8);
@@ -247,23 +255,34 @@ def test_kernel_field_offsets_are_what_bpftrace_reads_through_the_kernel_types()
 }}
 BEGIN {{ printf("READY\\n"); }}"""
         p = subprocess.Popen(["bpftrace", "-e", prog], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        printed, ready = [], threading.Event()
+
+        def read_stdout():
+            for line in p.stdout:         # "Attaching 3 probes...", READY, then the rows
+                printed.append(line)
+                ready.set() if "READY" in line else None
+        reader = threading.Thread(target=read_stdout, daemon=True)
+        reader.start()
         try:
-            for line in p.stdout:         # "Attaching 2 probes...", then READY
-                if "READY" in line:
-                    break
+            assert ready.wait(60), "bpftrace printed no READY within 60 s"
+            assert subprocess.run(["sh", "-c", "exit 3"]).returncode == 3
             end = time.monotonic() + 30
             while p.poll() is None and time.monotonic() < end:
                 os.getppid()
-            out, err = p.communicate(timeout=30)
+            p.wait(timeout=30)
+            reader.join(timeout=30)
+            err = p.stderr.read()
         finally:
             if p.poll() is None:
                 p.kill()
                 p.wait()
-    rows = dict(line.split(" ", 1) for line in out.splitlines() if line)
+    rows = dict(line.rstrip("\n").split(" ", 1) for line in printed if line.strip() and "READY" not in line
+                and not line.startswith("Attaching"))
     assert set(rows) == set(FIELDS) | {"name"}, err[-2000:]
     differ = {k: v for k, v in rows.items() if len(set(v.split())) != 1}
     assert not differ, differ
     assert rows["name"].split() == ["null", "null"]
+    assert rows["task_struct.exit_code"].split()[0] == str(3 << 8)
     assert rows["sock.__sk_common.skc_family"].split()[0] == str(socket.AF_INET)
     assert rows["sock.sk_type"].split()[0] == str(socket.SOCK_STREAM)
 
@@ -282,6 +301,45 @@ def test_a_kernel_without_a_field_is_one_clear_error(tmp_path):
         btf.load(str(bad))
     with pytest.raises(KprofError, match="cannot read the kernel's BTF"):
         btf.load(str(tmp_path / "missing"))
+
+
+def _btf(types: list[bytes], names: list[str]) -> bytes:
+    """A BTF blob (include/uapi/linux/btf.h): header, type section, string section (names[i] at its offset)."""
+    strings = b"\0" + b"".join(n.encode() + b"\0" for n in names)
+    typesec = b"".join(types)
+    return struct.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(typesec), len(typesec), len(strings)) + typesec + strings
+
+
+def _name(names: list[str], name: str) -> int:
+    return 1 + sum(len(n) + 1 for n in names[:names.index(name)])
+
+
+def test_btf_bit_fields_unknown_kinds_and_damage_are_clear_errors(tmp_path):
+    """A field kprof cannot read whole (a bit-field, by the member's offset or by its int's encoding), a BTF kind
+    newer than kprof knows, and a damaged file: each one message naming it, never a wrong offset."""
+    from profiler.record import btf
+    names = ["int", "long unsigned int", "s", "a", "b", "c", "bits3"]
+    n = lambda x: _name(names, x)  # noqa: E731
+    rec = lambda name, kind, vlen, size, flag=0: struct.pack("<III", name, flag << 31 | kind << 24 | vlen, size)  # noqa: E731
+    types = [rec(n("int"), 1, 0, 4) + struct.pack("<I", 1 << 24 | 32),                   # 1: int, signed, 32 bits
+             rec(n("long unsigned int"), 1, 0, 8) + struct.pack("<I", 64),              # 2: unsigned long
+             rec(n("bits3"), 1, 0, 4) + struct.pack("<I", 3),                           # 3: an int of 3 bits
+             rec(n("s"), 4, 3, 12) + struct.pack("<III", n("a"), 1, 0)                  # 4: struct s { int a;
+             + struct.pack("<III", n("b"), 3, 32) + struct.pack("<III", n("c"), 2, 64)]  # bits3 b; ulong c; }
+    layout = btf.Layout(_btf(types, names), "fake")
+    assert layout.field("s.a") == (0, 4, True) and layout.field("s.c") == (8, 8, False) and layout.pointer == 8
+    with pytest.raises(KprofError, match="s.b is a bit-field"):
+        layout.field("s.b")
+    flagged = [*types[:3], rec(n("s"), 4, 2, 8, flag=1) + struct.pack("<III", n("a"), 1, 0)
+               + struct.pack("<III", n("b"), 1, 5 << 24 | 4)]                          # kind_flag: b is 5 bits
+    with pytest.raises(KprofError, match="b is a bit-field"):
+        btf.Layout(_btf(flagged, names), "fake").field("s.b")
+    with pytest.raises(KprofError, match="kind 25 is newer than this kprof knows"):
+        btf.Layout(_btf([*types, rec(0, 25, 0, 0)], names), "fake")
+    cut = tmp_path / "cut"
+    cut.write_bytes(_btf(types, names)[:-20])
+    with pytest.raises(KprofError, match="damaged BTF"):
+        btf.load(str(cut))
 
 
 def test_opened_paths_follow_directory_fds_and_stop_at_a_cycle():

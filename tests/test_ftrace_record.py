@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from profiler.record.tracefs import _rmdir_instance
+
 from .conftest import ROOT, needs_oref0, needs_root, needs_strace
 from .test_ftrace_parse import _CLI, kp
 
@@ -44,9 +46,11 @@ def others_instance(name: str) -> bool:
     (test_workload beside test_ftrace_*), so an instance whose kprof is still running in this pid namespace
     (its pid is alive) is theirs, and one named for another pid namespace is another test's (made as a killed
     kprof's, or by a kprof it runs in a namespace of its own: each such test checks its own). An instance of this
-    namespace whose kprof has ended stays in the snapshot."""
+    namespace whose kprof has ended stays in the snapshot, unless it is gone by now (a kprof removes its
+    instance, then exits: between listing the instances and looking for its pid, both can happen)."""
     m = re.fullmatch(r"kprof-(\d+)(?:-(\d+))?", name)
-    return bool(m) and (m.group(2) not in (None, str(_PID_NS)) or os.path.exists(f"/proc/{m.group(1)}"))
+    return bool(m) and (m.group(2) not in (None, str(_PID_NS)) or os.path.exists(f"/proc/{m.group(1)}")
+                        or not os.path.isdir(os.path.join(TRACEFS, "instances", name)))
 
 
 def snapshot(root=TRACEFS) -> dict:
@@ -234,14 +238,16 @@ def test_sigterm_whole_system_and_stale_instance(tracefs, tmp_path):
     before = snapshot()
     trace = tmp_path / "term.txt"
     make_stale = f'mkdir {TRACEFS}/instances/kprof-4194000-$(stat -L -c %i /proc/self/ns/pid) && exec "$@"'
-    proc = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", "sh", "-c", make_stale, "sh",
+    proc = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", "sh", "-c", make_stale, "sh",
                              sys.executable, "-c", _CLI, "ftrace", "record", "-q", "--duration", "60", "-o", str(trace)],
                             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ns = None
     try:
         wait_for_data(trace, proc, min_bytes=1)
         with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
             kprof_pid = int(f.read().split()[0])          # unshare's child: the shell, which exec'd kprof
+        ns = os.stat(f"/proc/{kprof_pid}/ns/pid").st_ino
         assert not os.path.exists("/proc/4194000")
         os.kill(kprof_pid, signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
@@ -251,13 +257,13 @@ def test_sigterm_whole_system_and_stale_instance(tracefs, tmp_path):
         assert_same(before, snapshot())
         # the snapshot leaves out other namespaces' instances: this kprof's own namespace's are looked for here
         assert not [i for i in os.listdir(os.path.join(TRACEFS, "instances")) if i.endswith(f"-{removed[1]}")]
-    finally:
+    finally:       # on a failure: kprof dies with unshare (--kill-child), and its namespace's instances go
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         for name in os.listdir(os.path.join(TRACEFS, "instances")):
-            if name.startswith("kprof-4194000-"):
-                os.rmdir(os.path.join(TRACEFS, "instances", name))
+            if name.startswith("kprof-4194000-") or (ns and name.endswith(f"-{ns}")):
+                assert _rmdir_instance(os.path.join(TRACEFS, "instances", name)) is None
 
 
 def test_kprof_mounts_tracefs_when_needed(tracefs, tmp_path):

@@ -56,8 +56,8 @@ def run(emu: PumpEmulator, *args, env: dict | None = None, prefix: list | None =
         again: bool = True):
     """Run the client tool (mdt unless args[0] is pumphistory/listen) against ``emu``.
 
-    The emulated radio always answers GetVersion unless its fault is "busy" (the only fault of GetVersion; a
-    pump fault such as crc or asleep leaves the radio's own commands alone); a tool that still could not connect lost it to a
+    The emulated radio always answers GetVersion unless its fault is busy aimed at it (busy:version or busy:all;
+    every other fault, the pump's crc or asleep among them, leaves GetVersion alone); a tool that still could not connect lost it to a
     host stall (test_200_reservoir_reads_then_clean_stop, tests/conftest.py radio_lost: the request
     reached the emulator after the tool's 55 polls). With ``again``, such a session is made once more, after
     the late reply is read off the line (it would otherwise answer the next request), and a warning says so."""
@@ -68,8 +68,9 @@ def run(emu: PumpEmulator, *args, env: dict | None = None, prefix: list | None =
     e = {k: v for k, v in e.items() if v is not None}
     cmd = [*WITH_SERIAL0, emu.slave_path, *(prefix or []), str(BIN / tool), *args]
     p = subprocess.run(cmd, env=e, capture_output=True, text=True, timeout=timeout)
-    if (again and parse_fault(emu.config.fault).mode != "busy" and p.returncode == 1
-            and "cannot connect to CC111x radio" in p.stderr):
+    fault = parse_fault(emu.config.fault)
+    refused = fault.mode == "busy" and fault.targets is not None and {"version", "all"} & set(fault.targets)
+    if again and not refused and p.returncode == 1 and "cannot connect to CC111x radio" in p.stderr:
         warnings.warn(f"{tool} {' '.join(args)}: could not connect to the emulated radio, which answers GetVersion "
                       f"under fault {emu.config.fault!r} (a host stall): made again. It said: {p.stderr.strip()}")
         _drain(emu.slave_path)

@@ -117,6 +117,10 @@ def program(root: int, arch: str, layout: btf.Layout) -> str:
     ld = _loader(layout)
     fdt = ld(ld("curtask", "task_struct.files"), "files_struct.fdt")
     max_fds, fd_array = ld("$fdt", "fdtable.max_fds"), ld("$fdt", "fdtable.fd")
+    ptr = layout.pointer
+
+    def slot(fd: str) -> str:       # the struct file * in the fd table's slot ``fd``
+        return f"*(uint{8 * ptr} *)kptr({fd_array} + (uint64){fd} * {ptr})"
     execve = nr("execve")
     fd_first = _numbers(arch, fd_first_syscalls())
     opens_at = _numbers(arch, [n for n, i in _OPENS.items() if i == 1])
@@ -149,7 +153,7 @@ tracepoint:raw_syscalls:sys_enter /@traced[tid] && ({_any('args->id', opens_at)}
   $fdt = {fdt};
   @dino[tid] = 0;
   if ($fd >= 0 && $fd < (int64){max_fds}) {{
-    $df = *(uint64 *)kptr({fd_array} + (uint64)$fd * 8);
+    $df = {slot('$fd')};
     @darg[tid] = (int64)$df;
     @dino[tid] = $df != 0 ? {ld("$df", "file.f_inode")} : 0;
   }}
@@ -194,7 +198,7 @@ tracepoint:raw_syscalls:sys_enter /@traced[tid] && @fdsys[args->id]/ {{
   $arg1 = args->args[1];
   $fdt = {fdt};
   if ($fd >= 0 && $fd < (int64){max_fds}) {{
-    $f = *(uint64 *)kptr({fd_array} + (uint64)$fd * 8);
+    $f = {slot('$fd')};
     if ($f != 0) {{
       $ino = {ld("$f", "file.f_inode")};
       $mode = {ld("$ino", "inode.i_mode")} >> 12;
@@ -243,7 +247,7 @@ tracepoint:raw_syscalls:sys_exit /@inflight[tid] && ({_any('@eid[tid]', opens_at
   if ($err == 0) {{
     $fdt = {fdt};
     if ($ret < (int64){max_fds}) {{
-      $f = *(uint64 *)kptr({fd_array} + (uint64)$ret * 8);
+      $f = {slot('$ret')};
       if ($f != 0) {{
         $ino = {ld("$f", "file.f_inode")};
         @fpathset[$f, $ino] = 1; @fpending[tid] = $f;
