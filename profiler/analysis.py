@@ -26,41 +26,57 @@ class Analysis:
     problems: list[str] = field(default_factory=list)     # unparsed lines, with where
     mismatches: list[str] | None = None                   # vs strace's -C summary; None: the log has none
     summary: StraceSummary | None = None                  # that summary (its columns: what was compared)
+    sequences: dict | None = None                         # pid → ProcessSequence, when asked for (sequences.py)
 
     def cross_check(self, against: str = "the log's own strace -c summary") -> str:
         return cross_check_text(self.footprint, self.summary, self.mismatches, against)
 
 
 class StraceAnalysis:
+    """``sequences``: also build every process's call sequence from the same events (a fault scenario's report
+    draws them: profiler/sequences.py), so that the log is not read a second time for them."""
+
     def __init__(self, arch: str, path_aliases: dict[str, str] | None = None, source: dict | None = None,
-                 name: str = "trace.log"):
+                 name: str = "trace.log", sequences: bool = False):
         self.arch = syscalls.normalize_arch(arch)
         self.name = name
+        if sequences:
+            from profiler.sequences import SequenceBuilder
+        self.sequences = SequenceBuilder(self.arch) if sequences else None
         self.parser = self._new_parser(0)
         self.builder = FootprintBuilder(self.arch, path_aliases, source)
         self._done: list[tuple[str, StraceLogParser]] = []   # -ff: the files already read
 
     def _new_parser(self, pid: int) -> StraceLogParser:
-        return StraceLogParser(lambda n: syscalls.canonical_name(self.arch, n), pid=pid, arch=self.arch)
+        return StraceLogParser(lambda n: syscalls.canonical_name(self.arch, n), pid=pid, arch=self.arch,
+                               paths=self.sequences is not None)     # a sequence names every call's path
+
+    def _add(self, events) -> None:
+        add, also = self.builder.add, self.sequences and self.sequences.add
+        for ev in events:
+            add(ev)
+            if also:
+                also(ev)
 
     def next_file(self, name: str, pid: int) -> "StraceAnalysis":
         """The next file of a -ff run (one file per process, no pid on its lines: ``pid`` is from its name)."""
-        for ev in self.parser.finish():
-            self.builder.add(ev)
+        self._add(self.parser.finish())
         if self.parser.stats.lines:
             self._done.append((self.name, self.parser))
         self.name, self.parser = name, self._new_parser(pid)
         return self
 
     def feed(self, lines) -> "StraceAnalysis":
+        if self.sequences is not None:
+            self._add(self.parser.feed(lines))
+            return self
         add = self.builder.add
         for ev in self.parser.feed(lines):
             add(ev)
         return self
 
     def finish(self, require_events: bool = True) -> Analysis:
-        for ev in self.parser.finish():
-            self.builder.add(ev)
+        self._add(self.parser.finish())
         parsers = self._done + [(self.name, self.parser)]
         events = sum(p.stats.events for _, p in parsers)
         summaries = [p.summary for _, p in parsers if p.summary is not None]
@@ -89,7 +105,8 @@ class StraceAnalysis:
                             f"a strace -p attach, or a log cut short, taken while the process waited; the "
                             f"footprint is only the calls it was waiting in")
         summary = merge_summaries(summaries) if summaries else None
-        return Analysis(fp, problems, None if summary is None else summary_mismatches(fp, summary), summary)
+        return Analysis(fp, problems, None if summary is None else summary_mismatches(fp, summary), summary,
+                        self.sequences.finish() if self.sequences is not None else None)
 
 
 class BpfAnalysis:

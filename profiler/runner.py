@@ -484,8 +484,10 @@ def _tool_facts(meta: RunMeta) -> None:
 
 
 def run(scenario: Scenario, bundle: Path | Bundle, *, network: str | None = None, keep_workdir: bool = False,
-        progress=None, meanwhile=None) -> tuple[list[RunOutcome], RunMeta]:
+        progress=None, meanwhile=None, sequences: bool = False) -> tuple[list[RunOutcome], RunMeta]:
     """Run every repetition of ``scenario`` into ``bundle``; returns the outcomes and the bundle's RunMeta.
+    ``sequences``: each outcome's analysis also holds every process's call sequence, built from the events
+    the footprint is built from (a fault scenario's report draws them; profiler/sequences.py).
 
     The tool versions and the oref0 tree's hash are found while the first run records (~30 ms: two version
     probes and hashing oref0's ~200 files), and so is ``meanwhile`` (a callable, e.g. imports the report
@@ -516,7 +518,7 @@ def run(scenario: Scenario, bundle: Path | Bundle, *, network: str | None = None
                 from profiler.analysis import BpfAnalysis
                 analysis = BpfAnalysis(arch, aliases, source, name=str(run_dir / trace_name(scenario.backend)))
             else:
-                analysis = StraceAnalysis(arch, aliases, source, name=str(run_dir / "trace.log"))
+                analysis = StraceAnalysis(arch, aliases, source, name=str(run_dir / "trace.log"), sequences=sequences)
             # every scenario runs in its own mount namespace (private /tmp and /dev, emulated devices in it);
             # the network namespace only for network: none
             from profiler.environment import namespaces

@@ -7,6 +7,7 @@ in CI, skipped elsewhere with the reason.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import struct
@@ -184,6 +185,20 @@ def test_not_root_exits_2_with_the_reason(tmp_path):
     assert ("needs root" in p.stderr or "needs bpftrace" in p.stderr) and "Traceback" not in p.stderr
     assert not (tmp_path / "b" / "trace.log").exists()
 
+
+
+@needs_bpf
+def test_a_pump_fault_scenario_reports_without_a_sequence_view(tmp_path):
+    """A pump fault needs no injection, so the bpf backend runs it; its report has the normal path next to
+    the error path, and says why there is no sequence view (the counts keep no order): no traceback."""
+    p = subprocess.run([PY, "-m", "profiler", "run", str(ROOT / "scenarios" / "pump-busy.yaml"), "--backend", "bpf",
+                        "-o", str(tmp_path / "b"), "-f", "json"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert "Traceback" not in p.stderr and p.returncode in (0, 1), p.stderr[-3000:]
+    report = json.loads(p.stdout)
+    assert any("no sequence view: the bpf backend counts calls" in w for w in report["warnings"])
+    titles = [s["title"] for s in report["sections"]]
+    assert "What the command did: normal path vs error path" in titles
+    assert not [t for t in titles if t.startswith("Sequence")]
 
 @needs_bpf
 def test_timeout_kills_the_tree_and_keeps_the_counts(tmp_path):

@@ -114,3 +114,24 @@ def test_the_sequence_view_reads_typed_calls(tmp_path):
     steps = [(s.name, s.target) for s in seqs[100].steps]
     assert ("openat", "/home/u/rel/file") in steps and ("read", "/etc/hosts") in steps
     assert seqs[100].exe == "true" and seqs[100].end == "exit 0"
+
+
+def test_the_sequences_built_while_recording_are_the_logs_own(tmp_path):
+    """`kprof run` of a fault scenario builds the sequence view from the events it analyses while recording
+    (profiler/sequences.py), instead of reading the log again afterwards: the same sequences as reading the
+    run's own trace.log after it (a Go tool: its calls move between threads, which join their process)."""
+    from profiler import runner
+    from profiler.faults import read_sequences
+    from profiler.kernel import syscalls
+    from profiler.scenario import load_scenario
+
+    outcomes, meta = runner.run(load_scenario(ROOT / "scenarios" / "pump-busy.yaml"), tmp_path / "b", sequences=True)
+    live = outcomes[0].analysis.sequences
+    again = read_sequences(outcomes[0].run_dir / "trace.log", syscalls.host_arch())
+
+    def flat(seqs):
+        return {pid: (s.exe, s.end, [(st.name, st.target, st.count, st.errno, st.injected, st.detail)
+                                     for st in s.steps]) for pid, s in seqs.items()}
+    assert list(live) == list(again) and flat(live) == flat(again)
+    assert any(st.target == "/dev/serial0" for s in live.values() for st in s.steps)
+    assert sum(st.count for s in live.values() for st in s.steps) > 500

@@ -51,7 +51,7 @@ LAYERS = [
     ("profiler.compare", "profiler.faults", "profiler.baseline", "profiler.workload", "profiler.wholetrace"),
     ("profiler.runner", "profiler.bundle", "profiler.scenario", "profiler.parallel", "profiler.environment",
      "profiler.pump"),
-    ("profiler.footprint", "profiler.analysis", "profiler.parse.ftrace_text"),
+    ("profiler.footprint", "profiler.analysis", "profiler.sequences", "profiler.parse.ftrace_text"),
     ("profiler.record", "profiler.inject"),
     ("profiler.parse",),
     ("profiler.events", "profiler.kernel", "profiler.errors", "profiler.outfiles", "profiler.libc",

@@ -116,7 +116,8 @@ def _run_one(sc, bundle: Path, network, keep_workdir: bool):
         if any(o.trace.interrupted for o in normal):  # stopped by a signal: no error path after it
             return None, normal, normal_meta
     outcomes, meta = runner.run(sc, bundle, network=network, keep_workdir=keep_workdir,
-                                progress=progress_printer(), meanwhile=_load_report_code)
+                                progress=progress_printer(), meanwhile=_load_report_code,
+                                sequences=normal is not None)     # the error path's sequence view
     return normal, outcomes, meta
 
 

@@ -105,7 +105,12 @@ def error_path_report(report: Report, scenario, normal, error, arch: str) -> lis
     from profiler.compare import diff, measures, rules_for
 
     rules = inject.rules_from(scenario.inject, str(scenario.path), arch) if scenario.inject else []
-    seqs = faults.read_sequences(error.run_dir / "trace.log", arch) if error.footprint else {}
+    ordered = scenario.backend != "bpf"    # the bpf backend counts calls in the kernel: it keeps no order of them
+    if not ordered:
+        report.warnings.append("no sequence view: the bpf backend counts calls and keeps no order of them (run "
+                               "with --backend strace or ptrace for it)")
+    seqs = ({} if not error.footprint or not ordered else error.analysis.sequences
+            if error.analysis.sequences is not None else faults.read_sequences(error.run_dir / "trace.log", arch))
     injected = [(pid, step) for pid, seq in seqs.items() for step in seq.steps if step.injected]
     rows, unmatched = [], []
     for rule in rules:
@@ -157,7 +162,7 @@ def error_path_report(report: Report, scenario, normal, error, arch: str) -> lis
         targets.add(pump["device"])
     if not targets and error.footprint:
         targets = {p for p, d in error.footprint.devices.items() if d["class"] != "mem"}
-    normal_seqs = faults.read_sequences(normal.run_dir / "trace.log", arch) if normal.footprint else {}
+    normal_seqs = faults.read_sequences(normal.run_dir / "trace.log", arch) if normal.footprint and ordered else {}
     npid = next((p for p, s in normal_seqs.items() if s.exe == seqs[pid].exe and any(
         st.target in targets for st in s.steps)), None)
     for label, sq in (("normal path", normal_seqs.get(npid)), ("error path", seqs[pid])):
