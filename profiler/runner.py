@@ -518,7 +518,8 @@ def run(scenario: Scenario, bundle: Path | Bundle, *, network: str | None = None
                 from profiler.analysis import BpfAnalysis
                 analysis = BpfAnalysis(arch, aliases, source, name=str(run_dir / trace_name(scenario.backend)))
             else:
-                analysis = StraceAnalysis(arch, aliases, source, name=str(run_dir / "trace.log"), sequences=sequences)
+                analysis = StraceAnalysis(arch, aliases, source, name=str(run_dir / "trace.log"),
+                                          sequences=sequences and i == 1)    # the report draws the first run's
             # every scenario runs in its own mount namespace (private /tmp and /dev, emulated devices in it);
             # the network namespace only for network: none
             from profiler.environment import namespaces

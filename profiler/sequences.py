@@ -2,8 +2,7 @@
 /dev/serial0``): what a fault scenario's sequence view (``profiler.faults``) is drawn from.
 
 Built from the same events the footprint is (``SequenceBuilder.add``): while the log is analysed, as kprof
-records it (``StraceAnalysis(..., also=SequenceBuilder(arch))``), or afterwards from a log file
-(``read_sequences``). The threads of a process (clone with CLONE_THREAD: a Go program's calls move between
+records it (``StraceAnalysis(..., sequences=True)``), or afterwards from a log file (``read_sequences``). The threads of a process (clone with CLONE_THREAD: a Go program's calls move between
 5-8 of them) make one sequence, under the process's pid.
 """
 from __future__ import annotations
@@ -63,7 +62,7 @@ class SequenceBuilder:
 
     def __init__(self, arch: str):
         self.arch = arch
-        self._records: list[tuple] = []       # (pid, end) or (pid, name, target, errno, injected, detail, exe)
+        self._records: list[tuple] = []       # (pid, end) or (pid, name, target, errno, injected, detail, exec'd, path)
         self._leader: dict[int, int] = {}     # thread id → the task that cloned it
 
     def add(self, ev) -> None:
@@ -81,8 +80,8 @@ class SequenceBuilder:
                 detail = decode_ioctl(req, ev.fd.text if ev.fd is not None else None, self.arch).name or f"{req:#x}"
         elif ev.name in ("read", "recvfrom") and ev.result == 0:
             detail = "= 0 (nothing received)"
-        exe = ev.path if ev.name in _EXECS and ev.result == 0 else None
-        self._records.append((ev.pid, ev.name, call_target(ev), ev.errno, ev.injected, detail, exe))
+        self._records.append((ev.pid, ev.name, call_target(ev), ev.errno, ev.injected, detail,
+                              ev.name in _EXECS and ev.result == 0, ev.path))
 
     def finish(self) -> dict[int, ProcessSequence]:
         seqs: dict[int, ProcessSequence] = {}
@@ -98,9 +97,9 @@ class SequenceBuilder:
                 if rec[1] is not None:
                     seq.end = rec[1]
                 continue
-            _, name, target, errno, injected, detail, exe = rec
-            if exe is not None:
-                seq.exe = exe
+            _, name, target, errno, injected, detail, execd, path = rec
+            if execd:             # the program it runs now (None: an exec whose path the log does not show)
+                seq.exe = path
             last = seq.steps[-1] if seq.steps else None
             if last and (last.name, last.target, last.errno, last.injected, last.detail) == (
                     name, target, errno, injected, detail):

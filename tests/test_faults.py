@@ -135,3 +135,32 @@ def test_the_sequences_built_while_recording_are_the_logs_own(tmp_path):
     assert list(live) == list(again) and flat(live) == flat(again)
     assert any(st.target == "/dev/serial0" for s in live.values() for st in s.steps)
     assert sum(st.count for s in live.values() for st in s.steps) > 500
+
+
+def test_sequences_join_threads_logged_before_their_clone_returned(tmp_path):
+    """Threads of threads (102 made by 101, made by 100) join process 100, even when a thread's calls are
+    logged before the clone that made it returned; an exec whose path the log does not show (a resumed execve
+    with no start) leaves the process's program unknown, not the one before it; repeats collapse."""
+    from profiler.faults import read_sequences
+    log = tmp_path / "trace.log"
+    log.write_text(
+        '100 1.0 execve("/bin/sh", ["sh"], 0x7ffd /* 3 vars */) = 0\n'
+        '100 1.1 clone(child_stack=NULL, flags=CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|CLONE_SYSVSEM'
+        ' <unfinished ...>\n'
+        '102 1.15 read(3</dev/serial0>, "", 10) = 0\n'
+        '101 1.2 clone(child_stack=NULL, flags=CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|CLONE_SYSVSEM)'
+        ' = 102\n'
+        '100 1.25 <... clone resumed>) = 101\n'
+        '101 1.3 ioctl(3</dev/serial0<char 4:64>>, TCGETS, {c_iflag=0}) = 0\n'
+        '100 1.6 <... execve resumed>) = 0\n'
+        '100 1.7 read(3</dev/serial0>, "", 10) = 0\n'
+        '100 1.8 read(3</dev/serial0>, "", 10) = 0\n'
+        '100 1.9 exit_group(0) = ?\n'
+        '100 2.0 +++ exited with 0 +++\n')
+    seqs = read_sequences(log, "x86_64")
+    assert list(seqs) == [100] and seqs[100].exe is None and seqs[100].end == "exit 0"
+    empty = "= 0 (nothing received)"
+    assert [(s.name, s.target, s.count, s.detail) for s in seqs[100].steps] == [
+        ("execve", "/bin/sh", 1, ""), ("read", "/dev/serial0", 1, empty),     # thread 102's, before its clone
+        ("clone", None, 2, ""), ("ioctl", "/dev/serial0", 1, "TCGETS"),      # the two clones; thread 101's ioctl
+        ("execve", None, 1, ""), ("read", "/dev/serial0", 2, empty), ("exit_group", None, 1, "")]

@@ -112,12 +112,12 @@ def _run_one(sc, bundle: Path, network, keep_workdir: bool):
     normal = None
     if faults.has_faults(sc):  # the error path is shown next to the normal path: run that first
         normal, normal_meta = runner.run(faults.normal_variant(sc), Bundle(bundle).normal_path,
-                                         network=network, progress=progress_printer())
+                                         network=network, progress=progress_printer(), sequences=True)
         if any(o.trace.interrupted for o in normal):  # stopped by a signal: no error path after it
             return None, normal, normal_meta
     outcomes, meta = runner.run(sc, bundle, network=network, keep_workdir=keep_workdir,
                                 progress=progress_printer(), meanwhile=_load_report_code,
-                                sequences=normal is not None)     # the error path's sequence view
+                                sequences=normal is not None)     # both paths' sequence views
     return normal, outcomes, meta
 
 

@@ -109,8 +109,7 @@ def error_path_report(report: Report, scenario, normal, error, arch: str) -> lis
     if not ordered:
         report.warnings.append("no sequence view: the bpf backend counts calls and keeps no order of them (run "
                                "with --backend strace or ptrace for it)")
-    seqs = ({} if not error.footprint or not ordered else error.analysis.sequences
-            if error.analysis.sequences is not None else faults.read_sequences(error.run_dir / "trace.log", arch))
+    seqs = _sequences(error, arch) if ordered else {}
     injected = [(pid, step) for pid, seq in seqs.items() for step in seq.steps if step.injected]
     rows, unmatched = [], []
     for rule in rules:
@@ -162,7 +161,7 @@ def error_path_report(report: Report, scenario, normal, error, arch: str) -> lis
         targets.add(pump["device"])
     if not targets and error.footprint:
         targets = {p for p, d in error.footprint.devices.items() if d["class"] != "mem"}
-    normal_seqs = faults.read_sequences(normal.run_dir / "trace.log", arch) if normal.footprint and ordered else {}
+    normal_seqs = _sequences(normal, arch) if ordered else {}
     npid = next((p for p, s in normal_seqs.items() if s.exe == seqs[pid].exe and any(
         st.target in targets for st in s.steps)), None)
     for label, sq in (("normal path", normal_seqs.get(npid)), ("error path", seqs[pid])):
@@ -174,6 +173,16 @@ def error_path_report(report: Report, scenario, normal, error, arch: str) -> lis
                                        code=faults.mermaid(f"{scenario.name} {label}", ph, sq.end, targets),
                                        code_lang="mermaid"))
     return unmatched
+
+
+def _sequences(outcome, arch: str) -> dict:
+    """A run's sequences: built while it was recorded (runner.run(..., sequences=True)), else read from its log."""
+    from profiler import faults
+    if not outcome.footprint:
+        return {}
+    if outcome.analysis.sequences is not None:
+        return outcome.analysis.sequences
+    return faults.read_sequences(outcome.run_dir / "trace.log", arch)
 
 
 def _device_pid(seqs, fp):
