@@ -40,9 +40,10 @@ class StraceAnalysis:
                  name: str = "trace.log", sequences: bool = False):
         self.arch = syscalls.normalize_arch(arch)
         self.name = name
+        self.sequences = None
         if sequences:
             from profiler.sequences import SequenceBuilder
-        self.sequences = SequenceBuilder(self.arch) if sequences else None
+            self.sequences = SequenceBuilder(self.arch)
         self.parser = self._new_parser(0)
         self.builder = FootprintBuilder(self.arch, path_aliases, source)
         self._done: list[tuple[str, StraceLogParser]] = []   # -ff: the files already read
@@ -52,11 +53,17 @@ class StraceAnalysis:
                                paths=self.sequences is not None)     # a sequence names every call's path
 
     def _add(self, events) -> None:
-        add, also = self.builder.add, self.sequences and self.sequences.add
+        """Each event to the footprint builder, and to the sequence builder when there is one (the loop chosen
+        once: this is the hot path of a live analysis)."""
+        add = self.builder.add
+        if self.sequences is None:
+            for ev in events:
+                add(ev)
+            return
+        also = self.sequences.add
         for ev in events:
             add(ev)
-            if also:
-                also(ev)
+            also(ev)
 
     def next_file(self, name: str, pid: int) -> "StraceAnalysis":
         """The next file of a -ff run (one file per process, no pid on its lines: ``pid`` is from its name)."""
@@ -67,12 +74,7 @@ class StraceAnalysis:
         return self
 
     def feed(self, lines) -> "StraceAnalysis":
-        if self.sequences is not None:
-            self._add(self.parser.feed(lines))
-            return self
-        add = self.builder.add
-        for ev in self.parser.feed(lines):
-            add(ev)
+        self._add(self.parser.feed(lines))
         return self
 
     def finish(self, require_events: bool = True) -> Analysis:

@@ -200,6 +200,7 @@ def test_a_pump_fault_scenario_reports_without_a_sequence_view(tmp_path):
     assert "What the command did: normal path vs error path" in titles
     assert not [t for t in titles if t.startswith("Sequence")]
 
+
 @needs_bpf
 def test_timeout_kills_the_tree_and_keeps_the_counts(tmp_path):
     d = tmp_path / "bpf"
@@ -213,7 +214,7 @@ def test_timeout_kills_the_tree_and_keeps_the_counts(tmp_path):
     assert sorted(p["end"]["signal"] for p in fp.processes.values()) == ["SIGKILL"] * 3
 
 
-# every kernel field the program reads, as bpftrace's own typed access names it (base expression, path)
+# every kernel field the program reads (struct.field), as bpftrace's own typed access reads it in the test below
 FIELDS = {"task_struct.files": "curtask->files", "task_struct.exit_code": "curtask->exit_code",  # of `sh -c 'exit 3'`
           "files_struct.fdt": "curtask->files->fdt", "fdtable.max_fds": "$fdt->max_fds", "fdtable.fd": "$fdt->fd",
           "file.f_inode": "$f->f_inode", "file.private_data": "$f->private_data",

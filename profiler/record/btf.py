@@ -9,6 +9,7 @@ pointer (the kernel's ``long``).
 """
 from __future__ import annotations
 
+import functools
 import struct
 
 from profiler.errors import KprofError
@@ -68,78 +69,74 @@ class Layout:
         at = self.strings.find(b"\0" + name.encode() + b"\0")
         return None if at < 0 else at + 1
 
-    def _type(self, tid: int) -> tuple[int, int, int, int]:
-        """(kind, vlen, kind_flag, size or referenced type) of type ``tid``, modifiers looked through."""
+    def _type(self, tid: int) -> tuple[int, int, int, int, int]:
+        """(type id, kind, vlen, kind_flag, size or referenced type) of type ``tid``, modifiers looked through."""
         while True:
             _name, info, size = struct.unpack_from(self.e + "III", self.data, self.at[tid])
             kind = (info >> 24) & 0x1F
             if kind not in _MODIFIERS:
-                return kind, info & 0xFFFF, info >> 31, size
+                return tid, kind, info & 0xFFFF, info >> 31, size
             tid = size
+
+    def _cannot(self, what: str) -> KprofError:
+        return KprofError(f"{self.origin}: {what}; the bpf backend cannot read it: use --backend strace")
 
     def _member(self, tid: int, name: str) -> tuple[int, int] | None:
         """(type id, bit offset) of member ``name`` of struct/union ``tid``, looking into anonymous members."""
-        kind, vlen, bitfields, _size = self._type(tid)
-        base = self.at[self._resolve(tid)] + 12
+        tid, _kind, vlen, bitfields, _size = self._type(tid)
+        base = self.at[tid] + 12
         for i in range(vlen):
             mname, mtype, moff = struct.unpack_from(self.e + "III", self.data, base + 12 * i)
             if bitfields:
                 if moff >> 24:
                     if mname and self._name(mname) == name:
-                        raise KprofError(f"{self.origin}: {name} is a bit-field in this kernel; the bpf backend "
-                                         "cannot read it: use --backend strace")
+                        raise self._cannot(f"{name} is a bit-field in this kernel")
                     continue
                 moff &= 0xFFFFFF
             if mname and self._name(mname) == name:
                 return mtype, moff
-            if not mname and self._type(mtype)[0] in (_STRUCT, _UNION):
+            if not mname and self._type(mtype)[1] in (_STRUCT, _UNION):
                 found = self._member(mtype, name)
                 if found:
                     return found[0], found[1] + moff
         return None
-
-    def _resolve(self, tid: int) -> int:
-        while (struct.unpack_from(self.e + "I", self.data, self.at[tid] + 4)[0] >> 24) & 0x1F in _MODIFIERS:
-            tid = struct.unpack_from(self.e + "I", self.data, self.at[tid] + 8)[0]
-        return tid
 
     def field(self, path: str) -> tuple[int, int, bool]:
         """``struct.member[.member…]`` → (byte offset, size in bytes, signed) of a pointer or integer field."""
         top, *names = path.split(".")
         ids = self.structs.get(self._offset(top), [])
         if not ids:
-            raise KprofError(f"{self.origin}: this kernel has no struct {top}; the bpf backend cannot read "
-                             "it: use --backend strace")
+            raise self._cannot(f"this kernel has no struct {top}")
         if len(ids) > 1:
-            raise KprofError(f"{self.origin}: this kernel defines struct {top} {len(ids)} times; the bpf "
-                             "backend cannot tell which one it reads: use --backend strace")
+            raise self._cannot(f"this kernel defines struct {top} {len(ids)} times, and which one is meant is "
+                               "not known")
         tid, bits = ids[0], 0
         for name in names:
             found = self._member(tid, name)
             if found is None:
-                raise KprofError(f"{self.origin}: struct {top} has no field {path.split('.', 1)[1]} in this "
-                                 "kernel; the bpf backend cannot read it: use --backend strace")
+                raise self._cannot(f"struct {top} has no field {path.split('.', 1)[1]} in this kernel")
             tid, off = found
             bits += off
-        kind, _vlen, flag, size = self._type(tid)
+        tid, kind, _vlen, flag, size = self._type(tid)
         if kind == _PTR:
             size, signed = self.pointer, False
         elif kind == _INT:
-            enc = struct.unpack_from(self.e + "I", self.data, self.at[self._resolve(tid)] + 12)[0]
+            enc = struct.unpack_from(self.e + "I", self.data, self.at[tid] + 12)[0]
             if enc & 0xFF != 8 * size or (enc >> 16) & 0xFF:   # BTF_INT_BITS, BTF_INT_OFFSET: a bit-field
-                raise KprofError(f"{self.origin}: {path} is a bit-field in this kernel; the bpf backend "
-                                 "cannot read it: use --backend strace")
+                raise self._cannot(f"{path} is a bit-field in this kernel")
             signed = bool((enc >> 24) & 1)                    # BTF_INT_SIGNED
         elif kind in (_ENUM, _ENUM64):
             signed = bool(flag)
         else:
-            raise KprofError(f"{self.origin}: {path} is not a pointer or an integer in this kernel")
+            raise self._cannot(f"{path} is not a pointer or an integer in this kernel")
         if bits % 8 or size not in (1, 2, 4, 8):
-            raise KprofError(f"{self.origin}: {path} is not a whole 1, 2, 4 or 8-byte field in this kernel")
+            raise self._cannot(f"{path} is not a whole 1, 2, 4 or 8-byte field in this kernel")
         return bits // 8, size, signed
 
 
+@functools.lru_cache(maxsize=1)
 def load(path: str = VMLINUX) -> Layout:
+    """The layout of the kernel's types in ``path``, read once per process (a run's repeats share it)."""
     try:
         with open(path, "rb") as f:
             data = f.read()

@@ -105,11 +105,11 @@ def error_path_report(report: Report, scenario, normal, error, arch: str) -> lis
     from profiler.compare import diff, measures, rules_for
 
     rules = inject.rules_from(scenario.inject, str(scenario.path), arch) if scenario.inject else []
-    ordered = scenario.backend != "bpf"    # the bpf backend counts calls in the kernel: it keeps no order of them
-    if not ordered:
+    if scenario.backend == "bpf":    # it counts calls in the kernel: it keeps no order of them
         report.warnings.append("no sequence view: the bpf backend counts calls and keeps no order of them (run "
                                "with --backend strace or ptrace for it)")
-    seqs = _sequences(error, arch) if ordered else {}
+    # built while each path was recorded (runner.run(..., sequences=True)); the bpf backend's analysis has none
+    seqs = (error.analysis.sequences or {}) if error.footprint else {}
     injected = [(pid, step) for pid, seq in seqs.items() for step in seq.steps if step.injected]
     rows, unmatched = [], []
     for rule in rules:
@@ -161,7 +161,7 @@ def error_path_report(report: Report, scenario, normal, error, arch: str) -> lis
         targets.add(pump["device"])
     if not targets and error.footprint:
         targets = {p for p, d in error.footprint.devices.items() if d["class"] != "mem"}
-    normal_seqs = _sequences(normal, arch) if ordered else {}
+    normal_seqs = (normal.analysis.sequences or {}) if normal.footprint else {}
     npid = next((p for p, s in normal_seqs.items() if s.exe == seqs[pid].exe and any(
         st.target in targets for st in s.steps)), None)
     for label, sq in (("normal path", normal_seqs.get(npid)), ("error path", seqs[pid])):
@@ -173,16 +173,6 @@ def error_path_report(report: Report, scenario, normal, error, arch: str) -> lis
                                        code=faults.mermaid(f"{scenario.name} {label}", ph, sq.end, targets),
                                        code_lang="mermaid"))
     return unmatched
-
-
-def _sequences(outcome, arch: str) -> dict:
-    """A run's sequences: built while it was recorded (runner.run(..., sequences=True)), else read from its log."""
-    from profiler import faults
-    if not outcome.footprint:
-        return {}
-    if outcome.analysis.sequences is not None:
-        return outcome.analysis.sequences
-    return faults.read_sequences(outcome.run_dir / "trace.log", arch)
 
 
 def _device_pid(seqs, fp):
