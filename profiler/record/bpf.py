@@ -315,6 +315,7 @@ tracepoint:sched:sched_process_exit /@traced[tid]/ {{
 }}
 
 END {{
+  @{_LAST} = 1;    // printed after every other map (bpftrace prints them in name order): the dump is whole
   clear(@traced); clear(@gen); clear(@eid); clear(@eg); clear(@inflight); clear(@t0); clear(@darg); clear(@dino); clear(@sptr); clear(@xseq);
   clear(@safam); clear(@saport); clear(@saa); clear(@sab); clear(@saptr); clear(@saset); clear(@fk); clear(@fkdev); clear(@fkkind); clear(@fkdentry); clear(@fkopened);
   clear(@fpathset); clear(@fkinode); clear(@cwdg); clear(@fdsys); clear(@eerr); clear(@fkfile);
@@ -329,18 +330,25 @@ _KEYS = {"ent": (3, False), "ret": (4, False), "tns": (3, False), "opens": (4, T
          "dname": (1, False), "forks": (4, False), "ends": (1, False)}
 
 
+_LAST = "zzdone"      # a map set in END, named to be printed last
+
+
 def parse_output(text: str) -> dict:
-    """bpftrace's ``-f json`` lines → {map name: [(key tuple, value)]}; the string, when a key has one, is last."""
+    """bpftrace's ``-f json`` lines → {map name: [(key tuple, value)]}; the string, when a key has one, is last.
+    A dump that does not end with the ``_LAST`` map, or has a line that is not JSON, is a KprofError: some
+    counts would be missing (bpftrace ended while it printed its maps)."""
     maps: dict[str, list] = {name: [] for name in _KEYS}
-    for line in text.splitlines():
+    whole = False
+    for n, line in enumerate(text.splitlines(), 1):
         if not line.startswith("{"):
             continue
         try:
             doc = json.loads(line)
-        except ValueError:
-            continue
+        except ValueError as e:
+            raise KprofError(f"bpftrace's output, line {n}: not JSON ({e}): {line[:120]}") from None
         if doc.get("type") != "map":
             continue
+        whole = whole or f"@{_LAST}" in doc["data"]
         for name, entries in doc["data"].items():
             name = name.lstrip("@")
             if name not in _KEYS or not isinstance(entries, dict):
@@ -350,6 +358,9 @@ def parse_output(text: str) -> dict:
                 parts = key.split(",", n if has_str else -1)
                 fields = [int(p) for p in parts[:n]] + ([parts[n] if len(parts) > n else ""] if has_str else [])
                 maps[name].append((fields, value))
+    if not whole:
+        raise KprofError(f"bpftrace's output ends before its last map (@{_LAST}): it ended while it printed its "
+                         f"maps, and counts would be missing")
     return maps
 
 
@@ -401,7 +412,13 @@ def record_bpf(argv: list[str], log_path: str, *, cwd: str, env: dict, timeout: 
             raise KprofError("bpftrace did not print its maps within 60 s of the command's end") from None
         outcome.returncode = child.returncode
         with open(raw_path, errors="surrogateescape") as f:
-            maps = parse_output(f.read())
+            text = f.read()
+        try:
+            maps = parse_output(text)
+        except KprofError as e:
+            raise KprofError(f"{e} (bpftrace: exit {_exit_of(tracer.returncode)}"
+                             + "".join(f"; {m}" for m in _messages(log_path + ".err")[-5:])
+                             + f"; its output is kept in {raw_path})") from None
         full = [name for name, entries in maps.items() if len(entries) >= MAP_KEYS]
         doc = {"format": FORMAT, "version": 1, "arch": arch, "root": child.pid, "cwd": cwd,
                "bpftrace": _version(bpftrace), "maps": maps, "full_maps": full, **resolve(maps, cwd)}
@@ -427,15 +444,31 @@ def record_bpf(argv: list[str], log_path: str, *, cwd: str, env: dict, timeout: 
             signals.restore(previous)
         if not outcome.wall:
             outcome.wall = time.monotonic() - started
+    outcome.strace_messages = _messages(log_path + ".err")
     try:
-        with open(log_path + ".err", errors="replace") as f:
-            outcome.strace_messages = [line.rstrip("\n") for line in f if line.strip()
-                                       and "RLIMIT_MEMLOCK" not in line
-                                       and "Addrspace is not set" not in line]
         os.unlink(log_path + ".err")
     except OSError:
-        outcome.strace_messages = []
+        pass
     return outcome
+
+
+def _messages(err_path: str) -> list[str]:
+    """What bpftrace said on stderr, less its usual notices."""
+    try:
+        with open(err_path, errors="replace") as f:
+            return [line.rstrip("\n") for line in f if line.strip() and "RLIMIT_MEMLOCK" not in line
+                    and "Addrspace is not set" not in line]
+    except OSError:
+        return []
+
+
+def _exit_of(returncode: int | None) -> str:
+    if returncode is not None and returncode < 0:
+        try:
+            return signal.Signals(-returncode).name
+        except ValueError:
+            return f"signal {-returncode}"
+    return str(returncode)
 
 
 class GatedChild:
@@ -505,14 +538,19 @@ def _stop(tracer) -> None:
                 raise
 
 
-def _start_tracer(bpftrace: str, text: str, raw_path: str, err_path: str):
-    """bpftrace in a mount namespace of its own where tracefs is mounted (nothing changes outside it)."""
+def with_tracefs(argv: list[str]) -> list[str]:
+    """``argv`` run in a mount namespace of its own where tracefs is mounted (bpftrace finds tracepoints there;
+    nothing changes outside it). Exit 97: tracefs could not be mounted."""
     script = ('grep -q " /sys/kernel/tracing tracefs " /proc/mounts || mount -t tracefs nodev /sys/kernel/tracing '
               '|| exit 97; exec "$@"')
+    return ["unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script, "sh", *argv]
+
+
+def _start_tracer(bpftrace: str, text: str, raw_path: str, err_path: str):
+    """bpftrace where tracefs is mounted (with_tracefs)."""
     env = {**os.environ, "BPFTRACE_STRLEN": str(STRLEN), "BPFTRACE_MAP_KEYS_MAX": str(MAP_KEYS)}
     with open(err_path, "wb") as err:
-        return subprocess.Popen(["unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script, "sh",
-                                 bpftrace, "-f", "json", "-o", raw_path, "-e", text],
+        return subprocess.Popen(with_tracefs([bpftrace, "-f", "json", "-o", raw_path, "-e", text]),
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
                                 start_new_session=True, env=env)
 
