@@ -122,6 +122,68 @@ def test_compare_across_architectures_by_name(tmp_path):
     assert " read " not in p.stdout.replace("|", " "), "read is the same on both: no change"
 
 
+def baseline_bundle(saved):
+    """The bundle of the runs the module's baseline was saved from: the first in its results (checks add theirs)."""
+    return sorted((saved / "results").glob("probe-*"))[0]
+
+
+@needs_strace
+@needs_root
+def test_a_baseline_from_runs_already_made_is_the_baseline_of_those_runs(saved, tmp_path):
+    """kprof baseline save of the bundle the module's baseline was saved from (its three runs) saves that same
+    baseline; beside new runs of the scenario file it adds its runs where it is given; a check against it is clean."""
+    bundle = baseline_bundle(saved)
+    want = json.loads((saved / "baselines" / "probe.json").read_text())
+    kprof("baseline", "save", bundle, "--dir", tmp_path / "b1", "--results", tmp_path / "r", check=0)
+    got = json.loads((tmp_path / "b1" / "probe.json").read_text())
+    assert {k: v for k, v in got.items() if k != "created"} == {k: v for k, v in want.items() if k != "created"}
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir()), "nothing was to be run"
+    p = kprof("baseline", "save", saved / "base" / "probe.yaml", bundle, "--repeat", "1", "--dir", tmp_path / "b2",
+              "--results", tmp_path / "r", check=0)
+    assert "4 runs" in p.stdout and str(bundle) in p.stdout, p.stdout
+    both = json.loads((tmp_path / "b2" / "probe.json").read_text())
+    assert len(both["runs"]) == 4 and both["runs"][1:] == want["runs"]
+    kprof("check", saved / "base" / "probe.yaml", "--baseline", tmp_path / "b2", "--results", tmp_path / "r",
+          check=0)
+
+
+@needs_strace
+@needs_root
+def test_runs_a_baseline_cannot_take_exit_2_and_save_nothing(saved, tmp_path):
+    import shutil
+    bundle = baseline_bundle(saved)
+    other = tmp_path / "other"
+    kprof("run", saved / "base" / "probe.yaml", "--backend", "ptrace", "-q", "-o", other, check=0)
+    failed = tmp_path / "failed"
+    shutil.copytree(bundle, failed)
+    meta = json.loads((failed / "meta.json").read_text())
+    meta["runs"][1].update(ok=False, failures=["exit 1, expected 0"])
+    (failed / "meta.json").write_text(json.dumps(meta))
+    edited = tmp_path / "edited"
+    shutil.copytree(bundle, edited)
+    with open(edited / "scenario.yaml", "a") as f:
+        f.write("# edited\n")
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(bundle, elsewhere)
+    meta = json.loads((elsewhere / "meta.json").read_text())
+    meta["kernel"] = "5.10.0-other"
+    (elsewhere / "meta.json").write_text(json.dumps(meta))
+    (tmp_path / "plain").mkdir()
+    probe = saved / "base" / "probe.yaml"
+    cases = {
+        "another backend": ([other], "run with --backend ptrace (the scenario: strace)"),
+        "a failed run": ([failed], "not taking its runs into a baseline: failed (exit 1, expected 0)"),
+        "another text": ([probe, edited], "its scenario.yaml is not the text of"),
+        "another kernel": ([bundle, elsewhere], "measured on another kernel than"),
+        "not a bundle": ([tmp_path / "plain"], "not a result bundle"),
+        "a file twice": ([probe, probe], "given twice"),
+    }
+    for case, (sources, message) in cases.items():
+        p = kprof("baseline", "save", *sources, "--dir", tmp_path / "b", "--results", tmp_path / "r", check=2)
+        assert message in p.stderr and "Traceback" not in p.stderr, (case, p.stderr)
+        assert not (tmp_path / "b").exists(), case
+
+
 def test_bad_baselines_exit_2_with_a_clear_message(tmp_path):
     sc = ROOT / "scenarios" / "determine-basal.yaml"
     cases = {

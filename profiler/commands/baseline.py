@@ -5,10 +5,17 @@ took across the runs, plus the versions it was measured on (kprof, oref0, node, 
 
 A baseline is only saved from runs that did what the scenario expects.
 
+Runs already made count too: a result bundle of ``kprof run`` (of the scenario as written: its own backend,
+radio and pump tools) adds its runs to the baseline of its scenario, beside the new runs of the scenario's
+file when that is given as well (``--repeat`` new runs), in the order given:
+
+    kprof baseline save scenarios/pump-loop.yaml kprof-results/pump-loop-20261207-101500 --repeat 2
+
 A whole workload (kind: workload) is accepted too: its file (run once for --duration) or a bundle that
 kprof workload run wrote; its baseline holds counts per loop iteration (see docs/workload.md)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from profiler.commands import progress_printer
@@ -18,12 +25,13 @@ def add_arguments(p) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION")
     sub.required = True
     save = sub.add_parser("save", help="run scenarios and save their baselines")
-    save.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario YAML file(s), workload files or "
+    save.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario YAML file(s), result bundles of "
+                      "kprof run (their runs count, beside new runs of the same scenario), workload files or "
                       "workload bundles")
     save.add_argument("--duration", metavar="DUR", help="how long a workload file runs (default: its duration:)")
     from profiler.commands.workload import add_iterations_argument
     add_iterations_argument(save)
-    save.add_argument("--repeat", type=int, default=5, help="runs per scenario (default 5)")
+    save.add_argument("--repeat", type=int, default=5, help="new runs per scenario file (default 5)")
     save.add_argument("--dir", type=Path, default=Path("baselines"), help="baseline directory (default baselines/)")
     save.add_argument("--results", type=Path, default=Path("kprof-results"),
                       help="where the runs' result bundles go (default kprof-results/)")
@@ -39,6 +47,57 @@ def _run(sc, bundle, repeat: int):
     return runner.run(dataclasses.replace(sc, repeat=repeat), bundle, progress=progress_printer())
 
 
+@dataclass
+class Recorded:
+    """The runs of a result bundle of ``kprof run``, as a baseline takes them."""
+
+    bundle: Path
+    scenario: str
+    sha256: str                     # of the scenario file as run (the bundle's scenario.yaml)
+    meta: dict                      # what a baseline keeps of meta.json (baseline.run_meta)
+    footprints: list
+    runs: list                      # run_measures of each run
+
+
+def recorded(path: Path) -> Recorded:
+    """A result bundle's runs; a bundle whose runs a baseline cannot take is a KprofError saying why."""
+    from profiler.baseline import run_meta, sha256_of
+    from profiler.bundle import Bundle
+    from profiler.compare import run_measures
+    from profiler.errors import KprofError
+    from profiler.scenario import scenario_from_text
+
+    bundle = Bundle.open(path)
+    meta = bundle.read_meta()
+    text_path = path / "scenario.yaml"
+    if meta is None or not meta.scenario or not text_path.is_file():
+        raise KprofError(f"{path}: not a complete result bundle of kprof run (meta.json or scenario.yaml missing)")
+    if meta.outcome != "ok":
+        bad = next((r for r in meta.runs if r.incomplete or not r.ok), None)
+        why = "; ".join(bad.failures) if bad and bad.failures else "a run did not complete"
+        raise KprofError(f"{path}: not taking its runs into a baseline: {meta.outcome} ({why})")
+    # what the scenario asks for, from the file as run (named as its scenario, as load_scenario wants)
+    declared = scenario_from_text(path / f"{meta.scenario}.yaml", text_path.read_bytes(), False)
+    pump = declared.pump is not None
+    wanted = (declared.backend, declared.radio if pump else None, declared.pump_client if pump else None)
+    client = meta.pump_client.get("client") if isinstance(meta.pump_client, dict) else None
+    radio = meta.radio if isinstance(meta.radio, str) else None
+    got = (meta.backend, radio, client)
+    if got != wanted:
+        names = ("--backend", "--radio", "--pump-client")
+        diff = ", ".join(f"{n} {g} (the scenario: {w})" for n, g, w in zip(names, got, wanted) if g != w)
+        raise KprofError(f"{path}: run with {diff}; a baseline holds runs of the scenario as written, which "
+                         f"kprof check runs")
+    paths = bundle.footprint_paths()
+    if len(paths) != len(meta.runs):
+        raise KprofError(f"{path}: {len(meta.runs)} runs but {len(paths)} footprint.json files (a run that made no "
+                         f"syscall has none): not a baseline's runs")
+    footprints = bundle.footprints()
+    return Recorded(bundle=path, scenario=meta.scenario, sha256=sha256_of(text_path), meta=run_meta(meta),
+                    footprints=footprints,
+                    runs=[run_measures(fp, r.modules_loaded) for fp, r in zip(footprints, meta.runs)])
+
+
 def main(args) -> int:
     from profiler import signals
     from profiler.baseline import Baseline, baseline_path, now_iso, run_meta, sha256_of
@@ -52,12 +111,17 @@ def main(args) -> int:
     if args.repeat < 1:
         raise KprofError("--repeat must be at least 1")
     from profiler.workload import is_workload_bundle, is_workload_file
-    workloads = [Path(s) for s in args.scenarios if is_workload_bundle(s) or is_workload_file(s)]
-    scenarios = [load_scenario(s, memo=True) for s in args.scenarios if Path(s) not in workloads]
+    sources = [Path(s) for s in args.scenarios]
+    workloads = [s for s in sources if is_workload_bundle(s) or is_workload_file(s)]
+    # in the order given: a scenario file (its new runs) or a bundle of runs already made
+    given = [recorded(s) if s.is_dir() else load_scenario(s, memo=True)
+             for s in sources if s not in workloads]
+    scenarios = [g for g in given if not isinstance(g, Recorded)]
     output_dir(args.results, bundle=False)  # writable, ours: before anything runs
     from profiler import runner
     for sc in scenarios:            # what would refuse a scenario: before any run and any directory
         runner.check_runnable(sc)
+    _check_sources(given)
     for w in workloads:
         save_workload_baseline(w, args)
     todo = []
@@ -65,6 +129,7 @@ def main(args) -> int:
         bundle = new_bundle_dir(sc.name, args.results)
         bundle.mkdir(parents=True)   # claimed now: jobs started in the same second get distinct names
         todo.append((sc, bundle, args.repeat))
+    made = {}
     for (sc, bundle, _), (outcomes, meta) in zip(todo, run_ordered(_run, todo, jobs_from(args))):
         stopped = signals.stop_code(outcomes)
         if stopped:
@@ -74,16 +139,59 @@ def main(args) -> int:
             raise KprofError(f"{sc.name}: not saving a baseline: {len(failed)} of {len(meta.runs)} runs did not "
                              f"do what the scenario expects ({'; '.join(failed[0].failures) if failed else '?'}); "
                              f"see {bundle}")
-        fps = [o.footprint for o in outcomes]
-        b = Baseline(scenario=sc.name, runs=[run_measures(o.footprint, o.modules) for o in outcomes],
-                     footprint=fps[0], meta=run_meta(meta),
-                     scenario_sha256=sha256_of(sc.path), created=now_iso())
-        path = baseline_path(args.dir, sc.name)
+        made[id(sc)] = Recorded(bundle=bundle, scenario=sc.name, sha256=sha256_of(sc.path), meta=run_meta(meta),
+                                footprints=[o.footprint for o in outcomes],
+                                runs=[run_measures(o.footprint, o.modules) for o in outcomes])
+    groups: dict[str, list[Recorded]] = {}
+    for g in given:
+        groups.setdefault(g.scenario if isinstance(g, Recorded) else g.name, []).append(made.get(id(g), g))
+    for runs in groups.values():
+        for r in runs[1:]:
+            _same_setup(r, runs[0])
+    for name, runs in groups.items():
+        first = runs[0]
+        b = Baseline(scenario=name, runs=[m for r in runs for m in r.runs], footprint=first.footprints[0],
+                     meta=first.meta, scenario_sha256=first.sha256, created=now_iso())
+        path = baseline_path(args.dir, name)
         b.save(path)
-        print(f"saved {path}: {len(fps)} runs, {len(fps[0].syscalls)} syscalls, "
-              f"{len(fps[0].subsystem_rows())} subsystems (runs in {bundle})")
+        fp = first.footprints[0]
+        print(f"saved {path}: {len(b.runs)} runs, {len(fp.syscalls)} syscalls, {len(fp.subsystem_rows())} subsystems "
+              f"(runs in {', '.join(str(r.bundle) for r in runs)})")
     return 0
 
+
+def _check_sources(given: list) -> None:
+    """Runs of one scenario make one baseline: one scenario file at most, and bundles of the same scenario text
+    (each run as that text asks: ``recorded``), on one setup."""
+    from profiler.baseline import sha256_of
+    from profiler.errors import KprofError
+
+    by_name: dict[str, list] = {}
+    for g in given:
+        by_name.setdefault(g.scenario if isinstance(g, Recorded) else g.name, []).append(g)
+    for name, group in by_name.items():
+        files = [g for g in group if not isinstance(g, Recorded)]
+        if len(files) > 1:
+            raise KprofError(f"{name}: given twice ({files[0].path}, {files[1].path}): one baseline per scenario")
+        bundles = [g for g in group if isinstance(g, Recorded)]
+        if not bundles:
+            continue
+        ref_sha = sha256_of(files[0].path) if files else bundles[0].sha256
+        ref = files[0].path if files else bundles[0].bundle
+        for r in bundles:
+            if r.sha256 != ref_sha:
+                raise KprofError(f"{r.bundle}: its scenario.yaml is not the text of {ref}: runs of another version "
+                                 f"of {name} do not make one baseline")
+            _same_setup(r, bundles[0])
+
+
+def _same_setup(r: Recorded, first: Recorded) -> None:
+    """Runs of one baseline were measured on one setup (the versions, kernel, tools a baseline records)."""
+    from profiler.errors import KprofError
+    if r.meta != first.meta:
+        key = next(k for k in r.meta if r.meta[k] != first.meta.get(k))
+        raise KprofError(f"{r.bundle}: measured on another {key} than {first.bundle} ({r.meta[key]} against "
+                         f"{first.meta.get(key)}): the runs of one baseline are of one setup")
 
 
 def save_workload_baseline(path: Path, args) -> None:
