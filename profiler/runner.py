@@ -483,6 +483,15 @@ def _tool_facts(meta: RunMeta) -> None:
         meta.oref0_tree = oref0_tree()
 
 
+def setup_meta(scenario: Scenario) -> RunMeta:
+    """The RunMeta a run of ``scenario`` starts with, without running it: versions, kernel, oref0 tree, pump tools
+    (what a baseline records its runs were measured on)."""
+    meta = RunMeta.for_scenario(scenario, scenario.network, syscalls.host_arch())
+    meta.pump_client = pump_client(scenario)
+    _tool_facts(meta)
+    return meta
+
+
 def run(scenario: Scenario, bundle: Path | Bundle, *, network: str | None = None, keep_workdir: bool = False,
         progress=None, meanwhile=None, sequences: bool = False) -> tuple[list[RunOutcome], RunMeta]:
     """Run every repetition of ``scenario`` into ``bundle``; returns the outcomes and the bundle's RunMeta.

@@ -162,9 +162,10 @@ def scenario_run(tmp_path_factory):
     shared.mkdir(exist_ok=True)
 
     def get(path: Path, n: int = 1):
-        """The shared run ``n`` of the scenario (test_check_real's baseline takes two of the slow ones; the second
-        run of pump-loop is test_pump_loop's own)."""
-        name = path.stem if n == 1 else f"{path.stem}-{n}"
+        """The shared run ``n`` of the scenario (test_check_real's baseline takes two of the slow ones; test_pump_loop
+        asks for pump-loop's second first). Made under a child subreaper: a run that left a process running fails
+        every test that asks for it."""
+        name = path.stem if n == 1 else f"{path.stem}.{n}"
         bundle = shared / name
         done = shared / f"{name}.result.json"
         with open(shared / f"{name}.lock", "w") as lock:
@@ -174,12 +175,15 @@ def scenario_run(tmp_path_factory):
                 # the subprocess's own limit is past every shipped scenario's timeout (at most 300 s): a hang
                 # is kprof's to report
                 p = again_if_the_radio_was_late(lambda: kprof("run", path, "--out", bundle, "--format", "json",
-                                                              timeout=600), bundle, f"kprof run {path.name}")
+                                                              timeout=600, subreaped=True), bundle,
+                                                f"kprof run {path.name}")
                 part = done.with_suffix(".part")
                 part.write_text(json.dumps([p.returncode, p.stdout, p.stderr]))
                 part.replace(done)          # whole or not at all: a worker killed here leaves no half result
         p = _Run(*json.loads(done.read_text()))
         assert p.returncode == 0, f"kprof run {path.name}: exit {p.returncode}\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
+        left = [line for line in p.stderr.splitlines() if line.startswith(LEFT_RUNNING)]
+        assert not left, f"kprof run {path.name} left processes running: {left}"
         return p, bundle
     return get
 
@@ -314,7 +318,10 @@ def parity_changes(d, rules) -> list[str]:
 
 LOOP_UNSUCCESSFUL = "Unsuccessful oref0-pump-loop"
 LOOP_LOGS = ("stdout.txt", "pump-loop.log")     # where the loop's lines are: a scenario's output, a workload's log
-LOOP_GAVE_UP = re.compile(r"Couldn't \S+.* - continuing")
+# oref0-pump-loop.sh's try_return/retry_return giving up on a step that queries the pump (not on oref0-meal,
+# check_cp_meal, openaps report …, which do not)
+LOOP_GAVE_UP = re.compile(r"Couldn't (?:check_status|check_model|invoke_pumphistory_etc|invoke_reservoir_etc|read_\w+"
+                          r"|smb_bolus|mdt)\b.* - continuing")
 # what a pump tool says when a radio exchange was lost (the real tools' messages: real-tools/): a radio command
 # unanswered, a pump command unanswered, or the line out of step behind a late reply (pump-protocol.md §1.5)
 RADIO_LOST = re.compile(r"cc111x: no response|no response to |unexpected response|Receive: "
@@ -358,9 +365,9 @@ def _lost_lines(bundle: Path) -> list[str]:
     loop = _loop_lines(bundle)
     if any(LOOP_UNSUCCESSFUL in line for line in loop):
         return [line for line in loop if "Retry" in line or "Couldn't" in line or LOOP_UNSUCCESSFUL in line]
-    # a scenario's iteration that went on without a pump query (oref0-pump-loop.sh's try_return: "Couldn't
-    # invoke_reservoir_etc - continuing", mdt failed after its retries): it did less work (one determine-basal
-    # where the loop otherwise runs two), a footprint no other run of the scenario has
+    # a scenario's iteration that went on without a pump query ("Couldn't invoke_reservoir_etc - continuing": mdt
+    # failed after the loop's retries): it did less work (one determine-basal where the loop otherwise runs two),
+    # a footprint no other run of the scenario has
     gave_up = [line for f in bundle.rglob("stdout.txt") for line in f.read_text(errors="replace").splitlines()
                if LOOP_GAVE_UP.search(line)]
     if gave_up:
@@ -424,10 +431,31 @@ def run_again_if_late(scenario, bundle: Path, *args, **kw):
                                        f"kprof run {Path(scenario).name}")
 
 
-def kprof(*args, check=None, cwd=None, timeout=300, env=None):
-    """Run the real CLI in a subprocess, as a user would; returns the CompletedProcess."""
-    p = subprocess.run([sys.executable, "-m", "profiler", *map(str, args)], capture_output=True, text=True,
-                       cwd=cwd or ROOT, timeout=timeout, env={**os.environ, **(env or {})})
+# kprof under a process of its own that is a child subreaper: what kprof's tree leaves running is re-parented to
+# it, named on stderr (LEFT_RUNNING) and killed once kprof has ended; its exit status is kprof's
+LEFT_RUNNING = "suite: left running:"
+_SUBREAPED = f"""
+import ctypes, os, signal, subprocess, sys
+assert ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0      # PR_SET_CHILD_SUBREAPER
+code = subprocess.run(sys.argv[1:]).returncode
+for tid in os.listdir("/proc/self/task"):
+    for pid in open(f"/proc/self/task/{{tid}}/children").read().split():
+        try:
+            cmd = open(f"/proc/{{pid}}/cmdline", "rb").read().replace(b"\\0", b" ").decode(errors="replace")
+            os.kill(int(pid), signal.SIGKILL)
+        except OSError:
+            cmd = "?"
+        print("{LEFT_RUNNING}", pid, cmd, file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def kprof(*args, check=None, cwd=None, timeout=300, env=None, subreaped=False):
+    """Run the real CLI in a subprocess, as a user would; returns the CompletedProcess. ``subreaped``: under a
+    child subreaper that names in stderr (LEFT_RUNNING) and kills what the run left running."""
+    cmd = [sys.executable, "-m", "profiler", *map(str, args)]
+    p = subprocess.run([sys.executable, "-c", _SUBREAPED, *cmd] if subreaped else cmd, capture_output=True,
+                       text=True, cwd=cwd or ROOT, timeout=timeout, env={**os.environ, **(env or {})})
     if check is not None:
         assert p.returncode == check, f"exit {p.returncode}\nstdout:\n{p.stdout[-3000:]}\nstderr:\n{p.stderr[-3000:]}"
     return p

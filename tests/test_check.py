@@ -168,9 +168,21 @@ def test_runs_a_baseline_cannot_take_exit_2_and_save_nothing(saved, tmp_path):
     meta = json.loads((elsewhere / "meta.json").read_text())
     meta["kernel"] = "5.10.0-other"
     (elsewhere / "meta.json").write_text(json.dumps(meta))
+    aborted = tmp_path / "aborted"
+    shutil.copytree(bundle, aborted)
+    (aborted / "run-4").mkdir()          # kprof run stopped in its fourth run: meta.json holds three
+    host = tmp_path / "host"
+    kprof("run", saved / "base" / "probe.yaml", "--network", "host", "-q", "-o", host, check=0)
+    fault = tmp_path / "fault"
+    kprof("run", ROOT / "scenarios" / "determine-basal-enospc.yaml", "-q", "-o", fault, check=0)
     (tmp_path / "plain").mkdir()
     probe = saved / "base" / "probe.yaml"
     cases = {
+        "another network": ([host], "run with --network host (the scenario: none)"),
+        "the normal path": ([fault / "normal-path"], "without the faults determine-basal-enospc injects"),
+        "a run begun, not recorded": ([aborted], "run-4 was begun but its run is not recorded"),
+        "a bundle twice": ([bundle, bundle], "given twice"),
+        "a file and another kernel's runs": ([probe, elsewhere], "measured on another kernel than"),
         "another backend": ([other], "run with --backend ptrace (the scenario: strace)"),
         "a failed run": ([failed], "not taking its runs into a baseline: failed (exit 1, expected 0)"),
         "another text": ([probe, edited], "its scenario.yaml is not the text of"),
@@ -181,7 +193,8 @@ def test_runs_a_baseline_cannot_take_exit_2_and_save_nothing(saved, tmp_path):
     for case, (sources, message) in cases.items():
         p = kprof("baseline", "save", *sources, "--dir", tmp_path / "b", "--results", tmp_path / "r", check=2)
         assert message in p.stderr and "Traceback" not in p.stderr, (case, p.stderr)
-        assert not (tmp_path / "b").exists(), case
+        assert not (tmp_path / "b").exists() and not (tmp_path / "r").exists(), case    # refused before any run
+    kprof("baseline", "save", fault, "--dir", tmp_path / "b", check=0)      # the fault path's runs: as written
 
 
 def test_bad_baselines_exit_2_with_a_clear_message(tmp_path):

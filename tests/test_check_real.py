@@ -24,7 +24,7 @@ KINDS = {"fast": [s for s in SCENARIOS if s.stem not in SLOW], "slow": [s for s 
 # once (two of them mostly wait for the radio's timeouts)
 JOBS = {"fast": "2", "slow": "3"}
 # of each baseline's three runs, the suite's shared runs of the scenario (tests/conftest.py: scenario_run): the
-# first serves test_run and the parity tests too, the second of pump-loop is test_pump_loop's own
+# first serves test_run and the parity tests too, the second of pump-loop test_pump_loop
 SHARED = {"fast": 1, "slow": 2}
 
 
@@ -36,7 +36,7 @@ def baselines(tmp_path_factory, request, scenario_run):
 
     kind = request.param
     tmp = tmp_path_factory.mktemp(f"baselines-{kind}")
-    # every first run before any second: test_pump_loop asks for pump-loop's second first and makes it itself
+    # first runs first: test_pump_loop asks for pump-loop's second first (made there when it starts beside this)
     wanted = [(path, n) for n in range(1, SHARED[kind] + 1) for path in KINDS[kind]]
     with ThreadPoolExecutor(int(JOBS[kind])) as pool:      # made here when no other test has yet
         shared = [bundle for _, bundle in pool.map(lambda w: scenario_run(*w), wanted)]

@@ -3,7 +3,8 @@ by the real CLI: the suite's two shared runs of the scenario (tests/conftest.py:
 no other test has asked for it yet, else on whichever worker asked first: the second is asked for here first).
 Each must complete ("Completed oref0-pump-loop"), with the temp basal the loop enacted running in the emulated
 pump (the scenario's expect.pump_temp_basal, checked by kprof against the emulator's final state). A run made
-here must leave nothing behind: no file in the host's /tmp, no change in /dev, no process. Runs in a row with
+here must leave nothing behind: no file in the host's /tmp, no change in /dev, no process (no process: every
+shared run, wherever it is made). Runs in a row with
 nothing between them: the check of every scenario saves pump-loop's baseline from these two and one more
 (tests/test_check_real.py), each of which must do what the scenario expects.
 
@@ -52,8 +53,9 @@ def _loop_tmp_entries() -> set[str]:
 @needs_tools
 def test_pump_loop_completes_twice_and_leaves_nothing_behind(subreaper, scenario_run):
     dev_before, tmp_before, children_before = sorted(os.listdir("/dev")), _loop_tmp_entries(), _children()
-    # the second shared run first: made here (no other test asks for it before the check of every scenario's
-    # baseline, which waits for it), under this test's checks, while that baseline's fixture may be making the first
+    # the second shared run first: in a parallel suite this test starts beside the check of every scenario, whose
+    # baseline fixture asks for the first, so each makes one. Wherever a shared run is made, what it left running
+    # fails it (conftest.scenario_run); the checks here see the runs made here.
     runs = [scenario_run(SCENARIO, 2), scenario_run(SCENARIO)]
     for p, bundle in runs:
         meta = json.loads((bundle / "meta.json").read_text())

@@ -76,26 +76,49 @@ def recorded(path: Path) -> Recorded:
         bad = next((r for r in meta.runs if r.incomplete or not r.ok), None)
         why = "; ".join(bad.failures) if bad and bad.failures else "a run did not complete"
         raise KprofError(f"{path}: not taking its runs into a baseline: {meta.outcome} ({why})")
-    # what the scenario asks for, from the file as run (named as its scenario, as load_scenario wants)
-    declared = scenario_from_text(path / f"{meta.scenario}.yaml", text_path.read_bytes(), False)
-    pump = declared.pump is not None
-    wanted = (declared.backend, declared.radio if pump else None, declared.pump_client if pump else None)
-    client = meta.pump_client.get("client") if isinstance(meta.pump_client, dict) else None
-    radio = meta.radio if isinstance(meta.radio, str) else None
-    got = (meta.backend, radio, client)
-    if got != wanted:
-        names = ("--backend", "--radio", "--pump-client")
-        diff = ", ".join(f"{n} {g} (the scenario: {w})" for n, g, w in zip(names, got, wanted) if g != w)
-        raise KprofError(f"{path}: run with {diff}; a baseline holds runs of the scenario as written, which "
-                         f"kprof check runs")
+    begun = [d for d in path.glob("run-*") if d.is_dir() and d.name[4:].isdigit() and int(d.name[4:]) > len(meta.runs)]
+    if begun:
+        raise KprofError(f"{path}: {begun[0].name} was begun but its run is not recorded (kprof run stopped, or is "
+                         f"still running): not taking its runs into a baseline")
+    # what the scenario asks for, from the file as run, read as if at its place then (a relative pump client
+    # directory is relative to it; the file's name is the scenario's)
+    origin = Path(meta.scenario_file) if meta.scenario_file else path / f"{meta.scenario}.yaml"
+    declared = scenario_from_text(origin, text_path.read_bytes(), True)
+    _ran_as_written(path, meta, declared)
     paths = bundle.footprint_paths()
     if len(paths) != len(meta.runs):
         raise KprofError(f"{path}: {len(meta.runs)} runs but {len(paths)} footprint.json files (a run that made no "
                          f"syscall has none): not a baseline's runs")
     footprints = bundle.footprints()
-    return Recorded(bundle=path, scenario=meta.scenario, sha256=sha256_of(text_path), meta=run_meta(meta),
+    return Recorded(bundle=path, scenario=declared.name, sha256=sha256_of(text_path), meta=run_meta(meta),
                     footprints=footprints,
                     runs=[run_measures(fp, r.modules_loaded) for fp, r in zip(footprints, meta.runs)])
+
+
+def _ran_as_written(path: Path, meta, declared) -> None:
+    """A bundle's runs were made of the scenario as written (what kprof check runs): no --backend, --radio,
+    --pump-client or --network other than its own, and its faults (the normal path of a fault scenario, its
+    ``normal-path/`` bundle, is the scenario without them)."""
+    from profiler.bundle import ABSENT
+    from profiler.errors import KprofError
+    pump = declared.pump is not None
+    client = meta.pump_client.get("client") if isinstance(meta.pump_client, dict) else None
+    settings = (("--backend", meta.backend, declared.backend),
+                ("--radio", meta.radio if isinstance(meta.radio, str) else None, declared.radio if pump else None),
+                ("--pump-client", client, declared.pump_client if pump else None),
+                ("--network", meta.network, declared.network))
+    diff = [f"{name} {got} (the scenario: {want})" for name, got, want in settings if got != want]
+    if diff:
+        raise KprofError(f"{path}: run with {', '.join(diff)}; a baseline holds runs of the scenario as written, "
+                         f"which kprof check runs")
+    pump_faults = {(s.get("state") or {}).get("fault", "none") for r in meta.runs for s in r.services or []
+                   if isinstance(s, dict) and s.get("type") == "pump"}
+    faulted = (meta.inject == [rule.to_dict() for rule in declared.inject]
+               and (not pump or (meta.radio_fault if meta.radio_fault is not ABSENT else None) == declared.radio_fault)
+               and pump_faults <= {declared.pump.get("fault", "none") if pump else "none"})
+    if not faulted:
+        raise KprofError(f"{path}: its runs were made without the faults {declared.name} injects (the normal path of a "
+                         f"fault scenario is the scenario without them): not runs of {declared.name} as written")
 
 
 def main(args) -> int:
@@ -117,11 +140,11 @@ def main(args) -> int:
     given = [recorded(s) if s.is_dir() else load_scenario(s, memo=True)
              for s in sources if s not in workloads]
     scenarios = [g for g in given if not isinstance(g, Recorded)]
-    output_dir(args.results, bundle=False)  # writable, ours: before anything runs
+    _check_sources(given)
     from profiler import runner
     for sc in scenarios:            # what would refuse a scenario: before any run and any directory
         runner.check_runnable(sc)
-    _check_sources(given)
+    output_dir(args.results, bundle=False)  # writable, ours: before anything runs
     for w in workloads:
         save_workload_baseline(w, args)
     todo = []
@@ -161,8 +184,8 @@ def main(args) -> int:
 
 
 def _check_sources(given: list) -> None:
-    """Runs of one scenario make one baseline: one scenario file at most, and bundles of the same scenario text
-    (each run as that text asks: ``recorded``), on one setup."""
+    """Runs of one scenario make one baseline: one scenario file at most, each bundle once, bundles of the same
+    scenario text (each run as that text asks: ``recorded``), on one setup."""
     from profiler.baseline import sha256_of
     from profiler.errors import KprofError
 
@@ -174,6 +197,11 @@ def _check_sources(given: list) -> None:
         if len(files) > 1:
             raise KprofError(f"{name}: given twice ({files[0].path}, {files[1].path}): one baseline per scenario")
         bundles = [g for g in group if isinstance(g, Recorded)]
+        seen: dict = {}
+        for r in bundles:
+            twice = seen.setdefault(r.bundle.resolve(), r.bundle)
+            if twice is not r.bundle:
+                raise KprofError(f"{r.bundle}: given twice ({twice}): its runs would count twice")
         if not bundles:
             continue
         ref_sha = sha256_of(files[0].path) if files else bundles[0].sha256
@@ -183,6 +211,11 @@ def _check_sources(given: list) -> None:
                 raise KprofError(f"{r.bundle}: its scenario.yaml is not the text of {ref}: runs of another version "
                                  f"of {name} do not make one baseline")
             _same_setup(r, bundles[0])
+        if files:               # the new runs' setup, known before they are made
+            from profiler.baseline import run_meta
+            from profiler.runner import setup_meta
+            _same_setup(bundles[0], Recorded(bundle=files[0].path, scenario=name, sha256=ref_sha,
+                                             meta=run_meta(setup_meta(files[0])), footprints=[], runs=[]))
 
 
 def _same_setup(r: Recorded, first: Recorded) -> None:
