@@ -30,7 +30,7 @@ from profiler.scenario import load_scenario
 
 from .conftest import (IN_CI, ROOT, SCENARIOS, needs_oref0, needs_root, needs_strace, parity_changes,
                        strace_outcome)
-from .helpers.decoding import DECODING as DECODING_PROGRAM
+from .helpers.decoding import ABSTRACT, DECODING as DECODING_PROGRAM
 
 needs_bpf = pytest.mark.skipif(not IN_CI and (os.geteuid() != 0 or shutil.which("bpftrace") is None),
                                reason="needs root and bpftrace")
@@ -104,7 +104,7 @@ def test_paths_devices_sockets_ioctls_and_processes_as_strace(tmp_path):
     m_s, m_b = compare.measures(fp_s), compare.measures(fp_b)
     for cat in ("ioctl", "device", "network", "program", "error"):
         assert m_b[cat] == m_s[cat], cat
-    assert {"inet:127.0.0.1:9", "inet:127.0.0.2:9", "unix:unix.sock", "unix:@kprof-abstract",
+    assert {"inet:127.0.0.1:9", "inet:127.0.0.2:9", "unix:unix.sock", f"unix:@{ABSTRACT}",
             "unix:/nonexistent.sock"} <= set(m_b["network"])
     assert {"$TMP/relative.txt", "/nonexistent/kprof"} <= set(m_b["file"])
     chained = {"$TMP/sub", "$TMP/sub/inner.txt", "$TMP/link"}

@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from .conftest import ROOT, kprof, needs_root, needs_strace
+from .conftest import ROOT, kprof, needs_oref0, needs_root, needs_strace
 
 BASE = "cat /etc/hostname > /dev/null"
 INJECTED = {
@@ -149,6 +149,7 @@ def test_a_baseline_from_runs_already_made_is_the_baseline_of_those_runs(saved, 
 
 @needs_strace
 @needs_root
+@needs_oref0
 def test_runs_a_baseline_cannot_take_exit_2_and_save_nothing(saved, tmp_path):
     import shutil
     bundle = baseline_bundle(saved)
@@ -194,7 +195,7 @@ def test_runs_a_baseline_cannot_take_exit_2_and_save_nothing(saved, tmp_path):
         p = kprof("baseline", "save", *sources, "--dir", tmp_path / "b", "--results", tmp_path / "r", check=2)
         assert message in p.stderr and "Traceback" not in p.stderr, (case, p.stderr)
         assert not (tmp_path / "b").exists() and not (tmp_path / "r").exists(), case    # refused before any run
-    kprof("baseline", "save", fault, "--dir", tmp_path / "b", check=0)      # the fault path's runs: as written
+    kprof("baseline", "save", fault, "--dir", tmp_path / "b", "--results", tmp_path / "r", check=0)  # its fault path
 
 
 def test_bad_baselines_exit_2_with_a_clear_message(tmp_path):

@@ -32,7 +32,7 @@ from profiler.scenario import load_scenario
 
 from .conftest import (ROOT, SCENARIOS, needs_oref0, needs_root, needs_strace, parity_changes, run_backend,
                        strace_outcome)
-from .helpers.decoding import DECODING
+from .helpers.decoding import ABSTRACT, DECODING
 
 PY = sys.executable
 SHORT = 60  # seconds: every test program ends in well under this; a hang fails as a timeout, never blocks CI
@@ -247,7 +247,7 @@ def test_paths_devices_sockets_and_ioctls_decoded_as_strace_does(tmp_path):
     m_s, m_p = (compare.measures(got[b][1].footprint) for b in ("strace", "ptrace"))
     for cat in ("ioctl", "device", "file", "network", "program", "error"):
         assert m_p[cat] == m_s[cat], cat
-    assert {"inet:127.0.0.1:9", "inet:127.0.0.2:9", "unix:unix.sock", "unix:@kprof-abstract",
+    assert {"inet:127.0.0.1:9", "inet:127.0.0.2:9", "unix:unix.sock", f"unix:@{ABSTRACT}",
             "unix:/nonexistent.sock"} <= set(m_p["network"])
     assert "$TMP/relative.txt" in m_p["file"]
     assert any(k.endswith("on socket:udp") for k in m_p["ioctl"]) and any(k.endswith("on mem") for k in m_p["ioctl"])

@@ -6,7 +6,7 @@ took across the runs, plus the versions it was measured on (kprof, oref0, node, 
 A baseline is only saved from runs that did what the scenario expects.
 
 Runs already made count too: a result bundle of ``kprof run`` (of the scenario as written: its own backend,
-radio and pump tools) adds its runs to the baseline of its scenario, beside the new runs of the scenario's
+radio, pump tools, network and faults) adds its runs to the baseline of its scenario, beside the new runs of the scenario's
 file when that is given as well (``--repeat`` new runs), in the order given:
 
     kprof baseline save scenarios/pump-loop.yaml kprof-results/pump-loop-20261207-101500 --repeat 2
@@ -76,13 +76,14 @@ def recorded(path: Path) -> Recorded:
         bad = next((r for r in meta.runs if r.incomplete or not r.ok), None)
         why = "; ".join(bad.failures) if bad and bad.failures else "a run did not complete"
         raise KprofError(f"{path}: not taking its runs into a baseline: {meta.outcome} ({why})")
-    begun = [d for d in path.glob("run-*") if d.is_dir() and d.name[4:].isdigit() and int(d.name[4:]) > len(meta.runs)]
+    begun = [d for d in path.glob("run-*") if d.is_dir() and d.name[4:].isascii() and d.name[4:].isdigit()
+             and int(d.name[4:]) > len(meta.runs)]
     if begun:
-        raise KprofError(f"{path}: {begun[0].name} was begun but its run is not recorded (kprof run stopped, or is "
-                         f"still running): not taking its runs into a baseline")
+        raise KprofError(f"{path}: {begun[0].name} was begun but its run is not recorded (kprof run stopped during "
+                         f"it): not taking its runs into a baseline")
     # what the scenario asks for, from the file as run, read as if at its place then (a relative pump client
     # directory is relative to it; the file's name is the scenario's)
-    origin = Path(meta.scenario_file) if meta.scenario_file else path / f"{meta.scenario}.yaml"
+    origin = Path(meta.scenario_file) if isinstance(meta.scenario_file, str) else path / f"{meta.scenario}.yaml"
     declared = scenario_from_text(origin, text_path.read_bytes(), True)
     _ran_as_written(path, meta, declared)
     paths = bundle.footprint_paths()
@@ -102,6 +103,10 @@ def _ran_as_written(path: Path, meta, declared) -> None:
     from profiler.bundle import ABSENT
     from profiler.errors import KprofError
     pump = declared.pump is not None
+    unrecorded = [key for key in ("backend", "network", "inject") if getattr(meta, key) is ABSENT]
+    if unrecorded:
+        raise KprofError(f"{path}: its meta.json does not say which {unrecorded[0]} its runs had (a bundle of an older "
+                         f"kprof): not taking its runs into a baseline")
     client = meta.pump_client.get("client") if isinstance(meta.pump_client, dict) else None
     settings = (("--backend", meta.backend, declared.backend),
                 ("--radio", meta.radio if isinstance(meta.radio, str) else None, declared.radio if pump else None),
@@ -111,11 +116,13 @@ def _ran_as_written(path: Path, meta, declared) -> None:
     if diff:
         raise KprofError(f"{path}: run with {', '.join(diff)}; a baseline holds runs of the scenario as written, "
                          f"which kprof check runs")
-    pump_faults = {(s.get("state") or {}).get("fault", "none") for r in meta.runs for s in r.services or []
-                   if isinstance(s, dict) and s.get("type") == "pump"}
+    # the emulated pump's fault, as each run's record of it says (none recorded: none)
+    pump_faults = {str(s["state"].get("fault", "none")) if isinstance(s.get("state"), dict) else "none"
+                   for r in meta.runs for s in (r.services if isinstance(r.services, list) else [])
+                   if isinstance(s, dict) and s.get("type") == "pump"} or {"none"}
     faulted = (meta.inject == [rule.to_dict() for rule in declared.inject]
                and (not pump or (meta.radio_fault if meta.radio_fault is not ABSENT else None) == declared.radio_fault)
-               and pump_faults <= {declared.pump.get("fault", "none") if pump else "none"})
+               and pump_faults == {str(declared.pump.get("fault", "none")) if pump else "none"})
     if not faulted:
         raise KprofError(f"{path}: its runs were made without the faults {declared.name} injects (the normal path of a "
                          f"fault scenario is the scenario without them): not runs of {declared.name} as written")

@@ -2,6 +2,12 @@
 devices, sockets of every family kprof keys, ioctls on a device and on a socket. The ptrace and bpf
 backends' tests run it and compare their footprints with strace's."""
 
+import os
+
+# an abstract socket name is the network namespace's, and these programs run in the host's: this process's own,
+# so that the ptrace and bpf tests on two workers (or two suites) never bind the same one (EADDRINUSE: exit 1)
+ABSTRACT = f"kprof-abstract-{os.getpid()}"
+
 DECODING = """
 import fcntl, os, socket, termios
 fd = os.open("/dev/null", os.O_RDONLY)
@@ -27,7 +33,7 @@ except OSError:
 x = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 x.bind("unix.sock")
 a = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-a.bind("\\0kprof-abstract")
+a.bind("\\0""" + ABSTRACT + """")
 try:
     socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).connect("/nonexistent.sock")
 except OSError:
