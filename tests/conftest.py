@@ -322,10 +322,9 @@ def parity_changes(d, rules) -> list[str]:
 
 LOOP_UNSUCCESSFUL = "Unsuccessful oref0-pump-loop"
 LOOP_LOGS = ("stdout.txt", "pump-loop.log")     # where the loop's lines are: a scenario's output, a workload's log
-# oref0-pump-loop.sh's try_return/retry_return giving up on a step that queries the pump (not on oref0-meal,
-# check_cp_meal, openaps report …, which do not)
-# (the steps whose "Couldn't" line reaches the scenario's stdout; check_status, check_model and read_settings …
-# write theirs to the loop's fd 4, /dev/null)
+# oref0-pump-loop.sh's try_return/retry_return giving up on a step that queries the pump, of those whose "Couldn't"
+# line reaches the scenario's stdout (check_status, check_model, read_settings … write theirs to the loop's fd 4,
+# /dev/null; oref0-meal, check_cp_meal, openaps report … query no pump)
 LOOP_GAVE_UP = re.compile(r"Couldn't (?:invoke_pumphistory_etc|invoke_reservoir_etc|read_full_pumphistory|smb_bolus|mdt)"
                           r"\b.* - continuing")
 # what a pump tool says when a radio exchange was lost (the real tools' messages: real-tools/): a radio command
