@@ -310,7 +310,8 @@ class Bundle:
     def footprint_paths(self) -> list[Path]:
         """footprint.json of every run that has one, run 1 first, then run-2, run-3 …"""
         first = self.path / FOOTPRINT
-        rest = sorted(self.path.glob(f"run-*/{FOOTPRINT}"), key=lambda p: int(p.parent.name[4:]))
+        rest = sorted((p for p in self.path.glob(f"run-*/{FOOTPRINT}") if p.parent.name[4:].isascii()
+                       and p.parent.name[4:].isdigit()), key=lambda p: int(p.parent.name[4:]))
         return ([first] if first.is_file() else []) + rest
 
     def footprints(self) -> list:

@@ -156,10 +156,11 @@ class _Run:
 @pytest.fixture(scope="session")
 def scenario_run(tmp_path_factory):
     """``kprof run`` of a shipped scenario as a user runs it (its own backend and settings), once per suite run:
-    ``scenario_run(path)`` → (its result: returncode, stdout, stderr; bundle). test_run checks every scenario's
-    run against strace's own summary, and the ptrace and bpf parity tests compare their runs with the same
-    strace run: one strace run of each scenario serves them all, on whichever worker asks first (a lock per
-    scenario in the directory the workers share; the others wait for it and read its bundle)."""
+    ``scenario_run(path)`` → (its result: returncode, stdout, stderr; bundle); ``scenario_run(path, 2)``, a second
+    such run. test_run checks every scenario's run against strace's own summary, and the ptrace and bpf parity
+    tests compare their runs with the same strace run: one strace run of each scenario serves them all, on
+    whichever worker asks first (a lock per scenario in the directory the workers share; the others wait for it
+    and read its bundle)."""
     shared = _shared_dir(tmp_path_factory) / "scenario-runs"
     shared.mkdir(exist_ok=True)
 
@@ -445,8 +446,23 @@ def kprof(*args, check=None, cwd=None, timeout=300, env=None, subreaped=False):
     """Run the real CLI in a subprocess, as a user would; returns the CompletedProcess. ``subreaped``: under a
     child subreaper that names in stderr (LEFT_RUNNING) and kills what the run left running."""
     cmd = [sys.executable, "-m", "profiler", *map(str, args)]
-    p = subprocess.run([sys.executable, str(_SUBREAPED), *cmd] if subreaped else cmd, capture_output=True,
-                       text=True, cwd=cwd or ROOT, timeout=timeout, env={**os.environ, **(env or {})})
+    if subreaped:
+        cmd = [sys.executable, str(_SUBREAPED), *cmd]
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd or ROOT,
+                          env={**os.environ, **(env or {})}) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            # SIGTERM: kprof stops its tree and keeps its partial trace (the wrapper passes it on and sweeps), so
+            # nothing of the run is still writing when the caller goes on
+            proc.terminate()
+            try:
+                proc.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+            raise
+    p = subprocess.CompletedProcess(cmd, proc.returncode, out, err)
     if check is not None:
         assert p.returncode == check, f"exit {p.returncode}\nstdout:\n{p.stdout[-3000:]}\nstderr:\n{p.stderr[-3000:]}"
     return p

@@ -103,7 +103,8 @@ def _ran_as_written(path: Path, meta, declared) -> None:
     from profiler.bundle import ABSENT
     from profiler.errors import KprofError
     pump = declared.pump is not None
-    unrecorded = [key for key in ("backend", "network", "inject") if getattr(meta, key) is ABSENT]
+    unrecorded = [key for key in ("backend", "network", "inject") + (("radio", "radio_fault") if pump else ())
+                  if getattr(meta, key) is ABSENT] + (["pump_client"] if pump and not meta.pump_client else [])
     if unrecorded:
         raise KprofError(f"{path}: its meta.json does not say which {unrecorded[0]} its runs had (a bundle of an older "
                          f"kprof): not taking its runs into a baseline")
@@ -122,7 +123,7 @@ def _ran_as_written(path: Path, meta, declared) -> None:
                    if isinstance(s, dict) and s.get("type") == "pump"} or {"none"}
     faulted = (meta.inject == [rule.to_dict() for rule in declared.inject]
                and (not pump or (meta.radio_fault if meta.radio_fault is not ABSENT else None) == declared.radio_fault)
-               and pump_faults == {str(declared.pump.get("fault", "none")) if pump else "none"})
+               and pump_faults == {str(declared.pump.get("fault", "none")).strip() if pump else "none"})
     if not faulted:
         raise KprofError(f"{path}: its runs were made without the faults {declared.name} injects (the normal path of a "
                          f"fault scenario is the scenario without them): not runs of {declared.name} as written")

@@ -339,7 +339,7 @@ def parse_output(text: str) -> dict:
     counts would be missing (bpftrace ended while it printed its maps)."""
     maps: dict[str, list] = {name: [] for name in _KEYS}
     whole = False
-    for n, line in enumerate(text.splitlines(), 1):
+    for n, line in enumerate(text.split("\n"), 1):     # not splitlines: a path may hold U+2028
         if not line.startswith("{"):
             continue
         try:

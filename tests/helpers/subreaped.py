@@ -1,7 +1,8 @@
 """Run a command (kprof) as the child of a child subreaper: whatever its tree leaves running is re-parented here,
 named on stderr (LEFT_RUNNING, one line each) and killed once the command has ended. Exit status: the command's
 (128 + N when a signal N ended it). SIGINT, SIGTERM and SIGHUP are passed on to the command, and the command gets
-SIGTERM if this process dies (a test's time limit kills it), so kprof stops its tree as on Ctrl-C.
+SIGTERM if this process dies, so kprof stops its tree as on Ctrl-C (tests/conftest.py's kprof() sends this process
+SIGTERM at a test's time limit, and waits for both).
 
 Usage: python subreaped.py COMMAND [ARG...]"""
 import ctypes
@@ -41,7 +42,13 @@ def main() -> int:
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         print("subreaped.py: cannot become a child subreaper", file=sys.stderr)
         return 2
-    command = subprocess.Popen(sys.argv[1:], preexec_fn=lambda: libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0))
+    me = os.getpid()
+
+    def die_with_me() -> None:       # in the child: SIGTERM when this process dies (and if it already has, now)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != me:
+            os.kill(os.getpid(), signal.SIGTERM)
+    command = subprocess.Popen(sys.argv[1:], preexec_fn=die_with_me)
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda n, _f: command.send_signal(n))
     code = command.wait()
@@ -56,7 +63,7 @@ def main() -> int:
             alive = True
             if pid not in named:
                 named.add(pid)
-                print(LEFT_RUNNING, pid, cmd, file=sys.stderr, flush=True)
+                print("\n" + LEFT_RUNNING, pid, cmd, file=sys.stderr, flush=True)   # on a line of its own
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
