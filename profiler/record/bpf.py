@@ -335,8 +335,8 @@ _LAST = "zzdone"      # a map set in END, named to be printed last
 
 def parse_output(text: str) -> dict:
     """bpftrace's ``-f json`` lines → {map name: [(key tuple, value)]}; the string, when a key has one, is last.
-    A dump that does not end with the ``_LAST`` map, or has a line that is not JSON, is a KprofError: some
-    counts would be missing (bpftrace ended while it printed its maps)."""
+    A dump without the ``_LAST`` map (set in END, printed after every other map), or with a line that is not JSON,
+    is a KprofError: some counts would be missing (bpftrace ended while it printed its maps)."""
     maps: dict[str, list] = {name: [] for name in _KEYS}
     whole = False
     for n, line in enumerate(text.split("\n"), 1):     # not splitlines: a path may hold U+2028
