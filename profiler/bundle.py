@@ -307,12 +307,19 @@ class Bundle:
     def trace_path(self, backend: str, i: int = 1) -> Path:
         return self.run_dir(i) / trace_name(backend)
 
+    def later_runs(self) -> dict[int, Path]:
+        """The directories of runs 2..N there are (run-N), by number; other names are not runs."""
+        found = {}
+        for d in self.path.glob("run-*"):
+            n = d.name[4:]
+            if d.is_dir() and n.isascii() and n.isdigit():
+                found[int(n)] = d
+        return dict(sorted(found.items()))
+
     def footprint_paths(self) -> list[Path]:
         """footprint.json of every run that has one, run 1 first, then run-2, run-3 …"""
-        first = self.path / FOOTPRINT
-        rest = sorted((p for p in self.path.glob(f"run-*/{FOOTPRINT}") if p.parent.name[4:].isascii()
-                       and p.parent.name[4:].isdigit()), key=lambda p: int(p.parent.name[4:]))
-        return ([first] if first.is_file() else []) + rest
+        runs = [self.path, *self.later_runs().values()]
+        return [d / FOOTPRINT for d in runs if (d / FOOTPRINT).is_file()]
 
     def footprints(self) -> list:
         from profiler.footprint import Footprint

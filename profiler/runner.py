@@ -483,12 +483,14 @@ def _tool_facts(meta: RunMeta) -> None:
         meta.oref0_tree = oref0_tree()
 
 
-def setup_meta(scenario: Scenario) -> RunMeta:
-    """The RunMeta a run of ``scenario`` starts with, without running it: versions, kernel, oref0 tree, pump tools
-    (what a baseline records its runs were measured on)."""
-    meta = RunMeta.for_scenario(scenario, scenario.network, syscalls.host_arch())
+def setup_meta(scenario: Scenario, network: str | None = None, tool_facts: bool = True) -> RunMeta:
+    """The RunMeta a run of ``scenario`` starts with (run() starts from it): kernel, arch, network, pump tools and,
+    with ``tool_facts``, the versions and oref0 tree (run() finds those while its first run records). Without
+    running it, this is what a baseline records its runs were measured on."""
+    meta = RunMeta.for_scenario(scenario, network or scenario.network, syscalls.host_arch())
     meta.pump_client = pump_client(scenario)
-    _tool_facts(meta)
+    if tool_facts:
+        _tool_facts(meta)
     return meta
 
 
@@ -506,10 +508,9 @@ def run(scenario: Scenario, bundle: Path | Bundle, *, network: str | None = None
     bundle = Bundle.create(bundle.path if isinstance(bundle, Bundle) else bundle)
     network = network or scenario.network
     bundle.save_scenario(scenario.path)
-    arch = syscalls.host_arch()
-    meta = RunMeta.for_scenario(scenario, network, arch)
+    meta = setup_meta(scenario, network, tool_facts=False)
+    arch = meta.arch
     outcomes = []
-    meta.pump_client = pump_client(scenario)
     for i in range(1, scenario.repeat + 1):
         if progress:
             progress(f"{scenario.name}: run {i}/{scenario.repeat}")

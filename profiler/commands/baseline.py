@@ -52,7 +52,7 @@ class Recorded:
     """The runs of a result bundle of ``kprof run``, as a baseline takes them."""
 
     bundle: Path
-    scenario: str
+    name: str                       # the scenario's (as a Scenario's: runs group by it)
     sha256: str                     # of the scenario file as run (the bundle's scenario.yaml)
     meta: dict                      # what a baseline keeps of meta.json (baseline.run_meta)
     footprints: list
@@ -76,8 +76,7 @@ def recorded(path: Path) -> Recorded:
         bad = next((r for r in meta.runs if r.incomplete or not r.ok), None)
         why = "; ".join(bad.failures) if bad and bad.failures else "a run did not complete"
         raise KprofError(f"{path}: not taking its runs into a baseline: {meta.outcome} ({why})")
-    begun = [d for d in path.glob("run-*") if d.is_dir() and d.name[4:].isascii() and d.name[4:].isdigit()
-             and int(d.name[4:]) > len(meta.runs)]
+    begun = [d for n, d in bundle.later_runs().items() if n > len(meta.runs)]
     if begun:
         raise KprofError(f"{path}: {begun[0].name} was begun but its run is not recorded (kprof run stopped during "
                          f"it): not taking its runs into a baseline")
@@ -91,7 +90,7 @@ def recorded(path: Path) -> Recorded:
         raise KprofError(f"{path}: {len(meta.runs)} runs but {len(paths)} footprint.json files (a run that made no "
                          f"syscall has none): not a baseline's runs")
     footprints = bundle.footprints()
-    return Recorded(bundle=path, scenario=declared.name, sha256=sha256_of(text_path), meta=run_meta(meta),
+    return Recorded(bundle=path, name=declared.name, sha256=sha256_of(text_path), meta=run_meta(meta),
                     footprints=footprints,
                     runs=[run_measures(fp, r.modules_loaded) for fp, r in zip(footprints, meta.runs)])
 
@@ -170,12 +169,12 @@ def main(args) -> int:
             raise KprofError(f"{sc.name}: not saving a baseline: {len(failed)} of {len(meta.runs)} runs did not "
                              f"do what the scenario expects ({'; '.join(failed[0].failures) if failed else '?'}); "
                              f"see {bundle}")
-        made[id(sc)] = Recorded(bundle=bundle, scenario=sc.name, sha256=sha256_of(sc.path), meta=run_meta(meta),
+        made[id(sc)] = Recorded(bundle=bundle, name=sc.name, sha256=sha256_of(sc.path), meta=run_meta(meta),
                                 footprints=[o.footprint for o in outcomes],
                                 runs=[run_measures(o.footprint, o.modules) for o in outcomes])
     groups: dict[str, list[Recorded]] = {}
     for g in given:
-        groups.setdefault(g.scenario if isinstance(g, Recorded) else g.name, []).append(made.get(id(g), g))
+        groups.setdefault(g.name, []).append(made.get(id(g), g))
     for runs in groups.values():
         for r in runs[1:]:
             _same_setup(r, runs[0])
@@ -199,7 +198,7 @@ def _check_sources(given: list) -> None:
 
     by_name: dict[str, list] = {}
     for g in given:
-        by_name.setdefault(g.scenario if isinstance(g, Recorded) else g.name, []).append(g)
+        by_name.setdefault(g.name, []).append(g)
     for name, group in by_name.items():
         files = [g for g in group if not isinstance(g, Recorded)]
         if len(files) > 1:
@@ -222,7 +221,7 @@ def _check_sources(given: list) -> None:
         if files:               # the new runs' setup, known before they are made
             from profiler.baseline import run_meta
             from profiler.runner import setup_meta
-            _same_setup(bundles[0], Recorded(bundle=files[0].path, scenario=name, sha256=ref_sha,
+            _same_setup(bundles[0], Recorded(bundle=files[0].path, name=name, sha256=ref_sha,
                                              meta=run_meta(setup_meta(files[0])), footprints=[], runs=[]))
 
 

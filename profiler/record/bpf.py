@@ -42,7 +42,7 @@ from profiler.errors import KprofError
 from profiler.events import Fd, ProcessEvent, SyscallEvent
 from profiler.kernel import syscalls
 from profiler.record import btf
-from profiler.record.core import TraceOutcome, become_subreaper, kill_tree, reap_zombies, wait_tree
+from profiler.record.core import TraceOutcome, become_subreaper, kill_tree, reap_zombies, signal_name, wait_tree
 
 FORMAT = "kprof-bpf-aggregates"
 TRACE_NAME = "trace.bpf.json"
@@ -463,12 +463,7 @@ def _messages(err_path: str) -> list[str]:
 
 
 def _exit_of(returncode: int | None) -> str:
-    if returncode is not None and returncode < 0:
-        try:
-            return signal.Signals(-returncode).name
-        except ValueError:
-            return f"signal {-returncode}"
-    return str(returncode)
+    return signal_name(-returncode) if returncode is not None and returncode < 0 else str(returncode)
 
 
 class GatedChild:

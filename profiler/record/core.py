@@ -75,6 +75,14 @@ def kill_tree(root: int, spare: int | None = None) -> None:
         time.sleep(0.02)
 
 
+def signal_name(n: int) -> str:
+    """A signal's name (SIGTERM), or "signal N" for a number Python does not name."""
+    try:
+        return signal.Signals(n).name
+    except ValueError:
+        return f"signal {n}"
+
+
 def become_subreaper() -> None:
     """Daemonising tracees (double fork) are re-parented to us, not to init, so we can find and reap them."""
     from profiler.libc import libc

@@ -46,6 +46,7 @@ from profiler.outfiles import write_atomic, write_error
 from profiler.kernel import arches
 from profiler.kernel import modules as kmodules
 from profiler.kernel import syscalls
+from profiler.record.core import signal_name
 from profiler.record.tracefs import (_lockdown_hint, _mounts, _read, _rmdir_instance, _teardown, _write,
                                       instance_name, mount_tracefs, stale_instances, state_changes, tracing_state)
 
@@ -161,13 +162,6 @@ def _cpu_stats(inst: str) -> dict[str, dict[str, int]]:
 def _lost(stats: dict) -> dict[str, int]:
     return {cpu: s.get("overrun", 0) + s.get("dropped events", 0) + s.get("commit overrun", 0)
             for cpu, s in stats.items() if s.get("overrun", 0) + s.get("dropped events", 0) + s.get("commit overrun", 0)}
-
-
-def _signame(n: int) -> str:
-    try:
-        return signal.Signals(n).name
-    except ValueError:
-        return f"signal {n}"
 
 
 def record_ftrace(out: str | Path, *, events: str = "syscalls", duration: float | None = None,
@@ -428,7 +422,7 @@ def _stream(fd, out_f, inst, child, start, duration, stop, rec: Recording, meta,
         if child is not None and end is None:
             pid, status = os.waitpid(child, os.WNOHANG)
             if pid:
-                end = {"signal": _signame(os.WTERMSIG(status))} if os.WIFSIGNALED(status) else \
+                end = {"signal": signal_name(os.WTERMSIG(status))} if os.WIFSIGNALED(status) else \
                     {"exit": os.WEXITSTATUS(status)}
                 err = _CHILD_ERRORS.pop(child, None)
                 if err is not None:
@@ -489,7 +483,7 @@ def _stop_child(pid: int, sigs) -> dict | None:
         _, status = os.waitpid(pid, 0)
     except ChildProcessError:
         return None
-    return {"signal": _signame(os.WTERMSIG(status))} if os.WIFSIGNALED(status) else {"exit": os.WEXITSTATUS(status)}
+    return {"signal": signal_name(os.WTERMSIG(status))} if os.WIFSIGNALED(status) else {"exit": os.WEXITSTATUS(status)}
 
 
 def _drain(fd, out_f, limit: int | None = None) -> int:
