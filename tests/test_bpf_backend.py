@@ -403,3 +403,47 @@ def test_a_dump_that_ends_before_its_last_map_is_an_error_not_fewer_counts():
         assert f"@{bpf._LAST} = 1;" in text.split("END {", 1)[1]
         names = set(re.findall(r"@(\w+)", text)) - {bpf._LAST}
         assert len(names) > 30 and max(names) < bpf._LAST, max(names)     # every other map is printed before it
+
+
+STAND_INS = {
+    # prints its dump for ~3 s after the first SIGINT; a second SIGINT meanwhile kills it, as it killed bpftrace in CI
+    "printing": """
+        import signal, sys, time
+        def first(*_):
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            with open(sys.argv[1], "a") as f:
+                for _ in range(6):
+                    f.write("{}\\n"); f.flush(); time.sleep(0.5)
+            sys.exit(0)
+        signal.signal(signal.SIGINT, first)
+        print("READY", flush=True)
+        while True:
+            time.sleep(1)
+    """,
+    # misses the first SIGINT (bpftrace between its polls), ends at the second
+    "missing": """
+        import signal, sys, time
+        seen = []
+        signal.signal(signal.SIGINT, lambda *_: sys.exit(0) if seen else seen.append(1))
+        print("READY", flush=True)
+        while True:
+            time.sleep(1)
+    """,
+}
+
+
+@pytest.mark.parametrize("kind", sorted(STAND_INS))
+def test_bpftrace_is_sent_sigint_again_only_while_it_has_printed_nothing(kind, tmp_path):
+    """Stopping bpftrace: a SIGINT that bpftrace missed is sent again; one that it had (its output grows) is not,
+    since a second SIGINT during its dump kills it with the dump cut short. Stand-ins with each behaviour."""
+    out = tmp_path / "out"
+    out.write_text("READY\n")
+    p = subprocess.Popen([PY, "-c", textwrap.dedent(STAND_INS[kind]), str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline() == "READY\n"
+        bpf._stop(p, str(out), wait=20, again_after=0.5)
+        assert p.returncode == 0, p.returncode
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()

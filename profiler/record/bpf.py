@@ -405,7 +405,7 @@ def record_bpf(argv: list[str], log_path: str, *, cwd: str, env: dict, timeout: 
         wait_tree(child, tracer.pid, started + timeout, outcome, interrupted, stop_at_root)
         outcome.wall = time.monotonic() - started
         try:
-            _stop(tracer)
+            _stop(tracer, raw_path)
         except subprocess.TimeoutExpired:
             tracer.kill()
             tracer.wait()
@@ -519,18 +519,28 @@ class GatedChild:
         return self.returncode
 
 
-def _stop(tracer) -> None:
-    """SIGINT: bpftrace prints its maps and ends. A signal that lands while it is between polls can be
-    missed, so it is repeated until bpftrace ends (TimeoutExpired after a minute)."""
-    deadline = time.monotonic() + 60
-    while True:
-        tracer.send_signal(signal.SIGINT)
+def _stop(tracer, raw_path: str, wait: float = 60.0, again_after: float = 5.0) -> None:
+    """SIGINT: bpftrace prints its maps and ends. A signal that lands while it is between polls can be missed, so
+    it is sent again, but only while bpftrace shows no sign of having had it (its output has not grown since): once
+    it prints, another SIGINT kills it in the middle of its dump (seen in CI: a pump-loop run's dump, several
+    seconds long on a loaded machine, cut by the SIGINT sent 2 s after the first). TimeoutExpired after ``wait``."""
+    def size() -> int:
         try:
-            tracer.wait(timeout=2)
+            return os.path.getsize(raw_path)
+        except OSError:
+            return -1
+    deadline = time.monotonic() + wait
+    tracer.send_signal(signal.SIGINT)
+    signalled_at = size()
+    while True:
+        try:
+            tracer.wait(timeout=again_after)
             return
         except subprocess.TimeoutExpired:
             if time.monotonic() > deadline:
                 raise
+            if size() == signalled_at:          # nothing printed since: the signal was missed
+                tracer.send_signal(signal.SIGINT)
 
 
 def with_tracefs(argv: list[str]) -> list[str]:
