@@ -1,6 +1,7 @@
 """The strace log parser: hand-written lines for each form strace prints, and real logs from real strace."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -153,6 +154,17 @@ def test_real_threaded_log_matches_strace_own_summary(tmp_path):
     assert counts["getppid"][0] >= 8 * 200
     theirs = {n: [c, p.summary.errors[n]] for n, c in p.summary.calls.items()}
     assert counts == theirs
+    # the fast paths for cut calls in kprof's own format read each line as the general path does: the same log
+    # with a space before each pid (a prefix only the general path takes) gives the same events, field by field
+    text = log.read_text()
+    assert re.search(r"^\d+ [\d.]+ <\.\.\. \w+ resumed>", text, re.M) and " <unfinished ...>\n" in text
+
+    def events(lines):
+        q = StraceLogParser()
+        return [repr(e) for e in [*q.feed(lines), *q.finish()]], q.stats.unparsed
+    lines = text.splitlines(keepends=True)
+    fast, general = events(lines), events([" " + line if line[:1].isdigit() else line for line in lines])
+    assert fast == general and fast[1] == 0 and len(fast[0]) > 8 * 200
 
 
 def test_connected_sockets_and_realtime_signals():

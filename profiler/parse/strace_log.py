@@ -31,6 +31,10 @@ _PREFIX = re.compile(r" *(?:\[pid +(\d+)(?:<[^>]*>)?\] |(\d+)(?:<[^>]*>)? +)?" +
 _PREFIX_NO_PID = re.compile(r" *()()" + _AFTER_PID)
 _PID_MAX = 1 << 22  # PID_MAX_LIMIT: a bigger leading number is a whole-second timestamp, not a pid
 _FAST = re.compile(r"(\d+) +(\d+\.\d+) ([a-z_][a-z0-9_]*)\((.*)\) += (.*?)(?: <(\d+\.\d+)>)?", re.S)
+# kprof's own format again, for a call cut in two by another task's (threads: most lines of a Go program's log):
+# "PID TIME name(args <unfinished ...>" and "PID TIME <... name resumed>args) = result <duration>"
+_FAST_CUT = re.compile(r"(\d+) +(\d+\.\d+) ([a-z_][a-z0-9_]*)\((.*) <unfinished \.\.\.>", re.S)
+_FAST_RESUMED = re.compile(r"(\d+) +(\d+\.\d+) <\.\.\. ([a-z_][a-z0-9_]*) resumed>(.*)", re.S)
 _CALL = re.compile(r"([a-z_][a-z0-9_]*|syscall_0x[0-9a-f]+|\?\?\?)\(")
 _RESUMED = re.compile(r"<\.\.\. ([a-z_][a-z0-9_]*|syscall_0x[0-9a-f]+|\?\?\?) resumed>")
 _EXIT = re.compile(r"\+\+\+ (?:exited with (\d+)|killed by (SIG[A-Z0-9_]+|\d+)( \(core dumped\))?"
@@ -272,10 +276,33 @@ class StraceLogParser:
                 stats.events += 1
                 yield ev
                 continue
+            if line.endswith(_UNFINISHED):
+                u = _FAST_CUT.fullmatch(line)
+                if u is not None:   # the slow path's reading of such a line, without its prefix regexes
+                    pid = int(u.group(1))
+                    if pid not in self._live:
+                        yield from self._task_seen(pid)
+                    pending[pid] = (u.group(3), u.group(4), float(u.group(2)))
+                    continue
+            elif line[0] != " " and "resumed>" in line:
+                u = _FAST_RESUMED.fullmatch(line)
+                if u is not None and int(u.group(1)) not in self._handed:   # (else: the slow path's execve rules)
+                    pid, name, rest = int(u.group(1)), u.group(3), u.group(4)
+                    if pid not in self._live:
+                        yield from self._task_seen(pid)
+                    p = pending.pop(pid, None)
+                    start_args, start_time = ("", float(u.group(2))) if p is None or p[0] != name else p[1:]
+                    if rest.endswith(_UNFINISHED):
+                        pending[pid] = (name, start_args + rest[: -len(_UNFINISHED)], start_time)
+                        continue
+                    ev = self._complete(pid, name, start_args, rest, start_time, line)
+                    if ev is not None:
+                        yield ev
+                    continue
             if line[0] == " " and line.startswith(" > "):
                 stats.stack_lines += 1    # -k: the stack of the call above
                 continue
-            a = _ATTACHED.search(line)
+            a = _ATTACHED.search(line) if "strace: Process " in line else None
             if a is not None:
                 if a.start() > 0:          # the message cut a call's line in two: join the halves
                     carry = line[:a.start()]
