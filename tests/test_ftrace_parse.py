@@ -4,6 +4,7 @@ traces mixing 64-bit and 32-bit tasks."""
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import re
 import lzma
@@ -540,12 +541,18 @@ def test_quick_and_strict_chunk_regexes_and_line_by_line_reading_agree(tmp_path,
         monkeypatch.setattr(ftrace_chunks, "_quick_regex", lambda *nrs: ft._chunk_regexes(*nrs)[0])   # the strict one only
         strict.append(_result(ft.analyse_trace([trace], "x86_64", jobs=1)))
         monkeypatch.setattr(ftrace_chunks, "_quick_regex", real_quick)
+    indexed = []            # every chunk's tasks looked up in one pass over it, as in a chunk with many tasks
+    monkeypatch.setattr(ftrace_chunks, "_MANY_TASKS", 0)
+    for chunk in (1 << 22, 50_000):
+        monkeypatch.setattr(ftrace_format, "CHUNK", chunk)
+        indexed.append(_result(ft.analyse_trace([trace], "x86_64", jobs=1)))
+    monkeypatch.undo()
     monkeypatch.setattr(ftrace_format, "CHUNK", 7_919)
     monkeypatch.setattr(ftrace_read, "PARALLEL_MIN", 0)
     monkeypatch.setattr(ftrace_read, "PART_MIN", 40_000)
     parallel = _result(ft.analyse_trace([trace], "x86_64", jobs=3))
     want = _result(reference)
-    for got in (*quick, *strict, parallel):
+    for got in (*quick, *strict, *indexed, parallel):
         assert got == want
 
 
@@ -639,11 +646,12 @@ def test_chunked_and_line_by_line_reading_agree_on_other_shapes(tmp_path, monkey
     reference = _line_by_line(trace, monkeypatch)
     assert reference.unparsed == 0 and reference.footprint.syscalls, (shape, reference.unparsed_samples)
     want = _result(reference)
-    for chunk in (1 << 22, 50_000, 7_919):
+    for chunk, many in itertools.product((1 << 22, 50_000, 7_919), (24, 0)):
         monkeypatch.setattr(ftrace_format, "CHUNK", chunk)
+        monkeypatch.setattr(ftrace_chunks, "_MANY_TASKS", many)  # 0: every chunk's tasks looked up in one pass
         res = ft.analyse_trace([trace], "x86_64", jobs=1)
         assert res.chunks[0] >= 1, (shape, chunk)
-        assert _result(res) == want, (shape, chunk)
+        assert _result(res) == want, (shape, chunk, many)
 
 
 def test_other_shapes_mean_what_they_say(tmp_path, monkeypatch):

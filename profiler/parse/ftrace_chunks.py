@@ -19,6 +19,12 @@ from profiler.parse.ftrace_format import (
     _chunk_regexes, _hexint, _key_of, _quick_regex, _return_value, event_key, event_syscall_name, lost_events, task_of)
 
 SAMPLES = 16                    # raw sys_enter lines per task looked at for 32/64-bit evidence
+# a chunk with more tasks than this (with syscall lines in it) has its tasks' lines looked up in one pass over it
+# (_Starts) instead of a search per task, which for a task whose lines end early in the chunk scans all the rest:
+# on a rig's trace (thousands of short-lived programs) those searches took half the time spent reading it. With
+# few tasks, each busy, the searches stop after a few lines and cost less than the pass.
+_MANY_TASKS = 24
+_LINE_PREFIX = re.compile(rb"\n([^[\n]*)\[")     # a line's text before its first "[": its task column
 _WINDOW_MARGIN = 1.0            # s: a chunk this close to a window edge is read line by line
 
 
@@ -55,6 +61,46 @@ class Part:
     fast_chunks: int = 0
     slow_chunks: int = 0
     incomplete_last_line: bytes | None = None
+
+
+class _Starts:
+    """Where the lines of each prefix (task column) start in ``body[lo:hi]`` (the b"\\n" before each), in order,
+    for a chunk with many tasks: one pass over the chunk, made when first asked."""
+
+    def __init__(self, body: bytes, lo: int, hi: int):
+        self._chunk = (body, lo, hi)
+        self._at: dict[bytes, list[int]] | None = None
+
+    def get(self, prefix: bytes) -> list[int]:
+        if self._at is None:
+            body, lo, hi = self._chunk
+            at = self._at = {}
+            for m in _LINE_PREFIX.finditer(body, lo, hi):
+                starts = at.get(m.group(1))
+                if starts is None:
+                    at[m.group(1)] = [m.start()]
+                else:
+                    starts.append(m.start())
+        return self._at.get(prefix, [])
+
+
+def _found(body: bytes, needle: bytes, lo: int, hi: int):
+    """Where ``needle`` (b"\\n" + a prefix + b"[") starts in ``body[lo:hi]``, first to last, found as needed."""
+    i = body.find(needle, lo, hi)
+    while i >= 0:
+        yield i
+        e = body.find(b"\n", i + 1, hi)
+        if e < 0:
+            return
+        i = body.find(needle, e, hi)
+
+
+def _found_back(body: bytes, needle: bytes, lo: int, hi: int):
+    """The same, last to first."""
+    i = body.rfind(needle, lo, hi)
+    while i >= 0:
+        yield i
+        i = body.rfind(needle, lo, i)
 
 
 def _request(body: bytes, j: int, e: int) -> int | None:
@@ -227,21 +273,23 @@ class _Pass:
                 sm = samples.get(task.pid)
                 if sm is None or sm[0] < SAMPLES:
                     todo.append(pk[0])
+        todo = list(dict.fromkeys(todo))
+        at = _Starts(body, lo, hi) if len(prefixes) > _MANY_TASKS else None
         if prefixes:
-            self._ends(body, lo, hi, prefixes, ms, kinds)
+            self._ends(body, lo, hi, prefixes, ms, kinds, at)
         if wanted:
             self._rare_from_chunk(body, lo, hi, wanted)
         if itasks:
             self._ioctl_from_chunk(body, lo, hi, itasks)
         if todo:
-            self._sample_from_chunk(body, lo, hi, todo)
+            self._sample_from_chunk(body, lo, hi, todo, at)
         self._ts_from_chunk(body, lo, hi)
 
-    def _ends(self, body: bytes, lo: int, hi: int, prefixes: dict, ms: list, kinds: dict) -> None:
+    def _ends(self, body: bytes, lo: int, hi: int, prefixes: dict, ms: list, kinds: dict, at) -> None:
         part = self.part
         # each task's last syscall line: searched backwards from the chunk's end when few tasks are in the
         # chunk (cheap), else taken from a dict of the chunk's matches (prefix → its last line's key)
-        last_of = dict(ms) if len(prefixes) > 24 else {}
+        last_of = dict(ms) if len(prefixes) > _MANY_TASKS else {}
         for pid, pl in prefixes.items():
             if len(pl) == 1 and last_of:
                 ev = event_key(last_of[pl[0]])
@@ -252,24 +300,23 @@ class _Pass:
                     if pid not in part.last_raw:
                         part.last_named[pid] = last_of[pl[0]]
                         continue
-            raw, named = self._last_keys(body, lo, hi, pl, kinds)
+            raw, named = self._last_keys(body, lo, hi, pl, kinds, at)
             if raw is not None:
                 part.last_raw[pid] = raw
             if named is not None:
                 part.last_named[pid] = named
 
-    def _last_keys(self, body: bytes, lo: int, hi: int, prefixes: list, kinds: dict) -> tuple:
+    def _last_keys(self, body: bytes, lo: int, hi: int, prefixes: list, kinds: dict, at) -> tuple:
         """The last raw and per-syscall event keys among lines of these prefixes, searching backwards, past
         any number of other events of the task (an all-events trace has bursts of them after exit_group),
-        as far as the kinds of syscall line the prefix has in the chunk (``kinds``)."""
+        as far as the kinds of syscall line the prefix has in the chunk (``kinds``); ``at``: the chunk's
+        ``_Starts``, when it has many tasks."""
         best_raw = best_named = None                # (position, key)
         for prefix in prefixes:
-            needle = b"\n" + prefix + b"["
-            end = hi
+            starts = reversed(at.get(prefix)) if at is not None else _found_back(body, b"\n" + prefix + b"[", lo, hi)
             want = kinds.get(prefix, 3)
-            while want:
-                i = body.rfind(needle, lo, end)
-                if i < 0:
+            for i in starts:
+                if not want:
                     break
                 e = body.find(b"\n", i + 1, hi)
                 m = _LINE.match(body, i + 1, e if e >= 0 else hi)
@@ -284,7 +331,6 @@ class _Pass:
                         if best_named is None or i > best_named[0]:
                             best_named = (i, key)
                         want &= ~2
-                end = i
         return (best_raw[1] if best_raw else None), (best_named[1] if best_named else None)
 
     # ---- one line (slow path, and the rare lines of fast chunks)
@@ -560,22 +606,20 @@ class _Pass:
 
     # ---- 32/64-bit evidence
 
-    def _sample_from_chunk(self, body: bytes, lo: int, hi: int, todo: list) -> None:
+    def _sample_from_chunk(self, body: bytes, lo: int, hi: int, todo: list, at) -> None:
+        """``todo``: prefixes with raw sys_enter lines whose task has fewer samples than SAMPLES; ``at``: the
+        chunk's ``_Starts``, when it has many tasks."""
         samples = self.part.samples
-        for prefix in dict.fromkeys(todo):
+        for prefix in todo:
             pid = task_of(prefix).pid
-            needle = b"\n" + prefix + b"["
-            i = body.find(needle, lo, hi)
-            while i >= 0:           # past any number of the task's other events, as line by line reading does
+            starts = at.get(prefix) if at is not None else _found(body, b"\n" + prefix + b"[", lo, hi)
+            for i in starts:        # past any number of the task's other events, as line by line reading does
                 e = body.find(b"\n", i + 1, hi)
                 m = _LINE.match(body, i + 1, e if e >= 0 else hi)
                 if m and m.group(4).startswith(b"sys_enter:"):
                     self._sample(pid, m.group(4))
                     if samples[pid][0] >= SAMPLES:
                         break
-                if e < 0:
-                    break
-                i = body.find(needle, e, hi)
 
     def _sample(self, pid: int, rest: bytes) -> None:
         k = rest.find(b"(")
