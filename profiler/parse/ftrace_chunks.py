@@ -16,15 +16,14 @@ from profiler.kernel import syscalls
 from profiler.kernel.errnos import errno_name
 from profiler.parse.ftrace_format import (
     _FORKS, _LINE, _OTHER_LINE, _RARE_NAMES, LOST_UNCOUNTED, _TS, EventKey, Task, TaskArch, Window, _args_of,
-    _chunk_regexes, _hexint, _key_of, _quick_regex, _return_value, event_key, event_syscall_name, lost_events, task_of)
+    _Starts, _chunk_regexes, _found, _found_back, _hexint, _key_of, _quick_regex, _return_value, event_key,
+    event_syscall_name, lost_events, task_of)
 
 SAMPLES = 16                    # raw sys_enter lines per task looked at for 32/64-bit evidence
-# a chunk with more tasks than this (with syscall lines in it) has its tasks' lines looked up in one pass over it
-# (_Starts) instead of a search per task, which for a task whose lines end early in the chunk scans all the rest:
-# on a rig's trace (thousands of short-lived programs) those searches took half the time spent reading it. With
-# few tasks, each busy, the searches stop after a few lines and cost less than the pass.
+# a chunk with more tasks than this has their lines looked up in one pass over it (_Starts), not a search per task,
+# which scans the rest of the chunk for a task whose lines end early: half the time spent reading a rig's trace
+# (thousands of short-lived programs). Few busy tasks' searches stop after a few lines: cheaper than the pass.
 _MANY_TASKS = 24
-_LINE_PREFIX = re.compile(rb"\n([^[\n]*)\[")     # a line's text before its first "[": its task column
 _WINDOW_MARGIN = 1.0            # s: a chunk this close to a window edge is read line by line
 
 
@@ -61,46 +60,6 @@ class Part:
     fast_chunks: int = 0
     slow_chunks: int = 0
     incomplete_last_line: bytes | None = None
-
-
-class _Starts:
-    """Where the lines of each prefix (task column) start in ``body[lo:hi]`` (the b"\\n" before each), in order,
-    for a chunk with many tasks: one pass over the chunk, made when first asked."""
-
-    def __init__(self, body: bytes, lo: int, hi: int):
-        self._chunk = (body, lo, hi)
-        self._at: dict[bytes, list[int]] | None = None
-
-    def get(self, prefix: bytes) -> list[int]:
-        if self._at is None:
-            body, lo, hi = self._chunk
-            at = self._at = {}
-            for m in _LINE_PREFIX.finditer(body, lo, hi):
-                starts = at.get(m.group(1))
-                if starts is None:
-                    at[m.group(1)] = [m.start()]
-                else:
-                    starts.append(m.start())
-        return self._at.get(prefix, [])
-
-
-def _found(body: bytes, needle: bytes, lo: int, hi: int):
-    """Where ``needle`` (b"\\n" + a prefix + b"[") starts in ``body[lo:hi]``, first to last, found as needed."""
-    i = body.find(needle, lo, hi)
-    while i >= 0:
-        yield i
-        e = body.find(b"\n", i + 1, hi)
-        if e < 0:
-            return
-        i = body.find(needle, e, hi)
-
-
-def _found_back(body: bytes, needle: bytes, lo: int, hi: int):
-    """The same, last to first."""
-    i = body.rfind(needle, lo, hi)
-    while i >= 0:
-        yield i
-        i = body.rfind(needle, lo, i)
 
 
 def _request(body: bytes, j: int, e: int) -> int | None:

@@ -362,3 +362,46 @@ def trace_lines(path) -> Iterator[bytes]:
             yield from lines
         if rest:
             yield rest
+
+
+_LINE_PREFIX = re.compile(rb"\n([^[\n]*)\[")     # a line's text before its first "[": its task column
+
+
+class _Starts:
+    """Where the lines of each prefix (task column) start in ``body[lo:hi]`` (the b"\\n" before each), in order,
+    for a chunk with many tasks: one pass over the chunk, made when first asked."""
+
+    def __init__(self, body: bytes, lo: int, hi: int):
+        self._chunk = (body, lo, hi)
+        self._at: dict[bytes, list[int]] | None = None
+
+    def get(self, prefix: bytes) -> list[int]:
+        if self._at is None:
+            body, lo, hi = self._chunk
+            at = self._at = {}
+            for m in _LINE_PREFIX.finditer(body, lo, hi):
+                starts = at.get(m.group(1))
+                if starts is None:
+                    at[m.group(1)] = [m.start()]
+                else:
+                    starts.append(m.start())
+        return self._at.get(prefix, [])
+
+
+def _found(body: bytes, needle: bytes, lo: int, hi: int):
+    """Where ``needle`` (b"\\n" + a prefix + b"[") starts in ``body[lo:hi]``, first to last, found as needed."""
+    i = body.find(needle, lo, hi)
+    while i >= 0:
+        yield i
+        e = body.find(b"\n", i + 1, hi)
+        if e < 0:
+            return
+        i = body.find(needle, e, hi)
+
+
+def _found_back(body: bytes, needle: bytes, lo: int, hi: int):
+    """The same, last to first."""
+    i = body.rfind(needle, lo, hi)
+    while i >= 0:
+        yield i
+        i = body.rfind(needle, lo, i)
