@@ -28,8 +28,8 @@ from profiler.record import strace as strace_rec
 from profiler.record.core import descendants
 from profiler.scenario import load_scenario
 
-from .conftest import (IN_CI, ROOT, SCENARIOS, needs_oref0, needs_root, needs_strace, parity_changes,
-                       strace_outcome)
+from .conftest import (IN_CI, ROOT, SCENARIOS, again_if_the_radio_was_late, needs_oref0, needs_root, needs_strace,
+                       parity_changes, strace_outcome)
 from .helpers.decoding import ABSTRACT, DECODING as DECODING_PROGRAM
 
 needs_bpf = pytest.mark.skipif(not IN_CI and (os.geteuid() != 0 or shutil.which("bpftrace") is None),
@@ -135,7 +135,11 @@ def test_footprint_matches_strace_on_scenarios(name, tmp_path, scenario_run):
     sc = original = load_scenario(ROOT / "scenarios" / f"{name}.yaml")
     if faults.has_faults(sc):  # compared on the normal path: the bpf backend counts, it does not inject
         sc = faults.normal_variant(sc)
-    got = {"bpf": runner.run(dataclasses.replace(sc, backend="bpf"), tmp_path / "bpf")}
+    # made again if it lost a radio exchange to the host, as the strace run it is compared with is (CI on 300fa36:
+    # pump-busy's normal path exited 1 under bpf, on the loaded machine; what mdt said was not kept)
+    out = tmp_path / "bpf"
+    got = {"bpf": again_if_the_radio_was_late(lambda: runner.run(dataclasses.replace(sc, backend="bpf"), out), out,
+                                              f"{sc.name} under bpf")}
     runs = {"bpf": got["bpf"][0][0]}
     runs["strace"] = strace_outcome(ROOT / "scenarios" / f"{name}.yaml", sc, original, tmp_path / "strace",
                                     scenario_run)
@@ -146,7 +150,7 @@ def test_footprint_matches_strace_on_scenarios(name, tmp_path, scenario_run):
     assert "backend bpf" in text and bpf.LIMITS in text                  # the report names it, and its blind spots
     assert got["bpf"][1].backend == "bpf"
     for b, o in runs.items():
-        assert o.exit == {"exit": sc.expected_exit}, (b, o.exit)
+        assert o.exit == {"exit": sc.expected_exit}, (b, o.exit, (o.run_dir / "stderr.txt").read_text()[-2000:])
         assert not o.analysis.problems, (b, o.analysis.problems)
     assert (runs["bpf"].run_dir / "trace.bpf.json").exists() and (runs["bpf"].run_dir / "footprint.json").exists()
     fp_s, fp_b = runs["strace"].analysis.footprint, runs["bpf"].analysis.footprint

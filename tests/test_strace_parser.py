@@ -167,6 +167,53 @@ def test_real_threaded_log_matches_strace_own_summary(tmp_path):
     assert fast == general and fast[1] == 0 and len(fast[0]) > 8 * 200
 
 
+# calls cut in two in kprof's own format, in the shapes the fast paths must leave to the general path or read as it
+# does: another call's resumption, a call cut again, a name strace could not give, execve from a thread, strings
+# that hold the markers, strace's message cutting a line (stderr in the same file); the execve's end after strace's
+# "superseded" line and, as with -qqq, without it
+CUT_SHAPES = """\
+10 1.000001 read(3</dev/null<char 1:3>>, <unfinished ...>
+11 1.000002 getpid( <unfinished ...>
+10 1.000003 <... read resumed>"", 5) = 0 <0.000010>
+11 1.000004 <... getppid resumed>) = 10 <0.000010>
+10 1.000005 write(1, " <unfinished ...> resumed>", 26 <unfinished ...>
+10 1.000006 <... write resumed>, 5 <unfinished ...>
+10 1.000007 <... write resumed>) = 26 <0.000020>
+12 1.000008 syscall_0x1c3(0x1, 0x2 <unfinished ...>
+12 1.000009 <... syscall_0x1c3 resumed>) = -1 ENOSYS (Function not implemented) <0.000010>
+19 2.000001 futex(0x7f00, 0x80, 0, NULL <unfinished ...>
+20 2.000002 execve("/bin/true", ["true"], 0x7ffd /* 1 var */ <pid changed to 19 ...>
+19 2.000003 +++ superseded by execve in pid 20 +++
+19 2.000004 <... execve resumed>) = 0 <0.000300>
+29 2.000005 futex(0x7f00, 0x80, 0, NULL <unfinished ...>
+30 2.000006 execve("/bin/true", ["true"], 0x7ffd /* 1 var */ <pid changed to 29 ...>
+29 2.000007 <... execve resumed>) = 0 <0.000300>
+10 3.000001 read(3</dev/null<char 1:3>>, <unfinished ...>
+10 3.000002 <... read resumed>"", 5strace: Process 13 attached
+) = 0 <0.000010>
+13 3.000003 getpid() = 13
+10 3.000004 close(3</dev/null<char 1:3>> <unfinished ...>
+13 3.000005 exit_group(0) = ?
+10 3.000006 <... close resumed>) = 0 <0.000010>
+13 3.000007 +++ exited with 0 +++
+"""
+
+
+def test_cut_calls_read_the_same_through_the_fast_paths():
+    """Each line of CUT_SHAPES read by the fast paths for kprof's format and by the general path (the same lines with
+    a space before the pid, a prefix only the general path takes): the same events, counts and unparsed lines."""
+    def read(lines):
+        q = StraceLogParser()
+        events = [repr(e) for e in q.feed(lines)]
+        return events, [repr(e) for e in q.finish()], q.stats.events, q.stats.unparsed, sorted(q._live)
+    lines = CUT_SHAPES.splitlines(keepends=True)
+    fast = read(lines)
+    assert fast == read([" " + line if line[0].isdigit() else line for line in lines])
+    assert (fast[2], fast[3], fast[4]) == (13, 0, [10, 11, 12, 19, 29, 30])     # 12 calls, an exit, none unparsed
+    assert "duration=1e-05, time=3.000001" in fast[0][8]     # the read cut by strace's message, joined
+    assert "name='execve', args='\"/bin/true\"" in fast[0][7]   # its start from the thread that called it
+
+
 def test_connected_sockets_and_realtime_signals():
     events, p = parse(
         '8 ioctl(5<TCP:[127.0.0.1:45000->127.0.0.1:1337]>, 0x5421, [1]) = 0\n'

@@ -284,17 +284,16 @@ class StraceLogParser:
                         yield from self._task_seen(pid)
                     pending[pid] = (u.group(3), u.group(4), float(u.group(2)))
                     continue
-            elif line[0] != " " and "resumed>" in line:
+            elif line[0] != " " and "resumed>" in line and "strace: Process " not in line:
+                # (cut again, "<unfinished ...>" at its end; the execve rules of self._handed; cut by strace's
+                # message: the general path)
                 u = _FAST_RESUMED.fullmatch(line)
-                if u is not None and int(u.group(1)) not in self._handed:   # (else: the slow path's execve rules)
+                if u is not None and int(u.group(1)) not in self._handed:
                     pid, name, rest = int(u.group(1)), u.group(3), u.group(4)
                     if pid not in self._live:
                         yield from self._task_seen(pid)
                     p = pending.pop(pid, None)
                     start_args, start_time = ("", float(u.group(2))) if p is None or p[0] != name else p[1:]
-                    if rest.endswith(_UNFINISHED):
-                        pending[pid] = (name, start_args + rest[: -len(_UNFINISHED)], start_time)
-                        continue
                     ev = self._complete(pid, name, start_args, rest, start_time, line)
                     if ev is not None:
                         yield ev
