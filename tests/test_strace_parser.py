@@ -157,7 +157,7 @@ def test_real_threaded_log_matches_strace_own_summary(tmp_path):
     # the fast paths for cut calls in kprof's own format read each line as the general path does: the same log
     # with a space before each pid (a prefix only the general path takes) gives the same events, field by field
     text = log.read_text()
-    assert re.search(r"^\d+ [\d.]+ <\.\.\. \w+ resumed>", text, re.M) and " <unfinished ...>\n" in text
+    assert re.search(r"^\d+ +[\d.]+ <\.\.\. \w+ resumed>", text, re.M) and " <unfinished ...>\n" in text
 
     def events(lines):
         q = StraceLogParser()
