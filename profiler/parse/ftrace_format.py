@@ -393,10 +393,7 @@ def _found(body: bytes, needle: bytes, lo: int, hi: int):
     i = body.find(needle, lo, hi)
     while i >= 0:
         yield i
-        e = body.find(b"\n", i + 1, hi)
-        if e < 0:
-            return
-        i = body.find(needle, e, hi)
+        i = body.find(needle, i + 1, hi)      # it starts with b"\n": from i + 1 only a later line can match
 
 
 def _found_back(body: bytes, needle: bytes, lo: int, hi: int):
