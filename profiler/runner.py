@@ -64,13 +64,22 @@ def pump_variant(scenario: Scenario) -> str:
     return scenario.radio
 
 
+_DIGESTS: dict[tuple, str] = {}
+
+
 def _sha256(path: Path) -> str:
+    """The file's sha256, read once per process for as long as its inode, size, mtime and ctime stay the same (a
+    run asks for its pump tools' digests when it checks the scenario and again for meta.json: a few MB of Go)."""
     import hashlib
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        st = os.fstat(f.fileno())
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        if key not in _DIGESTS:
+            h = hashlib.sha256()
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+            _DIGESTS[key] = h.hexdigest()
+    return _DIGESTS[key]
 
 
 def _tool_dir(scenario: Scenario) -> Path | None:
