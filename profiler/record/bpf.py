@@ -126,7 +126,7 @@ def program(root: int, arch: str, layout: btf.Layout) -> str:
     opens_at = _numbers(arch, [n for n, i in _OPENS.items() if i == 1])
     opens_cwd = _numbers(arch, [n for n, i in _OPENS.items() if i == 0] + ["execve", "chdir"])
     addressed = "\n".join(
-        f"  if ($id == {nr(name)}{' && $a4 != 0' if name == 'sendto' else ''}) "
+        f"    if ($id == {nr(name)}{' && $a4 != 0' if name == 'sendto' else ''}) "
         f"{{ $sa = $a{a}; $salen = $a{ln}; $addr = 1; }}"
         for name, (a, ln) in _ADDRESSED.items() if nr(name) is not None)
     fdsys = " ".join(f"@fdsys[{n}] = 1;" for n in fd_first)
@@ -134,104 +134,95 @@ def program(root: int, arch: str, layout: btf.Layout) -> str:
     return f"""
 // counts are plain maps added to in place, not count() or sum(): each key begins with the tid whose syscall
 // probe updates it, and a task runs on one CPU at a time, so no update is lost; bpftrace makes count() and
-// sum() maps per-CPU, which cost ~0.4 s of kernel time per run to allocate and free at MAP_KEYS entries each
+// sum() maps per-CPU, which cost ~0.4 s of kernel time per run to allocate and free at MAP_KEYS entries each.
+// Few probes, each doing its parts in the order they depend on each other: the kernel waits ~25 ms for every
+// BPF program it detaches (one per probe) when bpftrace stops, and 19 probes made every run ~0.5 s longer.
 BEGIN {{ {fdsys} printf("READY\\n"); }}
 
 tracepoint:raw_syscalls:sys_enter /@traced[tid] || tid == {root}/ {{
-  $id = args->id;
+  // every argument read first, unconditionally: the verifier refuses ctx reads LLVM merges across branches
+  $id = args->id; $a0 = args->args[0]; $a1 = args->args[1]; $a2 = args->args[2]; $a4 = args->args[4];
+  $a5 = args->args[5];
   if (@traced[tid] || $id == {execve}) {{
     @traced[tid] = 1;
     $g = @gen[tid];
     @eid[tid] = $id; @eg[tid] = $g; @inflight[tid] = 1; @t0[tid] = nsecs;
     @ent[tid, $g, $id]++;
   }}
-}}
-
-// what the footprint reads is taken in probes of their own (the BPF stack holds 512 bytes)
-tracepoint:raw_syscalls:sys_enter /@traced[tid] && ({_any('args->id', opens_at)} || args->id == {nr('execveat') or -1})/ {{
-  $a0 = (int64)args->args[0]; $a1 = args->args[1];
-  @darg[tid] = $a0; @sptr[tid] = $a1;
-  // a directory fd: the struct file behind it stands for the fd (its path is in @fpath when kprof saw it opened)
-  $fd = (int32)$a0;
-  $fdt = {fdt};
-  @dino[tid] = 0;
-  if ($fd >= 0 && $fd < (int64){max_fds}) {{
-    $df = {slot('$fd')};
-    @darg[tid] = (int64)$df;
-    @dino[tid] = $df != 0 ? {ld("$df", "file.f_inode")} : 0;
-  }}
-}}
-
-tracepoint:raw_syscalls:sys_enter /@traced[tid] && ({_any('args->id', opens_cwd)})/ {{
-  $a0 = args->args[0];
-  @darg[tid] = {_AT_FDCWD}; @dino[tid] = 0; @sptr[tid] = $a0;
-}}
-
-// an exec's path is gone from memory when a successful exec returns: kept at entry, one entry per exec call
-tracepoint:raw_syscalls:sys_enter /@traced[tid] && (args->id == {execve} || args->id == {nr('execveat') or -1})/ {{
-  $id = args->id; $a0 = args->args[0]; $a1 = args->args[1];
-  @xseq[tid] = @xseq[tid] + 1;
-  @xpath[tid, @xseq[tid]] = str($id == {execve} ? $a0 : $a1);
-}}
-
-tracepoint:raw_syscalls:sys_enter /@traced[tid]/ {{
-  // every argument read first, unconditionally: the verifier refuses ctx reads LLVM merges across branches
-  $id = args->id; $a1 = args->args[1]; $a2 = args->args[2]; $a4 = args->args[4]; $a5 = args->args[5];
-  $addr = 0; $sa = (uint64)0; $salen = (uint64)0;
-{addressed}
-  if ($addr) {{
-    $fam = *(uint16 *)uptr($sa);
-    @safam[tid] = $fam | ($salen << 16); @saport[tid] = 0; @saa[tid] = 0; @sab[tid] = 0;
-    if ($fam == 2) {{ @saport[tid] = *(uint16 *)uptr($sa + 2); @saa[tid] = *(uint32 *)uptr($sa + 4); }}
-    if ($fam == 10) {{
-      @saport[tid] = *(uint16 *)uptr($sa + 2); @saa[tid] = *(uint64 *)uptr($sa + 8);
-      @sab[tid] = *(uint64 *)uptr($sa + 16);
-    }}
-    $off = (uint64)2;
-    if ($fam == 1 && $salen > 2 && *(uint8 *)uptr($sa + 2) == 0) {{ @saa[tid] = 1; $off = 3; }}
-    if ($fam == 1 && $salen <= 2) {{ $off = 0; }}
-    @saptr[tid] = ($fam != 1 || $off == 0) ? 0 : $sa + $off;   // the unix path is read at exit, into the key
-    @saset[tid] = 1;
-  }}
-}}
-
-tracepoint:raw_syscalls:sys_enter /@traced[tid] && @fdsys[args->id]/ {{
-  $id = args->id;
-  $fd = (int64)args->args[0];
-  $arg1 = args->args[1];
-  $fdt = {fdt};
-  if ($fd >= 0 && $fd < (int64){max_fds}) {{
-    $f = {slot('$fd')};
-    if ($f != 0) {{
-      $ino = {ld("$f", "file.f_inode")};
-      $mode = {ld("$ino", "inode.i_mode")} >> 12;
-      $magic = {ld(ld("$ino", "inode.i_sb"), "super_block.s_magic")};
-      if ($id == {ioctl} || $mode == {_S_IFCHR} || $mode == {_S_IFBLK} || $magic == {_SYSFS_MAGIC}
-          || $magic == {_CGROUP_MAGICS[0]} || $magic == {_CGROUP_MAGICS[1]}) {{
-        $sock = (uint64)0;
-        if ($mode == {_S_IFSOCK}) {{
-          $sk = {ld(ld("$f", "file.private_data"), "socket.sk")};
-          $sock = ((uint64){ld("$sk", "sock.__sk_common.skc_family")} << 16) | ((uint64){ld("$sk", "sock.sk_type")} << 8)
-                  | {ld("$sk", "sock.sk_protocol")};
-        }}
-        $req = $id == {ioctl} ? ($arg1 & 0xffffffff) : 0;
-        // packed, so the exit probe's map key stays small: (device number, request), (type, fs, socket)
-        @fk[tid] = 1;
-        @fkdev[tid] = ((uint64){ld("$ino", "inode.i_rdev")} << 32) | $req;
-        @fkkind[tid] = (uint64)$mode | ((uint64)$magic << 32) | ($sock << 4);
-        @fkopened[tid] = @fpathset[(uint64)$f, (uint64)$ino];
-        @fkfile[tid] = (uint64)$f; @fkinode[tid] = (uint64)$ino;
+  if (@traced[tid]) {{
+    // a directory fd: the struct file behind it stands for the fd (its path is in @fpath when kprof saw it opened)
+    if ({_any('$id', opens_at)} || $id == {nr('execveat') or -1}) {{
+      @darg[tid] = (int64)$a0; @sptr[tid] = $a1;
+      $dfd = (int32)$a0;
+      $fdt = {fdt};
+      @dino[tid] = 0;
+      if ($dfd >= 0 && $dfd < (int64){max_fds}) {{
+        $df = {slot('$dfd')};
+        @darg[tid] = (int64)$df;
+        @dino[tid] = $df != 0 ? {ld("$df", "file.f_inode")} : 0;
       }}
     }}
+    if ({_any('$id', opens_cwd)}) {{
+      @darg[tid] = {_AT_FDCWD}; @dino[tid] = 0; @sptr[tid] = $a0;
+    }}
+    // an exec's path is gone from memory when a successful exec returns: kept at entry, one entry per exec call
+    if ($id == {execve} || $id == {nr('execveat') or -1}) {{
+      @xseq[tid] = @xseq[tid] + 1;
+      @xpath[tid, @xseq[tid]] = str($id == {execve} ? $a0 : $a1);
+    }}
+    $addr = 0; $sa = (uint64)0; $salen = (uint64)0;
+{addressed}
+    if ($addr) {{
+      $fam = *(uint16 *)uptr($sa);
+      @safam[tid] = $fam | ($salen << 16); @saport[tid] = 0; @saa[tid] = 0; @sab[tid] = 0;
+      if ($fam == 2) {{ @saport[tid] = *(uint16 *)uptr($sa + 2); @saa[tid] = *(uint32 *)uptr($sa + 4); }}
+      if ($fam == 10) {{
+        @saport[tid] = *(uint16 *)uptr($sa + 2); @saa[tid] = *(uint64 *)uptr($sa + 8);
+        @sab[tid] = *(uint64 *)uptr($sa + 16);
+      }}
+      $off = (uint64)2;
+      if ($fam == 1 && $salen > 2 && *(uint8 *)uptr($sa + 2) == 0) {{ @saa[tid] = 1; $off = 3; }}
+      if ($fam == 1 && $salen <= 2) {{ $off = 0; }}
+      @saptr[tid] = ($fam != 1 || $off == 0) ? 0 : $sa + $off;   // the unix path is read at exit, into the key
+      @saset[tid] = 1;
+    }}
+    if (@fdsys[$id]) {{
+      $fd = (int64)$a0;
+      $fdt = {fdt};
+      if ($fd >= 0 && $fd < (int64){max_fds}) {{
+        $f = {slot('$fd')};
+        if ($f != 0) {{
+          $ino = {ld("$f", "file.f_inode")};
+          $mode = {ld("$ino", "inode.i_mode")} >> 12;
+          $magic = {ld(ld("$ino", "inode.i_sb"), "super_block.s_magic")};
+          if ($id == {ioctl} || $mode == {_S_IFCHR} || $mode == {_S_IFBLK} || $magic == {_SYSFS_MAGIC}
+              || $magic == {_CGROUP_MAGICS[0]} || $magic == {_CGROUP_MAGICS[1]}) {{
+            $sock = (uint64)0;
+            if ($mode == {_S_IFSOCK}) {{
+              $sk = {ld(ld("$f", "file.private_data"), "socket.sk")};
+              $sock = ((uint64){ld("$sk", "sock.__sk_common.skc_family")} << 16) | ((uint64){ld("$sk", "sock.sk_type")} << 8)
+                      | {ld("$sk", "sock.sk_protocol")};
+            }}
+            $req = $id == {ioctl} ? ($a1 & 0xffffffff) : 0;
+            // packed, so the exit probe's map key stays small: (device number, request), (type, fs, socket)
+            @fk[tid] = 1;
+            @fkdev[tid] = ((uint64){ld("$ino", "inode.i_rdev")} << 32) | $req;
+            @fkkind[tid] = (uint64)$mode | ((uint64)$magic << 32) | ($sock << 4);
+            @fkopened[tid] = @fpathset[(uint64)$f, (uint64)$ino];
+            @fkfile[tid] = (uint64)$f; @fkinode[tid] = (uint64)$ino;
+          }}
+        }}
+      }}
+    }}
+    if (@fk[tid]) {{
+      $d = {ld("@fkfile[tid]", "file.f_path.dentry")};
+      @fkdentry[tid] = $d;
+      @dname[$d] = str(kptr({ld("$d", "dentry.d_name.name")}));
+    }}
   }}
 }}
 
-tracepoint:raw_syscalls:sys_enter /@fk[tid]/ {{
-  $d = {ld("@fkfile[tid]", "file.f_path.dentry")};
-  @fkdentry[tid] = $d;
-  @dname[$d] = str(kptr({ld("$d", "dentry.d_name.name")}));
-}}
-
+// the exit side in four probes, each within the BPF stack (512 bytes): one path or address string each
 tracepoint:raw_syscalls:sys_exit /@inflight[tid]/ {{
   $ret = args->ret;
   $id = @eid[tid];
@@ -240,29 +231,25 @@ tracepoint:raw_syscalls:sys_exit /@inflight[tid]/ {{
   @ret[tid, $g, $id, $err]++;
   @tns[tid, $g, $id] += nsecs - @t0[tid];
   @eerr[tid] = $err;
-}}
-
-tracepoint:raw_syscalls:sys_exit /@inflight[tid] && ({_any('@eid[tid]', opens_at + _numbers(arch, [n for n, i in _OPENS.items() if i == 0]))})/ {{
-  $ret = args->ret;
-  $id = @eid[tid];
-  $err = @eerr[tid];
-  $link = (uint64)0;
-  if ($err == 0) {{
-    $fdt = {fdt};
-    if ($ret < (int64){max_fds}) {{
-      $f = {slot('$ret')};
-      if ($f != 0) {{
-        $ino = {ld("$f", "file.f_inode")};
-        @fpathset[$f, $ino] = 1; @fpending[tid] = $f;
-        // this open named a symbolic link itself (O_PATH|O_NOFOLLOW): its path is not followed when resolved
-        if (({ld("$ino", "inode.i_mode")} >> 12) == {_S_IFLNK}) {{ $link = {OPENED_LINK}; }}
+  if ({_any('$id', opens_at + _numbers(arch, [n for n, i in _OPENS.items() if i == 0]))}) {{
+    $link = (uint64)0;
+    if ($err == 0) {{
+      $fdt = {fdt};
+      if ($ret < (int64){max_fds}) {{
+        $f = {slot('$ret')};
+        if ($f != 0) {{
+          $ino = {ld("$f", "file.f_inode")};
+          @fpathset[$f, $ino] = 1; @fpending[tid] = $f;
+          // this open named a symbolic link itself (O_PATH|O_NOFOLLOW): its path is not followed when resolved
+          if (({ld("$ino", "inode.i_mode")} >> 12) == {_S_IFLNK}) {{ $link = {OPENED_LINK}; }}
+        }}
       }}
     }}
+    // packed key (a small key keeps the probe within the BPF stack):
+    // gen << 48 | cwd gen << 32 | nr << 16 | opened a link itself << 15 | errno
+    $k = ($g << 48) | (@cwdg[tid] << 32) | ($id << 16) | $link | $err;
+    @opens[tid, $k, @darg[tid], @dino[tid], str(uptr(@sptr[tid]))]++;
   }}
-  // packed key (a small key keeps the probe within the BPF stack):
-  // gen << 48 | cwd gen << 32 | nr << 16 | opened a link itself << 15 | errno
-  $k = (@eg[tid] << 48) | (@cwdg[tid] << 32) | ($id << 16) | $link | $err;
-  @opens[tid, $k, @darg[tid], @dino[tid], str(uptr(@sptr[tid]))]++;
 }}
 
 tracepoint:raw_syscalls:sys_exit /@fpending[tid]/ {{
@@ -276,32 +263,32 @@ tracepoint:raw_syscalls:sys_exit /@fpending[tid]/ {{
   delete(@fpending[tid]);
 }}
 
-tracepoint:raw_syscalls:sys_exit /@inflight[tid] && (@eid[tid] == {execve} || @eid[tid] == {nr('execveat') or -1})/ {{
+tracepoint:raw_syscalls:sys_exit /@inflight[tid]/ {{
   $ret = args->ret;
-  $k = (@eg[tid] << 48) | (@eid[tid] << 16) | @eerr[tid];
-  @execs[tid, $k, @darg[tid], @xseq[tid]]++;
-  if ($ret == 0) {{ @gen[tid] = @eg[tid] + 1; }}
-}}
-
-tracepoint:raw_syscalls:sys_exit /@inflight[tid] && @eid[tid] == {nr('chdir') or -1} && args->ret == 0/ {{
-  @cwdg[tid] = @cwdg[tid] + 1;
-  @chdirs[tid, @cwdg[tid], str(uptr(@sptr[tid]))]++;
-}}
-
-tracepoint:raw_syscalls:sys_exit /@inflight[tid] && @saset[tid]/ {{
-  $k = (@eg[tid] << 48) | (@eid[tid] << 16) | @eerr[tid];
-  $p = @saptr[tid];
-  @addrs[tid, $k, (@safam[tid] << 16) | @saport[tid], @saa[tid], @sab[tid], $p ? str(uptr($p)) : ""]++;
-  delete(@saset[tid]);
-}}
-
-tracepoint:raw_syscalls:sys_exit /@inflight[tid] && @fk[tid]/ {{
-  @fduse[tid, @eg[tid], @eid[tid], @eerr[tid], @fkdev[tid], @fkkind[tid], @fkopened[tid] ? @fkfile[tid] : 0,
-         @fkinode[tid], @fkdentry[tid]]++;
-  delete(@fk[tid]);
+  $id = @eid[tid];
+  $k = (@eg[tid] << 48) | ($id << 16) | @eerr[tid];
+  if ($id == {execve} || $id == {nr('execveat') or -1}) {{
+    @execs[tid, $k, @darg[tid], @xseq[tid]]++;
+    if ($ret == 0) {{ @gen[tid] = @eg[tid] + 1; }}
+  }}
+  if ($id == {nr('chdir') or -1} && $ret == 0) {{
+    @cwdg[tid] = @cwdg[tid] + 1;
+    @chdirs[tid, @cwdg[tid], str(uptr(@sptr[tid]))]++;
+  }}
 }}
 
 tracepoint:raw_syscalls:sys_exit /@inflight[tid]/ {{
+  if (@saset[tid]) {{
+    $k = (@eg[tid] << 48) | (@eid[tid] << 16) | @eerr[tid];
+    $p = @saptr[tid];
+    @addrs[tid, $k, (@safam[tid] << 16) | @saport[tid], @saa[tid], @sab[tid], $p ? str(uptr($p)) : ""]++;
+    delete(@saset[tid]);
+  }}
+  if (@fk[tid]) {{
+    @fduse[tid, @eg[tid], @eid[tid], @eerr[tid], @fkdev[tid], @fkkind[tid], @fkopened[tid] ? @fkfile[tid] : 0,
+           @fkinode[tid], @fkdentry[tid]]++;
+    delete(@fk[tid]);
+  }}
   delete(@inflight[tid]);
 }}
 
