@@ -118,6 +118,38 @@ def test_paths_devices_sockets_ioctls_and_processes_as_strace(tmp_path):
     assert all(p["parent"] == fp_b.root_pid and [i["exe"] for i in p["images"]] == [PY, "/bin/sh"] for p in kids)
 
 
+THREAD_EXEC = """
+import os, sys, threading, time
+# a thread that is not the leader execs: the kernel ends the leader (asleep here) and goes on in its pid
+threading.Thread(target=os.execv, args=("/bin/cat", ["cat", sys.argv[1]])).start()
+time.sleep(30)
+"""
+
+
+@needs_bpf
+@needs_strace
+def test_a_thread_that_execs_goes_on_in_the_leaders_pid_as_strace_shows(tmp_path):
+    """The new program's calls count, under the leader's pid and in a new image, as strace reports them (the bpf
+    recorder once lost them: the exec returns under a pid it had seen end)."""
+    prog, data = tmp_path / "prog.py", tmp_path / "data.txt"
+    prog.write_text(THREAD_EXEC)
+    data.write_text("hello\n")
+    got = {b: record(tmp_path, [PY, str(prog), str(data)], b) for b in ("strace", "bpf")}
+    shape = {}
+    for b, (o, a) in got.items():
+        assert o.returncode == 0 and not a.problems, (b, a.problems)
+        fp = a.footprint
+        root = fp.processes[fp.root_pid]
+        thread = [p for pid, p in fp.processes.items() if pid != fp.root_pid]
+        shape[b] = ([i["exe"] for i in root["images"]], [i["syscalls"].get("execve", 0) for i in root["images"]],
+                    [[i["syscalls"].get("execve", 0) for i in p["images"]] for p in thread],
+                    sorted(root["images"][-1]["syscalls"]), str(data) in str(fp.files) or "$TMP/data.txt" in fp.files,
+                    root["end"])
+    assert shape["bpf"] == shape["strace"], shape
+    exes, execs, thread_execs, _, read, end = shape["bpf"]
+    assert exes[-1] == "/bin/cat" and execs[-2:] == [1, 0] and thread_execs == [[0]] and read and end == {"exit": 0}
+
+
 # Every shipped scenario the bpf backend can run: all of them but the SPI radio's, which only kprof's ptrace tracer
 # can serve (their UART counterparts are here: pump-status-uart for pump-status, pump-no-response for
 # pump-spi-pump-silent …). Scenarios with fault injection are compared on their normal path. KPROF_BPF_PARITY

@@ -7,7 +7,8 @@ program (Debian's bpftrace, no BPF loader of kprof's own) that
 - follows the command's process tree: it starts counting at the command's own ``execve`` (the command is
   started gated: it waits, forked, until bpftrace has attached every probe, so nothing is missed), and
   ``sched_process_fork`` / ``sched_process_exit`` add and end its children and threads (exit status or
-  killing signal from the task's ``exit_code``);
+  killing signal from the task's ``exit_code``), and ``sched_process_exec`` carries an exec made by a thread other
+  than the leader over to the leader's pid, where the kernel goes on with it (as strace shows it);
 - counts per task, program image (each successful execve starts one), syscall and errno: calls, calls that
   returned, nanoseconds in the call (``raw_syscalls`` enter/exit);
 - keeps what the footprint reads: the path argument of open/exec/chdir calls, the sockaddr of
@@ -299,6 +300,21 @@ tracepoint:sched:sched_process_fork /@traced[args->parent_pid]/ {{
   @forks[$p, @gen[$p], $c, @cwdg[$p]] = 1;
 }}
 
+// a thread other than the leader that execs takes over the leader's pid (the kernel has ended the leader and the
+// other threads by then): its call returns under that pid, in the process's image, as strace reports it. Only this
+// task can touch either pid's keys now (the old one is gone with the exec)
+tracepoint:sched:sched_process_exec /args->pid != args->old_pid && @traced[args->old_pid]/ {{
+  $o = args->old_pid; $p = args->pid;
+  $id = @eid[$o]; $og = @eg[$o]; $g = @gen[$p];
+  if (@ent[$o, $og, $id] <= 1) {{ delete(@ent[$o, $og, $id]); }} else {{ @ent[$o, $og, $id] -= 1; }}
+  @ent[$p, $g, $id]++;
+  @traced[$p] = 1; @eid[$p] = $id; @eg[$p] = $g; @inflight[$p] = 1; @t0[$p] = @t0[$o]; @darg[$p] = @darg[$o];
+  // the exec's path stays where its entry kept it (copying a string here overflows the BPF stack)
+  @xseq[$p] = @xseq[$p] + 1;
+  @xmoved[$p, @xseq[$p]] = ((uint64)$o << 32) | @xseq[$o];
+  delete(@inflight[$o]); delete(@traced[$o]);
+}}
+
 tracepoint:sched:sched_process_exit /@traced[tid]/ {{
   @ends[tid] = {ld("curtask", "task_struct.exit_code")};
   delete(@traced[tid]);
@@ -316,6 +332,7 @@ END {{
 
 # Map name → (number of numeric key fields before the string, or None when the key has no string)
 _KEYS = {"ent": (3, False), "ret": (4, False), "tns": (3, False), "opens": (4, True), "execs": (4, False), "xpath": (2, False),
+         "xmoved": (2, False),
          "chdirs": (2, True), "addrs": (5, True), "fduse": (9, False), "fpath": (2, False), "fpdir": (2, False), "fpino": (2, False), "fpcwd": (2, False),
          "dname": (1, False), "forks": (4, False), "ends": (1, False)}
 
@@ -818,6 +835,8 @@ def events(doc: dict):
 
     execs_ok: dict = {}
     xpath = {tuple(f): path for f, path in maps["xpath"]}
+    for (tid, seq), old in maps["xmoved"]:     # a thread's exec, returned under the leader's pid: its path is the thread's
+        xpath[(tid, seq)] = xpath.get((old >> 32, old & 0xFFFFFFFF), "")
     for (tid, k, dirfd, seq), n in maps["execs"]:
         g, _cg, nr, err = unpack(k)
         path = xpath.get((tid, seq), "")
