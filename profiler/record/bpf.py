@@ -226,36 +226,30 @@ tracepoint:raw_syscalls:sys_enter /@traced[tid] || tid == {root}/ {{
 // the exit side in four probes, each within the BPF stack (512 bytes): one path or address string each
 tracepoint:raw_syscalls:sys_exit /@inflight[tid]/ {{
   $ret = args->ret;
-  // a task being killed (SIGKILL pending: a kill, a fatal signal, another thread's exec) does not return from the call
-  // to its program, and strace shows the call unfinished ("= ?"): so does kprof, whatever the kernel returned here
-  if (({ld("curtask", "task_struct.pending.signal.sig")} >> 8) & 1) {{
-    delete(@inflight[tid]); delete(@saset[tid]); delete(@fk[tid]);
-  }} else {{
-    $id = @eid[tid];
-    $g = @eg[tid];
-    $err = ($ret < 0 && $ret > -4096) ? -$ret : 0;
-    @ret[tid, $g, $id, $err]++;
-    @tns[tid, $g, $id] += nsecs - @t0[tid];
-    @eerr[tid] = $err;
-    if ({_any('$id', opens_at + _numbers(arch, [n for n, i in _OPENS.items() if i == 0]))}) {{
-      $link = (uint64)0;
-      if ($err == 0) {{
-        $fdt = {fdt};
-        if ($ret < (int64){max_fds}) {{
-          $f = {slot('$ret')};
-          if ($f != 0) {{
-            $ino = {ld("$f", "file.f_inode")};
-            @fpathset[$f, $ino] = 1; @fpending[tid] = $f;
-            // this open named a symbolic link itself (O_PATH|O_NOFOLLOW): its path is not followed when resolved
-            if (({ld("$ino", "inode.i_mode")} >> 12) == {_S_IFLNK}) {{ $link = {OPENED_LINK}; }}
-          }}
+  $id = @eid[tid];
+  $g = @eg[tid];
+  $err = ($ret < 0 && $ret > -4096) ? -$ret : 0;
+  @ret[tid, $g, $id, $err]++;
+  @tns[tid, $g, $id] += nsecs - @t0[tid];
+  @eerr[tid] = $err;
+  if ({_any('$id', opens_at + _numbers(arch, [n for n, i in _OPENS.items() if i == 0]))}) {{
+    $link = (uint64)0;
+    if ($err == 0) {{
+      $fdt = {fdt};
+      if ($ret < (int64){max_fds}) {{
+        $f = {slot('$ret')};
+        if ($f != 0) {{
+          $ino = {ld("$f", "file.f_inode")};
+          @fpathset[$f, $ino] = 1; @fpending[tid] = $f;
+          // this open named a symbolic link itself (O_PATH|O_NOFOLLOW): its path is not followed when resolved
+          if (({ld("$ino", "inode.i_mode")} >> 12) == {_S_IFLNK}) {{ $link = {OPENED_LINK}; }}
         }}
       }}
-      // packed key (a small key keeps the probe within the BPF stack):
-      // gen << 48 | cwd gen << 32 | nr << 16 | opened a link itself << 15 | errno
-      $k = ($g << 48) | (@cwdg[tid] << 32) | ($id << 16) | $link | $err;
-      @opens[tid, $k, @darg[tid], @dino[tid], str(uptr(@sptr[tid]))]++;
     }}
+    // packed key (a small key keeps the probe within the BPF stack):
+    // gen << 48 | cwd gen << 32 | nr << 16 | opened a link itself << 15 | errno
+    $k = ($g << 48) | (@cwdg[tid] << 32) | ($id << 16) | $link | $err;
+    @opens[tid, $k, @darg[tid], @dino[tid], str(uptr(@sptr[tid]))]++;
   }}
 }}
 
