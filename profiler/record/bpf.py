@@ -835,7 +835,8 @@ def events(doc: dict):
 
     execs_ok: dict = {}
     xpath = {tuple(f): path for f, path in maps["xpath"]}
-    for (tid, seq), old in maps["xmoved"]:     # a thread's exec, returned under the leader's pid: its path is the thread's
+    # a thread's exec, returned under the leader's pid: its path is the thread's (none in a trace from before 8c8bb8f)
+    for (tid, seq), old in maps.get("xmoved", ()):
         xpath[(tid, seq)] = xpath.get((old >> 32, old & 0xFFFFFFFF), "")
     for (tid, k, dirfd, seq), n in maps["execs"]:
         g, _cg, nr, err = unpack(k)
