@@ -88,7 +88,7 @@ def check_each(kind: str, tmp):
         except ValueError:
             facts = {}
         lost = {} if again else radio_lost(results, before)
-        names = {json.loads((b / "meta.json").read_text())["scenario"] for b in lost}
+        names = {_scenario(b) for b in lost}
         verdicts.update({s.stem: (facts.get(s.stem), p.returncode if not lost else None, p.stdout[-3000:] + p.stderr)
                          for s in todo if s.stem not in names})
         if not lost:
