@@ -414,3 +414,31 @@ def test_a_result_strace_could_not_read_is_a_call_made_not_an_unfinished_one():
     assert (fp.syscalls["set_robust_list"].calls, fp.syscalls["set_robust_list"].unfinished) == (2, 0)
     assert sum(fp.syscalls["set_robust_list"].errors.values()) == 0
     assert (fp.syscalls["read"].calls, fp.syscalls["read"].unfinished) == (1, 1)
+
+
+def test_an_errno_past_the_kernels_range_is_a_result_not_known():
+    """A Go thread's rt_sigprocmask, its sibling in exit_group: strace printed "-1 (errno 18446744073709551602)"
+    (a real pump-loop run). The kernel returns errors of 1 to MAX_ERRNO (4095) only: this is strace misreading a
+    dying task, not an error the kernel gave, so it is a call whose result is not known ("= ?"), never a new
+    errno in a footprint. strace -c counted it as a call with an error: the cross-check allows that, as for "= ?"."""
+    from profiler.analysis import StraceAnalysis, summary_mismatches
+    from profiler.parse.strace_log import StraceSummary
+    text = ("23000 1796660329.407137 rt_sigprocmask(0x2, [],  <unfinished ...>\n"
+            "22993 1796660329.407152 exit_group(0 <unfinished ...>\n"
+            "23000 1796660329.407202 <... rt_sigprocmask resumed>NULL, 8) = -1 (errno 18446744073709551602) <0.000058>\n"
+            "23001 1796660329.407203 getpid() = -1 (errno 4095) <0.000001>\n"
+            "23000 1796660329.407302 +++ exited with 0 +++\n"
+            "22993 1796660329.407304 <... exit_group resumed>) = ?\n")
+    events, p = parse(text)
+    calls = {e.name: e for e in events if isinstance(e, SyscallEvent)}
+    mask = calls["rt_sigprocmask"]
+    assert (mask.result, mask.errno, mask.never_returned) == (None, None, True)
+    assert (calls["getpid"].result, calls["getpid"].errno) == (-1, "errno 4095")    # the edge is still an errno
+    assert p.stats.unparsed == 0
+    a = StraceAnalysis("x86_64")
+    a.feed(text.splitlines(True))
+    fp = a.finish().footprint
+    row = fp.syscalls["rt_sigprocmask"]
+    assert (row.calls, row.unfinished, dict(row.errors)) == (1, 1, {})
+    assert summary_mismatches(fp, StraceSummary(calls={"rt_sigprocmask": 1, "getpid": 1},
+                                                errors={"rt_sigprocmask": 1, "getpid": 1})) == []

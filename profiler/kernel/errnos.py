@@ -10,6 +10,13 @@ from functools import lru_cache
 
 from profiler.kernel import read_rows
 
+MAX_ERRNO = 4095        # include/linux/err.h: a syscall fails by returning -1 … -MAX_ERRNO
+
+
+def is_error_value(rval: int) -> bool:
+    """A raw syscall return value the kernel means as an error (-errno)."""
+    return -MAX_ERRNO <= rval <= -1
+
 
 @lru_cache(maxsize=None)
 def _table() -> tuple[dict[int, str], dict[int, str], dict[str, int]]:

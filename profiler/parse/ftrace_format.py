@@ -16,6 +16,7 @@ from typing import BinaryIO, Iterable, Iterator
 
 from profiler.errors import KprofError, file_error
 from profiler.kernel import read_rows, syscalls
+from profiler.kernel.errnos import is_error_value
 
 CHUNK = 1 << 22                 # bytes read at a time; memory stays a few chunks whatever the trace size
 
@@ -222,7 +223,7 @@ def event_key(key: bytes) -> EventKey | None:
     m = _EXIT_RAW.match(text)
     if m:
         v = int(m.group(2)) if m.group(2) else None
-        if v is not None and -4095 <= v < 0:
+        if v is not None and is_error_value(v):
             return EventKey("exit", "sys_exit", nr=int(m.group(1)), err=-v)
         return EventKey("exit", "sys_exit", nr=int(m.group(1)), ret=v if v is not None and v >= 0 else None)
     m = _ENTER_NAMED.match(text)

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from profiler.events import Fd, ProcessEvent, SyscallEvent
-from profiler.kernel.errnos import errno_name
+from profiler.kernel.errnos import MAX_ERRNO, errno_name
 from profiler.kernel.ioctls import request_from_arg
 from profiler.parse.strace_text import (accepted_address, arg, args_end, clone_thread, fd_of, fd_path_of,
                                         is_strace_message, path_arg, skip_fd_path, sockaddr)
@@ -109,7 +109,12 @@ def parse_result(tail: str, event: SyscallEvent, fd=fd_of) -> str | None:
         rest = rest[end:]
     if rest:
         e = _ERRNO.match(rest)
-        if e:
+        if e and e.group(2) and int(e.group(2)) > MAX_ERRNO:
+            # not an errno the kernel can return: strace misread the registers of a task killed at the call's
+            # exit stop (a Go thread in rt_sigprocmask while a sibling called exit_group printed "-1 (errno
+            # 18446744073709551602)"); its result is not known, as for "= ?", though strace -c counts an error
+            event.result = None
+        elif e:
             event.errno = e.group(1) or errno_name(int(e.group(2)))
         if rest.endswith("(INJECTED)"):
             event.injected = True

@@ -68,7 +68,7 @@ from ptrace.binding import func as _pt
 
 from profiler.errors import KprofError
 from profiler.kernel import arches, syscalls
-from profiler.kernel.errnos import errno_number
+from profiler.kernel.errnos import errno_number, is_error_value
 from profiler.libc import libc
 from profiler.record.ptrace_text import (_ARGS, _F_DUPFD, _R_FD, _R_NUM, _RESULT, TraceeText, _errtext, _nargs,
                                           _signame)
@@ -277,10 +277,10 @@ class _Tracer(TraceeText):
         fault on the same call wins (the device failed: nothing is served); an injected delay is kept."""
         p = self.pending[tid]
         if len(p) > 4:                               # an injected delay (a fault was turned away above)
-            self.pending[tid] = p[:4] + (_Act(rval, -4095 <= rval <= -1, p[4].delay_enter, p[4].delay_exit,
+            self.pending[tid] = p[:4] + (_Act(rval, is_error_value(rval), p[4].delay_enter, p[4].delay_exit,
                                               " (SERVED)"),)
         else:
-            self.pending[tid] = p + (_Act(rval, -4095 <= rval <= -1, 0.0, 0.0, " (SERVED)"),)
+            self.pending[tid] = p + (_Act(rval, is_error_value(rval), 0.0, 0.0, " (SERVED)"),)
         _skip_call(tid, self.set_info)
 
     def _inject_entry(self, tid: int, spec: tuple, args: list[int], t: float) -> bool:
@@ -447,7 +447,7 @@ class _Injections:
                 retval, is_error = -code, True
             elif r.retval is not None:
                 retval = int(r.retval)
-                is_error = -4095 <= retval <= -1
+                is_error = is_error_value(retval)
             enter = delay_us(r.delay_enter, where) / 1e6 if r.delay_enter is not None else 0.0
             leave = delay_us(r.delay_exit, where) / 1e6 if r.delay_exit is not None else 0.0
             self.delays = self.delays or bool(enter or leave)
@@ -487,7 +487,7 @@ def _skip_call(tid: int, use_set_info: bool) -> None:
 def _set_result(tid: int, rval: int, use_set_info: bool) -> None:
     """At syscall exit: the return value the tracee sees."""
     if use_set_info:
-        _set_info(tid, 24, struct.pack("<qB", rval, -4095 <= rval <= -1))
+        _set_info(tid, 24, struct.pack("<qB", rval, is_error_value(rval)))
     else:
         _ptrace(PTRACE_POKEUSER, tid, X86_64_RAX, rval & 0xFFFFFFFFFFFFFFFF)
 
