@@ -42,6 +42,7 @@ import time
 from profiler.errors import KprofError
 from profiler.events import Fd, ProcessEvent, SyscallEvent
 from profiler.kernel import syscalls
+from profiler.kernel.errnos import MAX_ERRNO
 from profiler.record import btf
 from profiler.record.core import TraceOutcome, become_subreaper, kill_tree, reap_zombies, signal_name, wait_tree
 
@@ -228,7 +229,7 @@ tracepoint:raw_syscalls:sys_exit /@inflight[tid]/ {{
   $ret = args->ret;
   $id = @eid[tid];
   $g = @eg[tid];
-  $err = ($ret < 0 && $ret > -4096) ? -$ret : 0;
+  $err = ($ret < 0 && $ret >= -{MAX_ERRNO}) ? -$ret : 0;
   @ret[tid, $g, $id, $err]++;
   @tns[tid, $g, $id] += nsecs - @t0[tid];
   @eerr[tid] = $err;
