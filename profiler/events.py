@@ -76,8 +76,9 @@ class SyscallEvent:
                                    # of connect/bind/sendto, the listening side of the connection accept returned
     request: int | None = None     # the ioctl request number
     thread: bool = False           # clone/clone3 made a thread (CLONE_THREAD), not a process
-    # the call returned but its value could not be read: strace's "= ? <unavailable>", a task killed at the
-    # call's exit stop. strace's -c counts it as a call made (no error); it is not an unfinished call
+    # the call returned but its value could not be read, a task killed at the call's exit stop: strace's "= ?
+    # <unavailable>", or an errno past MAX_ERRNO (its registers misread). strace's -c counts it as a call made
+    # (the second form as an error too); it is not an unfinished call
     result_lost: bool = False
 
     @property

@@ -75,6 +75,8 @@ class SyscallStat:
     injected: int = 0
     served: int = 0         # answered by an emulated device at the syscall boundary: not in calls, the
                             # kernel never ran them (profiler.pump.spi under the ptrace backend)
+    unread: int = 0         # returned, but the recorder could not read the result (a task killed at the call's
+                            # exit): in calls, with no error; strace -c may count one as an error
 
 
 def add_stat(row: SyscallStat, st: SyscallStat, sign: int = 1) -> None:
@@ -88,6 +90,7 @@ def add_stat(row: SyscallStat, st: SyscallStat, sign: int = 1) -> None:
     row.unfinished += sign * st.unfinished
     row.injected += sign * st.injected
     row.served += sign * st.served
+    row.unread += sign * st.unread
 
 
 def _count(stat: SyscallStat, ev: SyscallEvent) -> None:
@@ -106,6 +109,8 @@ def _count(stat: SyscallStat, ev: SyscallEvent) -> None:
         stat.injected += n
     if ev.never_returned:
         stat.unfinished += n
+    elif ev.result_lost:
+        stat.unread += n
 
 
 @dataclass
@@ -275,7 +280,7 @@ class Footprint:
             sysrows[name] = {
                 "calls": s.calls, "errors": dict(sorted(s.errors.items())), "time": round(s.time, 6),
                 "unfinished": s.unfinished, "injected": s.injected, **({"served": s.served} if s.served else {}),
-                "number": info.number, "subsystem": subsystem_label(info.subsystem, info.file),
+                **({"unread": s.unread} if s.unread else {}), "number": info.number, "subsystem": subsystem_label(info.subsystem, info.file),
                 "defined_in": info.defined_in,
                 "maintainers": info.maintainers, "note": info.note,
             }
@@ -314,7 +319,8 @@ class Footprint:
                                                 counts(s["errors"], f"syscalls.{name}.errors"), t,
                                                 count(s.get("unfinished", 0), f"syscalls.{name}.unfinished"),
                                                 count(s.get("injected", 0), f"syscalls.{name}.injected"),
-                                                count(s.get("served", 0), f"syscalls.{name}.served"))
+                                                count(s.get("served", 0), f"syscalls.{name}.served"),
+                                                count(s.get("unread", 0), f"syscalls.{name}.unread"))
             for row in data.get("ioctl_calls", []):
                 use = dict(row)
                 request, path = int(use.pop("request"), 16), use.pop("fd_path")

@@ -92,7 +92,8 @@ class Analyze(ReportCommand):
         report.data["cross_check"] = {"summary": mismatches is not None, "ok": mismatches is None or not mismatches,
                                       "mismatches": mismatches or [],
                                       "columns": sorted(result.summary.columns) if result.summary else [],
-                                      "never_returned": never_returned(fp)}
+                                      "never_returned": never_returned(fp),
+                                      "unread": {n: s.unread for n, s in sorted(fp.syscalls.items()) if s.unread}}
         report.sections = footprint_sections(fp)
         return report
 

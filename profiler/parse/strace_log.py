@@ -111,9 +111,10 @@ def parse_result(tail: str, event: SyscallEvent, fd=fd_of) -> str | None:
         e = _ERRNO.match(rest)
         if e and e.group(2) and int(e.group(2)) > MAX_ERRNO:
             # not an errno the kernel can return: strace misread the registers of a task killed at the call's
-            # exit stop (a Go thread in rt_sigprocmask while a sibling called exit_group printed "-1 (errno
-            # 18446744073709551602)"); its result is not known, as for "= ?", though strace -c counts an error
-            event.result = None
+            # exit stop (a Go thread in rt_sigprocmask while a sibling called exit_group: "-1 (errno
+            # 18446744073709551602)"). A call made whose result was not read, as "= ? <unavailable>"; strace -c
+            # counts it as an error
+            event.result, event.result_lost = None, True
         elif e:
             event.errno = e.group(1) or errno_name(int(e.group(2)))
         if rest.endswith("(INJECTED)"):
