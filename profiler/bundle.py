@@ -21,6 +21,7 @@ in ``extra`` and written back after the known ones.
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -145,7 +146,6 @@ class RunMeta:
     def for_scenario(cls, scenario, network: str, arch: str) -> "RunMeta":
         """A scenario's meta.json before it runs: versions, oref0 tree and runs are filled in as it runs."""
         import datetime
-        import platform
 
         pump = scenario.pump is not None
         strace_options = ABSENT
@@ -157,7 +157,7 @@ class RunMeta:
                    radio=scenario.radio if pump else ABSENT, radio_fault=scenario.radio_fault if pump else ABSENT,
                    inject=[rule.to_dict() for rule in scenario.inject], strace_options=strace_options,
                    network=network, arch=arch,
-                   kernel=platform.release(), machine=platform.machine(),
+                   kernel=os.uname().release, machine=os.uname().machine,
                    started=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
 
     # ---- meta.json

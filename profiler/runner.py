@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -435,7 +434,7 @@ def versions() -> dict:
                                              env={**os.environ, "PATH": search_path()})
         except OSError:
             pass
-    out = {"kprof": profiler.__version__, "python": platform.python_version(), "strace": None, "node": None}
+    out = {"kprof": profiler.__version__, "python": sys.version.split()[0], "strace": None, "node": None}
     for name, proc in running.items():
         try:
             first = (proc.communicate(timeout=10)[0].splitlines() or [""])[0].strip()
