@@ -10,7 +10,6 @@ File: ``baselines/<scenario>.json``::
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,10 +96,6 @@ class Baseline:
 
 def baseline_path(directory: Path, scenario_name: str) -> Path:
     return Path(directory) / f"{scenario_name}.json"
-
-
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def now_iso() -> str:

@@ -19,6 +19,7 @@ import profiler
 from profiler.errors import KprofError
 from profiler.analysis import Analysis, StraceAnalysis
 from profiler.bundle import Bundle, RunMeta, run_record, trace_name
+from profiler.digest import file_sha256
 from profiler.footprint import Footprint
 from profiler.kernel import syscalls
 from profiler.record import core as record_core
@@ -63,24 +64,6 @@ def pump_variant(scenario: Scenario) -> str:
     return scenario.radio
 
 
-_DIGESTS: dict[tuple, str] = {}
-
-
-def _sha256(path: Path) -> str:
-    """The file's sha256, read once per process for as long as its inode, size, mtime and ctime stay the same (a
-    run asks for its pump tools' digests when it checks the scenario and again for meta.json: a few MB of Go)."""
-    import hashlib
-    with open(path, "rb") as f:
-        st = os.fstat(f.fileno())
-        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-        if key not in _DIGESTS:
-            h = hashlib.sha256()
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-            _DIGESTS[key] = h.hexdigest()
-    return _DIGESTS[key]
-
-
 def _tool_dir(scenario: Scenario) -> Path | None:
     """The directory of the scenario's pump tools, put first on its PATH (None: the system's PATH)."""
     choice = scenario.pump_client
@@ -122,7 +105,7 @@ def pump_client(scenario: Scenario) -> dict | None:
                              f"{', '.join(missing)} there (it must hold {', '.join(PUMP_TOOLS)})")
         kind = (f"kprof's Go tools ({pump_variant(scenario)} build)" if choice == "kprof"
                 else f"the tools in {where}")
-    tools = {t: ({"path": p, "sha256": _sha256(Path(p))} if p else None) for t, p in found.items()}
+    tools = {t: ({"path": p, "sha256": file_sha256(p)} if p else None) for t, p in found.items()}
     return {"client": choice, "kind": kind, "dir": None if where is None else str(where), "tools": tools}
 
 
@@ -458,7 +441,7 @@ def oref0_tree() -> dict:
 
     def sha256(path: Path) -> str | None:
         try:
-            return hashlib.sha256(path.read_bytes()).hexdigest()
+            return file_sha256(path)
         except OSError:
             return None
 

@@ -54,7 +54,7 @@ LAYERS = [
     ("profiler.footprint", "profiler.analysis", "profiler.sequences", "profiler.parse.ftrace_text"),
     ("profiler.record", "profiler.inject"),
     ("profiler.parse",),
-    ("profiler.events", "profiler.kernel", "profiler.errors", "profiler.outfiles", "profiler.libc",
+    ("profiler.events", "profiler.kernel", "profiler.errors", "profiler.outfiles", "profiler.libc", "profiler.digest",
      "profiler.signals", "profiler.validated", "profiler"),
 ]
 

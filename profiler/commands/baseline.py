@@ -61,7 +61,8 @@ class Recorded:
 
 def recorded(path: Path) -> Recorded:
     """A result bundle's runs; a bundle whose runs a baseline cannot take is a KprofError saying why."""
-    from profiler.baseline import run_meta, sha256_of
+    from profiler.baseline import run_meta
+    from profiler.digest import file_sha256
     from profiler.bundle import Bundle
     from profiler.compare import run_measures
     from profiler.errors import KprofError
@@ -90,7 +91,7 @@ def recorded(path: Path) -> Recorded:
         raise KprofError(f"{path}: {len(meta.runs)} runs but {len(paths)} footprint.json files (a run that made no "
                          f"syscall has none): not a baseline's runs")
     footprints = bundle.footprints()
-    return Recorded(bundle=path, name=declared.name, sha256=sha256_of(text_path), meta=run_meta(meta),
+    return Recorded(bundle=path, name=declared.name, sha256=file_sha256(text_path), meta=run_meta(meta),
                     footprints=footprints,
                     runs=[run_measures(fp, r.modules_loaded) for fp, r in zip(footprints, meta.runs)])
 
@@ -130,7 +131,8 @@ def _ran_as_written(path: Path, meta, declared) -> None:
 
 def main(args) -> int:
     from profiler import signals
-    from profiler.baseline import Baseline, baseline_path, now_iso, run_meta, sha256_of
+    from profiler.baseline import Baseline, baseline_path, now_iso, run_meta
+    from profiler.digest import file_sha256
     from profiler.bundle import new_bundle_dir
     from profiler.compare import run_measures
     from profiler.errors import KprofError
@@ -169,7 +171,7 @@ def main(args) -> int:
             raise KprofError(f"{sc.name}: not saving a baseline: {len(failed)} of {len(meta.runs)} runs did not "
                              f"do what the scenario expects ({'; '.join(failed[0].failures) if failed else '?'}); "
                              f"see {bundle}")
-        made[id(sc)] = Recorded(bundle=bundle, name=sc.name, sha256=sha256_of(sc.path), meta=run_meta(meta),
+        made[id(sc)] = Recorded(bundle=bundle, name=sc.name, sha256=file_sha256(sc.path), meta=run_meta(meta),
                                 footprints=[o.footprint for o in outcomes],
                                 runs=[run_measures(o.footprint, o.modules) for o in outcomes])
     groups: dict[str, list[Recorded]] = {}
@@ -193,7 +195,7 @@ def main(args) -> int:
 def _check_sources(given: list) -> None:
     """Runs of one scenario make one baseline: one scenario file at most, each bundle once, bundles of the same
     scenario text (each run as that text asks: ``recorded``), on one setup."""
-    from profiler.baseline import sha256_of
+    from profiler.digest import file_sha256
     from profiler.errors import KprofError
 
     by_name: dict[str, list] = {}
@@ -211,7 +213,7 @@ def _check_sources(given: list) -> None:
                 raise KprofError(f"{r.bundle}: given twice ({twice}): its runs would count twice")
         if not bundles:
             continue
-        ref_sha = sha256_of(files[0].path) if files else bundles[0].sha256
+        ref_sha = file_sha256(files[0].path) if files else bundles[0].sha256
         ref = files[0].path if files else bundles[0].bundle
         for r in bundles:
             if r.sha256 != ref_sha:
@@ -235,7 +237,8 @@ def _same_setup(r: Recorded, first: Recorded) -> None:
 
 
 def save_workload_baseline(path: Path, args) -> None:
-    from profiler.baseline import Baseline, baseline_path, now_iso, run_meta, sha256_of
+    from profiler.baseline import Baseline, baseline_path, now_iso, run_meta
+    from profiler.digest import file_sha256
     from profiler.errors import KprofError
     from profiler.workload import bundle_measures, check_usable, run_bundle
 
@@ -247,7 +250,7 @@ def save_workload_baseline(path: Path, args) -> None:
     b = Baseline(scenario=meta["workload"], runs=[m], footprint=fp,
                  meta={**run_meta(meta), "kind": "workload", "iterations": meta.get("iterations"),
                        "arch": fp.arch, "kernel": (meta.get("versions") or {}).get("kernel") or meta.get("kernel")},
-                 scenario_sha256=sha256_of(bundle / "workload.yaml"), created=now_iso())
+                 scenario_sha256=file_sha256(bundle / "workload.yaml"), created=now_iso())
     out = baseline_path(args.dir, meta["workload"])
     b.save(out)
     print(f"saved {out}: workload {meta['workload']}, {meta.get('iterations')} iterations, {len(fp.syscalls)} syscalls, "

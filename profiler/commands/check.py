@@ -56,7 +56,8 @@ def _run(sc, bundle, repeat: int):
 
 def main(args) -> int:
     from profiler import runner, signals
-    from profiler.baseline import Baseline, baseline_path, sha256_of
+    from profiler.baseline import Baseline, baseline_path
+    from profiler.digest import file_sha256
     from profiler.bundle import new_bundle_dir
     from profiler.commands.pipeline import diff_report, write_output
     from profiler.compare import Change, Diff, diff, rules_for, run_measures
@@ -133,7 +134,7 @@ def main(args) -> int:
                 seen = {(c.kind, c.category, c.key) for c in total.changes}
                 total.changes += [c for c in d.changes if (c.kind, c.category, c.key) not in seen]
                 total.notes += [n for n in d.notes if n not in total.notes]   # timing-dependent items, shown
-        if sc.path.is_file() and b.scenario_sha256 and sha256_of(sc.path) != b.scenario_sha256:
+        if sc.path.is_file() and b.scenario_sha256 and file_sha256(sc.path) != b.scenario_sha256:
             total.notes.append("the scenario file changed since the baseline was saved")
         then_versions = b.meta.get("versions") or {}
         for k in [*meta.versions, *(k for k in then_versions if k not in meta.versions)]:
