@@ -252,8 +252,9 @@ def summary_mismatches(fp: Footprint, summary: StraceSummary) -> list[str]:
     and/or 1 error more among ~120 ``= ?`` futex calls). So strace may have more
     calls and errors than the log shows, each by at most the number of that
     syscall's ``= ?`` calls. strace's table also counts as an error a call whose result it printed as an
-    errno no kernel returns (past MAX_ERRNO, a dying task's registers misread): kprof counts that call as
-    made, its result not read (``unread``), so strace may have that many more errors. When the differences are exactly the failed (or the
+    errno no kernel returns (past MAX_ERRNO: a task killed at the call's exit stop, see parse_result): kprof
+    counts that call as made, its result not read (``unread``, with ``= ? <unavailable>``), so strace may
+    have at most that many more errors. When the differences are exactly the failed (or the
     successful) calls, the log was recorded with -z (-Z): the first line says so.
     Without a calls column (``-U``) the syscalls strace lists are compared with
     those kprof saw return.
@@ -270,8 +271,10 @@ def summary_mismatches(fp: Footprint, summary: StraceSummary) -> list[str]:
         a, b = mine.get(name, (0, 0)), theirs.get(name, (0, 0))
         row = fp.syscalls.get(name)
         unknown, unread = (row.unfinished, row.unread) if row else (0, 0)
-        if a != b and 0 <= b[0] - a[0] <= unknown and 0 <= b[1] - a[1] <= unknown + unread:
-            continue
+        if a != b and ("calls" not in cols or 0 <= b[0] - a[0] <= unknown) \
+                and ("errors" not in cols or 0 <= b[1] - a[1] <= unknown + unread) \
+                and ("calls" in cols or (a[0] + unknown > 0) == (name in theirs)):
+            continue       # (without a calls column: strace lists a call that returned, or one cut short)
         if "calls" in cols and "errors" in cols:
             if a != b:
                 out.append(f"{name}: kprof {a[0]} calls/{a[1]} errors, strace -c {b[0]}/{b[1]}")
@@ -287,7 +290,8 @@ def summary_mismatches(fp: Footprint, summary: StraceSummary) -> list[str]:
     if out and cols == {"calls", "errors"}:
         calls, errors = (sum(v[i] for v in mine.values()) for i in (0, 1))
         their_calls, their_errors = (sum(v[i] for v in theirs.values()) for i in (0, 1))
-        if errors == 0 and their_errors > 0:
+        unread = sum(s.unread for s in fp.syscalls.values())    # errors strace may count that kprof does not
+        if errors == 0 and their_errors > unread:
             out.insert(0, FILTERED.format(opt="-z (--successful-only)", shown="succeeded"))
         elif calls == errors and their_calls > their_errors:
             out.insert(0, FILTERED.format(opt="-Z (--failed-only)", shown="failed"))

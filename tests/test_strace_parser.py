@@ -447,3 +447,16 @@ def test_an_errno_past_the_kernels_range_is_a_result_not_read():
     assert summary_mismatches(fp, summary) == []
     summary.errors["rt_sigprocmask"] = 2
     assert summary_mismatches(fp, summary) == ["rt_sigprocmask: kprof 1 calls/0 errors, strace -c 1/2"]
+    # a table without a calls column (-U name,errors) allows the same, and no more
+    errors_only = StraceSummary(calls={"rt_sigprocmask": 0, "getpid": 0}, errors={"rt_sigprocmask": 1, "getpid": 1},
+                                columns=frozenset({"errors"}))
+    assert summary_mismatches(fp, errors_only) == []
+    errors_only.errors["rt_sigprocmask"] = 2
+    assert summary_mismatches(fp, errors_only) == ["rt_sigprocmask: kprof 0 errors, strace -c 2"]
+    # the one error strace counted for it is no sign of -z (strace printing only the calls that succeeded)
+    text = text.replace("getpid() = -1 (errno 4095)", "getpid() = 23001")
+    b = StraceAnalysis("x86_64")
+    b.feed(text.splitlines(True))
+    fp = b.finish().footprint
+    other = StraceSummary(calls={"rt_sigprocmask": 1, "getpid": 2}, errors={"rt_sigprocmask": 1, "getpid": 0})
+    assert summary_mismatches(fp, other) == ["getpid: kprof 1 calls/0 errors, strace -c 2/0"]

@@ -123,8 +123,7 @@ def _run_one(sc, bundle: Path, network, keep_workdir: bool):
 
 def _load_report_code() -> None:
     """The modules and kernel tables writing the bundle's reports needs, loaded while the command records
-    instead of after it (tabulate alone takes ~20 ms to import: it reads its version from the installed
-    package's metadata; the ioctl, device and Kconfig tables ~10 ms)."""
+    instead of after it (tabulate ~20 ms to import; the ioctl, device and Kconfig tables ~10 ms)."""
     import tabulate  # noqa: F401
 
     from profiler.kernel import kconfig, syscalls

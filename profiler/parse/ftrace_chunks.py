@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from profiler.kernel import syscalls
-from profiler.kernel.errnos import errno_name
+from profiler.kernel.errnos import errno_name, is_error_value
 from profiler.parse.ftrace_format import (
     _FORKS, _LINE, _OTHER_LINE, _RARE_NAMES, LOST_UNCOUNTED, _TS, EventKey, Task, TaskArch, Window, _args_of,
     _Starts, _chunk_regexes, _found, _found_back, _hexint, _key_of, _quick_regex, _return_value, event_key,
@@ -498,7 +498,7 @@ class _Pass:
                 self._apply(task, True, name, "enter", int(args[0], 16), None, None, None)
             else:
                 v = int(body[j + 1:e])
-                self._apply(task, True, name, "exit", None, None, v, -v if -4096 < v < 0 else None)
+                self._apply(task, True, name, "exit", None, None, v, -v if is_error_value(v) else None)
         except ValueError:
             return
 

@@ -110,10 +110,11 @@ def parse_result(tail: str, event: SyscallEvent, fd=fd_of) -> str | None:
     if rest:
         e = _ERRNO.match(rest)
         if e and e.group(2) and int(e.group(2)) > MAX_ERRNO:
-            # not an errno the kernel can return: strace misread the registers of a task killed at the call's
-            # exit stop (a Go thread in rt_sigprocmask while a sibling called exit_group: "-1 (errno
-            # 18446744073709551602)"). A call made whose result was not read, as "= ? <unavailable>"; strace -c
-            # counts it as an error
+            # not an errno the kernel can return: a task killed at the call's exit stop, whose syscall info the
+            # kernel no longer gives (op NONE), so strace 6.1 read its buffer's stale fields: minus the number of
+            # an earlier stop's call ("-1 (errno 18446744073709551602)", 2^64-14, in a Go thread's rt_sigprocmask
+            # while a sibling called exit_group; 2^64-62, x86_64's kill, in a child its parent killed). A call
+            # made whose result was not read, as "= ? <unavailable>"; strace -c counts it as an error
             event.result, event.result_lost = None, True
         elif e:
             event.errno = e.group(1) or errno_name(int(e.group(2)))
