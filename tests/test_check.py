@@ -289,6 +289,30 @@ def test_a_timing_errno_of_a_32_bit_call_is_timing_dependent_too():
     assert not _timing(rules, "error", "openat (i386) ENOENT") and _timing(rules, "syscall", "futex (i386)")
 
 
+def test_an_errno_no_kernel_returns_in_an_old_baseline_comes_and_goes_as_a_note():
+    """Before 2026-12-07 kprof counted strace's "-1 (errno 18446744073709551602)" (a task killed at a call's exit,
+    its result misread) as an error: a baseline saved then still has it. Its vanishing is a note; an unnamed
+    errno the kernel can return (41) is still a change."""
+    from collections import Counter
+
+    from profiler.compare import diff, measures, rules_for
+    from profiler.footprint import Footprint, SyscallStat
+
+    def fp(errors):
+        f = Footprint(arch="x86_64")
+        f.syscalls["rt_sigprocmask"] = SyscallStat(40, Counter(errors))
+        f.syscalls["read"] = SyscallStat(5, Counter())
+        return f
+    now = fp({})
+    for errno, change in (("errno 18446744073709551602", False), ("errno 41", True), ("EFAULT", True)):
+        base = fp({errno: 1})
+        d = diff([measures(base)], base, measures(now), now, rules_for(None))
+        changed = [c.message for c in d.changes if c.category == "error"]
+        assert bool(changed) == change, (errno, changed, d.notes)
+        if not change:
+            assert any("errno 18446744073709551602" in n and "timing-dependent" in n for n in d.notes), d.notes
+
+
 def test_a_subsystem_entered_only_by_timing_dependent_syscalls_may_come_and_go():
     """A Go client that gives up early may exit before its runtime sleeps (nanosleep, the time subsystem's only
     call there): a note. A subsystem with any other call that vanishes is a change, even with a sleep in it."""
