@@ -15,6 +15,7 @@ from pathlib import Path
 from profiler.errors import KprofError, check_input, file_error
 from profiler.footprint import Footprint, FootprintBuilder
 from profiler.kernel import syscalls
+from profiler.kernel.errnos import MAX_ERRNO
 from profiler.parse.strace_log import StraceLogParser, StraceSummary
 
 RECORD_HINT = "strace -f -yy -ttt -T -X raw -C -o LOG -- COMMAND"
@@ -345,7 +346,7 @@ def cross_check_text(fp: Footprint, summary: StraceSummary | None, mismatches: l
     if unread:
         names = ", ".join(f"{c} {name}" for name, c in unread.items())
         text += (f"; {names} returned in a task killed at the call's exit, the result unread (= ? <unavailable>, "
-                 "or an errno past 4095): calls without an error here, which strace -c may count as errors")
+                 f"or an errno past {MAX_ERRNO}): calls without an error here, which strace -c may count as errors")
     return text
 
 

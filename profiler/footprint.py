@@ -280,7 +280,8 @@ class Footprint:
             sysrows[name] = {
                 "calls": s.calls, "errors": dict(sorted(s.errors.items())), "time": round(s.time, 6),
                 "unfinished": s.unfinished, "injected": s.injected, **({"served": s.served} if s.served else {}),
-                **({"unread": s.unread} if s.unread else {}), "number": info.number, "subsystem": subsystem_label(info.subsystem, info.file),
+                **({"unread": s.unread} if s.unread else {}),
+                "number": info.number, "subsystem": subsystem_label(info.subsystem, info.file),
                 "defined_in": info.defined_in,
                 "maintainers": info.maintainers, "note": info.note,
             }
