@@ -123,7 +123,7 @@ def program(root: int, arch: str, layout: btf.Layout) -> str:
 
     def slot(fd: str) -> str:       # the struct file * in the fd table's slot ``fd``
         return f"*(uint{8 * ptr} *)kptr({fd_array} + (uint64){fd} * {ptr})"
-    execve = nr("execve")
+    execve, execveat = nr("execve"), nr("execveat") or -1
     fd_first = _numbers(arch, fd_first_syscalls())
     opens_at = _numbers(arch, [n for n, i in _OPENS.items() if i == 1])
     opens_cwd = _numbers(arch, [n for n, i in _OPENS.items() if i == 0] + ["execve", "chdir"])
@@ -153,7 +153,7 @@ tracepoint:raw_syscalls:sys_enter /@traced[tid] || tid == {root}/ {{
   }}
   if (@traced[tid]) {{
     // a directory fd: the struct file behind it stands for the fd (its path is in @fpath when kprof saw it opened)
-    if ({_any('$id', opens_at)} || $id == {nr('execveat') or -1}) {{
+    if ({_any('$id', opens_at)} || $id == {execveat}) {{
       @darg[tid] = (int64)$a0; @sptr[tid] = $a1;
       $dfd = (int32)$a0;
       $fdt = {fdt};
@@ -168,7 +168,7 @@ tracepoint:raw_syscalls:sys_enter /@traced[tid] || tid == {root}/ {{
       @darg[tid] = {_AT_FDCWD}; @dino[tid] = 0; @sptr[tid] = $a0;
     }}
     // an exec's path is gone from memory when a successful exec returns: kept at entry, one entry per exec call
-    if ($id == {execve} || $id == {nr('execveat') or -1}) {{
+    if ($id == {execve} || $id == {execveat}) {{
       @xseq[tid] = @xseq[tid] + 1;
       @xpath[tid, @xseq[tid]] = str($id == {execve} ? $a0 : $a1);
     }}
@@ -268,8 +268,8 @@ tracepoint:raw_syscalls:sys_exit /@fpending[tid]/ {{
 tracepoint:raw_syscalls:sys_exit /@inflight[tid]/ {{
   $ret = args->ret;
   $id = @eid[tid];
-  $k = (@eg[tid] << 48) | ($id << 16) | @eerr[tid];
-  if ($id == {execve} || $id == {nr('execveat') or -1}) {{
+  if ($id == {execve} || $id == {execveat}) {{
+    $k = (@eg[tid] << 48) | ($id << 16) | @eerr[tid];
     @execs[tid, $k, @darg[tid], @xseq[tid]]++;
     if ($ret == 0) {{ @gen[tid] = @eg[tid] + 1; }}
   }}
