@@ -291,8 +291,7 @@ def summary_mismatches(fp: Footprint, summary: StraceSummary) -> list[str]:
     if out and cols == {"calls", "errors"}:
         calls, errors = (sum(v[i] for v in mine.values()) for i in (0, 1))
         their_calls, their_errors = (sum(v[i] for v in theirs.values()) for i in (0, 1))
-        unread = sum(s.unread for s in fp.syscalls.values())    # errors strace may count that kprof does not
-        if errors == 0 and their_errors > unread:
+        if errors == 0 and their_errors > sum(results_unread(fp).values()):   # (those strace may count as errors)
             out.insert(0, FILTERED.format(opt="-z (--successful-only)", shown="succeeded"))
         elif calls == errors and their_calls > their_errors:
             out.insert(0, FILTERED.format(opt="-Z (--failed-only)", shown="failed"))
@@ -319,6 +318,12 @@ def never_returned(fp: Footprint) -> dict[str, int]:
             if s.unfinished and syscalls.split_abi_key(n)[0] not in _NO_RETURN}
 
 
+def results_unread(fp: Footprint) -> dict[str, int]:
+    """Calls kprof counted as made whose result strace could not read (``= ? <unavailable>``, an errno past
+    MAX_ERRNO): strace -c may count each as an error, so the cross-check allows that many more and must say so."""
+    return {n: s.unread for n, s in sorted(fp.syscalls.items()) if s.unread}
+
+
 def cross_check_text(fp: Footprint, summary: StraceSummary | None, mismatches: list[str] | None,
                      against: str = "the log's own strace -c summary") -> str:
     """One sentence: what the cross-check compared, and its outcome."""
@@ -342,7 +347,7 @@ def cross_check_text(fp: Footprint, summary: StraceSummary | None, mismatches: l
         names = ", ".join(f"{c} {name}" for name, c in cut.items())
         text += (f", except {names} that never returned (= ?, or killed before a result), which strace -c does "
                  "not count")
-    unread = {n: s.unread for n, s in sorted(fp.syscalls.items()) if s.unread}
+    unread = results_unread(fp)
     if unread:
         names = ", ".join(f"{c} {name}" for name, c in unread.items())
         text += (f"; {names} returned in a task killed at the call's exit, the result unread (= ? <unavailable>, "

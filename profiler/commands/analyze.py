@@ -70,7 +70,7 @@ class Analyze(ReportCommand):
         return analyse_logs(files, arch, source=source)
 
     def build(self, args, result):
-        from profiler.analysis import never_returned
+        from profiler.analysis import never_returned, results_unread
         from profiler.render.model import Report
         from profiler.render.sections import footprint_facts, footprint_sections, footprint_warnings
 
@@ -93,7 +93,7 @@ class Analyze(ReportCommand):
                                       "mismatches": mismatches or [],
                                       "columns": sorted(result.summary.columns) if result.summary else [],
                                       "never_returned": never_returned(fp),
-                                      "unread": {n: s.unread for n, s in sorted(fp.syscalls.items()) if s.unread}}
+                                      "unread": results_unread(fp)}
         report.sections = footprint_sections(fp)
         return report
 
