@@ -323,6 +323,23 @@ def test_filtered_logs_exit_1_saying_counts_cannot_match(corpus, name, option):
     assert "record without it" in report["cross_check"]["mismatches"][0]
 
 
+def test_a_log_cut_short_says_its_first_process_never_ended(corpus, tmp_path):
+    """A log that ends before the command did (strace killed, or dead: its -k does that when a task dies while it
+    unwinds) has no exit of the first process and no summary: analyze warns, naming the pid; a whole log does not."""
+    log = corpus["kprof's own"][0][0]
+    whole = json.loads(kprof("analyze", log, "-f", "json", check=0).stdout)
+    assert not [w for w in whole["warnings"] if "no exit of its first process" in w]
+    lines = log.read_text(errors="surrogateescape").splitlines(True)
+    root = lines[0].split()[0]
+    end = next(i for i, ln in enumerate(lines) if ln.startswith(f"{root} ") and "+++ exited with 0 +++" in ln)
+    cut = tmp_path / "cut.log"
+    cut.write_text("".join(lines[:end]), errors="surrogateescape")
+    report = json.loads(kprof("analyze", cut, "-f", "json", check=0).stdout)
+    said = [w for w in report["warnings"] if "no exit of its first process" in w]
+    assert len(said) == 1 and f"(pid {root}:" in said[0], report["warnings"]
+    assert report["cross_check"]["summary"] is False
+
+
 def test_summary_only_log_is_refused_naming_the_option(corpus):
     p = kprof("analyze", corpus["-c"][0][0], check=2)
     assert "recorded with -c" in p.stderr and "record with -C" in p.stderr and "Traceback" not in p.stderr

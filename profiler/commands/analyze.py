@@ -82,6 +82,12 @@ class Analyze(ReportCommand):
         report.facts[0] = ("arch", f"{fp.arch} ({self.how})")
         report.facts[1:1] = self.abi_facts
         report.warnings += self.warnings + problems + footprint_warnings(fp)
+        if fp.root_pid is not None and fp.exit is None:
+            report.warnings.append(
+                f"the log holds no exit of its first process (pid {fp.root_pid}: no '+++ exited' or '+++ killed' "
+                f"line): strace stopped before the command ended (it was killed, or died: strace -k does when a "
+                f"task dies while it unwinds the stack), a strace -p attach detached, or the log was recorded "
+                f"with -qq; the footprint holds only the calls the log shows")
         if mismatches:
             report.warnings.append("counts differ from the log's own strace -c summary: " + "; ".join(mismatches))
         check = result.cross_check()
