@@ -137,8 +137,14 @@ def analyse(*paths):
     return analyse_logs(log_files([Path(p) for p in paths]), "x86_64")
 
 
-def _strace(args, **kw):
-    return subprocess.run(["strace", *args], capture_output=True, timeout=60, **kw)
+def _strace(args):
+    """strace ARGS, which must exit 0; else the error says strace's own last words (its messages, or the log's end
+    when it writes the log to stderr), which CalledProcessError would not."""
+    p = subprocess.run(["strace", *args], capture_output=True, timeout=60)
+    if p.returncode != 0:
+        tail = "\n".join(p.stderr.decode(errors="replace").splitlines()[-15:])
+        raise AssertionError(f"strace {' '.join(args)} exited {p.returncode}; its stderr ends:\n{tail}")
+    return p
 
 
 def _wait_until_traced(pid: int) -> None:
@@ -206,15 +212,15 @@ def corpus(tmp_path_factory):
         if job == ["-A"]:
             log, w = d / "A.log", wd(name)
             for _ in range(2):
-                _strace(["-f", "-C", "-A", "-yy", "-o", str(log), str(exe), w], check=True)
+                _strace(["-f", "-C", "-A", "-yy", "-o", str(log), str(exe), w])
             return [log], log.read_text(errors="replace")
         if job == ["stderr"]:
-            p = _strace(["-f", "-C", "-yy", str(exe), wd(name)], check=True)
+            p = _strace(["-f", "-C", "-yy", str(exe), wd(name)])
             log = d / "stderr.log"
             log.write_bytes(p.stderr)
             return [log], p.stderr.decode(errors="replace")
         if job == ["stderr32"]:
-            p = _strace(["-f", "-C", "-yy", str(exe32), str(exe), wd(name)], check=True)
+            p = _strace(["-f", "-C", "-yy", str(exe32), str(exe), wd(name)])
             log = d / "stderr32.log"
             log.write_bytes(p.stderr)
             return [log], p.stderr.decode(errors="replace")
@@ -226,11 +232,11 @@ def corpus(tmp_path_factory):
             # strace cannot write a summary with -ff: the ground truth is a -C run of the same deterministic
             # program (no threads, no kill: the same calls every run)
             prefix = d / "ff"
-            _strace(["-ff", "-yy", "-o", str(prefix), str(exe), "det", wd("ff")], check=True)
+            _strace(["-ff", "-yy", "-o", str(prefix), str(exe), "det", wd("ff")])
             ref = d / "ff-ref.log"
-            _strace(["-f", "-C", "-o", str(ref), str(exe), "det", wd("ff-ref")], check=True)
+            _strace(["-f", "-C", "-o", str(ref), str(exe), "det", wd("ff-ref")])
             return sorted(d.glob("ff.*")), ref.read_text(errors="replace")
-        _strace(job[0], check=True)
+        _strace(job[0])
         log = Path(job[0][job[0].index("-o") + 1])
         return [log], log.read_text(errors="replace")
 
