@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from profiler.events import Fd, ProcessEvent, SyscallEvent
+from profiler.kernel import syscalls
 from profiler.kernel.errnos import MAX_ERRNO, errno_name
 from profiler.kernel.ioctls import request_from_arg
 from profiler.parse.strace_text import (accepted_address, arg, args_end, clone_thread, fd_of, fd_path_of,
@@ -151,6 +152,9 @@ class ParseStats:
     detached: list[str] = field(default_factory=list)   # calls strace detached from while they ran (-p, ^C)
 
 
+_FORKS = syscalls.syscall_group("fork")
+
+
 class StraceLogParser:
     """Streaming parser: feed lines, get events; pending unfinished calls are kept per pid.
 
@@ -179,6 +183,7 @@ class StraceLogParser:
         self._next_mode: str = ""
         self._pid = pid
         self._live: set[int] = set()      # tasks alive now (stderr logs print no pid while only one is)
+        self._first_children: set[int] = set()   # (stderr logs) what the unnamed first task's forks returned
         self._last_pid = pid
         self._carry = ""                   # a line cut by "strace: Process N attached" (stderr logs)
 
@@ -321,11 +326,11 @@ class StraceLogParser:
             m = _PREFIX.match(line)
             if m.group(2) and not m.group(3) and int(m.group(2)) >= _PID_MAX:
                 m = _PREFIX_NO_PID.match(line)   # "1700000000 read(": a whole-second time, not a pid
-            yield from self._task_seen_from(m)
+            body = line[m.end():]
+            yield from self._task_seen_from(m, body.startswith("<... "))
             pid = self._last_pid
             ts = m.group(3)
             time = float(ts) if ts and ":" not in ts else None
-            body = line[m.end():]
             c = _CALL.match(body)
             if c:
                 name = c.group(1)
@@ -415,10 +420,14 @@ class StraceLogParser:
                 continue   # a summary table starts; or strace's own messages (stderr captured with the log)
             self._unparsed(stats.lines, line)
 
-    def _task_seen(self, pid: int) -> Iterator[ProcessEvent]:
-        """A pid not seen alive before; when it names the first task of a stderr log, say so."""
+    def _task_seen(self, pid: int, resumed: bool | None = None) -> Iterator[ProcessEvent]:
+        """A pid not seen alive before; when it names the first task of a stderr log, say so. Without strace's
+        "Process N attached" lines (-q) the first ``[pid N]`` may be a new task's: not one the first task's fork
+        returned, nor, while the first task is inside a call (``resumed``: the line resumes a call), a task
+        whose line does not resume one."""
         live = self._live
-        if 0 in live and self._pid == 0:
+        if 0 in live and self._pid == 0 and pid not in self._first_children \
+                and not (resumed is False and 0 in self._pending):
             live.discard(0)
             live.add(pid)
             if 0 in self._pending:
@@ -427,12 +436,12 @@ class StraceLogParser:
         else:
             live.add(pid)
 
-    def _task_seen_from(self, m: re.Match) -> Iterator[ProcessEvent]:
+    def _task_seen_from(self, m: re.Match, resumed: bool) -> Iterator[ProcessEvent]:
         pid = m.group(1) or m.group(2)
         if pid:
             pid = int(pid)
             if pid not in self._live:
-                yield from self._task_seen(pid)
+                yield from self._task_seen(pid, resumed)
         elif len(self._live) == 1:
             pid = next(iter(self._live))
         else:
@@ -452,6 +461,8 @@ class StraceLogParser:
         ev = SyscallEvent(pid, self._name(name), start_args + rest[:k], time=time)
         shown = parse_result(rest[r:], ev, self._fd)
         self._typed(ev, shown, self._fd_arg(ev))
+        if pid == 0 and ev.result and ev.result > 0 and ev.name in _FORKS:
+            self._first_children.add(ev.result)
         self.stats.events += 1
         return ev
 
