@@ -212,8 +212,9 @@ def test_bad_baselines_exit_2_with_a_clear_message(tmp_path):
         d.mkdir()
         if content is not None:
             (d / "determine-basal.json").write_text(content)
-        p = kprof("check", sc, "--baseline", d, check=2)
+        p = kprof("check", sc, "--baseline", d, check=2, cwd=tmp_path)
         assert message in p.stderr and "Traceback" not in p.stderr, (case, p.stderr)
+        assert not (tmp_path / "kprof-results").exists(), case     # nothing ran: no results directory either
 
 
 def test_baseline_from_another_arch_exits_2(tmp_path):
@@ -225,13 +226,13 @@ def test_baseline_from_another_arch_exits_2(tmp_path):
                 "meta": {"arch": "aarch64"}, "runs": [{"syscall": {"getpid": 1}}],
                 "footprint": json.loads(fp.read_text())}
     (tmp_path / "determine-basal.json").write_text(json.dumps(baseline))
-    p = kprof("check", ROOT / "scenarios" / "determine-basal.yaml", "--baseline", tmp_path, check=2)
-    assert "recorded on aarch64" in p.stderr
+    p = kprof("check", ROOT / "scenarios" / "determine-basal.yaml", "--baseline", tmp_path, check=2, cwd=tmp_path)
+    assert "recorded on aarch64" in p.stderr and not (tmp_path / "kprof-results").exists()
     # another scenario's baseline under this one's name, and a workload's: nothing is compared, exit 2
     for change, said in (({"scenario": "get-profile"}, "the baseline of 'get-profile', not scenario 'determine-basal'"),
                          ({"meta": {"arch": "aarch64", "kind": "workload"}}, "a workload's baseline, not scenario")):
         (tmp_path / "determine-basal.json").write_text(json.dumps({**baseline, **change}))
-        p = kprof("check", ROOT / "scenarios" / "determine-basal.yaml", "--baseline", tmp_path, check=2)
+        p = kprof("check", ROOT / "scenarios" / "determine-basal.yaml", "--baseline", tmp_path, check=2, cwd=tmp_path)
         assert said in p.stderr and "Traceback" not in p.stderr, p.stderr
 
 

@@ -153,7 +153,8 @@ def main(args) -> int:
     from profiler import runner
     for sc in scenarios:            # what would refuse a scenario: before any run and any directory
         runner.check_runnable(sc)
-    output_dir(args.results, bundle=False)  # writable, ours: before anything runs
+    # writable, ours: before anything runs; made with the first run's bundle, so a refusal leaves no directory
+    output_dir(args.results, bundle=False, create=False)
     for w in workloads:
         save_workload_baseline(w, args)
     todo = []

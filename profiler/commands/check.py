@@ -72,7 +72,8 @@ def main(args) -> int:
     from profiler.workload import is_workload_bundle, is_workload_file
     workloads = [Path(s) for s in args.scenarios if is_workload_bundle(s) or is_workload_file(s)]
     scenarios = [load_scenario(s, memo=True) for s in args.scenarios if Path(s) not in workloads]
-    output_dir(args.results, bundle=False)  # writable, ours: before anything runs
+    # writable, ours: before anything runs; made with the first run's bundle, so a refusal leaves no directory
+    output_dir(args.results, bundle=False, create=False)
     arch = syscalls.host_arch()
     baselines = []  # a missing or damaged baseline is that scenario's error; the others are still checked
     for sc in scenarios:
