@@ -291,10 +291,10 @@ def summary_mismatches(fp: Footprint, summary: StraceSummary) -> list[str]:
     if out and cols == {"calls", "errors"}:
         calls, errors = (sum(v[i] for v in mine.values()) for i in (0, 1))
         their_calls, their_errors = (sum(v[i] for v in theirs.values()) for i in (0, 1))
-        unread = sum(results_unread(fp).values())     # strace counts these as errors; -Z shows them
-        if errors == 0 and their_errors > unread:
+        lost = sum(s.unread for s in fp.syscalls.values())   # strace counts these as errors; -Z shows them
+        if errors == 0 and their_errors > lost:
             out.insert(0, FILTERED.format(opt="-z (--successful-only)", shown="succeeded"))
-        elif calls - unread == errors and their_calls > their_errors:
+        elif calls - lost == errors and their_calls > their_errors:
             out.insert(0, FILTERED.format(opt="-Z (--failed-only)", shown="failed"))
     return out
 
