@@ -52,9 +52,12 @@ def _ioctl_key(row: dict) -> str:
 
 
 def measures(fp: Footprint) -> dict[str, dict[str, int]]:
-    """Everything compared, as category → key → count."""
-    m: dict[str, dict[str, int]] = {c: {} for c in CATEGORIES}
+    """Everything compared, as category → key → count; the kernel modules a run loaded are not in a footprint
+    (run_measures adds them from the run's record)."""
+    m: dict[str, dict[str, int]] = {c: {} for c in CATEGORIES if c != "module"}
     for name, s in fp.syscalls.items():
+        if s.served and name.partition(" ")[0] != "ioctl":    # ioctls: per request, below
+            m["served"][name] = s.served      # answered by an emulated device (the GPIO files' epoll_ctl)
         if not s.calls:
             continue          # every call served by an emulated device: compared under "served"
         m["syscall"][name] = s.calls
@@ -109,9 +112,12 @@ def _subsystem_syscalls(fp: Footprint | None, subsystem: str) -> set[str] | None
 
 
 def run_measures(fp: Footprint, modules: dict | None = None) -> dict[str, dict[str, int]]:
-    """measures() plus the kernel modules the run made the kernel load (from the run's record)."""
+    """measures() plus the kernel modules the run made the kernel load, from the run's record; without a
+    record (``modules`` None, or a note saying why /proc/modules could not tell) modules are not measured,
+    so they are not compared: no module is taken for "none loaded"."""
     m = measures(fp)
-    m["module"] = {name: 1 for name in (modules or {}).get("loaded", [])}
+    if modules is not None and not modules.get("note"):
+        m["module"] = {name: 1 for name in modules.get("loaded", [])}
     return m
 
 
@@ -149,7 +155,7 @@ class Change:
     key: str
     before: tuple[int, int]   # the range the baseline observed (min, max); (0, 0) for new
     after: int
-    allowed: tuple[int, int] | None = None   # the widened range a count had to stay in
+    allowed: tuple[int, int] | None = None   # the widened range a count had to stay in (an optional item's too)
     by: str = ""              # which program(s) made the difference
 
     @property
@@ -158,10 +164,11 @@ class Change:
         seen = f"{lo}" if lo == hi else f"{lo}–{hi}"
         if self.kind == "failed":
             return f"run failed: {self.key}"
+        band = f"; allowed {self.allowed[0]}–{self.allowed[1]}" if self.allowed else ""
         if self.kind == "new":
-            text = f"new {self.category}: {self.key} ({self.after} calls)"
+            text = f"new {self.category}: {self.key} ({self.after} calls{band})"
         elif self.kind == "vanished":
-            text = f"vanished {self.category}: {self.key} (baseline {seen}, now 0)"
+            text = f"vanished {self.category}: {self.key} (baseline {seen}, now 0{band})"
         else:
             text = f"{self.category} {self.key}: {self.after}, baseline {seen} (allowed {self.allowed[0]}–{self.allowed[1]})"
         return text + (f" — by {self.by}" if self.by else "")
@@ -200,17 +207,23 @@ def severity(c: "Change") -> tuple:
 
 
 def _timing(rules: dict, category: str, key: str) -> bool:
+    """Whether ``key``'s count follows timing (the timing band): a timing category or syscall, an error of a
+    timing syscall, an error with a timing errno."""
     if category in rules["timing_categories"]:
         return True
     name, errno = key.partition(" ")[0], split_errno(key)[1]    # "openat (i386) EINTR": openat, EINTR
     if category == "syscall":
         return name in rules["timing_syscalls"]
+    if category == "error" and name in rules["timing_syscalls"]:
+        return True
+    return category in ("error", *ITEM_ERRORS) and _timing_errno(rules, errno)
+
+
+def _timing_errno(rules: dict, errno: str) -> bool:
     # an errno no kernel returns: a footprint of a kprof before 2026-12-07 counted strace's misreading of a task
     # killed at a call's exit (parse/strace_log.py) as an error; its coming and going is timing, not the kernel
     unreal = errno.startswith("errno ") and (errno_number(errno) or 0) > MAX_ERRNO
-    if category == "error":
-        return name in rules["timing_syscalls"] or errno in rules["timing_errors"] or unreal
-    return category in ITEM_ERRORS and (errno in rules["timing_errors"] or unreal)
+    return errno in rules["timing_errors"] or unreal
 
 
 def allowed_range(lo: int, hi: int, timing: bool, rules: dict, allocator: bool = False) -> tuple[int, int]:
@@ -224,6 +237,11 @@ def _who(base_fp: Footprint | None, now_fp: Footprint | None, category: str, key
     """The programs whose share of ``key`` changed most (or made it at all, for new/vanished)."""
     before = by_program(base_fp, category, key) if base_fp else Counter()
     after = by_program(now_fp, category, key) if now_fp else Counter()
+    if category == "error":
+        # a footprint keeps a syscall's errors, not which program got them: the program is named only when it
+        # is the one that makes the call at all (the change in its calls says nothing of its errors)
+        makers = set(before) | set(after)
+        return next(iter(makers)) if len(makers) == 1 else ""
     delta = {exe: after.get(exe, 0) - before.get(exe, 0) for exe in set(before) | set(after)}
     top = sorted((d for d in delta.items() if d[1]), key=lambda kv: -abs(kv[1]))[:3]
     return ", ".join(f"{exe} ({n:+d})" for exe, n in top)
@@ -237,10 +255,12 @@ def diff(baseline_runs: list[dict], base_fp: Footprint | None, now: dict, now_fp
     n_runs = len(baseline_runs)
     for cat in CATEGORIES:
         old_baseline = any(cat not in r for r in baseline_runs)
-        if cat in _NEWER and (old_baseline or cat not in now):
+        if (cat in _NEWER or cat == "module") and (old_baseline or cat not in now):
             if now.get(cat) or any(r.get(cat) for r in baseline_runs):
                 which = "the baseline" if old_baseline else "the footprint compared"
-                out.notes.append(f"{which} predates the {cat} measure: {cat} not compared (save it again)")
+                out.notes.append(f"{which} has no record of the kernel modules its runs loaded (a footprint.json "
+                                 f"alone, or /proc/modules unreadable): modules not compared" if cat == "module" else
+                                 f"{which} predates the {cat} measure: {cat} not compared (save it again)")
             continue
         keys = set(now.get(cat, {})).union(*(set(r.get(cat, {})) for r in baseline_runs))
         # a file's errors ("/etc/a ENOENT") are ignored, or optional, with the file ("file:/etc/a", "file")
@@ -256,47 +276,55 @@ def diff(baseline_runs: list[dict], base_fp: Footprint | None, now: dict, now_fp
             timing = _timing(rules, cat, key)
             # whether timing-dependent syscalls and errors occur at all depends on scheduling (a GC thread's
             # sched_yield, a futex wait cut by a signal); so do a few listed items: their presence is shown
-            # as a note, and only their counts can be a regression
-            optional = (timing and (cat in ("syscall", "error") or of is not None)
-                        or f"{cat}:{key}" in rules["optional"] or bool(item) and item in rules["optional"])
-            if cat in ("kconfig", "subsystem") and not optional:
+            # as a note, and only their counts can be a regression. An error of a timing-dependent syscall is
+            # such only with a timing errno: a futex that fails EINVAL, a write EBADF, is a change, not timing
+            if f"{cat}:{key}" in rules["optional"] or bool(item) and item in rules["optional"]:
+                why = "listed as optional"
+            elif (cat == "syscall" and timing or (cat == "error" or of is not None)
+                  and _timing_errno(rules, split_errno(key)[1])):
+                why = "timing-dependent"
+            else:
+                why = None
+            if cat in ("kconfig", "subsystem") and why is None:
                 # needed, or entered, only through timing-dependent syscalls (futex; the Go runtime's nanosleep
                 # is the time subsystem's only call in a client that gives up early): as optional as they are
                 find = _kconfig_syscalls if cat == "kconfig" else _subsystem_syscalls
                 names = find(now_fp if value is not None else base_fp, key)
-                optional = bool(names) and all(_timing(rules, "syscall", n) for n in names)
+                if names and all(_timing(rules, "syscall", n) for n in names):
+                    why = "timing-dependent"
             lo, hi = min(counts), max(counts)     # an item absent from some baseline runs counts 0 there
-            if value is None:
-                if present == n_runs:
-                    change = Change("vanished", cat, key, (lo, hi), 0, by=_who(base_fp, now_fp, cat, key))
-                    if optional:
-                        out.notes.append(f"{change.message} (timing-dependent: not a regression)")
-                    else:
-                        out.changes.append(change)
-            elif present == 0:
-                change = Change("new", cat, key, (0, 0), value, by=_who(base_fp, now_fp, cat, key))
-                if optional:
-                    out.notes.append(f"{change.message} (timing-dependent: not a regression)")
-                else:
+            allocator = cat == "syscall" and key in rules["allocator_syscalls"]
+            allowed = allowed_range(lo, hi, timing, rules, allocator)
+            if value is None and present == n_runs or value is not None and present == 0:
+                change = (Change("vanished", cat, key, (lo, hi), 0) if value is None else
+                          Change("new", cat, key, (0, 0), value))
+                change.by = _who(base_fp, now_fp, cat, key)
+                if why is None:
                     out.changes.append(change)
-            else:
-                allocator = cat == "syscall" and key in rules["allocator_syscalls"]
-                allowed = allowed_range(lo, hi, timing, rules, allocator)
-                if not allowed[0] <= value <= allowed[1]:
-                    out.changes.append(Change("count", cat, key, (lo, hi), value, allowed,
-                                              by=_who(base_fp, now_fp, cat, key)))
+                elif allowed[0] <= change.after <= allowed[1]:
+                    out.notes.append(f"{change.message} ({why}: not a regression)")
+                else:
+                    # an optional item may come and go, but its count is checked all the same: appearing with
+                    # more calls, or vanishing from more, than its band allows is a change
+                    change.allowed = allowed
+                    out.changes.append(change)
+            elif value is not None and not allowed[0] <= value <= allowed[1]:
+                out.changes.append(Change("count", cat, key, (lo, hi), value, allowed,
+                                          by=_who(base_fp, now_fp, cat, key)))
     return out
 
 
-def bundle_meta(path: Path) -> dict:
-    """A bundle's meta.json, or {} when it has none; a damaged one is an error."""
-    from profiler.bundle import Bundle
-    meta = Bundle(path).read_meta()
-    return {} if meta is None else meta.to_dict()
+def merge(total: Diff, d: Diff) -> None:
+    """Add one run's Diff to ``total`` (the runs of one check or comparison): each change and note once."""
+    seen = {(c.kind, c.category, c.key) for c in total.changes}
+    total.changes += [c for c in d.changes if (c.kind, c.category, c.key) not in seen]
+    total.notes += [n for n in d.notes if n not in total.notes]
+    total.errors += [e for e in d.errors if e not in total.errors]
 
 
-def load_comparable(path: Path) -> tuple[list[dict], Footprint, dict]:
-    """A result bundle, a footprint.json or a baseline file → (measures of its runs, first footprint, meta)."""
+def load_comparable(path: Path) -> tuple[list[dict], list[Footprint], dict]:
+    """A result bundle, a footprint.json or a baseline file → (measures of each of its runs, the footprint of
+    each run (a baseline keeps one, for all its runs), meta)."""
     path = Path(path)
     if path.is_dir():
         from profiler.bundle import FOOTPRINT, Bundle
@@ -304,7 +332,12 @@ def load_comparable(path: Path) -> tuple[list[dict], Footprint, dict]:
         if not (path / FOOTPRINT).is_file():
             raise KprofError(f"{path}: not a result bundle (no {FOOTPRINT})")
         fps = bundle.footprints()
-        return [measures(fp) for fp in fps], fps[0], bundle_meta(path)
+        meta = bundle.read_meta()
+        # each run's kernel modules, from meta.json's record of it (run 1 first, as the footprints); a bundle
+        # with a run that made no footprint cannot be matched up: its modules are not compared
+        records = [r.modules_loaded for r in meta.runs] if meta is not None and len(meta.runs) == len(fps) else []
+        runs = [run_measures(fp, rec) for fp, rec in zip(fps, records)] if records else [measures(fp) for fp in fps]
+        return runs, fps, {} if meta is None else meta.to_dict()
     if not path.exists():
         raise KprofError(f"{path}: no such file or result bundle")
     check_input(path, "a result bundle, footprint or baseline")
@@ -319,6 +352,6 @@ def load_comparable(path: Path) -> tuple[list[dict], Footprint, dict]:
     if isinstance(data, dict) and data.get("format") == "kprof-baseline":
         from profiler.baseline import Baseline
         b = Baseline.from_dict(data, str(path))
-        return b.runs, b.footprint, b.meta
+        return b.runs, [b.footprint] * len(b.runs), b.meta
     fp = Footprint.from_dict(data, str(path))
-    return [measures(fp)], fp, {}
+    return [measures(fp)], [fp], {}

@@ -104,7 +104,7 @@ def test_what_may_come_and_go_is_shown_as_a_note_in_every_format(saved, tmp_path
     said = "new program: /bin/true (1 calls)"
     for fmt, out in notes.items():
         assert "PASS: 1 checked: 1 without change" in out, (fmt, out)
-        assert said in out and "(timing-dependent: not a regression)" in out, (fmt, out)
+        assert said in out and "(listed as optional: not a regression)" in out, (fmt, out)
     assert any(said in w for w in json.loads(notes["json"])["warnings"])
 
 
@@ -385,3 +385,122 @@ def test_a_file_that_now_fails_is_a_change_though_the_error_total_stays_in_its_b
     assert not [c for c in d.changes if c.category == "file error"], d.changes
     d = diff([measures(base)], base, measures(odd), odd, rules_for({"timing_errors": ["errno 41"]}))
     assert not d.changes, d.changes
+
+
+def _fp(calls: dict, errors: dict | None = None, served: dict | None = None, programs: dict | None = None):
+    """A footprint of these syscall counts ({name: calls}), errors ({name: {errno: n}}), served calls
+    ({name: n}) and per-program calls ({exe: {name: calls}})."""
+    from collections import Counter
+
+    from profiler.footprint import Footprint, SyscallStat
+    f = Footprint(arch="x86_64")
+    for name in {*calls, *(served or {})}:
+        f.syscalls[name] = SyscallStat(calls.get(name, 0), Counter((errors or {}).get(name, {})),
+                                       served=(served or {}).get(name, 0))
+    for pid, (exe, counts) in enumerate((programs or {}).items(), 1):
+        f.processes[pid] = {"images": [{"exe": exe, "syscalls": Counter(counts)}]}
+    return f
+
+
+def _changes(base, now, rules=None) -> tuple[list[str], list[str]]:
+    from profiler.compare import diff, measures, rules_for
+    d = diff([measures(base)], base, measures(now), now, rules_for(rules))
+    return [c.message for c in d.changes], d.notes
+
+
+def test_a_timing_syscall_that_comes_or_goes_is_still_held_to_its_band():
+    """A timing-dependent syscall may appear or vanish between runs (a note), but its count is still checked:
+    a new nanosleep of 10,000 calls, or a futex of 5,000 calls at the baseline that vanishes, is a change (its
+    band, ×5 + 60, says by how much); a few sleeps more or a rare futex gone are notes."""
+    base = _fp({"openat": 5, "read": 5, "futex": 5000})
+    changes, notes = _changes(base, _fp({"openat": 5, "read": 5, "futex": 5000, "nanosleep": 10000}))
+    assert "new syscall: nanosleep (10000 calls; allowed 0–60)" in changes, (changes, notes)
+    changes, notes = _changes(base, _fp({"openat": 5, "read": 5, "futex": 5000, "nanosleep": 10}))
+    assert not changes and any("new syscall: nanosleep (10 calls) (timing-dependent" in n for n in notes), notes
+    changes, notes = _changes(base, _fp({"openat": 5, "read": 5}))
+    assert "vanished syscall: futex (baseline 5000, now 0; allowed 940–25060)" in changes, (changes, notes)
+    changes, notes = _changes(_fp({"openat": 5, "futex": 20}), _fp({"openat": 5}))
+    assert not changes and any("vanished syscall: futex" in n for n in notes), (changes, notes)
+
+
+def test_a_new_error_of_a_timing_syscall_is_a_change_unless_its_errno_is_a_timing_one():
+    """futex and wait4 are timing-dependent, which makes their counts vary, not their failures: a futex that now
+    fails EINVAL is a change; one that fails EAGAIN (a timing errno) a note. A scenario's own timing_syscalls
+    (get-ns-entries declares read and write) widen counts, and do not hide a write that now fails EBADF."""
+    base = _fp({"futex": 50, "write": 9})
+    changes, notes = _changes(base, _fp({"futex": 50, "write": 9}, {"futex": {"EINVAL": 1}}))
+    assert changes == ["new error: futex EINVAL (1 calls)"], (changes, notes)
+    changes, notes = _changes(base, _fp({"futex": 50, "write": 9}, {"futex": {"EAGAIN": 3}}))
+    assert not changes and any("new error: futex EAGAIN" in n for n in notes), (changes, notes)
+    changes, notes = _changes(base, _fp({"futex": 50, "write": 9}, {"write": {"EBADF": 1}}),
+                              {"timing_syscalls": ["read", "write"]})
+    assert changes == ["new error: write EBADF (1 calls)"], (changes, notes)
+    changes, notes = _changes(base, _fp({"futex": 50, "write": 30}), {"timing_syscalls": ["read", "write"]})
+    assert not changes, changes          # its count in the timing band: 9 → 30
+
+
+def test_an_error_is_blamed_on_a_program_only_when_it_alone_makes_the_call():
+    """A footprint keeps a syscall's errors, not which program got them: with node and the shell both reading,
+    a new read EIO names neither (node's 10 more good reads say nothing of it); with the shell alone reading,
+    it is the shell's."""
+    base = _fp({"read": 13}, programs={"/bin/sh": {"read": 3}, "/usr/bin/node": {"read": 10}})
+    now = _fp({"read": 23}, {"read": {"EIO": 1}}, programs={"/bin/sh": {"read": 3}, "/usr/bin/node": {"read": 20}})
+    changes, _ = _changes(base, now)
+    assert "new error: read EIO (1 calls)" in changes, changes
+    alone = _fp({"read": 3}, programs={"/bin/sh": {"read": 3}})
+    changes, _ = _changes(alone, _fp({"read": 3}, {"read": {"EIO": 1}}, programs={"/bin/sh": {"read": 3}}))
+    assert changes == ["new error: read EIO (1 calls) — by /bin/sh"], changes
+
+
+def test_calls_an_emulated_device_served_are_compared_whatever_the_syscall():
+    """Served calls other than ioctls (Go's epoll_ctl on the emulated GPIO files) are compared under served: gone,
+    or a hundred times as many, is a change."""
+    base = _fp({"read": 5}, served={"epoll_ctl": 8})
+    changes, _ = _changes(base, _fp({"read": 5}))
+    assert "vanished served: epoll_ctl (baseline 8, now 0)" in changes, changes
+    assert not [c for c in changes if "subsystem" in c], changes      # the kernel ran none of them
+    changes, _ = _changes(base, _fp({"read": 5}, served={"epoll_ctl": 800}))
+    assert changes == ["served epoll_ctl: 800, baseline 8 (allowed 0–100)"], changes
+    assert _changes(base, _fp({"read": 5}, served={"epoll_ctl": 9})) == ([], [])
+
+
+def test_kernel_modules_are_compared_only_where_a_run_recorded_them():
+    """A run's record says which modules it made the kernel load; a footprint.json alone, or a run whose
+    /proc/modules could not be read, says nothing: not "none loaded" (no vanished module), a note instead."""
+    from profiler.compare import diff, rules_for, run_measures
+    fp = _fp({"socket": 1})
+    none, sctp = {"loaded": [], "note": None}, {"loaded": ["sctp"], "note": None}
+    d = diff([run_measures(fp, none)], fp, run_measures(fp, sctp), fp, rules_for(None))
+    assert [c.message for c in d.changes] == ["new module: sctp (1 calls)"], d.changes
+    for unknown in (None, {"loaded": [], "note": "/proc/modules: not readable"}):
+        d = diff([run_measures(fp, sctp)], fp, run_measures(fp, unknown), fp, rules_for(None))
+        assert not d.changes and any("modules not compared" in n for n in d.notes), (unknown, d.changes, d.notes)
+
+
+@needs_strace
+@needs_root
+def test_compare_reads_every_run_of_b_and_its_modules(saved, tmp_path):
+    """kprof compare A B compares each of B's runs with A (a change in B's second run is found, not only its
+    first), and the kernel modules B's runs loaded, from B's meta.json."""
+    import shutil
+    first = sorted((saved / "results").glob("probe-*"))[0]      # the baseline's first bundle: 3 runs
+    b = tmp_path / "b"
+    shutil.copytree(first, b)
+    def changes(a):
+        report = json.loads(kprof("compare", a, b, "-f", "json", check=None).stdout)
+        return [f"{row[0]} {row[1]}: {row[2]}" for s in report["sections"] for row in s["rows"]]
+    assert changes(saved / "baselines" / "probe.json") == []
+    fp = json.loads((b / "run-2" / "footprint.json").read_text())
+    fp["devices"]["/dev/urandom"] = {**next(iter(fp["devices"].values())), "calls": 1, "errors": {}}
+    (b / "run-2" / "footprint.json").write_text(json.dumps(fp))
+    assert changes(saved / "baselines" / "probe.json") == ["new device: /dev/urandom"]
+    shutil.copy(first / "run-2" / "footprint.json", b / "run-2" / "footprint.json")
+    a = tmp_path / "a"                  # (a kernel with loadable modules; this one may have none)
+    shutil.copytree(first, a)
+    for bundle, loaded in ((a, []), (b, ["sctp"])):
+        meta = json.loads((bundle / "meta.json").read_text())
+        for i, run in enumerate(meta["runs"]):
+            run["modules_loaded"] = {"loaded": loaded if i == 1 else [], "note": None}
+        (bundle / "meta.json").write_text(json.dumps(meta))
+    assert changes(a) == ["new module: sctp"]
+    assert kprof("compare", a, b, check=1).returncode == 1

@@ -60,7 +60,7 @@ def main(args) -> int:
     from profiler.digest import file_sha256
     from profiler.bundle import new_bundle_dir
     from profiler.commands.pipeline import diff_report, write_output
-    from profiler.compare import Change, Diff, diff, rules_for, run_measures
+    from profiler.compare import Change, Diff, diff, merge, rules_for, run_measures
     from profiler.errors import KprofError
     from profiler.kernel import syscalls
     from profiler.outfiles import output_dir
@@ -128,13 +128,10 @@ def main(args) -> int:
             for failure in rec.failures:
                 total.changes.append(Change("failed", "run", failure, (0, 0), 0))
             if o.footprint is not None:
-                d = diff(b.runs, b.footprint, run_measures(o.footprint, o.modules), o.footprint, rules)
                 note = (o.modules or {}).get("note")
                 if note and f"kernel modules: {note}" not in total.notes:
                     total.notes.append(f"kernel modules: {note}")
-                seen = {(c.kind, c.category, c.key) for c in total.changes}
-                total.changes += [c for c in d.changes if (c.kind, c.category, c.key) not in seen]
-                total.notes += [n for n in d.notes if n not in total.notes]   # timing-dependent items, shown
+                merge(total, diff(b.runs, b.footprint, run_measures(o.footprint, o.modules), o.footprint, rules))
         if sc.path.is_file() and b.scenario_sha256 and file_sha256(sc.path) != b.scenario_sha256:
             total.notes.append("the scenario file changed since the baseline was saved")
         then_versions = b.meta.get("versions") or {}

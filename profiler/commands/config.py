@@ -75,8 +75,8 @@ class Config(ReportCommand):
         config = km.read_config(args.check) if args.check else None    # raises (exit 2) when unreadable
         loaded = []
         for path in args.results:
-            _, fp, meta = load_comparable(path)
-            loaded.append((_label(Path(path), meta), fp))
+            _, fps, meta = load_comparable(path)
+            loaded.append((_label(Path(path), meta), fps[0]))
         arch = target or loaded[0][1].arch
         uses = []
         for label, fp in loaded:
