@@ -356,6 +356,7 @@ SUITE_TRACES = {
     "enter only": (lambda: _enter_only(), "arm"),
     "exits": (lambda: _enter_only().replace("sys_enter: NR 3 (3, 0, 0, 0, 0, 0)", "sys_exit: NR 3 = 0"), "arm"),
     "cut": (lambda: _cut_elisa(), "arm"),
+    "blocked tasks": (lambda: _blocked_tasks(), "arm"), "trailing blanks": (lambda: _trailing_blanks(), "x86_64"),
 }
 
 
@@ -427,6 +428,25 @@ def _cut_elisa():
     lines = (ELISA + line("node", 1234, 1000.0015, "sys_enter: NR 3 (5, 7e8f")).split("\n")      # cut mid-line
     lines.insert(14, "this line is not ftrace")
     return "\n".join(lines)
+
+
+def _blocked_tasks(n=30):
+    """raw_syscalls with the per-syscall enter of ioctl on (``--events raw_syscalls,syscalls:sys_enter_ioctl``):
+    ``n`` tasks (more than a chunk looks up one by one), each inside an SPI ioctl when the trace begins, and again
+    when it ends, its last line there the per-syscall one."""
+    out, ts = [], 100.0
+    for step in ("sys_exit: NR 54 = 0", "sys_enter: NR 3 (3, 7e000000, 10, 0, 0, 0)", "sys_exit: NR 3 = 16",
+                 "sys_enter: NR 54 (5, 40206b00, 7e000000, 0, 0, 0)", "sys_ioctl(fd: 5, cmd: 40206b00, arg: 7e000000)"):
+        for pid in range(1000, 1000 + n):
+            ts += 1e-4
+            out.append(line(f"task{pid}", pid, ts, step, width=7, flags="d..2."))
+    return "\n".join(out) + "\n"        # (no header: every line in the chunk regex's shape)
+
+
+def _trailing_blanks():
+    """The workload's trace with blanks after every line (a copy through an editor or a mail): its errors, forks and
+    exit statuses are read all the same."""
+    return "".join(ln + "  \n" for ln in _workload(1).split("\n") if ln)
 
 
 def _mixed_trace(lines=6000, seed=7):
@@ -849,3 +869,26 @@ def test_footprint_combine(tmp_path):
         Footprint.combine(fp, Footprint(arch="arm"))
     with pytest.raises(KprofError):
         Footprint.combine()
+
+
+def test_calls_in_progress_at_both_ends_of_a_trace_of_many_tasks_pair_up(tmp_path):
+    """30 tasks each blocked in an ioctl when the trace begins and when it ends, their last lines per-syscall
+    ones: 60 calls, 30 begun before the window and 30 unfinished, no unpaired line (the fast path took the
+    per-syscall line for the task's last and lost its raw one once a chunk had more than 24 tasks)."""
+    res = ft.analyse_trace([write(tmp_path, "t.txt", _blocked_tasks())], "arm", jobs=1)
+    ioctl = res.footprint.syscalls["ioctl"]
+    assert res.chunks == (1, 0)         # the chunk path
+    assert (ioctl.calls, ioctl.unfinished, res.orphan_exits, res.unpaired) == (60, 30, 30, 0)
+
+
+def test_a_hex_return_of_minus_4096_is_a_value_not_an_error(tmp_path):
+    """-1 … -4095 are errors (include/linux/err.h); 0x…fffff000 (-4096) is an address, on both text forms."""
+    text = _lines([("node", 1234, "sys_mmap_pgoff(addr: 0, len: 1000)"),
+                   ("node", 1234, "sys_mmap_pgoff -> 0xfffffffffffff000"),
+                   ("node", 1234, "sys_openat(dfd: ffffff9c, filename: 7e000000)"),
+                   ("node", 1234, "sys_openat -> 0xfffffffffffff001")])
+    for trace in (text, text.replace("sys_mmap_pgoff -> 0xfffffffffffff000", "sys_exit_mmap_pgoff: 0xfffff000")
+                  .replace("sys_mmap_pgoff(addr: 0, len: 1000)", "sys_enter_mmap_pgoff: addr: 0x0, len: 0x1000")):
+        fp = ft.analyse_trace([write(tmp_path, "t.txt", trace)], "arm", jobs=1).footprint
+        assert (fp.syscalls["mmap_pgoff"].calls, dict(fp.syscalls["mmap_pgoff"].errors)) == (1, {}), trace
+    assert dict(fp.syscalls["openat"].errors) == {"errno 4095": 1}

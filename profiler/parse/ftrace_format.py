@@ -22,6 +22,11 @@ CHUNK = 1 << 22                 # bytes read at a time; memory stays a few chunk
 
 # ----------------------------------------------------------------------------- line shapes (bytes)
 
+# an error return in hex (-1 … -4095, 64- or 32-bit): 0x…fffff001 to 0x…ffffffff; 0x…fffff000 is -4096, an address
+_ERRHEX_TEXT = rb"0x(?:f{8})?fffff(?!000)[0-9a-f]{3}"
+_EOL = rb"(?=[ \t]*$)"          # the line's end, past any trailing blanks (the exact path strips them too)
+
+
 # The common shape, one match per line: (text before "[cpu]", event key). The event key is the event
 # name with, for raw syscalls, the number and kind ("sys_enter: NR 54 (", "sys_exit: NR 54 = -25"), and
 # for trace-cmd's per-syscall exit an error return ("sys_exit_openat: 0xfffffffffffffffe"); nothing else
@@ -38,8 +43,8 @@ def _evkey(ioctl_nrs: tuple = (), exit_nrs: tuple = (), fork_nrs: tuple = (), na
     if exit_nrs:
         alts += b"(?:%s) \\([0-9a-f]+|" % nrs(exit_nrs)
     if fork_nrs:
-        alts += b"(?:%s) = -?\\d+$|" % nrs(fork_nrs)
-    return name + rb": *(?:NR (?:" + alts + rb"-?\d+ (?:\(|= (?:-\d{1,4}$|)))|0x(?:f{8})?fffff[0-9a-f]{3}$|)"
+        alts += b"(?:%s) = -?\\d+%s|" % (nrs(fork_nrs), _EOL)
+    return name + rb": *(?:NR (?:" + alts + rb"-?\d+ (?:\(|= (?:-\d{1,4}" + _EOL + rb"|)))|" + _ERRHEX_TEXT + _EOL + rb"|)"
 
 
 _EVKEY_RE = re.compile(_evkey(), re.M)
@@ -72,7 +77,7 @@ _LINE = re.compile(rb"([^\[]*)\[(\d+)\]\s+(?:[^\s:]+\s+)?(\d+(?:\.\d+)?):\s+(.*?
 _TS = re.compile(rb"\[\d+\]\s+(?:[^\s:]+\s+)?(\d+(?:\.\d+)?): ")
 _NAMED_ENTER_FILE = re.compile(rb"sys_(\w+)\((.*)\)$")              # trace file: sys_openat(dfd: …)
 _NAMED_EXIT_FILE = re.compile(rb"sys_(\w+) -> (\S+)$")              # trace file: sys_openat -> 0x3
-_ERRHEX = re.compile(rb"0x(?:f{8})?fffff[0-9a-f]{3}$")
+_ERRHEX = re.compile(_ERRHEX_TEXT + rb"$")
 # "[LOST EVENTS]" without a number: the kernel could not count them (the reader was overrun)
 _LOST = re.compile(rb"CPU:?\s*(\d+)\s*\[(?:LOST (\d+) EVENTS|(\d+) EVENTS DROPPED|LOST EVENTS)\]")
 LOST_UNCOUNTED = "lost-events line without a number"
