@@ -486,3 +486,27 @@ def test_bpftrace_is_sent_sigint_again_only_while_it_has_printed_nothing(kind, t
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+KILLED_IN_A_CALL = """
+import os, threading, time
+r, w = os.pipe()
+threading.Thread(target=os.read, args=(r, 1), daemon=True).start()     # blocks in read
+time.sleep(0.3)
+os._exit(0)      # exit_group: the kernel kills the reading thread inside its read
+"""
+
+
+@needs_bpf
+@needs_strace
+def test_a_call_whose_task_is_killed_in_it_never_returned_as_strace_shows(tmp_path):
+    """A thread killed inside a read (a sibling's exit_group): the kernel ends the read with ERESTARTSYS at its
+    exit tracepoint, but the result never reaches the thread and ptrace stops no more (strace: "= ?"). The bpf
+    backend counts it as strace does, a call that never returned, not an ERESTARTSYS error."""
+    prog = tmp_path / "prog.py"
+    prog.write_text(KILLED_IN_A_CALL)
+    got = {b: record(tmp_path, [PY, str(prog)], b) for b in ("strace", "bpf")}
+    reads = {b: a.footprint.syscalls["read"] for b, (o, a) in got.items()}
+    assert all(o.returncode == 0 for o, _ in got.values())
+    assert reads["strace"].unfinished >= 1 and not [e for e in reads["strace"].errors if e.startswith("ERESTART")]
+    assert (reads["bpf"].unfinished, dict(reads["bpf"].errors)) == (reads["strace"].unfinished, dict(reads["strace"].errors))

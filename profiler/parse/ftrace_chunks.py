@@ -256,8 +256,7 @@ class _Pass:
                     if ev.nr is not None:
                         part.last_raw[pid] = last_of[pl[0]]
                         continue
-                    if pid not in part.last_raw and not kinds.get(pl[0], 0) & 1:
-                        # (a task with raw lines here too: its last raw line is searched for, below)
+                    if pid not in part.last_raw and not kinds.get(pl[0], 0) & 1:   # (raw lines too: searched)
                         part.last_named[pid] = last_of[pl[0]]
                         continue
             raw, named = self._last_keys(body, lo, hi, pl, kinds, at)

@@ -58,6 +58,7 @@ LIMITS = ("bpf backend: counts come from the kernel (bpftrace); what strace show
           "relative to the cwd) after the run, not at the call; no strace -C cross-check")
 
 _SYSFS_MAGIC, _PIPEFS_MAGIC, _ANON_MAGIC = 0x62656572, 0x50495045, 0x09041934
+_SIGKILL = 9               # its bit (SIGKILL - 1) in a task's pending set: the kernel's fatal_signal_pending()
 _CGROUP_MAGICS = (0x27E0EB, 0x63677270)   # cgroup v1, v2: mounted under /sys/fs/cgroup (sysfs by path)
 _S_IFCHR, _S_IFBLK, _S_IFLNK, _S_IFSOCK = 2, 6, 10, 12    # i_mode >> 12
 OPENED_LINK = 1 << 15      # in an open's packed key: it opened a symbolic link itself (O_PATH|O_NOFOLLOW)
@@ -230,27 +231,33 @@ tracepoint:raw_syscalls:sys_exit /@inflight[tid]/ {{
   $id = @eid[tid];
   $g = @eg[tid];
   $err = ($ret < 0 && $ret >= -{MAX_ERRNO}) ? -$ret : 0;
-  @ret[tid, $g, $id, $err]++;
-  @tns[tid, $g, $id] += nsecs - @t0[tid];
-  @eerr[tid] = $err;
-  if ({_any('$id', opens_at + _numbers(arch, [n for n, i in _OPENS.items() if i == 0]))}) {{
-    $link = (uint64)0;
-    if ($err == 0) {{
-      $fdt = {fdt};
-      if ($ret < (int64){max_fds}) {{
-        $f = {slot('$ret')};
-        if ($f != 0) {{
-          $ino = {ld("$f", "file.f_inode")};
-          @fpathset[$f, $ino] = 1; @fpending[tid] = $f;
-          // this open named a symbolic link itself (O_PATH|O_NOFOLLOW): its path is not followed when resolved
-          if (({ld("$ino", "inode.i_mode")} >> 12) == {_S_IFLNK}) {{ $link = {OPENED_LINK}; }}
+  // SIGKILL pending (the task is being killed: a kill, a sibling's exit_group or execve): the result never reaches
+  // the task, and ptrace stops no more (strace shows "= ?"): a call that never returned, as strace counts it
+  if (({ld("curtask", "task_struct.pending.signal.sig")} >> {_SIGKILL - 1}) & 1) {{
+    delete(@inflight[tid]); delete(@saset[tid]); delete(@fk[tid]);
+  }} else {{
+    @ret[tid, $g, $id, $err]++;
+    @tns[tid, $g, $id] += nsecs - @t0[tid];
+    @eerr[tid] = $err;
+    if ({_any('$id', opens_at + _numbers(arch, [n for n, i in _OPENS.items() if i == 0]))}) {{
+      $link = (uint64)0;
+      if ($err == 0) {{
+        $fdt = {fdt};
+        if ($ret < (int64){max_fds}) {{
+          $f = {slot('$ret')};
+          if ($f != 0) {{
+            $ino = {ld("$f", "file.f_inode")};
+            @fpathset[$f, $ino] = 1; @fpending[tid] = $f;
+            // this open named a symbolic link itself (O_PATH|O_NOFOLLOW): its path is not followed when resolved
+            if (({ld("$ino", "inode.i_mode")} >> 12) == {_S_IFLNK}) {{ $link = {OPENED_LINK}; }}
+          }}
         }}
       }}
+      // packed key (a small key keeps the probe within the BPF stack):
+      // gen << 48 | cwd gen << 32 | nr << 16 | opened a link itself << 15 | errno
+      $k = ($g << 48) | (@cwdg[tid] << 32) | ($id << 16) | $link | $err;
+      @opens[tid, $k, @darg[tid], @dino[tid], str(uptr(@sptr[tid]))]++;
     }}
-    // packed key (a small key keeps the probe within the BPF stack):
-    // gen << 48 | cwd gen << 32 | nr << 16 | opened a link itself << 15 | errno
-    $k = ($g << 48) | (@cwdg[tid] << 32) | ($id << 16) | $link | $err;
-    @opens[tid, $k, @darg[tid], @dino[tid], str(uptr(@sptr[tid]))]++;
   }}
 }}
 

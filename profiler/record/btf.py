@@ -16,7 +16,7 @@ from profiler.errors import KprofError
 
 VMLINUX = "/sys/kernel/btf/vmlinux"
 _MAGIC = 0xEB9F
-_INT, _PTR, _STRUCT, _UNION, _ENUM, _ENUM64 = 1, 2, 4, 5, 6, 19
+_INT, _PTR, _ARRAY, _STRUCT, _UNION, _ENUM, _ENUM64 = 1, 2, 3, 4, 5, 6, 19
 _MODIFIERS = {8, 9, 10, 11, 18}       # typedef, volatile, const, restrict, type tag: the same object
 # kind → (bytes after the 12-byte type record, bytes per vlen item), btf.h
 _EXTRA = {1: (4, 0), 2: (0, 0), 3: (12, 0), 4: (0, 12), 5: (0, 12), 6: (0, 8), 7: (0, 0), 8: (0, 0), 9: (0, 0),
@@ -102,7 +102,8 @@ class Layout:
         return None
 
     def field(self, path: str) -> tuple[int, int, bool]:
-        """``struct.member[.member…]`` → (byte offset, size in bytes, signed) of a pointer or integer field."""
+        """``struct.member[.member…]`` → (byte offset, size in bytes, signed) of a pointer or integer field; of an
+        array's first element for an array (``task_struct.pending.signal.sig``: sig[0])."""
         top, *names = path.split(".")
         ids = self.structs.get(self._offset(top), [])
         if not ids:
@@ -118,6 +119,8 @@ class Layout:
             tid, off = found
             bits += off
         tid, kind, _vlen, flag, size = self._type(tid)
+        if kind == _ARRAY:              # struct btf_array {type, index_type, nelems} after the type record
+            tid, kind, _vlen, flag, size = self._type(struct.unpack_from(self.e + "I", self.data, self.at[tid] + 12)[0])
         if kind == _PTR:
             size, signed = self.pointer, False
         elif kind == _INT:
