@@ -489,10 +489,15 @@ def test_bpftrace_is_sent_sigint_again_only_while_it_has_printed_nothing(kind, t
 
 
 KILLED_IN_A_CALL = """
-import os, threading, time
+import os, sys, threading, time
 r, w = os.pipe()
-threading.Thread(target=os.read, args=(r, 1), daemon=True).start()     # blocks in read
-time.sleep(0.3)
+t = threading.Thread(target=os.read, args=(r, 1), daemon=True)
+t.start()
+for _ in range(1000):           # until the thread is inside its read (/proc: the syscall it is blocked in)
+    with open(f"/proc/self/task/{t.native_id}/syscall") as f:
+        if f.read().split()[0] == sys.argv[1]:
+            break
+    time.sleep(0.01)
 os._exit(0)      # exit_group: the kernel kills the reading thread inside its read
 """
 
@@ -505,7 +510,8 @@ def test_a_call_whose_task_is_killed_in_it_never_returned_as_strace_shows(tmp_pa
     backend counts it as strace does, a call that never returned, not an ERESTARTSYS error."""
     prog = tmp_path / "prog.py"
     prog.write_text(KILLED_IN_A_CALL)
-    got = {b: record(tmp_path, [PY, str(prog)], b) for b in ("strace", "bpf")}
+    read = str(syscalls.syscall_number(syscalls.host_arch(), "read"))
+    got = {b: record(tmp_path, [PY, str(prog), read], b) for b in ("strace", "bpf")}
     reads = {b: a.footprint.syscalls["read"] for b, (o, a) in got.items()}
     assert all(o.returncode == 0 for o, _ in got.values())
     assert reads["strace"].unfinished >= 1 and not [e for e in reads["strace"].errors if e.startswith("ERESTART")]
