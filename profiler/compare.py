@@ -277,11 +277,13 @@ def diff(baseline_runs: list[dict], base_fp: Footprint | None, now: dict, now_fp
             # whether timing-dependent syscalls and errors occur at all depends on scheduling (a GC thread's
             # sched_yield, a futex wait cut by a signal); so do a few listed items: their presence is shown
             # as a note, and only their counts can be a regression. An error of a timing-dependent syscall is
-            # such only with a timing errno: a futex that fails EINVAL, a write EBADF, is a change, not timing
+            # such only with a timing errno (a futex that fails EINVAL, a write EBADF, is a change, not timing), or
+            # when the call's result is not its own (rt_sigreturn's is the interrupted code's register)
             if f"{cat}:{key}" in rules["optional"] or bool(item) and item in rules["optional"]:
                 why = "listed as optional"
             elif (cat == "syscall" and timing or (cat == "error" or of is not None)
-                  and _timing_errno(rules, split_errno(key)[1])):
+                  and _timing_errno(rules, split_errno(key)[1])
+                  or cat == "error" and key.partition(" ")[0] in rules["timing_result_syscalls"]):
                 why = "timing-dependent"
             else:
                 why = None
