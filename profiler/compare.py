@@ -219,6 +219,17 @@ def _timing(rules: dict, category: str, key: str) -> bool:
     return category in ("error", *ITEM_ERRORS) and _timing_errno(rules, errno)
 
 
+def _comes_and_goes(rules: dict, category: str, key: str) -> bool:
+    """Whether ``key`` may appear or vanish with timing: a timing syscall; an error, of a syscall or an item, with a
+    timing errno, or of a call whose result is not its own (rt_sigreturn's is the interrupted code's register)."""
+    if category == "syscall":
+        return _timing(rules, category, key)
+    if category != "error" and category not in ITEM_ERRORS:
+        return False
+    name, errno = key.partition(" ")[0], split_errno(key)[1]
+    return _timing_errno(rules, errno) or category == "error" and name in rules["timing_result_syscalls"]
+
+
 def _timing_errno(rules: dict, errno: str) -> bool:
     # an errno no kernel returns: a footprint of a kprof before 2026-12-07 counted strace's misreading of a task
     # killed at a call's exit (parse/strace_log.py) as an error; its coming and going is timing, not the kernel
@@ -281,9 +292,7 @@ def diff(baseline_runs: list[dict], base_fp: Footprint | None, now: dict, now_fp
             # when the call's result is not its own (rt_sigreturn's is the interrupted code's register)
             if f"{cat}:{key}" in rules["optional"] or bool(item) and item in rules["optional"]:
                 why = "listed as optional"
-            elif (cat == "syscall" and timing or (cat == "error" or of is not None)
-                  and _timing_errno(rules, split_errno(key)[1])
-                  or cat == "error" and key.partition(" ")[0] in rules["timing_result_syscalls"]):
+            elif _comes_and_goes(rules, cat, key):
                 why = "timing-dependent"
             else:
                 why = None
