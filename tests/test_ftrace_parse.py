@@ -202,6 +202,26 @@ def _lines(spec, t0=500.0, width=7, flags="....."):
     return "\n".join(line(c, p, t0 + i * 1e-5, text, 0, flags, width) for i, (c, p, text) in enumerate(spec)) + "\n"
 
 
+def test_a_comm_with_a_colon_is_not_a_buffer_name(tmp_path):
+    """trace-cmd prints each instance's name right-aligned ("%*s: ") before the task column, whose comm is
+    16 wide; a comm holding ": " (a thread named "node: worker") is one comm in the kernel's file and in
+    trace-cmd's report, and a padded buffer name ("       top: ") is still a buffer name."""
+    kernel = HEADER + "\n".join(line("node: worker", 1234, 1.0 + i * 1e-5, text) for i, text in enumerate(
+        ["sys_enter: NR 39 (0, 0, 0, 0, 0, 0)", "sys_exit: NR 39 = 1234"])) + "\n"
+    report = "cpus=2\n" + "".join(
+        f"{buf:>10}: {comm:>16}-{pid:<5} [000]  2897.72429{i}: {event:<20} {text}\n"
+        for i, (buf, comm, pid, event, text) in enumerate([
+            ("top", "node: worker", 1234, "sys_enter:", "NR 39 (0, 0, 0, 0, 0, 0)"),
+            ("top", "node: worker", 1234, "sys_exit:", "NR 39 = 1234"),
+            ("kprofprobe", "python3", 77, "sys_enter:", "NR 39 (0, 0, 0, 0, 0, 0)"),
+            ("kprofprobe", "python3", 77, "sys_exit:", "NR 39 = 77")]))
+    for name, text, tasks in (("kernel.txt", kernel, {1234: "node: worker"}),
+                              ("report.txt", report, {1234: "node: worker", 77: "python3"})):
+        res = ft.analyse_trace([write(tmp_path, name, text)], "x86_64")
+        assert {pid: p["images"][0]["exe"] for pid, p in res.footprint.processes.items()} == tasks, name
+        assert res.footprint.syscalls["getpid"].calls == len(tasks) and res.unparsed == 0
+
+
 @pytest.mark.parametrize("form", ["raw", "named", "trace-cmd", "trace-cmd raw", "raw+named"])
 def test_text_forms_give_the_same_footprint(tmp_path, form):
     text = {"raw": lambda: _lines(RAW_X86), "named": lambda: _lines(NAMED_FILE), "trace-cmd": lambda: TRACE_CMD,

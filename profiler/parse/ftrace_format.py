@@ -92,8 +92,11 @@ def lost_events(line: bytes) -> tuple[int, int, bool] | None:
     return int(m.group(1)), int(counted) if counted else 1, bool(counted)
 _OTHER_LINE = re.compile(rb"\s*(#.*|cpus=\d+|version = .*|CPU \d+ is empty|#+ CPU \d+ buffer started #+|)\s*")
 
-# Task column: optional trace-cmd buffer name, comm, pid, optional "(tgid)" column.
-_PREFIX = re.compile(r"\s*(?:(?P<buf>[^\s:]+):\s+(?=\S.*-\d+))?(?P<comm>.*)-(?P<pid>\d+)\s*"
+# Task column: optional trace-cmd buffer name, comm, pid, optional "(tgid)" column. trace-cmd right-aligns the
+# buffer (or file) names ("%*s: "), then prints the comm in its 16-wide column ("%16s-%-5d", as the kernel does):
+# a name is only taken when at least 17 characters (the space and that column) follow its colon, so a comm with
+# ": " in it ("node: worker") stays one comm.
+_PREFIX = re.compile(r"\s*(?:(?P<buf>[^\s:]+):(?=\s.{16,}-\d+)\s+)?(?P<comm>.*)-(?P<pid>\d+)\s*"
                      r"(?:\(\s*(?P<tgid>\d+|-+)\s*\))?\s*$")
 _ARGS_NAMED = re.compile(r"(\w+): ((?:0x)?[0-9a-fA-F]+)")
 
