@@ -567,6 +567,27 @@ def test_fragment_sets_dependencies_first(tmp_path):
     assert frag_file.read_text() == p.stdout
 
 
+
+def test_a_repeated_run_is_configured_from_every_run(tmp_path):
+    """A bundle of several runs (baseline save, check) and a baseline (run 1's footprint, every run's
+    measures): a Kconfig condition only a later run needed is in the view and the fragment."""
+    from profiler.baseline import Baseline
+    plain, spi = footprint(syscalls=["openat", "read"]), spi_footprint()
+    bundle = tmp_path / "bundle"
+    (bundle / "run-2").mkdir(parents=True)
+    plain.save(bundle / "footprint.json")
+    spi.save(bundle / "run-2" / "footprint.json")
+    base = tmp_path / "base.json"
+    base.write_text(json.dumps(Baseline("s", [measures(plain), measures(spi)], plain).to_dict()))
+    for result in (bundle, base):
+        p = kprof("config", result, "-f", "config", check=0)
+        assert "CONFIG_SPI_SPIDEV=m" in p.stdout.splitlines(), result
+    p = kprof("config", base, "-f", "json", check=0)
+    uses = next(s for s in json.loads(p.stdout)["sections"] if s["title"].startswith("Every use"))["rows"]
+    recorded = {r[3]: r[1] for r in uses if r[0] == "run"}
+    only_spi = {r.condition for r in kc.needed_symbols(spi)} - {r.condition for r in kc.needed_symbols(plain)}
+    assert recorded == dict.fromkeys(only_spi, "run 2") and "CONFIG_SPI_SPIDEV" in recorded
+
 # ----------------------------------------------------------------------------- per arch
 
 def test_syscall_availability_per_arch(tmp_path):

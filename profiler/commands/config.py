@@ -7,7 +7,8 @@ module, as a table or a .config fragment; and whether a kernel config provides i
     kprof config RESULT -f config -o openaps.config               a fragment for merge_config.sh
     kprof config RESULT --arch arm                                 for a 32-bit Raspberry Pi OS kernel
 
-RESULT: result bundles, footprint.json files (a whole-workload one too) or baselines.
+RESULT: result bundles, footprint.json files (a whole-workload one too) or baselines; a bundle of several runs
+or a baseline gives what any of its runs needed.
 Exit status: 0 ok; 1 --check found a needed symbol missing; 2 error (e.g. an unreadable config)."""
 from __future__ import annotations
 
@@ -37,6 +38,25 @@ def _write(text: str, path: Path | None) -> None:
         if isinstance(e, FileNotFoundError):
             raise KprofError(f"{path}: cannot write: no such directory") from None
         raise file_error(path, e, "a file") from None
+
+
+def _recorded_only(label: str, fps: list, runs: list[dict], arch: str, uses: list) -> list:
+    """A baseline keeps one footprint (run 1's) and, of every run, its measures, which hold the Kconfig conditions
+    that run needed on its own arch: a condition another run needed that no use here gives becomes a use of
+    its own (the file behind it is not kept), so the view is of all the runs, not of run 1's alone."""
+    if len(runs) <= len(fps) or fps[0].arch != arch:
+        return []
+    from profiler.kernel import kconfig as kc
+    have = {r.condition for r in kc.requirements(uses) if r.mode != "context"}   # (a one-of: "(A) || B")
+    out = []
+    for i, run in enumerate(runs, 1):
+        for cond in run.get("kconfig", {}):
+            if cond not in have:
+                have.add(cond)
+                out.append(kc.Use("run", f"{label + ': ' if label else ''}run {i}", None, cond, "needs",
+                                  f"needed by run {i} of {len(runs)} (the baseline keeps run 1's footprint "
+                                  "only: which call needed it is not recorded)"))
+    return out
 
 
 @dataclass
@@ -73,17 +93,23 @@ class Config(ReportCommand):
 
         target = normalize_arch(args.arch) if args.arch else None
         config = km.read_config(args.check) if args.check else None    # raises (exit 2) when unreadable
-        loaded = []
+        loaded, every = [], []         # (label, run 1's footprint); (label, every run's footprint, runs' measures)
         for path in args.results:
-            _, fps, meta = load_comparable(path)
+            runs, fps, meta = load_comparable(path)
             loaded.append((_label(Path(path), meta), fps[0]))
+            every.append((loaded[-1][0], list({id(fp): fp for fp in fps}.values()), runs))   # a baseline: one
         arch = target or loaded[0][1].arch
-        uses = []
-        for label, fp in loaded:
-            for u in kc.footprint_uses(fp, arch):
-                if len(loaded) > 1:
-                    u.what = f"{label}: {u.what}"
-                uses.append(u)
+        uses, seen = [], set()
+        for label, fps, runs in every:
+            for fp in fps:             # a bundle's repeated runs: what any of them used (once)
+                for u in kc.footprint_uses(fp, arch):
+                    if len(loaded) > 1:
+                        u.what = f"{label}: {u.what}"
+                    key = (u.kind, u.what, u.file, u.condition, u.mode, u.group)
+                    if key not in seen:
+                        seen.add(key)
+                        uses.append(u)
+            uses += _recorded_only(label if len(loaded) > 1 else "", fps, runs, arch, uses)
         reqs = kc.requirements(uses)
         needed = [r for r in reqs if r.mode != "context"]
         frag = kc.fragment(needed, arch)

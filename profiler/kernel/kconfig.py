@@ -245,7 +245,7 @@ def syscall_condition(arch: str, name: str) -> tuple[str | None, str, str] | Non
 
 @dataclass
 class Use:
-    kind: str          # syscall | ioctl | ioctl fd | device | file | network | program
+    kind: str          # syscall | ioctl | ioctl fd | device | file | network | program | run (a baseline's)
     what: str          # what the footprint did
     file: str | None   # the kernel file that serves it
     condition: str     # its Kconfig condition ("y" always built; "" = none: see note)
