@@ -388,6 +388,25 @@ def test_exec_from_a_non_leader_thread_with_pid_changed(quiet):
     assert p.stats.unparsed == 0
 
 
+
+def test_paths_past_ascii_are_read_as_utf8():
+    """strace escapes every byte past ASCII (as real strace 6.1 prints /tmp/ü2 and a socket at /run/ü):
+    a path's bytes are UTF-8, a byte that is not stays visible as \\xNN; a port's or address's bytes stay bytes."""
+    events, _ = parse(
+        '7 1.0 openat(-100</tmp>, "/tmp/\\303\\2742", 0x941, 0666) = 3</tmp/\\303\\2742> <0.000460>\n'
+        '7 1.1 openat(-100</tmp>, "/tmp/\\377x", 0) = -1 ENOENT (No such file or directory)\n'
+        '7 1.2 connect(4<UNIX-STREAM:[9]>, {sa_family=0x1, sun_path="/run/\\303\\274"}, 110) = 0\n'
+        '7 1.3 connect(5<TCP:[1]>, {sa_family=0x2, sin_port="\\303\\274", sin_addr="\\177\\0\\0\\1"}, 16) = 0\n')
+    opened, bad, unix, inet = events
+    assert (opened.result_fd.path, bad.path) == ("/tmp/\u00fc2", "/tmp/\\xffx")
+    assert (unix.address, inet.address) == ("unix:/run/\u00fc", "inet:127.0.0.1:50108")
+
+
+def test_a_family_kprof_does_not_name_has_one_key_with_and_without_x_raw():
+    assert sockaddr("{sa_family=AF_PACKET, sll_protocol=htons(ETH_P_ALL)}") == "family:0x11"
+    assert sockaddr("{sa_family=0x11, sll_protocol=0x300}") == "family:0x11"     # -X raw, as the bpf backend
+    assert sockaddr("{sa_family=0x99}") == "family:0x99"
+
 def test_typed_fields_read_from_the_argument_text():
     """What the footprint and the fault analysis read is typed by the parser: they read no strace syntax."""
     text = (

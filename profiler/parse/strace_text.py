@@ -43,6 +43,19 @@ def unquote(text: str) -> str | None:
     return _ESCAPE.sub(sub, body) if "\\" in body else body
 
 
+def unquote_path(text: str) -> str | None:
+    """A strace string literal that names a file (a path, a socket's path) → its text. strace escapes every byte
+    past ASCII (``"\\303\\274"`` for ü): the bytes are read as UTF-8, and a byte that is not UTF-8 is kept as
+    the text ``\\xNN``."""
+    s = unquote(text)
+    if s is None or s.isascii():
+        return s
+    try:
+        return s.encode("latin-1").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:          # already text (not escaped by strace)
+        return s
+
+
 def parse_int(text: str) -> int | None:
     """``0x5401`` / ``21505`` / ``-1`` → int; anything else (a name, a pointer in brackets) → None."""
     text = text.strip()
@@ -69,7 +82,7 @@ def sockaddr(text: str) -> str | None:
     except ValueError:
         fam = family
     if fam in ("AF_UNIX", "AF_LOCAL"):
-        path = unquote(fields.get("sun_path", '""'))
+        path = unquote_path(fields.get("sun_path", '""'))
         if path is None and "sun_path=@" in text:
             path = "@" + text.split("sun_path=@", 1)[1].split('"')[1]
         return f"unix:{path or '(unnamed)'}"
@@ -80,7 +93,10 @@ def sockaddr(text: str) -> str | None:
         return f"inet6:[{_addr(fields.get('sin6_addr') or text, 6)}]:{_port(fields.get('sin6_port', ''))}"
     if fam == "AF_NETLINK":
         return "netlink"
-    return f"family:{family}" if family else None
+    if not family:
+        return None
+    number = arches.family_number(fam)     # the number whether strace named it or not (-X raw), as bpf writes it
+    return f"family:{number:#x}" if number is not None else f"family:{family}"
 
 
 def _port(text: str) -> str:
@@ -111,7 +127,7 @@ def strip_dev(path: str) -> tuple[str, str | None]:
         if k > 0 and path[k + 1:k + 6] in ("char ", "block"):
             path, dev = path[:k], path[k + 1:-1]
     if "\\" in path:
-        path = unquote('"' + path + '"')
+        path = unquote_path('"' + path + '"')
     return path, dev
 
 
@@ -308,7 +324,7 @@ def path_arg(args: str, open_at: bool = False) -> str | None:
     """The first string among the first two arguments; openat's relative path joined to its dirfd's path."""
     first = None
     for n, a in enumerate(iter_args(args)):
-        path = unquote(a)
+        path = unquote_path(a)
         if path is not None:
             if open_at and not path.startswith("/"):
                 base = fd_dir(first) if first is not None else None
