@@ -266,6 +266,23 @@ def test_sigterm_whole_system_and_stale_instance(tracefs, tmp_path):
                 assert _rmdir_instance(os.path.join(TRACEFS, "instances", name)) is None
 
 
+
+def test_a_host_kprof_has_no_tables_for_is_refused_before_tracefs_is_mounted(tmp_path):
+    """A kernel arch kprof has no syscall table for (s390x here, by uname): one message, exit 2, nothing
+    mounted and no trace file left (the refusal came after the mount, which stayed)."""
+    trace = tmp_path / "s.txt"
+    cli = ("import os, sys; u = os.uname(); os.uname = lambda: os.uname_result(tuple(u)[:4] + ('s390x',)); "
+           "import profiler.cli as c; sys.exit(c.main(sys.argv[1:]))")
+    script = (f"umount {TRACEFS} 2>/dev/null; umount /sys/kernel/debug 2>/dev/null; grep -c tracefs /proc/mounts; "
+              f"PYTHONPATH={ROOT} {sys.executable} -c \"$0\" ftrace record -q -o {trace} -- true; echo rc=$?; "
+              f"grep -c tracefs /proc/mounts")
+    p = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, cli],
+                       capture_output=True, text=True, timeout=60)
+    counts = [ln for ln in p.stdout.split() if ln.isdigit()]
+    assert "rc=2" in p.stdout and counts == ["0", "0"], (p.stdout, p.stderr)
+    assert "unknown architecture 's390x'" in p.stderr and "Traceback" not in p.stderr
+    assert not trace.exists()
+
 def test_kprof_mounts_tracefs_when_needed(tracefs, tmp_path):
     """In a private mount namespace without tracefs: kprof mounts it, records, and unmounts it again."""
     trace = tmp_path / "m.txt"

@@ -184,6 +184,12 @@ def record_ftrace(out: str | Path, *, events: str = "syscalls", duration: float 
             raise KprofError(f"command not found: {command[0]}")
     if duration is None and not command:
         raise KprofError("give --duration (e.g. 30m) or a command to trace (-- COMMAND ARGS…)")
+    # what can be refused (an arch kprof has no tables for, a command it cannot read) is, before anything
+    # is created or mounted
+    uname = os.uname()
+    kernel_arch = syscalls.normalize_arch(uname.machine)
+    command_arch = elf_arch(exe) if command else None
+    arches = (uname, kernel_arch, command_arch, analysis_arch(kernel_arch, command_arch))
     out_f = _open_output(out)
     # from here on SIGINT, SIGTERM and SIGHUP only ask to stop: set-up and teardown always run whole
     stop = stop if stop is not None else []
@@ -195,7 +201,7 @@ def record_ftrace(out: str | Path, *, events: str = "syscalls", duration: float 
             out_f.close()
             out.unlink(missing_ok=True)
             raise
-        return _record(out, out_f, root, mounted, stop, events=events, duration=duration, command=command,
+        return _record(out, out_f, root, mounted, stop, arches, events=events, duration=duration, command=command,
                        exe=exe if command else None, discard_tail=discard_tail, buffer_kb=buffer_kb, cwd=cwd,
                        env=env, progress=progress, whole_system=whole_system, until=until)
     finally:
@@ -205,21 +211,21 @@ def record_ftrace(out: str | Path, *, events: str = "syscalls", duration: float 
             signals.restore(previous)
 
 
-def _record(out: Path, out_f, root: str, mounted: bool, stop: list, *, events, duration, command, exe,
-            discard_tail, buffer_kb, cwd, env, progress, whole_system=False, until=None) -> Recording:
-    """The recording proper, tracefs found (or mounted); everything after this point is undone in the end."""
+def _record(out: Path, out_f, root: str, mounted: bool, stop: list, arches: tuple, *, events, duration, command,
+            exe, discard_tail, buffer_kb, cwd, env, progress, whole_system=False, until=None) -> Recording:
+    """The recording proper, tracefs found (or mounted); everything after this point is undone in the end.
+    Nothing before the ``try`` below may fail: ``arches`` (uname, kernel's, command's, analysis arch) were
+    worked out before tracefs was mounted."""
     from profiler.record.core import become_subreaper, reap_orphans
 
     warnings: list[str] = []
     inst = os.path.join(root, "instances", instance_name())
-    uname = os.uname()
-    kernel_arch = syscalls.normalize_arch(uname.machine)
-    command_arch = elf_arch(exe) if command else None
+    uname, kernel_arch, command_arch, analysis = arches
     meta = {
         "format": META_FORMAT, "version": 1, "kprof": profiler.__version__, "complete": False,
         "trace": out.name, "kernel_release": uname.release, "kernel_version": uname.version,
         "machine": uname.machine, "arch": kernel_arch, "command_arch": command_arch,
-        "analysis_arch": analysis_arch(kernel_arch, command_arch), "hostname": uname.nodename,
+        "analysis_arch": analysis, "hostname": uname.nodename,
         "python": platform.python_version(), "tracefs": root, "mounted_tracefs": mounted, "kprof_pid": os.getpid(),
         "instance": os.path.basename(inst), "events": events, "buffer_kb": buffer_kb, "trace_clock": "mono",
         "command": command, "cwd": cwd, "whole_system": bool(whole_system or not command),
