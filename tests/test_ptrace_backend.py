@@ -255,6 +255,41 @@ def test_paths_devices_sockets_and_ioctls_decoded_as_strace_does(tmp_path):
     assert fp.devices["/dev/null"]["dev"] == "char 1:3"
 
 
+
+ODD_FILES = """
+import fcntl, os, stat, termios
+for name in ("we ird>name\\nnl", "tab\\there<>", "\\u00fc-utf8"):
+    fd = os.open(name, os.O_CREAT | os.O_WRONLY, 0o644)
+    os.write(fd, b"x")
+    os.close(fd)
+fd = os.open("gone", os.O_CREAT | os.O_RDWR, 0o644)
+os.unlink("gone")                                      # strace: </path>(deleted)
+fcntl.ioctl(fd, termios.FIONREAD, bytes(4))
+os.write(fd, b"y")
+if os.geteuid() == 0:                                  # a char device outside /dev
+    os.mknod("mynull", 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+    fd = os.open("mynull", os.O_WRONLY)
+    os.write(fd, b"z")
+"""
+
+
+def test_paths_with_odd_characters_deleted_files_and_devices_outside_dev_as_strace_shows_them(tmp_path):
+    """File names holding a newline, < and >, a tab, a byte past ASCII; a file unlinked while open; a device
+    node made outside /dev: the same footprint as strace's, every line read (a newline or a ">" in a path
+    written as it is cut the line, or the path, and lost calls)."""
+    prog = program(tmp_path, ODD_FILES)
+    got = {b: record(tmp_path, [PY, prog], b) for b in ("strace", "ptrace")}
+    for b, (o, a, _, _) in got.items():
+        assert o.returncode == 0 and not a.problems, (b, a.problems)      # (problems: unparsed lines)
+    m_s, m_p = ({c: {k.replace(str(tmp_path / b), "$TMP"): n for k, n in m.items()}     # (devices: not aliased)
+                 for c, m in compare.measures(got[b][1].footprint).items()} for b in ("strace", "ptrace"))
+    for cat in ("ioctl", "device", "file", "error"):
+        assert m_p[cat] == m_s[cat], cat
+    assert m_p["syscall"]["write"] == m_s["syscall"]["write"]
+    assert {"$TMP/we ird>name\nnl", "$TMP/tab\there<>", "$TMP/\u00fc-utf8", "$TMP/gone"} <= set(m_p["file"])
+    if os.geteuid() == 0:
+        assert got["ptrace"][1].footprint.devices[str(tmp_path / "ptrace" / "mynull")]["dev"] == "char 1:3"
+
 # ---- fault injection ------------------------------------------------------------------------------------
 
 def test_injection_restricted_to_a_path_and_an_fd_class(tmp_path):

@@ -33,6 +33,11 @@ _PRINTABLE = {c: chr(c) for c in range(0x20, 0x7F)}
 _ESCAPES = {i: _PRINTABLE.get(i, f"\\x{i:02x}") for i in range(256)}
 _ESCAPES.update({ord('"'): '\\"', ord("\\"): "\\\\", 9: "\\t", 10: "\\n", 13: "\\r", 11: "\\v", 12: "\\f"})
 _HEXBYTES = [f"\\x{i:02x}" for i in range(256)]
+# a path behind an fd, as strace -y prints it between < and >: those two escaped too (3 octal digits: a digit
+# after them stays a digit), every byte past ASCII escaped, so the parser reads the bytes back as UTF-8
+_PATH_ESCAPES = [_ESCAPES[i] for i in range(256)]
+_PATH_ESCAPES[ord("<")], _PATH_ESCAPES[ord(">")] = "\\074", "\\076"
+_DELETED = " (deleted)"
 _STRSIZE = 32                               # strace's default -s: argv strings are cut there
 _MAXARGS = 32
 
@@ -46,6 +51,13 @@ def _quote(b: bytes) -> str:
         if s.isprintable() and '"' not in s and "\\" not in s:
             return '"' + s + '"'
     return '"' + "".join([_ESCAPES[c] for c in b]) + '"'
+
+
+def _path_text(path: str) -> str:
+    """A path as strace -y prints it behind an fd (the parser's ``strip_dev`` reverses it)."""
+    if path.isascii() and path.isprintable() and not any(c in path for c in '<>"\\'):
+        return path
+    return "".join([_PATH_ESCAPES[c] for c in os.fsencode(path)])
 
 
 def _signame(sig: int) -> str:
@@ -143,7 +155,7 @@ class TraceeText:
         if kinds[0] == "f" and kinds[1:2] != "s":
             text = self._fd(tid, args[0])
             k = text.find("<")
-            return [strip_dev(text[k + 1:-1])[0]] if k > 0 else []
+            return [strip_dev(text[k + 1:text.rfind(">")])[0]] if k > 0 else []
         j = kinds.find("s", 0, 2)
         if j < 0:
             return []
@@ -156,7 +168,7 @@ class TraceeText:
             base = self._fd(tid, args[0]) if j == 1 else self._fd(tid, 0xFFFFFF9C)
             k = base.find("<")
             if k >= 0:
-                out.append(os.path.normpath(os.path.join(strip_dev(base[k + 1:-1])[0], raw)))
+                out.append(os.path.normpath(os.path.join(strip_dev(base[k + 1:base.rfind(">")])[0], raw)))
         return out
 
     def _fd(self, tid: int, v: int) -> str:
@@ -166,29 +178,43 @@ class TraceeText:
         if fd >= 0:
             link = f"/proc/{tid}/fd/{fd}"
             try:
-                return f"{fd}<{self._label(link, os.readlink(link))}>"
+                return f"{fd}{self._shown(link, os.readlink(link))}"
             except OSError:
                 return str(fd)
         if fd == -100:                               # AT_FDCWD: strace -yy shows the cwd
             try:
-                return f"-100<{os.readlink(f'/proc/{tid}/cwd')}>"
+                return f"-100<{_path_text(os.readlink(f'/proc/{tid}/cwd'))}>"
             except OSError:
                 pass
         return str(fd)
 
+    @classmethod
+    def _shown(cls, link: str, target: str) -> str:
+        """``<label>`` as strace -yy prints it after an fd; a file unlinked while open is ``</path>(deleted)``."""
+        label = cls._label(link, target)
+        if target.endswith(_DELETED) and target.startswith("/"):
+            try:
+                if os.stat(link).st_nlink == 0:
+                    return f"<{cls._label(link, target[:-len(_DELETED)])}>(deleted)"
+            except OSError:
+                pass
+        return f"<{label}>"
+
     @staticmethod
     def _label(link: str, target: str) -> str:
-        """What strace -yy prints for the file behind ``link`` (a /proc/PID/fd/N), given its readlink."""
-        if target.startswith("/dev/"):
+        """What strace -yy prints for the file behind ``link`` (a /proc/PID/fd/N), given its readlink: a path
+        escaped as strace escapes it; a device node's number after it, wherever the node is."""
+        if target.startswith("/"):
             try:
                 st = os.stat(link)
             except OSError:
-                return target
+                return _path_text(target)
             if stat.S_ISCHR(st.st_mode):
-                return f"{target}<char {os.major(st.st_rdev)}:{os.minor(st.st_rdev)}>"
+                return f"{_path_text(target)}<char {os.major(st.st_rdev)}:{os.minor(st.st_rdev)}>"
             if stat.S_ISBLK(st.st_mode):
-                return f"{target}<block {os.major(st.st_rdev)}:{os.minor(st.st_rdev)}>"
-        elif target.startswith("socket:["):
+                return f"{_path_text(target)}<block {os.major(st.st_rdev)}:{os.minor(st.st_rdev)}>"
+            return _path_text(target)
+        if target.startswith("socket:["):
             try:
                 proto = os.getxattr(link, "system.sockprotoname").rstrip(b"\0").decode()
                 return f"{proto}:{target[7:]}"
@@ -204,11 +230,13 @@ class TraceeText:
             target = os.readlink(link)
         except OSError:
             return str(rval)
-        label = self._label(link, target)
-        if kind == _R_PEER and label != target:
-            proto, _, rest = label.partition(":[")
-            label = _peer(tid, proto, rest[:-1]) or label
-        return f"{rval}<{label}>"
+        if kind == _R_PEER and target.startswith("socket:["):
+            label = self._label(link, target)
+            if label != target:
+                proto, _, rest = label.partition(":[")
+                label = _peer(tid, proto, rest[:-1]) or label
+            return f"{rval}<{label}>"
+        return f"{rval}{self._shown(link, target)}"
 
     # ---- tracee memory -----------------------------------------------------------------------
 
