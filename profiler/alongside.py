@@ -175,13 +175,15 @@ def load_footprints(paths) -> dict[str, Footprint]:
 
 
 def load_whole_workload(path, arch: str | None = None, skip: float | None = None,
-                        discard_tail: float | None = None) -> Footprint:
-    """The whole workload from a saved footprint (JSON, or a bundle) or an ftrace text file. For a trace the
-    arch comes from ``arch``, else from kprof's recording metadata; a trace of raw syscall numbers with
-    neither is refused (reading an arm trace with x86_64 numbers gives wrong names)."""
+                        discard_tail: float | None = None) -> tuple[Footprint, list[str]]:
+    """The whole workload from a saved footprint (JSON, or a bundle) or an ftrace text file, and what the
+    report must warn of (a trace's lost events, 64-bit arguments read as 32-bit, tasks of another ABI, which
+    the alongside view leaves out). For a trace the arch comes from ``arch``, else from kprof's recording
+    metadata; a trace of raw syscall numbers with neither is refused (reading an arm trace with x86_64 numbers
+    gives wrong names)."""
     p = Path(path)
     if p.is_dir() or p.suffix == ".json":
-        return Footprint.load(p / "footprint.json" if p.is_dir() else p)
+        return Footprint.load(p / "footprint.json" if p.is_dir() else p), []
     from profiler.wholetrace import check_arch_source, resolve_trace_settings
     from profiler.parse.ftrace_text import analyse_trace
 
@@ -189,4 +191,10 @@ def load_whole_workload(path, arch: str | None = None, skip: float | None = None
     res = analyse_trace([p], settings["arch"], settings["task_arch"], settings["skip"], settings["discard_tail"],
                         root_pid=settings["root_pid"])
     check_arch_source(settings, res)
-    return res.footprint
+    warnings = list(res.warnings)
+    for abi, fp in res.footprints.items():
+        if fp is not res.footprint:
+            calls = sum(s.calls for s in fp.syscalls.values())
+            warnings.append(f"the alongside view reads the trace's {res.footprint.arch} tasks only: its {abi} "
+                            f"tasks' {calls} calls are left out (kprof ftrace analyze shows them)")
+    return res.footprint, warnings

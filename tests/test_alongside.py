@@ -103,12 +103,24 @@ def test_cli_alongside_saved_results(footprints, tmp_path):
 def test_load_whole_workload(footprints, tmp_path):
     per, whole = footprints
     whole.save(tmp_path / "whole.json")
-    assert set(load_whole_workload(tmp_path / "whole.json").syscalls) == set(whole.syscalls)
+    assert set(load_whole_workload(tmp_path / "whole.json")[0].syscalls) == set(whole.syscalls)
     with pytest.raises(KprofError, match="--arch"):
         load_whole_workload(tmp_path / "whole.txt")
-    fp = load_whole_workload(tmp_path / "whole.txt", arch="arm")
-    assert fp.arch == "arm" and fp.syscalls["ppoll"].calls == 1
+    fp, warnings = load_whole_workload(tmp_path / "whole.txt", arch="arm")
+    assert fp.arch == "arm" and fp.syscalls["ppoll"].calls == 1 and warnings == []
     assert list(load_footprints([tmp_path / "whole.json"])) == ["whole"]
+
+
+def test_the_whole_workloads_warnings_reach_the_report(footprints, tmp_path):
+    """A whole-workload trace that lost events (its counts are low) or has tasks of a second ABI (left out of
+    the alongside view): kprof report --whole-workload says so, as ftrace analyze does; it was silent."""
+    per, _ = footprints
+    per["determine-basal"].save(tmp_path / "db.json")
+    (tmp_path / "lost.txt").write_text(WHOLE + "CPU:1 [LOST 1200 EVENTS]\n")
+    p = kp("report", tmp_path / "db.json", "--whole-workload", tmp_path / "lost.txt", "--whole-arch", "arm",
+           "-f", "json", check=0)
+    warnings = json.loads(p.stdout)["warnings"]
+    assert any(w.startswith("whole workload: ") and "1200" in w and "lost" in w for w in warnings), warnings
 
 
 def test_a_call_an_emulated_device_answered_explains_nothing(footprints):

@@ -37,9 +37,11 @@ def add_whole_workload_arguments(p) -> None:
 
 
 def whole_workload(args):
-    """The whole-workload footprint the options name (--whole-workload and its settings), or None."""
+    """The whole-workload footprint the options name (--whole-workload and its settings) and the warnings
+    that go with it (prefixed for a report), or (None, [])."""
     if not args.whole_workload:
-        return None
+        return None, []
     from profiler.alongside import load_whole_workload
-    return load_whole_workload(args.whole_workload, arch=args.whole_arch, skip=args.whole_skip,
-                               discard_tail=args.whole_discard_tail)
+    whole, warnings = load_whole_workload(args.whole_workload, arch=args.whole_arch, skip=args.whole_skip,
+                                          discard_tail=args.whole_discard_tail)
+    return whole, [f"whole workload: {w}" for w in warnings]

@@ -51,8 +51,7 @@ class ReportAgain(ReportCommand):
             if saved is not None:  # the report kprof run printed, in any format
                 return saved
         loaded = load_footprints(args.results)
-        whole = whole_workload(args)
-        return loaded, whole
+        return loaded, *whole_workload(args)
 
     def build(self, args, model):
         from profiler.alongside import alongside_chart, alongside_sections
@@ -61,8 +60,8 @@ class ReportAgain(ReportCommand):
 
         if isinstance(model, Report):
             return model
-        loaded, whole = model
-        report = Report("kprof report: " + ", ".join(loaded))
+        loaded, whole, whole_warnings = model
+        report = Report("kprof report: " + ", ".join(loaded), warnings=list(whole_warnings))
         if whole is not None:
             report.charts.append(alongside_chart(loaded, whole))
             report.sections += alongside_sections(loaded, whole)

@@ -56,7 +56,7 @@ def main(args) -> int:
 
     scenarios = [load_scenario(s, memo=True) for s in args.scenarios]  # all errors before anything runs
     from profiler.commands import whole_workload
-    whole = whole_workload(args)
+    whole, whole_warnings = whole_workload(args)
     if args.backend or args.radio or args.pump_client is not None:
         scenarios = [runner.with_overrides(sc, radio=args.radio, backend=args.backend, pump_client=args.pump_client)
                      for sc in scenarios]
@@ -100,7 +100,7 @@ def main(args) -> int:
         if stopped:
             return stopped
     if whole is not None and footprints:
-        write_alongside(footprints, whole, args, bundle if len(scenarios) == 1 else bundle.parent)
+        write_alongside(footprints, whole, whole_warnings, args, bundle if len(scenarios) == 1 else bundle.parent)
     return status
 
 
@@ -140,7 +140,7 @@ def _load_report_code() -> None:
     kconfig.file_config("fs/read_write.c")     # the kernel files' conditions
 
 
-def write_alongside(footprints, whole, args, where: Path) -> None:
+def write_alongside(footprints, whole, whole_warnings, args, where: Path) -> None:
     """The commands next to the whole workload: subsystem × (each scenario, whole workload), and what the
     whole workload used that no scenario explains."""
     from profiler.alongside import alongside_chart, alongside_sections
@@ -149,7 +149,7 @@ def write_alongside(footprints, whole, args, where: Path) -> None:
     from profiler.render.model import Report
 
     report = Report("kprof: commands alongside the whole workload", sections=alongside_sections(footprints, whole),
-                    charts=[alongside_chart(footprints, whole)])
+                    charts=[alongside_chart(footprints, whole)], warnings=list(whole_warnings))
     for fmt in BUNDLE_FORMATS:   # alongside.txt, alongside.md, alongside.html
         r = renderer(fmt)
         write_atomic(where / f"alongside.{r.output_file_extension}", r.render(report))
