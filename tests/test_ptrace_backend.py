@@ -290,6 +290,32 @@ def test_paths_with_odd_characters_deleted_files_and_devices_outside_dev_as_stra
     if os.geteuid() == 0:
         assert got["ptrace"][1].footprint.devices[str(tmp_path / "ptrace" / "mynull")]["dev"] == "char 1:3"
 
+
+def test_clone_flags_tell_threads_from_processes_as_strace_shows_them(tmp_path):
+    """The ptrace log shows clone's and clone3's flags (clone3's from its struct), so the parser tells a
+    thread (CLONE_THREAD) from a process as it does in strace's log: thread groups, the exit_group cut, the
+    sequences all rest on it. Without the flags every thread was a process."""
+    from profiler.parse.strace_log import StraceLogParser
+    prog = program(tmp_path, """
+        import os, threading
+        ts = [threading.Thread(target=os.getppid) for _ in range(3)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        if os.fork() == 0:
+            os._exit(0)
+        os.wait()
+    """)
+    kinds = {}
+    for b in ("strace", "ptrace"):
+        _, _, log, _ = record(tmp_path, [PY, prog], b)
+        p = StraceLogParser()
+        events = [*p.feed(log.splitlines(True)), *p.finish()]
+        forks = [e for e in events if getattr(e, "name", None) in ("clone", "clone3") and e.result is not None]
+        kinds[b] = sorted((e.thread, e.result > 0) for e in forks)
+    assert kinds["ptrace"] == kinds["strace"] == [(False, True)] + [(True, True)] * 3, kinds
+
 # ---- fault injection ------------------------------------------------------------------------------------
 
 def test_injection_restricted_to_a_path_and_an_fd_class(tmp_path):

@@ -70,8 +70,8 @@ from profiler.errors import KprofError
 from profiler.kernel import arches, syscalls
 from profiler.kernel.errnos import errno_number, is_error_value
 from profiler.libc import libc
-from profiler.record.ptrace_text import (_ARGS, _F_DUPFD, _R_FD, _R_NUM, _RESULT, TraceeText, _errtext, _nargs,
-                                          _signame)
+from profiler.record.ptrace_text import (_ARGS, _CLONES, _F_DUPFD, _R_FD, _R_NUM, _RESULT, TraceeText, _errtext,
+                                          _nargs, _signame)
 from profiler.record.core import TraceOutcome, become_subreaper, supervise
 from profiler.signals import reset_in_child
 
@@ -179,7 +179,8 @@ class _Tracer(TraceeText):
                             spec = specs.get((arch, nr)) or self._spec(arch, nr)
                             name, n, kinds, rkind = spec
                             if kinds is None:
-                                text = ", ".join(map(hex, args[:n]))
+                                text = (self._clone_args(tid, name, args) if name in _CLONES
+                                        else ", ".join(map(hex, args[:n])))
                             else:
                                 text = self._args(tid, kinds, args, arch)
                                 if name in ("fcntl", "fcntl64") and args[1] in _F_DUPFD:

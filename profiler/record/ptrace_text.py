@@ -10,6 +10,7 @@ import os
 import signal
 import stat
 import struct
+import sys
 
 from profiler.parse.strace_text import strip_dev
 from profiler.kernel import arches, syscalls
@@ -27,6 +28,7 @@ _ARGS = syscalls.arg_kinds()
 _R_NUM, _R_FD, _R_HEX, _R_PEER = 0, 1, 2, 3
 _RESULT = {n: {"fd": _R_FD, "hex": _R_HEX, "peer": _R_PEER}[k] for n, k in syscalls.result_kinds().items()}
 _F_DUPFD = (0, 1030)                        # fcntl commands that return a new fd
+_CLONES = ("clone", "clone3")               # their flags are shown (a thread or a process)
 
 # kernel-internal restart codes strace shows as "= ? ERESTARTSYS (…)"
 _PRINTABLE = {c: chr(c) for c in range(0x20, 0x7F)}
@@ -170,6 +172,15 @@ class TraceeText:
             if k >= 0:
                 out.append(os.path.normpath(os.path.join(strip_dev(base[k + 1:base.rfind(">")])[0], raw)))
         return out
+
+    def _clone_args(self, tid: int, name: str, args: list[int]) -> str:
+        """clone's and clone3's flags as strace -X raw shows them (``flags=0x3d0f00``; clone3's are the first
+        u64 of its struct clone_args), which tell a thread (CLONE_THREAD) from a process."""
+        if name == "clone3":
+            raw = self._read(tid, args[0], 8)
+            return (f"{{flags={int.from_bytes(raw, sys.byteorder):#x}}}" if len(raw) == 8 else hex(args[0])) + \
+                f", {args[1]}"
+        return f"flags={args[0]:#x}, " + ", ".join(map(hex, args[1:5]))   # flags come first on every kprof arch
 
     def _fd(self, tid: int, v: int) -> str:
         fd = v & 0xFFFFFFFF
