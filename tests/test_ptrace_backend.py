@@ -316,6 +316,22 @@ def test_clone_flags_tell_threads_from_processes_as_strace_shows_them(tmp_path):
         kinds[b] = sorted((e.thread, e.result > 0) for e in forks)
     assert kinds["ptrace"] == kinds["strace"] == [(False, True)] + [(True, True)] * 3, kinds
 
+
+def test_a_child_never_reaped_ends_once(tmp_path):
+    """A child its parent never waits for is reparented to the tracer (the subreaper) and reaped again: one
+    end in the log, as strace writes it (it was written twice)."""
+    prog = program(tmp_path, """
+        import os, time
+        if os.fork() == 0:
+            os._exit(7)
+        time.sleep(0.2)
+    """)
+    ends = {}
+    for b in ("strace", "ptrace"):
+        o, _, log, _ = record(tmp_path, [PY, prog], b)
+        ends[b] = log.count("+++ exited with 7 +++")
+    assert ends == {"strace": 1, "ptrace": 1}
+
 # ---- fault injection ------------------------------------------------------------------------------------
 
 def test_injection_restricted_to_a_path_and_an_fd_class(tmp_path):

@@ -135,6 +135,9 @@ class _Tracer(TraceeText):
         self.root_status: int | None = None
         self.pending: dict[int, tuple] = {}      # tid → (name, args text, entry time, result kind)
         self.started: set[int] = set()           # tids whose attach stop has been seen
+        # tids whose end was written: a zombie its parent never reaped is reparented to the tracer (the
+        # subreaper) and reported again; not a second exit (a tid reused by a new task is started again)
+        self.ended: set[int] = set()
         self.hidden: set[int] = {root}           # the root until its first execve: kprof's own set-up
         self.mem: dict[int, int] = {}            # tid → fd of /proc/TID/mem
         self.specs: dict[tuple[int, int], tuple] = {}
@@ -217,6 +220,7 @@ class _Tracer(TraceeText):
                 elif event == PTRACE_EVENT_STOP:
                     if tid not in self.started:          # the attach stop of a new child or thread
                         self.started.add(tid)
+                        self.ended.discard(tid)
                         ptrace(SYSCALL, tid, 0, 0)
                     elif sig in (signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU):
                         if not (hidden and tid in hidden):
@@ -372,6 +376,9 @@ class _Tracer(TraceeText):
 
     def _ended(self, tid: int, status: int) -> None:
         """A task exited or was killed: close its open call and say how it ended."""
+        if tid in self.ended and tid not in self.started:
+            self.ended.discard(tid)              # the same end, reaped again by the subreaper
+            return
         t = time.time()
         visible = not (self.hidden and tid in self.hidden)
         p = self.pending.pop(tid, None)
@@ -390,6 +397,7 @@ class _Tracer(TraceeText):
             self.write(f"{tid} {t:.6f} +++ {how} +++\n")
         self._close_mem(tid)
         self.started.discard(tid)
+        self.ended.add(tid)
         self.hidden.discard(tid)
         self.gpio_writes.pop(tid, None)
         if self.spi is not None and self.tgids.pop(tid, tid) == tid:
