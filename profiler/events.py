@@ -61,7 +61,8 @@ class SyscallEvent:
     time: float | None = None      # wall-clock time of entry (seconds since the epoch)
     fd: Fd | None = None           # what is behind the first argument when it is an fd (and the recorder showed it)
     result_fd: Fd | None = None    # what is behind a returned fd (openat, socket, accept …)
-    injected: bool = False         # the result was injected by the tracer, not produced by the kernel
+    injected: bool = False         # an injection rule applied: the result was injected by the tracer, not
+                                   # produced by the kernel, or the call was delayed (it ran, late)
     served: bool = False           # the kernel never ran it: an emulated device answered it (ptrace "(SERVED)")
     number: int | None = None      # syscall number when the source gave one (ftrace, ptrace)
     # aggregated input (the bpf backend counts in the kernel): one event stands for ``count`` identical calls,

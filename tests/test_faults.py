@@ -77,6 +77,18 @@ def test_a_rule_that_injects_nothing_fails_the_run(tmp_path):
     assert "matched no call: nothing was injected" in p.stdout
 
 
+
+@pytest.mark.parametrize("backend", ["strace", "ptrace"])
+def test_a_delay_rule_that_delays_a_call_is_a_rule_that_matched(tmp_path, backend):
+    """strace and kprof's ptrace tracer mark a delayed call "(DELAYED)": the rule matched, the run passes
+    (it failed with "matched no call: nothing was injected")."""
+    sc = tmp_path / "delay.yaml"
+    sc.write_text(f"name: delay\ndescription: d\ncommand: [cat, /etc/hostname]\nbackend: {backend}\n"
+                  "inject: [{syscall: openat, delay_enter: 10ms, when: '3+'}]\n")
+    p = kprof("run", sc, "--out", tmp_path / "b", "-f", "json", check=0)
+    assert "(DELAYED)" in (tmp_path / "b" / "trace.log").read_text()
+    assert not [w for w in json.loads(p.stdout)["warnings"] if "matched no call" in w]
+
 def test_restricted_rule_needs_the_ptrace_backend(tmp_path):
     sc = tmp_path / "needs-ptrace.yaml"
     sc.write_text("name: needs-ptrace\ndescription: d\ncommand: [cat, /etc/hostname]\n"

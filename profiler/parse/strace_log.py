@@ -119,7 +119,7 @@ def parse_result(tail: str, event: SyscallEvent, fd=fd_of) -> str | None:
             event.result, event.result_lost = None, True
         elif e:
             event.errno = e.group(1) or errno_name(int(e.group(2)))
-        if rest.endswith("(INJECTED)"):
+        if rest.endswith(("(INJECTED)", "(DELAYED)")):     # a delay rule's call ran, late: the rule applied
             event.injected = True
         elif rest.endswith("(SERVED)"):
             event.served = True
