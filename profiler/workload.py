@@ -201,7 +201,7 @@ def _execute(wl: Workload, workdir: Path, env: dict, out: Path, rec_opts: dict, 
             iterations = rec_opts.pop("iterations", None)
             until = (lambda: (count_iterations(wl, out / "logs") or 0) >= iterations) if iterations else None
             rec = record_ftrace(out / TRACE, command=list(sc.command), cwd=str(workdir), env=env,
-                                stop=_interrupted, until=until, **rec_opts)
+                                stop=_interrupted, until=until, own_pids=(os.getppid(),), **rec_opts)
             result = {"exit": rec.exit, "interrupted": rec.interrupted, "timed_out": rec.timed_out,
                       "iterations_reached": rec.done,
                       "warnings": rec.warnings}
@@ -375,8 +375,12 @@ def process_programs(trace: Path) -> dict[int, str]:
 
 
 def program_rows(fp, programs_by_pid: dict[int, str]) -> dict[str, dict]:
-    """Per program (basename of what each process ran): processes, calls, syscalls. Processes that exec'd
-    nothing in the trace carry their parent's program (a bash subshell, a node worker)."""
+    """Per program (basename of what each process ran): processes, calls, syscalls. A process's calls are
+    its images' (what it ran after each exec, as the footprint has them: a pid reused by another program is
+    two), each under the file the image exec'd when that is a program of its own; an interpreter's image
+    (node, bash), or one whose file the trace does not show, goes under what the process ran (its script, the
+    first program it exec'd), and a process that exec'd nothing in the trace under its parent's program (a
+    bash subshell, a node worker)."""
     out: dict[str, dict] = {}
 
     def program_of(pid, seen=0):
@@ -388,18 +392,23 @@ def program_rows(fp, programs_by_pid: dict[int, str]) -> dict[str, dict]:
         return program_of(parent, seen + 1)
 
     for pid, proc in fp.processes.items():
-        calls = Counter()
         for image in proc["images"]:
-            calls.update(image["syscalls"])
-        if not calls:
-            continue
-        row = out.setdefault(program_of(pid), {"processes": 0, "calls": 0, "syscalls": Counter(),
-                                               "paths": set()})
-        row["processes"] += 1
-        row["calls"] += sum(calls.values())
-        row["syscalls"].update(calls)
-        if pid in programs_by_pid:
-            row["paths"].add(programs_by_pid[pid])
+            calls = Counter(image["syscalls"])
+            if not calls:
+                continue
+            exe = image.get("exe") or ""
+            own = "/" in exe and os.path.basename(exe) not in INTERPRETERS
+            row = out.setdefault(os.path.basename(exe) if own else program_of(pid),
+                                 {"processes": set(), "calls": 0, "syscalls": Counter(), "paths": set()})
+            row["processes"].add(pid)
+            row["calls"] += sum(calls.values())
+            row["syscalls"].update(calls)
+            if own:
+                row["paths"].add(exe)
+            elif pid in programs_by_pid:
+                row["paths"].add(programs_by_pid[pid])
+    for row in out.values():
+        row["processes"] = len(row["processes"])
     return out
 
 

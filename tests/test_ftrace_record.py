@@ -230,6 +230,30 @@ def test_whole_system_recording(tracefs, tmp_path):
     assert "discard-tail" in a.stdout
 
 
+
+def test_whole_system_leaves_out_kprofs_threads_and_children(tracefs, tmp_path):
+    """A whole-system recording leaves out all of kprof's own tasks, not only its main thread: a thread it
+    already runs (a fake Nightscout's server), one it starts while recording (a request thread), a child
+    process (a pump emulator) and the command are told apart; the command is traced (the thread's 100 getppid
+    calls were in the trace)."""
+    script = (f"import os, sys, threading, time, subprocess\nsys.path.insert(0, {str(ROOT)!r})\n"
+              "from profiler.record.ftrace import record_ftrace\n"
+              "def spin():\n    for _ in range(100):\n        os.getppid(); time.sleep(0.005)\n"
+              "early = threading.Thread(target=spin); early.start()\n"
+              "child = subprocess.Popen([sys.executable, '-c', 'import os, time\\nfor _ in range(100):\\n"
+              " os.getppid(); time.sleep(0.005)'])\n"
+              "late = threading.Timer(0.2, spin); late.start()\n"
+              f"rec = record_ftrace({str(tmp_path / 'w.txt')!r}, command=['sh', '-c', 'sleep 0.9; exec cat /etc/hostname >/dev/null'],"
+              " whole_system=True, events='raw_syscalls')\n"
+              "early.join(); late.join(); child.wait()\n"
+              "print(early.native_id, late.native_id, child.pid, rec.meta['command_pid'])\n")
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    early, late, child, command = map(int, p.stdout.split())
+    tasks = Counter(int(m.group(1)) for m in re.finditer(r"-(\d+)\s+\[\d+\]", (tmp_path / "w.txt").read_text()))
+    assert not {early, late, child} & set(tasks), {t: tasks[t] for t in (early, late, child)}
+    assert tasks[command] > 0
+
 def test_sigterm_whole_system_and_stale_instance(tracefs, tmp_path):
     """A whole-system recording stopped by SIGTERM; and at its start, an instance a killed kprof left is removed.
     This kprof runs in a pid namespace of its own, and the stale instance is named for that namespace (as kprof

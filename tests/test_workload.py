@@ -340,3 +340,27 @@ def test_a_scenarios_own_command_is_its_first_openaps_program():
     assert [(r["program"], r["scenarios"], r["own"]) for r in cov.programs] == [("mdt", ["pump-loop"], []),
                                                                                ("jq", [], [])]
     assert cov.calls_share == 0.75 and cov.never_ran == [("pump-loop", "oref0-pump-loop"), ("uname", "uname")]
+
+
+def test_a_pid_reused_by_another_program_counts_under_each(tmp_path):
+    """pid 300 runs jq, exits, and is reused by mdt, which makes the SPI ioctls: the programs table has mdt
+    with its ioctls beside jq (it had jq with all of them, and said the scenario's mdt never ran)."""
+    from profiler.parse import ftrace_text as ft
+    from profiler.workload import process_programs, program_rows
+    from .test_ftrace_parse import HEADER, line
+
+    spec = [("bash", 200, "sched_process_exec: filename=/usr/bin/bash pid=200 old_pid=200"),
+            ("bash", 200, "sys_enter: NR 56 (1200011, 0, 0, 0, 0, 0)"), ("bash", 200, "sys_exit: NR 56 = 300"),
+            ("jq", 300, "sched_process_exec: filename=/usr/bin/jq pid=300 old_pid=300"),
+            ("jq", 300, "sys_enter: NR 0 (3, 7ffd0000, 1000, 0, 0, 0)"), ("jq", 300, "sys_exit: NR 0 = 5"),
+            ("jq", 300, "sys_enter: NR 231 (0, 0, 0, 0, 0, 0)"),
+            ("bash", 200, "sys_enter: NR 56 (1200011, 0, 0, 0, 0, 0)"), ("bash", 200, "sys_exit: NR 56 = 300"),
+            ("mdt", 300, "sched_process_exec: filename=/usr/bin/mdt pid=300 old_pid=300"),
+            *[("mdt", 300, t) for t in ("sys_enter: NR 16 (3, 40206b00, 7ffd2000, 0, 0, 0)", "sys_exit: NR 16 = 0")] * 2]
+    trace = tmp_path / "t.txt"
+    trace.write_text(HEADER + "\n".join(line(c, p, 1.0 + i * 1e-4, t) for i, (c, p, t) in enumerate(spec)) + "\n")
+    fp = ft.analyse_trace([trace], "x86_64").footprint
+    rows = program_rows(fp, process_programs(trace))
+    assert {k: (r["processes"], dict(r["syscalls"])) for k, r in rows.items()} == {
+        "bash": (1, {"clone": 2}), "jq": (1, {"read": 1, "exit_group": 1}), "mdt": (1, {"ioctl": 2})}
+    assert rows["mdt"]["paths"] == {"/usr/bin/mdt"}

@@ -164,12 +164,35 @@ def _lost(stats: dict) -> dict[str, int]:
             for cpu, s in stats.items() if s.get("overrun", 0) + s.get("dropped events", 0) + s.get("commit overrun", 0)}
 
 
+def own_tasks(own_pids=(), command: int | None = None) -> list[int]:
+    """The tasks a whole-system recording leaves out as kprof's own: every thread of this process, of
+    ``own_pids`` (a kprof that forked this one) and of their other descendants (services, emulators), the
+    command's tree aside (it was started before, gated, and is the workload)."""
+    from profiler.record.core import descendants
+    procs = set()
+    for root in (os.getpid(), *own_pids):
+        procs.add(root)
+        procs.update(descendants(root))
+    if command is not None:
+        procs.discard(command)
+        procs.difference_update(descendants(command))
+    tids = []
+    for pid in sorted(procs):
+        try:
+            tids += sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
+        except (OSError, ValueError):
+            pass                # ended meanwhile
+    return tids
+
+
 def record_ftrace(out: str | Path, *, events: str = "syscalls", duration: float | None = None,
                   command: list[str] | None = None, discard_tail: float | None = None, buffer_kb: int = 4096,
                   cwd: str | None = None, env: dict | None = None, progress=None,
-                  whole_system: bool = False, stop: list | None = None, until=None) -> Recording:
+                  whole_system: bool = False, stop: list | None = None, until=None,
+                  own_pids: tuple = ()) -> Recording:
     """Record; see the module docstring. ``progress(elapsed, limit, bytes, lost)`` is called about once a
-    second. ``whole_system`` with a command: run the command, but trace every process (kprof's own left out),
+    second. ``whole_system`` with a command: run the command, but trace every process (kprof's own left out:
+    this process's threads and children, ``own_pids``' and theirs, and whatever they start while it records),
     as ELISA did. ``stop``: a list the caller's own signal handler appends to (a Ctrl-C that came while
     the caller set things up, before this function's handlers were installed, is not lost). ``until()``,
     asked about once a second, ends the recording early when it returns true (the command is stopped as at
@@ -203,7 +226,7 @@ def record_ftrace(out: str | Path, *, events: str = "syscalls", duration: float 
             raise
         return _record(out, out_f, root, mounted, stop, arches, events=events, duration=duration, command=command,
                        exe=exe if command else None, discard_tail=discard_tail, buffer_kb=buffer_kb, cwd=cwd,
-                       env=env, progress=progress, whole_system=whole_system, until=until)
+                       env=env, progress=progress, whole_system=whole_system, until=until, own_pids=own_pids)
     finally:
         if stop:
             signals.defer()  # kprof is stopping: later signals are only noted
@@ -212,7 +235,8 @@ def record_ftrace(out: str | Path, *, events: str = "syscalls", duration: float 
 
 
 def _record(out: Path, out_f, root: str, mounted: bool, stop: list, arches: tuple, *, events, duration, command,
-            exe, discard_tail, buffer_kb, cwd, env, progress, whole_system=False, until=None) -> Recording:
+            exe, discard_tail, buffer_kb, cwd, env, progress, whole_system=False, until=None,
+            own_pids: tuple = ()) -> Recording:
     """The recording proper, tracefs found (or mounted); everything after this point is undone in the end.
     Nothing before the ``try`` below may fail: ``arches`` (uname, kernel's, command's, analysis arch) were
     worked out before tracefs was mounted."""
@@ -271,7 +295,10 @@ def _record(out: Path, out_f, root: str, mounted: bool, stop: list, arches: tupl
             _write(os.path.join(inst, "options", "event-fork"), "1")
             _write(os.path.join(inst, "set_event_pid"), str(child))
         elif os.path.exists(os.path.join(inst, "set_event_notrace_pid")):
-            _write(os.path.join(inst, "set_event_notrace_pid"), str(os.getpid()))
+            # kprof's own tasks, and (event-fork) the threads and processes they start later: a fake
+            # Nightscout's request threads, the syslog sink, the pump emulator
+            _write(os.path.join(inst, "options", "event-fork"), "1")
+            _write(os.path.join(inst, "set_event_notrace_pid"), " ".join(map(str, own_tasks(own_pids, child))))
         else:
             warnings.append("this kernel has no set_event_notrace_pid: kprof's own reads of trace_pipe are in "
                             "the trace")
