@@ -291,6 +291,22 @@ def test_sigterm_whole_system_and_stale_instance(tracefs, tmp_path):
 
 
 
+
+def test_two_recordings_at_once_leave_tracefs_as_it_was(tmp_path):
+    """Two recordings that overlap, tracefs unmounted before: each mounts it in a mount namespace of its own, so
+    neither finds the other's files open when it unmounts, both say restored, and tracefs is not left mounted
+    (the first said "NOT restored: umount: target is busy", the second "restored", and it stayed mounted)."""
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    record = f"PYTHONPATH={ROOT} {sys.executable} -c \"$0\" ftrace record -q"
+    script = (f"umount {TRACEFS} 2>/dev/null; umount /sys/kernel/debug 2>/dev/null; grep -c tracefs /proc/mounts; "
+              f"{record} -o {a} -- sleep 1.5 & sleep 0.5; {record} -o {b} -- sleep 0.2; wait; "
+              f"grep -c tracefs /proc/mounts")
+    p = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, _CLI],
+                       capture_output=True, text=True, timeout=60)
+    counts = [ln for ln in p.stdout.split() if ln.isdigit()]
+    assert counts == ["0", "0"] and "NOT restored" not in p.stderr, (p.stdout, p.stderr)
+    assert all(meta_of(t)["mounted_tracefs"] and meta_of(t)["tracing_state_restored"] for t in (a, b))
+
 def test_a_host_kprof_has_no_tables_for_is_refused_before_tracefs_is_mounted(tmp_path):
     """A kernel arch kprof has no syscall table for (s390x here, by uname): one message, exit 2, nothing
     mounted and no trace file left (the refusal came after the mount, which stayed)."""

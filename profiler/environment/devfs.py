@@ -24,12 +24,10 @@ import os
 import tempfile
 
 from profiler.errors import KprofError
-from profiler.libc import libc
+from profiler.libc import MS_PRIVATE, MS_REC, libc
 
 MS_BIND = 0x1000
 MS_MOVE = 0x2000
-MS_REC = 0x4000
-MS_PRIVATE = 1 << 18
 MNT_DETACH = 2
 
 

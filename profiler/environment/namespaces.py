@@ -20,9 +20,8 @@ import struct
 import threading
 
 from profiler.errors import KprofError
-from profiler.libc import libc
+from profiler.libc import CLONE_NEWNS, libc
 
-CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
 SIOCGIFFLAGS = 0x8913
