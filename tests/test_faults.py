@@ -125,7 +125,7 @@ def test_the_sequence_view_reads_typed_calls(tmp_path):
     assert list(seqs) == [100]                      # the thread's read is the process's
     steps = [(s.name, s.target) for s in seqs[100].steps]
     assert ("openat", "/home/u/rel/file") in steps and ("read", "/etc/hosts") in steps
-    assert seqs[100].exe == "true" and seqs[100].end == "exit 0"
+    assert seqs[100].exe == "/usr/bin/true" and seqs[100].end == "exit 0"    # joined to its dirfd
 
 
 def test_the_sequences_built_while_recording_are_the_logs_own(tmp_path):

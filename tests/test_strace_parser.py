@@ -402,6 +402,22 @@ def test_paths_past_ascii_are_read_as_utf8():
     assert (unix.address, inet.address) == ("unix:/run/\u00fc", "inet:127.0.0.1:50108")
 
 
+
+def test_fexecve_runs_the_file_behind_its_fd():
+    """execveat(fd, "", …, AT_EMPTY_PATH) (fexecve) runs the file the fd is open on: the program and the new
+    image are that file (they were '' and "(before the first exec)")."""
+    from profiler.footprint import FootprintBuilder
+    events, _ = parse('7 1.0 execveat(3</usr/bin/true>, "", ["true"], 0x7ffd /* 3 vars */, 0x1000) = 0\n'
+                      '7 1.1 getpid() = 7\n'
+                      '8 1.2 execveat(4</usr/bin>, "env", ["env"], 0x7ffd /* 3 vars */, 0) = 0\n')
+    assert [e.path for e in events if e.name == "execveat"] == ["/usr/bin/true", "/usr/bin/env"]
+    b = FootprintBuilder("x86_64")
+    for e in events:
+        b.add(e)
+    fp = b.finish()
+    assert set(fp.programs) == {"/usr/bin/true", "/usr/bin/env"}
+    assert fp.processes[7]["images"][-1]["exe"] == "/usr/bin/true"
+
 def test_a_family_kprof_does_not_name_has_one_key_with_and_without_x_raw():
     assert sockaddr("{sa_family=AF_PACKET, sll_protocol=htons(ETH_P_ALL)}") == "family:0x11"
     assert sockaddr("{sa_family=0x11, sll_protocol=0x300}") == "family:0x11"     # -X raw, as the bpf backend
@@ -427,7 +443,7 @@ def test_typed_fields_read_from_the_argument_text():
     ev, p = parse(text)
     rel, at, ok, sh, prog, fork, thread, thread_raw, conn, send, acc, ioctl, stat = ev
     assert (rel.path, at.path, ok.path, ok.result_fd.path) == ("/w/rel", "/d>/x", None, "/etc/a")
-    assert (sh.path, prog.path) == ("/bin/sh", "prog")
+    assert (sh.path, prog.path) == ("/bin/sh", "/w/prog")       # execveat: relative to its dirfd, as openat
     assert (fork.thread, thread.thread, thread_raw.thread) == (False, True, True)
     assert (conn.address, send.address, acc.address) == ("unix:/tmp/s", "inet:10.0.0.1:53", "inet:127.0.0.1:1337")
     assert acc.result_fd.device_class == "socket:tcp"

@@ -509,7 +509,7 @@ class StraceLogParser:
         if kind is not None and kind <= _PATH:
             if kind == _EXEC or not result_shown or ev.result is None or ev.result < 0:
                 # (an open whose returned fd shows the file opened: that is what is read)
-                ev.path = path_arg(args, kind == _OPEN_AT)
+                ev.path = path_arg(args, kind == _OPEN_AT or ev.name == "execveat")
             return
         if self._paths and not shown and '"' in args:
             ev.path = path_arg(args)

@@ -321,14 +321,15 @@ def arg(args: str, i: int) -> str | None:
 
 
 def path_arg(args: str, open_at: bool = False) -> str | None:
-    """The first string among the first two arguments; openat's relative path joined to its dirfd's path."""
+    """The first string among the first two arguments; with ``open_at`` (openat, execveat) a relative path
+    joined to its dirfd's path, and an empty one (AT_EMPTY_PATH: fexecve) the dirfd's file itself."""
     first = None
     for n, a in enumerate(iter_args(args)):
         path = unquote_path(a)
         if path is not None:
             if open_at and not path.startswith("/"):
                 base = fd_dir(first) if first is not None else None
-                return os.path.join(base, path) if base else path
+                return (os.path.join(base, path) if path else base) if base else path
             return path
         if n:
             return None
