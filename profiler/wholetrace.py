@@ -87,8 +87,7 @@ def ausyscall_rows(path: Path, arch: str, used: dict[int, int]) -> tuple[list[li
         dump[int(parts[0])] = parts[1]
     if not dump:
         raise KprofError(f"{path}: no syscall lines: not an 'ausyscall --dump' file")
-    kernel = {n: syscalls.syscall_name(arch, n) for n in range(0, 1024)}
-    kernel = {n: v for n, v in kernel.items() if v}
+    kernel = {syscalls.syscall_number(arch, name): name for name in syscalls.syscall_names(arch)}   # ARM's 0xf0000+ too
     rows = []
     for nr in sorted(set(dump) | set(kernel)):
         theirs, ours = dump.get(nr), kernel.get(nr)

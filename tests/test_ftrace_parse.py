@@ -138,7 +138,7 @@ def test_ausyscall_table_disagreements_are_reported_not_used(tmp_path):
     dump = "Using armeb syscall table:\n" + "".join(
         f"{n}\t{name}\n" for n, name in [(54, "ioctl"), (192, "mmap2"), (248, "exit_group"), (334, "faccessat"),
                                           (337, "unshare"), (364, "perf_event_open"), (140, "llseek"),
-                                          (149, "sysctl")])
+                                          (149, "sysctl"), (983045, "set_tls")])
     trace = write(tmp_path, "pi.txt", ELISA)
     p = kp("ftrace", "analyze", trace, "--arch", "arm", "--syscall-table", write(tmp_path, "aus.txt", dump),
            "-f", "json", check=0)
@@ -149,6 +149,8 @@ def test_ausyscall_table_disagreements_are_reported_not_used(tmp_path):
     assert sec["rows"][0][0] == 336
     assert rows[149][1:3] == ["sysctl", "_sysctl"] and "spelling" in rows[149][4]
     assert 54 not in rows and 364 not in rows                       # agreeing numbers are not listed
+    assert 983045 not in rows                                       # ARM's private set_tls: in the table too
+    assert rows[983041][1:3] == ["(none)", "breakpoint"]            # (and those it lacks are listed)
     assert 140 not in rows                                          # ausyscall's llseek: a known spelling
     assert any("336: ausyscall (none), kernel ppoll" in w for w in report["warnings"])
     names = {r[0] for s in report["sections"] if s["title"] == "System calls" for r in s["rows"]}
