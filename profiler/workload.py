@@ -201,7 +201,7 @@ def _execute(wl: Workload, workdir: Path, env: dict, out: Path, rec_opts: dict, 
             iterations = rec_opts.pop("iterations", None)
             until = (lambda: (count_iterations(wl, out / "logs") or 0) >= iterations) if iterations else None
             rec = record_ftrace(out / TRACE, command=list(sc.command), cwd=str(workdir), env=env,
-                                stop=_interrupted, until=until, own_pids=(os.getppid(),), **rec_opts)
+                                stop=_interrupted, until=until, **rec_opts)
             result = {"exit": rec.exit, "interrupted": rec.interrupted, "timed_out": rec.timed_out,
                       "iterations_reached": rec.done,
                       "warnings": rec.warnings}
@@ -304,7 +304,8 @@ def run_workload(wl: Workload, out: Path, *, duration: float, discard_tail: floa
     env.update({"KPROF_CRON_INTERVAL": f"{wl.cron_interval:g}", "KPROF_RIG_LOGS": str(out / "logs"),
                 "KPROF_LOOPS": " ".join(f"{n}={c}" for n, c in wl.loops)})
     rec_opts = {"events": events, "duration": duration, "discard_tail": discard_tail, "buffer_kb": buffer_kb,
-                "whole_system": whole_system, "iterations": iterations}
+                "whole_system": whole_system, "iterations": iterations,
+                "own_pids": (os.getpid(),)}     # this kprof, which serves the emulated pump: its tasks are not the rig's
     if untraced:
         rec_opts = {"untraced": True, "duration": duration}
     old_term = signal.signal(signal.SIGTERM, _term_to_interrupt)
@@ -377,10 +378,10 @@ def process_programs(trace: Path) -> dict[int, str]:
 def program_rows(fp, programs_by_pid: dict[int, str]) -> dict[str, dict]:
     """Per program (basename of what each process ran): processes, calls, syscalls. A process's calls are
     its images' (what it ran after each exec, as the footprint has them: a pid reused by another program is
-    two), each under the file the image exec'd when that is a program of its own; an interpreter's image
-    (node, bash), or one whose file the trace does not show, goes under what the process ran (its script, the
-    first program it exec'd), and a process that exec'd nothing in the trace under its parent's program (a
-    bash subshell, a node worker)."""
+    two), a later image's under the file it exec'd when that is a program of its own; its first image, an
+    interpreter's (node, bash) or one whose file the trace does not show, go under what the process ran (its
+    script, the first program it exec'd), and a process that exec'd nothing in the trace under its parent's
+    program (a bash subshell, a node worker)."""
     out: dict[str, dict] = {}
 
     def program_of(pid, seen=0):
@@ -392,12 +393,14 @@ def program_rows(fp, programs_by_pid: dict[int, str]) -> dict[str, dict]:
         return program_of(parent, seen + 1)
 
     for pid, proc in fp.processes.items():
-        for image in proc["images"]:
+        for i, image in enumerate(proc["images"]):
             calls = Counter(image["syscalls"])
             if not calls:
                 continue
             exe = image.get("exe") or ""
-            own = "/" in exe and os.path.basename(exe) not in INTERPRETERS
+            # (a first image's file may be its parent's, inherited at the fork: its calls before the exec go
+            # under what the process ran, as before)
+            own = i > 0 and "/" in exe and os.path.basename(exe) not in INTERPRETERS
             row = out.setdefault(os.path.basename(exe) if own else program_of(pid),
                                  {"processes": set(), "calls": 0, "syscalls": Counter(), "paths": set()})
             row["processes"].add(pid)

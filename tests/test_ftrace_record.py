@@ -233,26 +233,32 @@ def test_whole_system_recording(tracefs, tmp_path):
 
 def test_whole_system_leaves_out_kprofs_threads_and_children(tracefs, tmp_path):
     """A whole-system recording leaves out all of kprof's own tasks, not only its main thread: a thread it
-    already runs (a fake Nightscout's server), one it starts while recording (a request thread), a child
-    process (a pump emulator) and the command are told apart; the command is traced (the thread's 100 getppid
-    calls were in the trace)."""
+    already runs (a fake Nightscout's server), one it starts while recording (a request thread: event-fork) and
+    a child process (a pump emulator) are not in the trace (they were: 244, 244 and 420 lines); the command is."""
     script = (f"import os, sys, threading, time, subprocess\nsys.path.insert(0, {str(ROOT)!r})\n"
+              f"TRACE = {str(tmp_path / 'w.txt')!r}\n"
               "from profiler.record.ftrace import record_ftrace\n"
               "def spin():\n    for _ in range(100):\n        os.getppid(); time.sleep(0.005)\n"
               "early = threading.Thread(target=spin); early.start()\n"
               "child = subprocess.Popen([sys.executable, '-c', 'import os, time\\nfor _ in range(100):\\n"
               " os.getppid(); time.sleep(0.005)'])\n"
-              "late = threading.Timer(0.2, spin); late.start()\n"
-              f"rec = record_ftrace({str(tmp_path / 'w.txt')!r}, command=['sh', '-c', 'sleep 0.9; exec cat /etc/hostname >/dev/null'],"
+              "late = []\n"
+              f"def start_late():\n    while not os.path.exists(TRACE) or not os.path.getsize(TRACE):\n"
+              "        time.sleep(0.01)\n"       # the recording has begun: a thread new to it
+              "    t = threading.Thread(target=spin); t.start()\n"
+              "    late.append(t.native_id); t.join()\n"
+              "starter = threading.Thread(target=start_late); starter.start()\n"
+              "rec = record_ftrace(TRACE, command=['sh', '-c', 'sleep 1.5; exec cat /etc/hostname >/dev/null'],"
               " whole_system=True, events='raw_syscalls')\n"
-              "early.join(); late.join(); child.wait()\n"
-              "print(early.native_id, late.native_id, child.pid, rec.meta['command_pid'])\n")
+              "early.join(); starter.join(); child.wait()\n"
+              "print(early.native_id, late[0], child.pid, rec.meta['command_pid'])\n")
     p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     early, late, child, command = map(int, p.stdout.split())
     tasks = Counter(int(m.group(1)) for m in re.finditer(r"-(\d+)\s+\[\d+\]", (tmp_path / "w.txt").read_text()))
     assert not {early, late, child} & set(tasks), {t: tasks[t] for t in (early, late, child)}
     assert tasks[command] > 0
+
 
 def test_sigterm_whole_system_and_stale_instance(tracefs, tmp_path):
     """A whole-system recording stopped by SIGTERM; and at its start, an instance a killed kprof left is removed.

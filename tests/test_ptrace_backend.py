@@ -275,6 +275,7 @@ if os.geteuid() == 0:                                  # a char device outside /
 """
 
 
+@needs_strace
 def test_paths_with_odd_characters_deleted_files_and_devices_outside_dev_as_strace_shows_them(tmp_path):
     """File names holding a newline, < and >, a tab, a byte past ASCII; a file unlinked while open; a device
     node made outside /dev: the same footprint as strace's, every line read (a newline or a ">" in a path
@@ -293,6 +294,7 @@ def test_paths_with_odd_characters_deleted_files_and_devices_outside_dev_as_stra
         assert got["ptrace"][1].footprint.devices[str(tmp_path / "ptrace" / "mynull")]["dev"] == "char 1:3"
 
 
+@needs_strace
 def test_clone_flags_tell_threads_from_processes_as_strace_shows_them(tmp_path):
     """The ptrace log shows clone's and clone3's flags (clone3's from its struct), so the parser tells a
     thread (CLONE_THREAD) from a process as it does in strace's log: thread groups, the exit_group cut, the
@@ -319,14 +321,17 @@ def test_clone_flags_tell_threads_from_processes_as_strace_shows_them(tmp_path):
     assert kinds["ptrace"] == kinds["strace"] == [(False, True)] + [(True, True)] * 3, kinds
 
 
+@needs_strace
 def test_a_child_never_reaped_ends_once(tmp_path):
     """A child its parent never waits for is reparented to the tracer (the subreaper) and reaped again: one
     end in the log, as strace writes it (it was written twice)."""
     prog = program(tmp_path, """
         import os, time
-        if os.fork() == 0:
+        child = os.fork()
+        if child == 0:
             os._exit(7)
-        time.sleep(0.2)
+        while open(f"/proc/{child}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
+            time.sleep(0.01)                      # a zombie when its parent exits: reparented, reaped again
     """)
     ends = {}
     for b in ("strace", "ptrace"):

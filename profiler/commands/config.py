@@ -44,9 +44,13 @@ def _recorded_only(label: str, fps: list, runs: list[dict], arch: str, uses: lis
     """A baseline keeps one footprint (run 1's) and, of every run, its measures, which hold the Kconfig conditions
     that run needed on its own arch: a condition another run needed that no use here gives becomes a use of
     its own (the file behind it is not kept), so the view is of all the runs, not of run 1's alone."""
-    if len(runs) <= len(fps) or fps[0].arch != arch:
+    if len(runs) <= len(fps):
         return []
     from profiler.kernel import kconfig as kc
+    if fps[0].arch != arch:      # what the record holds is for the arch the runs were recorded on
+        return [kc.Use("run", f"{label + ': ' if label else ''}runs 2-{len(runs)}", None, "", "needs",
+                       f"the baseline keeps run 1's footprint only, and the other runs' Kconfig conditions for "
+                       f"{fps[0].arch}: what they needed beyond run 1 on {arch} is not known")]
     have = {r.condition for r in kc.requirements(uses) if r.mode != "context"}   # (a one-of: "(A) || B")
     out = []
     for i, run in enumerate(runs, 1):
@@ -85,7 +89,8 @@ class Config(ReportCommand):
         p.add_argument("--fragment", type=Path, metavar="FILE", help="also write the .config fragment here")
 
     def read(self, args):
-        """(arch, the config checked or None, (label, footprint) pairs, uses, requirements, needed, fragment)."""
+        """(arch, the config checked or None, (label, run 1's footprint) pairs, uses, requirements, needed,
+        fragment, every run's footprint)."""
         from profiler.compare import load_comparable
         from profiler.kernel import kconfig as kc
         from profiler.kernel import modules as km
@@ -115,13 +120,13 @@ class Config(ReportCommand):
         frag = kc.fragment(needed, arch)
         if args.fragment:
             _write(frag, args.fragment)
-        return arch, config, loaded, uses, reqs, needed, frag
+        return arch, config, loaded, uses, reqs, needed, frag, [fp for _, fps, _ in every for fp in fps]
 
     def build(self, args, model):
         from profiler.kernel import kconfig as kc
         from profiler.kernel import modules as km
 
-        arch, config, loaded, uses, reqs, needed, frag = model
+        arch, config, loaded, uses, reqs, needed, frag, every_run = model
         if args.format == "config" and not args.check:
             return ConfigReport("", fragment=frag)
         report = ConfigReport("kprof config: " + ", ".join(label for label, _ in loaded), fragment=frag)
@@ -201,7 +206,7 @@ class Config(ReportCommand):
                                            "e.g. the Raspberry Pi's SPI controller behind /dev/spidev0.0; never counted "
                                            "as missing"))
         avail, feats = [], []
-        for _, fp in loaded:
+        for fp in every_run:
             a, f = kc.availability(fp, arch)
             avail += [x for x in a if x not in avail]
             feats += [x for x in f if x not in feats]

@@ -164,13 +164,23 @@ def _lost(stats: dict) -> dict[str, int]:
             for cpu, s in stats.items() if s.get("overrun", 0) + s.get("dropped events", 0) + s.get("commit overrun", 0)}
 
 
-def own_tasks(own_pids=(), command: int | None = None) -> list[int]:
+_PROC_PID_INIT_INO = 0xEFFFFFFC     # the initial pid namespace's inode (include/linux/proc_ns.h)
+
+
+def own_tasks(own_pids=(), command: int | None = None) -> list[int] | None:
     """The tasks a whole-system recording leaves out as kprof's own: every thread of this process, of
-    ``own_pids`` (a kprof that forked this one) and of their other descendants (services, emulators), the
-    command's tree aside (it was started before, gated, and is the workload)."""
+    ``own_pids`` (the kprof that forked this one, while it is still running) and of their other descendants
+    (services, emulators), the command's tree aside (it was started before, gated, and is the workload).
+    None in a pid namespace of its own: tracefs reads the pids written to it as the host's, so these numbers
+    would name other tasks (pid 1: the host's init, and with event-fork all it starts)."""
     from profiler.record.core import descendants
+    try:
+        if os.stat("/proc/self/ns/pid").st_ino != _PROC_PID_INIT_INO:
+            return None
+    except OSError:
+        return None
     procs = set()
-    for root in (os.getpid(), *own_pids):
+    for root in (os.getpid(), *(p for p in own_pids if p == os.getppid())):
         procs.add(root)
         procs.update(descendants(root))
     if command is not None:
@@ -294,11 +304,15 @@ def _record(out: Path, out_f, root: str, mounted: bool, stop: list, arches: tupl
         if command and not whole_system:
             _write(os.path.join(inst, "options", "event-fork"), "1")
             _write(os.path.join(inst, "set_event_pid"), str(child))
-        elif os.path.exists(os.path.join(inst, "set_event_notrace_pid")):
+        elif os.path.exists(os.path.join(inst, "set_event_notrace_pid")) and \
+                (own := own_tasks(own_pids, child)) is not None:
             # kprof's own tasks, and (event-fork) the threads and processes they start later: a fake
             # Nightscout's request threads, the syslog sink, the pump emulator
             _write(os.path.join(inst, "options", "event-fork"), "1")
-            _write(os.path.join(inst, "set_event_notrace_pid"), " ".join(map(str, own_tasks(own_pids, child))))
+            _write(os.path.join(inst, "set_event_notrace_pid"), " ".join(map(str, own)))
+        elif os.path.exists(os.path.join(inst, "set_event_notrace_pid")):
+            warnings.append("kprof runs in a pid namespace of its own, whose pids tracefs does not read: kprof's "
+                            "own tasks are in the trace")
         else:
             warnings.append("this kernel has no set_event_notrace_pid: kprof's own reads of trace_pipe are in "
                             "the trace")

@@ -178,6 +178,10 @@ class _Tracer(TraceeText):
                         # waitpid(-1) alone always returns the same ready tracee first, and busy threads
                         # then starved the others (16 threads: 2 to 4,213 calls each, against 211-365)
                         while (more := waitpid(-1, WALL | os.WNOHANG))[0]:
+                            if more[1] >> 16 == _pt.PTRACE_EVENT_EXEC and any(t == more[0] for t, _ in ready):
+                                # a stop of the old thread-group leader, whose tid a thread's execve took
+                                # since: stale (resuming it would resume the exec'ing thread past its exec)
+                                ready = collections.deque(r for r in ready if r[0] != more[0])
                             ready.append(more)
                 except ChildProcessError:
                     if not ready:
@@ -243,6 +247,8 @@ class _Tracer(TraceeText):
                 else:
                     if event == _pt.PTRACE_EVENT_EXEC:
                         self._exec(tid)
+                    elif self.ended and ptrace(_pt.PTRACE_GETEVENTMSG, tid, 0, ctypes.addressof(self._msg)) == 0:
+                        self.ended.discard(self._msg.value)   # a tid reused: its end is a new task's
                     ptrace(SYSCALL, tid, 0, 0)          # fork/vfork/clone: the child attaches itself
                 continue
             self._ended(tid, status)

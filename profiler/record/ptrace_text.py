@@ -202,14 +202,20 @@ class TraceeText:
     @classmethod
     def _shown(cls, link: str, target: str) -> str:
         """``<label>`` as strace -yy prints it after an fd; a file unlinked while open is ``</path>(deleted)``."""
-        label = cls._label(link, target)
         if target.endswith(_DELETED) and target.startswith("/"):
+            # the kernel's marker, unless a file of that very name is the one open (strace's test)
             try:
-                if os.stat(link).st_nlink == 0:
+                st = os.stat(link)
+                try:
+                    named = os.lstat(target)
+                    marker = (named.st_ino, named.st_dev) != (st.st_ino, st.st_dev)
+                except OSError:
+                    marker = True
+                if marker:
                     return f"<{cls._label(link, target[:-len(_DELETED)])}>(deleted)"
             except OSError:
                 pass
-        return f"<{label}>"
+        return f"<{cls._label(link, target)}>"
 
     @staticmethod
     def _label(link: str, target: str) -> str:

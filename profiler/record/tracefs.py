@@ -11,7 +11,7 @@ import subprocess
 import time
 
 from profiler.errors import KprofError
-from profiler.libc import private_mount_namespace
+from profiler.libc import own_mount_namespace
 
 TRACEFS_MOUNTS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
 
@@ -64,7 +64,7 @@ def mount_tracefs() -> tuple[str, bool]:
         # mounted in a mount namespace of kprof's own, tracefs is never left mounted on the host: not by a
         # kprof that is killed, nor by two recordings at once (the first one's umount found the second's
         # files open and failed, the second had not mounted it and left it)
-        private_mount_namespace()
+        own_mount_namespace()
     except OSError:
         pass                    # (a process with threads: mounted where kprof runs, unmounted at the end)
     p = subprocess.run(["mount", "-t", "tracefs", "nodev", target], capture_output=True, text=True)
