@@ -284,6 +284,8 @@ def test_sigterm_whole_system_and_stale_instance(tracefs, tmp_path):
         assert proc.returncode == 143, err
         removed = re.search(r"removed tracefs instance kprof-4194000-(\d+) left by a kprof that was killed", err)
         assert removed, err
+        # its pids are not the host's, which tracefs reads: none are written (pid 1 would be the host's init)
+        assert "kprof runs in a pid namespace of its own" in err
         assert_same(before, snapshot())
         # the snapshot leaves out other namespaces' instances: this kprof's own namespace's are looked for here
         assert not [i for i in os.listdir(os.path.join(TRACEFS, "instances")) if i.endswith(f"-{removed[1]}")]
@@ -294,8 +296,6 @@ def test_sigterm_whole_system_and_stale_instance(tracefs, tmp_path):
         for name in os.listdir(os.path.join(TRACEFS, "instances")):
             if name.startswith("kprof-4194000-") or (ns and name.endswith(f"-{ns}")):
                 assert _rmdir_instance(os.path.join(TRACEFS, "instances", name)) is None
-
-
 
 
 def test_two_recordings_at_once_leave_tracefs_as_it_was(tmp_path):
