@@ -298,20 +298,29 @@ def test_sigterm_whole_system_and_stale_instance(tracefs, tmp_path):
                 assert _rmdir_instance(os.path.join(TRACEFS, "instances", name)) is None
 
 
+KPROF = f"PYTHONPATH={ROOT} {sys.executable} -c \"$0\""       # kprof, in without_tracefs's commands
+
+
+def without_tracefs(commands: str, cli: str = _CLI) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """Run the shell ``commands`` in a private mount namespace with tracefs unmounted (``$KPROF`` there runs
+    ``cli``); the process, and how many tracefs mounts there were before and after them."""
+    script = (f"umount {TRACEFS} 2>/dev/null; umount /sys/kernel/debug 2>/dev/null; grep -c tracefs /proc/mounts; "
+              f"{commands}; grep -c tracefs /proc/mounts")
+    p = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, cli],
+                       capture_output=True, text=True, timeout=60)
+    return p, [ln for ln in p.stdout.split() if ln.isdigit()]
+
+
 def test_two_recordings_at_once_leave_tracefs_as_it_was(tmp_path):
     """Two recordings that overlap, tracefs unmounted before: each mounts it in a mount namespace of its own, so
     neither finds the other's files open when it unmounts, both say restored, and tracefs is not left mounted
     (the first said "NOT restored: umount: target is busy", the second "restored", and it stayed mounted)."""
     a, b = tmp_path / "a.txt", tmp_path / "b.txt"
-    record = f"PYTHONPATH={ROOT} {sys.executable} -c \"$0\" ftrace record -q"
-    script = (f"umount {TRACEFS} 2>/dev/null; umount /sys/kernel/debug 2>/dev/null; grep -c tracefs /proc/mounts; "
-              f"{record} -o {a} -- sleep 1.5 & sleep 0.5; {record} -o {b} -- sleep 0.2; wait; "
-              f"grep -c tracefs /proc/mounts")
-    p = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, _CLI],
-                       capture_output=True, text=True, timeout=60)
-    counts = [ln for ln in p.stdout.split() if ln.isdigit()]
+    p, counts = without_tracefs(f"{KPROF} ftrace record -q -o {a} -- sleep 1.5 & sleep 0.5; "
+                                f"{KPROF} ftrace record -q -o {b} -- sleep 0.2; wait")
     assert counts == ["0", "0"] and "NOT restored" not in p.stderr, (p.stdout, p.stderr)
     assert all(meta_of(t)["mounted_tracefs"] and meta_of(t)["tracing_state_restored"] for t in (a, b))
+
 
 def test_a_host_kprof_has_no_tables_for_is_refused_before_tracefs_is_mounted(tmp_path):
     """A kernel arch kprof has no syscall table for (s390x here, by uname): one message, exit 2, nothing
@@ -319,26 +328,16 @@ def test_a_host_kprof_has_no_tables_for_is_refused_before_tracefs_is_mounted(tmp
     trace = tmp_path / "s.txt"
     cli = ("import os, sys; u = os.uname(); os.uname = lambda: os.uname_result(tuple(u)[:4] + ('s390x',)); "
            "import profiler.cli as c; sys.exit(c.main(sys.argv[1:]))")
-    script = (f"umount {TRACEFS} 2>/dev/null; umount /sys/kernel/debug 2>/dev/null; grep -c tracefs /proc/mounts; "
-              f"PYTHONPATH={ROOT} {sys.executable} -c \"$0\" ftrace record -q -o {trace} -- true; echo rc=$?; "
-              f"grep -c tracefs /proc/mounts")
-    p = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, cli],
-                       capture_output=True, text=True, timeout=60)
-    counts = [ln for ln in p.stdout.split() if ln.isdigit()]
+    p, counts = without_tracefs(f"{KPROF} ftrace record -q -o {trace} -- true; echo rc=$?", cli)
     assert "rc=2" in p.stdout and counts == ["0", "0"], (p.stdout, p.stderr)
     assert "unknown architecture 's390x'" in p.stderr and "Traceback" not in p.stderr
     assert not trace.exists()
 
+
 def test_kprof_mounts_tracefs_when_needed(tracefs, tmp_path):
     """In a private mount namespace without tracefs: kprof mounts it, records, and unmounts it again."""
     trace = tmp_path / "m.txt"
-    script = (f"umount {TRACEFS} 2>/dev/null; umount /sys/kernel/debug 2>/dev/null; "
-              f"grep -c tracefs /proc/mounts; "
-              f"PYTHONPATH={ROOT} {sys.executable} -c \"$0\" ftrace record -q -o {trace} -- true; echo rc=$?; "
-              f"grep -c tracefs /proc/mounts")
-    p = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, _CLI],
-                       capture_output=True, text=True, timeout=60)
-    counts = [ln for ln in p.stdout.split() if ln.isdigit()]
+    p, counts = without_tracefs(f"{KPROF} ftrace record -q -o {trace} -- true; echo rc=$?")
     assert "rc=0" in p.stdout and counts == ["0", "0"], (p.stdout, p.stderr)
     meta = meta_of(trace)
     assert meta["mounted_tracefs"] and meta["tracing_state_restored"]
