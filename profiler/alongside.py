@@ -127,11 +127,25 @@ def alongside_sections(per_command: dict[str, Footprint], whole: Footprint, whol
                          for s in sorted(missing, key=lambda s: -whole_subs[s])]))
     only = sorted(explained - set(whole_names))
     if only:
-        secs.append(Section(f"Made by scenarios, not seen in the {whole_label}", ["syscall", "subsystem", "scenarios"],
-                            [[n, _subsystem(next(fp for fp in per_command.values() if n in fp.syscalls), n),
-                              ", ".join(lb for lb in labels if n in names[lb])] for n in only],
+        whole_by_file: dict[str, set] = {}
+        for n in whole_names:
+            info = whole.syscall_info(n)
+            if info.file:
+                whole_by_file.setdefault(info.file, set()).add(n)
+
+        def seen_as(fp: Footprint, n: str) -> str:      # the same kernel code, entered by another syscall there
+            info = fp.syscall_info(n)
+            same = sorted(whole_by_file.get(info.file, set()) - {n}) if info.file else []
+            return f"the {whole_label} makes {', '.join(same)} ({info.file})" if same else ""
+        rows = []
+        for n in only:
+            fp = next(fp for fp in per_command.values() if n in fp.syscalls)
+            rows.append([n, _subsystem(fp, n), ", ".join(lb for lb in labels if n in names[lb]), seen_as(fp, n)])
+        secs.append(Section(f"Made by scenarios, not seen in the {whole_label}", ["syscall", "subsystem", "scenarios",
+                                                                                  "hint"], rows,
                             "The whole-workload trace may come from another machine, arch or OpenAPS setup; or a "
-                            "scenario exercises a path the recorded workload did not take."))
+                            "scenario exercises a path the recorded workload did not take. 'hint': the same kernel "
+                            "file entered by another syscall there (an arm trace's fstatat64 for newfstatat)."))
     return secs
 
 
