@@ -290,7 +290,8 @@ tracepoint:raw_syscalls:sys_exit /@inflight[tid]/ {{
   if (@saset[tid]) {{
     $k = (@eg[tid] << 48) | (@eid[tid] << 16) | @eerr[tid];
     $p = @saptr[tid];
-    @addrs[tid, $k, (@safam[tid] << 16) | @saport[tid], @saa[tid], @sab[tid], $p ? str(uptr($p)) : ""]++;
+    // (bpftrace sign-extends a uint16 load: port 443's low byte 0xbb wiped out the family and length bits)
+    @addrs[tid, $k, (@safam[tid] << 16) | (@saport[tid] & 0xffff), @saa[tid], @sab[tid], $p ? str(uptr($p)) : ""]++;
     delete(@saset[tid]);
   }}
   if (@fk[tid]) {{
@@ -798,9 +799,10 @@ def fd_behind(u: dict, doc: dict, opened_as: dict, dnames: dict) -> Fd:
 def _address(fam: int, port: int, a: int, b: int, text: str, salen_unnamed: bool = False) -> str | None:
     import ipaddress
     import socket as _s
-    port = _s.ntohs(port)
+    port = _s.ntohs(port & 0xFFFF)
+    a, b = a & 0xFFFFFFFFFFFFFFFF, b & 0xFFFFFFFFFFFFFFFF      # loads bpftrace sign-extended (10.0.0.200)
     if fam == 2:
-        return f"inet:{ipaddress.IPv4Address(a.to_bytes(4, 'little'))}:{port}"
+        return f"inet:{ipaddress.IPv4Address((a & 0xFFFFFFFF).to_bytes(4, 'little'))}:{port}"
     if fam == 10:
         raw = a.to_bytes(8, "little") + b.to_bytes(8, "little")
         return f"inet6:[{ipaddress.IPv6Address(raw)}]:{port}"

@@ -25,6 +25,13 @@ u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 u.setblocking(False)                                  # ioctl FIONBIO on a UDP socket
 u.connect(("127.0.0.1", 9))
 u.sendto(b"x", ("127.0.0.2", 9))
+w = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+w.connect(("127.0.0.200", 443))                       # a port and an address byte past 0x7f
+w6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+try:
+    w6.connect(("::1", 8080))
+except OSError:
+    pass
 try:
     s6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     s6.connect(("::1", 9))
