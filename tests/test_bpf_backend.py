@@ -250,6 +250,26 @@ def test_timeout_kills_the_tree_and_keeps_the_counts(tmp_path):
     assert sorted(p["end"]["signal"] for p in fp.processes.values()) == ["SIGKILL"] * 3
 
 
+
+@needs_bpf
+def test_a_full_map_makes_the_counts_incomplete(tmp_path):
+    """A bpf map that reached MAP_KEYS entries dropped counts: the analysis says the counts are incomplete, so
+    the run fails (exit 1) instead of reporting a short footprint 'as expected' with a warning."""
+    d = tmp_path / "bpf"
+    d.mkdir()
+    bpf.record_bpf(["/bin/true"], str(d / "t.json"), cwd=str(d), env=dict(os.environ), timeout=30,
+                   stdout_path=str(d / "o"), stderr_path=str(d / "e"))
+    assert BpfAnalysis(syscalls.host_arch(), name=str(d / "t.json")).finish().mismatches is None
+    doc = json.loads((d / "t.json").read_text())
+    (d / "t.json").write_text(json.dumps({**doc, "full_maps": ["ent", "ret"]}))   # as a run with 65,536 keys
+    a = BpfAnalysis(syscalls.host_arch(), name=str(d / "t.json")).finish()
+    assert a.mismatches == [f"bpf map @{m} reached {bpf.MAP_KEYS} entries: calls are missing from the counts"
+                            for m in ("ent", "ret")]
+    (tmp_path / "t.yaml").write_text("name: t\ndescription: d\ncommand: [/bin/true]\nbackend: bpf\n")
+    rec = bundle.run_record(load_scenario(tmp_path / "t.yaml"),
+                            runner.RunOutcome(d, bpf.TraceOutcome(returncode=0, wall=1.0), a))
+    assert not rec.ok and rec.failures == ["kprof's counts are incomplete: " + "; ".join(a.mismatches)]
+
 # every kernel field the program reads (struct.field), as bpftrace's own typed access reads it in the test below
 FIELDS = {"task_struct.files": "curtask->files", "task_struct.exit_code": "curtask->exit_code",  # of `sh -c 'exit 3'`
           "files_struct.fdt": "curtask->files->fdt", "fdtable.max_fds": "$fdt->max_fds", "fdtable.fd": "$fdt->fd",
