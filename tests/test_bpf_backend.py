@@ -251,6 +251,19 @@ def test_timeout_kills_the_tree_and_keeps_the_counts(tmp_path):
 
 
 
+
+@needs_bpf
+def test_a_path_to_the_tasks_own_things_is_not_resolved_in_kprof(tmp_path):
+    """/proc/self/exe and /dev/stdout, resolved after the run in kprof's process, named kprof's own python and
+    output: they stay as the task named them."""
+    d = tmp_path / "bpf"
+    d.mkdir()
+    bpf.record_bpf(["/bin/sh", "-c", "exec 3</proc/self/exe; echo x >/dev/stdout"], str(d / "t.json"), cwd=str(d),
+                   env=dict(os.environ), timeout=30, stdout_path=str(d / "o"), stderr_path=str(d / "e"))
+    files = set(BpfAnalysis(syscalls.host_arch(), name=str(d / "t.json")).finish().footprint.files)
+    assert {"/proc/self/exe", "/dev/stdout"} <= files, files
+    assert not {os.path.realpath(sys.executable), str(d / "o")} & files, files
+
 @needs_bpf
 def test_a_full_map_makes_the_counts_incomplete(tmp_path):
     """A bpf map that reached MAP_KEYS entries dropped counts: the analysis says the counts are incomplete, so

@@ -55,7 +55,8 @@ _READY_WAIT = 60.0    # seconds bpftrace may take to compile and attach (LLVM on
 LIMITS = ("bpf backend: counts come from the kernel (bpftrace); what strace shows and it does not: argument "
           f"detail beyond paths, addresses, ioctl requests and fds; paths longer than {STRLEN - 1} bytes are "
           "cut, and a path in memory not yet paged in reads as empty; opened paths are resolved (symlinks, "
-          "relative to the cwd) after the run, not at the call; no strace -C cross-check")
+          "relative to the cwd) after the run, not at the call, and one through /proc/self or /dev/std* is kept "
+          "as the task named it; no strace -C cross-check")
 
 _SYSFS_MAGIC, _PIPEFS_MAGIC, _ANON_MAGIC = 0x62656572, 0x50495045, 0x09041934
 _SIGKILL = 9               # its bit (SIGKILL - 1) in a task's pending set: the kernel's fatal_signal_pending()
@@ -664,9 +665,9 @@ def resolve(maps: dict, cwd: str) -> dict:
         full = _full_path(base, (dirfd, dino), path, dirs)
         if err == 0 and full.startswith("/"):
             if k & OPENED_LINK:
-                links.setdefault(full, os.path.join(os.path.realpath(os.path.dirname(full)), os.path.basename(full)))
+                links.setdefault(full, os.path.join(_realpath(os.path.dirname(full)), os.path.basename(full)))
             else:
-                paths.setdefault(full, os.path.realpath(full))
+                paths.setdefault(full, _realpath(full))
     devices = {}
     dnames = {f[0]: name for f, name in maps["dname"]}
     for f, _ in maps["fduse"]:
@@ -676,6 +677,16 @@ def resolve(maps: dict, cwd: str) -> dict:
             devices[str(rdev)] = _device_node(mode, rdev, name)
     return {"cwds": cwds, "resolved": paths, "resolved_links": links, "devices": devices,
             "opened": [[f, i, p] for (f, i), p in dirs.items()]}
+
+
+_OWN = ("/proc/self/", "/proc/thread-self/", "/dev/fd/", "/dev/stdin", "/dev/stdout", "/dev/stderr")
+
+
+def _realpath(path: str) -> str:
+    """``os.path.realpath``, but a path that names the opening task's own things (/proc/self/exe, /dev/stdout)
+    stays as it was named: resolved here, after the run and in kprof's process, it would name kprof's own (its
+    python, its output)."""
+    return path if path.startswith(_OWN) or path in ("/proc/self", "/proc/thread-self") else os.path.realpath(path)
 
 
 def opened_paths(maps: dict, cwd_of, cwd: str) -> dict:
@@ -780,7 +791,7 @@ def fd_behind(u: dict, doc: dict, opened_as: dict, dnames: dict) -> Fd:
         name = opened_as[(u["file"], u["inode"])]
     if mode in (_S_IFCHR, _S_IFBLK):
         if opened and name.startswith("/"):   # opened under trace: the path it was opened by (a bind mount too)
-            node = doc["resolved"].get(name) or os.path.realpath(name)
+            node = doc["resolved"].get(name) or _realpath(name)
         else:                                   # inherited (stdin …): the /dev node with its number
             node = doc["devices"].get(str(rdev)) or f"/dev/{name}"
         return Fd.of(node, "char" if mode == _S_IFCHR else "block", rdev >> 20, rdev & 0xFFFFF)
@@ -792,7 +803,7 @@ def fd_behind(u: dict, doc: dict, opened_as: dict, dnames: dict) -> Fd:
         return Fd.of(f"anon_inode:{name}")
     if opened and name.startswith("/"):
         link = mode == _S_IFLNK
-        return Fd.of(_resolved(doc, link).get(name) or (name if link else os.path.realpath(name)))
+        return Fd.of(_resolved(doc, link).get(name) or (name if link else _realpath(name)))
     return Fd.of(name)
 
 
