@@ -147,6 +147,11 @@ class BpfAnalysis:
         # disagrees with do (None: nothing to check against, as for every complete bpf run)
         full = [f"bpf map @{name} reached {bpf.MAP_KEYS} entries: calls are missing from the counts"
                 for name in doc.get("full_maps", [])]
+        compat = sorted(f[0] for f, _ in doc.get("maps", {}).get("compat", []))
+        if compat:
+            full.append(f"{len(compat)} task{'s' if len(compat) > 1 else ''} (pid {', '.join(map(str, compat[:5]))}) "
+                        f"made calls through the 32-bit ABI, whose numbers the bpf backend reads as {self.arch}'s: "
+                        f"their rows are wrong (run with --backend strace or ptrace)")
         return Analysis(builder.finish(), problems, full or None)
 
 

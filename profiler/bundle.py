@@ -255,7 +255,7 @@ def run_record(scenario, o, workdir: Path | None = None) -> RunRecord:
     if mismatches is None and o.footprint is not None and scenario.backend == "strace":
         failures.append("the log has no strace -C summary to check kprof's counts against")
     elif mismatches:
-        failures.append(("kprof's counts are incomplete: " if scenario.backend == "bpf" else
+        failures.append(("the bpf backend's counts are incomplete or wrong: " if scenario.backend == "bpf" else
                          "kprof's counts differ from strace's own summary: ") + "; ".join(mismatches[:5]))
     return RunRecord(dir=str(o.run_dir.name if o.run_dir.name.startswith("run-") else "."), exit=end,
                      wall_seconds=round(o.trace.wall, 3), timed_out=o.trace.timed_out,

@@ -55,11 +55,12 @@ _READY_WAIT = 60.0    # seconds bpftrace may take to compile and attach (LLVM on
 LIMITS = ("bpf backend: counts come from the kernel (bpftrace); what strace shows and it does not: argument "
           f"detail beyond paths, addresses, ioctl requests and fds; paths longer than {STRLEN - 1} bytes are "
           "cut, and a path in memory not yet paged in reads as empty; opened paths are resolved (symlinks, "
-          "relative to the cwd) after the run, not at the call, and one through /proc/self or /dev/std* is kept "
-          "as the task named it; no strace -C cross-check")
+          "relative to the cwd) after the run, not at the call, and one through /proc/self, /dev/fd or /dev/std* "
+          "is not followed; no strace -C cross-check")
 
 _SYSFS_MAGIC, _PIPEFS_MAGIC, _ANON_MAGIC = 0x62656572, 0x50495045, 0x09041934
 _SIGKILL = 9               # its bit (SIGKILL - 1) in a task's pending set: the kernel's fatal_signal_pending()
+_TS_COMPAT = 0x0002        # x86's thread_info.status bit of a task in a 32-bit syscall (in_ia32_syscall())
 _CGROUP_MAGICS = (0x27E0EB, 0x63677270)   # cgroup v1, v2: mounted under /sys/fs/cgroup (sysfs by path)
 _S_IFCHR, _S_IFBLK, _S_IFLNK, _S_IFSOCK = 2, 6, 10, 12    # i_mode >> 12
 OPENED_LINK = 1 << 15      # in an open's packed key: it opened a symbolic link itself (O_PATH|O_NOFOLLOW)
@@ -134,6 +135,10 @@ def program(root: int, arch: str, layout: btf.Layout) -> str:
         f"{{ $sa = $a{a}; $salen = $a{ln}; $addr = 1; }}"
         for name, (a, ln) in _ADDRESSED.items() if nr(name) is not None)
     fdsys = " ".join(f"@fdsys[{n}] = 1;" for n in fd_first)
+    # a 32-bit task's numbers are its own ABI's, which the counts are not read with: such tasks are named, and
+    # the run fails (events() names every call with the host's table)
+    compat = (f"if ({ld('curtask', 'task_struct.thread_info.status')} & {_TS_COMPAT}) {{ @compat[tid] = 1; }}"
+              if arch == "x86_64" else "")
     ioctl = nr("ioctl")
     return f"""
 // counts are plain maps added to in place, not count() or sum(): each key begins with the tid whose syscall
@@ -154,6 +159,7 @@ tracepoint:raw_syscalls:sys_enter /@traced[tid] || tid == {root}/ {{
     @ent[tid, $g, $id]++;
   }}
   if (@traced[tid]) {{
+    {compat}
     // a directory fd: the struct file behind it stands for the fd (its path is in @fpath when kprof saw it opened)
     if ({_any('$id', opens_at)} || $id == {execveat}) {{
       @darg[tid] = (int64)$a0; @sptr[tid] = $a1;
@@ -344,7 +350,7 @@ END {{
 _KEYS = {"ent": (3, False), "ret": (4, False), "tns": (3, False), "opens": (4, True), "execs": (4, False), "xpath": (2, False),
          "xmoved": (2, False),
          "chdirs": (2, True), "addrs": (5, True), "fduse": (9, False), "fpath": (2, False), "fpdir": (2, False), "fpino": (2, False), "fpcwd": (2, False),
-         "dname": (1, False), "forks": (4, False), "ends": (1, False)}
+         "dname": (1, False), "forks": (4, False), "ends": (1, False), "compat": (1, False)}
 
 
 _LAST = "zzdone"      # a map set in END, named to be printed last
@@ -665,9 +671,9 @@ def resolve(maps: dict, cwd: str) -> dict:
         full = _full_path(base, (dirfd, dino), path, dirs)
         if err == 0 and full.startswith("/"):
             if k & OPENED_LINK:
-                links.setdefault(full, os.path.join(_realpath(os.path.dirname(full)), os.path.basename(full)))
+                links.setdefault(full, os.path.join(_realpath(os.path.dirname(full), tid), os.path.basename(full)))
             else:
-                paths.setdefault(full, _realpath(full))
+                paths.setdefault(full, _realpath(full, tid))
     devices = {}
     dnames = {f[0]: name for f, name in maps["dname"]}
     for f, _ in maps["fduse"]:
@@ -679,14 +685,19 @@ def resolve(maps: dict, cwd: str) -> dict:
             "opened": [[f, i, p] for (f, i), p in dirs.items()]}
 
 
-_OWN = ("/proc/self/", "/proc/thread-self/", "/dev/fd/", "/dev/stdin", "/dev/stdout", "/dev/stderr")
+_OWN = ("/dev/fd/", "/dev/stdin", "/dev/stdout", "/dev/stderr")
 
 
-def _realpath(path: str) -> str:
-    """``os.path.realpath``, but a path that names the opening task's own things (/proc/self/exe, /dev/stdout)
-    stays as it was named: resolved here, after the run and in kprof's process, it would name kprof's own (its
-    python, its output)."""
-    return path if path.startswith(_OWN) or path in ("/proc/self", "/proc/thread-self") else os.path.realpath(path)
+def _realpath(path: str, tid: int) -> str:
+    """``os.path.realpath``, but a path that names the opening task's own things is not resolved: here, after
+    the run and in kprof's process, it would name kprof's own (its python, its output). /proc/self is the
+    task's /proc/PID (as strace shows /proc/self/maps), /dev/stdout and /dev/fd/N stay as the task named them."""
+    if path.startswith(_OWN):
+        return path
+    for own in ("/proc/self", "/proc/thread-self"):
+        if path == own or path.startswith(own + "/"):
+            return f"/proc/{tid}{path[len(own):]}"
+    return os.path.realpath(path)
 
 
 def opened_paths(maps: dict, cwd_of, cwd: str) -> dict:
@@ -791,7 +802,7 @@ def fd_behind(u: dict, doc: dict, opened_as: dict, dnames: dict) -> Fd:
         name = opened_as[(u["file"], u["inode"])]
     if mode in (_S_IFCHR, _S_IFBLK):
         if opened and name.startswith("/"):   # opened under trace: the path it was opened by (a bind mount too)
-            node = doc["resolved"].get(name) or _realpath(name)
+            node = doc["resolved"].get(name) or _realpath(name, u["tid"])
         else:                                   # inherited (stdin …): the /dev node with its number
             node = doc["devices"].get(str(rdev)) or f"/dev/{name}"
         return Fd.of(node, "char" if mode == _S_IFCHR else "block", rdev >> 20, rdev & 0xFFFFF)
@@ -803,7 +814,7 @@ def fd_behind(u: dict, doc: dict, opened_as: dict, dnames: dict) -> Fd:
         return Fd.of(f"anon_inode:{name}")
     if opened and name.startswith("/"):
         link = mode == _S_IFLNK
-        return Fd.of(_resolved(doc, link).get(name) or (name if link else _realpath(name)))
+        return Fd.of(_resolved(doc, link).get(name) or (name if link else _realpath(name, u["tid"])))
     return Fd.of(name)
 
 
