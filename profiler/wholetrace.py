@@ -65,9 +65,10 @@ def check_arch_source(settings: dict, res) -> None:
 def ausyscall_rows(path: Path, arch: str, used: dict[int, int]) -> tuple[list[list], str, int]:
     """Every number where an 'ausyscall --dump' file and kprof's kernel tables disagree:
     (rows [nr, ausyscall, kernel, calls in the trace], the dump's own table name, numbers compared)."""
-    from profiler.errors import KprofError
+    from profiler.errors import KprofError, check_input
     from profiler.kernel import syscalls
 
+    check_input(path, "an 'ausyscall --dump' file")      # (/dev/zero never ends)
     try:
         text = path.read_text(errors="replace")
     except OSError as e:

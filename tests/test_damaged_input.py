@@ -36,10 +36,20 @@ def test_bad_scenarios_are_one_message(tmp_path, body, words):
     one_message(kprof("run", f, "-o", tmp_path / "b"), *words)
 
 
-def test_device_as_input_is_refused_before_reading():
+def test_device_as_input_is_refused_before_reading(tmp_path):
+    trace = tmp_path / "t.txt"
+    trace.write_text("          node-1234  [000] .... 1.000000: sys_enter: NR 3 (3, 0, 0, 0, 0, 0)\n")
     for args, what in ((["validate", "/dev/zero"], "not a scenario file"), (["analyze", "/dev/zero"], "/dev/zero: "),
                        (["report", "/dev/zero"], "a device"), (["compare", "/dev/zero", "/dev/zero"], "a device"),
-                       (["ftrace", "analyze", "/dev/zero"], "a device, not an ftrace text file")):
+                       (["ftrace", "analyze", "/dev/zero"], "a device, not an ftrace text file"),
+                       # options naming a file to read: read whole, /dev/zero filled the machine's memory (24 GB)
+                       (["ftrace", "analyze", trace, "--arch", "arm", "--syscall-table", "/dev/zero"],
+                        "a device, not an 'ausyscall --dump' file"),
+                       (["modules", "--default", "/dev/zero"], "a device, not an lsmod"),
+                       (["modules", "--config", "/dev/zero"], "a device, not a kernel config"),
+                       (["modules", "--builtin", "/dev/zero"], "a device, not a modules.builtin list"),
+                       (["config", tmp_path / "none.json", "--check", "/dev/zero"], "a device, not a kernel config"),
+                       (["pump", "serve", "--config", "/dev/zero"], "a device, not a --config file")):
         p = kprof(*args, timeout=60)
         one_message(p, what)
 

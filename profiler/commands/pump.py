@@ -71,11 +71,14 @@ def add_arguments(p) -> None:
 
 
 def _load(path: Path, option: str):
-    from profiler.errors import KprofError
+    from profiler.errors import KprofError, check_input
+    check_input(path, f"a {option} file")                 # (/dev/zero never ends)
     try:
         text = path.read_text()
     except OSError as e:
         raise KprofError(f"{option} {path}: cannot read it ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        raise KprofError(f"{option} {path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     try:
         if path.suffix.lower() == ".json":
             return json.loads(text)
