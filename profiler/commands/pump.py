@@ -72,7 +72,8 @@ def add_arguments(p) -> None:
 
 def _load(path: Path, option: str):
     from profiler.errors import KprofError, check_input
-    check_input(path, f"a {option} file")                 # (/dev/zero never ends)
+    if path.exists():
+        check_input(path, f"a {option} file")             # (/dev/zero never ends)
     try:
         text = path.read_text()
     except OSError as e:
