@@ -54,6 +54,22 @@ def test_device_as_input_is_refused_before_reading(tmp_path):
         one_message(p, what)
 
 
+
+def test_a_fifo_scenario_is_refused_and_a_piped_log_is_read_once(tmp_path):
+    """A scenario file that is a FIFO: refused (opening it waited for a writer, for ever). A strace log on a
+    pipe (/dev/stdin) is read once, by the analysis (a first look at its head used to eat it: 'no strace events')."""
+    import os
+    fifo = tmp_path / "s.yaml"
+    os.mkfifo(fifo)
+    for cmd in ("validate", "run"):
+        one_message(kprof(cmd, fifo, timeout=30), "not a regular file, not a scenario file")
+    subprocess.run(["strace", "-f", "-C", "-o", str(tmp_path / "t.log"), "true"], check=True)
+    with open(tmp_path / "t.log") as log:
+        p = subprocess.run([sys.executable, "-m", "profiler", "analyze", "/dev/stdin", "-f", "json"], stdin=log,
+                           capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["facts"]["cross-check"].startswith("per-syscall calls and errors equal")
+
 def test_list_goes_on_past_a_bad_file(tmp_path):
     (tmp_path / "deep.yaml").write_text("x: " + "[" * 300 + "]" * 300 + "\n")
     (tmp_path / "nan.yaml").write_text(SCENARIO.format(name="nan") + "timeout: .nan\n")

@@ -34,12 +34,14 @@ class Analyze(ReportCommand):
 
     def validate(self, args) -> None:
         from profiler.analysis import log_files
-        from profiler.errors import KprofError
+        from profiler.errors import KprofError, check_input
         from profiler.kernel import syscalls
 
         self.given = syscalls.normalize_arch(args.arch) if args.arch else None   # a bad --arch first
         self.files = log_files(args.log)
-        self.head = _head(self.files[0][0])
+        first = self.files[0][0]
+        check_input(first, "a strace log", stream_ok=True)    # (a device such as /dev/ptmx: read, it never ends)
+        self.head = _head(first) if Path(first).is_file() else b""   # a pipe is read once: by the analysis
         if b"\0" in self.head[:4096]:
             raise KprofError(f"{self.files[0][0]}: binary file, not a strace text log")
 
