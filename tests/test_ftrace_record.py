@@ -203,7 +203,16 @@ def test_errors_before_and_after_the_instance_exists_leave_no_trace(tracefs, tmp
     p = kp("ftrace", "record", "-q", "-o", tmp_path / "z.txt", "--duration", "soon", check=2)
     assert "not a duration" in p.stderr
     assert_same(before, snapshot())
-    assert meta_of(tmp_path / "y.txt")["tracing_state_restored"]
+    assert not list(tmp_path.iterdir())         # refused before the recording began: no trace, no side files
+    # an existing trace and its side files, and a typo in --events or a buffer too big: nothing of them is lost
+    # (the trace was truncated and its meta.json replaced by one saying "complete")
+    keep = tmp_path / "keep.txt"
+    keep.write_text("a trace\n")
+    Path(f"{keep}.meta.json").write_text('{"kept": true}\n')
+    for bad in (["--events", "bogus"], ["--buffer-kb", "99999999999"]):
+        kp("ftrace", "record", "-q", "-o", keep, *bad, "--", "true", check=2)
+        assert keep.read_text() == "a trace\n" and meta_of(keep) == {"kept": True}, bad
+    assert_same(before, snapshot())
 
 
 # ----------------------------------------------------------------------------- the whole system

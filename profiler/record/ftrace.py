@@ -223,7 +223,7 @@ def record_ftrace(out: str | Path, *, events: str = "syscalls", duration: float 
     kernel_arch = syscalls.normalize_arch(uname.machine)
     command_arch = elf_arch(exe) if command else None
     arches = (uname, kernel_arch, command_arch, analysis_arch(kernel_arch, command_arch))
-    out_f = _open_output(out)
+    out_f, existed = _open_output(out)
     # from here on SIGINT, SIGTERM and SIGHUP only ask to stop: set-up and teardown always run whole
     stop = stop if stop is not None else []
     previous = signals.watch(stop)
@@ -232,9 +232,11 @@ def record_ftrace(out: str | Path, *, events: str = "syscalls", duration: float 
             root, mounted = mount_tracefs()
         except BaseException:
             out_f.close()
-            out.unlink(missing_ok=True)
+            if not existed:
+                out.unlink(missing_ok=True)
             raise
-        return _record(out, out_f, root, mounted, stop, arches, events=events, duration=duration, command=command,
+        return _record(out, (out_f, existed), root, mounted, stop, arches, events=events, duration=duration,
+                       command=command,
                        exe=exe if command else None, discard_tail=discard_tail, buffer_kb=buffer_kb, cwd=cwd,
                        env=env, progress=progress, whole_system=whole_system, until=until, own_pids=own_pids)
     finally:
@@ -249,8 +251,11 @@ def _record(out: Path, out_f, root: str, mounted: bool, stop: list, arches: tupl
             own_pids: tuple = ()) -> Recording:
     """The recording proper, tracefs found (or mounted); everything after this point is undone in the end.
     Nothing before the ``try`` below may fail: ``arches`` (uname, kernel's, command's, analysis arch) were
-    worked out before tracefs was mounted."""
+    worked out before tracefs was mounted. ``out_f``: the trace file, not truncated yet, and whether it existed
+    (a recording refused before it begins leaves an existing trace and its side files as they were)."""
     from profiler.record.core import become_subreaper, reap_orphans
+
+    out_f, existed = out_f
 
     warnings: list[str] = []
     inst = os.path.join(root, "instances", instance_name())
@@ -267,7 +272,7 @@ def _record(out: Path, out_f, root: str, mounted: bool, stop: list, arches: tupl
     }
     rec = Recording(out, meta, warnings=warnings)
     child = gate = pipe_fd = before = None
-    created = finished = False
+    created = finished = begun = False
     try:
         before = tracing_state(root)
         for name in stale_instances(root):
@@ -283,11 +288,6 @@ def _record(out: Path, out_f, root: str, mounted: bool, stop: list, arches: tupl
                                  "CONFIG_MODULES": config.options.get("CONFIG_MODULES") if config.readable else None}
         meta["modules"] = {"before": sidecar(out, "modules-before").name if modules_before is not None else None,
                            "during": None, "note": None if modules_before is not None else modules_where}
-        if config.readable:
-            write_atomic(sidecar(out, "config"), config.text())
-        if modules_before is not None:
-            _copy_modules(out, "modules-before")
-        _write_meta(out, meta)
         try:
             os.mkdir(inst)
         except OSError as e:
@@ -297,6 +297,14 @@ def _record(out: Path, out_f, root: str, mounted: bool, stop: list, arches: tupl
         _write(os.path.join(inst, "buffer_size_kb"), str(buffer_kb))
         _write(os.path.join(inst, "trace_clock"), "mono")
         enables = _event_paths(inst, events)
+        # refused by now if it ever is (bad events, a buffer too big): the trace and its side files are written
+        out_f.truncate(0)
+        begun = True
+        if config.readable:
+            write_atomic(sidecar(out, "config"), config.text())
+        if modules_before is not None:
+            _copy_modules(out, "modules-before")
+        _write_meta(out, meta)
         if command:
             become_subreaper()  # what the command daemonises (setsid) stays ours to stop
             child, gate = _spawn_gated(exe, command, cwd, env)
@@ -374,11 +382,14 @@ def _record(out: Path, out_f, root: str, mounted: bool, stop: list, arches: tupl
         meta["timed_out"] = rec.timed_out
         meta["warnings"] = rec.warnings
         meta["complete"] = True
-        try:
-            _write_meta(out, meta)
-        except KprofError:
-            if finished:  # else the error that stopped the recording is the one to report
-                raise
+        if not begun and not existed:
+            out.unlink(missing_ok=True)
+        if begun or changes or cleanup_errors:   # (refused before it began: only a state not restored is said)
+            try:
+                _write_meta(out, meta)
+            except KprofError:
+                if finished:  # else the error that stopped the recording is the one to report
+                    raise
     return rec
 
 
@@ -392,8 +403,8 @@ def _copy_modules(out: Path, what: str) -> None:
 
 
 def _open_output(out: Path):
-    """The trace file, opened for writing without following a link; a device or other non-regular file is
-    refused (the side files are named after it: -o /dev/full would put them in /dev)."""
+    """The trace file, opened for writing without following a link, and whether it existed; a device or other
+    non-regular file is refused (the side files are named after it: -o /dev/full would put them in /dev)."""
     try:
         st = os.lstat(out)
     except FileNotFoundError:
@@ -407,10 +418,12 @@ def _open_output(out: Path):
                          f"{out.name}.meta.json … go next to it)")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        # not truncated yet: an existing trace is kept until the recording begins (a typo in --events is refused
+        # after this, and loses nothing)
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     except OSError as e:
         raise write_error(out, e, "write the trace") from None
-    return os.fdopen(fd, "wb", buffering=0)  # unbuffered: a full disk shows at the write, not at close
+    return os.fdopen(fd, "wb", buffering=0), st is not None  # unbuffered: a full disk shows at the write
 
 
 _CHILD_ERRORS: dict[int, int] = {}     # child pid → read end of the pipe its exec error would come through
