@@ -109,9 +109,13 @@ def check_owner(path: Path) -> None:
         d = d.parent
     for d in ([d, d.parent] if d == path else [d]):
         try:
-            owner = os.stat(d).st_uid
+            owner, link = os.stat(d).st_uid, os.lstat(d)
         except OSError:
             continue
+        if stat.S_ISLNK(link.st_mode) and link.st_uid != 0:      # its owner can point it elsewhere meanwhile
+            raise KprofError(f"{d}: a symbolic link owned by uid {link.st_uid}, not root: kprof runs as root and "
+                             f"does not write its results through another user's link (that user could point it "
+                             f"at any directory root can write). Use a directory root owns.")
         if owner != 0:
             raise KprofError(f"{d}: owned by uid {owner}, not root: kprof runs as root and does not write its "
                              f"results into another user's directory (that user could swap a file in it for a "

@@ -132,6 +132,14 @@ def test_root_refuses_an_output_directory_another_user_owns(tmp_path):
         no_traceback(p)
         assert f"{theirs}: owned by uid 65534, not root" in p.stderr
     assert list(theirs.iterdir()) == []
+    # their link to a directory root owns: followed, it looked root's (its owner could repoint it meanwhile)
+    ours, link = tmp_path / "ours", tmp_path / "link"
+    ours.mkdir()
+    link.symlink_to(ours)
+    os.lchown(link, 65534, 65534)
+    p = kprof("run", sc, "--out", link, "-q", check=2)
+    no_traceback(p)
+    assert f"{link}: a symbolic link owned by uid 65534, not root" in p.stderr and list(ours.iterdir()) == []
 
 
 @needs_strace
