@@ -189,6 +189,9 @@ def _messages(error, data, where: str, lines: dict) -> list[tuple[tuple, str]]:
         text = f"takes at most {want} item(s)"
     elif kw == "minLength":
         text = "must not be empty"
+    elif kw == "pattern" and "\0" in want:      # the environment and argv rules: said in words
+        text = (f"{value!r}: an environment variable's name holds no '=' and no NUL byte, and no value or "
+                f"argument holds a NUL byte (the kernel's execve cannot pass them)")
     elif kw == "pattern":
         text = f"{value!r} does not match {want}"
     elif kw == "minimum":

@@ -28,7 +28,11 @@ def one_message(p, *words):
     ("timeout: .nan\n", ["timeout: must be a finite number"]),
     ("timeout: .inf\n", ["timeout: must be a finite number"]),
     ("inject: [{syscall: read, error: EFOO}]\n", ["inject[0].error: 'EFOO' is not an errno name"]),
-], ids=["deep-list", "deep-map", "nan-timeout", "inf-timeout", "bad-errno"])
+    # the kernel's execve cannot pass these: a ValueError traceback and a partial bundle before
+    ('env: {"A=B": x}\n', ["env: 'A=B': an environment variable's name holds no '='"]),
+    ('env: {A: "x\\0y"}\n', ["env.A: 'x\\x00y'", "NUL"]),
+    ('prepare: ["tr\\0ue"]\n', ["prepare[0]: 'tr\\x00ue'", "NUL"]),
+], ids=["deep-list", "deep-map", "nan-timeout", "inf-timeout", "bad-errno", "env-name", "env-nul", "prepare-nul"])
 def test_bad_scenarios_are_one_message(tmp_path, body, words):
     f = tmp_path / "bad.yaml"
     f.write_text((SCENARIO.format(name="bad") + body) if not body.startswith("x:") else body)
