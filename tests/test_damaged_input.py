@@ -186,3 +186,19 @@ def test_ftrace_analyze_on_a_strace_log_is_linear(tmp_path):
     p = subprocess.run([sys.executable, "-m", "profiler", "ftrace", "analyze", str(log), "--arch", "x86_64"],
                        capture_output=True, text=True, cwd=ROOT, timeout=300)   # a hang guard, not a measurement
     one_message(p, "no ftrace event lines found", "kprof analyze")
+
+
+def test_an_output_that_is_an_input_is_refused(tmp_path):
+    """analyze LOG -o LOG replaced the strace log with its report, config BUNDLE --fragment BUNDLE/footprint.json
+    the footprint with a .config fragment (both exit 0): refused, the input kept."""
+    log = tmp_path / "t.log"
+    log.write_text(LOG)
+    one_message(kprof("analyze", log, "-o", log), "is an input: give another file for --output")
+    assert log.read_text() == LOG
+    bundle = tmp_path / "b"
+    bundle.mkdir()
+    assert kprof("analyze", log, "--footprint", bundle / "footprint.json").returncode == 0
+    before = (bundle / "footprint.json").read_text()
+    one_message(kprof("config", bundle, "--fragment", bundle / "footprint.json"),
+                f"is part of the input {bundle}: give another file for --fragment")
+    assert (bundle / "footprint.json").read_text() == before

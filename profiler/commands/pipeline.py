@@ -6,6 +6,8 @@ input into a model and how it builds a Report (profiler.render.model) from that 
 ``add_arguments`` and ``main`` of one instance, as every command module does."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from profiler.commands import add_output_arguments
 
 
@@ -69,12 +71,41 @@ class ReportCommand:
         write_output(text, getattr(args, "output", None))
 
     def main(self, args) -> int:
+        _refuse_output_over_input(args)
         self.validate(args)
         model = self.read(args)
         report = self.build(args, model)
         self.save(args, model)
         self.write(args, self.render(report, self.format(args)))
         return self.status(args, model, report)
+
+
+_OUTPUTS = ("output", "fragment", "footprint")     # the options that name a file a command writes
+
+
+def _refuse_output_over_input(args) -> None:
+    """An output file that is one of the command's inputs (``analyze LOG -o LOG``), or what an input bundle is
+    made of (``config BUNDLE --fragment BUNDLE/footprint.json``), is refused before anything is read: it would
+    replace what it was made from."""
+    import os
+
+    from profiler.bundle import FOOTPRINT, META, SCENARIO
+    from profiler.errors import KprofError
+
+    inputs = []
+    for key, value in vars(args).items():
+        if key not in _OUTPUTS:
+            inputs += [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, Path)]
+    for key in _OUTPUTS:
+        out = getattr(args, key, None)
+        if not isinstance(out, Path) or not out.is_file():
+            continue
+        for given in inputs:
+            made_of = [given / name for name in (FOOTPRINT, META, SCENARIO, "trace.log")] if given.is_dir() else [given]
+            for f in made_of:
+                if f.is_file() and os.path.samefile(out, f):
+                    raise KprofError(f"{out}: is {'an input' if f == given else 'part of the input ' + str(given)}: "
+                                     f"give another file for --{key} (it would replace what it is made from)")
 
 
 def diff_report_of(results: list, title: str):
