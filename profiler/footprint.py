@@ -437,10 +437,15 @@ def _use_from_dict(d: dict) -> dict:
     return e
 
 
+_MAX_COUNT = 2 ** 63 - 1     # more calls than a 64-bit counter holds is not a count (10**400 overflowed a float)
+
+
 def count(value, what: str) -> int:
-    """A count read from a file: a non-negative integer, else ValueError (a damaged file)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{what}: {value!r} is not a count")
+    """A count read from a file: a non-negative integer a 64-bit counter holds, else ValueError (a damaged
+    file)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_COUNT:
+        shown = f"a number of {len(str(value))} digits" if isinstance(value, int) and value > _MAX_COUNT else repr(value)
+        raise ValueError(f"{what}: {shown} is not a count")
     return value
 
 

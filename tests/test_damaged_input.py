@@ -102,6 +102,7 @@ def damaged_footprints(fp):
     yield "string count", changed(lambda d: d["syscalls"]["openat"].update(calls="7"))
     yield "NaN count", changed(lambda d: d["syscalls"]["openat"].update(calls=float("nan")))
     yield "negative count", changed(lambda d: d["syscalls"]["openat"].update(calls=-1))
+    yield "huge count", changed(lambda d: d["syscalls"]["openat"].update(calls=10 ** 400))   # (OverflowError)
     yield "NaN time", changed(lambda d: d["syscalls"]["openat"].update(time=float("nan")))
     yield "errors not a mapping", changed(lambda d: d["syscalls"]["openat"].update(errors=[1]))
     yield "file count a string", changed(lambda d: next(iter(d["files"].values())).update(calls="x"))
@@ -126,6 +127,7 @@ def test_damaged_baselines(tmp_path, footprint):
     cases = {"runs a mapping": {"runs": {"syscall": {"openat": 1}}}, "runs a string": {"runs": "abc"},
              "string count": {"runs": [{"syscall": {"openat": "1"}}]},
              "NaN count": {"runs": [{"syscall": {"openat": float("nan")}}]},
+             "huge count": {"runs": [{"syscall": {"openat": 10 ** 400}}]},
              "category a list": {"runs": [{"syscall": [1]}]},
              "meta a list": {"meta": []}, "versions a string": {"meta": {"versions": "1.0"}},
              "oref0 tree a string": {"meta": {"arch": "x86_64", "versions": {}, "oref0_tree": "garbage"}},
