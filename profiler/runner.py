@@ -18,7 +18,7 @@ from pathlib import Path
 import profiler
 from profiler.errors import KprofError
 from profiler.analysis import Analysis, StraceAnalysis
-from profiler.bundle import Bundle, RunMeta, run_record, trace_name
+from profiler.bundle import SCENARIO, Bundle, RunMeta, run_record, trace_name
 from profiler.digest import file_sha256
 from profiler.footprint import Footprint
 from profiler.kernel import syscalls
@@ -211,13 +211,25 @@ def make_workdir(scenario: Scenario) -> Path:
     workdir = Path(tempfile.mkdtemp(prefix=f"kprof-{scenario.name}-"))
     try:
         for item in scenario.fixtures:
-            src = (scenario.base_dir / item).resolve()
-            if src.is_dir():
-                shutil.copytree(src, workdir, dirs_exist_ok=True, symlinks=True)
-            elif src.is_file():
-                shutil.copy2(src, workdir / src.name)
-            else:
-                raise KprofError(f"{scenario.path}: fixtures: '{item}' does not exist (looked at {src})")
+            try:
+                src = (scenario.base_dir / item).resolve(strict=False)
+            except (RuntimeError, OSError) as e:       # a symbolic link loop
+                raise KprofError(f"{scenario.path}: fixtures: '{item}' cannot be followed ({e})") from None
+            try:
+                if src.is_dir():
+                    shutil.copytree(src, workdir, dirs_exist_ok=True, symlinks=True)
+                elif src.is_file():
+                    shutil.copy2(src, workdir / src.name)
+                elif src.exists():
+                    raise KprofError(f"{scenario.path}: fixtures: '{item}' is not a file or a directory ({src})")
+                else:
+                    raise KprofError(f"{scenario.path}: fixtures: '{item}' does not exist (looked at {src})")
+            except shutil.Error as e:     # copytree's list of what it could not copy (a FIFO, a socket in it)
+                what = "; ".join(f"{a}: {why}" for a, _, why in e.args[0][:3]) if e.args and isinstance(
+                    e.args[0], list) else str(e)
+                raise KprofError(f"{scenario.path}: fixtures: '{item}' cannot be copied: {what}") from None
+            except OSError as e:
+                raise KprofError(f"{scenario.path}: fixtures: '{item}' cannot be copied: {e}") from None
         os.chmod(workdir, 0o700)  # copytree gave it the fixtures directory's mode (a 777 one, for instance)
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -496,7 +508,9 @@ def run(scenario: Scenario, bundle: Path | Bundle, *, network: str | None = None
     needs afterwards), in a thread of this process: neither delays the command."""
     check_runnable(scenario)
     # absolute: the command (and strace) run in the workdir, where relative paths would point
-    bundle = Bundle.create(bundle.path if isinstance(bundle, Bundle) else bundle)
+    where = Path(bundle.path if isinstance(bundle, Bundle) else bundle)
+    fresh = not where.exists()
+    bundle = Bundle.create(where)
     network = network or scenario.network
     bundle.save_scenario(scenario.path)
     meta = setup_meta(scenario, network, tool_facts=False)
@@ -507,8 +521,15 @@ def run(scenario: Scenario, bundle: Path | Bundle, *, network: str | None = None
             progress(f"{scenario.name}: run {i}/{scenario.repeat}")
         run_dir = bundle.run_dir(i)
         run_dir.mkdir(exist_ok=True)
-        workdir = make_workdir(scenario)
         modules_before = loaded_modules()
+        try:
+            workdir = make_workdir(scenario)
+        except BaseException:
+            if i == 1:      # nothing ran (a fixture missing or not copyable): the bundle is not begun either
+                (bundle.path / SCENARIO).unlink(missing_ok=True)
+                if fresh:
+                    shutil.rmtree(bundle.path, ignore_errors=True)
+            raise
         try:
             env = command_env(scenario, workdir)
             aliases = {str(workdir): "$WORKDIR", str(workdir.resolve()): "$WORKDIR", str(ROOT): "$KPROF_ROOT",

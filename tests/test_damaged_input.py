@@ -204,3 +204,19 @@ def test_an_output_that_is_an_input_is_refused(tmp_path):
     one_message(kprof("config", bundle, "--fragment", bundle / "footprint.json"),
                 f"is part of the input {bundle}: give another file for --fragment")
     assert (bundle / "footprint.json").read_text() == before
+
+
+def test_fixtures_that_cannot_be_copied_are_one_message_and_leave_no_bundle(tmp_path):
+    """A fixture that is a symbolic link loop, a directory holding a FIFO, a device: one message (they were
+    RuntimeError and shutil.Error tracebacks), and the -o directory is not left holding a begun bundle (a
+    scenario.yaml, which made the next run there refuse it)."""
+    import os
+    (tmp_path / "loop").symlink_to("loop")
+    (tmp_path / "d").mkdir()
+    os.mkfifo(tmp_path / "d" / "pipe")
+    for item, words in (("loop", "cannot be followed"), ("d", "is a named pipe"),
+                        ("/dev/zero", "is not a file or a directory")):
+        sc = tmp_path / "fx.yaml"
+        sc.write_text(SCENARIO.format(name="fx") + f"fixtures: {item}\n")
+        one_message(kprof("run", sc, "-q", "-o", tmp_path / "out"), f"fixtures: '{item}'", words)
+        assert not (tmp_path / "out").exists(), item
