@@ -58,22 +58,43 @@ def delay_us(text: str, where: str) -> int:
     return int(float(m.group(1)) * scale)
 
 
+def rule_problem(r: dict) -> str | None:
+    """What is wrong with one ``inject:`` entry whatever the arch (what strace would refuse only once the run
+    began), or None: ``kprof validate`` says it, and so does a run before anything starts."""
+    names = r["syscall"] if isinstance(r["syscall"], list) else [r["syscall"]]
+    if not names:
+        return "syscall: name at least one syscall"
+    if not any(k in r for k in ("error", "retval", "delay_enter", "delay_exit")):
+        return "say what to inject: error, retval, delay_enter or delay_exit"
+    if "error" in r and "retval" in r:
+        return "error or retval, not both (a call fails, or returns a value)"
+    if "retval" in r and not 0 <= r["retval"] <= _MAX_RETVAL:
+        return f"retval {r['retval']} is out of range (0 to {_MAX_RETVAL}; a failure is error: ENAME)"
+    try:
+        if r.get("when") is not None:
+            check_when(r["when"], "when")
+        for k in ("delay_enter", "delay_exit"):
+            if k in r:
+                delay_us(r[k], k)
+    except KprofError as e:
+        return str(e)
+    return None
+
+
 def rules_from(spec: list[dict], where: str, arch: str) -> list[Rule]:
     """A scenario's ``inject:`` entries as rules, checked: known syscalls on ``arch``, something to inject,
     delays that are durations."""
     rules = []
     for i, r in enumerate(spec):
         w = f"{where}: inject[{i}]"
+        problem = rule_problem(r)
+        if problem:
+            raise KprofError(f"{w}: {problem}")
         names = r["syscall"] if isinstance(r["syscall"], list) else [r["syscall"]]
         names = [syscalls.canonical_name(arch, n) for n in names]
         unknown = [n for n in names if syscalls.syscall_number(arch, n) is None]
         if unknown:
             raise KprofError(f"{w}: no syscall {', '.join(unknown)} on {arch}")
-        if not any(k in r for k in ("error", "retval", "delay_enter", "delay_exit")):
-            raise KprofError(f"{w}: say what to inject: error, retval, delay_enter or delay_exit")
-        for k in ("delay_enter", "delay_exit"):
-            if k in r:
-                delay_us(r[k], f"{w}: {k}")
         rules.append(Rule(names, r.get("error"), r.get("retval"), r.get("delay_enter"), r.get("delay_exit"),
                           None if r.get("when") is None else str(r["when"]), r.get("path"), r.get("fd_class")))
     return rules
@@ -102,6 +123,20 @@ def strace_options(rules: list[Rule]) -> list[str]:
 
 
 WHEN = re.compile(r"(\d+)(?:\.\.(\d+))?(\+(\d*))?")
+_MAX_WHEN = 65534                # strace's largest invocation number in when= (65535 is refused)
+_MAX_RETVAL = 2 ** 63 - 1        # a retval past a signed 64-bit value is refused by strace
+
+
+def check_when(expr, where: str) -> None:
+    """strace's rules for when=first[..last][+[step]]: every number 1..65534, last not before first."""
+    m = WHEN.fullmatch(str(expr).strip())
+    if m is None:
+        raise KprofError(f"{where}: {expr!r} is not first[..last][+[step]] (e.g. 3, 3+, 2+2, 1..5)")
+    numbers = [int(g) for g in (m.group(1), m.group(2), m.group(4)) if g]
+    if not all(1 <= n <= _MAX_WHEN for n in numbers):
+        raise KprofError(f"{where}: {expr!r}: each number is 1 to {_MAX_WHEN} (strace's range)")
+    if m.group(2) and int(m.group(2)) < int(m.group(1)):
+        raise KprofError(f"{where}: {expr!r}: the last call comes before the first")
 
 
 def when_test(expr: str | None):

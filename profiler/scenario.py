@@ -423,10 +423,14 @@ def scenario_from_text(path: Path, raw: bytes, memo: bool = False) -> Scenario:
         if isinstance(data["command"], str) and not get("shell"):
             errors.append(f"{path}:{keyline.get('command', 1)}: command: a string command needs 'shell: true' "
                           f"(or write it as an argv list)")
+        from profiler.inject import rule_problem
         for i, rule in enumerate(data.get("inject", [])):
             if "error" in rule and not hasattr(errno, rule["error"]):
                 errors.append(f"{path}:{lines.get(id(rule), {}).get('error', 1)}: inject[{i}].error: "
                               f"{rule['error']!r} is not an errno name (e.g. EIO, ENOSPC, EAGAIN)")
+            elif (problem := rule_problem(rule)) is not None:
+                errors.append(f"{path}:{lines.get(id(data.get('inject')), {}).get(i, keyline.get('inject', 1))}: "
+                              f"inject[{i}]: {problem}")
         if get("radio") != "uart" or "radio_fault" in data:
             if "pump" not in data:
                 errors.append(f"{path}:{keyline.get('radio', keyline.get('radio_fault', 1))}: radio: the radio path "

@@ -32,7 +32,14 @@ def one_message(p, *words):
     ('env: {"A=B": x}\n', ["env: 'A=B': an environment variable's name holds no '='"]),
     ('env: {A: "x\\0y"}\n', ["env.A: 'x\\x00y'", "NUL"]),
     ('prepare: ["tr\\0ue"]\n', ["prepare[0]: 'tr\\x00ue'", "NUL"]),
-], ids=["deep-list", "deep-map", "nan-timeout", "inf-timeout", "bad-errno", "env-name", "env-nul", "prepare-nul"])
+    # injection rules strace refuses: said before the run (they ran the command, then strace refused them)
+    ("inject: [{syscall: [], error: EIO}]\n", ["inject[0]: syscall: name at least one syscall"]),
+    ("inject: [{syscall: read, retval: 99999999999999999999999}]\n", ["inject[0]: retval", "out of range"]),
+    ("inject: [{syscall: read, error: EIO, when: '5..2'}]\n", ["inject[0]: when: '5..2': the last call"]),
+    ("inject: [{syscall: read, error: EIO, when: '70000'}]\n", ["inject[0]: when: '70000'", "1 to 65534"]),
+    ("inject: [{syscall: read, error: EIO, retval: 1}]\n", ["inject[0]: error or retval, not both"]),
+], ids=["deep-list", "deep-map", "nan-timeout", "inf-timeout", "bad-errno", "env-name", "env-nul", "prepare-nul",
+        "inject-no-syscall", "inject-retval", "inject-when-order", "inject-when-range", "inject-both"])
 def test_bad_scenarios_are_one_message(tmp_path, body, words):
     f = tmp_path / "bad.yaml"
     f.write_text((SCENARIO.format(name="bad") + body) if not body.startswith("x:") else body)
