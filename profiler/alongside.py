@@ -201,7 +201,8 @@ def load_whole_workload(path, arch: str | None = None, skip: float | None = None
     from profiler.wholetrace import check_arch_source, resolve_trace_settings
     from profiler.parse.ftrace_text import analyse_trace
 
-    settings = resolve_trace_settings([p], arch, skip, discard_tail, options=("--whole-skip", "--whole-discard-tail"))
+    settings = resolve_trace_settings([p], arch, skip, discard_tail,
+                                      options=("--whole-skip", "--whole-discard-tail", "--whole-arch"))
     res = analyse_trace([p], settings["arch"], settings["task_arch"], settings["skip"], settings["discard_tail"],
                         root_pid=settings["root_pid"])
     check_arch_source(settings, res)

@@ -15,7 +15,7 @@ from profiler.kernel import KERNEL_VERSION
 
 
 def resolve_trace_settings(traces, arch: str | None, skip, discard_tail, task_arch=(),
-                           options=("--skip", "--discard-tail")) -> dict:
+                           options=("--skip", "--discard-tail", "--arch")) -> dict:
     """Arch, window and root pid for trace files: from the options (named ``options`` in messages), else from
     kprof's recording metadata; a raw_syscalls trace with neither arch is refused."""
     from profiler.errors import KprofError
@@ -31,7 +31,7 @@ def resolve_trace_settings(traces, arch: str | None, skip, discard_tail, task_ar
         arch = syscalls.normalize_arch(arch)
     elif len(arches) > 1:
         raise KprofError(f"the recordings were made on different arches ({', '.join(sorted(arches))}): analyse "
-                         f"them one at a time, or give --arch")
+                         f"them one at a time, or give {options[2]}")
     elif arches and len(known) == len(metas):
         arch = arches.pop()
     else:
@@ -39,8 +39,8 @@ def resolve_trace_settings(traces, arch: str | None, skip, discard_tail, task_ar
         raw = [t for t in unknown if sniff_raw_syscalls(t)]
         if raw:
             raise KprofError(f"{raw[0]}: raw_syscalls lines carry syscall numbers, and this trace has no record of "
-                             f"its architecture (no {raw[0]}.meta.json from kprof ftrace record): give --arch — "
-                             f"arm for 32-bit Raspberry Pi OS, aarch64 for 64-bit, arm64-compat for 32-bit programs "
+                             f"its architecture (no {raw[0]}.meta.json from kprof ftrace record): give "
+                             f"{options[2]} — arm for 32-bit Raspberry Pi OS, aarch64 for 64-bit, arm64-compat for 32-bit programs "
                              f"on a 64-bit kernel, x86_64 for a PC")
         arch = syscalls.host_arch() if not arches else arches.pop()
         source = "host"
@@ -51,7 +51,7 @@ def resolve_trace_settings(traces, arch: str | None, skip, discard_tail, task_ar
     roots = [m.get("command_pid") for m in known if m.get("command_pid")]
     return {"arch": arch, "task_arch": TaskArch.parse(arch, task_arch), "skip": parse_duration(skip, options[0]),
             "discard_tail": tail, "root_pid": roots[0] if len(roots) == 1 else None, "metas": metas,
-            "arch_source": source}
+            "arch_source": source, "arch_option": options[2]}
 
 
 def check_arch_source(settings: dict, res) -> None:
@@ -59,7 +59,8 @@ def check_arch_source(settings: dict, res) -> None:
     from profiler.errors import KprofError
     if settings["arch_source"] == "host" and "raw_syscalls" in res.formats:
         raise KprofError(f"{', '.join(res.paths)}: raw_syscalls lines carry syscall numbers and the trace has no "
-                         f"record of its architecture: give --arch (arm, aarch64, arm64-compat, x86_64 …)")
+                         f"record of its architecture: give {settings.get('arch_option', '--arch')} (arm, aarch64, "
+                         f"arm64-compat, x86_64 …)")
 
 
 def ausyscall_rows(path: Path, arch: str, used: dict[int, int]) -> tuple[list[list], str, int]:

@@ -105,7 +105,7 @@ def test_load_whole_workload(footprints, tmp_path):
     per, whole = footprints
     whole.save(tmp_path / "whole.json")
     assert set(load_whole_workload(tmp_path / "whole.json")[0].syscalls) == set(whole.syscalls)
-    with pytest.raises(KprofError, match="--arch"):
+    with pytest.raises(KprofError, match="give --whole-arch"):       # the option of the command that reads it
         load_whole_workload(tmp_path / "whole.txt")
     fp, warnings = load_whole_workload(tmp_path / "whole.txt", arch="arm")
     assert fp.arch == "arm" and fp.syscalls["ppoll"].calls == 1 and warnings == []
