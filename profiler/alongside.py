@@ -81,12 +81,8 @@ def alongside_sections(per_command: dict[str, Footprint], whole: Footprint, whol
           *(_calls(names[lb].get(n, 0)) for lb in labels), _calls(whole_names.get(n, 0))] for n in order]))
 
     # what no scenario explains
-    by_file: dict[str, set] = {}
-    for fp in per_command.values():
-        for n in (n for n, st in fp.syscalls.items() if st.calls):     # what the kernel ran
-            info = fp.syscall_info(n)
-            if info.file:
-                by_file.setdefault(info.file, set()).add(n)
+    by_file = _by_file((fp, n) for fp in per_command.values()
+                       for n, st in fp.syscalls.items() if st.calls)     # what the kernel ran
     rows = []
     for n in sorted(set(whole_names) - explained, key=lambda n: (-whole_names[n], n)):
         info = whole.syscall_info(n)
@@ -127,11 +123,7 @@ def alongside_sections(per_command: dict[str, Footprint], whole: Footprint, whol
                          for s in sorted(missing, key=lambda s: -whole_subs[s])]))
     only = sorted(explained - set(whole_names))
     if only:
-        whole_by_file: dict[str, set] = {}
-        for n in whole_names:
-            info = whole.syscall_info(n)
-            if info.file:
-                whole_by_file.setdefault(info.file, set()).add(n)
+        whole_by_file = _by_file((whole, n) for n in whole_names)
 
         def seen_as(fp: Footprint, n: str) -> str:      # the same kernel code, entered by another syscall there
             info = fp.syscall_info(n)
@@ -147,6 +139,16 @@ def alongside_sections(per_command: dict[str, Footprint], whole: Footprint, whol
                             "scenario exercises a path the recorded workload did not take. 'hint': the same kernel "
                             "file entered by another syscall there (an arm trace's fstatat64 for newfstatat)."))
     return secs
+
+
+def _by_file(calls) -> dict[str, set]:
+    """(footprint, syscall name) pairs → kernel file → the names defined in it (fstatat64 and newfstatat: fs/stat.c)."""
+    out: dict[str, set] = {}
+    for fp, n in calls:
+        info = fp.syscall_info(n)
+        if info.file:
+            out.setdefault(info.file, set()).add(n)
+    return out
 
 
 def _emulated(per_command: dict[str, Footprint]) -> dict[str, dict[str, list[str]]]:

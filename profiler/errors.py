@@ -22,15 +22,18 @@ def file_error(path, exc: OSError, what: str) -> KprofError:
     return KprofError(f"{path}: cannot read: {exc.strerror}")
 
 
-def check_input(path, what: str, *, stream_ok: bool = False) -> None:
+def check_input(path, what: str, *, stream_ok: bool = False, missing_ok: bool = False) -> None:
     """Refuse, before reading, an input that is not a regular file: a device such as /dev/zero never ends
-    (a pipe, e.g. /dev/stdin, is fine where ``stream_ok``)."""
+    (a pipe, e.g. /dev/stdin, is fine where ``stream_ok``). ``missing_ok``: a path that does not exist is the
+    caller's to report (its own message, or a default it falls back to)."""
     import os
     import stat
 
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
+        if missing_ok:
+            return
         raise KprofError(f"{path}: no such file ({what} expected)") from None
     except OSError as e:
         raise file_error(path, e, what) from None

@@ -127,8 +127,9 @@ _MAX_WHEN = 65534                # strace's largest invocation number in when= (
 _MAX_RETVAL = 2 ** 63 - 1        # a retval past a signed 64-bit value is refused by strace
 
 
-def check_when(expr, where: str) -> None:
-    """strace's rules for when=first[..last][+[step]]: every number 1..65534, last not before first."""
+def check_when(expr, where: str) -> re.Match:
+    """strace's rules for when=first[..last][+[step]]: every number 1..65534, last not before first; the
+    parsed expression."""
     m = WHEN.fullmatch(str(expr).strip())
     if m is None:
         raise KprofError(f"{where}: {expr!r} is not first[..last][+[step]] (e.g. 3, 3+, 2+2, 1..5)")
@@ -137,15 +138,14 @@ def check_when(expr, where: str) -> None:
         raise KprofError(f"{where}: {expr!r}: each number is 1 to {_MAX_WHEN} (strace's range)")
     if m.group(2) and int(m.group(2)) < int(m.group(1)):
         raise KprofError(f"{where}: {expr!r}: the last call comes before the first")
+    return m
 
 
 def when_test(expr: str | None):
     """strace's when=first[..last][+[step]] as a test on the invocation number (counted from 1)."""
     if expr is None:
         return lambda n: True
-    m = WHEN.fullmatch(str(expr).strip())
-    if m is None:
-        raise KprofError(f"inject: when={expr!r} is not first[..last][+[step]] (e.g. 3, 3+, 2+2, 1..5)")
+    m = check_when(expr, "inject: when")
     first, last = int(m.group(1)), int(m.group(2)) if m.group(2) else None
     if m.group(3) is None and last is None:
         return lambda n: n == first

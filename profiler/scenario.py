@@ -67,8 +67,7 @@ MAX_BYTES = 1 << 20  # a scenario is a page of YAML: more is not one (and /dev/z
 
 def read_scenario_file(path: Path) -> bytes:
     """A scenario (or workload) file's text, as bytes; KprofError if it cannot be one."""
-    if Path(path).exists():
-        check_input(path, "a scenario file")     # (a FIFO: opening it waits for a writer, for ever)
+    check_input(path, "a scenario file", missing_ok=True)     # (a FIFO: opening it waits for a writer, for ever)
     try:
         with open(path, "rb") as f:
             raw = f.read(MAX_BYTES + 1)

@@ -394,7 +394,7 @@ def program_rows(fp, programs_by_pid: dict[int, str]) -> dict[str, dict]:
 
     for pid, proc in fp.processes.items():
         for i, image in enumerate(proc["images"]):
-            calls = Counter(image["syscalls"])
+            calls = image["syscalls"]
             if not calls:
                 continue
             exe = image.get("exe") or ""

@@ -72,8 +72,7 @@ def add_arguments(p) -> None:
 
 def _load(path: Path, option: str):
     from profiler.errors import KprofError, check_input
-    if path.exists():
-        check_input(path, f"a {option} file")             # (/dev/zero never ends)
+    check_input(path, f"a {option} file", missing_ok=True)      # (/dev/zero never ends)
     try:
         text = path.read_text()
     except OSError as e:

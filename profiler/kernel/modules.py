@@ -60,8 +60,8 @@ def parse_modules(text: str, origin: str = "modules") -> dict[str, Module]:
 def read_modules(path: str = PROC_MODULES) -> tuple[dict[str, Module] | None, str]:
     """(modules, where) from a file; (None, why) when there is nothing to read, e.g. a kernel without
     loadable module support has no /proc/modules."""
-    if path != PROC_MODULES and os.path.exists(path):
-        check_input(path, "an lsmod or /proc/modules listing")     # (/dev/zero never ends)
+    if path != PROC_MODULES:
+        check_input(path, "an lsmod or /proc/modules listing", missing_ok=True)     # (/dev/zero never ends)
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
             text = f.read()
@@ -153,8 +153,8 @@ def read_config(path: str | None = None, release: str | None = None) -> KernelCo
     """The kernel config from ``path``, or from the usual places for the running kernel; a KernelConfig
     with ``source=None`` and a note saying plainly where kprof looked when none is readable."""
     paths = [path] if path else config_candidates(release)
-    if path and os.path.exists(path):
-        check_input(path, "a kernel config")
+    if path:
+        check_input(path, "a kernel config", missing_ok=True)
     tried = []
     for p in paths:
         try:
@@ -191,8 +191,8 @@ def read_builtin(path: str | None = None, release: str | None = None) -> tuple[s
     """Names of the modules built into the kernel, from ``modules.builtin``; (None, why) when not readable."""
     release = release or os.uname().release
     p = path or f"/lib/modules/{release}/modules.builtin"
-    if path and os.path.exists(path):
-        check_input(path, "a modules.builtin list")
+    if path:
+        check_input(path, "a modules.builtin list", missing_ok=True)
     try:
         with open(p, encoding="utf-8", errors="replace") as f:
             names = {os.path.basename(ln.strip())[:-3].replace("-", "_") for ln in f if ln.strip().endswith(".ko")}

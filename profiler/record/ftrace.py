@@ -235,9 +235,8 @@ def record_ftrace(out: str | Path, *, events: str = "syscalls", duration: float 
             if not existed:
                 out.unlink(missing_ok=True)
             raise
-        return _record(out, (out_f, existed), root, mounted, stop, arches, events=events, duration=duration,
-                       command=command,
-                       exe=exe if command else None, discard_tail=discard_tail, buffer_kb=buffer_kb, cwd=cwd,
+        return _record(out, out_f, existed, root, mounted, stop, arches, events=events, duration=duration,
+                       command=command, exe=exe if command else None, discard_tail=discard_tail, buffer_kb=buffer_kb, cwd=cwd,
                        env=env, progress=progress, whole_system=whole_system, until=until, own_pids=own_pids)
     finally:
         if stop:
@@ -246,16 +245,14 @@ def record_ftrace(out: str | Path, *, events: str = "syscalls", duration: float 
             signals.restore(previous)
 
 
-def _record(out: Path, out_f, root: str, mounted: bool, stop: list, arches: tuple, *, events, duration, command,
-            exe, discard_tail, buffer_kb, cwd, env, progress, whole_system=False, until=None,
+def _record(out: Path, out_f, existed: bool, root: str, mounted: bool, stop: list, arches: tuple, *, events,
+            duration, command, exe, discard_tail, buffer_kb, cwd, env, progress, whole_system=False, until=None,
             own_pids: tuple = ()) -> Recording:
     """The recording proper, tracefs found (or mounted); everything after this point is undone in the end.
     Nothing before the ``try`` below may fail: ``arches`` (uname, kernel's, command's, analysis arch) were
-    worked out before tracefs was mounted. ``out_f``: the trace file, not truncated yet, and whether it existed
-    (a recording refused before it begins leaves an existing trace and its side files as they were)."""
+    worked out before tracefs was mounted. ``out_f``: the trace file, not truncated yet; ``existed``: whether it
+    did before (a recording refused before it begins leaves an existing trace and its side files as they were)."""
     from profiler.record.core import become_subreaper, reap_orphans
-
-    out_f, existed = out_f
 
     warnings: list[str] = []
     inst = os.path.join(root, "instances", instance_name())
@@ -312,18 +309,17 @@ def _record(out: Path, out_f, root: str, mounted: bool, stop: list, arches: tupl
         if command and not whole_system:
             _write(os.path.join(inst, "options", "event-fork"), "1")
             _write(os.path.join(inst, "set_event_pid"), str(child))
-        elif os.path.exists(os.path.join(inst, "set_event_notrace_pid")) and \
-                (own := own_tasks(own_pids, child)) is not None:
+        elif not os.path.exists(os.path.join(inst, "set_event_notrace_pid")):
+            warnings.append("this kernel has no set_event_notrace_pid: kprof's own reads of trace_pipe are in "
+                            "the trace")
+        elif (own := own_tasks(own_pids, child)) is None:
+            warnings.append("kprof runs in a pid namespace of its own, whose pids tracefs does not read: kprof's "
+                            "own tasks are in the trace")
+        else:
             # kprof's own tasks, and (event-fork) the threads and processes they start later: a fake
             # Nightscout's request threads, the syslog sink, the pump emulator
             _write(os.path.join(inst, "options", "event-fork"), "1")
             _write(os.path.join(inst, "set_event_notrace_pid"), " ".join(map(str, own)))
-        elif os.path.exists(os.path.join(inst, "set_event_notrace_pid")):
-            warnings.append("kprof runs in a pid namespace of its own, whose pids tracefs does not read: kprof's "
-                            "own tasks are in the trace")
-        else:
-            warnings.append("this kernel has no set_event_notrace_pid: kprof's own reads of trace_pipe are in "
-                            "the trace")
         for p in enables:
             _write(p, "1")
         pipe_fd = os.open(os.path.join(inst, "trace_pipe"), os.O_RDONLY | os.O_NONBLOCK)
